@@ -1,0 +1,64 @@
+//! `row-amplification`: how many table rows a query reads for each row it returns.
+//! A plan that reads thousands of rows to return a page has found its rows the slow
+//! way, whichever index or join it used; this catches walks that `ordered-walk` was
+//! not told to look for.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Expect, Finding, format_count};
+use crate::evidence::QueryEvidence;
+
+/// Configuration of the `row-amplification` check.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RowAmplification {
+    /// The query whose plan is judged.
+    pub query: String,
+    /// The most rows examined per row returned that counts as healthy.
+    pub max_ratio: f64,
+    pub expect: Expect,
+}
+
+impl RowAmplification {
+    pub(super) fn validate(&self) -> Result<(), String> {
+        if self.max_ratio.is_finite() && self.max_ratio >= 1.0 {
+            Ok(())
+        } else {
+            Err(format!(
+                "max_ratio = {} must be a number of at least 1 (rows examined per row returned)",
+                self.max_ratio
+            ))
+        }
+    }
+
+    pub(super) fn describe(&self) -> String {
+        format!("row amplification above {} rows examined per row returned", self.max_ratio)
+    }
+
+    /// A finding at the scan that read the most rows when the plan as a whole examines
+    /// more than `max_ratio` rows per row returned. A statement returning no rows is
+    /// measured as if it returned one, so an empty result still has to be cheap.
+    pub fn detect(&self, query: &QueryEvidence) -> Result<Option<Finding>, String> {
+        let plan = &query.plan;
+        let examined = plan.rows_examined();
+        let returned = plan.rows_returned();
+        let ratio = examined / returned.max(1.0);
+        if ratio <= self.max_ratio {
+            return Ok(None);
+        }
+        let (path, node) = plan
+            .nodes()
+            .filter(|(_, node)| node.is_relation_scan())
+            .max_by(|(_, a), (_, b)| a.rows_examined().total_cmp(&b.rows_examined()))
+            .ok_or_else(|| "the plan reads rows but has no scan node".to_owned())?;
+        let message = format!(
+            "{examined} rows examined for {returned} returned ({ratio:.0} per row, limit {limit}); \
+             this scan read {node_rows} of them",
+            examined = format_count(examined),
+            returned = format_count(returned),
+            limit = self.max_ratio,
+            node_rows = format_count(node.rows_examined()),
+        );
+        Ok(Some(Finding::at(&query.name, path, node, message)))
+    }
+}

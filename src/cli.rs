@@ -1,0 +1,196 @@
+//! The command line: argument definitions and what each command does. `main.rs` only
+//! parses, calls [`execute`] and maps the outcome to an exit code.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+
+use crate::error::{Error, Result};
+use crate::provision::{BackendChoice, DEFAULT_IMAGE, ProvisionOptions, Server};
+use crate::report;
+use crate::run::{RunOptions, run_scenario};
+use crate::scenario::{self, Scenario};
+use crate::timing::TimingOptions;
+
+/// Catch PostgreSQL query-plan regressions before they reach production.
+#[derive(Debug, Parser)]
+#[command(name = "plancheck", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run scenarios: seed a throwaway database, capture and judge the plans, time the
+    /// queries and write reports. Exit code 0 when every check passes, 1 when one fails.
+    Scenario(ScenarioArgs),
+    /// List the scenarios in the scenarios directory.
+    List {
+        #[arg(long, env = "PLANCHECK_SCENARIOS", default_value = "scenarios")]
+        scenarios_dir: PathBuf,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ScenarioArgs {
+    /// Scenario names (files in --scenarios-dir, without .toml) or paths to .toml files.
+    #[arg(required = true)]
+    pub names: Vec<String>,
+    /// Workflow runs to seed (default: the dataset's `runs`, 1,000,000 for the shipped one).
+    #[arg(long)]
+    pub scale: Option<u64>,
+    /// Seed for every random choice (default: the dataset's `seed`).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Where PostgreSQL comes from.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    pub backend: BackendChoice,
+    /// Container image for the docker backend, as name:tag.
+    #[arg(long, default_value = DEFAULT_IMAGE)]
+    pub image: String,
+    /// An existing server to create the scratch database on (implies --backend url).
+    #[arg(long, env = "PLANCHECK_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Directory the reports go to, one subdirectory per scenario.
+    #[arg(long, default_value = "reports")]
+    pub out: PathBuf,
+    #[arg(long, env = "PLANCHECK_SCENARIOS", default_value = "scenarios")]
+    pub scenarios_dir: PathBuf,
+    /// Do not draw a progress bar while seeding.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+/// How a command ended when it did not fail with an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every check passed (exit code 0).
+    Passed,
+    /// At least one check failed (exit code 1).
+    ChecksFailed,
+    /// SIGINT or SIGTERM stopped the run; everything it started was cleaned up.
+    Interrupted,
+}
+
+/// Runs a parsed command line.
+pub async fn execute(cli: Cli) -> Result<Outcome> {
+    match cli.command {
+        Command::List { scenarios_dir } => list(&scenarios_dir),
+        Command::Scenario(args) => {
+            tokio::select! {
+                outcome = run_scenarios(args) => outcome,
+                () = interrupted() => Ok(Outcome::Interrupted),
+            }
+        }
+    }
+}
+
+async fn run_scenarios(args: ScenarioArgs) -> Result<Outcome> {
+    // Every scenario is parsed and validated before anything is started, so a typo in
+    // the second one does not cost the first one's seeding.
+    let scenarios = args
+        .names
+        .iter()
+        .map(|name| Scenario::find(&args.scenarios_dir, name))
+        .collect::<Result<Vec<_>>>()?;
+    let backend = match (args.backend, &args.database_url) {
+        (BackendChoice::Auto, Some(_)) => BackendChoice::Url,
+        (BackendChoice::Docker | BackendChoice::Local, Some(_)) => {
+            return Err(Error::Usage(format!(
+                "--database-url goes with --backend url (or auto), not --backend {:?}",
+                args.backend
+            )));
+        }
+        (backend, _) => backend,
+    };
+    let provision = ProvisionOptions {
+        backend,
+        image: args.image.clone(),
+        database_url: args.database_url.clone(),
+    };
+    let options = RunOptions {
+        scale: args.scale,
+        seed: args.seed,
+        progress: !args.no_progress,
+        timing: TimingOptions::default(),
+    };
+    let colour = std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none()
+        && std::env::var("TERM").map_or(true, |term| term != "dumb");
+
+    eprintln!("plancheck: starting PostgreSQL ({:?} backend)…", provision.backend);
+    let server = Server::start(&provision).await?;
+    eprintln!("plancheck: using {}", server.backend());
+    if let Some(note) = &server.selection_note {
+        eprintln!("plancheck: {note}");
+    }
+    let mut all_passed = true;
+    let mut failure = None;
+    for scenario in &scenarios {
+        eprintln!("plancheck: running scenario {}", scenario.name);
+        match run_scenario(&server, scenario, &options).await {
+            Ok(run) => {
+                // Written after each scenario, so earlier results survive a later failure.
+                let written = report::write(&run, &args.out);
+                print!("{}", report::terminal::render(&run, colour, None));
+                let written = match written {
+                    Ok(dir) => dir,
+                    Err(error) => {
+                        failure = Some(error);
+                        break;
+                    }
+                };
+                eprintln!("plancheck: report written to {}", written.display());
+                all_passed &= run.passed();
+            }
+            Err(error) => {
+                failure = Some(error);
+                break;
+            }
+        }
+    }
+    let stopped = server.stop().await;
+    if let Some(error) = failure {
+        return Err(error);
+    }
+    stopped?;
+    Ok(if all_passed { Outcome::Passed } else { Outcome::ChecksFailed })
+}
+
+fn list(dir: &std::path::Path) -> Result<Outcome> {
+    let mut table = Table::new();
+    table.load_style(UTF8_FULL_CONDENSED).set_header(vec!["scenario", "description"]);
+    let mut first_error = None;
+    for name in scenario::list(dir)? {
+        match Scenario::find(dir, &name) {
+            Ok(scenario) => table.add_row(vec![name, scenario.description.trim().to_owned()]),
+            Err(error) => {
+                let row = vec![name, format!("invalid: {error}")];
+                first_error.get_or_insert(error);
+                table.add_row(row)
+            }
+        };
+    }
+    println!("{table}");
+    match first_error {
+        Some(error) => Err(error),
+        None => Ok(Outcome::Passed),
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM. Dropping the running command's future then drops
+/// the server handle, whose `Drop` stops the server and removes what it created.
+async fn interrupted() {
+    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(signal) => signal,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+    eprintln!("plancheck: interrupted; cleaning up");
+}

@@ -1,0 +1,41 @@
+//! The `plancheck` binary: parse arguments, run the command, map the outcome to an
+//! exit code (0 pass, 1 a check failed, 2 bad input or usage, 3 infrastructure,
+//! 130 interrupted).
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use plancheck::cli::{Cli, Outcome, execute};
+use plancheck::ErrorKind;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime");
+    let runtime = match runtime {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("plancheck: error: {error:#}");
+            return ExitCode::from(3);
+        }
+    };
+    let outcome = runtime.block_on(execute(cli));
+    // Give spawned cleanup (container removal) a moment to finish with the runtime.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(10));
+    match outcome {
+        Ok(Outcome::Passed) => ExitCode::SUCCESS,
+        Ok(Outcome::ChecksFailed) => ExitCode::from(1),
+        Ok(Outcome::Interrupted) => ExitCode::from(130),
+        Err(error) => {
+            let code = match error.kind() {
+                ErrorKind::BadInput => 2,
+                ErrorKind::Infrastructure => 3,
+            };
+            eprintln!("plancheck: error: {:#}", anyhow::Error::from(error));
+            ExitCode::from(code)
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! The `local` backend: a private server from the host's PostgreSQL binaries, in a
+//! temporary directory that holds both its data and its unix socket. It listens on no
+//! TCP port at all, so it cannot collide with another server and nothing else on the
+//! machine can reach it. PostgreSQL refuses to run as root, so when plancheck runs as
+//! root the server runs as the `postgres` user (or `PLANCHECK_PG_USER`).
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::{Pid, Uid, User};
+use tokio_postgres::Config;
+
+use super::{Backend, Handle, Server, THROWAWAY_SERVER_SETTINGS, wait_until_ready};
+use crate::error::{Error, Result};
+
+/// The port number only names the socket file; no TCP port is opened.
+const SOCKET_PORT: u16 = 5432;
+
+pub(super) struct LocalServer {
+    process: Option<Child>,
+    /// Removed on drop, after the server has stopped.
+    directory: Option<tempfile::TempDir>,
+}
+
+pub(super) async fn start() -> Result<Server> {
+    let bindir = find_bindir()?;
+    let owner = server_user()?;
+    let directory = tempfile::Builder::new()
+        .prefix("plancheck-pg-")
+        .tempdir()
+        .map_err(Error::io("creating a temporary directory for the local server"))?;
+    let root = directory.path().to_owned();
+    if let Some(user) = &owner {
+        std::os::unix::fs::chown(&root, Some(user.uid.as_raw()), Some(user.gid.as_raw()))
+            .map_err(Error::io(format!("handing {} to user {}", root.display(), user.name)))?;
+    }
+    let data = root.join("data");
+
+    let initdb = run_as(&owner, Command::new(bindir.join("initdb")))
+        .args(["--no-sync", "--no-instructions", "--auth=trust", "--username=postgres"])
+        .args(["--encoding=UTF8", "--locale=C", "-D"])
+        .arg(&data)
+        .output()
+        .map_err(Error::io(format!("running {}", bindir.join("initdb").display())))?;
+    if !initdb.status.success() {
+        return Err(Error::Provision(format!(
+            "initdb failed ({}): {}",
+            initdb.status,
+            String::from_utf8_lossy(&initdb.stderr).trim()
+        )));
+    }
+
+    let log_path = root.join("server.log");
+    let log = std::fs::File::create(&log_path).map_err(Error::io("creating the server log"))?;
+    if let Some(user) = &owner {
+        std::os::unix::fs::chown(&log_path, Some(user.uid.as_raw()), Some(user.gid.as_raw()))
+            .map_err(Error::io("handing the server log to the server user"))?;
+    }
+    let mut command = run_as(&owner, Command::new(bindir.join("postgres")));
+    command
+        .arg("-D")
+        .arg(&data)
+        .arg("-k")
+        .arg(&root)
+        .args(["-c", "listen_addresses=", "-c"])
+        .arg(format!("port={SOCKET_PORT}"));
+    for (name, value) in THROWAWAY_SERVER_SETTINGS {
+        command.arg("-c").arg(format!("{name}={value}"));
+    }
+    let log_err = log.try_clone().map_err(Error::io("duplicating the server log handle"))?;
+    let process = command
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err)
+        // Its own process group: a Ctrl-C at the terminal reaches plancheck, which then
+        // shuts the server down in order instead of racing it.
+        .process_group(0)
+        .spawn()
+        .map_err(Error::io(format!("starting {}", bindir.join("postgres").display())))?;
+
+    let mut server = LocalServer {
+        process: Some(process),
+        directory: Some(directory),
+    };
+    let mut admin = Config::new();
+    admin
+        .host_path(&root)
+        .port(SOCKET_PORT)
+        .user("postgres")
+        .dbname("postgres")
+        .application_name("plancheck");
+    let ready = wait_until_ready(&admin, Duration::from_secs(60), || server.check_alive(&log_path)).await;
+    if let Err(error) = ready {
+        // `server` is dropped here, which stops the process and removes the directory.
+        return Err(error);
+    }
+    Ok(Server {
+        backend: Backend::Local { bindir },
+        admin,
+        selection_note: None,
+        handle: Handle::Local(server),
+    })
+}
+
+impl LocalServer {
+    fn check_alive(&mut self, log_path: &Path) -> Result<()> {
+        let Some(process) = self.process.as_mut() else {
+            return Ok(());
+        };
+        match process.try_wait() {
+            Ok(None) => Ok(()),
+            Ok(Some(status)) => {
+                self.process = None;
+                let log = std::fs::read_to_string(log_path).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(8).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                Err(Error::Provision(format!(
+                    "the local server exited during start-up ({status}); its log ends:\n{}",
+                    tail.join("\n")
+                )))
+            }
+            Err(error) => Err(Error::io("checking the local server process")(error)),
+        }
+    }
+
+    pub(super) async fn stop(mut self) -> Result<()> {
+        tokio::task::spawn_blocking(move || self.shutdown())
+            .await
+            .map_err(|error| Error::Provision(format!("stopping the local server: {error}")))
+    }
+
+    /// Fast shutdown (SIGINT), escalating to SIGKILL if the server has not exited after
+    /// ten seconds; then the directory goes.
+    fn shutdown(&mut self) {
+        if let Some(mut process) = self.process.take() {
+            let pid = Pid::from_raw(process.id() as i32);
+            let _ = kill(pid, Signal::SIGINT);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                match process.try_wait() {
+                    Ok(Some(_)) | Err(_) => break,
+                    Ok(None) if Instant::now() >= deadline => {
+                        let _ = process.kill();
+                        let _ = process.wait();
+                        break;
+                    }
+                    Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        }
+        if let Some(directory) = self.directory.take() {
+            let _ = directory.close();
+        }
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn run_as(owner: &Option<User>, mut command: Command) -> Command {
+    if let Some(user) = owner {
+        command.uid(user.uid.as_raw()).gid(user.gid.as_raw());
+        command.env("HOME", &user.dir).env("USER", &user.name);
+    }
+    command
+}
+
+/// The unprivileged user the server runs as when plancheck is root; `None` otherwise.
+fn server_user() -> Result<Option<User>> {
+    if !Uid::effective().is_root() {
+        return Ok(None);
+    }
+    let name = std::env::var("PLANCHECK_PG_USER").unwrap_or_else(|_| "postgres".into());
+    match User::from_name(&name) {
+        Ok(Some(user)) if !user.uid.is_root() => Ok(Some(user)),
+        Ok(Some(_)) => Err(Error::Provision(format!(
+            "PLANCHECK_PG_USER={name} is root; PostgreSQL refuses to run as root"
+        ))),
+        _ => Err(Error::Provision(format!(
+            "plancheck runs as root and PostgreSQL refuses to, but there is no user {name:?} to \
+             run it as; create one (`useradd --system postgres`) or set PLANCHECK_PG_USER"
+        ))),
+    }
+}
+
+/// Finds a directory holding `initdb` and `postgres`: `PLANCHECK_PG_BINDIR`, then
+/// `pg_config --bindir`, then `PATH`, then the newest `/usr/lib/postgresql/*/bin`.
+fn find_bindir() -> Result<PathBuf> {
+    let has_server = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
+    if let Ok(dir) = std::env::var("PLANCHECK_PG_BINDIR") {
+        let dir = PathBuf::from(dir);
+        return if has_server(&dir) {
+            Ok(dir)
+        } else {
+            Err(Error::Provision(format!(
+                "PLANCHECK_PG_BINDIR={} holds no initdb and postgres binaries",
+                dir.display()
+            )))
+        };
+    }
+    if let Ok(output) = Command::new("pg_config").arg("--bindir").output() {
+        let dir = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+        if output.status.success() && has_server(&dir) {
+            return Ok(dir);
+        }
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        if let Some(dir) = std::env::split_paths(&path).find(|dir| has_server(dir)) {
+            return Ok(dir);
+        }
+    }
+    let mut versioned: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry.ok())
+        .filter_map(|entry| {
+            let version = entry.file_name().to_string_lossy().parse::<u32>().ok()?;
+            Some((version, entry.path().join("bin")))
+        })
+        .filter(|(_, dir)| has_server(dir))
+        .collect();
+    versioned.sort();
+    versioned.pop().map(|(_, dir)| dir).ok_or_else(|| {
+        Error::Provision(
+            "no PostgreSQL server binaries found (looked at PLANCHECK_PG_BINDIR, pg_config \
+             --bindir, PATH and /usr/lib/postgresql/*/bin)"
+                .into(),
+        )
+    })
+}

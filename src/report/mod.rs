@@ -1,0 +1,78 @@
+//! Stage 8: report. Renderers are pure functions of a [`ScenarioRun`]; `write` puts
+//! their output in place. Only this module knows about Markdown, HTML or the layout of
+//! `reports/`, and it never touches the database.
+
+pub mod json;
+pub mod markdown;
+pub mod plan_tree;
+pub mod terminal;
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::run::ScenarioRun;
+
+/// Writes `report.md`, `report.json` and one `<query>.explain.json` per query into
+/// `<root>/<scenario>/`. The files are written into a staging directory beside it
+/// and swapped in whole, so a failure never leaves a half-written report where a good
+/// one was. An existing directory is only replaced if it holds a plancheck report.
+pub fn write(run: &ScenarioRun, root: &Path) -> Result<PathBuf> {
+    let target = root.join(&run.scenario);
+    if target.exists() && !is_replaceable(&target) {
+        return Err(Error::Usage(format!(
+            "{} exists and does not hold a plancheck report; refusing to replace it (choose another --out)",
+            target.display()
+        )));
+    }
+    std::fs::create_dir_all(root).map_err(Error::io(format!("creating {}", root.display())))?;
+    let staging = tempfile::Builder::new()
+        .prefix(&format!(".{}.staging-", run.scenario))
+        .tempdir_in(root)
+        .map_err(Error::io(format!("creating a staging directory in {}", root.display())))?;
+
+    let mut files = vec![
+        ("report.md".to_owned(), markdown::render(run)),
+        ("report.json".to_owned(), json::render(run)),
+    ];
+    for query in &run.evidence.queries {
+        let mut text = serde_json::to_string_pretty(&query.raw_explain).expect("EXPLAIN output is JSON");
+        text.push('\n');
+        files.push((json::plan_file_name(&query.name), text));
+    }
+    for (name, text) in files {
+        let path = staging.path().join(&name);
+        std::fs::write(&path, text).map_err(Error::io(format!("writing {}", path.display())))?;
+    }
+
+    let staged = staging.keep();
+    let previous = root.join(format!(".{}.previous", run.scenario));
+    if previous.exists() {
+        std::fs::remove_dir_all(&previous).map_err(Error::io(format!("removing {}", previous.display())))?;
+    }
+    if target.exists() {
+        std::fs::rename(&target, &previous).map_err(Error::io(format!("moving the previous {} aside", target.display())))?;
+    }
+    if let Err(error) = std::fs::rename(&staged, &target) {
+        // Put the previous report back rather than leave none.
+        if previous.exists() {
+            let _ = std::fs::rename(&previous, &target);
+        }
+        let _ = std::fs::remove_dir_all(&staged);
+        return Err(Error::io(format!("moving the new report to {}", target.display()))(error));
+    }
+    if previous.exists() {
+        std::fs::remove_dir_all(&previous).map_err(Error::io(format!("removing {}", previous.display())))?;
+    }
+    Ok(target)
+}
+
+/// An empty directory, or one holding a report plancheck wrote.
+fn is_replaceable(dir: &Path) -> bool {
+    let Ok(mut entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    let empty = entries.next().is_none();
+    empty
+        || std::fs::read_to_string(dir.join("report.json"))
+            .is_ok_and(|text| text.contains(&format!("\"format\": \"{}\"", json::FORMAT)))
+}

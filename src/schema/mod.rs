@@ -1,0 +1,57 @@
+//! Stage 3: build the schema. Applies the dataset's SQL fixtures in order, one
+//! statement at a time in autocommit mode, exactly as `psql -f` would. A statement the
+//! server rejects is reported as `file:line: message`, with the line of the offending
+//! token when the server gives a position.
+
+pub mod statements;
+
+use std::path::Path;
+
+use tokio_postgres::Client;
+
+use crate::error::{Error, Result, ServerError};
+use crate::scenario::Fixture;
+
+/// Applies each fixture in order.
+pub async fn apply(client: &Client, fixtures: &[Fixture]) -> Result<()> {
+    for fixture in fixtures {
+        apply_fixture(client, fixture).await?;
+    }
+    Ok(())
+}
+
+/// Applies one fixture, statement by statement.
+pub async fn apply_fixture(client: &Client, fixture: &Fixture) -> Result<()> {
+    for statement in statements::split(&fixture.sql) {
+        if let Err(error) = client.batch_execute(&statement.sql).await {
+            return Err(sql_error(&fixture.path, &statement.sql, statement.line, &error));
+        }
+    }
+    Ok(())
+}
+
+/// Turns a server error in a statement read from `file` (starting at 1-based `line`)
+/// into a `file:line` input error. A dropped connection is not the file's fault and
+/// stays an infrastructure error.
+pub fn sql_error(file: &Path, sql: &str, line: usize, error: &tokio_postgres::Error) -> Error {
+    let Some(db_error) = error.as_db_error() else {
+        return Error::Provision(format!(
+            "the connection failed while running {}: {}",
+            file.display(),
+            ServerError(error)
+        ));
+    };
+    let line = match db_error.position() {
+        Some(tokio_postgres::error::ErrorPosition::Original(position)) => {
+            let offset = (*position as usize).saturating_sub(1);
+            let prefix = sql.get(..offset.min(sql.len())).unwrap_or("");
+            line + prefix.matches('\n').count()
+        }
+        _ => line,
+    };
+    Error::FixtureSql {
+        file: file.to_owned(),
+        line,
+        message: ServerError(error).to_string(),
+    }
+}
