@@ -22,6 +22,8 @@ pub struct Dataset {
     pub default_seed: u64,
     pub as_of: DateTime<Utc>,
     pub soft_deleted_workflows: f64,
+    /// See `DatasetFile::write_order_window`.
+    pub write_order_window: usize,
     /// Share of runs per state, in `RUN_STATES` order; adds up to 1.
     pub states: Vec<(&'static str, f64)>,
     pub profiles: Vec<Profile>,
@@ -133,6 +135,12 @@ fn validate(path: &Path, raw: DatasetFile) -> Result<Dataset> {
         ));
     }
 
+    if !(1..=1_000_000).contains(&raw.write_order_window) {
+        return Err(fail(
+            "write_order_window",
+            format!("{} is outside 1..=1000000 (1 writes runs in strict time order)", raw.write_order_window),
+        ));
+    }
     for (state, share) in &raw.states {
         if !RUN_STATES.contains(&state.as_str()) {
             return Err(fail(
@@ -192,6 +200,7 @@ fn validate(path: &Path, raw: DatasetFile) -> Result<Dataset> {
         default_seed: raw.seed,
         as_of,
         soft_deleted_workflows: raw.soft_deleted_workflows,
+        write_order_window: raw.write_order_window,
         states,
         profiles,
     })

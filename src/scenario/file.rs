@@ -82,6 +82,10 @@ pub struct DatasetFile {
     pub as_of: String,
     /// Share of workflows that are soft-deleted, in [0, 1).
     pub soft_deleted_workflows: f64,
+    /// Runs are written in `created_at` order shuffled within windows of this many
+    /// runs, modelling a heap that updates have left only roughly in time order; 1
+    /// writes them in strict time order.
+    pub write_order_window: usize,
     /// Share of runs in each state; the shares add up to 1.
     pub states: BTreeMap<String, f64>,
     #[serde(rename = "profile")]

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::evidence::Phase;
 use crate::scenario::Dataset;
 use copy::{CopyRow, copy_rows};
-use runs::{Run, RunStream};
+use runs::{Run, RunStream, WindowShuffle};
 use shape::{Organization, Population, Project, Workflow};
 
 /// The tables the seeder fills, parents first.
@@ -114,6 +114,7 @@ pub async fn seed(clients: &mut [Client], dataset: &Dataset, options: SeedOption
     let progress = progress_bar(population.total_runs(), options.progress);
     let run_columns = if with_organization_id { &RUN_COLUMNS[..] } else { &RUN_COLUMNS[..RUN_COLUMNS.len() - 1] };
     let stream = RunStream::new(&population, &dataset.states, options.seed);
+    let stream = WindowShuffle::new(stream, dataset.write_order_window, options.seed);
     let loaded = copy_rows(client, "workflow_runs", run_columns, stream, |sent| progress.set_position(sent)).await;
     progress.finish_and_clear();
     rows.push(("workflow_runs", loaded?));

@@ -227,6 +227,49 @@ impl Iterator for RunStream<'_> {
     }
 }
 
+/// Reorders a stream within consecutive windows of `window` items, with a seeded
+/// shuffle. Runs are generated in `created_at` order, but a production heap is only
+/// roughly in that order: every run is written again when it finishes, and because
+/// `state` is indexed that update is not HOT, so the final version of a run lands
+/// wherever there was free space, away from its neighbours in time. Shuffling within
+/// windows keeps the table's overall time order (and the planner's correlation
+/// statistic) while neighbours in the index no longer share a heap page. Memory is
+/// bounded by the window.
+pub struct WindowShuffle<I: Iterator> {
+    inner: I,
+    window: usize,
+    buffer: Vec<I::Item>,
+    rng: SeededRng,
+}
+
+impl<I: Iterator> WindowShuffle<I> {
+    /// `window` of 1 keeps the order as it is.
+    pub fn new(inner: I, window: usize, seed: u64) -> WindowShuffle<I> {
+        WindowShuffle {
+            inner,
+            window: window.max(1),
+            buffer: Vec::with_capacity(window.max(1)),
+            rng: rng_for(seed, Stream::WriteOrder, 0),
+        }
+    }
+}
+
+impl<I: Iterator> Iterator for WindowShuffle<I> {
+    type Item = I::Item;
+
+    fn next(&mut self) -> Option<I::Item> {
+        if self.buffer.is_empty() {
+            self.buffer.extend(self.inner.by_ref().take(self.window));
+            // Fisher-Yates, then items are popped from the end.
+            for index in (1..self.buffer.len()).rev() {
+                let other = self.rng.random_range(0..=index);
+                self.buffer.swap(index, other);
+            }
+        }
+        self.buffer.pop()
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut text = String::with_capacity(bytes.len() * 2);
@@ -259,6 +302,20 @@ mod tests {
             assert_eq!(mine.len() as u64, org.runs, "organization {}", org.name);
             assert!(mine.iter().all(|run| run.created_at >= org.active.0 && run.created_at <= org.active.1));
         }
+    }
+
+    #[test]
+    fn window_shuffle_keeps_every_item_and_stays_within_its_window() {
+        let shuffled: Vec<u32> = WindowShuffle::new(0..1000u32, 100, 3).collect();
+        assert_ne!(shuffled, (0..1000).collect::<Vec<_>>());
+        let mut sorted = shuffled.clone();
+        sorted.sort();
+        assert_eq!(sorted, (0..1000).collect::<Vec<_>>());
+        for (position, item) in shuffled.iter().enumerate() {
+            assert_eq!(position / 100, *item as usize / 100, "{item} left its window");
+        }
+        let unchanged: Vec<u32> = WindowShuffle::new(0..10u32, 1, 3).collect();
+        assert_eq!(unchanged, (0..10).collect::<Vec<_>>());
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub enum Stream {
     Population = 1,
     RunAttributes = 2,
     OrganizationTimeline = 3,
+    WriteOrder = 4,
 }
 
 /// A generator for `stream` (and `index` within it) derived from `seed` with
