@@ -12,7 +12,11 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::run::ScenarioRun;
 
-/// Writes `report.md`, `report.json` and one `<query>.explain.json` per query into
+/// The file holding the index facts the checks used, so the plans beside it can be
+/// judged again without a server.
+pub const CATALOG_FILE: &str = "catalog.json";
+
+/// Writes `report.md`, `report.json`, `catalog.json` and one `<query>.explain.json` per query into
 /// `<root>/<scenario>/`. The files are written into a staging directory beside it
 /// and swapped in whole, so a failure never leaves a half-written report where a good
 /// one was. An existing directory is only replaced if it holds a plancheck report.
@@ -33,6 +37,11 @@ pub fn write(run: &ScenarioRun, root: &Path) -> Result<PathBuf> {
     let mut files = vec![
         ("report.md".to_owned(), markdown::render(run)),
         ("report.json".to_owned(), json::render(run)),
+        (CATALOG_FILE.to_owned(), {
+            let mut text = serde_json::to_string_pretty(&run.evidence.catalog).expect("catalog facts are JSON-safe");
+            text.push('\n');
+            text
+        }),
     ];
     for query in &run.evidence.queries {
         let mut text = serde_json::to_string_pretty(&query.raw_explain).expect("EXPLAIN output is JSON");

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use super::file::{DatasetFile, ProfileEntry, Spread};
+use super::file::{DatasetFile, ProfileEntry, Spread, WriteOrder};
 use super::{parse_toml, resolve_fixture};
 use crate::error::{Error, Result};
 
@@ -22,6 +22,8 @@ pub struct Dataset {
     pub default_seed: u64,
     pub as_of: DateTime<Utc>,
     pub soft_deleted_workflows: f64,
+    /// See `DatasetFile::write_order`.
+    pub write_order: WriteOrder,
     /// See `DatasetFile::write_order_window`.
     pub write_order_window: usize,
     /// Share of runs per state, in `RUN_STATES` order; adds up to 1.
@@ -200,6 +202,7 @@ fn validate(path: &Path, raw: DatasetFile) -> Result<Dataset> {
         default_seed: raw.seed,
         as_of,
         soft_deleted_workflows: raw.soft_deleted_workflows,
+        write_order: raw.write_order,
         write_order_window: raw.write_order_window,
         states,
         profiles,

@@ -82,9 +82,11 @@ pub struct DatasetFile {
     pub as_of: String,
     /// Share of workflows that are soft-deleted, in [0, 1).
     pub soft_deleted_workflows: f64,
-    /// Runs are written in `created_at` order shuffled within windows of this many
-    /// runs, modelling a heap that updates have left only roughly in time order; 1
-    /// writes them in strict time order.
+    /// The order runs are written to the heap in, which decides the physical layout
+    /// (and the correlation statistics) the planner sees.
+    pub write_order: WriteOrder,
+    /// The write order is shuffled within windows of this many runs, modelling a heap
+    /// that updates have left only roughly in that order; 1 keeps it strict.
     pub write_order_window: usize,
     /// Share of runs in each state; the shares add up to 1.
     pub states: BTreeMap<String, f64>,
@@ -120,4 +122,16 @@ pub enum Spread {
     Uniform,
     /// Density rising linearly towards the recent end of the window.
     Recent,
+}
+
+/// The order generated runs are written in.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WriteOrder {
+    /// By `created_at` across all organizations, as an append-only table fills.
+    Time,
+    /// In an order unrelated to time or organization, as in a long-lived table whose
+    /// rows updates and vacuum have moved around: `created_at` is then uncorrelated
+    /// with the heap, and walking its index touches a new page for nearly every row.
+    Scattered,
 }

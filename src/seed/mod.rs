@@ -113,7 +113,7 @@ pub async fn seed(clients: &mut [Client], dataset: &Dataset, options: SeedOption
 
     let progress = progress_bar(population.total_runs(), options.progress);
     let run_columns = if with_organization_id { &RUN_COLUMNS[..] } else { &RUN_COLUMNS[..RUN_COLUMNS.len() - 1] };
-    let stream = RunStream::new(&population, &dataset.states, options.seed);
+    let stream = RunStream::new(&population, &dataset.states, options.seed, dataset.write_order);
     let stream = WindowShuffle::new(stream, dataset.write_order_window, options.seed);
     let loaded = copy_rows(client, "workflow_runs", run_columns, stream, |sent| progress.set_position(sent)).await;
     progress.finish_and_clear();

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::copy::JsonbText;
 use super::shape::{Population, SeededRng, Stream, rng_for, uuid_from};
 use crate::scenario::dataset::RUN_STATES;
-use crate::scenario::file::Spread;
+use crate::scenario::file::{Spread, WriteOrder};
 
 /// Runner types as the control plane names them, with a production-like skew.
 const RUNNER_TYPES: [(&str, u32); 7] = [
@@ -61,6 +61,23 @@ struct Timeline {
 }
 
 impl Timeline {
+    /// An instant drawn independently of the previous ones, for scattered order.
+    fn next_unsorted_micros(&mut self) -> i64 {
+        self.remaining = self.remaining.saturating_sub(1);
+        let draw: f64 = self.rng.random();
+        self.micros_at(draw)
+    }
+
+    /// The instant at uniform quantile `position`, through the spread's inverse CDF.
+    fn micros_at(&self, position: f64) -> i64 {
+        let fraction = match self.spread {
+            Spread::Uniform => position,
+            // Density rising linearly to the recent end: F(x) = x², F⁻¹(u) = √u.
+            Spread::Recent => position.sqrt(),
+        };
+        self.oldest_micros + (fraction * self.span_micros as f64) as i64
+    }
+
     fn next_micros(&mut self) -> Option<i64> {
         if self.remaining == 0 {
             return None;
@@ -69,14 +86,8 @@ impl Timeline {
         let step = 1.0 - draw.powf(1.0 / self.remaining as f64);
         self.position = (self.position + (1.0 - self.position) * step).min(1.0);
         self.remaining -= 1;
-        // Map the uniform order statistic through the spread's inverse CDF; both maps
-        // are increasing, so the order is kept.
-        let fraction = match self.spread {
-            Spread::Uniform => self.position,
-            // Density rising linearly to the recent end: F(x) = x², F⁻¹(u) = √u.
-            Spread::Recent => self.position.sqrt(),
-        };
-        Some(self.oldest_micros + (fraction * self.span_micros as f64) as i64)
+        // The inverse CDF is increasing, so the order is kept.
+        Some(self.micros_at(self.position))
     }
 }
 
@@ -91,11 +102,15 @@ pub struct RunStream<'a> {
     runner_weights_total: u32,
     state_thresholds: Vec<(f64, &'static str)>,
     run_number: u64,
+    order: WriteOrder,
+    /// Runs left to draw in scattered order.
+    unsorted_remaining: u64,
 }
 
 impl<'a> RunStream<'a> {
-    /// A stream over `population`'s runs; `states` are the dataset's state shares.
-    pub fn new(population: &'a Population, states: &[(&'static str, f64)], seed: u64) -> RunStream<'a> {
+    /// A stream over `population`'s runs in `order`; `states` are the dataset's state
+    /// shares.
+    pub fn new(population: &'a Population, states: &[(&'static str, f64)], seed: u64, order: WriteOrder) -> RunStream<'a> {
         let mut timelines: Vec<Timeline> = population
             .organizations
             .iter()
@@ -109,11 +124,17 @@ impl<'a> RunStream<'a> {
                 spread: org.spread,
             })
             .collect();
-        let next = timelines
-            .iter_mut()
-            .enumerate()
-            .filter_map(|(index, timeline)| timeline.next_micros().map(|at| Reverse((at, index))))
-            .collect();
+        // Time order merges the organizations' sorted timelines; scattered order draws
+        // from them directly and needs no merge.
+        let next = match order {
+            WriteOrder::Time => timelines
+                .iter_mut()
+                .enumerate()
+                .filter_map(|(index, timeline)| timeline.next_micros().map(|at| Reverse((at, index))))
+                .collect(),
+            WriteOrder::Scattered => BinaryHeap::new(),
+        };
+        let unsorted_remaining = population.total_runs();
         let mut cumulative = 0.0;
         let state_thresholds = states
             .iter()
@@ -132,6 +153,8 @@ impl<'a> RunStream<'a> {
             runner_weights_total: RUNNER_TYPES.iter().map(|(_, weight)| weight).sum(),
             state_thresholds,
             run_number: 0,
+            order,
+            unsorted_remaining,
         }
     }
 
@@ -215,10 +238,39 @@ impl<'a> RunStream<'a> {
     }
 }
 
+impl RunStream<'_> {
+    /// The next run in scattered order: an organization chosen with probability
+    /// proportional to the runs it has left (so counts stay exact), at an instant
+    /// drawn independently from its window.
+    fn next_scattered(&mut self) -> Option<Run> {
+        if self.unsorted_remaining == 0 {
+            return None;
+        }
+        let mut draw = self.rng.random_range(0..self.unsorted_remaining);
+        let org_index = self
+            .timelines
+            .iter()
+            .position(|timeline| {
+                if draw < timeline.remaining {
+                    return true;
+                }
+                draw -= timeline.remaining;
+                false
+            })
+            .expect("the draw is below the total of the remaining counts");
+        self.unsorted_remaining -= 1;
+        let at = self.timelines[org_index].next_unsorted_micros();
+        Some(self.build(org_index, at))
+    }
+}
+
 impl Iterator for RunStream<'_> {
     type Item = Run;
 
     fn next(&mut self) -> Option<Run> {
+        if self.order == WriteOrder::Scattered {
+            return self.next_scattered();
+        }
         let Reverse((at, org_index)) = self.next.pop()?;
         if let Some(following) = self.timelines[org_index].next_micros() {
             self.next.push(Reverse((following, org_index)));
@@ -294,13 +346,18 @@ mod tests {
     fn runs_come_out_in_time_order_with_exact_counts_per_organization() {
         let dataset = dataset();
         let population = Population::generate(&dataset, 20_000, 7).unwrap();
-        let runs: Vec<Run> = RunStream::new(&population, &dataset.states, 7).collect();
+        let runs: Vec<Run> = RunStream::new(&population, &dataset.states, 7, WriteOrder::Time).collect();
         assert_eq!(runs.len() as u64, population.total_runs());
         assert!(runs.windows(2).all(|pair| pair[0].created_at <= pair[1].created_at));
+        let scattered: Vec<Run> = RunStream::new(&population, &dataset.states, 7, WriteOrder::Scattered).collect();
+        assert_eq!(scattered.len(), runs.len());
+        assert!(!scattered.windows(2).all(|pair| pair[0].created_at <= pair[1].created_at));
         for org in &population.organizations {
-            let mine: Vec<&Run> = runs.iter().filter(|run| run.organization_id == org.id).collect();
-            assert_eq!(mine.len() as u64, org.runs, "organization {}", org.name);
-            assert!(mine.iter().all(|run| run.created_at >= org.active.0 && run.created_at <= org.active.1));
+            for order in [&runs, &scattered] {
+                let mine: Vec<&Run> = order.iter().filter(|run| run.organization_id == org.id).collect();
+                assert_eq!(mine.len() as u64, org.runs, "organization {}", org.name);
+                assert!(mine.iter().all(|run| run.created_at >= org.active.0 && run.created_at <= org.active.1));
+            }
         }
     }
 
@@ -323,7 +380,7 @@ mod tests {
         let dataset = dataset();
         let generate = |seed| {
             let population = Population::generate(&dataset, 5_000, seed).unwrap();
-            RunStream::new(&population, &dataset.states, seed).collect::<Vec<Run>>()
+            RunStream::new(&population, &dataset.states, seed, WriteOrder::Time).collect::<Vec<Run>>()
         };
         assert_eq!(generate(42), generate(42));
         assert_ne!(generate(42)[0].id, generate(43)[0].id);
@@ -333,7 +390,7 @@ mod tests {
     fn state_mix_follows_the_dataset() {
         let dataset = dataset();
         let population = Population::generate(&dataset, 50_000, 1).unwrap();
-        let runs: Vec<Run> = RunStream::new(&population, &dataset.states, 1).collect();
+        let runs: Vec<Run> = RunStream::new(&population, &dataset.states, 1, WriteOrder::Time).collect();
         for (state, share) in &dataset.states {
             let observed = runs.iter().filter(|run| run.state == *state).count() as f64 / runs.len() as f64;
             assert!((observed - share).abs() < 0.01, "{state}: {observed} vs {share}");
