@@ -23,14 +23,21 @@ pub struct BoundQuery {
 impl BoundQuery {
     /// The parameter values as tokio-postgres takes them.
     pub fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
-        self.params.iter().map(|param| param.as_ref() as &(dyn ToSql + Sync)).collect()
+        self.params
+            .iter()
+            .map(|param| param.as_ref() as &(dyn ToSql + Sync))
+            .collect()
     }
 }
 
 /// Prepares every query of the scenario and binds its parameters to `target`. SQL
 /// errors name the query file and line; a parameter-count mismatch names the
 /// scenario key.
-pub async fn bind(client: &Client, scenario: &Scenario, target: &SeededOrganization) -> Result<Vec<BoundQuery>> {
+pub async fn bind(
+    client: &Client,
+    scenario: &Scenario,
+    target: &SeededOrganization,
+) -> Result<Vec<BoundQuery>> {
     let mut bound = Vec::with_capacity(scenario.queries.len());
     for query in &scenario.queries {
         bound.push(bind_one(client, scenario, query, target).await?);
@@ -38,8 +45,18 @@ pub async fn bind(client: &Client, scenario: &Scenario, target: &SeededOrganizat
     Ok(bound)
 }
 
-async fn bind_one(client: &Client, scenario: &Scenario, query: &Query, target: &SeededOrganization) -> Result<BoundQuery> {
-    let sql = query.sql.trim_end().trim_end_matches(';').trim_end().to_owned();
+async fn bind_one(
+    client: &Client,
+    scenario: &Scenario,
+    query: &Query,
+    target: &SeededOrganization,
+) -> Result<BoundQuery> {
+    let sql = query
+        .sql
+        .trim_end()
+        .trim_end_matches(';')
+        .trim_end()
+        .to_owned();
     let statement = client
         .prepare(&sql)
         .await
@@ -93,7 +110,10 @@ pub async fn explain(client: &Client, query: &BoundQuery) -> Result<(serde_json:
         .map_err(Error::database(format!("explaining query {}", query.name)))?;
     let document: serde_json::Value = row.get(0);
     let plan = Plan::from_explain(&document).map_err(|error| {
-        Error::Provision(format!("the server's EXPLAIN output for {} did not parse: {error}", query.name))
+        Error::Provision(format!(
+            "the server's EXPLAIN output for {} did not parse: {error}",
+            query.name
+        ))
     })?;
     Ok((document, plan))
 }

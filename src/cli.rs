@@ -96,6 +96,9 @@ async fn run_scenarios(args: ScenarioArgs) -> Result<Outcome> {
         .iter()
         .map(|name| Scenario::find(&args.scenarios_dir, name))
         .collect::<Result<Vec<_>>>()?;
+    for scenario in &scenarios {
+        report::check_destination(&args.out, &scenario.name)?;
+    }
     let backend = match (args.backend, &args.database_url) {
         (BackendChoice::Auto, Some(_)) => BackendChoice::Url,
         (BackendChoice::Docker | BackendChoice::Local, Some(_)) => {
@@ -121,7 +124,10 @@ async fn run_scenarios(args: ScenarioArgs) -> Result<Outcome> {
         && std::env::var_os("NO_COLOR").is_none()
         && std::env::var("TERM").map_or(true, |term| term != "dumb");
 
-    eprintln!("plancheck: starting PostgreSQL ({:?} backend)…", provision.backend);
+    eprintln!(
+        "plancheck: starting PostgreSQL ({:?} backend)…",
+        provision.backend
+    );
     let server = Server::start(&provision).await?;
     eprintln!("plancheck: using {}", server.backend());
     if let Some(note) = &server.selection_note {
@@ -157,12 +163,18 @@ async fn run_scenarios(args: ScenarioArgs) -> Result<Outcome> {
         return Err(error);
     }
     stopped?;
-    Ok(if all_passed { Outcome::Passed } else { Outcome::ChecksFailed })
+    Ok(if all_passed {
+        Outcome::Passed
+    } else {
+        Outcome::ChecksFailed
+    })
 }
 
 fn list(dir: &std::path::Path) -> Result<Outcome> {
     let mut table = Table::new();
-    table.load_style(UTF8_FULL_CONDENSED).set_header(vec!["scenario", "description"]);
+    table
+        .load_style(UTF8_FULL_CONDENSED)
+        .set_header(vec!["scenario", "description"]);
     let mut first_error = None;
     for name in scenario::list(dir)? {
         match Scenario::find(dir, &name) {
@@ -184,10 +196,11 @@ fn list(dir: &std::path::Path) -> Result<Outcome> {
 /// Resolves on SIGINT or SIGTERM. Dropping the running command's future then drops
 /// the server handle, whose `Drop` stops the server and removes what it created.
 async fn interrupted() {
-    let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(signal) => signal,
-        Err(_) => return std::future::pending().await,
-    };
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => return std::future::pending().await,
+        };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}

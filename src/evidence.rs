@@ -46,8 +46,16 @@ impl Timing {
 
     /// The fastest and slowest samples.
     pub fn range_ms(&self) -> (f64, f64) {
-        let min = self.samples_ms.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = self.samples_ms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let min = self
+            .samples_ms
+            .iter()
+            .copied()
+            .fold(f64::INFINITY, f64::min);
+        let max = self
+            .samples_ms
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
         (min, max)
     }
 }
@@ -65,9 +73,13 @@ mod tests {
 
     #[test]
     fn median_of_odd_and_even_counts() {
-        let odd = Timing { samples_ms: vec![5.0, 1.0, 3.0] };
+        let odd = Timing {
+            samples_ms: vec![5.0, 1.0, 3.0],
+        };
         assert_eq!(odd.median_ms(), 3.0);
-        let even = Timing { samples_ms: vec![4.0, 1.0, 3.0, 2.0] };
+        let even = Timing {
+            samples_ms: vec![4.0, 1.0, 3.0, 2.0],
+        };
         assert_eq!(even.median_ms(), 2.5);
         assert!(Timing { samples_ms: vec![] }.median_ms().is_nan());
     }

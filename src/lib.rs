@@ -5,16 +5,16 @@
 //! writes reports. Each stage is one module below, in pipeline order; `run` strings
 //! them together. See ARCHITECTURE.md for the boundaries between them.
 
-pub mod scenario;
-pub mod provision;
-pub mod schema;
-pub mod settings;
-pub mod seed;
 pub mod capture;
-pub mod plan;
 pub mod checks;
-pub mod timing;
+pub mod plan;
+pub mod provision;
 pub mod report;
+pub mod scenario;
+pub mod schema;
+pub mod seed;
+pub mod settings;
+pub mod timing;
 
 pub mod cli;
 pub mod error;

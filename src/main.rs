@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use plancheck::cli::{Cli, Outcome, execute};
 use plancheck::ErrorKind;
+use plancheck::cli::{Cli, Outcome, execute};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

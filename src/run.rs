@@ -14,10 +14,10 @@ use crate::error::{Error, Result};
 use crate::evidence::{Evidence, Phase, QueryEvidence};
 use crate::provision::{Backend, ScratchDatabase, Server};
 use crate::scenario::Scenario;
+use crate::schema;
 use crate::seed::{self, SeedOptions, Seeded, SeededOrganization};
 use crate::settings::{self, Setting};
 use crate::timing::{self, TimingOptions};
-use crate::schema;
 
 /// What the user chose for one run, beyond the scenario file.
 #[derive(Debug, Clone, Copy)]
@@ -92,7 +92,13 @@ impl Host {
         let memory_mib = meminfo
             .lines()
             .find_map(|line| line.strip_prefix("MemTotal:"))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
             .map_or(0, |kib| kib / 1024);
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let cpu = cpuinfo
@@ -101,9 +107,20 @@ impl Host {
             .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
             .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
         let os = nix::sys::utsname::uname()
-            .map(|name| format!("{} {}", name.sysname().to_string_lossy(), name.release().to_string_lossy()))
+            .map(|name| {
+                format!(
+                    "{} {}",
+                    name.sysname().to_string_lossy(),
+                    name.release().to_string_lossy()
+                )
+            })
             .unwrap_or_else(|_| std::env::consts::OS.to_owned());
-        Host { cores, memory_mib, cpu, os }
+        Host {
+            cores,
+            memory_mib,
+            cpu,
+            os,
+        }
     }
 }
 
@@ -125,13 +142,19 @@ pub struct PreparedDatabase {
 /// How many connections seed indexes in parallel: one sort per core is what a
 /// two-core machine can feed.
 fn index_build_lanes() -> usize {
-    std::thread::available_parallelism().map_or(1, |cores| cores.get()).clamp(1, 4)
+    std::thread::available_parallelism()
+        .map_or(1, |cores| cores.get())
+        .clamp(1, 4)
 }
 
 impl PreparedDatabase {
     /// Creates a scratch database on `server` for `scenario`, pins settings, builds
     /// the schema and seeds the dataset.
-    pub async fn create(server: &Server, scenario: &Scenario, options: &RunOptions) -> Result<PreparedDatabase> {
+    pub async fn create(
+        server: &Server,
+        scenario: &Scenario,
+        options: &RunOptions,
+    ) -> Result<PreparedDatabase> {
         let mut clock = Instant::now();
         let mut phases = Vec::new();
         let scratch = server.create_scratch(&scenario.name).await?;
@@ -151,10 +174,12 @@ impl PreparedDatabase {
             },
             phases: Vec::new(),
         };
-        // From here on, an error drops `prepared`, and `discard` must run: callers use
-        // `create` through `with_prepared`-style code paths that always call it.
+        // Any error from here on discards the scratch database before returning.
         let outcome = async {
-            let scratch = prepared.scratch.as_ref().expect("scratch database exists until discarded");
+            let scratch = prepared
+                .scratch
+                .as_ref()
+                .expect("scratch database exists until discarded");
             let admin = scratch.connect().await?;
             settings::pin(&admin, &scratch.name, &scenario.settings, &scenario.path).await?;
             drop(admin);
@@ -177,7 +202,8 @@ impl PreparedDatabase {
                 seed: options.seed.unwrap_or(scenario.dataset.default_seed),
                 progress: options.progress,
             };
-            prepared.seeded = seed::seed(&mut prepared.clients, &scenario.dataset, seed_options).await?;
+            prepared.seeded =
+                seed::seed(&mut prepared.clients, &scenario.dataset, seed_options).await?;
             phases.extend(prepared.seeded.phases.iter().map(|phase| Phase {
                 name: format!("seed: {}", phase.name),
                 ms: phase.ms,
@@ -208,9 +234,19 @@ impl PreparedDatabase {
         let client = &self.clients[0];
         let mut phases = Vec::new();
         let mut clock = Instant::now();
-        let target = self.seeded.first_of(&scenario.target_profile).cloned().ok_or_else(|| {
-            Error::input(&scenario.path, format!("key `target.profile`: no organization of profile {:?} was seeded", scenario.target_profile))
-        })?;
+        let target = self
+            .seeded
+            .first_of(&scenario.target_profile)
+            .cloned()
+            .ok_or_else(|| {
+                Error::input(
+                    &scenario.path,
+                    format!(
+                        "key `target.profile`: no organization of profile {:?} was seeded",
+                        scenario.target_profile
+                    ),
+                )
+            })?;
         let bound = capture::bind(client, scenario, &target).await?;
         capture::warm_up(client, &bound).await?;
         let mut plans = Vec::with_capacity(bound.len());
@@ -237,7 +273,11 @@ impl PreparedDatabase {
             })
             .collect();
         let evidence = Evidence { queries, catalog };
-        let verdicts = scenario.checks.iter().map(|check| check.evaluate(&evidence)).collect();
+        let verdicts = scenario
+            .checks
+            .iter()
+            .map(|check| check.evaluate(&evidence))
+            .collect();
         phases.push(Phase::new("judge", clock.elapsed()));
 
         Ok(ScenarioRun {
@@ -260,6 +300,11 @@ impl PreparedDatabase {
         })
     }
 
+    /// A connection to the prepared database, for inspecting it.
+    pub fn client(&self) -> &Client {
+        &self.clients[0]
+    }
+
     /// Closes the connections and drops the scratch database.
     pub async fn discard(mut self) -> Result<()> {
         self.clients.clear();
@@ -272,7 +317,11 @@ impl PreparedDatabase {
 
 /// Runs one scenario on `server` in its own scratch database, which is dropped
 /// afterwards whatever the outcome.
-pub async fn run_scenario(server: &Server, scenario: &Scenario, options: &RunOptions) -> Result<ScenarioRun> {
+pub async fn run_scenario(
+    server: &Server,
+    scenario: &Scenario,
+    options: &RunOptions,
+) -> Result<ScenarioRun> {
     let prepared = PreparedDatabase::create(server, scenario, options).await?;
     let outcome = prepared.judge(scenario, options.timing).await;
     let dropped = prepared.discard().await;

@@ -36,9 +36,17 @@ pub struct Setting {
 
 /// Pins `PINNED` plus the scenario's own settings on database `name`. A setting the
 /// server rejects names the scenario file and key.
-pub async fn pin(client: &Client, database: &str, scenario_settings: &[(String, String)], scenario_file: &std::path::Path) -> Result<()> {
+pub async fn pin(
+    client: &Client,
+    database: &str,
+    scenario_settings: &[(String, String)],
+    scenario_file: &std::path::Path,
+) -> Result<()> {
     for (name, value) in PINNED {
-        if scenario_settings.iter().any(|(overridden, _)| overridden == name) {
+        if scenario_settings
+            .iter()
+            .any(|(overridden, _)| overridden == name)
+        {
             continue;
         }
         set(client, database, name, value)
@@ -59,10 +67,17 @@ pub async fn pin(client: &Client, database: &str, scenario_settings: &[(String, 
     Ok(())
 }
 
-async fn set(client: &Client, database: &str, name: &str, value: &str) -> Result<(), tokio_postgres::Error> {
+async fn set(
+    client: &Client,
+    database: &str,
+    name: &str,
+    value: &str,
+) -> Result<(), tokio_postgres::Error> {
     let literal = value.replace('\'', "''");
     client
-        .batch_execute(&format!("ALTER DATABASE {database} SET {name} = '{literal}'"))
+        .batch_execute(&format!(
+            "ALTER DATABASE {database} SET {name} = '{literal}'"
+        ))
         .await
 }
 

@@ -33,11 +33,17 @@ impl Default for TimingOptions {
 }
 
 /// Times every query, returning one `Timing` per query in the order given.
-pub async fn time_queries(client: &Client, queries: &[BoundQuery], options: TimingOptions) -> Result<Vec<Timing>> {
+pub async fn time_queries(
+    client: &Client,
+    queries: &[BoundQuery],
+    options: TimingOptions,
+) -> Result<Vec<Timing>> {
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); queries.len()];
     let started = Instant::now();
     let mut round = 0;
-    while round < options.min_rounds || (round < options.max_rounds && started.elapsed() < options.budget) {
+    while round < options.min_rounds
+        || (round < options.max_rounds && started.elapsed() < options.budget)
+    {
         let mut order: Vec<usize> = (0..queries.len()).collect();
         if round % 2 == 1 {
             order.reverse();
@@ -54,5 +60,8 @@ pub async fn time_queries(client: &Client, queries: &[BoundQuery], options: Timi
         }
         round += 1;
     }
-    Ok(samples.into_iter().map(|samples_ms| Timing { samples_ms }).collect())
+    Ok(samples
+        .into_iter()
+        .map(|samples_ms| Timing { samples_ms })
+        .collect())
 }

@@ -111,7 +111,9 @@ impl CheckSpec {
             }
             CheckSpec::RowAmplification(check) => {
                 with_query(self.name(), &check.query, evidence, |query| {
-                    let found = check.detect(query).map(|finding| finding.into_iter().collect());
+                    let found = check
+                        .detect(query)
+                        .map(|finding| finding.into_iter().collect());
                     expectation_verdict(self.name(), query, check.expect, found, &check.describe())
                 })
             }
@@ -161,7 +163,9 @@ fn expectation_verdict(
         (_, Err(reason)) => (false, format!("cannot judge {name}: {reason}"), vec![]),
         (Expect::Present, Ok(findings)) if findings.is_empty() => (
             false,
-            format!("regression not reproduced: the {name} plan shows no {problem}, so this scenario proves nothing"),
+            format!(
+                "regression not reproduced: the {name} plan shows no {problem}, so this scenario proves nothing"
+            ),
             findings,
         ),
         (Expect::Present, Ok(findings)) => (
@@ -169,9 +173,11 @@ fn expectation_verdict(
             format!("regression reproduced: the {name} plan shows {problem}"),
             findings,
         ),
-        (Expect::Absent, Ok(findings)) if findings.is_empty() => {
-            (true, format!("the {name} plan shows no {problem}"), findings)
-        }
+        (Expect::Absent, Ok(findings)) if findings.is_empty() => (
+            true,
+            format!("the {name} plan shows no {problem}"),
+            findings,
+        ),
         (Expect::Absent, Ok(findings)) => {
             (false, format!("the {name} plan shows {problem}"), findings)
         }
@@ -222,6 +228,40 @@ pub fn format_ms(ms: f64) -> String {
     }
 }
 
+/// Evidence built from plans captured in real runs (`tests/data/plans`), shared by
+/// the checks' tests.
+#[cfg(test)]
+pub(crate) mod stored {
+    use crate::evidence::{QueryEvidence, Timing};
+    use crate::plan::{Catalog, Plan};
+
+    fn read(file: &str) -> String {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/plans")
+            .join(file);
+        std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+    }
+
+    /// The stored plan `file` as query `name`'s evidence, with the given timings.
+    pub fn query(name: &str, file: &str, samples_ms: &[f64]) -> QueryEvidence {
+        let raw_explain: serde_json::Value =
+            serde_json::from_str(&read(file)).expect("stored plans are JSON");
+        QueryEvidence {
+            name: name.to_owned(),
+            plan: Plan::from_explain(&raw_explain).expect("stored plans parse"),
+            raw_explain,
+            timing: Timing {
+                samples_ms: samples_ms.to_vec(),
+            },
+        }
+    }
+
+    /// The stored catalog facts `file`.
+    pub fn catalog(file: &str) -> Catalog {
+        serde_json::from_str(&read(file)).expect("stored catalogs parse")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,10 +277,14 @@ mod tests {
     #[test]
     fn scenario_check_entries_are_parsed_strictly() {
         let parse = |text: &str| toml::from_str::<CheckSpec>(text);
-        let walk = parse("check = \"ordered-walk\"\nquery = \"old\"\ncolumn = \"t.c\"\nexpect = \"present\"");
+        let walk = parse(
+            "check = \"ordered-walk\"\nquery = \"old\"\ncolumn = \"t.c\"\nexpect = \"present\"",
+        );
         assert!(matches!(walk, Ok(CheckSpec::OrderedWalk(_))), "{walk:?}");
 
-        let unknown_key = parse("check = \"ordered-walk\"\nquery = \"old\"\ncolumn = \"t.c\"\nexpect = \"present\"\ncolum = \"x\"");
+        let unknown_key = parse(
+            "check = \"ordered-walk\"\nquery = \"old\"\ncolumn = \"t.c\"\nexpect = \"present\"\ncolum = \"x\"",
+        );
         let message = unknown_key.unwrap_err().to_string();
         assert!(message.contains("colum"), "{message}");
 

@@ -22,23 +22,37 @@ pub struct NoSlowdown {
 impl NoSlowdown {
     pub(super) fn validate(&self) -> Result<(), String> {
         if self.baseline == self.candidate {
-            return Err(format!("baseline and candidate are both {:?}", self.baseline));
+            return Err(format!(
+                "baseline and candidate are both {:?}",
+                self.baseline
+            ));
         }
         if !(self.max_ratio.is_finite() && self.max_ratio >= 1.0) {
-            return Err(format!("max_ratio = {} must be a ratio of at least 1", self.max_ratio));
+            return Err(format!(
+                "max_ratio = {} must be a ratio of at least 1",
+                self.max_ratio
+            ));
         }
         if !(self.slack_ms.is_finite() && self.slack_ms >= 0.0) {
-            return Err(format!("slack_ms = {} must be zero or more milliseconds", self.slack_ms));
+            return Err(format!(
+                "slack_ms = {} must be zero or more milliseconds",
+                self.slack_ms
+            ));
         }
         Ok(())
     }
 
     pub(super) fn evaluate(&self, evidence: &Evidence) -> Verdict {
         let subject = format!("{} vs {}", self.candidate, self.baseline);
-        let (Some(baseline), Some(candidate)) =
-            (evidence.query(&self.baseline), evidence.query(&self.candidate))
-        else {
-            let missing = if evidence.query(&self.baseline).is_none() { &self.baseline } else { &self.candidate };
+        let (Some(baseline), Some(candidate)) = (
+            evidence.query(&self.baseline),
+            evidence.query(&self.candidate),
+        ) else {
+            let missing = if evidence.query(&self.baseline).is_none() {
+                &self.baseline
+            } else {
+                &self.candidate
+            };
             return missing_query("no-slowdown", subject, missing);
         };
         let baseline_ms = baseline.timing.median_ms();
@@ -64,5 +78,40 @@ impl NoSlowdown {
             summary,
             findings: vec![],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::stored;
+    use crate::plan::Catalog;
+
+    fn verdict(old_ms: f64, new_ms: f64) -> bool {
+        let evidence = Evidence {
+            queries: vec![
+                stored::query("old", "dense-short-walk.explain.json", &[old_ms]),
+                stored::query("new", "org-index.explain.json", &[new_ms]),
+            ],
+            catalog: Catalog::default(),
+        };
+        let check = NoSlowdown {
+            baseline: "old".into(),
+            candidate: "new".into(),
+            max_ratio: 2.0,
+            slack_ms: 1.0,
+        };
+        check.evaluate(&evidence).passed
+    }
+
+    #[test]
+    fn fails_only_when_both_relatively_and_absolutely_slower() {
+        assert!(
+            verdict(0.12, 0.27),
+            "2.25x but 0.15 ms: noise, not a regression"
+        );
+        assert!(verdict(10.0, 19.0), "1.9x: within the ratio");
+        assert!(!verdict(10.0, 25.0), "2.5x and 15 ms slower");
+        assert!(verdict(0.5, 0.4), "faster is fine");
     }
 }

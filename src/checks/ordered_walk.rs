@@ -29,7 +29,11 @@ pub struct OrderedWalk {
 impl OrderedWalk {
     pub(super) fn validate(&self) -> Result<(), String> {
         match self.column.split_once('.') {
-            Some((table, column)) if !table.is_empty() && !column.is_empty() && !column.contains('.') => Ok(()),
+            Some((table, column))
+                if !table.is_empty() && !column.is_empty() && !column.contains('.') =>
+            {
+                Ok(())
+            }
             _ => Err(format!(
                 "column = {:?} must be written as \"table.column\", e.g. \"workflow_runs.created_at\"",
                 self.column
@@ -56,7 +60,9 @@ impl OrderedWalk {
                 continue;
             };
             let index = catalog.index(index_name).ok_or_else(|| {
-                format!("the plan scans index {index_name}, which the catalog facts do not describe")
+                format!(
+                    "the plan scans index {index_name}, which the catalog facts do not describe"
+                )
             })?;
             let Some(leading) = index.leading_key() else {
                 continue;
@@ -71,7 +77,11 @@ impl OrderedWalk {
                 // A scan that does not move reads at most one key: no walk.
                 ScanDirection::NoMovement => continue,
             };
-            let order = if walks_descending { "descending" } else { "ascending" };
+            let order = if walks_descending {
+                "descending"
+            } else {
+                "ascending"
+            };
             let message = format!(
                 "{direction:?} scan of {index_name} {keys} walks {table} in {column} {order} order: \
                  it read {examined} rows (over {loops} loop(s)) for a statement that returned {returned}",
@@ -83,5 +93,148 @@ impl OrderedWalk {
             findings.push(Finding::at(&query.name, path, node, message));
         }
         Ok(findings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::stored;
+    use crate::plan::NodePath;
+
+    fn check(expect: Expect) -> OrderedWalk {
+        OrderedWalk {
+            query: "old".into(),
+            column: "workflow_runs.created_at".into(),
+            expect,
+        }
+    }
+
+    #[test]
+    fn forward_scan_of_a_desc_index_is_a_newest_first_walk() {
+        let old = stored::query("old", "desc-index-forward-walk.explain.json", &[]);
+        let catalog = stored::catalog("desc-index.catalog.json");
+        let findings = check(Expect::Present).detect(&old, &catalog).unwrap();
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        assert_eq!(findings[0].node, NodePath(vec![0, 0]));
+        assert!(
+            findings[0]
+                .message
+                .starts_with("Forward scan of workflow_runs_created_at (created_at DESC)")
+        );
+        assert!(
+            findings[0]
+                .message
+                .contains("in created_at descending order"),
+            "{}",
+            findings[0].message
+        );
+        assert!(
+            findings[0].message.contains("990,081 rows"),
+            "{}",
+            findings[0].message
+        );
+    }
+
+    #[test]
+    fn backward_scan_of_an_asc_index_is_the_same_walk() {
+        let old = stored::query("old", "asc-index-backward-walk.explain.json", &[]);
+        let catalog = stored::catalog("asc-index.catalog.json");
+        let findings = check(Expect::Present).detect(&old, &catalog).unwrap();
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        assert!(
+            findings[0]
+                .message
+                .starts_with("Backward scan of workflow_runs_created_at (created_at)")
+        );
+        assert!(
+            findings[0]
+                .message
+                .contains("in created_at descending order"),
+            "{}",
+            findings[0].message
+        );
+    }
+
+    #[test]
+    fn an_equality_bounded_composite_index_is_not_a_walk() {
+        let new = stored::query("new", "org-index.explain.json", &[]);
+        let catalog = stored::catalog("desc-index.catalog.json");
+        assert!(
+            check(Expect::Absent)
+                .detect(&new, &catalog)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn the_walk_is_found_by_catalog_facts_not_by_index_name() {
+        // Rename the index in plan and catalog alike: the walk is still found, because
+        // detection reads the index's key columns.
+        let mut old = stored::query("old", "desc-index-forward-walk.explain.json", &[]);
+        let mut catalog = stored::catalog("desc-index.catalog.json");
+        fn rename(node: &mut crate::plan::Node) {
+            if node.index_name.as_deref() == Some("workflow_runs_created_at") {
+                node.index_name = Some("ix_42".into());
+            }
+            node.children.iter_mut().for_each(rename);
+        }
+        rename(&mut old.plan.root);
+        catalog
+            .indexes
+            .iter_mut()
+            .filter(|index| index.name == "workflow_runs_created_at")
+            .for_each(|index| index.name = "ix_42".into());
+        assert_eq!(
+            check(Expect::Present).detect(&old, &catalog).unwrap().len(),
+            1
+        );
+
+        // And a catalog that says the index leads with another column is believed.
+        catalog
+            .indexes
+            .iter_mut()
+            .filter(|index| index.name == "ix_42")
+            .for_each(|index| index.keys[0].column = Some("finished_at".into()));
+        assert!(
+            check(Expect::Present)
+                .detect(&old, &catalog)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn an_index_missing_from_the_catalog_cannot_be_judged() {
+        let old = stored::query("old", "desc-index-forward-walk.explain.json", &[]);
+        let error = check(Expect::Present)
+            .detect(&old, &Catalog::default())
+            .unwrap_err();
+        assert!(error.contains("workflow_runs_created_at"), "{error}");
+    }
+
+    #[test]
+    fn verdicts_follow_the_expectation() {
+        let catalog = stored::catalog("desc-index.catalog.json");
+        let evidence = |file| crate::evidence::Evidence {
+            queries: vec![stored::query("old", file, &[1.0])],
+            catalog: catalog.clone(),
+        };
+        let walks = evidence("desc-index-forward-walk.explain.json");
+        let clean = evidence("org-index.explain.json");
+        let spec = |expect| crate::checks::CheckSpec::OrderedWalk(check(expect));
+        assert!(spec(Expect::Present).evaluate(&walks).passed);
+        assert!(!spec(Expect::Absent).evaluate(&walks).passed);
+        let not_reproduced = spec(Expect::Present).evaluate(&clean);
+        assert!(!not_reproduced.passed);
+        assert!(
+            not_reproduced
+                .summary
+                .starts_with("regression not reproduced"),
+            "{}",
+            not_reproduced.summary
+        );
+        assert!(spec(Expect::Absent).evaluate(&clean).passed);
     }
 }

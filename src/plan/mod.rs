@@ -104,7 +104,10 @@ impl Plan {
     /// Rows read from tables by all scan nodes, including rows a scan's filter removed
     /// and rows probed in every loop of a nested loop.
     pub fn rows_examined(&self) -> f64 {
-        self.nodes().filter(|(_, node)| node.is_relation_scan()).map(|(_, node)| node.rows_examined()).sum()
+        self.nodes()
+            .filter(|(_, node)| node.is_relation_scan())
+            .map(|(_, node)| node.rows_examined())
+            .sum()
     }
 
     /// Shared buffers hit and read by the whole statement (the root's counters are
@@ -115,7 +118,10 @@ impl Plan {
 
     /// The labels of the scan nodes, in plan order: how the statement reaches its rows.
     pub fn access_path(&self) -> Vec<String> {
-        self.nodes().filter(|(_, node)| node.is_relation_scan()).map(|(_, node)| node.label()).collect()
+        self.nodes()
+            .filter(|(_, node)| node.is_relation_scan())
+            .map(|(_, node)| node.label())
+            .collect()
     }
 
     /// Every node with its path from the root, depth first, parents before children.
@@ -134,7 +140,9 @@ impl Plan {
 
     /// The node at `path`, if there is one.
     pub fn node(&self, path: &NodePath) -> Option<&Node> {
-        path.0.iter().try_fold(&self.root, |node, index| node.children.get(*index))
+        path.0
+            .iter()
+            .try_fold(&self.root, |node, index| node.children.get(*index))
     }
 }
 

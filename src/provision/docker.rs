@@ -8,7 +8,9 @@ use testcontainers::{ContainerAsync, ImageExt};
 use testcontainers_modules::postgres::Postgres;
 use tokio_postgres::Config;
 
-use super::{Backend, Handle, Server, THROWAWAY_SERVER_SETTINGS, random_password, wait_until_ready};
+use super::{
+    Backend, Handle, Server, THROWAWAY_SERVER_SETTINGS, random_password, wait_until_ready,
+};
 use crate::error::{Error, Result};
 
 /// The image used unless `--image` says otherwise: pinned to a full version, never the
@@ -55,8 +57,12 @@ async fn pull(docker: &bollard::Docker, image: &str) -> Result<(), String> {
     .await;
     match pulled {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(error)) => Err(format!("image {image} is not present and cannot be pulled ({error})")),
-        Err(_) => Err(format!("image {image} is not present and pulling it took over 300s")),
+        Ok(Err(error)) => Err(format!(
+            "image {image} is not present and cannot be pulled ({error})"
+        )),
+        Err(_) => Err(format!(
+            "image {image} is not present and pulling it took over 300s"
+        )),
     }
 }
 
@@ -105,7 +111,9 @@ pub(super) async fn start(image: &str) -> Result<Server> {
         .application_name("plancheck");
     wait_until_ready(&admin, Duration::from_secs(60), || Ok(())).await?;
     Ok(Server {
-        backend: Backend::Docker { image: format!("{name}:{tag}") },
+        backend: Backend::Docker {
+            image: format!("{name}:{tag}"),
+        },
         admin,
         selection_note: None,
         handle: Handle::Docker(DockerServer { container }),
@@ -136,9 +144,18 @@ mod tests {
 
     #[test]
     fn image_names_split_into_name_and_tag() {
-        assert_eq!(split_image("postgres:15.14-bookworm"), ("postgres", "15.14-bookworm"));
+        assert_eq!(
+            split_image("postgres:15.14-bookworm"),
+            ("postgres", "15.14-bookworm")
+        );
         assert_eq!(split_image("postgres"), ("postgres", "latest"));
-        assert_eq!(split_image("registry:5000/pg"), ("registry:5000/pg", "latest"));
-        assert_eq!(split_image("registry:5000/pg:15"), ("registry:5000/pg", "15"));
+        assert_eq!(
+            split_image("registry:5000/pg"),
+            ("registry:5000/pg", "latest")
+        );
+        assert_eq!(
+            split_image("registry:5000/pg:15"),
+            ("registry:5000/pg", "15")
+        );
     }
 }

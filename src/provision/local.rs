@@ -31,20 +31,31 @@ pub(super) async fn start() -> Result<Server> {
     let directory = tempfile::Builder::new()
         .prefix("plancheck-pg-")
         .tempdir()
-        .map_err(Error::io("creating a temporary directory for the local server"))?;
+        .map_err(Error::io(
+            "creating a temporary directory for the local server",
+        ))?;
     let root = directory.path().to_owned();
     if let Some(user) = &owner {
-        std::os::unix::fs::chown(&root, Some(user.uid.as_raw()), Some(user.gid.as_raw()))
-            .map_err(Error::io(format!("handing {} to user {}", root.display(), user.name)))?;
+        std::os::unix::fs::chown(&root, Some(user.uid.as_raw()), Some(user.gid.as_raw())).map_err(
+            Error::io(format!("handing {} to user {}", root.display(), user.name)),
+        )?;
     }
     let data = root.join("data");
 
     let initdb = run_as(&owner, Command::new(bindir.join("initdb")))
-        .args(["--no-sync", "--no-instructions", "--auth=trust", "--username=postgres"])
+        .args([
+            "--no-sync",
+            "--no-instructions",
+            "--auth=trust",
+            "--username=postgres",
+        ])
         .args(["--encoding=UTF8", "--locale=C", "-D"])
         .arg(&data)
         .output()
-        .map_err(Error::io(format!("running {}", bindir.join("initdb").display())))?;
+        .map_err(Error::io(format!(
+            "running {}",
+            bindir.join("initdb").display()
+        )))?;
     if !initdb.status.success() {
         return Err(Error::Provision(format!(
             "initdb failed ({}): {}",
@@ -70,7 +81,9 @@ pub(super) async fn start() -> Result<Server> {
     for (name, value) in THROWAWAY_SERVER_SETTINGS {
         command.arg("-c").arg(format!("{name}={value}"));
     }
-    let log_err = log.try_clone().map_err(Error::io("duplicating the server log handle"))?;
+    let log_err = log
+        .try_clone()
+        .map_err(Error::io("duplicating the server log handle"))?;
     let process = command
         .stdin(Stdio::null())
         .stdout(log)
@@ -79,7 +92,10 @@ pub(super) async fn start() -> Result<Server> {
         // shuts the server down in order instead of racing it.
         .process_group(0)
         .spawn()
-        .map_err(Error::io(format!("starting {}", bindir.join("postgres").display())))?;
+        .map_err(Error::io(format!(
+            "starting {}",
+            bindir.join("postgres").display()
+        )))?;
 
     let mut server = LocalServer {
         process: Some(process),
@@ -92,7 +108,10 @@ pub(super) async fn start() -> Result<Server> {
         .user("postgres")
         .dbname("postgres")
         .application_name("plancheck");
-    let ready = wait_until_ready(&admin, Duration::from_secs(60), || server.check_alive(&log_path)).await;
+    let ready = wait_until_ready(&admin, Duration::from_secs(60), || {
+        server.check_alive(&log_path)
+    })
+    .await;
     if let Err(error) = ready {
         // `server` is dropped here, which stops the process and removes the directory.
         return Err(error);

@@ -157,13 +157,21 @@ impl Server {
             .collect();
         let slug: String = hint
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
             .take(40)
             .collect();
         let name = format!("plancheck_{slug}_{suffix}");
         let admin = connect(&self.admin).await?;
         admin
-            .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8'"))
+            .batch_execute(&format!(
+                "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8'"
+            ))
             .await
             .map_err(Error::database(format!("creating scratch database {name}")))?;
         let mut config = self.admin.clone();
@@ -189,7 +197,9 @@ impl Server {
 
 async fn start_external(url: &str) -> Result<Server> {
     let admin: Config = url.parse().map_err(|error| {
-        Error::Usage(format!("--database-url is not a PostgreSQL connection URL: {error}"))
+        Error::Usage(format!(
+            "--database-url is not a PostgreSQL connection URL: {error}"
+        ))
     })?;
     // Reach the server now, so a wrong URL fails before any work is done.
     connect(&admin).await?;
@@ -226,9 +236,15 @@ impl ScratchDatabase {
     pub async fn drop_database(self) -> Result<()> {
         let admin = connect(&self.admin).await?;
         admin
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
             .await
-            .map_err(Error::database(format!("dropping scratch database {}", self.name)))
+            .map_err(Error::database(format!(
+                "dropping scratch database {}",
+                self.name
+            )))
     }
 }
 

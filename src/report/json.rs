@@ -168,7 +168,12 @@ pub fn report(run: &ScenarioRun) -> Report {
             settings: environment
                 .settings
                 .iter()
-                .map(|setting| (setting.name.clone(), serde_json::Value::from(setting.value.clone())))
+                .map(|setting| {
+                    (
+                        setting.name.clone(),
+                        serde_json::Value::from(setting.value.clone()),
+                    )
+                })
                 .collect(),
         },
         host: HostFacts {
@@ -200,11 +205,22 @@ pub fn report(run: &ScenarioRun) -> Report {
                         .find(|(name, _)| *name == query.name)
                         .map(|(_, file)| file.clone())
                         .unwrap_or_default(),
-                    verdict: if run.query_passed(&query.name) { "pass" } else { "fail" }.to_owned(),
+                    verdict: if run.query_passed(&query.name) {
+                        "pass"
+                    } else {
+                        "fail"
+                    }
+                    .to_owned(),
                     execution_ms: round3(plan.execution_ms),
                     planning_ms: round3(plan.planning_ms),
                     median_ms: round3(query.timing.median_ms()),
-                    samples_ms: query.timing.samples_ms.iter().copied().map(round3).collect(),
+                    samples_ms: query
+                        .timing
+                        .samples_ms
+                        .iter()
+                        .copied()
+                        .map(round3)
+                        .collect(),
                     rows_examined: plan.rows_examined(),
                     rows_returned: plan.rows_returned(),
                     shared_hit_blocks: hit,
@@ -239,7 +255,8 @@ pub fn report(run: &ScenarioRun) -> Report {
 
 /// `report.json`'s text.
 pub fn render(run: &ScenarioRun) -> String {
-    let mut text = serde_json::to_string_pretty(&report(run)).expect("reports contain only JSON-safe values");
+    let mut text =
+        serde_json::to_string_pretty(&report(run)).expect("reports contain only JSON-safe values");
     text.push('\n');
     text
 }

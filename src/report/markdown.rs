@@ -15,16 +15,37 @@ pub fn render(run: &ScenarioRun) -> String {
     let _ = writeln!(md, "## plancheck · `{}` · {status}\n", run.scenario);
     let _ = writeln!(md, "{}\n", run.description.trim());
 
-    let _ = writeln!(md, "| Check | Subject | Verdict | Detail |\n|---|---|---|---|");
+    let _ = writeln!(
+        md,
+        "| Check | Subject | Verdict | Detail |\n|---|---|---|---|"
+    );
     for verdict in &run.verdicts {
-        let mark = if verdict.passed { "✅ pass" } else { "❌ fail" };
-        let _ = writeln!(md, "| `{}` | {} | {mark} | {} |", verdict.check, verdict.subject, cell(&verdict.summary));
+        let mark = if verdict.passed {
+            "✅ pass"
+        } else {
+            "❌ fail"
+        };
+        let _ = writeln!(
+            md,
+            "| `{}` | {} | {mark} | {} |",
+            verdict.check,
+            verdict.subject,
+            cell(&verdict.summary)
+        );
     }
-    let findings: Vec<_> = run.verdicts.iter().flat_map(|verdict| &verdict.findings).collect();
+    let findings: Vec<_> = run
+        .verdicts
+        .iter()
+        .flat_map(|verdict| &verdict.findings)
+        .collect();
     if !findings.is_empty() {
         let _ = writeln!(md, "\nFindings:\n");
         for finding in findings {
-            let _ = writeln!(md, "- **{}** at `{}` ({}): {}", finding.query, finding.node_label, finding.node, finding.message);
+            let _ = writeln!(
+                md,
+                "- **{}** at `{}` ({}): {}",
+                finding.query, finding.node_label, finding.node, finding.message
+            );
         }
     }
 
@@ -51,7 +72,11 @@ pub fn render(run: &ScenarioRun) -> String {
         );
     }
     for query in &run.evidence.queries {
-        let file = run.query_files.iter().find(|(name, _)| *name == query.name).map_or("", |(_, file)| file.as_str());
+        let file = run
+            .query_files
+            .iter()
+            .find(|(name, _)| *name == query.name)
+            .map_or("", |(_, file)| file.as_str());
         let _ = writeln!(
             md,
             "\n<details><summary>Plan of <code>{}</code> ({})</summary>\n\n```\n{}```\n\nRaw plan: `{}`\n</details>",
@@ -72,7 +97,11 @@ pub fn render(run: &ScenarioRun) -> String {
         seeded.as_of.format("%Y-%m-%d %H:%M UTC"),
         run.dataset_file
     );
-    let rows: Vec<String> = seeded.rows.iter().map(|(table, rows)| format!("{table} {}", format_count(*rows as f64))).collect();
+    let rows: Vec<String> = seeded
+        .rows
+        .iter()
+        .map(|(table, rows)| format!("{table} {}", format_count(*rows as f64)))
+        .collect();
     let _ = writeln!(md, "Rows: {}.\n", rows.join(", "));
     let target = &run.target;
     let _ = writeln!(
@@ -104,9 +133,19 @@ pub fn render(run: &ScenarioRun) -> String {
     if let Some(note) = &environment.backend_note {
         let _ = writeln!(md, "\n{}", note);
     }
-    let _ = writeln!(md, "\n<details><summary>Non-default settings ({})</summary>\n\n| Setting | Value | Source |\n|---|---|---|", environment.settings.len());
+    let _ = writeln!(
+        md,
+        "\n<details><summary>Non-default settings ({})</summary>\n\n| Setting | Value | Source |\n|---|---|---|",
+        environment.settings.len()
+    );
     for setting in &environment.settings {
-        let _ = writeln!(md, "| `{}` | `{}` | {} |", setting.name, cell(&setting.value), setting.source);
+        let _ = writeln!(
+            md,
+            "| `{}` | `{}` | {} |",
+            setting.name,
+            cell(&setting.value),
+            setting.source
+        );
     }
     let _ = writeln!(md, "</details>");
 

@@ -21,30 +21,29 @@ pub const CATALOG_FILE: &str = "catalog.json";
 /// and swapped in whole, so a failure never leaves a half-written report where a good
 /// one was. An existing directory is only replaced if it holds a plancheck report.
 pub fn write(run: &ScenarioRun, root: &Path) -> Result<PathBuf> {
-    let target = root.join(&run.scenario);
-    if target.exists() && !is_replaceable(&target) {
-        return Err(Error::Usage(format!(
-            "{} exists and does not hold a plancheck report; refusing to replace it (choose another --out)",
-            target.display()
-        )));
-    }
+    let target = check_destination(root, &run.scenario)?;
     std::fs::create_dir_all(root).map_err(Error::io(format!("creating {}", root.display())))?;
     let staging = tempfile::Builder::new()
         .prefix(&format!(".{}.staging-", run.scenario))
         .tempdir_in(root)
-        .map_err(Error::io(format!("creating a staging directory in {}", root.display())))?;
+        .map_err(Error::io(format!(
+            "creating a staging directory in {}",
+            root.display()
+        )))?;
 
     let mut files = vec![
         ("report.md".to_owned(), markdown::render(run)),
         ("report.json".to_owned(), json::render(run)),
         (CATALOG_FILE.to_owned(), {
-            let mut text = serde_json::to_string_pretty(&run.evidence.catalog).expect("catalog facts are JSON-safe");
+            let mut text = serde_json::to_string_pretty(&run.evidence.catalog)
+                .expect("catalog facts are JSON-safe");
             text.push('\n');
             text
         }),
     ];
     for query in &run.evidence.queries {
-        let mut text = serde_json::to_string_pretty(&query.raw_explain).expect("EXPLAIN output is JSON");
+        let mut text =
+            serde_json::to_string_pretty(&query.raw_explain).expect("EXPLAIN output is JSON");
         text.push('\n');
         files.push((json::plan_file_name(&query.name), text));
     }
@@ -56,10 +55,14 @@ pub fn write(run: &ScenarioRun, root: &Path) -> Result<PathBuf> {
     let staged = staging.keep();
     let previous = root.join(format!(".{}.previous", run.scenario));
     if previous.exists() {
-        std::fs::remove_dir_all(&previous).map_err(Error::io(format!("removing {}", previous.display())))?;
+        std::fs::remove_dir_all(&previous)
+            .map_err(Error::io(format!("removing {}", previous.display())))?;
     }
     if target.exists() {
-        std::fs::rename(&target, &previous).map_err(Error::io(format!("moving the previous {} aside", target.display())))?;
+        std::fs::rename(&target, &previous).map_err(Error::io(format!(
+            "moving the previous {} aside",
+            target.display()
+        )))?;
     }
     if let Err(error) = std::fs::rename(&staged, &target) {
         // Put the previous report back rather than leave none.
@@ -67,10 +70,27 @@ pub fn write(run: &ScenarioRun, root: &Path) -> Result<PathBuf> {
             let _ = std::fs::rename(&previous, &target);
         }
         let _ = std::fs::remove_dir_all(&staged);
-        return Err(Error::io(format!("moving the new report to {}", target.display()))(error));
+        return Err(Error::io(format!(
+            "moving the new report to {}",
+            target.display()
+        ))(error));
     }
     if previous.exists() {
-        std::fs::remove_dir_all(&previous).map_err(Error::io(format!("removing {}", previous.display())))?;
+        std::fs::remove_dir_all(&previous)
+            .map_err(Error::io(format!("removing {}", previous.display())))?;
+    }
+    Ok(target)
+}
+
+/// Where `scenario`'s report goes under `root`, or an error if something that is not a
+/// plancheck report is already there. Call it before a run to fail before the work.
+pub fn check_destination(root: &Path, scenario: &str) -> Result<PathBuf> {
+    let target = root.join(scenario);
+    if target.exists() && !is_replaceable(&target) {
+        return Err(Error::Usage(format!(
+            "{} exists and does not hold a plancheck report; refusing to replace it (choose another --out)",
+            target.display()
+        )));
     }
     Ok(target)
 }

@@ -23,7 +23,11 @@ fn render_node(node: &Node, depth: usize, text: &mut String) {
         format_count(node.actual_loops)
     );
     if node.rows_removed_by_filter > 0.0 {
-        let _ = write!(line, " removed_by_filter={}", format_count(node.rows_removed_by_filter));
+        let _ = write!(
+            line,
+            " removed_by_filter={}",
+            format_count(node.rows_removed_by_filter)
+        );
     }
     if let Some(direction) = node.scan_direction.filter(|_| node.is_ordered_index_scan()) {
         let _ = write!(line, " direction={direction:?}");

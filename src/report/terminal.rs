@@ -18,7 +18,9 @@ pub fn render(run: &ScenarioRun, colour: bool, width: Option<u16>) -> String {
     };
     let new_table = |header: Vec<&str>| {
         let mut table = Table::new();
-        table.load_style(UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
+        table
+            .load_style(UTF8_FULL_CONDENSED)
+            .set_content_arrangement(ContentArrangement::Dynamic);
         if let Some(width) = width {
             table.set_width(width);
         }
@@ -30,7 +32,13 @@ pub fn render(run: &ScenarioRun, colour: bool, width: Option<u16>) -> String {
     };
 
     let mut queries = new_table(vec![
-        "query", "access path", "rows examined", "rows returned", "buffers hit/read", "EXPLAIN ANALYZE", "median (runs)",
+        "query",
+        "access path",
+        "rows examined",
+        "rows returned",
+        "buffers hit/read",
+        "EXPLAIN ANALYZE",
+        "median (runs)",
     ]);
     for query in &run.evidence.queries {
         let plan = &query.plan;
@@ -40,9 +48,17 @@ pub fn render(run: &ScenarioRun, colour: bool, width: Option<u16>) -> String {
             Cell::new(plan.access_path().join("\n")),
             Cell::new(format_count(plan.rows_examined())),
             Cell::new(format_count(plan.rows_returned())),
-            Cell::new(format!("{} / {}", format_count(hit as f64), format_count(read as f64))),
+            Cell::new(format!(
+                "{} / {}",
+                format_count(hit as f64),
+                format_count(read as f64)
+            )),
             Cell::new(format_ms(plan.execution_ms)),
-            Cell::new(format!("{} ({})", format_ms(query.timing.median_ms()), query.timing.samples_ms.len())),
+            Cell::new(format!(
+                "{} ({})",
+                format_ms(query.timing.median_ms()),
+                query.timing.samples_ms.len()
+            )),
         ]);
     }
 
@@ -68,7 +84,11 @@ pub fn render(run: &ScenarioRun, colour: bool, width: Option<u16>) -> String {
     }
     phases.add_row(vec![Cell::new("total"), Cell::new(format_ms(total))]);
 
-    let status = if run.passed() { "all checks passed" } else { "CHECKS FAILED" };
+    let status = if run.passed() {
+        "all checks passed"
+    } else {
+        "CHECKS FAILED"
+    };
     format!(
         "scenario {} — {status}\n{} runs, seed {}, target {} ({} runs), PostgreSQL {} on {}\n{queries}\n{checks}\n{phases}\n",
         run.scenario,

@@ -65,9 +65,11 @@ impl Dataset {
         validate(path, raw)
     }
 
-    /// How many runs each profile's organizations get at `total_runs`, in profile
-    /// order. Fixed-count profiles are served first; share profiles split the rest.
-    pub fn runs_per_organization(&self, total_runs: u64) -> Result<Vec<u64>> {
+    /// How many runs each organization gets at `total_runs`: one list per profile,
+    /// one count per organization. Fixed-count profiles are served first; share
+    /// profiles split the rest, and rounding remainders go one run at a time to the
+    /// first organizations, so the counts add up to `total_runs` exactly.
+    pub fn runs_per_organization(&self, total_runs: u64) -> Result<Vec<Vec<u64>>> {
         let fixed: u64 = self
             .profiles
             .iter()
@@ -84,15 +86,36 @@ impl Dataset {
             )));
         }
         let rest = total_runs - fixed;
-        Ok(self
+        let mut profile_runs: Vec<u64> = self
             .profiles
             .iter()
             .map(|profile| match profile.runs {
-                RunCount::PerOrganization(runs) => runs,
-                RunCount::ShareOfRest(share) => {
-                    let profile_runs = (rest as f64 * share).round() as u64;
-                    profile_runs / u64::from(profile.organizations)
-                }
+                RunCount::PerOrganization(runs) => runs * u64::from(profile.organizations),
+                RunCount::ShareOfRest(share) => (rest as f64 * share).floor() as u64,
+            })
+            .collect();
+        let shortfall = total_runs - profile_runs.iter().sum::<u64>();
+        let largest_share = self
+            .profiles
+            .iter()
+            .enumerate()
+            .filter_map(|(index, profile)| match profile.runs {
+                RunCount::ShareOfRest(share) => Some((index, share)),
+                RunCount::PerOrganization(_) => None,
+            })
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(index, _)| index)
+            .expect("validation guarantees a share profile");
+        profile_runs[largest_share] += shortfall;
+        Ok(self
+            .profiles
+            .iter()
+            .zip(profile_runs)
+            .map(|(profile, runs)| {
+                let organizations = u64::from(profile.organizations);
+                (0..organizations)
+                    .map(|index| runs / organizations + u64::from(index < runs % organizations))
+                    .collect()
             })
             .collect())
     }
@@ -102,7 +125,10 @@ fn validate(path: &Path, raw: DatasetFile) -> Result<Dataset> {
     let fail = |key: &str, message: String| Error::input(path, format!("key `{key}`: {message}"));
 
     if raw.schema.is_empty() {
-        return Err(fail("schema", "lists no fixture; name at least one SQL file".into()));
+        return Err(fail(
+            "schema",
+            "lists no fixture; name at least one SQL file".into(),
+        ));
     }
     let schema = raw
         .schema
@@ -117,7 +143,10 @@ fn validate(path: &Path, raw: DatasetFile) -> Result<Dataset> {
         .collect::<Result<Vec<_>>>()?;
 
     if raw.runs == 0 {
-        return Err(fail("runs", "is 0; a dataset needs at least one run".into()));
+        return Err(fail(
+            "runs",
+            "is 0; a dataset needs at least one run".into(),
+        ));
     }
     let as_of = DateTime::parse_from_rfc3339(&raw.as_of)
         .map_err(|error| {
@@ -140,7 +169,10 @@ fn validate(path: &Path, raw: DatasetFile) -> Result<Dataset> {
     if !(1..=1_000_000).contains(&raw.write_order_window) {
         return Err(fail(
             "write_order_window",
-            format!("{} is outside 1..=1000000 (1 writes runs in strict time order)", raw.write_order_window),
+            format!(
+                "{} is outside 1..=1000000 (1 writes runs in strict time order)",
+                raw.write_order_window
+            ),
         ));
     }
     for (state, share) in &raw.states {
@@ -151,12 +183,18 @@ fn validate(path: &Path, raw: DatasetFile) -> Result<Dataset> {
             ));
         }
         if !share.is_finite() || *share < 0.0 {
-            return Err(fail(&format!("states.{state}"), format!("{share} is not a share")));
+            return Err(fail(
+                &format!("states.{state}"),
+                format!("{share} is not a share"),
+            ));
         }
     }
     let states_total: f64 = raw.states.values().sum();
     if (states_total - 1.0).abs() > 1e-6 {
-        return Err(fail("states", format!("shares add up to {states_total}, not 1")));
+        return Err(fail(
+            "states",
+            format!("shares add up to {states_total}, not 1"),
+        ));
     }
     let states = RUN_STATES
         .iter()
@@ -225,7 +263,10 @@ fn validate_profile(fail: &impl Fn(&str, String) -> Error, entry: ProfileEntry) 
         (Some(runs), None) => RunCount::PerOrganization(runs),
         (None, Some(share)) if share > 0.0 && share <= 1.0 => RunCount::ShareOfRest(share),
         (None, Some(share)) => {
-            return Err(fail(&key("share_of_runs"), format!("{share} is outside (0, 1]")));
+            return Err(fail(
+                &key("share_of_runs"),
+                format!("{share} is outside (0, 1]"),
+            ));
         }
         _ => {
             return Err(fail(
@@ -252,4 +293,30 @@ fn validate_profile(fail: &impl Fn(&str, String) -> Error, entry: ProfileEntry) 
         active_days: (recent, oldest),
         spread: entry.spread,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_counts_add_up_to_the_scale_exactly() {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/datasets/workflow-runs.toml");
+        let dataset = Dataset::load(&path).unwrap();
+        for total in [401, 12_000, 99_999, 1_000_000] {
+            let counts = dataset.runs_per_organization(total).unwrap();
+            assert_eq!(counts.iter().flatten().sum::<u64>(), total);
+            let sparse = dataset
+                .profiles
+                .iter()
+                .position(|p| p.name == "sparse")
+                .unwrap();
+            assert!(counts[sparse].iter().all(|runs| *runs == 40));
+        }
+        assert!(
+            dataset.runs_per_organization(400).is_err(),
+            "the sparse profile alone needs 400"
+        );
+    }
 }

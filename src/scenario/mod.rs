@@ -96,13 +96,18 @@ impl Scenario {
 
 /// The names of the scenarios in `dir`, sorted.
 pub fn list(dir: &Path) -> Result<Vec<String>> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(Error::io(format!("cannot list scenarios in {}", dir.display())))?;
+    let entries = std::fs::read_dir(dir).map_err(Error::io(format!(
+        "cannot list scenarios in {}",
+        dir.display()
+    )))?;
     let mut names: Vec<String> = entries
         .filter_map(|entry| entry.ok())
         .map(|entry| entry.path())
         .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
-        .filter_map(|path| path.file_stem().map(|stem| stem.to_string_lossy().into_owned()))
+        .filter_map(|path| {
+            path.file_stem()
+                .map(|stem| stem.to_string_lossy().into_owned())
+        })
         .collect();
     names.sort();
     Ok(names)
@@ -120,7 +125,7 @@ pub(crate) fn parse_toml<T: DeserializeOwned>(path: &Path) -> Result<T> {
 /// that it exists, naming the owner's key and value when it does not.
 pub(crate) fn resolve_fixture(owner: &Path, key: &str, relative: &str) -> Result<PathBuf> {
     let base = owner.parent().unwrap_or(Path::new("."));
-    let path = base.join(relative);
+    let path = normalize(&base.join(relative));
     if !path.is_file() {
         return Err(Error::input(
             owner,
@@ -133,6 +138,29 @@ pub(crate) fn resolve_fixture(owner: &Path, key: &str, relative: &str) -> Result
     Ok(path)
 }
 
+/// Removes `.` and `name/..` pairs without touching the file system (so symlinks are
+/// not resolved): `scenarios/../fixtures/x.sql` becomes `fixtures/x.sql`.
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut normal = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(normal.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                normal.pop();
+            }
+            other => normal.push(other),
+        }
+    }
+    if normal.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        normal
+    }
+}
+
 fn validate(path: &Path, raw: ScenarioFile) -> Result<Scenario> {
     let fail = |key: &str, message: String| Error::input(path, format!("key `{key}`: {message}"));
     let name = path
@@ -142,7 +170,11 @@ fn validate(path: &Path, raw: ScenarioFile) -> Result<Scenario> {
 
     let dataset_path = resolve_fixture(path, "dataset", &raw.dataset)?;
     let dataset = Dataset::load(&dataset_path)?;
-    if !dataset.profiles.iter().any(|profile| profile.name == raw.target.profile) {
+    if !dataset
+        .profiles
+        .iter()
+        .any(|profile| profile.name == raw.target.profile)
+    {
         let known: Vec<&str> = dataset.profiles.iter().map(|p| p.name.as_str()).collect();
         return Err(fail(
             "target.profile",
@@ -176,7 +208,12 @@ fn validate(path: &Path, raw: ScenarioFile) -> Result<Scenario> {
     let mut queries: Vec<Query> = Vec::with_capacity(raw.queries.len());
     for entry in raw.queries {
         let key = |field: &str| format!("query \"{}\".{field}", entry.name);
-        if entry.name.is_empty() || !entry.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        if entry.name.is_empty()
+            || !entry
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
             return Err(fail(
                 &key("name"),
                 "must be non-empty letters, digits, - and _ (it names report files)".into(),
@@ -196,7 +233,10 @@ fn validate(path: &Path, raw: ScenarioFile) -> Result<Scenario> {
                     let known: Vec<&str> = Param::ALL.iter().map(|(name, _)| *name).collect();
                     fail(
                         &key("params"),
-                        format!("{param:?} is not a known parameter; known: {}", known.join(", ")),
+                        format!(
+                            "{param:?} is not a known parameter; known: {}",
+                            known.join(", ")
+                        ),
                     )
                 })
             })
@@ -216,7 +256,10 @@ fn validate(path: &Path, raw: ScenarioFile) -> Result<Scenario> {
                 let known: Vec<&str> = queries.iter().map(|q| q.name.as_str()).collect();
                 return Err(fail(
                     &key,
-                    format!("names query {query:?}, which is not declared; declared: {}", known.join(", ")),
+                    format!(
+                        "names query {query:?}, which is not declared; declared: {}",
+                        known.join(", ")
+                    ),
                 ));
             }
         }
@@ -233,4 +276,21 @@ fn validate(path: &Path, raw: ScenarioFile) -> Result<Scenario> {
         queries,
         checks: raw.checks,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize;
+    use std::path::{Path, PathBuf};
+
+    #[test]
+    fn fixture_paths_are_normalized_lexically() {
+        assert_eq!(
+            normalize(Path::new("scenarios/../fixtures/./q.sql")),
+            PathBuf::from("fixtures/q.sql")
+        );
+        assert_eq!(normalize(Path::new("../a/../b")), PathBuf::from("../b"));
+        assert_eq!(normalize(Path::new("/x/y/../../z")), PathBuf::from("/z"));
+        assert_eq!(normalize(Path::new("a/..")), PathBuf::from("."));
+    }
 }

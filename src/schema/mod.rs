@@ -24,7 +24,12 @@ pub async fn apply(client: &Client, fixtures: &[Fixture]) -> Result<()> {
 pub async fn apply_fixture(client: &Client, fixture: &Fixture) -> Result<()> {
     for statement in statements::split(&fixture.sql) {
         if let Err(error) = client.batch_execute(&statement.sql).await {
-            return Err(sql_error(&fixture.path, &statement.sql, statement.line, &error));
+            return Err(sql_error(
+                &fixture.path,
+                &statement.sql,
+                statement.line,
+                &error,
+            ));
         }
     }
     Ok(())

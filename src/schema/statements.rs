@@ -160,7 +160,10 @@ mod tests {
         let text = "-- header\nCREATE TABLE a (x int);\n\nINSERT INTO a VALUES (1);\n";
         assert_eq!(
             sqls(text),
-            vec![(2, "CREATE TABLE a (x int)".into()), (4, "INSERT INTO a VALUES (1)".into())]
+            vec![
+                (2, "CREATE TABLE a (x int)".into()),
+                (4, "INSERT INTO a VALUES (1)".into())
+            ]
         );
     }
 
@@ -180,7 +183,10 @@ mod tests {
     #[test]
     fn positional_parameters_are_not_dollar_quotes() {
         let statements = sqls("SELECT $1, $2;\nSELECT 2;");
-        assert_eq!(statements, vec![(1, "SELECT $1, $2".into()), (2, "SELECT 2".into())]);
+        assert_eq!(
+            statements,
+            vec![(1, "SELECT $1, $2".into()), (2, "SELECT 2".into())]
+        );
     }
 
     #[test]

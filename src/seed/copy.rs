@@ -21,7 +21,11 @@ pub trait CopyRow {
 pub struct JsonbText(pub String);
 
 impl ToSql for JsonbText {
-    fn to_sql(&self, _: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+    fn to_sql(
+        &self,
+        _: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
         // jsonb's binary format: a version byte (1), then the JSON text.
         out.put_u8(1);
         out.extend_from_slice(self.0.as_bytes());
@@ -53,8 +57,14 @@ pub async fn copy_rows<R: CopyRow>(
         .map_err(during("truncating"))?;
     let names: Vec<&str> = columns.iter().map(|(name, _)| *name).collect();
     let types: Vec<Type> = columns.iter().map(|(_, ty)| ty.clone()).collect();
-    let statement = format!("COPY {table} ({}) FROM STDIN (FORMAT binary)", names.join(", "));
-    let sink = transaction.copy_in(&statement).await.map_err(during("starting COPY into"))?;
+    let statement = format!(
+        "COPY {table} ({}) FROM STDIN (FORMAT binary)",
+        names.join(", ")
+    );
+    let sink = transaction
+        .copy_in(&statement)
+        .await
+        .map_err(during("starting COPY into"))?;
     let writer = BinaryCopyInWriter::new(sink, &types);
     pin_mut!(writer);
     let mut sent = 0u64;
@@ -70,8 +80,14 @@ pub async fn copy_rows<R: CopyRow>(
             on_progress(sent);
         }
     }
-    writer.finish().await.map_err(during("finishing COPY into"))?;
+    writer
+        .finish()
+        .await
+        .map_err(during("finishing COPY into"))?;
     on_progress(sent);
-    transaction.commit().await.map_err(during("committing the load of"))?;
+    transaction
+        .commit()
+        .await
+        .map_err(during("committing the load of"))?;
     Ok(sent)
 }

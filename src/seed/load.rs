@@ -92,7 +92,9 @@ pub async fn detach(client: &Client, tables: &[&str]) -> Result<Detached> {
         let table: String = row.get(0);
         let name: String = row.get(1);
         drops.push(format!("ALTER TABLE {table} DISABLE TRIGGER {name}"));
-        detached.triggers.push(format!("ALTER TABLE {table} ENABLE TRIGGER {name}"));
+        detached
+            .triggers
+            .push(format!("ALTER TABLE {table} ENABLE TRIGGER {name}"));
     }
     for statement in drops {
         client
@@ -116,12 +118,15 @@ impl Detached {
         for (index, statement) in statements.into_iter().enumerate() {
             lanes_work[index % lanes].push(statement);
         }
-        let builds = clients.iter().zip(lanes_work).map(|(client, work)| async move {
-            for statement in work {
-                execute(client, &statement).await?;
-            }
-            Ok::<(), Error>(())
-        });
+        let builds = clients
+            .iter()
+            .zip(lanes_work)
+            .map(|(client, work)| async move {
+                for statement in work {
+                    execute(client, &statement).await?;
+                }
+                Ok::<(), Error>(())
+            });
         for outcome in futures_util::future::join_all(builds).await {
             outcome?;
         }
@@ -144,5 +149,7 @@ async fn execute(client: &Client, statement: &str) -> Result<()> {
     client
         .batch_execute(statement)
         .await
-        .map_err(Error::database(format!("restoring after the load: {statement}")))
+        .map_err(Error::database(format!(
+            "restoring after the load: {statement}"
+        )))
 }

@@ -12,8 +12,8 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
+use tokio_postgres::types::{ToSql, Type};
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
@@ -24,7 +24,13 @@ use runs::{Run, RunStream, WindowShuffle};
 use shape::{Organization, Population, Project, Workflow};
 
 /// The tables the seeder fills, parents first.
-pub const TABLES: [&str; 5] = ["organizations", "projects", "project_versions", "workflows", "workflow_runs"];
+pub const TABLES: [&str; 5] = [
+    "organizations",
+    "projects",
+    "project_versions",
+    "workflows",
+    "workflow_runs",
+];
 
 /// How much to seed and from which seed.
 #[derive(Debug, Clone, Copy)]
@@ -71,13 +77,20 @@ impl Seeded {
 
     /// Rows of `table`.
     pub fn rows_of(&self, table: &str) -> u64 {
-        self.rows.iter().find(|(name, _)| name == table).map_or(0, |(_, rows)| *rows)
+        self.rows
+            .iter()
+            .find(|(name, _)| name == table)
+            .map_or(0, |(_, rows)| *rows)
     }
 }
 
 /// Seeds the dataset into the schema `clients` are connected to. Index builds use
 /// every client given (at least one is required).
-pub async fn seed(clients: &mut [Client], dataset: &Dataset, options: SeedOptions) -> Result<Seeded> {
+pub async fn seed(
+    clients: &mut [Client],
+    dataset: &Dataset,
+    options: SeedOptions,
+) -> Result<Seeded> {
     let mut phases = Vec::new();
     let mut clock = Instant::now();
     let mut lap = |name: &str, phases: &mut Vec<Phase>| {
@@ -93,29 +106,67 @@ pub async fn seed(clients: &mut [Client], dataset: &Dataset, options: SeedOption
 
     let mut rows = Vec::new();
     let orgs = population.organizations.iter().map(OrganizationRow);
-    rows.push(("organizations", copy_rows(client, "organizations", &ORGANIZATION_COLUMNS, orgs, |_| {}).await?));
-    let projects = population
-        .organizations
-        .iter()
-        .flat_map(|org| org.projects.iter().map(move |project| ProjectRow(org, project)));
-    rows.push(("projects", copy_rows(client, "projects", &PROJECT_COLUMNS, projects, |_| {}).await?));
+    rows.push((
+        "organizations",
+        copy_rows(client, "organizations", &ORGANIZATION_COLUMNS, orgs, |_| {}).await?,
+    ));
+    let projects = population.organizations.iter().flat_map(|org| {
+        org.projects
+            .iter()
+            .map(move |project| ProjectRow(org, project))
+    });
+    rows.push((
+        "projects",
+        copy_rows(client, "projects", &PROJECT_COLUMNS, projects, |_| {}).await?,
+    ));
     let versions = population
         .organizations
         .iter()
         .flat_map(|org| &org.projects)
-        .flat_map(|project| project.versions.iter().map(move |version| VersionRow(project, version)));
-    rows.push(("project_versions", copy_rows(client, "project_versions", &VERSION_COLUMNS, versions, |_| {}).await?));
-    let workflows = population
-        .organizations
-        .iter()
-        .flat_map(|org| org.workflows.iter().map(move |workflow| WorkflowRow(org, workflow)));
-    rows.push(("workflows", copy_rows(client, "workflows", &WORKFLOW_COLUMNS, workflows, |_| {}).await?));
+        .flat_map(|project| {
+            project
+                .versions
+                .iter()
+                .map(move |version| VersionRow(project, version))
+        });
+    rows.push((
+        "project_versions",
+        copy_rows(
+            client,
+            "project_versions",
+            &VERSION_COLUMNS,
+            versions,
+            |_| {},
+        )
+        .await?,
+    ));
+    let workflows = population.organizations.iter().flat_map(|org| {
+        org.workflows
+            .iter()
+            .map(move |workflow| WorkflowRow(org, workflow))
+    });
+    rows.push((
+        "workflows",
+        copy_rows(client, "workflows", &WORKFLOW_COLUMNS, workflows, |_| {}).await?,
+    ));
 
     let progress = progress_bar(population.total_runs(), options.progress);
-    let run_columns = if with_organization_id { &RUN_COLUMNS[..] } else { &RUN_COLUMNS[..RUN_COLUMNS.len() - 1] };
-    let stream = RunStream::new(&population, &dataset.states, options.seed, dataset.write_order);
+    let run_columns = if with_organization_id {
+        &RUN_COLUMNS[..]
+    } else {
+        &RUN_COLUMNS[..RUN_COLUMNS.len() - 1]
+    };
+    let stream = RunStream::new(
+        &population,
+        &dataset.states,
+        options.seed,
+        dataset.write_order,
+    );
     let stream = WindowShuffle::new(stream, dataset.write_order_window, options.seed);
-    let loaded = copy_rows(client, "workflow_runs", run_columns, stream, |sent| progress.set_position(sent)).await;
+    let loaded = copy_rows(client, "workflow_runs", run_columns, stream, |sent| {
+        progress.set_position(sent)
+    })
+    .await;
     progress.finish_and_clear();
     rows.push(("workflow_runs", loaded?));
     lap("copy rows", &mut phases);
@@ -141,7 +192,10 @@ pub async fn seed(clients: &mut [Client], dataset: &Dataset, options: SeedOption
     Ok(Seeded {
         seed: options.seed,
         as_of: dataset.as_of,
-        rows: rows.into_iter().map(|(table, count)| (table.to_owned(), count)).collect(),
+        rows: rows
+            .into_iter()
+            .map(|(table, count)| (table.to_owned(), count))
+            .collect(),
         runs_table_bytes,
         organizations: population
             .organizations
@@ -152,7 +206,11 @@ pub async fn seed(clients: &mut [Client], dataset: &Dataset, options: SeedOption
                 profile: dataset.profiles[org.profile].name.clone(),
                 runs: org.runs,
                 workflows: org.workflows.len(),
-                deleted_workflows: org.workflows.iter().filter(|w| w.deleted_at.is_some()).count(),
+                deleted_workflows: org
+                    .workflows
+                    .iter()
+                    .filter(|w| w.deleted_at.is_some())
+                    .count(),
                 oldest: org.active.0,
                 newest: org.active.1,
             })
@@ -179,17 +237,29 @@ fn progress_bar(total: u64, enabled: bool) -> ProgressBar {
     }
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
     bar.set_style(
-        ProgressStyle::with_template("seeding workflow_runs {bar:30} {human_pos}/{human_len} rows, {per_sec}, eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "seeding workflow_runs {bar:30} {human_pos}/{human_len} rows, {per_sec}, eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar
 }
 
-const ORGANIZATION_COLUMNS: [(&str, Type); 3] =
-    [("id", Type::UUID), ("name", Type::TEXT), ("created_at", Type::TIMESTAMPTZ)];
-const PROJECT_COLUMNS: [(&str, Type); 3] =
-    [("id", Type::UUID), ("organization_id", Type::UUID), ("name", Type::TEXT)];
-const VERSION_COLUMNS: [(&str, Type); 3] = [("id", Type::UUID), ("project_id", Type::UUID), ("version", Type::TEXT)];
+const ORGANIZATION_COLUMNS: [(&str, Type); 3] = [
+    ("id", Type::UUID),
+    ("name", Type::TEXT),
+    ("created_at", Type::TIMESTAMPTZ),
+];
+const PROJECT_COLUMNS: [(&str, Type); 3] = [
+    ("id", Type::UUID),
+    ("organization_id", Type::UUID),
+    ("name", Type::TEXT),
+];
+const VERSION_COLUMNS: [(&str, Type); 3] = [
+    ("id", Type::UUID),
+    ("project_id", Type::UUID),
+    ("version", Type::TEXT),
+];
 const WORKFLOW_COLUMNS: [(&str, Type); 7] = [
     ("id", Type::UUID),
     ("organization_id", Type::UUID),

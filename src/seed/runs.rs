@@ -110,7 +110,12 @@ pub struct RunStream<'a> {
 impl<'a> RunStream<'a> {
     /// A stream over `population`'s runs in `order`; `states` are the dataset's state
     /// shares.
-    pub fn new(population: &'a Population, states: &[(&'static str, f64)], seed: u64, order: WriteOrder) -> RunStream<'a> {
+    pub fn new(
+        population: &'a Population,
+        states: &[(&'static str, f64)],
+        seed: u64,
+        order: WriteOrder,
+    ) -> RunStream<'a> {
         let mut timelines: Vec<Timeline> = population
             .organizations
             .iter()
@@ -120,7 +125,9 @@ impl<'a> RunStream<'a> {
                 remaining: org.runs,
                 position: 0.0,
                 oldest_micros: org.active.0.timestamp_micros(),
-                span_micros: (org.active.1 - org.active.0).num_microseconds().unwrap_or(i64::MAX),
+                span_micros: (org.active.1 - org.active.0)
+                    .num_microseconds()
+                    .unwrap_or(i64::MAX),
                 spread: org.spread,
             })
             .collect();
@@ -130,7 +137,9 @@ impl<'a> RunStream<'a> {
             WriteOrder::Time => timelines
                 .iter_mut()
                 .enumerate()
-                .filter_map(|(index, timeline)| timeline.next_micros().map(|at| Reverse((at, index))))
+                .filter_map(|(index, timeline)| {
+                    timeline.next_micros().map(|at| Reverse((at, index)))
+                })
                 .collect(),
             WriteOrder::Scattered => BinaryHeap::new(),
         };
@@ -200,11 +209,25 @@ impl<'a> RunStream<'a> {
         let runner_type = self.pick_runner();
         self.run_number += 1;
         let run_url = match runner_type {
-            "GITHUB_ACTION" => format!("https://github.com/{}/{}/actions/runs/{}", org.slug, project.name, 4_000_000_000 + self.run_number),
-            "GITLAB_PIPELINE" => format!("https://gitlab.com/{}/{}/-/pipelines/{}", org.slug, project.name, 900_000_000 + self.run_number),
-            _ => format!("https://ci.{}.example/{}/builds/{}", org.slug, project.name, self.run_number),
+            "GITHUB_ACTION" => format!(
+                "https://github.com/{}/{}/actions/runs/{}",
+                org.slug,
+                project.name,
+                4_000_000_000 + self.run_number
+            ),
+            "GITLAB_PIPELINE" => format!(
+                "https://gitlab.com/{}/{}/-/pipelines/{}",
+                org.slug,
+                project.name,
+                900_000_000 + self.run_number
+            ),
+            _ => format!(
+                "https://ci.{}.example/{}/builds/{}",
+                org.slug, project.name, self.run_number
+            ),
         };
-        let (attestation, attestation_digest) = if state == "success" && self.rng.random_bool(0.95) {
+        let (attestation, attestation_digest) = if state == "success" && self.rng.random_bool(0.95)
+        {
             let subject = hex(&self.rng.random::<[u8; 32]>());
             let digest = format!("sha256:{}", hex(&self.rng.random::<[u8; 32]>()));
             let document = format!(
@@ -218,7 +241,11 @@ impl<'a> RunStream<'a> {
             (None, None)
         };
         let latest = workflow.contract_revision;
-        let used = if latest > 1 && self.rng.random_bool(0.1) { latest - 1 } else { latest };
+        let used = if latest > 1 && self.rng.random_bool(0.1) {
+            latest - 1
+        } else {
+            latest
+        };
         Run {
             id: uuid_from(&mut self.rng),
             created_at,
@@ -338,7 +365,8 @@ mod tests {
     use crate::scenario::Dataset;
 
     fn dataset() -> Dataset {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/datasets/workflow-runs.toml");
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/datasets/workflow-runs.toml");
         Dataset::load(&path).expect("the shipped dataset loads")
     }
 
@@ -346,15 +374,27 @@ mod tests {
     fn runs_come_out_in_time_order_with_exact_counts_per_organization() {
         let dataset = dataset();
         let population = Population::generate(&dataset, 20_000, 7).unwrap();
-        let runs: Vec<Run> = RunStream::new(&population, &dataset.states, 7, WriteOrder::Time).collect();
+        let runs: Vec<Run> =
+            RunStream::new(&population, &dataset.states, 7, WriteOrder::Time).collect();
         assert_eq!(runs.len() as u64, population.total_runs());
-        assert!(runs.windows(2).all(|pair| pair[0].created_at <= pair[1].created_at));
-        let scattered: Vec<Run> = RunStream::new(&population, &dataset.states, 7, WriteOrder::Scattered).collect();
+        assert!(
+            runs.windows(2)
+                .all(|pair| pair[0].created_at <= pair[1].created_at)
+        );
+        let scattered: Vec<Run> =
+            RunStream::new(&population, &dataset.states, 7, WriteOrder::Scattered).collect();
         assert_eq!(scattered.len(), runs.len());
-        assert!(!scattered.windows(2).all(|pair| pair[0].created_at <= pair[1].created_at));
+        assert!(
+            !scattered
+                .windows(2)
+                .all(|pair| pair[0].created_at <= pair[1].created_at)
+        );
         for org in &population.organizations {
             for order in [&runs, &scattered] {
-                let mine: Vec<&Run> = order.iter().filter(|run| run.organization_id == org.id).collect();
+                let mine: Vec<&Run> = order
+                    .iter()
+                    .filter(|run| run.organization_id == org.id)
+                    .collect();
                 assert_eq!(mine.len() as u64, org.runs, "organization {}", org.name);
                 assert!(mine.iter().all(|run| run.created_at >= org.active.0 && run.created_at <= org.active.1));
             }
@@ -369,7 +409,11 @@ mod tests {
         sorted.sort();
         assert_eq!(sorted, (0..1000).collect::<Vec<_>>());
         for (position, item) in shuffled.iter().enumerate() {
-            assert_eq!(position / 100, *item as usize / 100, "{item} left its window");
+            assert_eq!(
+                position / 100,
+                *item as usize / 100,
+                "{item} left its window"
+            );
         }
         let unchanged: Vec<u32> = WindowShuffle::new(0..10u32, 1, 3).collect();
         assert_eq!(unchanged, (0..10).collect::<Vec<_>>());
@@ -380,7 +424,8 @@ mod tests {
         let dataset = dataset();
         let generate = |seed| {
             let population = Population::generate(&dataset, 5_000, seed).unwrap();
-            RunStream::new(&population, &dataset.states, seed, WriteOrder::Time).collect::<Vec<Run>>()
+            RunStream::new(&population, &dataset.states, seed, WriteOrder::Time)
+                .collect::<Vec<Run>>()
         };
         assert_eq!(generate(42), generate(42));
         assert_ne!(generate(42)[0].id, generate(43)[0].id);
@@ -390,10 +435,15 @@ mod tests {
     fn state_mix_follows_the_dataset() {
         let dataset = dataset();
         let population = Population::generate(&dataset, 50_000, 1).unwrap();
-        let runs: Vec<Run> = RunStream::new(&population, &dataset.states, 1, WriteOrder::Time).collect();
+        let runs: Vec<Run> =
+            RunStream::new(&population, &dataset.states, 1, WriteOrder::Time).collect();
         for (state, share) in &dataset.states {
-            let observed = runs.iter().filter(|run| run.state == *state).count() as f64 / runs.len() as f64;
-            assert!((observed - share).abs() < 0.01, "{state}: {observed} vs {share}");
+            let observed =
+                runs.iter().filter(|run| run.state == *state).count() as f64 / runs.len() as f64;
+            assert!(
+                (observed - share).abs() < 0.01,
+                "{state}: {observed} vs {share}"
+            );
         }
     }
 }

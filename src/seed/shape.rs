@@ -105,24 +105,37 @@ impl Population {
         let mut organizations = Vec::new();
         let mut used_names = std::collections::HashSet::new();
         for (profile_index, profile) in dataset.profiles.iter().enumerate() {
-            for _ in 0..profile.organizations {
+            for runs in runs_per_organization[profile_index].iter().copied() {
                 let mut name: String = CompanyName().fake_with_rng(&mut rng);
                 // Company names repeat across a hundred draws; the list page shows names,
                 // so keep them unique as a real tenant table would.
                 let mut attempt = 2;
                 while !used_names.insert(name.clone()) {
-                    name = format!("{} {attempt}", name.trim_end_matches(char::is_numeric).trim_end());
+                    name = format!(
+                        "{} {attempt}",
+                        name.trim_end_matches(char::is_numeric).trim_end()
+                    );
                     attempt += 1;
                 }
                 let (recent_days, oldest_days) = profile.active_days;
                 let oldest = dataset.as_of - Duration::days(i64::from(oldest_days));
                 let newest = dataset.as_of - Duration::days(i64::from(recent_days));
-                let created_at = oldest - Duration::seconds(rng.random_range(30 * 86_400..400 * 86_400));
+                let created_at =
+                    oldest - Duration::seconds(rng.random_range(30 * 86_400..400 * 86_400));
                 let id = uuid_from(&mut rng);
-                let projects = (0..profile.projects).map(|_| generate_project(&mut rng)).collect::<Vec<_>>();
+                let projects = (0..profile.projects)
+                    .map(|_| generate_project(&mut rng))
+                    .collect::<Vec<_>>();
                 let workflows = (0..profile.workflows)
                     .map(|index| {
-                        generate_workflow(&mut rng, index, projects.len(), created_at, oldest, dataset)
+                        generate_workflow(
+                            &mut rng,
+                            index,
+                            projects.len(),
+                            created_at,
+                            oldest,
+                            dataset,
+                        )
                     })
                     .collect();
                 organizations.push(Organization {
@@ -131,7 +144,7 @@ impl Population {
                     name,
                     created_at,
                     profile: profile_index,
-                    runs: runs_per_organization[profile_index],
+                    runs,
                     active: (oldest, newest),
                     spread: profile.spread,
                     projects,
@@ -139,13 +152,20 @@ impl Population {
                 });
             }
         }
-        let reasons = (0..64).map(|_| Sentence(4..10).fake_with_rng(&mut rng)).collect();
-        Ok(Population { organizations, reasons })
+        let reasons = (0..64)
+            .map(|_| Sentence(4..10).fake_with_rng(&mut rng))
+            .collect();
+        Ok(Population {
+            organizations,
+            reasons,
+        })
     }
 
     /// The organizations of profile `profile`, in generation order.
     pub fn organizations_of(&self, profile: usize) -> impl Iterator<Item = &Organization> {
-        self.organizations.iter().filter(move |org| org.profile == profile)
+        self.organizations
+            .iter()
+            .filter(move |org| org.profile == profile)
     }
 
     /// Total runs over all organizations.
@@ -159,7 +179,12 @@ fn generate_project(rng: &mut SeededRng) -> Project {
     let name = format!("{}-{}", slug(&word), rng.random_range(1..100));
     let major = rng.random_range(0..4);
     let versions = (0..rng.random_range(1..=4))
-        .map(|minor| (uuid_from(rng), format!("v{major}.{minor}.{}", rng.random_range(0..10))))
+        .map(|minor| {
+            (
+                uuid_from(rng),
+                format!("v{major}.{minor}.{}", rng.random_range(0..10)),
+            )
+        })
         .collect();
     Project {
         id: uuid_from(rng),
@@ -176,8 +201,14 @@ fn generate_workflow(
     first_run: DateTime<Utc>,
     dataset: &Dataset,
 ) -> Workflow {
-    let purpose = ["build", "release", "deploy", "scan", "sbom", "test", "publish", "sign"];
-    let name = format!("{}-{}", purpose[rng.random_range(0..purpose.len())], index + 1);
+    let purpose = [
+        "build", "release", "deploy", "scan", "sbom", "test", "publish", "sign",
+    ];
+    let name = format!(
+        "{}-{}",
+        purpose[rng.random_range(0..purpose.len())],
+        index + 1
+    );
     let span = (first_run - org_created).num_seconds().max(1);
     let created_at = org_created + Duration::seconds(rng.random_range(0..span));
     // The first workflow of every organization stays live, so each organization has

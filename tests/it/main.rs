@@ -1,1 +1,10 @@
+//! plancheck's integration tests: one binary, one module per area. Tests that need
+//! PostgreSQL start a private server from the host's binaries (the local backend) and
+//! stop it when they end, pass or fail.
 
+mod cli;
+mod errors;
+mod migration;
+mod reports;
+mod scenarios;
+mod support;

@@ -1,0 +1,149 @@
+//! The binary's exit codes: 0 all checks pass, 1 a check failed, 2 bad input or usage,
+//! 3 infrastructure failure.
+
+use assert_cmd::Command;
+use predicates::str::contains;
+
+use crate::support::repo_path;
+
+fn plancheck() -> Command {
+    let mut command = Command::cargo_bin("plancheck").unwrap();
+    command
+        .current_dir(repo_path(""))
+        .env("NO_COLOR", "1")
+        .env_remove("PLANCHECK_DATABASE_URL");
+    command
+}
+
+#[test]
+fn list_shows_the_shipped_scenarios() {
+    plancheck()
+        .arg("list")
+        .assert()
+        .code(0)
+        .stdout(contains("sparse-org"))
+        .stdout(contains("dense-org"));
+}
+
+#[test]
+fn unknown_scenario_is_a_usage_error() {
+    plancheck()
+        .args(["scenario", "sparse-orgg"])
+        .assert()
+        .code(2)
+        .stderr(contains("no scenario named \"sparse-orgg\""))
+        .stderr(contains("known scenarios: dense-org, sparse-org"));
+}
+
+#[test]
+fn bad_flag_is_a_usage_error() {
+    plancheck()
+        .args(["scenario", "sparse-org", "--scale", "lots"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn invalid_scenario_file_is_bad_input_and_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("typo.toml");
+    let text = std::fs::read_to_string(repo_path("scenarios/sparse-org.toml")).unwrap();
+    let text = text.replace(
+        "../fixtures/",
+        &format!("{}/", repo_path("fixtures").display()),
+    );
+    std::fs::write(
+        &path,
+        text.replace("at_least = 100", "at_least = 100\natleast = 5"),
+    )
+    .unwrap();
+    plancheck()
+        .args(["scenario", path.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(contains("typo.toml"))
+        .stderr(contains("atleast"));
+}
+
+#[test]
+fn unreachable_server_is_an_infrastructure_failure() {
+    // Port 1 on loopback: nothing listens there, so the connection is refused at once.
+    plancheck()
+        .args([
+            "scenario",
+            "dense-org",
+            "--database-url",
+            "postgres://postgres@127.0.0.1:1/postgres",
+        ])
+        .assert()
+        .code(3)
+        .stderr(contains("connecting to PostgreSQL"));
+}
+
+#[test]
+fn a_regression_that_does_not_reproduce_fails_the_run() {
+    // At 5,000 runs the planner does not walk created_at for the sparse organization,
+    // so the scenario must fail rather than pass vacuously.
+    let out = tempfile::tempdir().unwrap();
+    plancheck()
+        .args([
+            "scenario",
+            "tests/data/scenarios/sparse-small.toml",
+            "--scale",
+            "5000",
+            "--backend",
+            "local",
+            "--no-progress",
+        ])
+        .arg("--out")
+        .arg(out.path())
+        .assert()
+        .code(1)
+        .stdout(contains("regression not reproduced"));
+    let report = std::fs::read_to_string(out.path().join("sparse-small/report.json")).unwrap();
+    assert!(report.contains("\"passed\": false"));
+}
+
+#[test]
+fn a_passing_run_exits_zero_and_replaces_its_previous_report_only() {
+    let out = tempfile::tempdir().unwrap();
+    let run = || {
+        plancheck()
+            .args([
+                "scenario",
+                "tests/data/scenarios/dense-small.toml",
+                "--scale",
+                "5000",
+                "--backend",
+                "local",
+                "--no-progress",
+            ])
+            .arg("--out")
+            .arg(out.path())
+            .assert()
+    };
+    run().code(0).stdout(contains("all checks passed"));
+    run().code(0);
+    let entries: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        entries,
+        vec![std::ffi::OsString::from("dense-small")],
+        "no staging or previous directories left behind"
+    );
+
+    // A directory that is not a plancheck report is never replaced.
+    let foreign = out.path().join("dense-small");
+    std::fs::remove_dir_all(&foreign).unwrap();
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(foreign.join("notes.txt"), "mine").unwrap();
+    run()
+        .code(2)
+        .stderr(contains("does not hold a plancheck report"));
+    assert_eq!(
+        std::fs::read_to_string(foreign.join("notes.txt")).unwrap(),
+        "mine"
+    );
+}
