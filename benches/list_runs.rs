@@ -26,16 +26,25 @@ const SCENARIOS: [&str; 2] = ["sparse-org", "dense-org"];
 
 fn main() -> ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
-    let scale = std::env::var("PLANCHECK_BENCH_SCALE")
-        .ok()
-        .map(|value| value.replace('_', "").parse::<u64>().expect("PLANCHECK_BENCH_SCALE is a number of runs"));
+    let scale = std::env::var("PLANCHECK_BENCH_SCALE").ok().map(|value| {
+        value
+            .replace('_', "")
+            .parse::<u64>()
+            .expect("PLANCHECK_BENCH_SCALE is a number of runs")
+    });
     let backend = std::env::var("PLANCHECK_BENCH_BACKEND")
         .ok()
-        .map(|value| BackendChoice::from_str(&value, true).expect("PLANCHECK_BENCH_BACKEND is auto, docker or local"))
+        .map(|value| {
+            BackendChoice::from_str(&value, true)
+                .expect("PLANCHECK_BENCH_BACKEND is auto, docker or local")
+        })
         .unwrap_or(BackendChoice::Auto);
     let scenarios: Vec<Scenario> = SCENARIOS
         .iter()
-        .map(|name| Scenario::find(std::path::Path::new("scenarios"), name).expect("the shipped scenarios are valid"))
+        .map(|name| {
+            Scenario::find(std::path::Path::new("scenarios"), name)
+                .expect("the shipped scenarios are valid")
+        })
         .collect();
     let options = RunOptions {
         scale,
@@ -44,20 +53,26 @@ fn main() -> ExitCode {
         timing: TimingOptions::default(),
     };
 
-    let provision = ProvisionOptions { backend, ..ProvisionOptions::default() };
-    let server = runtime.block_on(Server::start(&provision)).unwrap_or_else(|error| {
-        eprintln!("bench: no PostgreSQL: {error:#}");
-        std::process::exit(3);
-    });
-    eprintln!("bench: seeding on {}", server.backend());
-    let prepared = match runtime.block_on(PreparedDatabase::create(&server, &scenarios[0], &options)) {
-        Ok(prepared) => prepared,
-        Err(error) => {
-            eprintln!("bench: preparing the database failed: {error:#}");
-            let _ = runtime.block_on(server.stop());
-            return ExitCode::from(3);
-        }
+    let provision = ProvisionOptions {
+        backend,
+        ..ProvisionOptions::default()
     };
+    let server = runtime
+        .block_on(Server::start(&provision))
+        .unwrap_or_else(|error| {
+            eprintln!("bench: no PostgreSQL: {error:#}");
+            std::process::exit(3);
+        });
+    eprintln!("bench: seeding on {}", server.backend());
+    let prepared =
+        match runtime.block_on(PreparedDatabase::create(&server, &scenarios[0], &options)) {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                eprintln!("bench: preparing the database failed: {error:#}");
+                let _ = runtime.block_on(server.stop());
+                return ExitCode::from(3);
+            }
+        };
 
     // The gate: every check of every scenario, on the data about to be measured.
     let mut gate_passed = true;
@@ -74,7 +89,9 @@ fn main() -> ExitCode {
         }
     }
     if !gate_passed {
-        eprintln!("bench: a plan check failed; not measuring (this run fails the performance gate)");
+        eprintln!(
+            "bench: a plan check failed; not measuring (this run fails the performance gate)"
+        );
         let _ = runtime.block_on(prepared.discard());
         let _ = runtime.block_on(server.stop());
         return ExitCode::from(1);
@@ -86,7 +103,10 @@ fn main() -> ExitCode {
         .measurement_time(Duration::from_secs(5))
         .configure_from_args();
     for scenario in &scenarios {
-        let target = prepared.seeded.first_of(&scenario.target_profile).expect("the target profile was seeded");
+        let target = prepared
+            .seeded
+            .first_of(&scenario.target_profile)
+            .expect("the target profile was seeded");
         let bound = runtime
             .block_on(capture::bind(prepared.client(), scenario, target))
             .expect("the scenario's queries prepare");
@@ -95,7 +115,11 @@ fn main() -> ExitCode {
             let params = query.params();
             group.bench_function(&query.name, |bencher| {
                 bencher.to_async(&runtime).iter(|| async {
-                    prepared.client().query(&query.statement, &params).await.expect("the query runs")
+                    prepared
+                        .client()
+                        .query(&query.statement, &params)
+                        .await
+                        .expect("the query runs")
                 })
             });
         }

@@ -38,7 +38,10 @@ pub struct DatasetFacts {
     pub as_of: String,
     /// Rows per table.
     pub rows: serde_json::Map<String, serde_json::Value>,
-    pub workflow_runs_bytes: i64,
+    /// `workflow_runs` without indexes, after the load.
+    pub workflow_runs_table_bytes: i64,
+    /// All indexes of `workflow_runs`.
+    pub workflow_runs_index_bytes: i64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -152,7 +155,8 @@ pub fn report(run: &ScenarioRun) -> Report {
                 .iter()
                 .map(|(table, rows)| (table.clone(), serde_json::Value::from(*rows)))
                 .collect(),
-            workflow_runs_bytes: run.seeded.runs_table_bytes,
+            workflow_runs_table_bytes: run.seeded.runs_table_bytes,
+            workflow_runs_index_bytes: run.seeded.runs_index_bytes,
         },
         target: Target {
             profile: run.target.profile.clone(),

@@ -102,7 +102,13 @@ pub fn render(run: &ScenarioRun) -> String {
         .iter()
         .map(|(table, rows)| format!("{table} {}", format_count(*rows as f64)))
         .collect();
-    let _ = writeln!(md, "Rows: {}.\n", rows.join(", "));
+    let _ = writeln!(
+        md,
+        "Rows: {}. `workflow_runs` takes {} MiB, its indexes {} MiB.\n",
+        rows.join(", "),
+        format_count(seeded.runs_table_bytes as f64 / 1_048_576.0),
+        format_count(seeded.runs_index_bytes as f64 / 1_048_576.0)
+    );
     let target = &run.target;
     let _ = writeln!(
         md,

@@ -49,8 +49,11 @@ pub struct Seeded {
     pub as_of: DateTime<Utc>,
     /// Rows per table, in `TABLES` order.
     pub rows: Vec<(String, u64)>,
-    /// Heap plus index size of `workflow_runs` after the load, in bytes.
+    /// Size of `workflow_runs` after the load, without its indexes (heap, TOAST and
+    /// maps), in bytes.
     pub runs_table_bytes: i64,
+    /// Size of all indexes of `workflow_runs`, in bytes.
+    pub runs_index_bytes: i64,
     pub organizations: Vec<SeededOrganization>,
     pub phases: Vec<Phase>,
 }
@@ -183,11 +186,13 @@ pub async fn seed(
     }
     lap("vacuum analyze", &mut phases);
 
-    let runs_table_bytes: i64 = clients[0]
-        .query_one("SELECT pg_total_relation_size('workflow_runs')", &[])
+    let sizes = clients[0]
+        .query_one(
+            "SELECT pg_table_size('workflow_runs'), pg_indexes_size('workflow_runs')",
+            &[],
+        )
         .await
-        .map_err(Error::database("measuring workflow_runs"))?
-        .get(0);
+        .map_err(Error::database("measuring workflow_runs"))?;
 
     Ok(Seeded {
         seed: options.seed,
@@ -196,7 +201,8 @@ pub async fn seed(
             .into_iter()
             .map(|(table, count)| (table.to_owned(), count))
             .collect(),
-        runs_table_bytes,
+        runs_table_bytes: sizes.get(0),
+        runs_index_bytes: sizes.get(1),
         organizations: population
             .organizations
             .iter()
@@ -354,6 +360,7 @@ impl Seeded {
             as_of: DateTime::<Utc>::UNIX_EPOCH,
             rows: Vec::new(),
             runs_table_bytes: 0,
+            runs_index_bytes: 0,
             organizations: Vec::new(),
             phases: Vec::new(),
         }

@@ -99,6 +99,7 @@ fn sample_run() -> ScenarioRun {
                 ("workflow_runs".into(), 1_000_000),
             ],
             runs_table_bytes: 1_234_567_890,
+            runs_index_bytes: 456_789_012,
             organizations: vec![target.clone()],
             phases: vec![],
         },
