@@ -136,6 +136,17 @@ fn with_query(
     }
 }
 
+/// The evidence of a comparison's two queries, or the name of the first one missing.
+pub(crate) fn comparison_pair<'a>(
+    evidence: &'a Evidence,
+    baseline: &'a str,
+    candidate: &'a str,
+) -> Result<(&'a QueryEvidence, &'a QueryEvidence), &'a str> {
+    let baseline_evidence = evidence.query(baseline).ok_or(baseline)?;
+    let candidate_evidence = evidence.query(candidate).ok_or(candidate)?;
+    Ok((baseline_evidence, candidate_evidence))
+}
+
 /// A failed verdict for a check whose query has no evidence.
 pub(crate) fn missing_query(check: &'static str, subject: String, name: &str) -> Verdict {
     Verdict {

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Verdict, format_ms, missing_query};
+use super::{Verdict, comparison_pair, format_ms, missing_query};
 use crate::evidence::Evidence;
 
 /// Configuration of the `speedup` check.
@@ -36,16 +36,9 @@ impl Speedup {
 
     pub(super) fn evaluate(&self, evidence: &Evidence) -> Verdict {
         let subject = format!("{} vs {}", self.candidate, self.baseline);
-        let (Some(baseline), Some(candidate)) = (
-            evidence.query(&self.baseline),
-            evidence.query(&self.candidate),
-        ) else {
-            let missing = if evidence.query(&self.baseline).is_none() {
-                &self.baseline
-            } else {
-                &self.candidate
-            };
-            return missing_query("speedup", subject, missing);
+        let (baseline, candidate) = match comparison_pair(evidence, &self.baseline, &self.candidate) {
+            Ok(pair) => pair,
+            Err(missing) => return missing_query("speedup", subject, missing),
         };
         let baseline_ms = baseline.timing.median_ms();
         let candidate_ms = candidate.timing.median_ms();

@@ -31,7 +31,7 @@ pub async fn detach(client: &Client, tables: &[&str]) -> Result<Detached> {
              FROM pg_constraint \
              WHERE contype IN ('p', 'u', 'f') \
                AND (conrelid = ANY($1::text[]::regclass[]) OR confrelid = ANY($1::text[]::regclass[])) \
-             ORDER BY contype DESC, conrelid::regclass::text, conname",
+             ORDER BY conrelid::regclass::text, conname",
             &[&tables],
         )
         .await
@@ -65,8 +65,7 @@ pub async fn detach(client: &Client, tables: &[&str]) -> Result<Detached> {
         triggers: Vec::new(),
     };
     let mut drops = Vec::new();
-    // 'f' sorts before 'p' and 'u' in DESC order... so foreign keys are dropped after;
-    // reorder explicitly: foreign keys first, then keys.
+    // Foreign keys go first: a key cannot be dropped while a foreign key depends on it.
     let (foreign, keys): (Vec<_>, Vec<_>) = constraints
         .iter()
         .partition(|row| row.get::<_, String>(2) == "f");
