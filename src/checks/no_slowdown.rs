@@ -44,7 +44,8 @@ impl NoSlowdown {
 
     pub(super) fn evaluate(&self, evidence: &Evidence) -> Verdict {
         let subject = format!("{} vs {}", self.candidate, self.baseline);
-        let (baseline, candidate) = match comparison_pair(evidence, &self.baseline, &self.candidate) {
+        let (baseline, candidate) = match comparison_pair(evidence, &self.baseline, &self.candidate)
+        {
             Ok(pair) => pair,
             Err(missing) => return missing_query("no-slowdown", subject, missing),
         };

@@ -18,6 +18,10 @@ use crate::error::{Error, Result};
 /// an image was re-tagged.
 pub const DEFAULT_IMAGE: &str = "postgres:15.14-bookworm";
 
+/// The label every plancheck container carries, so that leftovers can be found
+/// (`docker ps -a --filter label=dev.plancheck.backend`).
+pub const CONTAINER_LABEL: &str = "dev.plancheck.backend";
+
 pub(super) struct DockerServer {
     container: ContainerAsync<Postgres>,
 }
@@ -81,8 +85,30 @@ pub(super) async fn start(image: &str) -> Result<Server> {
         .with_name(name)
         .with_tag(tag)
         .with_cmd(arguments)
-        // shared_buffers is 1GB and parallel index builds use dynamic shared memory.
-        .with_shm_size(1 << 30)
+        // The data directory lives on /dev/shm, the tmpfs every container has and any
+        // user may write to: a throwaway database needs no disk, and container storage
+        // drivers (overlay, fuse-overlayfs) slow its writes down. Sized for the data
+        // of the default scale plus dynamic shared memory; tmpfs takes only what is
+        // used.
+        .with_env_var("PGDATA", "/dev/shm/pgdata")
+        .with_shm_size(8 << 30)
+        .with_label(CONTAINER_LABEL, "docker")
+        // Publish the server on loopback only (testcontainers publishes on every
+        // interface by default); Docker picks a free port.
+        .with_host_config_modifier(|host_config| {
+            host_config.publish_all_ports = Some(false);
+            host_config.port_bindings = Some(
+                [(
+                    "5432/tcp".to_owned(),
+                    Some(vec![bollard::models::PortBinding {
+                        host_ip: Some("127.0.0.1".to_owned()),
+                        host_port: Some(String::new()),
+                    }]),
+                )]
+                .into_iter()
+                .collect(),
+            );
+        })
         .with_startup_timeout(Duration::from_secs(120))
         .start()
         .await
@@ -96,14 +122,21 @@ pub(super) async fn start(image: &str) -> Result<Server> {
     let host = container
         .get_host()
         .await
-        .map_err(|error| Error::Provision(format!("asking the container's host: {error}")))?;
+        .map_err(|error| Error::Provision(format!("asking the container's host: {error}")))?
+        .to_string();
+    // The port is bound on 127.0.0.1 only; "localhost" may resolve to ::1 first.
+    let host = if host == "localhost" {
+        "127.0.0.1".to_owned()
+    } else {
+        host
+    };
     let port = container
         .get_host_port_ipv4(5432)
         .await
         .map_err(|error| Error::Provision(format!("asking the container's port: {error}")))?;
     let mut admin = Config::new();
     admin
-        .host(host.to_string())
+        .host(&host)
         .port(port)
         .user("postgres")
         .password(password)

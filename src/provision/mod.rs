@@ -18,7 +18,7 @@ use tokio_postgres::{Client, Config, NoTls};
 
 use crate::error::{Error, Result};
 
-pub use docker::DEFAULT_IMAGE;
+pub use docker::{CONTAINER_LABEL, DEFAULT_IMAGE};
 
 /// Which backend to use, as `--backend` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
