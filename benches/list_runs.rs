@@ -51,6 +51,7 @@ fn main() -> ExitCode {
         seed: None,
         progress: true,
         timing: TimingOptions::default(),
+        keep: false,
     };
 
     let provision = ProvisionOptions {

@@ -62,6 +62,10 @@ pub struct ScenarioArgs {
     /// Do not draw a progress bar while seeding.
     #[arg(long)]
     pub no_progress: bool,
+    /// Leave the server and each scenario's database running after the run, and print
+    /// how to connect and how to remove them. `TESTCONTAINERS_COMMAND=keep` does the same.
+    #[arg(long)]
+    pub keep: bool,
 }
 
 /// How a command ended when it did not fail with an error.
@@ -114,11 +118,14 @@ async fn run_scenarios(args: ScenarioArgs) -> Result<Outcome> {
         image: args.image.clone(),
         database_url: args.database_url.clone(),
     };
+    let keep =
+        args.keep || std::env::var("TESTCONTAINERS_COMMAND").is_ok_and(|command| command == "keep");
     let options = RunOptions {
         scale: args.scale,
         seed: args.seed,
         progress: !args.no_progress,
         timing: TimingOptions::default(),
+        keep,
     };
     let colour = std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none()
@@ -135,6 +142,7 @@ async fn run_scenarios(args: ScenarioArgs) -> Result<Outcome> {
     }
     let mut all_passed = true;
     let mut failure = None;
+    let mut kept = Vec::new();
     for scenario in &scenarios {
         eprintln!("plancheck: running scenario {}", scenario.name);
         match run_scenario(&server, scenario, &options).await {
@@ -151,6 +159,7 @@ async fn run_scenarios(args: ScenarioArgs) -> Result<Outcome> {
                 };
                 eprintln!("plancheck: report written to {}", written.display());
                 all_passed &= run.passed();
+                kept.push(run.database.clone());
             }
             Err(error) => {
                 failure = Some(error);
@@ -158,7 +167,23 @@ async fn run_scenarios(args: ScenarioArgs) -> Result<Outcome> {
             }
         }
     }
-    let stopped = server.stop().await;
+    let stopped = if keep && failure.is_none() {
+        eprintln!(
+            "plancheck: kept the server and {} (--keep). Inspect the seeded data with:",
+            kept.join(", ")
+        );
+        for database in &kept {
+            eprintln!("  {}", server.connection_hint(database).psql);
+        }
+        eprintln!(
+            "Remove it when done with:\n  {}",
+            server.connection_hint("").remove
+        );
+        server.keep();
+        Ok(())
+    } else {
+        server.stop().await
+    };
     if let Some(error) = failure {
         return Err(error);
     }

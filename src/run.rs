@@ -28,12 +28,16 @@ pub struct RunOptions {
     pub seed: Option<u64>,
     pub progress: bool,
     pub timing: TimingOptions,
+    /// Keep the scratch database after the run instead of dropping it.
+    pub keep: bool,
 }
 
 /// Everything one scenario run found: the input of every report.
 #[derive(Debug, Clone)]
 pub struct ScenarioRun {
     pub scenario: String,
+    /// The scratch database the scenario ran in.
+    pub database: String,
     pub description: String,
     pub scenario_file: String,
     pub dataset_file: String,
@@ -156,7 +160,9 @@ impl PreparedDatabase {
         options: &RunOptions,
     ) -> Result<PreparedDatabase> {
         let mut clock = Instant::now();
-        let mut phases = Vec::new();
+        // The server may be shared by several scenarios of one run; each report shows
+        // what it took to start.
+        let mut phases = vec![Phase::new("start server", server.startup)];
         let scratch = server.create_scratch(&scenario.name).await?;
         let mut prepared = PreparedDatabase {
             scratch: Some(scratch),
@@ -282,6 +288,11 @@ impl PreparedDatabase {
 
         Ok(ScenarioRun {
             scenario: scenario.name.clone(),
+            database: self
+                .scratch
+                .as_ref()
+                .map(|scratch| scratch.name.clone())
+                .unwrap_or_default(),
             description: scenario.description.clone(),
             scenario_file: scenario.path.display().to_string(),
             dataset_file: scenario.dataset.path.display().to_string(),
@@ -305,6 +316,15 @@ impl PreparedDatabase {
         &self.clients[0]
     }
 
+    /// Closes the connections and keeps the scratch database; returns its name.
+    pub fn keep(mut self) -> String {
+        self.clients.clear();
+        self.scratch
+            .take()
+            .map(|scratch| scratch.keep())
+            .unwrap_or_default()
+    }
+
     /// Closes the connections and drops the scratch database.
     pub async fn discard(mut self) -> Result<()> {
         self.clients.clear();
@@ -316,7 +336,7 @@ impl PreparedDatabase {
 }
 
 /// Runs one scenario on `server` in its own scratch database, which is dropped
-/// afterwards whatever the outcome.
+/// afterwards whatever the outcome, unless `options.keep` asks to keep it.
 pub async fn run_scenario(
     server: &Server,
     scenario: &Scenario,
@@ -324,6 +344,10 @@ pub async fn run_scenario(
 ) -> Result<ScenarioRun> {
     let prepared = PreparedDatabase::create(server, scenario, options).await?;
     let outcome = prepared.judge(scenario, options.timing).await;
+    if options.keep {
+        prepared.keep();
+        return outcome;
+    }
     let dropped = prepared.discard().await;
     let run = outcome?;
     dropped?;

@@ -22,8 +22,16 @@ pub const DEFAULT_IMAGE: &str = "postgres:15.14-bookworm";
 /// (`docker ps -a --filter label=dev.plancheck.backend`).
 pub const CONTAINER_LABEL: &str = "dev.plancheck.backend";
 
+/// The label holding the id of the plancheck process that started the container.
+pub const PROCESS_LABEL: &str = "dev.plancheck.pid";
+
 pub(super) struct DockerServer {
-    container: ContainerAsync<Postgres>,
+    /// `None` once stopped or kept.
+    container: Option<ContainerAsync<Postgres>>,
+    /// The runtime the container was started on. testcontainers removes a dropped
+    /// container from inside a runtime and panics outside one, which is where a panic
+    /// unwinding past `block_on` drops it; `Drop` re-enters this runtime first.
+    runtime: tokio::runtime::Handle,
 }
 
 /// Whether the docker backend can start `image` here: an engine answers and the image
@@ -93,6 +101,7 @@ pub(super) async fn start(image: &str) -> Result<Server> {
         .with_env_var("PGDATA", "/dev/shm/pgdata")
         .with_shm_size(8 << 30)
         .with_label(CONTAINER_LABEL, "docker")
+        .with_label(PROCESS_LABEL, std::process::id().to_string())
         // Publish the server on loopback only (testcontainers publishes on every
         // interface by default); Docker picks a free port.
         .with_host_config_modifier(|host_config| {
@@ -149,16 +158,44 @@ pub(super) async fn start(image: &str) -> Result<Server> {
         },
         admin,
         selection_note: None,
-        handle: Handle::Docker(DockerServer { container }),
+        startup: Duration::ZERO,
+        handle: Handle::Docker(DockerServer {
+            container: Some(container),
+            runtime: tokio::runtime::Handle::current(),
+        }),
     })
 }
 
 impl DockerServer {
-    pub(super) async fn stop(self) -> Result<()> {
+    pub(super) fn id(&self) -> &str {
         self.container
-            .rm()
-            .await
-            .map_err(|error| Error::Provision(format!("removing the container: {error}")))
+            .as_ref()
+            .map_or("", |container| container.id())
+    }
+
+    /// Leaves the container running: forgetting the handle skips its `Drop`, which
+    /// would remove it (the same as `TESTCONTAINERS_COMMAND=keep`).
+    pub(super) fn keep(mut self) {
+        std::mem::forget(self.container.take());
+    }
+
+    pub(super) async fn stop(mut self) -> Result<()> {
+        match self.container.take() {
+            Some(container) => container
+                .rm()
+                .await
+                .map_err(|error| Error::Provision(format!("removing the container: {error}"))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for DockerServer {
+    fn drop(&mut self) {
+        if let Some(container) = self.container.take() {
+            let _inside = self.runtime.enter();
+            drop(container);
+        }
     }
 }
 

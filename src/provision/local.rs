@@ -120,11 +120,31 @@ pub(super) async fn start() -> Result<Server> {
         backend: Backend::Local { bindir },
         admin,
         selection_note: None,
+        startup: Duration::ZERO,
         handle: Handle::Local(server),
     })
 }
 
 impl LocalServer {
+    /// The directory holding the socket (and the data) and the server's process id.
+    pub(super) fn location(&self) -> (PathBuf, u32) {
+        let directory = self
+            .directory
+            .as_ref()
+            .map(|dir| dir.path().to_owned())
+            .unwrap_or_default();
+        let pid = self.process.as_ref().map_or(0, Child::id);
+        (directory, pid)
+    }
+
+    /// Leaves the server running and its directory in place.
+    pub(super) fn keep(mut self) {
+        self.process.take();
+        if let Some(directory) = self.directory.take() {
+            let _ = directory.keep();
+        }
+    }
+
     fn check_alive(&mut self, log_path: &Path) -> Result<()> {
         let Some(process) = self.process.as_mut() else {
             return Ok(());

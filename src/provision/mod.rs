@@ -18,7 +18,7 @@ use tokio_postgres::{Client, Config, NoTls};
 
 use crate::error::{Error, Result};
 
-pub use docker::{CONTAINER_LABEL, DEFAULT_IMAGE};
+pub use docker::{CONTAINER_LABEL, DEFAULT_IMAGE, PROCESS_LABEL};
 
 /// Which backend to use, as `--backend` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -77,7 +77,18 @@ pub struct Server {
     admin: Config,
     /// Why `auto` chose this backend, for the report.
     pub selection_note: Option<String>,
+    /// How long starting (or reaching) the server took, up to its first accepted
+    /// connection.
+    pub startup: std::time::Duration,
     handle: Handle,
+}
+
+/// What a server holds on this machine: what must be gone after it stops.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resources {
+    pub container_id: Option<String>,
+    pub process_id: Option<u32>,
+    pub directory: Option<PathBuf>,
 }
 
 /// The backend a server runs on.
@@ -108,6 +119,13 @@ enum Handle {
 impl Server {
     /// Starts (or, for `url`, reaches) a server as the options ask.
     pub async fn start(options: &ProvisionOptions) -> Result<Server> {
+        let clock = std::time::Instant::now();
+        let mut server = Server::start_backend(options).await?;
+        server.startup = clock.elapsed();
+        Ok(server)
+    }
+
+    async fn start_backend(options: &ProvisionOptions) -> Result<Server> {
         match options.backend {
             BackendChoice::Docker => docker::start(&options.image).await,
             BackendChoice::Local => local::start().await,
@@ -183,6 +201,73 @@ impl Server {
         })
     }
 
+    /// The container, process and directory this server holds.
+    pub fn resources(&self) -> Resources {
+        match &self.handle {
+            Handle::Docker(server) => Resources {
+                container_id: Some(server.id().to_owned()),
+                ..Resources::default()
+            },
+            Handle::Local(server) => {
+                let (directory, pid) = server.location();
+                Resources {
+                    process_id: Some(pid),
+                    directory: Some(directory),
+                    ..Resources::default()
+                }
+            }
+            Handle::External => Resources::default(),
+        }
+    }
+
+    /// How to reach `database` on this server from a shell, and how to remove the
+    /// server afterwards: what `--keep` prints.
+    pub fn connection_hint(&self, database: &str) -> ConnectionHint {
+        let (psql, remove) = match &self.handle {
+            Handle::Docker(server) => {
+                let password = self
+                    .admin
+                    .get_password()
+                    .map(String::from_utf8_lossy)
+                    .unwrap_or_default();
+                let host = match self.admin.get_hosts().first() {
+                    Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+                    _ => "127.0.0.1".to_owned(),
+                };
+                let port = self.admin.get_ports().first().copied().unwrap_or(5432);
+                (
+                    format!("psql 'postgresql://postgres:{password}@{host}:{port}/{database}'"),
+                    format!("docker rm -f {}", server.id()),
+                )
+            }
+            Handle::Local(server) => {
+                let (socket_dir, pid) = server.location();
+                (
+                    format!("psql -h {} -U postgres -d {database}", socket_dir.display()),
+                    format!(
+                        "kill -INT {pid} && sleep 2 && rm -rf {}",
+                        socket_dir.display()
+                    ),
+                )
+            }
+            Handle::External => (
+                format!("psql -d {database}  # on the server --database-url names"),
+                format!("psql -c 'DROP DATABASE {database} WITH (FORCE)'  # on that server"),
+            ),
+        };
+        ConnectionHint { psql, remove }
+    }
+
+    /// Leaves the server running after plancheck exits (for `--keep`): the container
+    /// is not removed, the local server is not stopped and its directory stays.
+    pub fn keep(self) {
+        match self.handle {
+            Handle::Docker(server) => server.keep(),
+            Handle::Local(server) => server.keep(),
+            Handle::External => {}
+        }
+    }
+
     /// Stops the server and removes what it left (container, data directory). A
     /// server dropped without `stop` is cleaned up by its handle's `Drop` as well; this
     /// is the orderly path that can report errors.
@@ -215,8 +300,18 @@ async fn start_external(url: &str) -> Result<Server> {
         backend: Backend::Url { host },
         admin,
         selection_note: None,
+        startup: std::time::Duration::ZERO,
         handle: Handle::External,
     })
+}
+
+/// What `--keep` tells the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionHint {
+    /// A command that opens a shell on the kept database.
+    pub psql: String,
+    /// A command that removes the kept server.
+    pub remove: String,
 }
 
 /// A database that exists for one scenario run.
@@ -230,6 +325,11 @@ impl ScratchDatabase {
     /// Opens a new connection to the scratch database.
     pub async fn connect(&self) -> Result<Client> {
         connect(&self.config).await
+    }
+
+    /// Keeps the database (for `--keep`): nothing is dropped.
+    pub fn keep(self) -> String {
+        self.name
     }
 
     /// Drops the database, ending any session still connected to it.

@@ -3,7 +3,9 @@
 //! stop it when they end, pass or fail.
 
 mod cli;
+mod docker;
 mod errors;
+mod lifecycle;
 mod migration;
 mod reports;
 mod scenarios;

@@ -62,6 +62,7 @@ fn sample_run() -> ScenarioRun {
     };
     ScenarioRun {
         scenario: "sparse-org".into(),
+        database: "plancheck_sparse_org_test".into(),
         description: scenario.description.clone(),
         scenario_file: "scenarios/sparse-org.toml".into(),
         dataset_file: "fixtures/datasets/workflow-runs.toml".into(),

@@ -42,5 +42,98 @@ pub fn quick_options() -> RunOptions {
             max_rounds: 5,
             budget: std::time::Duration::from_millis(200),
         },
+        keep: false,
     }
+}
+
+/// Whether process `pid` exists and is not a zombie.
+pub fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// The PostgreSQL server a plancheck process `pid` started with the local backend:
+/// its process id and the temporary directory holding its data.
+pub fn local_server_of(pid: u32) -> Option<(u32, PathBuf)> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    for task in tasks.filter_map(|task| task.ok()) {
+        let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        for child in children
+            .split_whitespace()
+            .filter_map(|child| child.parse::<u32>().ok())
+        {
+            let cmdline = std::fs::read(format!("/proc/{child}/cmdline")).unwrap_or_default();
+            let args: Vec<String> = cmdline
+                .split(|byte| *byte == 0)
+                .map(|arg| String::from_utf8_lossy(arg).into_owned())
+                .collect();
+            if args
+                .first()
+                .is_some_and(|program| program.ends_with("/postgres"))
+            {
+                let data = args.iter().skip_while(|arg| *arg != "-D").nth(1)?;
+                return Some((child, Path::new(data).parent()?.to_owned()));
+            }
+        }
+    }
+    None
+}
+
+/// The image docker-backed tests use, or `None` (after saying so on stdout) when no
+/// Docker engine is reachable. An engine without the image is a failure: build it with
+/// `scripts/build-postgres-image.sh`.
+pub fn docker_image() -> Option<String> {
+    let image =
+        std::env::var("PLANCHECK_TEST_IMAGE").unwrap_or_else(|_| "plancheck/postgres:15".into());
+    let engine = std::process::Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output();
+    if !engine.is_ok_and(|output| output.status.success()) {
+        println!(
+            "DOCKER TESTS NOT RUN: no Docker engine reachable (docker info failed); the docker backend is untested here"
+        );
+        return None;
+    }
+    let present = std::process::Command::new("docker")
+        .args(["image", "inspect", &image])
+        .output();
+    assert!(
+        present.is_ok_and(|output| output.status.success()),
+        "a Docker engine is reachable but image {image} is missing: build it with scripts/build-postgres-image.sh \
+         (or set PLANCHECK_TEST_IMAGE)"
+    );
+    Some(image)
+}
+
+/// Containers, running or not, that plancheck process `pid` started.
+pub fn containers_of(pid: u32) -> Vec<String> {
+    let output = std::process::Command::new("docker")
+        .args(["ps", "-aq", "--filter"])
+        .arg(format!(
+            "label={}={pid}",
+            plancheck::provision::PROCESS_LABEL
+        ))
+        .output()
+        .expect("docker ps runs");
+    String::from_utf8_lossy(&output.stdout)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Waits up to `limit` for `ready` to hold.
+pub fn wait_for(limit: std::time::Duration, mut ready: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if ready() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    ready()
 }

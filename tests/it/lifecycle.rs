@@ -1,0 +1,176 @@
+//! Nothing outlives a run: the local backend's server process and directory, and the
+//! docker backend's container, are gone after success, a failed check, a panic, and
+//! SIGINT or SIGTERM in the middle of seeding. Each test follows its own server (by
+//! process, directory or container label), so tests running in parallel do not
+//! disturb the counts.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use plancheck::provision::{BackendChoice, ProvisionOptions, Server};
+use plancheck::run::run_scenario;
+
+use crate::support::{
+    containers_of, docker_image, local_server, local_server_of, process_alive, quick_options,
+    repo_path, test_scenario, wait_for,
+};
+
+#[test]
+fn local_server_is_gone_after_a_panic() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut held = None;
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let server = runtime.block_on(local_server());
+        held = Some(server.resources());
+        panic!("a test failing while it holds a server");
+    }));
+    assert!(outcome.is_err());
+    let resources = held.expect("the server started");
+    assert!(
+        !process_alive(resources.process_id.unwrap()),
+        "server process left running"
+    );
+    assert!(
+        !resources.directory.unwrap().exists(),
+        "data directory left behind"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn local_server_is_gone_after_a_failed_check() {
+    let server = local_server().await;
+    let resources = server.resources();
+    let mut options = quick_options();
+    options.scale = Some(5_000);
+    let run = run_scenario(&server, &test_scenario("sparse-small"), &options)
+        .await
+        .unwrap();
+    assert!(
+        !run.passed(),
+        "at 5,000 runs the regression does not reproduce"
+    );
+    server.stop().await.unwrap();
+    assert!(!process_alive(resources.process_id.unwrap()));
+    assert!(!resources.directory.unwrap().exists());
+}
+
+/// Starts the CLI on a scenario big enough to be seeding for a while.
+fn spawn_cli(backend: &str, image: Option<&str>, out: &std::path::Path) -> std::process::Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_plancheck"));
+    command
+        .current_dir(repo_path(""))
+        .args([
+            "scenario",
+            "tests/data/scenarios/sparse-small.toml",
+            "--scale",
+            "400000",
+            "--no-progress",
+        ])
+        .args(["--backend", backend])
+        .arg("--out")
+        .arg(out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some(image) = image {
+        command.args(["--image", image]);
+    }
+    command.spawn().unwrap()
+}
+
+fn interrupt_local_run(signal: Signal) {
+    let out = tempfile::tempdir().unwrap();
+    let mut child = spawn_cli("local", None, out.path());
+    let mut server = None;
+    assert!(wait_for(Duration::from_secs(30), || {
+        server = local_server_of(child.id());
+        server.is_some()
+    }));
+    let (server_pid, directory) = server.unwrap();
+    // Into the load: the server is up and the scratch database is being seeded.
+    std::thread::sleep(Duration::from_secs(2));
+    kill(Pid::from_raw(child.id() as i32), signal).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "{signal} must end the run as interrupted"
+    );
+    assert!(
+        !process_alive(server_pid),
+        "server left running after {signal}"
+    );
+    assert!(
+        !directory.exists(),
+        "{} left behind after {signal}",
+        directory.display()
+    );
+    assert!(
+        !out.path().join("sparse-small").exists(),
+        "no report from an interrupted run"
+    );
+}
+
+#[test]
+fn local_server_is_gone_after_sigint_while_seeding() {
+    interrupt_local_run(Signal::SIGINT);
+}
+
+#[test]
+fn local_server_is_gone_after_sigterm_while_seeding() {
+    interrupt_local_run(Signal::SIGTERM);
+}
+
+fn interrupt_docker_run(signal: Signal) {
+    let Some(image) = docker_image() else { return };
+    let out = tempfile::tempdir().unwrap();
+    let mut child = spawn_cli("docker", Some(&image), out.path());
+    let pid = child.id();
+    assert!(
+        wait_for(Duration::from_secs(60), || !containers_of(pid).is_empty()),
+        "no container started"
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    kill(Pid::from_raw(pid as i32), signal).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        wait_for(Duration::from_secs(20), || containers_of(pid).is_empty()),
+        "container left after {signal}: {:?}",
+        containers_of(pid)
+    );
+}
+
+#[test]
+fn container_is_gone_after_sigint_while_seeding() {
+    interrupt_docker_run(Signal::SIGINT);
+}
+
+#[test]
+fn container_is_gone_after_sigterm_while_seeding() {
+    interrupt_docker_run(Signal::SIGTERM);
+}
+
+#[test]
+fn container_is_gone_after_a_panic() {
+    let Some(image) = docker_image() else { return };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let options = ProvisionOptions {
+            backend: BackendChoice::Docker,
+            image,
+            database_url: None,
+        };
+        let _server = runtime.block_on(Server::start(&options)).unwrap();
+        panic!("a test failing while it holds a container");
+    }));
+    assert!(outcome.is_err());
+    drop(runtime);
+    let me = std::process::id();
+    assert!(
+        wait_for(Duration::from_secs(20), || containers_of(me).is_empty()),
+        "{:?}",
+        containers_of(me)
+    );
+}
