@@ -144,8 +144,8 @@ async fn a_setting_the_server_rejects_names_the_scenario_key() {
     let path = dir.path().join("tests/data/scenarios/dense-small.toml");
     edit(
         &path,
-        "[target]",
-        "[settings]\nrandom_page_cost = \"cheap\"\n\n[target]",
+        "[settings]",
+        "[settings]\nrandom_page_cost = \"cheap\"",
     );
     let scenario = Scenario::load(&path).unwrap();
     let server = local_server().await;
