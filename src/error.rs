@@ -107,9 +107,23 @@ impl fmt::Display for ServerError<'_> {
                 write!(f, ": {cause}")?;
                 source = cause.source();
             }
+            if self.0.is_closed() {
+                write!(
+                    f,
+                    " (the server stopped or crashed, or the connection was cut; nothing of this \
+                     run is left running. Run again; if it recurs, run with --keep to inspect \
+                     the server, or try --backend local or docker)"
+                )?;
+            }
             return Ok(());
         };
         write!(f, "{} (SQLSTATE {})", db.message(), db.code().code())?;
+        if db.code().code().starts_with("57P") {
+            write!(
+                f,
+                "; the server shut down or crashed during the run, and nothing of this run is left running"
+            )?;
+        }
         if let Some(detail) = db.detail() {
             write!(f, "; detail: {detail}")?;
         }

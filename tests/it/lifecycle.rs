@@ -174,3 +174,87 @@ fn container_is_gone_after_a_panic() {
         containers_of(me)
     );
 }
+
+#[test]
+fn keep_leaves_a_usable_database_and_says_how_to_remove_it() {
+    let out = tempfile::tempdir().unwrap();
+    // TESTCONTAINERS_COMMAND=keep is honoured like --keep, on every backend.
+    let output = Command::new(env!("CARGO_BIN_EXE_plancheck"))
+        .current_dir(repo_path(""))
+        .env("TESTCONTAINERS_COMMAND", "keep")
+        .args([
+            "scenario",
+            "tests/data/scenarios/dense-small.toml",
+            "--scale",
+            "5000",
+            "--backend",
+            "local",
+            "--no-progress",
+        ])
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line_after = |marker: &str| {
+        let mut lines = stderr.lines().skip_while(|line| !line.contains(marker));
+        lines
+            .nth(1)
+            .map(|line| line.trim().to_owned())
+            .unwrap_or_else(|| panic!("no line after {marker:?} in {stderr}"))
+    };
+    let psql = line_after("Inspect the seeded data");
+    let remove = line_after("Remove it when done");
+    let count = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{psql} -Atc 'SELECT count(*) FROM workflow_runs'"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&count.stdout).trim(),
+        "5000",
+        "{}",
+        String::from_utf8_lossy(&count.stderr)
+    );
+
+    let directory = psql
+        .split_whitespace()
+        .nth(2)
+        .map(std::path::PathBuf::from)
+        .unwrap();
+    assert!(directory.exists());
+    assert!(
+        Command::new("sh")
+            .arg("-c")
+            .arg(&remove)
+            .status()
+            .unwrap()
+            .success(),
+        "{remove}"
+    );
+    assert!(
+        !directory.exists(),
+        "the printed command removes the kept server"
+    );
+}
+
+#[test]
+fn a_server_crash_mid_run_is_an_infrastructure_error_and_leaves_nothing() {
+    let out = tempfile::tempdir().unwrap();
+    let mut child = spawn_cli("local", None, out.path());
+    let mut server = None;
+    assert!(wait_for(Duration::from_secs(30), || {
+        server = local_server_of(child.id());
+        server.is_some()
+    }));
+    let (server_pid, directory) = server.unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    kill(Pid::from_raw(server_pid as i32), Signal::SIGKILL).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(3));
+    assert!(wait_for(Duration::from_secs(10), || !process_alive(
+        server_pid
+    )));
+    assert!(!directory.exists());
+    assert!(!out.path().join("sparse-small").exists());
+}
