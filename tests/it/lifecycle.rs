@@ -79,9 +79,12 @@ fn spawn_cli(backend: &str, image: Option<&str>, out: &std::path::Path) -> std::
     command.spawn().unwrap()
 }
 
-fn interrupt_local_run(signal: Signal) {
-    let out = tempfile::tempdir().unwrap();
-    let mut child = spawn_cli("local", None, out.path());
+/// Starts the CLI on the local backend and returns once it is seeding: the child,
+/// its server's process id and the server's directory.
+fn spawn_local_cli_into_seeding(
+    out: &std::path::Path,
+) -> (std::process::Child, u32, std::path::PathBuf) {
+    let child = spawn_cli("local", None, out);
     let mut server = None;
     assert!(wait_for(Duration::from_secs(30), || {
         server = local_server_of(child.id());
@@ -90,6 +93,12 @@ fn interrupt_local_run(signal: Signal) {
     let (server_pid, directory) = server.unwrap();
     // Into the load: the server is up and the scratch database is being seeded.
     std::thread::sleep(Duration::from_secs(2));
+    (child, server_pid, directory)
+}
+
+fn interrupt_local_run(signal: Signal) {
+    let out = tempfile::tempdir().unwrap();
+    let (mut child, server_pid, directory) = spawn_local_cli_into_seeding(out.path());
     kill(Pid::from_raw(child.id() as i32), signal).unwrap();
     let status = child.wait().unwrap();
     assert_eq!(
@@ -242,14 +251,7 @@ fn keep_leaves_a_usable_database_and_says_how_to_remove_it() {
 #[test]
 fn a_server_crash_mid_run_is_an_infrastructure_error_and_leaves_nothing() {
     let out = tempfile::tempdir().unwrap();
-    let mut child = spawn_cli("local", None, out.path());
-    let mut server = None;
-    assert!(wait_for(Duration::from_secs(30), || {
-        server = local_server_of(child.id());
-        server.is_some()
-    }));
-    let (server_pid, directory) = server.unwrap();
-    std::thread::sleep(Duration::from_secs(2));
+    let (mut child, server_pid, directory) = spawn_local_cli_into_seeding(out.path());
     kill(Pid::from_raw(server_pid as i32), Signal::SIGKILL).unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(3));
     assert!(wait_for(Duration::from_secs(10), || !process_alive(
