@@ -172,10 +172,10 @@ impl Node {
     /// A short human label: `Index Scan using workflow_runs_created_at on workflow_runs`.
     pub fn label(&self) -> String {
         let mut label = self.node_type.clone();
-        if let Some(join_type) = &self.join_type {
-            if join_type != "Inner" {
-                label = format!("{label} ({join_type})");
-            }
+        if let Some(join_type) = &self.join_type
+            && join_type != "Inner"
+        {
+            label = format!("{label} ({join_type})");
         }
         if let Some(index) = &self.index_name {
             label.push_str(&format!(" using {index}"));

@@ -159,10 +159,10 @@ pub(super) async fn start(image: &str) -> Result<Server> {
         admin,
         selection_note: None,
         startup: Duration::ZERO,
-        handle: Handle::Docker(DockerServer {
+        handle: Handle::Docker(Box::new(DockerServer {
             container: Some(container),
             runtime: tokio::runtime::Handle::current(),
-        }),
+        })),
     })
 }
 

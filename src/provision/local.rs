@@ -112,10 +112,7 @@ pub(super) async fn start() -> Result<Server> {
         server.check_alive(&log_path)
     })
     .await;
-    if let Err(error) = ready {
-        // `server` is dropped here, which stops the process and removes the directory.
-        return Err(error);
-    }
+    ready?;
     Ok(Server {
         backend: Backend::Local { bindir },
         admin,
@@ -249,10 +246,10 @@ fn find_bindir() -> Result<PathBuf> {
             return Ok(dir);
         }
     }
-    if let Some(path) = std::env::var_os("PATH") {
-        if let Some(dir) = std::env::split_paths(&path).find(|dir| has_server(dir)) {
-            return Ok(dir);
-        }
+    if let Some(path) = std::env::var_os("PATH")
+        && let Some(dir) = std::env::split_paths(&path).find(|dir| has_server(dir))
+    {
+        return Ok(dir);
     }
     let mut versioned: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()

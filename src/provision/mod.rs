@@ -111,7 +111,7 @@ impl fmt::Display for Backend {
 }
 
 enum Handle {
-    Docker(docker::DockerServer),
+    Docker(Box<docker::DockerServer>),
     Local(local::LocalServer),
     External,
 }

@@ -76,7 +76,7 @@ pub async fn copy_rows<R: CopyRow>(
             .await
             .map_err(during("copying rows into"))?;
         sent += 1;
-        if sent % 8192 == 0 {
+        if sent.is_multiple_of(8192) {
             on_progress(sent);
         }
     }
