@@ -1,19 +1,9 @@
 //! The binary's exit codes: 0 all checks pass, 1 a check failed, 2 bad input or usage,
 //! 3 infrastructure failure.
 
-use assert_cmd::Command;
 use predicates::str::contains;
 
-use crate::support::repo_path;
-
-fn plancheck() -> Command {
-    let mut command = Command::cargo_bin("plancheck").unwrap();
-    command
-        .current_dir(repo_path(""))
-        .env("NO_COLOR", "1")
-        .env_remove("PLANCHECK_DATABASE_URL");
-    command
-}
+use crate::support::{plancheck, repo_path};
 
 #[test]
 fn list_shows_the_shipped_scenarios() {

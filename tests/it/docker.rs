@@ -2,13 +2,12 @@
 //! (no registry needed). Where no Docker engine is reachable these tests print that
 //! they did not run.
 
-use assert_cmd::Command;
 use plancheck::provision::{Backend, BackendChoice, ProvisionOptions, Server};
 use plancheck::run::run_scenario;
 use predicates::str::contains;
 
 use crate::support::{
-    containers_of, docker_image, local_server, quick_options, repo_path, test_scenario,
+    containers_of, docker_image, local_server, plancheck, quick_options, repo_path, test_scenario,
 };
 
 async fn docker_server(image: &str) -> Server {
@@ -133,9 +132,7 @@ fn container_is_gone_after_a_failed_check() {
 #[test]
 fn missing_image_is_an_infrastructure_error_that_says_what_to_do() {
     let Some(_) = docker_image() else { return };
-    Command::cargo_bin("plancheck")
-        .unwrap()
-        .current_dir(repo_path(""))
+    plancheck()
         .args([
             "scenario",
             "dense-org",
@@ -154,9 +151,7 @@ fn missing_image_is_an_infrastructure_error_that_says_what_to_do() {
 #[test]
 fn unreachable_engine_is_an_infrastructure_error_and_auto_falls_back_to_local() {
     let run = |backend: &str| {
-        Command::cargo_bin("plancheck")
-            .unwrap()
-            .current_dir(repo_path(""))
+        plancheck()
             .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
             .args([
                 "scenario",

@@ -137,3 +137,14 @@ pub fn wait_for(limit: std::time::Duration, mut ready: impl FnMut() -> bool) -> 
     }
     ready()
 }
+
+/// The `plancheck` binary, run from the repository root, without colour or a
+/// database URL from the environment.
+pub fn plancheck() -> assert_cmd::Command {
+    let mut command = assert_cmd::Command::cargo_bin("plancheck").unwrap();
+    command
+        .current_dir(repo_path(""))
+        .env("NO_COLOR", "1")
+        .env_remove("PLANCHECK_DATABASE_URL");
+    command
+}
