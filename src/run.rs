@@ -143,6 +143,15 @@ pub struct PreparedDatabase {
     pub phases: Vec<Phase>,
 }
 
+/// What `PreparedDatabase::build` produces.
+struct PreparedParts {
+    clients: Vec<Client>,
+    scale: u64,
+    seeded: Seeded,
+    environment: Environment,
+    phases: Vec<Phase>,
+}
+
 /// How many connections seed indexes in parallel: one sort per core is what a
 /// two-core machine can feed.
 fn index_build_lanes() -> usize {
@@ -159,73 +168,79 @@ impl PreparedDatabase {
         scenario: &Scenario,
         options: &RunOptions,
     ) -> Result<PreparedDatabase> {
+        let scratch = server.create_scratch(&scenario.name).await?;
+        match Self::build(server, &scratch, scenario, options).await {
+            Ok(parts) => Ok(PreparedDatabase {
+                scratch: Some(scratch),
+                clients: parts.clients,
+                dataset_file: scenario.dataset.path.clone(),
+                settings: scenario.settings.clone(),
+                scale: parts.scale,
+                seeded: parts.seeded,
+                environment: parts.environment,
+                phases: parts.phases,
+            }),
+            Err(error) => {
+                let _ = scratch.drop_database().await;
+                Err(error)
+            }
+        }
+    }
+
+    /// Pins settings, connects, builds the schema and seeds, in `scratch`.
+    async fn build(
+        server: &Server,
+        scratch: &ScratchDatabase,
+        scenario: &Scenario,
+        options: &RunOptions,
+    ) -> Result<PreparedParts> {
         let mut clock = Instant::now();
         // The server may be shared by several scenarios of one run; each report shows
         // what it took to start.
         let mut phases = vec![Phase::new("start server", server.startup)];
-        let scratch = server.create_scratch(&scenario.name).await?;
-        let mut prepared = PreparedDatabase {
-            scratch: Some(scratch),
-            clients: Vec::new(),
-            dataset_file: scenario.dataset.path.clone(),
-            settings: scenario.settings.clone(),
-            scale: options.scale.unwrap_or(scenario.dataset.default_runs),
-            seeded: Seeded::empty(),
-            environment: Environment {
-                backend: server.backend().clone(),
-                backend_note: server.selection_note.clone(),
-                server_version: String::new(),
-                settings: Vec::new(),
-                host: Host::current(),
-            },
-            phases: Vec::new(),
+        let admin = scratch.connect().await?;
+        settings::pin(&admin, &scratch.name, &scenario.settings, &scenario.path).await?;
+        drop(admin);
+        let mut clients = Vec::new();
+        for _ in 0..index_build_lanes() {
+            clients.push(scratch.connect().await?);
+        }
+        let server_version: String = clients[0]
+            .query_one("SELECT current_setting('server_version')", &[])
+            .await
+            .map_err(Error::database("reading the server version"))?
+            .get(0);
+        phases.push(Phase::new("create database", clock.elapsed()));
+        clock = Instant::now();
+
+        schema::apply(&clients[0], &scenario.dataset.schema).await?;
+        phases.push(Phase::new("apply schema", clock.elapsed()));
+
+        let scale = options.scale.unwrap_or(scenario.dataset.default_runs);
+        let seed_options = SeedOptions {
+            runs: scale,
+            seed: options.seed.unwrap_or(scenario.dataset.default_seed),
+            progress: options.progress,
         };
-        // Any error from here on discards the scratch database before returning.
-        let outcome = async {
-            let scratch = prepared
-                .scratch
-                .as_ref()
-                .expect("scratch database exists until discarded");
-            let admin = scratch.connect().await?;
-            settings::pin(&admin, &scratch.name, &scenario.settings, &scenario.path).await?;
-            drop(admin);
-            for _ in 0..index_build_lanes() {
-                prepared.clients.push(scratch.connect().await?);
-            }
-            prepared.environment.server_version = prepared.clients[0]
-                .query_one("SELECT current_setting('server_version')", &[])
-                .await
-                .map_err(Error::database("reading the server version"))?
-                .get(0);
-            phases.push(Phase::new("create database", clock.elapsed()));
-            clock = Instant::now();
-
-            schema::apply(&prepared.clients[0], &scenario.dataset.schema).await?;
-            phases.push(Phase::new("apply schema", clock.elapsed()));
-
-            let seed_options = SeedOptions {
-                runs: prepared.scale,
-                seed: options.seed.unwrap_or(scenario.dataset.default_seed),
-                progress: options.progress,
-            };
-            prepared.seeded =
-                seed::seed(&mut prepared.clients, &scenario.dataset, seed_options).await?;
-            phases.extend(prepared.seeded.phases.iter().map(|phase| Phase {
-                name: format!("seed: {}", phase.name),
-                ms: phase.ms,
-            }));
-            prepared.environment.settings = settings::non_default(&prepared.clients[0]).await?;
-            Ok::<(), Error>(())
-        }
-        .await;
-        prepared.phases = phases;
-        match outcome {
-            Ok(()) => Ok(prepared),
-            Err(error) => {
-                let _ = prepared.discard().await;
-                Err(error)
-            }
-        }
+        let seeded = seed::seed(&mut clients, &scenario.dataset, seed_options).await?;
+        phases.extend(seeded.phases.iter().map(|phase| Phase {
+            name: format!("seed: {}", phase.name),
+            ms: phase.ms,
+        }));
+        let environment = Environment {
+            backend: server.backend().clone(),
+            backend_note: server.selection_note.clone(),
+            server_version,
+            settings: settings::non_default(&clients[0]).await?,
+            host: Host::current(),
+        };
+        Ok(PreparedParts {
+            clients,
+            scale,
+            seeded,
+            environment,
+            phases,
+        })
     }
 
     /// Captures, times and judges `scenario` on this database. The scenario must use

@@ -351,18 +351,3 @@ impl CopyRow for Run {
         ]
     }
 }
-
-impl Seeded {
-    /// Nothing seeded yet.
-    pub fn empty() -> Seeded {
-        Seeded {
-            seed: 0,
-            as_of: DateTime::<Utc>::UNIX_EPOCH,
-            rows: Vec::new(),
-            runs_table_bytes: 0,
-            runs_index_bytes: 0,
-            organizations: Vec::new(),
-            phases: Vec::new(),
-        }
-    }
-}
