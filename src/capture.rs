@@ -110,7 +110,7 @@ pub async fn explain(client: &Client, query: &BoundQuery) -> Result<(serde_json:
         .map_err(Error::database(format!("explaining query {}", query.name)))?;
     let document: serde_json::Value = row.get(0);
     let plan = Plan::from_explain(&document).map_err(|error| {
-        Error::Provision(format!(
+        Error::Infrastructure(format!(
             "the server's EXPLAIN output for {} did not parse: {error}",
             query.name
         ))

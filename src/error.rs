@@ -24,9 +24,10 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
-    /// No PostgreSQL server could be started or reached.
+    /// PostgreSQL could not be started or reached, died during the run, or answered
+    /// with something plancheck could not read.
     #[error("{0}")]
-    Provision(String),
+    Infrastructure(String),
 
     /// The server failed while plancheck was using it.
     /// The server's fields are part of the message, so the error is deliberately not
@@ -62,7 +63,7 @@ impl Error {
             Error::InvalidInput { .. } | Error::FixtureSql { .. } | Error::Usage(_) => {
                 ErrorKind::BadInput
             }
-            Error::Provision(_) | Error::Database { .. } | Error::Io { .. } => {
+            Error::Infrastructure(_) | Error::Database { .. } | Error::Io { .. } => {
                 ErrorKind::Infrastructure
             }
         }

@@ -122,7 +122,7 @@ pub(super) async fn start(image: &str) -> Result<Server> {
         .start()
         .await
         .map_err(|error| {
-            Error::Provision(format!(
+            Error::Infrastructure(format!(
                 "the docker backend could not start {image}: {error}. Build or load the image, \
                  pick another with --image, point DOCKER_HOST at a reachable engine, or use \
                  --backend local"
@@ -131,7 +131,7 @@ pub(super) async fn start(image: &str) -> Result<Server> {
     let host = container
         .get_host()
         .await
-        .map_err(|error| Error::Provision(format!("asking the container's host: {error}")))?
+        .map_err(|error| Error::Infrastructure(format!("asking the container's host: {error}")))?
         .to_string();
     // The port is bound on 127.0.0.1 only; "localhost" may resolve to ::1 first.
     let host = if host == "localhost" {
@@ -142,7 +142,7 @@ pub(super) async fn start(image: &str) -> Result<Server> {
     let port = container
         .get_host_port_ipv4(5432)
         .await
-        .map_err(|error| Error::Provision(format!("asking the container's port: {error}")))?;
+        .map_err(|error| Error::Infrastructure(format!("asking the container's port: {error}")))?;
     let mut admin = Config::new();
     admin
         .host(&host)
@@ -184,7 +184,7 @@ impl DockerServer {
             Some(container) => container
                 .rm()
                 .await
-                .map_err(|error| Error::Provision(format!("removing the container: {error}"))),
+                .map_err(|error| Error::Infrastructure(format!("removing the container: {error}"))),
             None => Ok(()),
         }
     }

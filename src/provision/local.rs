@@ -57,7 +57,7 @@ pub(super) async fn start() -> Result<Server> {
             bindir.join("initdb").display()
         )))?;
     if !initdb.status.success() {
-        return Err(Error::Provision(format!(
+        return Err(Error::Infrastructure(format!(
             "initdb failed ({}): {}",
             initdb.status,
             String::from_utf8_lossy(&initdb.stderr).trim()
@@ -153,7 +153,7 @@ impl LocalServer {
                 let log = std::fs::read_to_string(log_path).unwrap_or_default();
                 let tail: Vec<&str> = log.lines().rev().take(8).collect();
                 let tail: Vec<&str> = tail.into_iter().rev().collect();
-                Err(Error::Provision(format!(
+                Err(Error::Infrastructure(format!(
                     "the local server exited during start-up ({status}); its log ends:\n{}",
                     tail.join("\n")
                 )))
@@ -165,7 +165,7 @@ impl LocalServer {
     pub(super) async fn stop(mut self) -> Result<()> {
         tokio::task::spawn_blocking(move || self.shutdown())
             .await
-            .map_err(|error| Error::Provision(format!("stopping the local server: {error}")))
+            .map_err(|error| Error::Infrastructure(format!("stopping the local server: {error}")))
     }
 
     /// Fast shutdown (SIGINT), escalating to SIGKILL if the server has not exited after
@@ -215,10 +215,10 @@ fn server_user() -> Result<Option<User>> {
     let name = std::env::var("PLANCHECK_PG_USER").unwrap_or_else(|_| "postgres".into());
     match User::from_name(&name) {
         Ok(Some(user)) if !user.uid.is_root() => Ok(Some(user)),
-        Ok(Some(_)) => Err(Error::Provision(format!(
+        Ok(Some(_)) => Err(Error::Infrastructure(format!(
             "PLANCHECK_PG_USER={name} is root; PostgreSQL refuses to run as root"
         ))),
-        _ => Err(Error::Provision(format!(
+        _ => Err(Error::Infrastructure(format!(
             "plancheck runs as root and PostgreSQL refuses to, but there is no user {name:?} to \
              run it as; create one (`useradd --system postgres`) or set PLANCHECK_PG_USER"
         ))),
@@ -234,7 +234,7 @@ fn find_bindir() -> Result<PathBuf> {
         return if has_server(&dir) {
             Ok(dir)
         } else {
-            Err(Error::Provision(format!(
+            Err(Error::Infrastructure(format!(
                 "PLANCHECK_PG_BINDIR={} holds no initdb and postgres binaries",
                 dir.display()
             )))
@@ -263,7 +263,7 @@ fn find_bindir() -> Result<PathBuf> {
         .collect();
     versioned.sort();
     versioned.pop().map(|(_, dir)| dir).ok_or_else(|| {
-        Error::Provision(
+        Error::Infrastructure(
             "no PostgreSQL server binaries found (looked at PLANCHECK_PG_BINDIR, pg_config \
              --bindir, PATH and /usr/lib/postgresql/*/bin)"
                 .into(),

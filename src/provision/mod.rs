@@ -143,7 +143,7 @@ impl Server {
                     Ok(()) => docker::start(&options.image).await,
                     Err(docker_reason) => {
                         let mut server = local::start().await.map_err(|local_error| {
-                            Error::Provision(format!(
+                            Error::Infrastructure(format!(
                                 "no PostgreSQL could be started. Docker: {docker_reason}. \
                                  Host binaries: {local_error}. Install PostgreSQL server binaries \
                                  (e.g. `apt-get install postgresql`) or set PLANCHECK_PG_BINDIR, \
@@ -376,7 +376,7 @@ async fn wait_until_ready(
         match config.connect(NoTls).await {
             Ok(_) => return Ok(()),
             Err(error) if tokio::time::Instant::now() >= deadline => {
-                return Err(Error::Provision(format!(
+                return Err(Error::Infrastructure(format!(
                     "the server did not accept connections within {}s: {error}",
                     limit.as_secs()
                 )));

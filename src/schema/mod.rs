@@ -40,7 +40,7 @@ pub async fn apply_fixture(client: &Client, fixture: &Fixture) -> Result<()> {
 /// stays an infrastructure error.
 pub fn sql_error(file: &Path, sql: &str, line: usize, error: &tokio_postgres::Error) -> Error {
     let Some(db_error) = error.as_db_error() else {
-        return Error::Provision(format!(
+        return Error::Infrastructure(format!(
             "the connection failed while running {}: {}",
             file.display(),
             ServerError(error)
