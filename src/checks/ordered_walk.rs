@@ -110,49 +110,49 @@ mod tests {
         }
     }
 
+    /// The single walk the check finds in a stored plan.
+    fn the_one_walk(plan: &str, catalog: &str) -> Finding {
+        let old = stored::query("old", plan, &[]);
+        let findings = check(Expect::Present)
+            .detect(&old, &stored::catalog(catalog))
+            .unwrap();
+        assert_eq!(findings.len(), 1, "{findings:#?}");
+        findings.into_iter().next().unwrap()
+    }
+
     #[test]
     fn forward_scan_of_a_desc_index_is_a_newest_first_walk() {
-        let old = stored::query("old", "desc-index-forward-walk.explain.json", &[]);
-        let catalog = stored::catalog("desc-index.catalog.json");
-        let findings = check(Expect::Present).detect(&old, &catalog).unwrap();
-        assert_eq!(findings.len(), 1, "{findings:#?}");
-        assert_eq!(findings[0].node, NodePath(vec![0, 0]));
+        let walk = the_one_walk(
+            "desc-index-forward-walk.explain.json",
+            "desc-index.catalog.json",
+        );
+        assert_eq!(walk.node, NodePath(vec![0, 0]));
         assert!(
-            findings[0]
-                .message
+            walk.message
                 .starts_with("Forward scan of workflow_runs_created_at (created_at DESC)")
         );
         assert!(
-            findings[0]
-                .message
-                .contains("in created_at descending order"),
+            walk.message.contains("in created_at descending order"),
             "{}",
-            findings[0].message
+            walk.message
         );
-        assert!(
-            findings[0].message.contains("990,081 rows"),
-            "{}",
-            findings[0].message
-        );
+        assert!(walk.message.contains("990,081 rows"), "{}", walk.message);
     }
 
     #[test]
     fn backward_scan_of_an_asc_index_is_the_same_walk() {
-        let old = stored::query("old", "asc-index-backward-walk.explain.json", &[]);
-        let catalog = stored::catalog("asc-index.catalog.json");
-        let findings = check(Expect::Present).detect(&old, &catalog).unwrap();
-        assert_eq!(findings.len(), 1, "{findings:#?}");
+        let walk = the_one_walk(
+            "asc-index-backward-walk.explain.json",
+            "asc-index.catalog.json",
+        );
         assert!(
-            findings[0]
-                .message
+            walk.message
                 .starts_with("Backward scan of workflow_runs_created_at (created_at)")
         );
         assert!(
-            findings[0]
-                .message
-                .contains("in created_at descending order"),
+            walk.message.contains("in created_at descending order"),
             "{}",
-            findings[0].message
+            walk.message
         );
     }
 

@@ -3,7 +3,7 @@
 
 use predicates::str::contains;
 
-use crate::support::{plancheck, repo_path};
+use crate::support::{plancheck, repo_path, small_run};
 
 #[test]
 fn list_shows_the_shipped_scenarios() {
@@ -75,18 +75,8 @@ fn a_regression_that_does_not_reproduce_fails_the_run() {
     // At 5,000 runs the planner does not walk created_at for the sparse organization,
     // so the scenario must fail rather than pass vacuously.
     let out = tempfile::tempdir().unwrap();
-    plancheck()
-        .args([
-            "scenario",
-            "tests/data/scenarios/sparse-small.toml",
-            "--scale",
-            "5000",
-            "--backend",
-            "local",
-            "--no-progress",
-        ])
-        .arg("--out")
-        .arg(out.path())
+    small_run("sparse-small", out.path())
+        .args(["--backend", "local"])
         .assert()
         .code(1)
         .stdout(contains("regression not reproduced"));
@@ -98,18 +88,8 @@ fn a_regression_that_does_not_reproduce_fails_the_run() {
 fn a_passing_run_exits_zero_and_replaces_its_previous_report_only() {
     let out = tempfile::tempdir().unwrap();
     let run = || {
-        plancheck()
-            .args([
-                "scenario",
-                "tests/data/scenarios/dense-small.toml",
-                "--scale",
-                "5000",
-                "--backend",
-                "local",
-                "--no-progress",
-            ])
-            .arg("--out")
-            .arg(out.path())
+        small_run("dense-small", out.path())
+            .args(["--backend", "local"])
             .assert()
     };
     run().code(0).stdout(contains("all checks passed"));

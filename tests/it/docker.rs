@@ -7,7 +7,8 @@ use plancheck::run::run_scenario;
 use predicates::str::contains;
 
 use crate::support::{
-    containers_of, docker_image, local_server, plancheck, quick_options, repo_path, test_scenario,
+    containers_of, docker_image, local_server, plancheck, quick_options, repo_path, small_run,
+    test_scenario,
 };
 
 async fn docker_server(image: &str) -> Server {
@@ -150,18 +151,10 @@ fn missing_image_is_an_infrastructure_error_that_says_what_to_do() {
 
 #[test]
 fn unreachable_engine_is_an_infrastructure_error_and_auto_falls_back_to_local() {
+    let out = tempfile::tempdir().unwrap();
     let run = |backend: &str| {
-        plancheck()
+        small_run("dense-small", out.path())
             .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-            .args([
-                "scenario",
-                "tests/data/scenarios/dense-small.toml",
-                "--scale",
-                "5000",
-                "--no-progress",
-                "--out",
-            ])
-            .arg(tempfile::tempdir().unwrap().keep())
             .args(["--backend", backend])
             .assert()
     };

@@ -14,7 +14,7 @@ use plancheck::run::run_scenario;
 
 use crate::support::{
     containers_of, docker_image, local_server, local_server_of, process_alive, quick_options,
-    repo_path, test_scenario, wait_for,
+    repo_path, small_run, test_scenario, wait_for,
 };
 
 #[test]
@@ -188,20 +188,9 @@ fn container_is_gone_after_a_panic() {
 fn keep_leaves_a_usable_database_and_says_how_to_remove_it() {
     let out = tempfile::tempdir().unwrap();
     // TESTCONTAINERS_COMMAND=keep is honoured like --keep, on every backend.
-    let output = Command::new(env!("CARGO_BIN_EXE_plancheck"))
-        .current_dir(repo_path(""))
+    let output = small_run("dense-small", out.path())
         .env("TESTCONTAINERS_COMMAND", "keep")
-        .args([
-            "scenario",
-            "tests/data/scenarios/dense-small.toml",
-            "--scale",
-            "5000",
-            "--backend",
-            "local",
-            "--no-progress",
-        ])
-        .arg("--out")
-        .arg(out.path())
+        .args(["--backend", "local"])
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(0));

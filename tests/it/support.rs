@@ -148,3 +148,16 @@ pub fn plancheck() -> assert_cmd::Command {
         .env_remove("PLANCHECK_DATABASE_URL");
     command
 }
+
+/// A quick CLI run of test scenario `name` at 5,000 runs, reports to `out`:
+/// `plancheck scenario tests/data/scenarios/<name>.toml --scale 5000 --no-progress
+/// --out <out>`; callers add the backend.
+pub fn small_run(name: &str, out: &Path) -> assert_cmd::Command {
+    let mut command = plancheck();
+    command
+        .arg("scenario")
+        .arg(format!("tests/data/scenarios/{name}.toml"))
+        .args(["--scale", "5000", "--no-progress", "--out"])
+        .arg(out);
+    command
+}
