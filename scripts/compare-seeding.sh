@@ -37,8 +37,8 @@ socket_dir=$(grep -m1 '^  psql -h ' "$work/plancheck.err" | awk '{print $3}')
 
 report="$work/reports/sparse-org/report.json"
 copy_ms=$(jq '[.phases_ms[] | select(.phase == "seed: copy rows") | .ms] | first' "$report")
-runs_rows=$(jq '.dataset.rows.workflow_runs' "$report")
-runs_bytes=$(jq '.dataset.workflow_runs_table_bytes' "$report")
+runs_rows=$(jq '.dataset.tables[] | select(.name == "workflow_runs") | .rows' "$report")
+runs_bytes=$(jq '.dataset.tables[] | select(.name == "workflow_runs") | .table_bytes' "$report")
 
 units=$(( (scale + 99999) / 100000 ))
 pgbench_log=$(pgbench -h "$socket_dir" -U postgres -i -I dtg -s "$units" postgres 2>&1)

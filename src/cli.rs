@@ -7,12 +7,12 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
+use crate::capture::timing::TimingOptions;
 use crate::error::{Error, Result};
+use crate::input::{self, Scenario};
+use crate::pipeline::{RunOptions, run_scenario};
 use crate::provision::{BackendChoice, DEFAULT_IMAGE, ProvisionOptions, Server};
 use crate::report;
-use crate::run::{RunOptions, run_scenario};
-use crate::scenario::{self, Scenario};
-use crate::timing::TimingOptions;
 
 /// Catch PostgreSQL query-plan regressions before they reach production.
 #[derive(Debug, Parser)]
@@ -39,7 +39,7 @@ pub struct ScenarioArgs {
     /// Scenario names (files in --scenarios-dir, without .toml) or paths to .toml files.
     #[arg(required = true)]
     pub names: Vec<String>,
-    /// Workflow runs to seed (default: the dataset's `runs`, 1,000,000 for the shipped one).
+    /// Rows of the dataset's scale table (its `scale_table`; default: that table's `rows`).
     #[arg(long)]
     pub scale: Option<u64>,
     /// Seed for every random choice (default: the dataset's `seed`).
@@ -201,7 +201,7 @@ fn list(dir: &std::path::Path) -> Result<Outcome> {
         .load_style(UTF8_FULL_CONDENSED)
         .set_header(vec!["scenario", "description"]);
     let mut first_error = None;
-    for name in scenario::list(dir)? {
+    for name in input::list(dir)? {
         match Scenario::find(dir, &name) {
             Ok(scenario) => table.add_row(vec![name, scenario.description.trim().to_owned()]),
             Err(error) => {

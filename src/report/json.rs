@@ -1,13 +1,14 @@
-//! `report.json`: the machine-readable report. This is a documented format (see
-//! README): its shape is these structs, locked by a test that parses reports with
-//! `deny_unknown_fields`. Change `FORMAT` when a field changes meaning or goes away.
+//! `report.json`: the machine-readable report, the [`Outcome`] serialized. A
+//! documented format (`docs/report-format.md`): its shape is these structs, locked by
+//! a test that parses real reports with `deny_unknown_fields`. Change `FORMAT` when a
+//! field changes meaning or goes away.
 
 use serde::{Deserialize, Serialize};
 
-use crate::run::ScenarioRun;
+use crate::outcome::{Cell, Outcome, QueryEvidence};
 
 /// The format identifier written into every report.
-pub const FORMAT: &str = "plancheck.report.v1";
+pub const FORMAT: &str = "plancheck.report.v2";
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -17,16 +18,16 @@ pub struct Report {
     pub description: String,
     pub passed: bool,
     pub seed: u64,
-    /// Workflow runs seeded.
+    /// Rows of the scale table.
     pub scale: u64,
+    pub scale_table: String,
     pub dataset: DatasetFacts,
-    pub target: Target,
     pub server: ServerFacts,
     pub host: HostFacts,
     /// Wall-clock time of each phase, in run order.
     pub phases_ms: Vec<PhaseTime>,
-    pub queries: Vec<QueryReport>,
-    pub checks: Vec<CheckReport>,
+    /// One entry per variant (one without a variant matrix).
+    pub variants: Vec<VariantReport>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -36,21 +37,16 @@ pub struct DatasetFacts {
     pub dataset_file: String,
     /// The instant the data was generated as of.
     pub as_of: String,
-    /// Rows per table.
-    pub rows: serde_json::Map<String, serde_json::Value>,
-    /// `workflow_runs` without indexes, after the load.
-    pub workflow_runs_table_bytes: i64,
-    /// All indexes of `workflow_runs`.
-    pub workflow_runs_index_bytes: i64,
+    pub tables: Vec<TableReport>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Target {
-    pub profile: String,
-    pub organization_id: String,
-    pub organization_name: String,
-    pub runs: u64,
+pub struct TableReport {
+    pub name: String,
+    pub rows: u64,
+    pub table_bytes: i64,
+    pub index_bytes: i64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -84,9 +80,36 @@ pub struct PhaseTime {
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct VariantReport {
+    /// Variant axis → value; empty without a variant matrix.
+    pub variant: serde_json::Map<String, serde_json::Value>,
+    pub passed: bool,
+    pub target: TargetReport,
+    pub queries: Vec<QueryReport>,
+    pub checks: Vec<CheckReport>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetReport {
+    pub table: String,
+    pub group: Option<String>,
+    pub index: u64,
+    /// Rows of the target's table in its group.
+    pub group_rows: u64,
+    /// The target row's generated columns as text.
+    pub columns: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct QueryReport {
     pub name: String,
     pub file: String,
+    /// `before` or `after` the scenario's migration.
+    pub schema_state: String,
+    /// The bound parameter values as text.
+    pub params: Vec<String>,
     /// `pass` when every check reading this query passed, else `fail`.
     pub verdict: String,
     /// Server-side execution time under EXPLAIN ANALYZE.
@@ -101,6 +124,8 @@ pub struct QueryReport {
     pub shared_read_blocks: u64,
     /// The scan nodes of the plan, outermost first.
     pub access_path: Vec<String>,
+    /// Rows the plain query returned.
+    pub result_rows: Option<u64>,
     /// The raw EXPLAIN document, beside this report.
     pub plan_file: String,
 }
@@ -125,14 +150,17 @@ pub struct FindingReport {
     pub message: String,
 }
 
-/// The file name of a query's raw plan.
-pub fn plan_file_name(query: &str) -> String {
-    format!("{query}.explain.json")
+/// The file name of a query's raw plan in a cell.
+pub fn plan_file_name(cell: &Cell, query: &str) -> String {
+    match cell.slug() {
+        slug if slug.is_empty() => format!("{query}.explain.json"),
+        slug => format!("{query}.{slug}.explain.json"),
+    }
 }
 
 /// The report as a value.
-pub fn report(run: &ScenarioRun) -> Report {
-    let environment = &run.environment;
+pub fn report(outcome: &Outcome) -> Report {
+    let environment = &outcome.environment;
     let (backend, backend_detail) = match &environment.backend {
         crate::provision::Backend::Docker { image } => ("docker", image.clone()),
         crate::provision::Backend::Local { bindir } => ("local", bindir.display().to_string()),
@@ -140,29 +168,27 @@ pub fn report(run: &ScenarioRun) -> Report {
     };
     Report {
         format: FORMAT.to_owned(),
-        scenario: run.scenario.clone(),
-        description: run.description.clone(),
-        passed: run.passed(),
-        seed: run.seeded.seed,
-        scale: run.scale,
+        scenario: outcome.scenario.clone(),
+        description: outcome.description.clone(),
+        passed: outcome.passed(),
+        seed: outcome.seeded.seed,
+        scale: outcome.seeded.scale,
+        scale_table: outcome.seeded.scale_table.clone(),
         dataset: DatasetFacts {
-            scenario_file: run.scenario_file.clone(),
-            dataset_file: run.dataset_file.clone(),
-            as_of: run.seeded.as_of.to_rfc3339(),
-            rows: run
+            scenario_file: outcome.scenario_file.clone(),
+            dataset_file: outcome.dataset_file.clone(),
+            as_of: outcome.seeded.as_of.to_rfc3339(),
+            tables: outcome
                 .seeded
-                .rows
+                .tables
                 .iter()
-                .map(|(table, rows)| (table.clone(), serde_json::Value::from(*rows)))
+                .map(|table| TableReport {
+                    name: table.name.clone(),
+                    rows: table.rows,
+                    table_bytes: table.table_bytes,
+                    index_bytes: table.index_bytes,
+                })
                 .collect(),
-            workflow_runs_table_bytes: run.seeded.runs_table_bytes,
-            workflow_runs_index_bytes: run.seeded.runs_index_bytes,
-        },
-        target: Target {
-            profile: run.target.profile.clone(),
-            organization_id: run.target.id.to_string(),
-            organization_name: run.target.name.clone(),
-            runs: run.target.runs,
         },
         server: ServerFacts {
             backend: backend.to_owned(),
@@ -172,12 +198,7 @@ pub fn report(run: &ScenarioRun) -> Report {
             settings: environment
                 .settings
                 .iter()
-                .map(|setting| {
-                    (
-                        setting.name.clone(),
-                        serde_json::Value::from(setting.value.clone()),
-                    )
-                })
+                .map(|s| (s.name.clone(), s.value.clone().into()))
                 .collect(),
         },
         host: HostFacts {
@@ -186,7 +207,7 @@ pub fn report(run: &ScenarioRun) -> Report {
             cpu: environment.host.cpu.clone(),
             os: environment.host.os.clone(),
         },
-        phases_ms: run
+        phases_ms: outcome
             .phases
             .iter()
             .map(|phase| PhaseTime {
@@ -194,47 +215,37 @@ pub fn report(run: &ScenarioRun) -> Report {
                 ms: round3(phase.ms),
             })
             .collect(),
-        queries: run
+        variants: outcome.cells.iter().map(variant_report).collect(),
+    }
+}
+
+fn variant_report(cell: &Cell) -> VariantReport {
+    VariantReport {
+        variant: cell
+            .variant
+            .iter()
+            .map(|(name, value)| (name.clone(), value.clone().into()))
+            .collect(),
+        passed: cell.passed(),
+        target: TargetReport {
+            table: cell.target.table.clone(),
+            group: cell.target.group.clone(),
+            index: cell.target.index,
+            group_rows: cell.target.group_rows,
+            columns: cell
+                .target
+                .columns
+                .iter()
+                .map(|(name, value)| (name.clone(), value.clone().into()))
+                .collect(),
+        },
+        queries: cell
             .evidence
             .queries
             .iter()
-            .map(|query| {
-                let plan = &query.plan;
-                let (hit, read) = plan.buffers();
-                QueryReport {
-                    name: query.name.clone(),
-                    file: run
-                        .query_files
-                        .iter()
-                        .find(|(name, _)| *name == query.name)
-                        .map(|(_, file)| file.clone())
-                        .unwrap_or_default(),
-                    verdict: if run.query_passed(&query.name) {
-                        "pass"
-                    } else {
-                        "fail"
-                    }
-                    .to_owned(),
-                    execution_ms: round3(plan.execution_ms),
-                    planning_ms: round3(plan.planning_ms),
-                    median_ms: round3(query.timing.median_ms()),
-                    samples_ms: query
-                        .timing
-                        .samples_ms
-                        .iter()
-                        .copied()
-                        .map(round3)
-                        .collect(),
-                    rows_examined: plan.rows_examined(),
-                    rows_returned: plan.rows_returned(),
-                    shared_hit_blocks: hit,
-                    shared_read_blocks: read,
-                    access_path: plan.access_path(),
-                    plan_file: plan_file_name(&query.name),
-                }
-            })
+            .map(|query| query_report(cell, query))
             .collect(),
-        checks: run
+        checks: cell
             .verdicts
             .iter()
             .map(|verdict| CheckReport {
@@ -257,10 +268,44 @@ pub fn report(run: &ScenarioRun) -> Report {
     }
 }
 
+fn query_report(cell: &Cell, query: &QueryEvidence) -> QueryReport {
+    let plan = &query.plan;
+    let (hit, read) = plan.buffers();
+    QueryReport {
+        name: query.name.clone(),
+        file: query.file.clone(),
+        schema_state: query.state.word().to_owned(),
+        params: query.params.clone(),
+        verdict: if cell.query_passed(&query.name) {
+            "pass"
+        } else {
+            "fail"
+        }
+        .to_owned(),
+        execution_ms: round3(plan.execution_ms),
+        planning_ms: round3(plan.planning_ms),
+        median_ms: round3(query.timing.median_ms()),
+        samples_ms: query
+            .timing
+            .samples_ms
+            .iter()
+            .copied()
+            .map(round3)
+            .collect(),
+        rows_examined: plan.rows_examined(),
+        rows_returned: plan.rows_returned(),
+        shared_hit_blocks: hit,
+        shared_read_blocks: read,
+        access_path: plan.access_path(),
+        result_rows: query.results.as_ref().map(|results| results.total_rows),
+        plan_file: plan_file_name(cell, &query.name),
+    }
+}
+
 /// `report.json`'s text.
-pub fn render(run: &ScenarioRun) -> String {
-    let mut text =
-        serde_json::to_string_pretty(&report(run)).expect("reports contain only JSON-safe values");
+pub fn render(outcome: &Outcome) -> String {
+    let mut text = serde_json::to_string_pretty(&report(outcome))
+        .expect("reports contain only JSON-safe values");
     text.push('\n');
     text
 }

@@ -1,39 +1,102 @@
-//! `report.md`: the report for a pull-request comment. Verdicts first, then the
-//! evidence a reviewer needs to believe them: the plans' key nodes, timings, the data's
-//! shape and the server it ran on.
+//! `report.md`: the report for a pull-request comment. Verdicts first (the variant
+//! matrix as one table when there is one), then the evidence a reviewer needs to
+//! believe them: the plans' key nodes, timings, the data's shape and the server.
 
 use std::fmt::Write;
 
 use super::plan_tree;
-use crate::checks::{format_count, format_ms};
-use crate::run::ScenarioRun;
+use crate::judge::{format_count, format_ms};
+use crate::outcome::{Cell, Outcome};
 
 /// `report.md`'s text.
-pub fn render(run: &ScenarioRun) -> String {
+pub fn render(outcome: &Outcome) -> String {
     let mut md = String::new();
-    let status = if run.passed() { "✅ pass" } else { "❌ fail" };
-    let _ = writeln!(md, "## plancheck · `{}` · {status}\n", run.scenario);
-    let _ = writeln!(md, "{}\n", run.description.trim());
+    let status = if outcome.passed() {
+        "✅ pass"
+    } else {
+        "❌ fail"
+    };
+    let _ = writeln!(md, "## plancheck · `{}` · {status}\n", outcome.scenario);
+    let _ = writeln!(md, "{}\n", outcome.description.trim());
+    if outcome.has_variants() {
+        matrix(&mut md, outcome);
+    }
+    for cell in &outcome.cells {
+        if outcome.has_variants() {
+            let _ = writeln!(md, "\n### Variant {}\n", cell.label());
+        }
+        checks(&mut md, cell);
+        queries(&mut md, cell);
+        plans(&mut md, cell);
+    }
+    dataset(&mut md, outcome);
+    environment(&mut md, outcome);
+    let _ = writeln!(md, "\n### Timings\n\n| Phase | Time |\n|---|--:|");
+    for phase in &outcome.phases {
+        let _ = writeln!(md, "| {} | {} |", phase.name, format_ms(phase.ms));
+    }
+    md
+}
 
+fn mark(passed: bool) -> &'static str {
+    if passed { "✅ pass" } else { "❌ fail" }
+}
+
+/// One row per variant: its verdict, and each query's rows examined and median.
+fn matrix(md: &mut String, outcome: &Outcome) {
+    let names: Vec<&str> = outcome.cells[0]
+        .evidence
+        .queries
+        .iter()
+        .map(|q| q.name.as_str())
+        .collect();
+    let _ = write!(md, "| Variant | Verdict | Checks |");
+    for name in &names {
+        let _ = write!(md, " `{name}` rows examined | `{name}` median |");
+    }
+    let _ = writeln!(md, "\n|---|---|--:|{}", "--:|--:|".repeat(names.len()));
+    for cell in &outcome.cells {
+        let passed = cell.verdicts.iter().filter(|v| v.passed).count();
+        let _ = write!(
+            md,
+            "| {} | {} | {passed}/{} |",
+            cell.label(),
+            mark(cell.passed()),
+            cell.verdicts.len()
+        );
+        for name in &names {
+            match cell.evidence.query(name) {
+                Some(query) => {
+                    let _ = write!(
+                        md,
+                        " {} | {} |",
+                        format_count(query.plan.rows_examined()),
+                        format_ms(query.timing.median_ms())
+                    );
+                }
+                None => md.push_str(" - | - |"),
+            }
+        }
+        md.push('\n');
+    }
+}
+
+fn checks(md: &mut String, cell: &Cell) {
     let _ = writeln!(
         md,
         "| Check | Subject | Verdict | Detail |\n|---|---|---|---|"
     );
-    for verdict in &run.verdicts {
-        let mark = if verdict.passed {
-            "✅ pass"
-        } else {
-            "❌ fail"
-        };
+    for verdict in &cell.verdicts {
         let _ = writeln!(
             md,
-            "| `{}` | {} | {mark} | {} |",
+            "| `{}` | {} | {} | {} |",
             verdict.check,
             verdict.subject,
-            cell(&verdict.summary)
+            mark(verdict.passed),
+            cell_text(&verdict.summary)
         );
     }
-    let findings: Vec<_> = run
+    let findings: Vec<_> = cell
         .verdicts
         .iter()
         .flat_map(|verdict| &verdict.findings)
@@ -48,20 +111,23 @@ pub fn render(run: &ScenarioRun) -> String {
             );
         }
     }
+}
 
-    let _ = writeln!(md, "\n### Queries\n");
+fn queries(md: &mut String, cell: &Cell) {
+    let _ = writeln!(md, "\n#### Queries\n");
     let _ = writeln!(
         md,
-        "| Query | Access path | Rows examined | Rows returned | Buffers hit / read | EXPLAIN ANALYZE | Median (runs) |\n|---|---|--:|--:|--:|--:|--:|"
+        "| Query | Schema | Access path | Rows examined | Rows returned | Buffers hit / read | EXPLAIN ANALYZE | Median (runs) |\n|---|---|---|--:|--:|--:|--:|--:|"
     );
-    for query in &run.evidence.queries {
+    for query in &cell.evidence.queries {
         let plan = &query.plan;
         let (hit, read) = plan.buffers();
         let _ = writeln!(
             md,
-            "| `{}` | {} | {} | {} | {} / {} | {} | {} ({}) |",
+            "| `{}` | {} | {} | {} | {} | {} / {} | {} | {} ({}) |",
             query.name,
-            cell(&plan.access_path().join("; ")),
+            query.state.word(),
+            cell_text(&plan.access_path().join("; ")),
             format_count(plan.rows_examined()),
             format_count(plan.rows_returned()),
             format_count(hit as f64),
@@ -71,59 +137,80 @@ pub fn render(run: &ScenarioRun) -> String {
             query.timing.samples_ms.len(),
         );
     }
-    for query in &run.evidence.queries {
-        let file = run
-            .query_files
-            .iter()
-            .find(|(name, _)| *name == query.name)
-            .map_or("", |(_, file)| file.as_str());
+}
+
+fn plans(md: &mut String, cell: &Cell) {
+    for query in &cell.evidence.queries {
+        let params = if query.params.is_empty() {
+            String::new()
+        } else {
+            format!("; parameters: {}", query.params.join(", "))
+        };
         let _ = writeln!(
             md,
-            "\n<details><summary>Plan of <code>{}</code> ({})</summary>\n\n```\n{}```\n\nRaw plan: `{}`\n</details>",
+            "\n<details><summary>Plan of <code>{}</code> ({}{params})</summary>\n\n```\n{}```\n\nRaw plan: `{}`\n</details>",
             query.name,
-            file,
+            query.file,
             plan_tree::render(&query.plan),
-            super::json::plan_file_name(&query.name),
+            super::json::plan_file_name(cell, &query.name),
         );
     }
+}
 
-    let seeded = &run.seeded;
+fn dataset(md: &mut String, outcome: &Outcome) {
+    let seeded = &outcome.seeded;
     let _ = writeln!(md, "\n### Dataset\n");
     let _ = writeln!(
         md,
-        "Seed {} · {} workflow runs · data as of {} · dataset `{}`\n",
+        "Seed {} · scale {} rows of `{}` · data as of {} · dataset `{}`\n",
         seeded.seed,
-        format_count(run.scale as f64),
+        format_count(seeded.scale as f64),
+        seeded.scale_table,
         seeded.as_of.format("%Y-%m-%d %H:%M UTC"),
-        run.dataset_file
+        outcome.dataset_file
     );
-    let rows: Vec<String> = seeded
-        .rows
-        .iter()
-        .map(|(table, rows)| format!("{table} {}", format_count(*rows as f64)))
-        .collect();
-    let _ = writeln!(
-        md,
-        "Rows: {}. `workflow_runs` takes {} MiB, its indexes {} MiB.\n",
-        rows.join(", "),
-        format_count(seeded.runs_table_bytes as f64 / 1_048_576.0),
-        format_count(seeded.runs_index_bytes as f64 / 1_048_576.0)
-    );
-    let target = &run.target;
-    let _ = writeln!(
-        md,
-        "Target: organization **{}** (`{}`), profile `{}`, {} runs between {} and {}, {} of its {} workflows soft-deleted.",
-        target.name,
-        target.id,
-        target.profile,
-        format_count(target.runs as f64),
-        target.oldest.format("%Y-%m-%d"),
-        target.newest.format("%Y-%m-%d"),
-        target.deleted_workflows,
-        target.workflows,
-    );
+    let _ = writeln!(md, "| Table | Rows | Table | Indexes |\n|---|--:|--:|--:|");
+    for table in &seeded.tables {
+        let _ = writeln!(
+            md,
+            "| `{}` | {} | {} MiB | {} MiB |",
+            table.name,
+            format_count(table.rows as f64),
+            format_count(table.table_bytes as f64 / 1_048_576.0),
+            format_count(table.index_bytes as f64 / 1_048_576.0)
+        );
+    }
+    let mut seen = Vec::new();
+    for cell in &outcome.cells {
+        let target = &cell.target;
+        if seen.contains(&target) {
+            continue;
+        }
+        seen.push(target);
+        let group = target.group.as_ref().map_or(String::new(), |group| {
+            format!(
+                " of group `{group}` ({} rows)",
+                format_count(target.group_rows as f64)
+            )
+        });
+        let columns: Vec<String> = target
+            .columns
+            .iter()
+            .take(4)
+            .map(|(name, value)| format!("{name} `{}`", cell_text(value)))
+            .collect();
+        let _ = writeln!(
+            md,
+            "\nTarget: row {} of `{}`{group}: {}.",
+            target.index,
+            target.table,
+            columns.join(", ")
+        );
+    }
+}
 
-    let environment = &run.environment;
+fn environment(md: &mut String, outcome: &Outcome) {
+    let environment = &outcome.environment;
     let host = &environment.host;
     let _ = writeln!(md, "\n### Environment\n");
     let _ = writeln!(
@@ -137,7 +224,7 @@ pub fn render(run: &ScenarioRun) -> String {
         host.os
     );
     if let Some(note) = &environment.backend_note {
-        let _ = writeln!(md, "\n{}", note);
+        let _ = writeln!(md, "\n{note}");
     }
     let _ = writeln!(
         md,
@@ -149,20 +236,14 @@ pub fn render(run: &ScenarioRun) -> String {
             md,
             "| `{}` | `{}` | {} |",
             setting.name,
-            cell(&setting.value),
+            cell_text(&setting.value),
             setting.source
         );
     }
     let _ = writeln!(md, "</details>");
-
-    let _ = writeln!(md, "\n### Timings\n\n| Phase | Time |\n|---|--:|");
-    for phase in &run.phases {
-        let _ = writeln!(md, "| {} | {} |", phase.name, format_ms(phase.ms));
-    }
-    md
 }
 
 /// Makes text safe inside a Markdown table cell.
-fn cell(text: &str) -> String {
+fn cell_text(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
 }

@@ -1,4 +1,4 @@
-//! Stage 8: report. Renderers are pure functions of a [`ScenarioRun`]; `write` puts
+//! Stage 8: report. Exporters are pure functions of an [`Outcome`]; `write` puts
 //! their output in place. Only this module knows about Markdown, HTML or the layout of
 //! `reports/`, and it never touches the database.
 
@@ -10,17 +10,26 @@ pub mod terminal;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::run::ScenarioRun;
+use crate::outcome::Outcome;
 
 /// The file holding the index facts the checks used, so the plans beside it can be
 /// judged again without a server.
 pub const CATALOG_FILE: &str = "catalog.json";
 
+/// The index facts after the scenario's migration, when it has one.
+pub const CATALOG_AFTER_FILE: &str = "catalog.after.json";
+
+fn pretty(value: &impl serde::Serialize) -> String {
+    let mut text = serde_json::to_string_pretty(value).expect("reports hold JSON-safe values");
+    text.push('\n');
+    text
+}
+
 /// Writes `report.md`, `report.json`, `catalog.json` and one `<query>.explain.json` per query into
 /// `<root>/<scenario>/`. The files are written into a staging directory beside it
 /// and swapped in whole, so a failure never leaves a half-written report where a good
 /// one was. An existing directory is only replaced if it holds a plancheck report.
-pub fn write(run: &ScenarioRun, root: &Path) -> Result<PathBuf> {
+pub fn write(run: &Outcome, root: &Path) -> Result<PathBuf> {
     let target = check_destination(root, &run.scenario)?;
     std::fs::create_dir_all(root).map_err(Error::io(format!("creating {}", root.display())))?;
     let staging = tempfile::Builder::new()
@@ -34,18 +43,23 @@ pub fn write(run: &ScenarioRun, root: &Path) -> Result<PathBuf> {
     let mut files = vec![
         ("report.md".to_owned(), markdown::render(run)),
         ("report.json".to_owned(), json::render(run)),
-        (CATALOG_FILE.to_owned(), {
-            let mut text = serde_json::to_string_pretty(&run.evidence.catalog)
-                .expect("catalog facts are JSON-safe");
-            text.push('\n');
-            text
-        }),
     ];
-    for query in &run.evidence.queries {
-        let mut text =
-            serde_json::to_string_pretty(&query.raw_explain).expect("EXPLAIN output is JSON");
-        text.push('\n');
-        files.push((json::plan_file_name(&query.name), text));
+    if let Some(cell) = run.cells.first() {
+        files.push((
+            CATALOG_FILE.to_owned(),
+            pretty(&cell.evidence.catalog_before),
+        ));
+        if let Some(after) = &cell.evidence.catalog_after {
+            files.push((CATALOG_AFTER_FILE.to_owned(), pretty(after)));
+        }
+    }
+    for cell in &run.cells {
+        for query in &cell.evidence.queries {
+            files.push((
+                json::plan_file_name(cell, &query.name),
+                pretty(&query.raw_explain),
+            ));
+        }
     }
     for (name, text) in files {
         let path = staging.path().join(&name);
@@ -103,5 +117,5 @@ fn is_replaceable(dir: &Path) -> bool {
     let empty = entries.next().is_none();
     empty
         || std::fs::read_to_string(dir.join("report.json"))
-            .is_ok_and(|text| text.contains(&format!("\"format\": \"{}\"", json::FORMAT)))
+            .is_ok_and(|text| text.contains("\"format\": \"plancheck.report.v"))
 }

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::checks::format_count;
+use crate::judge::format_count;
 use crate::plan::{Node, Plan};
 
 /// The plan as indented lines, one node per line plus its conditions.

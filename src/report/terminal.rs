@@ -1,21 +1,15 @@
-//! The terminal summary: three tables (queries, checks, phases), coloured only when
-//! the caller says colour is wanted.
+//! The terminal summary: per variant, a table of queries and one of checks, then the
+//! phases; coloured only when the caller says colour is wanted.
 
-use comfy_table::{Cell, Color, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use comfy_table::{
+    Cell as TableCell, Color, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED,
+};
 
-use crate::checks::{format_count, format_ms};
-use crate::run::ScenarioRun;
+use crate::judge::{format_count, format_ms};
+use crate::outcome::{Cell, Outcome};
 
 /// The summary of one run, for stdout.
-pub fn render(run: &ScenarioRun, colour: bool, width: Option<u16>) -> String {
-    let verdict_cell = |passed: bool| {
-        let cell = Cell::new(if passed { "PASS" } else { "FAIL" });
-        match (colour, passed) {
-            (false, _) => cell,
-            (true, true) => cell.fg(Color::Green),
-            (true, false) => cell.fg(Color::Red),
-        }
-    };
+pub fn render(outcome: &Outcome, colour: bool, width: Option<u16>) -> String {
     let new_table = |header: Vec<&str>| {
         let mut table = Table::new();
         table
@@ -30,8 +24,49 @@ pub fn render(run: &ScenarioRun, colour: bool, width: Option<u16>) -> String {
         table.set_header(header);
         table
     };
+    let status = if outcome.passed() {
+        "all checks passed"
+    } else {
+        "CHECKS FAILED"
+    };
+    let mut text = format!(
+        "scenario {} — {status}\n{} rows of {}, seed {}, PostgreSQL {} on {}\n",
+        outcome.scenario,
+        format_count(outcome.seeded.scale as f64),
+        outcome.seeded.scale_table,
+        outcome.seeded.seed,
+        outcome.environment.server_version,
+        outcome.environment.backend,
+    );
+    for cell in &outcome.cells {
+        if outcome.has_variants() {
+            text.push_str(&format!("variant {}\n", cell.label()));
+        }
+        text.push_str(&format!(
+            "{}\n{}\n",
+            queries(cell, &new_table),
+            checks(cell, colour, &new_table)
+        ));
+    }
+    let mut phases = new_table(vec!["phase", "time"]);
+    let mut total = 0.0;
+    for phase in &outcome.phases {
+        total += phase.ms;
+        phases.add_row(vec![
+            TableCell::new(&phase.name),
+            TableCell::new(format_ms(phase.ms)),
+        ]);
+    }
+    phases.add_row(vec![
+        TableCell::new("total"),
+        TableCell::new(format_ms(total)),
+    ]);
+    text.push_str(&format!("{phases}\n"));
+    text
+}
 
-    let mut queries = new_table(vec![
+fn queries(cell: &Cell, new_table: &dyn Fn(Vec<&str>) -> Table) -> Table {
+    let mut table = new_table(vec![
         "query",
         "access path",
         "rows examined",
@@ -40,63 +75,54 @@ pub fn render(run: &ScenarioRun, colour: bool, width: Option<u16>) -> String {
         "EXPLAIN ANALYZE",
         "median (runs)",
     ]);
-    for query in &run.evidence.queries {
+    for query in &cell.evidence.queries {
         let plan = &query.plan;
         let (hit, read) = plan.buffers();
-        queries.add_row(vec![
-            Cell::new(&query.name),
-            Cell::new(plan.access_path().join("\n")),
-            Cell::new(format_count(plan.rows_examined())),
-            Cell::new(format_count(plan.rows_returned())),
-            Cell::new(format!(
+        let name = if query.state == crate::outcome::SchemaState::After {
+            format!("{} (after)", query.name)
+        } else {
+            query.name.clone()
+        };
+        table.add_row(vec![
+            TableCell::new(name),
+            TableCell::new(plan.access_path().join("\n")),
+            TableCell::new(format_count(plan.rows_examined())),
+            TableCell::new(format_count(plan.rows_returned())),
+            TableCell::new(format!(
                 "{} / {}",
                 format_count(hit as f64),
                 format_count(read as f64)
             )),
-            Cell::new(format_ms(plan.execution_ms)),
-            Cell::new(format!(
+            TableCell::new(format_ms(plan.execution_ms)),
+            TableCell::new(format!(
                 "{} ({})",
                 format_ms(query.timing.median_ms()),
                 query.timing.samples_ms.len()
             )),
         ]);
     }
+    table
+}
 
-    let mut checks = new_table(vec!["check", "subject", "verdict", "detail"]);
-    for verdict in &run.verdicts {
+fn checks(cell: &Cell, colour: bool, new_table: &dyn Fn(Vec<&str>) -> Table) -> Table {
+    let mut table = new_table(vec!["check", "subject", "verdict", "detail"]);
+    for verdict in &cell.verdicts {
         let mut detail = verdict.summary.clone();
         for finding in &verdict.findings {
             detail.push_str(&format!("\n• {} at {}", finding.node_label, finding.node));
         }
-        checks.add_row(vec![
-            Cell::new(verdict.check),
-            Cell::new(&verdict.subject),
-            verdict_cell(verdict.passed),
-            Cell::new(detail),
+        let mark = TableCell::new(if verdict.passed { "PASS" } else { "FAIL" });
+        let mark = match (colour, verdict.passed) {
+            (false, _) => mark,
+            (true, true) => mark.fg(Color::Green),
+            (true, false) => mark.fg(Color::Red),
+        };
+        table.add_row(vec![
+            TableCell::new(verdict.check),
+            TableCell::new(&verdict.subject),
+            mark,
+            TableCell::new(detail),
         ]);
     }
-
-    let mut phases = new_table(vec!["phase", "time"]);
-    let mut total = 0.0;
-    for phase in &run.phases {
-        total += phase.ms;
-        phases.add_row(vec![Cell::new(&phase.name), Cell::new(format_ms(phase.ms))]);
-    }
-    phases.add_row(vec![Cell::new("total"), Cell::new(format_ms(total))]);
-
-    let status = if run.passed() {
-        "all checks passed"
-    } else {
-        "CHECKS FAILED"
-    };
-    format!(
-        "scenario {} — {status}\n{} runs, seed {}, target {} ({} runs), PostgreSQL {} on {}\n{queries}\n{checks}\n{phases}\n",
-        run.scenario,
-        format_count(run.scale as f64),
-        run.seeded.seed,
-        run.target.name,
-        format_count(run.target.runs as f64),
-        run.environment.server_version,
-        run.environment.backend,
-    )
+    table
 }

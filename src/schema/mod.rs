@@ -10,7 +10,7 @@ use std::path::Path;
 use tokio_postgres::Client;
 
 use crate::error::{Error, Result, ServerError};
-use crate::scenario::Fixture;
+use crate::input::Fixture;
 
 /// Applies each fixture in order.
 pub async fn apply(client: &Client, fixtures: &[Fixture]) -> Result<()> {

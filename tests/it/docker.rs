@@ -2,8 +2,8 @@
 //! (no registry needed). Where no Docker engine is reachable these tests print that
 //! they did not run.
 
+use plancheck::pipeline::run_scenario;
 use plancheck::provision::{Backend, BackendChoice, ProvisionOptions, Server};
-use plancheck::run::run_scenario;
 use predicates::str::contains;
 
 use crate::support::{
@@ -51,10 +51,10 @@ async fn scenario_runs_in_a_container_and_matches_the_local_backend() {
         .unwrap();
     server.stop().await.unwrap();
 
-    assert!(in_docker.passed(), "{:#?}", in_docker.verdicts);
+    assert!(in_docker.passed(), "{:#?}", in_docker.cells[0].verdicts);
     for name in ["old", "new"] {
-        let docker_plan = &in_docker.evidence.query(name).unwrap().plan;
-        let local_plan = &on_host.evidence.query(name).unwrap().plan;
+        let docker_plan = &in_docker.cells[0].evidence.query(name).unwrap().plan;
+        let local_plan = &on_host.cells[0].evidence.query(name).unwrap().plan;
         assert_eq!(
             docker_plan.access_path(),
             local_plan.access_path(),
@@ -66,8 +66,9 @@ async fn scenario_runs_in_a_container_and_matches_the_local_backend() {
             "{name}: same seed, same rows"
         );
     }
-    let verdicts = |run: &plancheck::run::ScenarioRun| {
-        run.verdicts
+    let verdicts = |run: &plancheck::outcome::Outcome| {
+        run.cells[0]
+            .verdicts
             .iter()
             .map(|v| (v.check, v.subject.clone(), v.passed))
             .collect::<Vec<_>>()

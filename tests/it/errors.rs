@@ -1,8 +1,8 @@
 //! Bad input is reported with the file, the key or line, and the value.
 
 use plancheck::Error;
-use plancheck::run::PreparedDatabase;
-use plancheck::scenario::Scenario;
+use plancheck::input::Scenario;
+use plancheck::pipeline::PreparedDatabase;
 
 use crate::support::{local_server, quick_options, repo_path};
 
@@ -41,8 +41,8 @@ fn unknown_scenario_key_names_file_key_and_line() {
     let path = dir.path().join("tests/data/scenarios/sparse-small.toml");
     edit(
         &path,
-        "[target]\nprofile = \"sparse\"",
-        "[target]\nprofile = \"sparse\"\nprofle = \"dense\"",
+        "[target]\ntable = \"organizations\"",
+        "[target]\ntable = \"organizations\"\ntabel = \"workflows\"",
     );
     let error = Scenario::load(&path).unwrap_err();
     let message = error.to_string();
@@ -52,7 +52,7 @@ fn unknown_scenario_key_names_file_key_and_line() {
         "{message}"
     );
     assert!(
-        message.contains("profle") && message.contains("line"),
+        message.contains("tabel") && message.contains("line"),
         "{message}"
     );
 }
@@ -66,12 +66,18 @@ fn wrong_type_and_bad_values_name_the_key_and_value() {
     assert!(message.contains("ten"), "{message}");
 
     let dataset = dir.path().join("tests/data/datasets/small.toml");
-    edit(&dataset, "success = 0.80", "success = 0.90");
+    edit(
+        &dataset,
+        "weights = [80, 10, 2, 5, 3]",
+        "weights = [80, 10, 2, 5]",
+    );
     let message = Scenario::load(&dir.path().join("tests/data/scenarios/dense-small.toml"))
         .unwrap_err()
         .to_string();
     assert!(
-        message.contains("small.toml") && message.contains("`states`") && message.contains("1.1"),
+        message.contains("small.toml: line ")
+            && message.contains("table \"workflow_runs\".columns.state")
+            && message.contains("5 values but 4 weights"),
         "{message}"
     );
 }
@@ -115,7 +121,7 @@ async fn sql_error_in_a_fixture_names_the_file_and_line() {
     )
     .unwrap();
     let server = local_server().await;
-    let error = match PreparedDatabase::create(&server, &scenario, &quick_options()).await {
+    let error = match PreparedDatabase::create(&server, &[&scenario], &quick_options()).await {
         Ok(_) => panic!("a broken fixture must not load"),
         Err(error) => error,
     };
@@ -149,7 +155,7 @@ async fn a_setting_the_server_rejects_names_the_scenario_key() {
     );
     let scenario = Scenario::load(&path).unwrap();
     let server = local_server().await;
-    let outcome = PreparedDatabase::create(&server, &scenario, &quick_options()).await;
+    let outcome = PreparedDatabase::create(&server, &[&scenario], &quick_options()).await;
     server.stop().await.unwrap();
     let message = outcome
         .err()
@@ -157,6 +163,226 @@ async fn a_setting_the_server_rejects_names_the_scenario_key() {
         .to_string();
     assert!(
         message.contains("settings.random_page_cost") && message.contains("cheap"),
+        "{message}"
+    );
+}
+
+/// Loads `scenario` (in a scratch copy) after replacing `from` with `to` in `file`,
+/// and returns the error message, which must be bad input naming the edited file.
+fn broken(file: &str, scenario: &str, from: &str, to: &str) -> String {
+    let dir = scratch_copy();
+    let path = dir.path().join(file);
+    edit(&path, from, to);
+    let error = Scenario::load(&dir.path().join(scenario)).expect_err("the edit breaks the input");
+    assert_eq!(error.kind(), plancheck::ErrorKind::BadInput, "{error}");
+    let message = error.to_string();
+    assert!(
+        message.starts_with(&path.display().to_string()),
+        "names {}: {message}",
+        path.display()
+    );
+    message
+}
+
+#[test]
+fn every_bad_dataset_input_names_the_key_and_value() {
+    const DATASET: &str = "tests/data/datasets/small.toml";
+    const SCENARIO: &str = "tests/data/scenarios/sparse-small.toml";
+    let cases: &[(&str, &str, &[&str])] = &[
+        // An unknown generator kind, and an unknown key of a known one.
+        (
+            "columns.id = \"uuid\"",
+            "columns.id = \"uuuid\"",
+            &["line ", "columns.id", "uuuid", "known kinds"],
+        ),
+        (
+            "columns.name = { kind = \"fake\", fake = \"company_name\", unique = true }",
+            "columns.name = { kind = \"fake\", fake = \"company_name\", uniq = true }",
+            &["columns.name", "uniq"],
+        ),
+        // A reference to an unknown table, and to an unknown column.
+        (
+            "to = \"workflows.id\", within",
+            "to = \"workflowz.id\", within",
+            &["workflowz"],
+        ),
+        (
+            "to = \"projects.id\", within",
+            "to = \"projects.uuid\", within",
+            &["projects.uuid", "declares id"],
+        ),
+        // A cycle: organizations copies from workflows, which is a child of organizations.
+        (
+            "columns.created_at = { kind = \"timestamp\", days_ago = [400, 800] }",
+            "columns.created_at = { kind = \"copy\", from = \"workflows.created_at\" }",
+            &["cycle", "organizations -> workflows -> organizations"],
+        ),
+        // Group shares above 1.
+        (
+            "children.workflow_runs = { share = 0.10 }",
+            "children.workflow_runs = { share = 0.20 }",
+            &["add up to 1.1", "above 1"],
+        ),
+        // A template naming a column declared later.
+        (
+            "template = \"pipeline-{n}\"",
+            "template = \"pipeline-{deleted_at}\"",
+            &["deleted_at", "before this one"],
+        ),
+        // A count that is not a count.
+        (
+            "per_parent = [1, 4]",
+            "per_parent = [4, 1]",
+            &["per_parent", "[4, 1]"],
+        ),
+    ];
+    for (from, to, expected) in cases {
+        let message = broken(DATASET, SCENARIO, from, to);
+        for part in *expected {
+            assert!(
+                message.contains(part),
+                "{to}: expected {part:?} in {message}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_bad_scenario_input_names_the_key_and_value() {
+    const SCENARIO: &str = "tests/data/scenarios/sparse-small.toml";
+    let cases: &[(&str, &str, &[&str])] = &[
+        // A parameter naming a column the target table does not generate.
+        (
+            "params = [\"target.id\"]",
+            "params = [\"target.slug\"]",
+            &[
+                "query \"old\".params",
+                "slug",
+                "generates id, name, created_at",
+            ],
+        ),
+        (
+            "group = \"sparse\"",
+            "group = \"sprase\"",
+            &["target.group", "sprase", "dense, medium, sparse"],
+        ),
+        (
+            "group = \"sparse\"",
+            "group = \"variant.tenant\"",
+            &["variant.tenant", "no variant axis"],
+        ),
+        (
+            "[target]",
+            "[variants]\na = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]\nb = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\nc = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n\n[target]",
+            &["1100 cells", "at most 1000"],
+        ),
+        (
+            "check = \"speedup\"",
+            "check = \"speedupp\"",
+            &["speedupp", "known checks"],
+        ),
+    ];
+    for (from, to, expected) in cases {
+        let message = broken(SCENARIO, SCENARIO, from, to);
+        for part in *expected {
+            assert!(
+                message.contains(part),
+                "{to}: expected {part:?} in {message}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn data_errors_found_on_the_server_name_the_column_or_query() {
+    let server = local_server().await;
+    let cases: &[(&str, &str, &str, &[&str])] = &[
+        // A generator whose values do not fit the column type.
+        (
+            "tests/data/datasets/small.toml",
+            "columns.contract_revision_latest = { kind = \"int\", range = [1, 20] }",
+            "columns.contract_revision_latest = \"uuid\"",
+            &[
+                "columns.contract_revision_latest",
+                "workflow_runs.contract_revision_latest is int4",
+                "uuids",
+            ],
+        ),
+        // Text that the column's type cannot read, found per value.
+        (
+            "tests/data/datasets/small.toml",
+            "columns.created_at = { kind = \"timestamp\", days_ago = [366, 700] }",
+            "columns.created_at = { kind = \"template\", template = \"day-{n}\" }",
+            &["workflows.created_at", "day-1", "timestamptz"],
+        ),
+        // A value out of the column type's range, found per value.
+        (
+            "tests/data/datasets/small.toml",
+            "columns.contract_revision_used = { kind = \"int\", range = [1, 20] }",
+            "columns.contract_revision_used = { kind = \"int\", range = [3000000000, 3000000001] }",
+            &["workflow_runs.contract_revision_used", "int4"],
+        ),
+        // A column the schema does not have.
+        (
+            "tests/data/datasets/small.toml",
+            "columns.description =",
+            "columns.summary =",
+            &["workflows.summary", "not in the schema"],
+        ),
+        // A scenario target index beyond its group.
+        (
+            "tests/data/scenarios/sparse-small.toml",
+            "group = \"sparse\"",
+            "group = \"sparse\"\nindex = 5",
+            &["sparse", "has 2 rows", "row 5"],
+        ),
+    ];
+    for (file, from, to, expected) in cases {
+        let dir = scratch_copy();
+        edit(&dir.path().join(file), from, to);
+        let scenario =
+            Scenario::load(&dir.path().join("tests/data/scenarios/sparse-small.toml")).unwrap();
+        let error = match PreparedDatabase::create(&server, &[&scenario], &quick_options()).await {
+            Ok(_) => panic!("{to}: the run must fail"),
+            Err(error) => error,
+        };
+        assert_eq!(
+            error.kind(),
+            plancheck::ErrorKind::BadInput,
+            "{to}: {error}"
+        );
+        let message = error.to_string();
+        for part in *expected {
+            assert!(
+                message.contains(part),
+                "{to}: expected {part:?} in {message}"
+            );
+        }
+    }
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_error_in_a_querys_sql_at_run_time_is_bad_input_naming_the_file_and_line() {
+    let dir = scratch_copy();
+    let query = dir.path().join("broken.sql");
+    std::fs::write(&query, "-- divides by zero only when it runs\nSELECT id,\n       1 / (count(*) OVER () - count(*) OVER ()) AS boom\nFROM organizations WHERE id = $1\n").unwrap();
+    let path = dir.path().join("tests/data/scenarios/sparse-small.toml");
+    edit(
+        &path,
+        "../../../fixtures/queries/list_runs_by_org_column.sql",
+        query.to_str().unwrap(),
+    );
+    let scenario = Scenario::load(&path).unwrap();
+    let server = local_server().await;
+    let outcome = plancheck::pipeline::run_scenario(&server, &scenario, &quick_options()).await;
+    server.stop().await.unwrap();
+    let error = outcome.err().expect("division by zero fails the run");
+    assert_eq!(error.kind(), plancheck::ErrorKind::BadInput, "{error}");
+    let message = error.to_string();
+    assert!(
+        message.starts_with(&format!("{}:", query.display()))
+            && message.contains("division by zero"),
         "{message}"
     );
 }

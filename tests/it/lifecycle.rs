@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use plancheck::pipeline::run_scenario;
 use plancheck::provision::{BackendChoice, ProvisionOptions, Server};
-use plancheck::run::run_scenario;
 
 use crate::support::{
     containers_of, docker_image, local_server, local_server_of, process_alive, quick_options,

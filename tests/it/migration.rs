@@ -1,9 +1,9 @@
 //! The migration fixture on real data, and the claim that loading straight into the
 //! post-migration schema leaves the old query's plan as it was in production.
 
+use plancheck::input::Fixture;
+use plancheck::pipeline::{PreparedDatabase, run_scenario};
 use plancheck::plan::{Node, Plan};
-use plancheck::run::{PreparedDatabase, run_scenario};
-use plancheck::scenario::Fixture;
 use plancheck::schema;
 
 use crate::support::{local_server, quick_options, repo_path, test_scenario};
@@ -19,13 +19,10 @@ async fn migration_applies_cleanly_to_the_seeded_pre_migration_schema() {
     let server = local_server().await;
     let mut options = quick_options();
     options.scale = Some(12_000);
-    let prepared = PreparedDatabase::create(
-        &server,
-        &test_scenario("sparse-small-pre-migration"),
-        &options,
-    )
-    .await
-    .unwrap();
+    let scenario = test_scenario("sparse-small-pre-migration");
+    let prepared = PreparedDatabase::create(&server, &[&scenario], &options)
+        .await
+        .unwrap();
     let client = prepared.client();
 
     schema::apply_fixture(
@@ -140,13 +137,13 @@ async fn old_query_plan_is_the_same_on_the_pre_and_post_migration_schema() {
         .await
         .unwrap();
     server.stop().await.unwrap();
-    let pre_old = &pre.evidence.query("old").unwrap().plan;
-    let post_old = &post.evidence.query("old").unwrap().plan;
+    let pre_old = &pre.cells[0].evidence.query("old").unwrap().plan;
+    let post_old = &post.cells[0].evidence.query("old").unwrap().plan;
     assert_eq!(plan_shape(pre_old), plan_shape(post_old));
     assert_eq!(
         pre_old.rows_examined(),
         post_old.rows_examined(),
         "same seed, same rows, same walk"
     );
-    assert!(pre.passed(), "{:#?}", pre.verdicts);
+    assert!(pre.passed(), "{:#?}", pre.cells[0].verdicts);
 }

@@ -1,14 +1,16 @@
-//! Snapshot tests of the rendered reports, on a run assembled from plans captured in
-//! real runs and fixed timings, so the snapshots are stable without redaction.
+//! Snapshot tests of the rendered reports, on an outcome assembled from plans captured
+//! in real runs and fixed timings, so the snapshots are stable without redaction. The
+//! sample has two variants, so the matrix table is covered too.
 
 use chrono::{TimeZone, Utc};
-use plancheck::checks::CheckSpec;
-use plancheck::evidence::{Evidence, Phase, QueryEvidence, Timing};
+use plancheck::judge;
+use plancheck::outcome::{
+    Cell, Environment, Evidence, Host, Outcome, Phase, QueryEvidence, ResultDigest, SchemaState,
+    Seeded, TableFacts, Target, Timing,
+};
 use plancheck::plan::{Catalog, Plan};
 use plancheck::provision::Backend;
 use plancheck::report;
-use plancheck::run::{Environment, Host, ScenarioRun};
-use plancheck::seed::{Seeded, SeededOrganization};
 use plancheck::settings::Setting;
 
 use crate::support::repo_path;
@@ -20,53 +22,88 @@ fn stored_query(name: &str, file: &str, samples_ms: Vec<f64>) -> QueryEvidence {
     .unwrap();
     QueryEvidence {
         name: name.into(),
+        file: format!("fixtures/queries/{name}.sql"),
+        state: SchemaState::Before,
+        params: vec!["0c5f8f1e-2d6a-4b7c-9e3f-1a2b3c4d5e6f".into()],
         plan: Plan::from_explain(&raw_explain).unwrap(),
         raw_explain,
-        timing: Timing { samples_ms },
+        estimated_only: false,
+        timing: Timing {
+            samples_ms,
+            timed_out: false,
+        },
+        results: Some(ResultDigest::from_rows(
+            vec!["id".into()],
+            vec![vec!["1".into()], vec!["2".into()]],
+        )),
     }
 }
 
-fn sample_run() -> ScenarioRun {
+fn cell(group: &str, old_file: &str, old_ms: Vec<f64>) -> Cell {
     let scenario =
-        plancheck::scenario::Scenario::load(&repo_path("scenarios/sparse-org.toml")).unwrap();
+        plancheck::input::Scenario::load(&repo_path("scenarios/sparse-org.toml")).unwrap();
     let catalog: Catalog = serde_json::from_str(
         &std::fs::read_to_string(repo_path("tests/data/plans/desc-index.catalog.json")).unwrap(),
     )
     .unwrap();
     let evidence = Evidence {
         queries: vec![
-            stored_query(
-                "old",
-                "desc-index-forward-walk.explain.json",
-                vec![1864.2, 1901.7, 1850.3],
-            ),
+            stored_query("old", old_file, old_ms),
             stored_query("new", "org-index.explain.json", vec![0.652, 0.61, 0.7]),
         ],
-        catalog,
+        catalog_before: catalog,
+        catalog_after: None,
     };
     let verdicts = scenario
         .checks
         .iter()
-        .map(|check: &CheckSpec| check.evaluate(&evidence))
+        .map(|entry| judge::evaluate(entry.check.as_ref(), &evidence))
         .collect();
+    Cell {
+        variant: vec![("tenant".into(), group.into())],
+        target: Target {
+            table: "organizations".into(),
+            group: Some(group.into()),
+            index: 0,
+            columns: vec![
+                ("id".into(), "0c5f8f1e-2d6a-4b7c-9e3f-1a2b3c4d5e6f".into()),
+                ("name".into(), "Herzog LLC".into()),
+            ],
+            group_rows: 10,
+        },
+        evidence,
+        verdicts,
+    }
+}
+
+fn sample_outcome() -> Outcome {
     let as_of = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
-    let target = SeededOrganization {
-        id: uuid::Uuid::from_u128(0x0c5f_8f1e_2d6a_4b7c_9e3f_1a2b_3c4d_5e6f),
-        name: "Herzog LLC".into(),
-        profile: "sparse".into(),
-        runs: 40,
-        workflows: 3,
-        deleted_workflows: 0,
-        oldest: as_of - chrono::Duration::days(365),
-        newest: as_of - chrono::Duration::days(300),
-    };
-    ScenarioRun {
+    Outcome {
         scenario: "sparse-org".into(),
         database: "plancheck_sparse_org_test".into(),
-        description: scenario.description.clone(),
+        description: "First page of a sparse organization's runs.".into(),
         scenario_file: "scenarios/sparse-org.toml".into(),
         dataset_file: "fixtures/datasets/workflow-runs.toml".into(),
-        scale: 1_000_000,
+        seeded: Seeded {
+            seed: 20_261_124,
+            scale: 1_000_000,
+            scale_table: "workflow_runs".into(),
+            as_of,
+            tables: vec![
+                TableFacts {
+                    name: "organizations".into(),
+                    rows: 100,
+                    table_bytes: 49_152,
+                    index_bytes: 16_384,
+                },
+                TableFacts {
+                    name: "workflow_runs".into(),
+                    rows: 1_000_000,
+                    table_bytes: 1_234_567_890,
+                    index_bytes: 456_789_012,
+                },
+            ],
+        },
         environment: Environment {
             backend: Backend::Local {
                 bindir: "/usr/lib/postgresql/15/bin".into(),
@@ -92,38 +129,25 @@ fn sample_run() -> ScenarioRun {
                 os: "Linux 6.1".into(),
             },
         },
-        seeded: Seeded {
-            seed: 20_261_124,
-            as_of,
-            rows: vec![
-                ("organizations".into(), 100),
-                ("workflow_runs".into(), 1_000_000),
-            ],
-            runs_table_bytes: 1_234_567_890,
-            runs_index_bytes: 456_789_012,
-            organizations: vec![target.clone()],
-            phases: vec![],
-        },
-        target,
-        evidence,
-        query_files: vec![
-            (
-                "old".into(),
-                "fixtures/queries/list_runs_by_org_exists.sql".into(),
+        cells: vec![
+            cell(
+                "sparse",
+                "desc-index-forward-walk.explain.json",
+                vec![1864.2, 1901.7, 1850.3],
             ),
-            (
-                "new".into(),
-                "fixtures/queries/list_runs_by_org_column.sql".into(),
+            cell(
+                "dense",
+                "dense-short-walk.explain.json",
+                vec![0.4, 0.5, 0.45],
             ),
         ],
-        verdicts,
         phases: vec![
             Phase {
                 name: "seed: copy rows".into(),
                 ms: 5601.0,
             },
             Phase {
-                name: "capture plans".into(),
+                name: "capture and time".into(),
                 ms: 2183.4,
             },
         ],
@@ -132,20 +156,29 @@ fn sample_run() -> ScenarioRun {
 
 #[test]
 fn markdown_report() {
-    insta::assert_snapshot!(report::markdown::render(&sample_run()));
+    insta::assert_snapshot!(report::markdown::render(&sample_outcome()));
 }
 
 #[test]
 fn terminal_summary() {
-    insta::assert_snapshot!(report::terminal::render(&sample_run(), false, Some(140)));
+    insta::assert_snapshot!(report::terminal::render(
+        &sample_outcome(),
+        false,
+        Some(140)
+    ));
 }
 
 #[test]
 fn json_report() {
-    let run = sample_run();
-    let text = report::json::render(&run);
+    let outcome = sample_outcome();
+    let text = report::json::render(&outcome);
     let parsed: report::json::Report =
         serde_json::from_str(&text).expect("deny_unknown_fields round trip");
     assert_eq!(parsed.format, report::json::FORMAT);
+    assert_eq!(parsed.variants.len(), 2);
+    assert!(
+        !parsed.passed,
+        "the dense variant does not reproduce the walk"
+    );
     insta::assert_snapshot!(text);
 }

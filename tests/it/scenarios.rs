@@ -1,18 +1,25 @@
 //! Whole scenarios on a real server: the regression is reproduced and the fix proven,
 //! whatever the direction of the created_at index, and the data is deterministic.
 
-use plancheck::checks::Verdict;
+use plancheck::judge::Verdict;
+use plancheck::outcome::Outcome;
+use plancheck::pipeline::{PreparedDatabase, run_scenario};
 use plancheck::plan::Plan;
 use plancheck::report;
-use plancheck::run::{PreparedDatabase, ScenarioRun, run_scenario};
 
 use crate::support::{local_server, quick_options, test_scenario};
 
-fn verdict<'a>(run: &'a ScenarioRun, check: &str, subject: &str) -> &'a Verdict {
-    run.verdicts
+fn verdict<'a>(run: &'a Outcome, check: &str, subject: &str) -> &'a Verdict {
+    run.cells[0]
+        .verdicts
         .iter()
         .find(|verdict| verdict.check == check && verdict.subject == subject)
-        .unwrap_or_else(|| panic!("no {check} verdict on {subject}: {:#?}", run.verdicts))
+        .unwrap_or_else(|| {
+            panic!(
+                "no {check} verdict on {subject}: {:#?}",
+                run.cells[0].verdicts
+            )
+        })
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -23,7 +30,7 @@ async fn sparse_org_reproduces_the_walk_and_proves_the_fix() {
         .unwrap();
     server.stop().await.unwrap();
 
-    assert!(run.passed(), "{:#?}", run.verdicts);
+    assert!(run.passed(), "{:#?}", run.cells[0].verdicts);
     let walk = verdict(&run, "ordered-walk", "old");
     assert!(
         walk.summary.starts_with("regression reproduced"),
@@ -36,8 +43,8 @@ async fn sparse_org_reproduces_the_walk_and_proves_the_fix() {
             .message
             .starts_with("Forward scan of workflow_runs_created_at (created_at DESC)")
     );
-    let old = run.evidence.query("old").unwrap();
-    let new = run.evidence.query("new").unwrap();
+    let old = run.cells[0].evidence.query("old").unwrap();
+    let new = run.cells[0].evidence.query("new").unwrap();
     assert!(old.plan.rows_examined() > 1000.0 * old.plan.rows_returned());
     assert!(new.plan.rows_examined() <= 10.0 * new.plan.rows_returned());
 
@@ -49,8 +56,14 @@ async fn sparse_org_reproduces_the_walk_and_proves_the_fix() {
         serde_json::from_str(&json).expect("report.json matches its documented format");
     assert!(parsed.passed);
     assert_eq!(parsed.scale, 60_000);
-    assert_eq!(parsed.dataset.rows["workflow_runs"], 60_000);
-    for query in &parsed.queries {
+    let runs = parsed
+        .dataset
+        .tables
+        .iter()
+        .find(|table| table.name == "workflow_runs")
+        .unwrap();
+    assert_eq!(runs.rows, 60_000);
+    for query in &parsed.variants[0].queries {
         let raw: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join(&query.plan_file)).unwrap())
                 .unwrap();
@@ -66,11 +79,14 @@ async fn dense_org_keeps_the_common_case_fast() {
         .await
         .unwrap();
     server.stop().await.unwrap();
-    assert!(run.passed(), "{:#?}", run.verdicts);
-    let new = run.evidence.query("new").unwrap();
-    assert_eq!(
-        new.plan.access_path()[0],
-        "Index Scan using workflow_runs_organization_id_created_at on workflow_runs wr"
+    assert!(run.passed(), "{:#?}", run.cells[0].verdicts);
+    let new = run.cells[0].evidence.query("new").unwrap();
+    assert!(new.plan.rows_examined() <= 3.0 * new.plan.rows_returned());
+    let same = verdict(&run, "same-results", "new vs old");
+    assert!(
+        same.passed && same.summary.starts_with("same 26 rows"),
+        "{}",
+        same.summary
     );
 }
 
@@ -107,8 +123,8 @@ async fn same_seed_same_rows() {
         async move {
             let prepared = PreparedDatabase::create(
                 server,
-                scenario,
-                &plancheck::run::RunOptions {
+                &[scenario],
+                &plancheck::pipeline::RunOptions {
                     seed: Some(seed),
                     ..options
                 },

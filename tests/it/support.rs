@@ -2,10 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
+use plancheck::capture::timing::TimingOptions;
+use plancheck::input::Scenario;
+use plancheck::pipeline::RunOptions;
 use plancheck::provision::{BackendChoice, ProvisionOptions, Server};
-use plancheck::run::RunOptions;
-use plancheck::scenario::Scenario;
-use plancheck::timing::TimingOptions;
 
 /// A path under the repository root.
 pub fn repo_path(relative: &str) -> PathBuf {

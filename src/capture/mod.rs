@@ -1,0 +1,329 @@
+//! Stage 6: capture. Binds each query's parameters (target row, literals, variant
+//! values, rows picked from the data), warms the cache, runs `EXPLAIN (ANALYZE,
+//! BUFFERS, FORMAT JSON)`, records the rows each query returns, times the queries and
+//! reads the catalog facts the checks need.
+
+pub mod timing;
+
+use std::path::Path;
+
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Statement};
+
+use crate::datagen::value::Value;
+use crate::error::{Error, Result};
+use crate::input::{Param, Query, Scenario};
+use crate::outcome::{DigestBuilder, ResultDigest, SchemaState};
+use crate::plan::{Catalog, IndexFacts, IndexKey, Plan};
+use crate::schema::sql_error;
+
+/// A query prepared on the server with its parameter values.
+pub struct BoundQuery {
+    pub name: String,
+    pub file: String,
+    pub state: SchemaState,
+    /// The SQL without a trailing semicolon.
+    pub sql: String,
+    pub statement: Statement,
+    pub values: Vec<Value>,
+}
+
+impl BoundQuery {
+    /// The parameter values as tokio-postgres takes them.
+    pub fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.values
+            .iter()
+            .map(|value| value as &(dyn ToSql + Sync))
+            .collect()
+    }
+}
+
+/// What parameters are bound from in one variant: the target row, the variant's
+/// values and the picked rows.
+pub struct Bindings<'a> {
+    pub target: &'a [Value],
+    pub variant: &'a [Value],
+    /// Each pick's row: column names and values.
+    pub picks: Vec<(Vec<String>, Vec<Value>)>,
+}
+
+impl Bindings<'_> {
+    fn value(&self, param: &Param) -> std::result::Result<Value, String> {
+        Ok(match param {
+            Param::Target(column, _) => self.target.get(*column).cloned().unwrap_or(Value::Null),
+            Param::Literal(value) => value.clone(),
+            Param::Variant(axis) => self.variant[*axis].clone(),
+            Param::Pick(pick, column) => {
+                let (columns, values) = &self.picks[*pick];
+                let index = columns
+                    .iter()
+                    .position(|name| name == column)
+                    .ok_or_else(|| {
+                        format!(
+                            "the pick returns no column {column:?}; it returns {}",
+                            columns.join(", ")
+                        )
+                    })?;
+                values[index].clone()
+            }
+        })
+    }
+}
+
+fn trimmed(sql: &str) -> String {
+    sql.trim_end().trim_end_matches(';').trim_end().to_owned()
+}
+
+/// Prepares a query, mapping an error in its SQL to its file and line, and checks the
+/// parameter count against the scenario.
+pub async fn prepare(client: &Client, scenario: &Scenario, query: &Query) -> Result<Statement> {
+    let sql = trimmed(&query.sql);
+    let statement = client
+        .prepare(&sql)
+        .await
+        .map_err(|error| sql_error(&query.path, &sql, 1, &error))?;
+    if statement.params().len() != query.params.len() {
+        return Err(Error::input(
+            &scenario.path,
+            format!(
+                "key `query \"{}\".params`: {} uses {} parameter(s) but params lists {}",
+                query.name,
+                query.path.display(),
+                statement.params().len(),
+                query.params.len()
+            ),
+        ));
+    }
+    Ok(statement)
+}
+
+/// Runs each pick of the scenario for one variant and returns its row.
+pub async fn picks(
+    client: &Client,
+    scenario: &Scenario,
+    target: &[Value],
+    variant: &[Value],
+) -> Result<Vec<(Vec<String>, Vec<Value>)>> {
+    let mut bindings = Bindings {
+        target,
+        variant,
+        picks: Vec::new(),
+    };
+    for pick in &scenario.picks {
+        let key = format!("key `pick \"{}\"`", pick.name);
+        let values = pick
+            .params
+            .iter()
+            .map(|param| bindings.value(param))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|message| Error::input(&scenario.path, format!("{key}: {message}")))?;
+        let params: Vec<&(dyn ToSql + Sync)> =
+            values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        let rows = client
+            .query(&trimmed(&pick.sql), &params)
+            .await
+            .map_err(|error| match error.as_db_error() {
+                Some(db) => Error::input(
+                    &scenario.path,
+                    format!("{key}: the server rejects its SQL: {}", db.message()),
+                ),
+                None => Error::database(format!("running pick {}", pick.name))(error),
+            })?;
+        let row = rows.first().ok_or_else(|| {
+            Error::input(
+                &scenario.path,
+                format!(
+                    "{key}: its SQL returned no row for variant [{}]; a pick needs one row",
+                    variant
+                        .iter()
+                        .map(Value::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })?;
+        let columns: Vec<String> = row
+            .columns()
+            .iter()
+            .map(|column| column.name().to_owned())
+            .collect();
+        let values = (0..columns.len())
+            .map(|index| row.try_get::<_, Value>(index))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|error| Error::input(&scenario.path, format!("{key}: {error}")))?;
+        bindings.picks.push((columns, values));
+    }
+    Ok(bindings.picks)
+}
+
+/// Binds the queries of `state` for one variant.
+pub async fn bind(
+    client: &Client,
+    scenario: &Scenario,
+    state: SchemaState,
+    bindings: &Bindings<'_>,
+) -> Result<Vec<BoundQuery>> {
+    let mut bound = Vec::new();
+    for query in scenario.queries.iter().filter(|query| query.state == state) {
+        let statement = prepare(client, scenario, query).await?;
+        let values = query
+            .params
+            .iter()
+            .map(|param| bindings.value(param))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|message| {
+                Error::input(
+                    &scenario.path,
+                    format!("key `query \"{}\".params`: {message}", query.name),
+                )
+            })?;
+        bound.push(BoundQuery {
+            name: query.name.clone(),
+            file: query.path.display().to_string(),
+            state,
+            sql: trimmed(&query.sql),
+            statement,
+            values,
+        });
+    }
+    Ok(bound)
+}
+
+/// An error while running a query: the user's SQL (a data error, a bad cast) is bad
+/// input naming the file; a lost connection or a crash is not.
+pub fn run_error(query: &BoundQuery, during: &str, error: tokio_postgres::Error) -> Error {
+    let infrastructure = error
+        .as_db_error()
+        .is_none_or(|db| ["08", "53", "57", "58", "XX"].contains(&&db.code().code()[..2]));
+    if infrastructure {
+        Error::database(format!("{during} query {}", query.name))(error)
+    } else {
+        sql_error(Path::new(&query.file), &query.sql, 1, &error)
+    }
+}
+
+/// Runs every query once and discards the rows, so that both sides of a comparison
+/// start from the same, warm cache.
+pub async fn warm_up(client: &Client, queries: &[BoundQuery]) -> Result<()> {
+    for query in queries {
+        client
+            .query(&query.statement, &query.params())
+            .await
+            .map_err(|error| run_error(query, "warming up", error))?;
+    }
+    Ok(())
+}
+
+/// EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) of one query: the raw document and its
+/// parsed plan.
+pub async fn explain(client: &Client, query: &BoundQuery) -> Result<(serde_json::Value, Plan)> {
+    let sql = format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {}", query.sql);
+    let row = client
+        .query_one(&sql, &query.params())
+        .await
+        .map_err(|error| run_error(query, "explaining", error))?;
+    let document: serde_json::Value = row.get(0);
+    let plan = Plan::from_explain(&document).map_err(|error| {
+        Error::Infrastructure(format!(
+            "the server's EXPLAIN output for {} did not parse: {error}",
+            query.name
+        ))
+    })?;
+    Ok((document, plan))
+}
+
+/// The rows a query returns, as text, for comparing results.
+pub async fn results(client: &Client, query: &BoundQuery) -> Result<ResultDigest> {
+    let rows = client
+        .query(&query.statement, &query.params())
+        .await
+        .map_err(|error| run_error(query, "reading the results of", error))?;
+    let columns = query
+        .statement
+        .columns()
+        .iter()
+        .map(|column| column.name().to_owned())
+        .collect();
+    let mut digest = DigestBuilder::new(columns);
+    for row in rows {
+        digest.push((0..row.len()).map(|index| cell_text(&row, index)).collect());
+    }
+    Ok(digest.finish())
+}
+
+/// A result cell as text: decoded where plancheck knows the type, else its raw bytes
+/// in hex (equal values have equal bytes for the types not decoded).
+fn cell_text(row: &tokio_postgres::Row, index: usize) -> String {
+    match row.try_get::<_, Value>(index) {
+        Ok(value) => value.to_string(),
+        Err(_) => match row.try_get::<_, RawBytes>(index) {
+            Ok(RawBytes(Some(bytes))) => format!(
+                "\\x{}",
+                bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            ),
+            _ => "NULL".into(),
+        },
+    }
+}
+
+struct RawBytes(Option<Vec<u8>>);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for RawBytes {
+    fn from_sql(
+        _: &tokio_postgres::types::Type,
+        raw: &'a [u8],
+    ) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(RawBytes(Some(raw.to_vec())))
+    }
+    fn from_sql_null(
+        _: &tokio_postgres::types::Type,
+    ) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(RawBytes(None))
+    }
+    fn accepts(_: &tokio_postgres::types::Type) -> bool {
+        true
+    }
+}
+
+/// The key columns and their declared order of every index outside the system
+/// schemas.
+pub async fn catalog(client: &Client) -> Result<Catalog> {
+    let rows = client
+        .query(
+            "SELECT ci.relname::text, ct.relname::text, i.indisunique, \
+                    pg_get_expr(i.indpred, i.indrelid), a.attname::text, \
+                    (i.indoption[k.n - 1] & 1) = 1 \
+             FROM pg_index i \
+             JOIN pg_class ci ON ci.oid = i.indexrelid \
+             JOIN pg_class ct ON ct.oid = i.indrelid \
+             JOIN pg_namespace ns ON ns.oid = ct.relnamespace \
+             CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n) \
+             LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum AND k.attnum > 0 \
+             WHERE ns.nspname NOT IN ('pg_catalog', 'information_schema') \
+               AND ns.nspname NOT LIKE 'pg_toast%' \
+               AND k.n <= i.indnkeyatts \
+             ORDER BY ci.relname, k.n",
+            &[],
+        )
+        .await
+        .map_err(Error::database("reading index facts from the catalog"))?;
+    let mut indexes: Vec<IndexFacts> = Vec::new();
+    for row in rows {
+        let name: String = row.get(0);
+        let key = IndexKey {
+            column: row.get(4),
+            descending: row.get(5),
+        };
+        match indexes.last_mut() {
+            Some(last) if last.name == name => last.keys.push(key),
+            _ => indexes.push(IndexFacts {
+                name,
+                table: row.get(1),
+                unique: row.get(2),
+                predicate: row.get(3),
+                keys: vec![key],
+            }),
+        }
+    }
+    Ok(Catalog { indexes })
+}

@@ -1,0 +1,120 @@
+//! `copy`: a column of an ancestor row (`from = "organizations.name"`), or of the row
+//! an earlier reference column of this row picked (`via = "workflow_id"`): the shape
+//! of a denormalised column.
+
+use serde::Deserialize;
+
+use super::{Reads, RowContext, Scope};
+use crate::datagen::value::{Value, ValueKind};
+
+/// `kind = "copy"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Copy {
+    /// `table.column` to copy.
+    pub from: String,
+    /// A reference column of this row whose picked row is copied from.
+    pub via: Option<String>,
+    #[serde(skip)]
+    resolved: Option<(usize, usize, Option<usize>)>,
+}
+
+impl Copy {
+    pub(super) fn resolve(&mut self, scope: &Scope) -> Result<ValueKind, String> {
+        let (table, column, kind) = scope.table_column(&self.from)?;
+        let via = match &self.via {
+            None if scope.is_ancestor(table) => None,
+            None => {
+                return Err(format!(
+                    "{} is not an ancestor of {}; copy through a reference column with via = \"<column>\"",
+                    scope.tables[table].name,
+                    scope.tables[scope.own()].name
+                ));
+            }
+            Some(name) => Some(scope.own_column(name)?.0),
+        };
+        self.resolved = Some((table, column, via));
+        Ok(kind)
+    }
+
+    pub(super) fn reads(&self, reads: &mut Reads) {
+        if let Some((table, column, _)) = self.resolved {
+            reads.columns.push((table, column));
+        }
+    }
+
+    pub(super) fn generate(&self, row: &RowContext) -> Value {
+        let Some((table, column, via)) = self.resolved else {
+            return Value::Null;
+        };
+        let source = match via {
+            None => row.ancestors.get(table).copied(),
+            Some(via) => row.picks.get(via).copied(),
+        };
+        match source {
+            Some(source) if source != u32::MAX => row.value_in(table, column, source).clone(),
+            _ => Value::Null,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datagen::generators::{Materialized, TableSignature};
+
+    #[test]
+    fn copies_from_the_ancestor_or_through_a_pick() {
+        let signatures = vec![
+            TableSignature {
+                name: "orgs".into(),
+                columns: vec![("name".into(), ValueKind::Text)],
+                ancestors: vec![],
+            },
+            TableSignature {
+                name: "projects".into(),
+                columns: vec![("slug".into(), ValueKind::Text)],
+                ancestors: vec![],
+            },
+            TableSignature {
+                name: "runs".into(),
+                columns: vec![("project_id".into(), ValueKind::Int)],
+                ancestors: vec![0],
+            },
+        ];
+        let tables = vec![
+            Materialized {
+                rows: 1,
+                parent: vec![u32::MAX],
+                columns: vec![Some(vec![Value::Text("acme".into())])],
+            },
+            Materialized {
+                rows: 2,
+                parent: vec![u32::MAX; 2],
+                columns: vec![Some(vec![Value::Text("a".into()), Value::Text("b".into())])],
+            },
+        ];
+        let scope = Scope {
+            tables: &signatures,
+            as_of_micros: 0,
+        };
+        let mut name: Copy = toml::from_str("from = \"orgs.name\"").unwrap();
+        assert_eq!(name.resolve(&scope).unwrap(), ValueKind::Text);
+        let mut slug: Copy =
+            toml::from_str("from = \"projects.slug\"\nvia = \"project_id\"").unwrap();
+        slug.resolve(&scope).unwrap();
+        let ancestors = [0, u32::MAX, u32::MAX];
+        let picks = [1];
+        let row = RowContext {
+            row: 0,
+            values: &[],
+            ancestors: &ancestors,
+            picks: &picks,
+            tables: &tables,
+        };
+        assert_eq!(name.generate(&row), Value::Text("acme".into()));
+        assert_eq!(slug.generate(&row), Value::Text("b".into()));
+        let mut unrelated: Copy = toml::from_str("from = \"projects.slug\"").unwrap();
+        assert!(unrelated.resolve(&scope).unwrap_err().contains("via"));
+    }
+}

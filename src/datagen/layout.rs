@@ -1,0 +1,286 @@
+//! How many rows each parent gets. A root table's rows come from its groups (fixed
+//! counts, or shares of the table's scaled `rows`), or are one block of `rows`. A child
+//! table either draws a count per parent (`per_parent`: fixed, a uniform range, or
+//! zipf-skewed), or splits its scaled `rows` among its parents: groups with a fixed
+//! `per_parent` are served first, groups with a `share` split the rest, and parents in
+//! no such group share what is left. Within a set of parents the split is even (the
+//! remainder one row at a time to the first parents) or zipf-skewed. Counts always
+//! add up exactly.
+
+use rand::RngExt;
+
+use super::generators::number::{zipf_cdf, zipf_rank};
+use super::rng::SeededRng;
+
+/// Children per parent.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CountSpec {
+    Fixed(u64),
+    /// Uniform over `[min, max]`.
+    Uniform(u64, u64),
+    /// Zipf over `1..=max`: most parents get few, some get many.
+    Zipf {
+        exponent: f64,
+        max: u64,
+    },
+}
+
+impl CountSpec {
+    /// One parent's count.
+    pub fn draw(&self, rng: &mut SeededRng, zipf: &[f64]) -> u64 {
+        match self {
+            CountSpec::Fixed(count) => *count,
+            CountSpec::Uniform(min, max) => rng.random_range(*min..=*max),
+            CountSpec::Zipf { .. } => zipf_rank(zipf, rng) as u64 + 1,
+        }
+    }
+
+    /// The lookup table a zipf count draws from (empty for other specs).
+    pub fn table(&self) -> Vec<f64> {
+        match self {
+            CountSpec::Zipf { exponent, max } => zipf_cdf(*max as usize, *exponent),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// How a table's `rows` are split within a set of parents.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Split {
+    Even,
+    Zipf(f64),
+}
+
+/// What a group says about the rows of one table under it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChildCount {
+    PerParent(CountSpec),
+    Share(f64),
+}
+
+/// Splits `total` rows over `parents` parents.
+pub fn split(total: u64, parents: usize, how: Split) -> Vec<u64> {
+    if parents == 0 {
+        return Vec::new();
+    }
+    match how {
+        Split::Even => (0..parents as u64)
+            .map(|index| total / parents as u64 + u64::from(index < total % parents as u64))
+            .collect(),
+        Split::Zipf(exponent) => {
+            let weights: Vec<f64> = (1..=parents)
+                .map(|rank| 1.0 / (rank as f64).powf(exponent))
+                .collect();
+            let sum: f64 = weights.iter().sum();
+            let mut counts: Vec<u64> = weights
+                .iter()
+                .map(|weight| (total as f64 * weight / sum).floor() as u64)
+                .collect();
+            let short = total - counts.iter().sum::<u64>();
+            for count in counts.iter_mut().take(short as usize) {
+                *count += 1;
+            }
+            counts
+        }
+    }
+}
+
+/// A set of parents that shares rows: a group with a share, or everyone else.
+struct ShareSet {
+    share: f64,
+    parents: Vec<usize>,
+}
+
+/// Counts for a child table that splits `total` rows among parents labelled with
+/// groups. `spec_of(label)` is what the parent's group says about this table.
+/// Returns an error message when the fixed counts alone exceed `total`, or when some
+/// rows have no parent to go to.
+pub fn split_among_parents(
+    total: u64,
+    labels: &[u16],
+    spec_of: &dyn Fn(u16) -> Option<ChildCount>,
+    how: Split,
+    rng: &mut SeededRng,
+) -> Result<Vec<u64>, String> {
+    let mut counts = vec![0u64; labels.len()];
+    let mut fixed_total = 0u64;
+    let mut sets: Vec<(Option<u16>, ShareSet)> = Vec::new();
+    let mut tables: std::collections::HashMap<u16, Vec<f64>> = std::collections::HashMap::new();
+    for (parent, label) in labels.iter().enumerate() {
+        match spec_of(*label) {
+            Some(ChildCount::PerParent(spec)) => {
+                let zipf = tables.entry(*label).or_insert_with(|| spec.table());
+                counts[parent] = spec.draw(rng, zipf);
+                fixed_total += counts[parent];
+            }
+            Some(ChildCount::Share(share)) => {
+                set_for(&mut sets, Some(*label), share).parents.push(parent)
+            }
+            None => set_for(&mut sets, None, f64::NAN).parents.push(parent),
+        }
+    }
+    if fixed_total > total {
+        return Err(format!(
+            "{total} rows are too few: groups with a fixed per_parent alone need {fixed_total}"
+        ));
+    }
+    let rest = total - fixed_total;
+    let shares: f64 = sets
+        .iter()
+        .filter(|(label, _)| label.is_some())
+        .map(|(_, set)| set.share)
+        .sum();
+    if let Some((_, others)) = sets.iter_mut().find(|(label, _)| label.is_none()) {
+        others.share = (1.0 - shares).max(0.0);
+    } else if rest > 0 && (shares - 1.0).abs() > 1e-6 {
+        return Err(format!(
+            "the groups' shares add up to {shares}, and every parent is in a group with a share or a fixed count, so {} of {rest} rows would have no parent; make the shares add up to 1",
+            rest - (rest as f64 * shares).floor() as u64
+        ));
+    }
+    let mut set_totals: Vec<u64> = sets
+        .iter()
+        .map(|(_, set)| (rest as f64 * set.share).floor() as u64)
+        .collect();
+    let short = rest.saturating_sub(set_totals.iter().sum());
+    if let Some(largest) =
+        (0..sets.len()).max_by(|a, b| sets[*a].1.share.total_cmp(&sets[*b].1.share))
+    {
+        set_totals[largest] += short;
+    }
+    for ((_, set), set_total) in sets.iter().zip(set_totals) {
+        for (parent, count) in set
+            .parents
+            .iter()
+            .zip(split(set_total, set.parents.len(), how))
+        {
+            counts[*parent] = count;
+        }
+    }
+    Ok(counts)
+}
+
+fn set_for(
+    sets: &mut Vec<(Option<u16>, ShareSet)>,
+    label: Option<u16>,
+    share: f64,
+) -> &mut ShareSet {
+    let index = match sets.iter().position(|(existing, _)| *existing == label) {
+        Some(index) => index,
+        None => {
+            sets.push((
+                label,
+                ShareSet {
+                    share,
+                    parents: Vec::new(),
+                },
+            ));
+            sets.len() - 1
+        }
+    };
+    &mut sets[index].1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datagen::rng::stream;
+
+    #[test]
+    fn even_splits_give_the_remainder_to_the_first() {
+        assert_eq!(split(10, 3, Split::Even), vec![4, 3, 3]);
+        let skewed = split(1000, 10, Split::Zipf(1.0));
+        assert_eq!(skewed.iter().sum::<u64>(), 1000);
+        assert!(skewed[0] > 2 * skewed[2]);
+    }
+
+    /// The shipped workflow-runs shape: one dense organization (label 0) with 90% of
+    /// the rest, 89 medium ones (label 1) with 10%, and 10 sparse ones (label 2) with
+    /// 40 runs each.
+    #[test]
+    fn fixed_groups_first_then_shares_exactly() {
+        let labels: Vec<u16> = std::iter::once(0)
+            .chain(std::iter::repeat_n(1, 89))
+            .chain(std::iter::repeat_n(2, 10))
+            .collect();
+        let spec = |label: u16| match label {
+            0 => Some(ChildCount::Share(0.9)),
+            1 => Some(ChildCount::Share(0.1)),
+            _ => Some(ChildCount::PerParent(CountSpec::Fixed(40))),
+        };
+        for total in [401, 12_000, 1_000_000] {
+            let counts = split_among_parents(
+                total,
+                &labels,
+                &spec,
+                Split::Even,
+                &mut stream(1, "t", "#counts"),
+            )
+            .unwrap();
+            assert_eq!(counts.iter().sum::<u64>(), total);
+            assert!(counts[90..].iter().all(|count| *count == 40));
+        }
+        let error = split_among_parents(
+            400,
+            &labels,
+            &spec,
+            Split::Even,
+            &mut stream(1, "t", "#counts"),
+        );
+        assert!(
+            error.is_ok(),
+            "400 leaves 0 for the share groups, which is allowed"
+        );
+        let error = split_among_parents(
+            399,
+            &labels,
+            &spec,
+            Split::Even,
+            &mut stream(1, "t", "#counts"),
+        )
+        .unwrap_err();
+        assert!(error.contains("need 400"), "{error}");
+    }
+
+    #[test]
+    fn parents_without_a_group_spec_take_what_shares_leave() {
+        let labels = vec![0, 1, 1];
+        let spec = |label: u16| (label == 0).then_some(ChildCount::Share(0.5));
+        let counts =
+            split_among_parents(100, &labels, &spec, Split::Even, &mut stream(1, "t", "#c"))
+                .unwrap();
+        assert_eq!(counts, vec![50, 25, 25]);
+        let all_shared = |_: u16| Some(ChildCount::Share(0.3));
+        assert!(
+            split_among_parents(
+                100,
+                &labels,
+                &all_shared,
+                Split::Even,
+                &mut stream(1, "t", "#c")
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn per_parent_counts_follow_their_spec() {
+        let mut rng = stream(4, "t", "#counts");
+        let uniform: Vec<u64> = (0..10_000)
+            .map(|_| CountSpec::Uniform(1, 4).draw(&mut rng, &[]))
+            .collect();
+        assert!(uniform.iter().all(|count| (1..=4).contains(count)));
+        assert!((uniform.iter().sum::<u64>() as f64 / 10_000.0 - 2.5).abs() < 0.05);
+        let zipf = CountSpec::Zipf {
+            exponent: 2.0,
+            max: 50,
+        };
+        let table = zipf.table();
+        let ones = (0..10_000)
+            .filter(|_| zipf.draw(&mut rng, &table) == 1)
+            .count() as f64
+            / 10_000.0;
+        // 1 / ζ(2) truncated at 50 ≈ 0.614.
+        assert!((ones - 0.614).abs() < 0.02, "{ones}");
+    }
+}

@@ -1,0 +1,535 @@
+//! The values generators produce and queries are bound to. A `Value` is written in
+//! PostgreSQL's binary format for whatever type the catalog gives its column or
+//! parameter, so the dataset file never has to name SQL types: an integer fits
+//! `int2`, `int4`, `int8`, `numeric` or `float8`, a timestamp fits `timestamptz`,
+//! `timestamp` or `date`, text fits `text`, `varchar`, an enum, or any type whose
+//! text input accepts it for `uuid` and `timestamptz`.
+
+use std::fmt;
+
+use bytes::{BufMut, BytesMut};
+use chrono::{DateTime, Utc};
+use tokio_postgres::types::{FromSql, IsNull, Kind, ToSql, Type, to_sql_checked};
+use uuid::Uuid;
+
+/// Microseconds between the Unix epoch and PostgreSQL's (2000-01-01).
+const PG_EPOCH_OFFSET_MICROS: i64 = 946_684_800_000_000;
+
+/// One generated or bound value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
+    Uuid(Uuid),
+    /// Microseconds since the Unix epoch, UTC.
+    Timestamp(i64),
+    /// A JSON document as text.
+    Json(String),
+    Array(Vec<Value>),
+}
+
+/// The kind of value a generator produces, known before any value is generated, so
+/// that a generator whose values cannot fit its column is refused before seeding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    Bool,
+    Int,
+    Float,
+    Text,
+    Uuid,
+    Timestamp,
+    Json,
+    Array,
+    /// Literals and copies whose kind depends on their source: checked per value.
+    Any,
+}
+
+impl ValueKind {
+    /// Whether values of this kind can be written to a column of type `ty`.
+    pub fn fits(self, ty: &Type) -> bool {
+        if let Kind::Domain(inner) = ty.kind() {
+            return self.fits(inner);
+        }
+        let text_like = is_text_like(ty);
+        match self {
+            ValueKind::Any => true,
+            ValueKind::Bool => *ty == Type::BOOL || text_like,
+            ValueKind::Int => {
+                [
+                    Type::INT2,
+                    Type::INT4,
+                    Type::INT8,
+                    Type::NUMERIC,
+                    Type::FLOAT4,
+                    Type::FLOAT8,
+                ]
+                .contains(ty)
+                    || text_like
+            }
+            ValueKind::Float => {
+                [Type::NUMERIC, Type::FLOAT4, Type::FLOAT8].contains(ty) || text_like
+            }
+            ValueKind::Text => {
+                text_like
+                    || [
+                        Type::UUID,
+                        Type::TIMESTAMPTZ,
+                        Type::TIMESTAMP,
+                        Type::DATE,
+                        Type::JSON,
+                        Type::JSONB,
+                        Type::NUMERIC,
+                        Type::BOOL,
+                    ]
+                    .contains(ty)
+                    || matches!(ty.kind(), Kind::Enum(_))
+            }
+            ValueKind::Uuid => *ty == Type::UUID || text_like,
+            ValueKind::Timestamp => {
+                [Type::TIMESTAMPTZ, Type::TIMESTAMP, Type::DATE].contains(ty) || text_like
+            }
+            ValueKind::Json => [Type::JSON, Type::JSONB].contains(ty) || text_like,
+            ValueKind::Array => matches!(ty.kind(), Kind::Array(_)),
+        }
+    }
+
+    /// The kind's name as error messages use it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueKind::Bool => "booleans",
+            ValueKind::Int => "integers",
+            ValueKind::Float => "numbers",
+            ValueKind::Text => "text",
+            ValueKind::Uuid => "uuids",
+            ValueKind::Timestamp => "timestamps",
+            ValueKind::Json => "JSON documents",
+            ValueKind::Array => "arrays",
+            ValueKind::Any => "values",
+        }
+    }
+}
+
+fn is_text_like(ty: &Type) -> bool {
+    [
+        Type::TEXT,
+        Type::VARCHAR,
+        Type::BPCHAR,
+        Type::NAME,
+        Type::UNKNOWN,
+    ]
+    .contains(ty)
+        || ty.name() == "citext"
+}
+
+impl Value {
+    /// The kind of this value.
+    pub fn kind(&self) -> ValueKind {
+        match self {
+            Value::Null => ValueKind::Any,
+            Value::Bool(_) => ValueKind::Bool,
+            Value::Int(_) => ValueKind::Int,
+            Value::Float(_) => ValueKind::Float,
+            Value::Text(_) => ValueKind::Text,
+            Value::Uuid(_) => ValueKind::Uuid,
+            Value::Timestamp(_) => ValueKind::Timestamp,
+            Value::Json(_) => ValueKind::Json,
+            Value::Array(_) => ValueKind::Array,
+        }
+    }
+
+    /// A value from a TOML literal: strings are text, tables are JSON documents.
+    pub fn from_toml(value: &toml::Value) -> Value {
+        match value {
+            toml::Value::String(text) => Value::Text(text.clone()),
+            toml::Value::Integer(number) => Value::Int(*number),
+            toml::Value::Float(number) => Value::Float(*number),
+            toml::Value::Boolean(flag) => Value::Bool(*flag),
+            toml::Value::Datetime(datetime) => {
+                match DateTime::parse_from_rfc3339(&datetime.to_string()) {
+                    Ok(instant) => Value::Timestamp(instant.timestamp_micros()),
+                    Err(_) => Value::Text(datetime.to_string()),
+                }
+            }
+            toml::Value::Array(items) => Value::Array(items.iter().map(Value::from_toml).collect()),
+            toml::Value::Table(_) => {
+                Value::Json(serde_json::to_string(value).expect("TOML tables serialise as JSON"))
+            }
+        }
+    }
+
+    /// The value as it appears inside a JSON document.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Null => serde_json::Value::Null,
+            Value::Bool(flag) => (*flag).into(),
+            Value::Int(number) => (*number).into(),
+            Value::Float(number) => serde_json::Number::from_f64(*number)
+                .map_or(serde_json::Value::Null, serde_json::Value::Number),
+            Value::Json(text) => serde_json::from_str(text).unwrap_or_else(|_| text.clone().into()),
+            Value::Array(items) => items.iter().map(Value::to_json).collect(),
+            other => other.to_string().into(),
+        }
+    }
+
+    /// A timestamp value from a chrono instant.
+    pub fn timestamp(instant: DateTime<Utc>) -> Value {
+        Value::Timestamp(instant.timestamp_micros())
+    }
+}
+
+impl fmt::Display for Value {
+    /// Text as PostgreSQL would print it (timestamps in RFC 3339), for templates,
+    /// reports and error messages.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Null => write!(f, "NULL"),
+            Value::Bool(flag) => write!(f, "{flag}"),
+            Value::Int(number) => write!(f, "{number}"),
+            Value::Float(number) => write!(f, "{number}"),
+            Value::Text(text) | Value::Json(text) => write!(f, "{text}"),
+            Value::Uuid(id) => write!(f, "{id}"),
+            Value::Timestamp(micros) => match DateTime::<Utc>::from_timestamp_micros(*micros) {
+                Some(instant) => write!(f, "{}", instant.format("%Y-%m-%dT%H:%M:%S%.6fZ")),
+                None => write!(f, "{micros}µs"),
+            },
+            Value::Array(items) => {
+                write!(f, "{{")?;
+                for (index, item) in items.iter().enumerate() {
+                    if index > 0 {
+                        write!(f, ",")?;
+                    }
+                    write!(f, "{item}")?;
+                }
+                write!(f, "}}")
+            }
+        }
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Sync + Send>;
+
+fn mismatch(value: &Value, ty: &Type) -> BoxError {
+    format!(
+        "{} value {value:?} does not fit type {}",
+        value.kind().name(),
+        ty.name()
+    )
+    .into()
+}
+
+impl ToSql for Value {
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+        if let Value::Null = self {
+            return Ok(IsNull::Yes);
+        }
+        if let Kind::Domain(inner) = ty.kind() {
+            return self.to_sql(inner, out);
+        }
+        if let Kind::Array(element) = ty.kind() {
+            return match self {
+                Value::Array(items) => write_array(items, element, out).map(|()| IsNull::No),
+                other => Err(mismatch(other, ty)),
+            };
+        }
+        if matches!(ty.kind(), Kind::Enum(_)) || is_text_like(ty) {
+            match self {
+                Value::Text(text) | Value::Json(text) => out.extend_from_slice(text.as_bytes()),
+                other => out.extend_from_slice(other.to_string().as_bytes()),
+            }
+            return Ok(IsNull::No);
+        }
+        match (self, ty) {
+            (Value::Bool(flag), &Type::BOOL) => out.put_u8(u8::from(*flag)),
+            (Value::Int(number), &Type::INT2) => {
+                out.put_i16(i16::try_from(*number).map_err(|_| mismatch(self, ty))?)
+            }
+            (Value::Int(number), &Type::INT4) => {
+                out.put_i32(i32::try_from(*number).map_err(|_| mismatch(self, ty))?)
+            }
+            (Value::Int(number), &Type::INT8) => out.put_i64(*number),
+            (Value::Int(number), &Type::FLOAT4) => out.put_f32(*number as f32),
+            (Value::Int(number), &Type::FLOAT8) => out.put_f64(*number as f64),
+            (Value::Float(number), &Type::FLOAT4) => out.put_f32(*number as f32),
+            (Value::Float(number), &Type::FLOAT8) => out.put_f64(*number),
+            (Value::Int(_) | Value::Float(_) | Value::Text(_), &Type::NUMERIC) => {
+                write_numeric(&self.to_string(), out).map_err(|_| mismatch(self, ty))?
+            }
+            (Value::Uuid(id), &Type::UUID) => out.extend_from_slice(id.as_bytes()),
+            (Value::Text(text), &Type::UUID) => {
+                let id = Uuid::parse_str(text).map_err(|_| mismatch(self, ty))?;
+                out.extend_from_slice(id.as_bytes());
+            }
+            (Value::Timestamp(micros), &Type::TIMESTAMPTZ | &Type::TIMESTAMP) => {
+                out.put_i64(micros - PG_EPOCH_OFFSET_MICROS)
+            }
+            (Value::Timestamp(micros), &Type::DATE) => {
+                let days = (micros - PG_EPOCH_OFFSET_MICROS).div_euclid(86_400_000_000);
+                out.put_i32(i32::try_from(days).map_err(|_| mismatch(self, ty))?)
+            }
+            (Value::Text(text), &Type::TIMESTAMPTZ | &Type::TIMESTAMP | &Type::DATE) => {
+                let instant = DateTime::parse_from_rfc3339(text).map_err(|_| mismatch(self, ty))?;
+                return Value::Timestamp(instant.timestamp_micros()).to_sql(ty, out);
+            }
+            (Value::Text(text) | Value::Json(text), &Type::JSON) => {
+                out.extend_from_slice(text.as_bytes())
+            }
+            (Value::Text(text) | Value::Json(text), &Type::JSONB) => {
+                // jsonb's binary format: a version byte (1), then the JSON text.
+                out.put_u8(1);
+                out.extend_from_slice(text.as_bytes());
+            }
+            (Value::Text(text), &Type::BOOL) => match text.as_str() {
+                "true" | "t" | "on" | "yes" => out.put_u8(1),
+                "false" | "f" | "off" | "no" => out.put_u8(0),
+                _ => return Err(mismatch(self, ty)),
+            },
+            (other, _) => return Err(mismatch(other, ty)),
+        }
+        Ok(IsNull::No)
+    }
+
+    fn accepts(_: &Type) -> bool {
+        // Checked per value in `to_sql`, with a message naming the value and type.
+        true
+    }
+
+    to_sql_checked!();
+}
+
+/// A one-dimensional array in PostgreSQL's binary array format.
+fn write_array(items: &[Value], element: &Type, out: &mut BytesMut) -> Result<(), BoxError> {
+    let has_null = items.iter().any(|item| matches!(item, Value::Null));
+    out.put_i32(1);
+    out.put_i32(i32::from(has_null));
+    out.put_u32(element.oid());
+    out.put_i32(i32::try_from(items.len())?);
+    out.put_i32(1);
+    for item in items {
+        let length_at = out.len();
+        out.put_i32(0);
+        match item.to_sql(element, out)? {
+            IsNull::Yes => {
+                out.truncate(length_at);
+                out.put_i32(-1);
+            }
+            IsNull::No => {
+                let length = i32::try_from(out.len() - length_at - 4)?;
+                out[length_at..length_at + 4].copy_from_slice(&length.to_be_bytes());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `numeric`'s binary format from a decimal literal such as `-12.50`: base-10000
+/// digit groups around the decimal point, a weight, a sign and the display scale.
+fn write_numeric(literal: &str, out: &mut BytesMut) -> Result<(), ()> {
+    let (negative, unsigned) = match literal.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, literal),
+    };
+    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    if whole.is_empty() && fraction.is_empty()
+        || !whole
+            .bytes()
+            .chain(fraction.bytes())
+            .all(|b| b.is_ascii_digit())
+    {
+        return Err(());
+    }
+    let whole = whole.trim_start_matches('0');
+    // Pad the integer part on the left and the fraction on the right to whole groups.
+    let whole_padded = format!("{}{whole}", "0".repeat((4 - whole.len() % 4) % 4));
+    let fraction_padded = format!("{fraction}{}", "0".repeat((4 - fraction.len() % 4) % 4));
+    let mut groups: Vec<i16> = whole_padded
+        .as_bytes()
+        .chunks(4)
+        .chain(fraction_padded.as_bytes().chunks(4))
+        .map(|chunk| {
+            std::str::from_utf8(chunk)
+                .unwrap_or("0")
+                .parse()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut weight = (whole_padded.len() / 4) as i16 - 1;
+    while groups.first() == Some(&0) {
+        groups.remove(0);
+        weight -= 1;
+    }
+    while groups.last() == Some(&0) {
+        groups.pop();
+    }
+    if groups.is_empty() {
+        weight = 0;
+    }
+    out.put_i16(groups.len() as i16);
+    out.put_i16(weight);
+    out.put_u16(if negative && !groups.is_empty() {
+        0x4000
+    } else {
+        0
+    });
+    out.put_u16(fraction.len() as u16);
+    for group in groups {
+        out.put_i16(group);
+    }
+    Ok(())
+}
+
+impl<'a> FromSql<'a> for Value {
+    fn from_sql(ty: &Type, raw: &'a [u8]) -> Result<Value, BoxError> {
+        if let Kind::Domain(inner) = ty.kind() {
+            return Value::from_sql(inner, raw);
+        }
+        if matches!(ty.kind(), Kind::Enum(_)) || is_text_like(ty) {
+            return Ok(Value::Text(String::from_utf8(raw.to_vec())?));
+        }
+        if let Kind::Array(_) = ty.kind() {
+            let items: Vec<Option<Value>> = FromSql::from_sql(ty, raw)?;
+            return Ok(Value::Array(
+                items
+                    .into_iter()
+                    .map(|item| item.unwrap_or(Value::Null))
+                    .collect(),
+            ));
+        }
+        Ok(match *ty {
+            Type::BOOL => Value::Bool(bool::from_sql(ty, raw)?),
+            Type::INT2 => Value::Int(i16::from_sql(ty, raw)?.into()),
+            Type::INT4 => Value::Int(i32::from_sql(ty, raw)?.into()),
+            Type::INT8 => Value::Int(i64::from_sql(ty, raw)?),
+            Type::FLOAT4 => Value::Float(f32::from_sql(ty, raw)?.into()),
+            Type::FLOAT8 => Value::Float(f64::from_sql(ty, raw)?),
+            Type::UUID => Value::Uuid(Uuid::from_sql(ty, raw)?),
+            Type::TIMESTAMPTZ => Value::timestamp(DateTime::<Utc>::from_sql(ty, raw)?),
+            Type::TIMESTAMP => Value::Timestamp(
+                chrono::NaiveDateTime::from_sql(ty, raw)?
+                    .and_utc()
+                    .timestamp_micros(),
+            ),
+            Type::DATE => Value::Timestamp(
+                chrono::NaiveDate::from_sql(ty, raw)?
+                    .and_hms_opt(0, 0, 0)
+                    .unwrap_or_default()
+                    .and_utc()
+                    .timestamp_micros(),
+            ),
+            Type::JSON | Type::JSONB => {
+                Value::Json(serde_json::Value::from_sql(ty, raw)?.to_string())
+            }
+            Type::NUMERIC => Value::Text(read_numeric(raw)?),
+            _ => {
+                return Err(format!(
+                    "plancheck cannot read values of type {}; cast it in the SQL (for example ::text)",
+                    ty.name()
+                )
+                .into());
+            }
+        })
+    }
+
+    fn from_sql_null(_: &Type) -> Result<Value, BoxError> {
+        Ok(Value::Null)
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}
+
+/// A decimal literal from `numeric`'s binary format.
+fn read_numeric(raw: &[u8]) -> Result<String, BoxError> {
+    let word = |index: usize| -> Result<i16, BoxError> {
+        raw.get(index * 2..index * 2 + 2)
+            .map(|bytes| i16::from_be_bytes([bytes[0], bytes[1]]))
+            .ok_or_else(|| "truncated numeric".into())
+    };
+    let (count, weight, sign, scale) = (word(0)?, word(1)?, word(2)? as u16, word(3)? as usize);
+    if sign == 0xC000 {
+        return Ok("NaN".into());
+    }
+    let digits: Vec<i16> = (0..count as usize)
+        .map(|i| word(4 + i))
+        .collect::<Result<_, _>>()?;
+    let group_at = |index: i64| -> i16 {
+        usize::try_from(index)
+            .ok()
+            .and_then(|index| digits.get(index).copied())
+            .unwrap_or(0)
+    };
+    let mut whole = String::new();
+    if weight >= 0 {
+        for index in 0..=i64::from(weight) {
+            if index == 0 {
+                whole.push_str(&group_at(index).to_string());
+            } else {
+                whole.push_str(&format!("{:04}", group_at(index)));
+            }
+        }
+    } else {
+        whole.push('0');
+    }
+    let mut fraction = String::new();
+    let mut index = i64::from(weight) + 1;
+    while fraction.len() < scale {
+        fraction.push_str(&format!("{:04}", group_at(index)));
+        index += 1;
+    }
+    fraction.truncate(scale);
+    let sign = if sign == 0x4000 { "-" } else { "" };
+    Ok(if scale > 0 {
+        format!("{sign}{whole}.{fraction}")
+    } else {
+        format!("{sign}{whole}")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn numeric_round_trip(literal: &str) -> String {
+        let mut out = BytesMut::new();
+        write_numeric(literal, &mut out).unwrap();
+        read_numeric(&out).unwrap()
+    }
+
+    #[test]
+    fn numeric_literals_survive_the_binary_format() {
+        for (literal, expected) in [
+            ("0", "0"),
+            ("12.50", "12.50"),
+            ("-12345.6789", "-12345.6789"),
+            ("100000000", "100000000"),
+            ("0.0001", "0.0001"),
+            ("7", "7"),
+        ] {
+            assert_eq!(numeric_round_trip(literal), expected, "{literal}");
+        }
+        assert!(write_numeric("1e5", &mut BytesMut::new()).is_err());
+    }
+
+    #[test]
+    fn kinds_fit_the_types_their_values_can_be_written_as() {
+        assert!(ValueKind::Int.fits(&Type::INT2));
+        assert!(ValueKind::Int.fits(&Type::NUMERIC));
+        assert!(!ValueKind::Int.fits(&Type::UUID));
+        assert!(ValueKind::Uuid.fits(&Type::TEXT));
+        assert!(!ValueKind::Timestamp.fits(&Type::INT4));
+        assert!(
+            ValueKind::Text.fits(&Type::UUID),
+            "text is parsed as a uuid per value"
+        );
+    }
+
+    #[test]
+    fn out_of_range_integers_are_refused_per_value() {
+        let mut out = BytesMut::new();
+        assert!(Value::Int(40_000).to_sql(&Type::INT2, &mut out).is_err());
+        assert!(Value::Int(4_000).to_sql(&Type::INT2, &mut out).is_ok());
+    }
+}

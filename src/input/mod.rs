@@ -1,0 +1,805 @@
+//! Stage 1: read the input. A scenario file names a dataset, the target row, the
+//! queries under test with their parameters, an optional migration, a variant matrix
+//! and the checks that judge them. This module parses scenario and dataset files
+//! strictly, reads every fixture, and validates it all once into a [`Scenario`], so
+//! later stages never see an unchecked value. Errors name the file, line, key and value.
+
+pub mod dataset;
+pub mod scenario;
+
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use toml::Spanned;
+
+pub use dataset::Dataset;
+
+use crate::datagen::value::Value;
+use crate::error::{Error, Result};
+use crate::judge::{self, Check};
+use crate::outcome::SchemaState;
+use scenario::{PickEntry, QueryEntry, ScenarioFile};
+
+/// The most variant cells a scenario may declare: each cell captures and times every
+/// query, so a larger matrix is almost always a mistake (and would take hours).
+pub const MAX_CELLS: usize = 1000;
+
+/// A validated scenario.
+#[derive(Debug)]
+pub struct Scenario {
+    /// The file stem: `sparse-org` for `scenarios/sparse-org.toml`.
+    pub name: String,
+    pub path: PathBuf,
+    pub description: String,
+    /// Judged by `cargo bench`, the CI performance gate.
+    pub gate: bool,
+    /// The smallest `--scale` at which the scenario proves anything, if declared.
+    pub min_scale: Option<u64>,
+    pub dataset: Dataset,
+    pub target: TargetSpec,
+    /// Planner settings the scenario adds to plancheck's pinned ones, in file order.
+    pub settings: Vec<(String, String)>,
+    /// Applied between the `before` and the `after` queries.
+    pub migration: Vec<Fixture>,
+    pub variants: Vec<Axis>,
+    pub picks: Vec<Pick>,
+    pub queries: Vec<Query>,
+    pub checks: Vec<CheckEntry>,
+}
+
+/// A SQL file and its contents, read once at validation time.
+#[derive(Debug, Clone)]
+pub struct Fixture {
+    pub path: PathBuf,
+    pub sql: String,
+}
+
+/// The generated row `target.*` parameters read.
+#[derive(Debug, Clone)]
+pub struct TargetSpec {
+    pub table: usize,
+    pub group: GroupChoice,
+    pub index: u64,
+}
+
+/// Which group the target row is taken from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GroupChoice {
+    None,
+    Named(u16),
+    /// The group named by the value of this variant axis.
+    Variant(usize),
+}
+
+/// One axis of the variant matrix.
+#[derive(Debug, Clone)]
+pub struct Axis {
+    pub name: String,
+    pub values: Vec<Value>,
+}
+
+/// A value a query or pick parameter is bound to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    /// A generated column of the target row.
+    Target(usize, String),
+    Literal(Value),
+    /// The value of a variant axis.
+    Variant(usize),
+    /// A column of a pick's row.
+    Pick(usize, String),
+}
+
+/// A row picked from the seeded data by SQL, per variant.
+#[derive(Debug, Clone)]
+pub struct Pick {
+    pub name: String,
+    pub sql: String,
+    pub params: Vec<Param>,
+}
+
+/// A query under test, with its SQL read from its fixture file.
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub name: String,
+    pub path: PathBuf,
+    pub sql: String,
+    pub params: Vec<Param>,
+    pub state: SchemaState,
+}
+
+/// A check and the variants it applies to.
+#[derive(Debug)]
+pub struct CheckEntry {
+    pub check: Box<dyn Check>,
+    /// `(axis, accepted values)`: the check judges only the cells matching all of them.
+    pub only: Vec<(usize, Vec<Value>)>,
+}
+
+impl CheckEntry {
+    /// Whether the check applies to the cell with these axis values.
+    pub fn applies_to(&self, cell: &[Value]) -> bool {
+        self.only
+            .iter()
+            .all(|(axis, values)| values.contains(&cell[*axis]))
+    }
+}
+
+impl Scenario {
+    /// Finds a scenario by name in `dir` (`<dir>/<name>.toml`), or by path when `name`
+    /// ends in `.toml`, and loads it.
+    pub fn find(dir: &Path, name: &str) -> Result<Scenario> {
+        let path = if name.ends_with(".toml") {
+            PathBuf::from(name)
+        } else {
+            dir.join(format!("{name}.toml"))
+        };
+        if !path.is_file() {
+            let known = list(dir).unwrap_or_default();
+            let known = if known.is_empty() {
+                format!("{} holds no scenario", dir.display())
+            } else {
+                format!("known scenarios: {}", known.join(", "))
+            };
+            return Err(Error::Usage(format!(
+                "no scenario named {name:?} ({} does not exist); {known}",
+                path.display()
+            )));
+        }
+        Scenario::load(&path)
+    }
+
+    /// Reads and validates one scenario file.
+    pub fn load(path: &Path) -> Result<Scenario> {
+        let text = read_text(path)?;
+        let raw: ScenarioFile = parse_toml_text(path, &text)?;
+        validate(path, &text, raw)
+    }
+
+    /// The query with this name.
+    pub fn query(&self, name: &str) -> Option<&Query> {
+        self.queries.iter().find(|query| query.name == name)
+    }
+
+    /// Every cell of the variant matrix: one value per axis (one empty cell without
+    /// variants).
+    pub fn cells(&self) -> Vec<Vec<Value>> {
+        let mut cells = vec![Vec::new()];
+        for axis in &self.variants {
+            cells = cells
+                .into_iter()
+                .flat_map(|cell| {
+                    axis.values.iter().map(move |value| {
+                        let mut next = cell.clone();
+                        next.push(value.clone());
+                        next
+                    })
+                })
+                .collect();
+        }
+        cells
+    }
+
+    /// The group label the target row is taken from in `cell`.
+    pub fn target_group(&self, cell: &[Value]) -> Option<u16> {
+        match &self.target.group {
+            GroupChoice::None => None,
+            GroupChoice::Named(label) => Some(*label),
+            GroupChoice::Variant(axis) => {
+                let name = cell[*axis].to_string();
+                self.group_labels()
+                    .iter()
+                    .position(|group| *group == name)
+                    .map(|label| label as u16)
+            }
+        }
+    }
+
+    /// The group names of the target table's grouping table, by label.
+    pub fn group_labels(&self) -> Vec<String> {
+        let model = &self.dataset.model;
+        model.tables[self.target.table]
+            .grouped_by
+            .map(|by| {
+                model.tables[by]
+                    .groups
+                    .iter()
+                    .map(|group| group.name.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether any query runs after the migration.
+    pub fn has_after_state(&self) -> bool {
+        self.queries
+            .iter()
+            .any(|query| query.state == SchemaState::After)
+    }
+}
+
+/// The names of the scenarios in `dir`, sorted.
+pub fn list(dir: &Path) -> Result<Vec<String>> {
+    let entries = std::fs::read_dir(dir).map_err(|source| {
+        Error::Usage(format!(
+            "cannot list scenarios in {}: {source}",
+            dir.display()
+        ))
+    })?;
+    let mut names: Vec<String> = entries
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
+        .filter_map(|path| {
+            path.file_stem()
+                .map(|stem| stem.to_string_lossy().into_owned())
+        })
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// Reads a file named in the input; a failure is the input's fault.
+pub(crate) fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path)
+        .map_err(|source| Error::input(path, format!("cannot read: {source}")))
+}
+
+/// Parses TOML strictly; the error names the file, and toml's message names the
+/// key, line and column.
+pub(crate) fn parse_toml_text<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
+    toml::from_str(text).map_err(|error| Error::input(path, error.to_string().trim_end()))
+}
+
+/// Resolves a fixture path written in `owner` (relative to its directory) and checks
+/// that it exists, naming the owner's key and value when it does not.
+pub(crate) fn resolve_fixture(owner: &Path, key: &str, relative: &str) -> Result<PathBuf> {
+    let base = owner.parent().unwrap_or(Path::new("."));
+    let path = normalize(&base.join(relative));
+    if !path.is_file() {
+        return Err(Error::input(
+            owner,
+            format!(
+                "key `{key}`: fixture {relative:?} does not exist (looked for {})",
+                path.display()
+            ),
+        ));
+    }
+    Ok(path)
+}
+
+/// Removes `.` and `name/..` pairs without touching the file system (so symlinks are
+/// not resolved): `scenarios/../fixtures/x.sql` becomes `fixtures/x.sql`.
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut normal = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(normal.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                normal.pop();
+            }
+            other => normal.push(other),
+        }
+    }
+    if normal.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        normal
+    }
+}
+
+/// Reports errors with the file, the line of the offending entry and its key.
+struct Reporter<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Reporter<'_> {
+    fn at(
+        &self,
+        span: std::ops::Range<usize>,
+        key: &str,
+        message: impl std::fmt::Display,
+    ) -> Error {
+        let line = self.text[..span.start.min(self.text.len())]
+            .matches('\n')
+            .count()
+            + 1;
+        Error::input(self.path, format!("line {line}: key `{key}`: {message}"))
+    }
+
+    fn key(&self, key: &str, message: impl std::fmt::Display) -> Error {
+        Error::input(self.path, format!("key `{key}`: {message}"))
+    }
+}
+
+fn validate(path: &Path, text: &str, raw: ScenarioFile) -> Result<Scenario> {
+    let report = Reporter { path, text };
+    let name = path
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let dataset_path = resolve_fixture(path, "dataset", &raw.dataset)?;
+    let dataset = Dataset::load(&dataset_path)?;
+
+    let variants = raw
+        .variants
+        .iter()
+        .map(|(axis, values)| {
+            let valid = !axis.is_empty()
+                && axis
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if !valid || values.get_ref().is_empty() {
+                return Err(report.at(
+                    values.span(),
+                    &format!("variants.{axis}"),
+                    "must be a name with a non-empty list of values",
+                ));
+            }
+            Ok(Axis {
+                name: axis.clone(),
+                values: values.get_ref().iter().map(Value::from_toml).collect(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let cells: usize = variants.iter().map(|axis| axis.values.len()).product();
+    if cells > MAX_CELLS {
+        return Err(report.key(
+            "variants",
+            format!(
+                "the matrix has {cells} cells ({}); at most {MAX_CELLS} are run, since each captures and times every query. Split the scenario or drop values",
+                variants.iter().map(|a| format!("{} {}", a.values.len(), a.name)).collect::<Vec<_>>().join(" x ")
+            ),
+        ));
+    }
+
+    let target = target_spec(&report, &raw.target, &dataset, &variants)?;
+    let settings = settings(&report, &raw.settings)?;
+    let migration = match &raw.migration {
+        None => Vec::new(),
+        Some(section) if section.fixtures.is_empty() => {
+            return Err(report.key("migration.fixtures", "lists no fixture"));
+        }
+        Some(section) => section
+            .fixtures
+            .iter()
+            .map(|relative| {
+                let path = resolve_fixture(path, "migration.fixtures", relative)?;
+                Ok(Fixture {
+                    sql: read_text(&path)?,
+                    path,
+                })
+            })
+            .collect::<Result<_>>()?,
+    };
+
+    let mut picks: Vec<Pick> = Vec::new();
+    for entry in &raw.picks {
+        let pick = pick(&report, entry, &picks, &dataset, &target, &variants)?;
+        picks.push(pick);
+    }
+    if raw.queries.is_empty() {
+        return Err(report.key("query", "no [[query]] is declared"));
+    }
+    let mut queries: Vec<Query> = Vec::new();
+    for entry in &raw.queries {
+        let query = query(
+            &report,
+            entry,
+            &queries,
+            &picks,
+            &dataset,
+            &target,
+            &variants,
+            !migration.is_empty(),
+        )?;
+        queries.push(query);
+    }
+    let checks = raw
+        .checks
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| check_entry(&report, index, entry, &queries, &variants))
+        .collect::<Result<Vec<_>>>()?;
+    if raw.min_scale == Some(0) {
+        return Err(report.key(
+            "min_scale",
+            "is 0; leave it out or give the smallest scale that reproduces",
+        ));
+    }
+    Ok(Scenario {
+        name,
+        path: path.to_owned(),
+        description: raw.description,
+        gate: raw.gate,
+        min_scale: raw.min_scale,
+        dataset,
+        target,
+        settings,
+        migration,
+        variants,
+        picks,
+        queries,
+        checks,
+    })
+}
+
+fn target_spec(
+    report: &Reporter,
+    raw: &Spanned<scenario::TargetSection>,
+    dataset: &Dataset,
+    variants: &[Axis],
+) -> Result<TargetSpec> {
+    let section = raw.get_ref();
+    let at = |key: &str, message: String| report.at(raw.span(), key, message);
+    let tables: Vec<&str> = dataset
+        .model
+        .tables
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
+    let table = dataset.table(&section.table).ok_or_else(|| {
+        at(
+            "target.table",
+            format!(
+                "{:?} is not a table of {}; it declares {}",
+                section.table,
+                dataset.path.display(),
+                tables.join(", ")
+            ),
+        )
+    })?;
+    let model = &dataset.model.tables[table];
+    let groups: Vec<&str> = model
+        .grouped_by
+        .map(|by| {
+            dataset.model.tables[by]
+                .groups
+                .iter()
+                .map(|g| g.name.as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    let label_of = |name: &str| groups.iter().position(|group| *group == name);
+    let group = match &section.group {
+        None => GroupChoice::None,
+        Some(name) if name.starts_with("variant.") => {
+            let axis_name = &name["variant.".len()..];
+            let axis = variants
+                .iter()
+                .position(|axis| axis.name == axis_name)
+                .ok_or_else(|| {
+                    at(
+                        "target.group",
+                        format!(
+                            "{name:?} names no variant axis; declared: {}",
+                            variant_names(variants)
+                        ),
+                    )
+                })?;
+            for value in &variants[axis].values {
+                if label_of(&value.to_string()).is_none() {
+                    return Err(at(
+                        "target.group",
+                        format!(
+                            "variant {axis_name} has value {value}, which is not a group of {}; groups: {}",
+                            model.name,
+                            groups.join(", ")
+                        ),
+                    ));
+                }
+            }
+            GroupChoice::Variant(axis)
+        }
+        Some(name) => match label_of(name) {
+            Some(label) => GroupChoice::Named(label as u16),
+            None if groups.is_empty() => {
+                return Err(at(
+                    "target.group",
+                    format!(
+                        "{name:?}: table {} has no groups (declare [[table.group]] on it or an ancestor)",
+                        model.name
+                    ),
+                ));
+            }
+            None => {
+                return Err(at(
+                    "target.group",
+                    format!(
+                        "{name:?} is not a group of {}; groups: {}",
+                        model.name,
+                        groups.join(", ")
+                    ),
+                ));
+            }
+        },
+    };
+    Ok(TargetSpec {
+        table,
+        group,
+        index: section.index,
+    })
+}
+
+fn variant_names(variants: &[Axis]) -> String {
+    if variants.is_empty() {
+        "none".into()
+    } else {
+        variants
+            .iter()
+            .map(|axis| axis.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+fn settings(
+    report: &Reporter,
+    raw: &std::collections::BTreeMap<String, scenario::SettingValue>,
+) -> Result<Vec<(String, String)>> {
+    raw.iter()
+        .map(|(setting, value)| {
+            let valid = !setting.is_empty()
+                && setting
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.');
+            if !valid {
+                return Err(report.key(
+                    &format!("settings.{setting}"),
+                    "is not a PostgreSQL setting name (lowercase letters, digits, _ and .)",
+                ));
+            }
+            Ok((setting.clone(), value.to_setting_string()))
+        })
+        .collect()
+}
+
+/// A parameter as written: `"target.<column>"`, `"variant.<axis>"`,
+/// `"<pick>.<column>"`, or `{ literal = <value> }`.
+fn param(
+    value: &toml::Value,
+    picks: &[Pick],
+    dataset: &Dataset,
+    target: &TargetSpec,
+    variants: &[Axis],
+) -> std::result::Result<Param, String> {
+    let syntax = "write \"target.<column>\", \"variant.<axis>\", \"<pick>.<column>\" or { literal = <value> }";
+    match value {
+        toml::Value::Table(table) if table.len() == 1 && table.contains_key("literal") => {
+            Ok(Param::Literal(Value::from_toml(&table["literal"])))
+        }
+        toml::Value::String(reference) => {
+            let (source, field) = reference
+                .split_once('.')
+                .ok_or_else(|| format!("{reference:?}: {syntax}"))?;
+            match source {
+                "target" => {
+                    let table = &dataset.model.tables[target.table];
+                    match table.signature.column(field) {
+                        Some((column, _)) => Ok(Param::Target(column, field.to_owned())),
+                        None => Err(format!(
+                            "{reference:?}: the target table {} generates no column {field:?}; it generates {}",
+                            table.name,
+                            table.signature.columns.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+                        )),
+                    }
+                }
+                "variant" => variants
+                    .iter()
+                    .position(|axis| axis.name == field)
+                    .map(Param::Variant)
+                    .ok_or_else(|| format!("{reference:?}: no variant axis {field:?}; declared: {}", variant_names(variants))),
+                pick_name => picks
+                    .iter()
+                    .position(|pick| pick.name == pick_name)
+                    .map(|pick| Param::Pick(pick, field.to_owned()))
+                    .ok_or_else(|| format!("{reference:?}: {pick_name:?} is not target, variant or a [[pick]] declared before; {syntax}")),
+            }
+        }
+        other => Err(format!("{other}: {syntax}")),
+    }
+}
+
+fn pick(
+    report: &Reporter,
+    entry: &Spanned<PickEntry>,
+    earlier: &[Pick],
+    dataset: &Dataset,
+    target: &TargetSpec,
+    variants: &[Axis],
+) -> Result<Pick> {
+    let raw = entry.get_ref();
+    let key = |field: &str| format!("pick \"{}\".{field}", raw.name);
+    let valid = !raw.name.is_empty()
+        && raw
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !["target", "variant"].contains(&raw.name.as_str());
+    if !valid || earlier.iter().any(|pick| pick.name == raw.name) {
+        return Err(report.at(
+            entry.span(),
+            &key("name"),
+            "must be a new name of letters, digits and _ (not target or variant)",
+        ));
+    }
+    let params = raw
+        .params
+        .iter()
+        .map(|value| {
+            param(value, earlier, dataset, target, variants)
+                .map_err(|message| report.at(entry.span(), &key("params"), message))
+        })
+        .collect::<Result<_>>()?;
+    Ok(Pick {
+        name: raw.name.clone(),
+        sql: raw.sql.clone(),
+        params,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn query(
+    report: &Reporter,
+    entry: &Spanned<QueryEntry>,
+    earlier: &[Query],
+    picks: &[Pick],
+    dataset: &Dataset,
+    target: &TargetSpec,
+    variants: &[Axis],
+    has_migration: bool,
+) -> Result<Query> {
+    let raw = entry.get_ref();
+    let key = |field: &str| format!("query \"{}\".{field}", raw.name);
+    let valid = !raw.name.is_empty()
+        && raw
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !valid {
+        return Err(report.at(
+            entry.span(),
+            &key("name"),
+            "must be non-empty letters, digits, - and _ (it names report files)",
+        ));
+    }
+    if earlier.iter().any(|seen| seen.name == raw.name) {
+        return Err(report.at(entry.span(), &key("name"), "is declared twice"));
+    }
+    let query_path = resolve_fixture(report.path, &key("file"), &raw.file)?;
+    let sql = read_text(&query_path)?;
+    let params = raw
+        .params
+        .iter()
+        .map(|value| {
+            param(value, picks, dataset, target, variants)
+                .map_err(|message| report.at(entry.span(), &key("params"), message))
+        })
+        .collect::<Result<_>>()?;
+    let state = match raw.schema.as_deref() {
+        None | Some("before") => SchemaState::Before,
+        Some("after") if has_migration => SchemaState::After,
+        Some("after") => {
+            return Err(report.at(
+                entry.span(),
+                &key("schema"),
+                "\"after\" needs a [migration] section with the fixtures to apply",
+            ));
+        }
+        Some(other) => {
+            return Err(report.at(
+                entry.span(),
+                &key("schema"),
+                format!("{other:?} is not a schema state; use \"before\" or \"after\""),
+            ));
+        }
+    };
+    Ok(Query {
+        name: raw.name.clone(),
+        path: query_path,
+        sql,
+        params,
+        state,
+    })
+}
+
+fn check_entry(
+    report: &Reporter,
+    index: usize,
+    entry: &Spanned<toml::Table>,
+    queries: &[Query],
+    variants: &[Axis],
+) -> Result<CheckEntry> {
+    let mut table = entry.get_ref().clone();
+    let name = match table.remove("check") {
+        Some(toml::Value::String(name)) => name,
+        _ => {
+            return Err(report.at(
+                entry.span(),
+                &format!("check[{index}]"),
+                "needs check = \"<name>\"",
+            ));
+        }
+    };
+    let key = format!("check[{index}] ({name})");
+    let only = match table.remove("only") {
+        None => Vec::new(),
+        Some(toml::Value::Table(filter)) => filter
+            .iter()
+            .map(|(axis, values)| {
+                let position = variants
+                    .iter()
+                    .position(|a| a.name == *axis)
+                    .ok_or_else(|| {
+                        report.at(
+                            entry.span(),
+                            &format!("{key}.only.{axis}"),
+                            format!(
+                                "no variant axis {axis:?}; declared: {}",
+                                variant_names(variants)
+                            ),
+                        )
+                    })?;
+                let values: Vec<Value> = match values {
+                    toml::Value::Array(items) => items.iter().map(Value::from_toml).collect(),
+                    single => vec![Value::from_toml(single)],
+                };
+                if let Some(unknown) = values
+                    .iter()
+                    .find(|v| !variants[position].values.contains(v))
+                {
+                    return Err(report.at(
+                        entry.span(),
+                        &format!("{key}.only.{axis}"),
+                        format!("{unknown} is not a value of variant {axis}"),
+                    ));
+                }
+                Ok((position, values))
+            })
+            .collect::<Result<_>>()?,
+        Some(other) => {
+            return Err(report.at(
+                entry.span(),
+                &format!("{key}.only"),
+                format!("{other} must be a table such as {{ state = [\"error\"] }}"),
+            ));
+        }
+    };
+    let check = judge::parse_check(&name, table)
+        .map_err(|message| report.at(entry.span(), &key, message))?;
+    for query in check.queries() {
+        if !queries.iter().any(|known| known.name == query) {
+            let known: Vec<&str> = queries.iter().map(|q| q.name.as_str()).collect();
+            return Err(report.at(
+                entry.span(),
+                &key,
+                format!(
+                    "names query {query:?}, which is not declared; declared: {}",
+                    known.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(CheckEntry { check, only })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize;
+    use std::path::{Path, PathBuf};
+
+    #[test]
+    fn fixture_paths_are_normalized_lexically() {
+        assert_eq!(
+            normalize(Path::new("scenarios/../fixtures/./q.sql")),
+            PathBuf::from("fixtures/q.sql")
+        );
+        assert_eq!(normalize(Path::new("../a/../b")), PathBuf::from("../b"));
+        assert_eq!(normalize(Path::new("/x/y/../../z")), PathBuf::from("/z"));
+        assert_eq!(normalize(Path::new("a/..")), PathBuf::from("."));
+    }
+}

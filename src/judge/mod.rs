@@ -1,0 +1,361 @@
+//! Stage 6: judge. Each check is a small named unit in its own file implementing
+//! [`Check`]; [`REGISTRY`] below is the one place that names them (kebab-case, as
+//! scenario files write them). Checks read plans, catalog facts, timings and result
+//! digests only: they never open a connection, so they can judge stored plans and
+//! plans brought from production.
+//!
+//! Adding a check: write `judge/<name>.rs` with a config struct implementing `Check`,
+//! then add one line to `REGISTRY`.
+
+pub mod no_node;
+pub mod no_slowdown;
+pub mod ordered_walk;
+pub mod row_amplification;
+pub mod rows_examined;
+pub mod same_results;
+pub mod shared_buffers;
+pub mod speedup;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::outcome::{Evidence, QueryEvidence};
+use crate::plan::{Node, NodePath};
+
+/// A named check with its configuration from a scenario's `[[check]]`.
+pub trait Check: std::fmt::Debug + Send + Sync {
+    /// The kebab-case name scenario files use.
+    fn name(&self) -> &'static str;
+    /// The queries this check reads.
+    fn queries(&self) -> Vec<&str>;
+    /// Checks the configuration; the message says what would be accepted.
+    fn validate(&self) -> Result<(), String> {
+        Ok(())
+    }
+    /// Judges one variant's evidence.
+    fn judge(&self, evidence: &Evidence) -> Verdict;
+}
+
+type Parse = fn(toml::Value) -> Result<Box<dyn Check>, String>;
+
+/// Every check, by the name scenario files give it.
+pub const REGISTRY: &[(&str, Parse)] = &[
+    ("ordered-walk", parse::<ordered_walk::OrderedWalk>),
+    (
+        "row-amplification",
+        parse::<row_amplification::RowAmplification>,
+    ),
+    ("rows-examined", parse::<rows_examined::RowsExamined>),
+    ("no-node", parse::<no_node::NoNode>),
+    ("shared-buffers", parse::<shared_buffers::SharedBuffers>),
+    ("speedup", parse::<speedup::Speedup>),
+    ("no-slowdown", parse::<no_slowdown::NoSlowdown>),
+    ("same-results", parse::<same_results::SameResults>),
+];
+
+fn parse<T: Check + DeserializeOwned + 'static>(
+    value: toml::Value,
+) -> Result<Box<dyn Check>, String> {
+    let check = T::deserialize(value).map_err(|error| error.to_string().trim_end().to_owned())?;
+    check.validate()?;
+    Ok(Box::new(check))
+}
+
+/// Parses a `[[check]]` table without its `check` and `only` keys into the named
+/// check.
+pub fn parse_check(name: &str, table: toml::Table) -> Result<Box<dyn Check>, String> {
+    let (_, parse) = REGISTRY
+        .iter()
+        .find(|(known, _)| *known == name)
+        .ok_or_else(|| {
+            let known: Vec<&str> = REGISTRY.iter().map(|(known, _)| *known).collect();
+            format!("unknown check {name:?}; known checks: {}", known.join(", "))
+        })?;
+    parse(toml::Value::Table(table))
+}
+
+/// Whether a plan check's finding is expected in a query's plan. Expecting `present`
+/// is how a scenario proves the old query reproduces the regression: without it, a
+/// clean new plan proves nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Expect {
+    Present,
+    #[default]
+    Absent,
+}
+
+/// One thing a check found, tied to the plan node that caused it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub query: String,
+    pub node: NodePath,
+    /// The node as a reader recognises it: `Index Scan using … on …`.
+    pub node_label: String,
+    pub message: String,
+}
+
+/// The outcome of one check on one variant.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    /// The check's kebab-case name.
+    pub check: &'static str,
+    /// What was judged: a query name, or `candidate vs baseline`.
+    pub subject: String,
+    pub passed: bool,
+    /// The queries the check read.
+    pub queries: Vec<String>,
+    /// One sentence saying what was found and what was required.
+    pub summary: String,
+    pub findings: Vec<Finding>,
+}
+
+impl Verdict {
+    /// A verdict with no findings.
+    pub fn new(check: &'static str, subject: String, passed: bool, summary: String) -> Verdict {
+        Verdict {
+            check,
+            subject,
+            passed,
+            queries: vec![],
+            summary,
+            findings: vec![],
+        }
+    }
+}
+
+/// Judges `evidence` with `check`. A query the evidence lacks yields a failed verdict
+/// rather than a panic, so that judging a stored run with missing parts still reports.
+pub fn evaluate(check: &dyn Check, evidence: &Evidence) -> Verdict {
+    let missing = check
+        .queries()
+        .into_iter()
+        .find(|name| evidence.query(name).is_none());
+    let mut verdict = match missing {
+        Some(name) => Verdict::new(
+            check.name(),
+            check.queries().join(" vs "),
+            false,
+            format!("no plan or timing was captured for query {name:?}"),
+        ),
+        None => check.judge(evidence),
+    };
+    verdict.queries = check.queries().into_iter().map(str::to_owned).collect();
+    verdict
+}
+
+/// The evidence of a query the check names; `evaluate` has made sure it exists.
+pub(crate) fn query<'a>(evidence: &'a Evidence, name: &str) -> &'a QueryEvidence {
+    evidence
+        .query(name)
+        .expect("evaluate checks that every named query has evidence")
+}
+
+/// Turns a plan check's findings into a verdict against the scenario's expectation.
+/// `found` is an error when the check could not judge (for instance, a plan names an
+/// index the catalog does not know), which always fails. A regression that is not
+/// reproduced says which plan the query got instead.
+pub(crate) fn expectation_verdict(
+    check: &'static str,
+    query: &QueryEvidence,
+    expect: Expect,
+    found: Result<Vec<Finding>, String>,
+    problem: &str,
+) -> Verdict {
+    let name = &query.name;
+    let plan_note = if query.estimated_only {
+        " (estimated plan: the query timed out)"
+    } else {
+        ""
+    };
+    let (passed, summary, findings) = match (expect, found) {
+        (_, Err(reason)) => (false, format!("cannot judge {name}: {reason}"), vec![]),
+        (Expect::Present, Ok(findings)) if findings.is_empty() => (
+            false,
+            format!(
+                "regression not reproduced: the {name} plan shows no {problem}, so this scenario proves nothing; it reads its rows through {}{plan_note}",
+                query.plan.access_path().join("; ")
+            ),
+            findings,
+        ),
+        (Expect::Present, Ok(findings)) => (
+            true,
+            format!("regression reproduced: the {name} plan shows {problem}{plan_note}"),
+            findings,
+        ),
+        (Expect::Absent, Ok(findings)) if findings.is_empty() => (
+            true,
+            format!("the {name} plan shows no {problem}{plan_note}"),
+            findings,
+        ),
+        (Expect::Absent, Ok(findings)) => (
+            false,
+            format!("the {name} plan shows {problem}{plan_note}"),
+            findings,
+        ),
+    };
+    Verdict {
+        check,
+        subject: name.clone(),
+        passed,
+        queries: vec![],
+        summary,
+        findings,
+    }
+}
+
+impl Finding {
+    /// A finding about `node` at `path` in `query`'s plan.
+    pub fn at(query: &str, path: NodePath, node: &Node, message: String) -> Finding {
+        Finding {
+            query: query.to_owned(),
+            node: path,
+            node_label: node.label(),
+            message,
+        }
+    }
+}
+
+/// What two compared queries' timings mean together: a note when they were not
+/// timed side by side (one before, one after the scenario's migration).
+pub(crate) fn timing_note(baseline: &QueryEvidence, candidate: &QueryEvidence) -> String {
+    if baseline.state == candidate.state {
+        format!(
+            "{} interleaved runs each",
+            candidate
+                .timing
+                .samples_ms
+                .len()
+                .min(baseline.timing.samples_ms.len())
+        )
+    } else {
+        format!(
+            "not interleaved: {} ran {} the migration, {} {}; {} and {} runs",
+            baseline.name,
+            baseline.state.word(),
+            candidate.name,
+            candidate.state.word(),
+            baseline.timing.samples_ms.len(),
+            candidate.timing.samples_ms.len()
+        )
+    }
+}
+
+/// Formats a row count with thousands separators, the way reports show them.
+pub fn format_count(count: f64) -> String {
+    let digits = format!("{:.0}", count.max(0.0));
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    grouped
+}
+
+/// Formats a duration in milliseconds with a precision that suits its size.
+pub fn format_ms(ms: f64) -> String {
+    if ms >= 100.0 {
+        format!("{ms:.0} ms")
+    } else if ms >= 1.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{ms:.3} ms")
+    }
+}
+
+/// Evidence built from plans captured in real runs (`tests/data/plans`), shared by
+/// the checks' tests.
+#[cfg(test)]
+pub(crate) mod stored {
+    use crate::outcome::{Evidence, QueryEvidence, SchemaState, Timing};
+    use crate::plan::{Catalog, Plan};
+
+    fn read(file: &str) -> String {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/plans")
+            .join(file);
+        std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+    }
+
+    /// The stored plan `file` as query `name`'s evidence, with the given timings.
+    pub fn query(name: &str, file: &str, samples_ms: &[f64]) -> QueryEvidence {
+        let raw_explain: serde_json::Value =
+            serde_json::from_str(&read(file)).expect("stored plans are JSON");
+        QueryEvidence {
+            name: name.to_owned(),
+            file: format!("{name}.sql"),
+            state: SchemaState::Before,
+            params: vec![],
+            plan: Plan::from_explain(&raw_explain).expect("stored plans parse"),
+            raw_explain,
+            estimated_only: false,
+            timing: Timing {
+                samples_ms: samples_ms.to_vec(),
+                timed_out: false,
+            },
+            results: None,
+        }
+    }
+
+    /// The stored catalog facts `file`.
+    pub fn catalog(file: &str) -> Catalog {
+        serde_json::from_str(&read(file)).expect("stored catalogs parse")
+    }
+
+    /// Evidence of the given queries on `catalog`.
+    pub fn evidence(queries: Vec<QueryEvidence>, catalog: Catalog) -> Evidence {
+        Evidence {
+            queries,
+            catalog_before: catalog,
+            catalog_after: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_are_grouped_in_thousands() {
+        assert_eq!(format_count(0.0), "0");
+        assert_eq!(format_count(999.0), "999");
+        assert_eq!(format_count(1000.0), "1,000");
+        assert_eq!(format_count(1_905_483.0), "1,905,483");
+    }
+
+    #[test]
+    fn check_entries_are_parsed_strictly() {
+        let table = |text: &str| toml::from_str::<toml::Table>(text).unwrap();
+        let walk = parse_check(
+            "ordered-walk",
+            table("query = \"old\"\ncolumn = \"t.c\"\nexpect = \"present\""),
+        );
+        assert_eq!(walk.unwrap().name(), "ordered-walk");
+        let message = parse_check(
+            "ordered-walk",
+            table("query = \"old\"\ncolumn = \"t.c\"\ncolum = \"x\""),
+        )
+        .unwrap_err();
+        assert!(message.contains("colum"), "{message}");
+        let message = parse_check("ordered-stroll", table("query = \"old\"")).unwrap_err();
+        assert!(
+            message.contains("ordered-stroll") && message.contains("ordered-walk"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn every_registered_name_is_unique_and_kebab_case() {
+        let names: Vec<&str> = REGISTRY.iter().map(|(name, _)| *name).collect();
+        let unique: std::collections::HashSet<&&str> = names.iter().collect();
+        assert_eq!(unique.len(), names.len());
+        assert!(
+            names
+                .iter()
+                .all(|name| name.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+        );
+    }
+}

@@ -1,0 +1,278 @@
+//! Stage 5: load. Streams the generator's rows into the scratch database with binary
+//! COPY, table by table, with the column types read from the catalog (never from the
+//! dataset file). Indexes, keys, foreign keys and triggers are detached first and
+//! rebuilt after, then every table is vacuumed and analysed, so the planner sees
+//! settled statistics and a set visibility map, as on a production table.
+
+pub mod copy;
+pub mod detach;
+
+use std::path::Path;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio_postgres::Client;
+use tokio_postgres::types::Type;
+
+use crate::datagen::Datagen;
+use crate::datagen::value::Value;
+
+/// Rows per batch handed from the generator thread to the loader.
+const BATCH_ROWS: usize = 2048;
+use crate::error::{Error, Result};
+use crate::input::Dataset;
+use crate::outcome::{Phase, TableFacts};
+
+/// Each table's generated columns with their catalog types, checked against what
+/// the generators produce. Run on the empty schema, before anything is generated.
+pub async fn column_types(client: &Client, dataset: &Dataset) -> Result<Vec<Vec<(String, Type)>>> {
+    let mut types = Vec::new();
+    for table in &dataset.model.tables {
+        let rows = client
+            .query(
+                "SELECT a.attname::text, a.attnotnull, a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '' \
+                 FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped \
+                 ORDER BY a.attnum",
+                &[&table.name],
+            )
+            .await
+            .map_err(Error::database(format!("reading the columns of {}", table.name)))?;
+        if rows.is_empty() {
+            return Err(Error::input(
+                &dataset.path,
+                format!(
+                    "table {:?} is not in the schema the fixtures build ({})",
+                    table.name,
+                    fixture_list(dataset)
+                ),
+            ));
+        }
+        let existing: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
+        for (name, _) in &table.signature.columns {
+            if !existing.contains(name) {
+                return Err(Error::input(
+                    &dataset.path,
+                    format!(
+                        "column {}.{name} is not in the schema; the table has {}",
+                        table.name,
+                        existing.join(", ")
+                    ),
+                ));
+            }
+        }
+        for row in &rows {
+            let (name, not_null, has_default): (String, bool, bool) =
+                (row.get(0), row.get(1), row.get(2));
+            if not_null && !has_default && table.signature.column(&name).is_none() {
+                return Err(Error::input(
+                    &dataset.path,
+                    format!(
+                        "column {}.{name} is NOT NULL without a default, and the dataset generates no value for it; add it to the table's columns",
+                        table.name
+                    ),
+                ));
+            }
+        }
+        let names: Vec<&str> = table
+            .columns
+            .iter()
+            .map(|column| column.name.as_str())
+            .collect();
+        let statement = client
+            .prepare(&format!(
+                "SELECT {} FROM {} LIMIT 0",
+                names.join(", "),
+                table.name
+            ))
+            .await
+            .map_err(Error::database(format!(
+                "reading the column types of {}",
+                table.name
+            )))?;
+        types.push(
+            names
+                .iter()
+                .zip(statement.columns())
+                .map(|(name, column)| ((*name).to_owned(), column.type_().clone()))
+                .collect::<Vec<_>>(),
+        );
+    }
+    for (table, column, kind, key) in &dataset.generated_kinds {
+        let (name, ty) = &types[*table][*column];
+        if !kind.fits(ty) {
+            return Err(Error::input(
+                &dataset.path,
+                format!(
+                    "key `{key}`: column {}.{name} is {}, but its generator gives {}; choose a generator whose values fit",
+                    dataset.model.tables[*table].name,
+                    ty.name(),
+                    kind.name()
+                ),
+            ));
+        }
+    }
+    Ok(types)
+}
+
+fn fixture_list(dataset: &Dataset) -> String {
+    dataset
+        .schema
+        .iter()
+        .map(|fixture| fixture.path.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Generates (on a thread of its own) and loads every table, then rebuilds indexes and constraints (using
+/// every client given) and runs VACUUM (ANALYZE). Returns each table's facts and the
+/// phases it went through.
+pub async fn load(
+    clients: &mut [Client],
+    dataset: &Dataset,
+    types: &[Vec<(String, Type)>],
+    mut datagen: Datagen,
+    progress: bool,
+) -> Result<(Vec<TableFacts>, Vec<Phase>, Datagen)> {
+    let mut phases = Vec::new();
+    let mut clock = Instant::now();
+    let mut lap = |name: &str, phases: &mut Vec<Phase>| {
+        phases.push(Phase::new(name, clock.elapsed()));
+        clock = Instant::now();
+    };
+    let names: Vec<&str> = dataset
+        .model
+        .tables
+        .iter()
+        .map(|table| table.name.as_str())
+        .collect();
+    let mut detached = detach::detach(&clients[0], &names).await?;
+    lap("detach indexes", &mut phases);
+
+    // Rows are generated on a thread of their own while this task streams the previous
+    // batch to the server, so generation and the server's ingest overlap.
+    let counts: Vec<u64> = (0..dataset.model.tables.len())
+        .map(|index| datagen.rows_of(index))
+        .collect();
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<Vec<Value>>>(16);
+    let table_count = dataset.model.tables.len();
+    let generator = std::thread::spawn(move || {
+        for index in 0..table_count {
+            let mut stream = datagen.stream(index);
+            loop {
+                let batch: Vec<Vec<Value>> = stream.by_ref().take(BATCH_ROWS).collect();
+                let last = batch.len() < BATCH_ROWS;
+                if !batch.is_empty() && sender.blocking_send(batch).is_err() {
+                    return datagen;
+                }
+                if last {
+                    break;
+                }
+            }
+            // An empty batch ends the table.
+            if sender.blocking_send(Vec::new()).is_err() {
+                return datagen;
+            }
+        }
+        datagen
+    });
+    let mut rows = Vec::new();
+    let mut failure = None;
+    for (index, table) in dataset.model.tables.iter().enumerate() {
+        let bar = progress_bar(&table.name, counts[index], progress);
+        let loaded = copy::copy_batches(
+            &mut clients[0],
+            &table.name,
+            &types[index],
+            &mut receiver,
+            &dataset.path,
+            |sent| bar.set_position(sent),
+        )
+        .await;
+        bar.finish_and_clear();
+        match loaded {
+            Ok(count) => rows.push(count),
+            Err(error) => {
+                failure = Some(error);
+                break;
+            }
+        }
+    }
+    drop(receiver);
+    let datagen = generator
+        .join()
+        .map_err(|_| Error::Infrastructure("the data generator thread panicked".into()))?;
+    if let Some(error) = failure {
+        return Err(error);
+    }
+    lap("copy rows", &mut phases);
+    detached.restore_indexes(clients).await?;
+    lap("build indexes", &mut phases);
+    detached
+        .restore_constraints(&clients[0])
+        .await
+        .map_err(|error| constraint_error(dataset, error))?;
+    lap("validate foreign keys", &mut phases);
+    for table in &names {
+        clients[0]
+            .batch_execute(&format!("VACUUM (ANALYZE) {table}"))
+            .await
+            .map_err(Error::database(format!("vacuum analyze of {table}")))?;
+    }
+    lap("vacuum analyze", &mut phases);
+
+    let mut facts = Vec::new();
+    for (table, rows) in names.iter().zip(rows) {
+        let sizes = clients[0]
+            .query_one(
+                "SELECT pg_table_size($1::text::regclass), pg_indexes_size($1::text::regclass)",
+                &[table],
+            )
+            .await
+            .map_err(Error::database(format!("reading the size of {table}")))?;
+        facts.push(TableFacts {
+            name: (*table).to_owned(),
+            rows,
+            table_bytes: sizes.get(0),
+            index_bytes: sizes.get(1),
+        });
+    }
+    Ok((facts, phases, datagen))
+}
+
+/// A foreign key or unique key the generated rows break is the dataset's fault: name
+/// it and what to change.
+fn constraint_error(dataset: &Dataset, error: Error) -> Error {
+    match &error {
+        Error::Database {
+            error: inner,
+            during,
+        } if inner
+            .code()
+            .is_some_and(|code| code.code().starts_with("23")) =>
+        {
+            Error::input(
+                &dataset.path,
+                format!(
+                    "{during}: the generated rows break a constraint: {}; check the references and unique columns of {}",
+                    crate::error::ServerError(inner),
+                    Path::new(&dataset.path).display()
+                ),
+            )
+        }
+        _ => error,
+    }
+}
+
+fn progress_bar(table: &str, total: u64, enabled: bool) -> ProgressBar {
+    if !enabled || total < 100_000 {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "seeding {table} {{bar:30}} {{human_pos}}/{{human_len}} rows, eta {{eta}}"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}

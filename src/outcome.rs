@@ -1,0 +1,394 @@
+//! The result of a run as plain data: scenario x variant x query, with plans,
+//! timings, result digests and verdicts. Capture and judge fill it; every exporter in
+//! `report` reads it. Nothing here talks to a server.
+
+use std::hash::{Hash, Hasher};
+
+use serde::Serialize;
+
+use crate::judge::Verdict;
+use crate::plan::{Catalog, Plan};
+use crate::provision::Backend;
+use crate::settings::Setting;
+
+/// Everything one scenario run found: the input of every report.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub scenario: String,
+    pub description: String,
+    pub scenario_file: String,
+    pub dataset_file: String,
+    /// The scratch database the scenario ran in.
+    pub database: String,
+    pub seeded: Seeded,
+    pub environment: Environment,
+    /// One cell per variant of the matrix (one cell without variants).
+    pub cells: Vec<Cell>,
+    pub phases: Vec<Phase>,
+}
+
+impl Outcome {
+    /// Whether every check of every variant passed.
+    pub fn passed(&self) -> bool {
+        self.cells.iter().all(Cell::passed)
+    }
+
+    /// Whether the scenario declares a variant matrix.
+    pub fn has_variants(&self) -> bool {
+        self.cells.iter().any(|cell| !cell.variant.is_empty())
+    }
+}
+
+/// One variant: its values, the evidence captured under it and the verdicts.
+#[derive(Debug, Clone)]
+pub struct Cell {
+    /// `(name, value)` per variant axis, in declaration order; empty without variants.
+    pub variant: Vec<(String, String)>,
+    /// The target row the queries were bound to.
+    pub target: Target,
+    pub evidence: Evidence,
+    pub verdicts: Vec<Verdict>,
+}
+
+impl Cell {
+    /// `state=error, depth=500`, or `-` without variants.
+    pub fn label(&self) -> String {
+        if self.variant.is_empty() {
+            return "-".into();
+        }
+        self.variant
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// A name usable in file names: `state-error_depth-500`, or empty.
+    pub fn slug(&self) -> String {
+        self.variant
+            .iter()
+            .map(|(name, value)| {
+                format!(
+                    "{name}-{}",
+                    crate::datagen::generators::template::slug(value)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("_")
+    }
+
+    /// Whether every check passed in this cell.
+    pub fn passed(&self) -> bool {
+        self.verdicts.iter().all(|verdict| verdict.passed)
+    }
+
+    /// Whether every check that read `query` passed.
+    pub fn query_passed(&self, query: &str) -> bool {
+        self.verdicts
+            .iter()
+            .filter(|verdict| verdict.queries.iter().any(|name| name == query))
+            .all(|verdict| verdict.passed)
+    }
+}
+
+/// The generated row a scenario's `target.*` parameters come from.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Target {
+    pub table: String,
+    pub group: Option<String>,
+    pub index: u64,
+    /// The row's generated columns, as text.
+    pub columns: Vec<(String, String)>,
+    /// Rows of the target's own table in its group.
+    pub group_rows: u64,
+}
+
+/// What was seeded.
+#[derive(Debug, Clone)]
+pub struct Seeded {
+    pub seed: u64,
+    /// Rows of the scale table.
+    pub scale: u64,
+    pub scale_table: String,
+    pub as_of: chrono::DateTime<chrono::Utc>,
+    pub tables: Vec<TableFacts>,
+}
+
+/// One seeded table after the load.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TableFacts {
+    pub name: String,
+    pub rows: u64,
+    /// Heap, TOAST and maps, without indexes.
+    pub table_bytes: i64,
+    pub index_bytes: i64,
+}
+
+/// Everything measured about the queries of one variant.
+#[derive(Debug, Clone)]
+pub struct Evidence {
+    pub queries: Vec<QueryEvidence>,
+    /// Index facts before the scenario's migration (the only state without one).
+    pub catalog_before: Catalog,
+    /// Index facts after the migration, when the scenario has one.
+    pub catalog_after: Option<Catalog>,
+}
+
+impl Evidence {
+    /// The evidence of the query with this name.
+    pub fn query(&self, name: &str) -> Option<&QueryEvidence> {
+        self.queries.iter().find(|query| query.name == name)
+    }
+
+    /// The catalog facts of the schema state `query` ran on.
+    pub fn catalog_for(&self, query: &QueryEvidence) -> &Catalog {
+        match (query.state, &self.catalog_after) {
+            (SchemaState::After, Some(after)) => after,
+            _ => &self.catalog_before,
+        }
+    }
+}
+
+/// The schema state a query runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SchemaState {
+    /// The schema as the dataset builds it.
+    Before,
+    /// After the scenario's migration fixtures and ANALYZE.
+    After,
+}
+
+impl SchemaState {
+    /// `before` or `after`, as sentences use it.
+    pub fn word(self) -> &'static str {
+        match self {
+            SchemaState::Before => "before",
+            SchemaState::After => "after",
+        }
+    }
+}
+
+/// What was measured about one query in one variant.
+#[derive(Debug, Clone)]
+pub struct QueryEvidence {
+    pub name: String,
+    /// The SQL file.
+    pub file: String,
+    pub state: SchemaState,
+    /// The bound parameter values, as text.
+    pub params: Vec<String>,
+    /// The parsed plan: EXPLAIN (ANALYZE, BUFFERS), or EXPLAIN alone when
+    /// `estimated_only`.
+    pub plan: Plan,
+    /// The raw EXPLAIN document, saved verbatim in the report.
+    pub raw_explain: serde_json::Value,
+    /// The query exceeded its time budget: the plan is the planner's estimate.
+    pub estimated_only: bool,
+    /// Client-side wall-clock timings of the plain query.
+    pub timing: Timing,
+    /// The rows the query returned, for `same-results`; `None` if it timed out.
+    pub results: Option<ResultDigest>,
+}
+
+/// Repeated client-side timings of one query.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Timing {
+    /// Every measured run, in milliseconds, in the order they ran.
+    pub samples_ms: Vec<f64>,
+    /// A run exceeded the time budget (its sample is the budget).
+    pub timed_out: bool,
+}
+
+impl Timing {
+    /// The median sample (mean of the middle two for an even count).
+    pub fn median_ms(&self) -> f64 {
+        let mut sorted = self.samples_ms.clone();
+        sorted.sort_by(f64::total_cmp);
+        match sorted.len() {
+            0 => f64::NAN,
+            len if len % 2 == 1 => sorted[len / 2],
+            len => (sorted[len / 2 - 1] + sorted[len / 2]) / 2.0,
+        }
+    }
+}
+
+/// The rows a query returned: the first rows as text, and hashes of all of them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResultDigest {
+    pub columns: Vec<String>,
+    /// Rows as text, in the order returned, up to [`ResultDigest::KEPT_ROWS`].
+    pub rows: Vec<Vec<String>>,
+    pub total_rows: u64,
+    /// Whether `rows` holds every row.
+    pub complete: bool,
+    /// Hash of all rows in order.
+    pub ordered_hash: u64,
+    /// Hash of all rows regardless of order.
+    pub multiset_hash: u64,
+}
+
+impl ResultDigest {
+    /// Rows kept as text; beyond them only hashes are kept.
+    pub const KEPT_ROWS: usize = 10_000;
+
+    /// A digest of rows given in full.
+    pub fn from_rows(columns: Vec<String>, rows: Vec<Vec<String>>) -> ResultDigest {
+        let mut builder = DigestBuilder::new(columns);
+        for row in rows {
+            builder.push(row);
+        }
+        builder.finish()
+    }
+}
+
+/// Builds a [`ResultDigest`] row by row.
+pub struct DigestBuilder {
+    digest: ResultDigest,
+    ordered: std::collections::hash_map::DefaultHasher,
+}
+
+impl DigestBuilder {
+    /// An empty digest of results with these columns.
+    pub fn new(columns: Vec<String>) -> DigestBuilder {
+        DigestBuilder {
+            digest: ResultDigest {
+                columns,
+                rows: Vec::new(),
+                total_rows: 0,
+                complete: true,
+                ordered_hash: 0,
+                multiset_hash: 0,
+            },
+            ordered: std::collections::hash_map::DefaultHasher::new(),
+        }
+    }
+
+    /// Adds the next row.
+    pub fn push(&mut self, row: Vec<String>) {
+        row.hash(&mut self.ordered);
+        let mut single = std::collections::hash_map::DefaultHasher::new();
+        row.hash(&mut single);
+        self.digest.multiset_hash = self.digest.multiset_hash.wrapping_add(single.finish());
+        self.digest.total_rows += 1;
+        if self.digest.rows.len() < ResultDigest::KEPT_ROWS {
+            self.digest.rows.push(row);
+        } else {
+            self.digest.complete = false;
+        }
+    }
+
+    /// The finished digest.
+    pub fn finish(mut self) -> ResultDigest {
+        self.digest.ordered_hash = self.ordered.finish();
+        self.digest
+    }
+}
+
+/// The facts a reader needs to trust the numbers.
+#[derive(Debug, Clone, Serialize)]
+pub struct Environment {
+    pub backend: Backend,
+    /// Why `--backend auto` chose this backend, when it passed one over.
+    pub backend_note: Option<String>,
+    pub server_version: String,
+    /// Every setting not at its built-in default.
+    pub settings: Vec<Setting>,
+    pub host: Host,
+}
+
+/// A summary of the machine plancheck ran on.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Host {
+    pub cores: usize,
+    pub memory_mib: u64,
+    pub cpu: String,
+    pub os: String,
+}
+
+impl Host {
+    /// Reads the summary from the running system (Linux `/proc` where available).
+    pub fn current() -> Host {
+        let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let memory_mib = meminfo
+            .lines()
+            .find_map(|line| line.strip_prefix("MemTotal:"))
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+            .map_or(0, |kib| kib / 1024);
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|line| line.strip_prefix("model name"))
+            .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
+            .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
+        let os = nix::sys::utsname::uname()
+            .map(|name| {
+                format!(
+                    "{} {}",
+                    name.sysname().to_string_lossy(),
+                    name.release().to_string_lossy()
+                )
+            })
+            .unwrap_or_else(|_| std::env::consts::OS.to_owned());
+        Host {
+            cores,
+            memory_mib,
+            cpu,
+            os,
+        }
+    }
+}
+
+/// A named step of a run and how long it took.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Phase {
+    pub name: String,
+    pub ms: f64,
+}
+
+impl Phase {
+    /// A phase that took `elapsed`.
+    pub fn new(name: &str, elapsed: std::time::Duration) -> Phase {
+        Phase {
+            name: name.to_owned(),
+            ms: elapsed.as_secs_f64() * 1000.0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        let timing = |samples_ms: Vec<f64>| Timing {
+            samples_ms,
+            timed_out: false,
+        };
+        assert_eq!(timing(vec![5.0, 1.0, 3.0]).median_ms(), 3.0);
+        assert_eq!(timing(vec![4.0, 1.0, 3.0, 2.0]).median_ms(), 2.5);
+        assert!(timing(vec![]).median_ms().is_nan());
+    }
+
+    #[test]
+    fn digests_tell_order_from_content() {
+        let rows = |order: &[&str]| {
+            order
+                .iter()
+                .map(|v| vec![(*v).to_owned()])
+                .collect::<Vec<_>>()
+        };
+        let a = ResultDigest::from_rows(vec!["x".into()], rows(&["1", "2"]));
+        let b = ResultDigest::from_rows(vec!["x".into()], rows(&["2", "1"]));
+        assert_ne!(a.ordered_hash, b.ordered_hash);
+        assert_eq!(a.multiset_hash, b.multiset_hash);
+    }
+}

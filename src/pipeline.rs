@@ -1,0 +1,475 @@
+//! The pipeline: input → provision → schema → datagen + load → capture → judge →
+//! outcome. Each stage is a module taking plain data in and giving plain data out;
+//! this module only wires them together and keeps the clock. Reports are written by
+//! the caller from the [`Outcome`] this returns, so they never touch the database.
+
+use std::time::Instant;
+
+use tokio_postgres::Client;
+
+use crate::capture::{
+    self, Bindings,
+    timing::{self, TimingOptions},
+};
+use crate::datagen::value::Value;
+use crate::datagen::{Capture, Datagen};
+use crate::error::{Error, Result};
+use crate::input::Scenario;
+use crate::judge;
+use crate::load;
+use crate::outcome::{
+    Cell, Environment, Evidence, Host, Outcome, Phase, QueryEvidence, SchemaState, Seeded, Target,
+};
+use crate::provision::{ScratchDatabase, Server};
+use crate::schema;
+use crate::settings;
+
+/// What the user chose for one run, beyond the scenario file.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    /// Rows of the dataset's scale table; the dataset's default when `None`.
+    pub scale: Option<u64>,
+    /// The dataset's default when `None`.
+    pub seed: Option<u64>,
+    pub progress: bool,
+    pub timing: TimingOptions,
+    /// Keep the scratch database after the run instead of dropping it.
+    pub keep: bool,
+}
+
+/// How many connections build indexes in parallel: one sort per core is what a
+/// two-core machine can feed.
+fn index_build_lanes() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |cores| cores.get())
+        .clamp(1, 4)
+}
+
+/// A scratch database with the schema built and the dataset seeded: the state the
+/// queries of one or more scenarios (sharing a dataset and settings) are measured on.
+pub struct PreparedDatabase {
+    scratch: Option<ScratchDatabase>,
+    clients: Vec<Client>,
+    dataset_file: std::path::PathBuf,
+    settings: Vec<(String, String)>,
+    /// Whether a scenario's migration has changed the schema.
+    migrated: bool,
+    pub seeded: Seeded,
+    pub environment: Environment,
+    /// The captured target rows: what was asked for and the row's values.
+    targets: Vec<(Capture, Vec<Value>)>,
+    /// Rows per (table, group label) for the targets.
+    group_rows: Vec<(Capture, u64)>,
+    /// Provision, schema and seed phases.
+    pub phases: Vec<Phase>,
+}
+
+/// Every target row `scenarios` may ask for, over all their variants.
+fn captures(scenarios: &[&Scenario]) -> Vec<Capture> {
+    let mut captures = Vec::new();
+    for scenario in scenarios {
+        for cell in scenario.cells() {
+            let capture = Capture {
+                table: scenario.target.table,
+                group: scenario.target_group(&cell),
+                index: scenario.target.index,
+            };
+            if !captures.contains(&capture) {
+                captures.push(capture);
+            }
+        }
+    }
+    captures
+}
+
+impl PreparedDatabase {
+    /// Creates a scratch database on `server`, pins the scenarios' settings, builds
+    /// the schema and seeds the dataset. Every scenario must share the first one's
+    /// dataset and settings.
+    pub async fn create(
+        server: &Server,
+        scenarios: &[&Scenario],
+        options: &RunOptions,
+    ) -> Result<PreparedDatabase> {
+        let first = scenarios
+            .first()
+            .ok_or_else(|| Error::Usage("no scenario to prepare a database for".into()))?;
+        let scratch = server.create_scratch(&first.name).await?;
+        match Self::build(server, &scratch, scenarios, options).await {
+            Ok(mut prepared) => {
+                prepared.scratch = Some(scratch);
+                Ok(prepared)
+            }
+            Err(error) => {
+                let _ = scratch.drop_database().await;
+                Err(error)
+            }
+        }
+    }
+
+    async fn build(
+        server: &Server,
+        scratch: &ScratchDatabase,
+        scenarios: &[&Scenario],
+        options: &RunOptions,
+    ) -> Result<PreparedDatabase> {
+        let scenario = scenarios[0];
+        let dataset = &scenario.dataset;
+        let mut clock = Instant::now();
+        let mut phases = vec![Phase::new("start server", server.startup)];
+        let admin = scratch.connect().await?;
+        settings::pin(&admin, &scratch.name, &scenario.settings, &scenario.path).await?;
+        drop(admin);
+        let mut clients = Vec::new();
+        for _ in 0..index_build_lanes() {
+            clients.push(scratch.connect().await?);
+        }
+        let server_version: String = clients[0]
+            .query_one("SELECT current_setting('server_version')", &[])
+            .await
+            .map_err(Error::database("reading the server version"))?
+            .get(0);
+        phases.push(Phase::new("create database", clock.elapsed()));
+        clock = Instant::now();
+
+        schema::apply(&clients[0], &dataset.schema).await?;
+        // Errors in the queries' SQL and in the dataset's columns show now, on the
+        // empty schema, not after the seed.
+        for scenario in scenarios {
+            for query in scenario
+                .queries
+                .iter()
+                .filter(|query| query.state == SchemaState::Before)
+            {
+                capture::prepare(&clients[0], scenario, query).await?;
+            }
+        }
+        let types = load::column_types(&clients[0], dataset).await?;
+        phases.push(Phase::new("apply schema", clock.elapsed()));
+
+        let scale = options.scale.unwrap_or(dataset.default_scale);
+        let seed = options.seed.unwrap_or(dataset.model.seed);
+        let captures = captures(scenarios);
+        let datagen =
+            Datagen::new(&dataset.model, scale, seed, captures.clone()).map_err(|error| {
+                Error::input(
+                    &dataset.path,
+                    format!(
+                        "table {}: {} (at --scale {scale})",
+                        error.table, error.message
+                    ),
+                )
+            })?;
+        let group_rows = captures
+            .iter()
+            .map(|capture| {
+                (
+                    capture.clone(),
+                    datagen.rows_labelled(capture.table, capture.group),
+                )
+            })
+            .collect();
+        let (tables, load_phases, datagen) =
+            load::load(&mut clients, dataset, &types, datagen, options.progress).await?;
+        phases.extend(load_phases.into_iter().map(|phase| Phase {
+            name: format!("seed: {}", phase.name),
+            ms: phase.ms,
+        }));
+        let targets = captures
+            .into_iter()
+            .zip(datagen.captured().iter().cloned())
+            .map(|(capture, row)| (capture, row.unwrap_or_default()))
+            .collect();
+        let environment = Environment {
+            backend: server.backend().clone(),
+            backend_note: server.selection_note.clone(),
+            server_version,
+            settings: settings::non_default(&clients[0]).await?,
+            host: Host::current(),
+        };
+        Ok(PreparedDatabase {
+            scratch: None,
+            clients,
+            dataset_file: dataset.path.clone(),
+            settings: scenario.settings.clone(),
+            migrated: false,
+            seeded: Seeded {
+                seed,
+                scale,
+                scale_table: dataset.scale_table().to_owned(),
+                as_of: dataset.model.as_of,
+                tables,
+            },
+            environment,
+            targets,
+            group_rows,
+            phases,
+        })
+    }
+
+    /// Captures, times and judges `scenario` on this database, variant by variant:
+    /// first the queries on the schema as seeded, then, when the scenario has a
+    /// migration, the `after` queries once it is applied and the tables analysed.
+    pub async fn judge(&mut self, scenario: &Scenario, timing: TimingOptions) -> Result<Outcome> {
+        if scenario.dataset.path != self.dataset_file
+            || scenario.settings != self.settings
+            || self.migrated
+        {
+            return Err(Error::Usage(format!(
+                "scenario {} needs a database of its own (another dataset, other settings, or a migrated schema)",
+                scenario.name
+            )));
+        }
+        let mut phases = Vec::new();
+        let mut clock = Instant::now();
+        let cells = scenario.cells();
+        let mut evidence: Vec<Vec<QueryEvidence>> = vec![Vec::new(); cells.len()];
+        let mut targets = Vec::new();
+        let mut all_picks = Vec::new();
+        for cell in &cells {
+            let (target, values) = self.target(scenario, cell)?;
+            targets.push((target, values.clone()));
+            all_picks.push(capture::picks(&self.clients[0], scenario, &values, cell).await?);
+        }
+        let catalog_before = capture::catalog(&self.clients[0]).await?;
+        let mut catalog_after = None;
+        for state in [SchemaState::Before, SchemaState::After] {
+            if state == SchemaState::After {
+                if !scenario.has_after_state() {
+                    break;
+                }
+                phases.push(Phase::new("capture before", clock.elapsed()));
+                clock = Instant::now();
+                self.migrate(scenario).await?;
+                catalog_after = Some(capture::catalog(&self.clients[0]).await?);
+                phases.push(Phase::new("migrate and analyze", clock.elapsed()));
+                clock = Instant::now();
+            }
+            for (index, cell) in cells.iter().enumerate() {
+                let bindings = Bindings {
+                    target: &targets[index].1,
+                    variant: cell,
+                    picks: all_picks[index].clone(),
+                };
+                evidence[index].extend(
+                    self.capture_cell(scenario, state, &bindings, timing)
+                        .await?,
+                );
+            }
+        }
+        phases.push(Phase::new(
+            if catalog_after.is_some() {
+                "capture after"
+            } else {
+                "capture and time"
+            },
+            clock.elapsed(),
+        ));
+        clock = Instant::now();
+
+        let cells: Vec<Cell> = cells
+            .iter()
+            .zip(evidence)
+            .zip(targets)
+            .map(|((values, queries), (target, _))| {
+                let mut queries = queries;
+                queries.sort_by_key(|query| {
+                    scenario.queries.iter().position(|q| q.name == query.name)
+                });
+                let evidence = Evidence {
+                    queries,
+                    catalog_before: catalog_before.clone(),
+                    catalog_after: catalog_after.clone(),
+                };
+                let verdicts = scenario
+                    .checks
+                    .iter()
+                    .filter(|entry| entry.applies_to(values))
+                    .map(|entry| judge::evaluate(entry.check.as_ref(), &evidence))
+                    .collect();
+                Cell {
+                    variant: scenario
+                        .variants
+                        .iter()
+                        .zip(values)
+                        .map(|(axis, value)| (axis.name.clone(), value.to_string()))
+                        .collect(),
+                    target,
+                    evidence,
+                    verdicts,
+                }
+            })
+            .collect();
+        phases.push(Phase::new("judge", clock.elapsed()));
+        Ok(Outcome {
+            scenario: scenario.name.clone(),
+            description: scenario.description.clone(),
+            scenario_file: scenario.path.display().to_string(),
+            dataset_file: scenario.dataset.path.display().to_string(),
+            database: self
+                .scratch
+                .as_ref()
+                .map(|scratch| scratch.name.clone())
+                .unwrap_or_default(),
+            seeded: self.seeded.clone(),
+            environment: self.environment.clone(),
+            cells,
+            phases: self.phases.iter().cloned().chain(phases).collect(),
+        })
+    }
+
+    /// The target row of `cell` and its values.
+    fn target(&self, scenario: &Scenario, cell: &[Value]) -> Result<(Target, Vec<Value>)> {
+        let capture = Capture {
+            table: scenario.target.table,
+            group: scenario.target_group(cell),
+            index: scenario.target.index,
+        };
+        let values = self
+            .targets
+            .iter()
+            .find(|(known, _)| *known == capture)
+            .map(|(_, values)| values.clone())
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "scenario {} was not prepared with this database",
+                    scenario.name
+                ))
+            })?;
+        let table = &scenario.dataset.model.tables[capture.table];
+        let group_rows = self
+            .group_rows
+            .iter()
+            .find(|(known, _)| *known == capture)
+            .map_or(0, |(_, rows)| *rows);
+        let target = Target {
+            table: table.name.clone(),
+            group: capture
+                .group
+                .map(|label| scenario.group_labels()[label as usize].clone()),
+            index: capture.index,
+            columns: table
+                .columns
+                .iter()
+                .zip(&values)
+                .map(|(column, value)| (column.name.clone(), value.to_string()))
+                .collect(),
+            group_rows,
+        };
+        Ok((target, values))
+    }
+
+    async fn migrate(&mut self, scenario: &Scenario) -> Result<()> {
+        self.migrated = true;
+        schema::apply(&self.clients[0], &scenario.migration).await?;
+        for table in &self.seeded.tables {
+            self.clients[0]
+                .batch_execute(&format!("ANALYZE {}", table.name))
+                .await
+                .map_err(Error::database(format!(
+                    "analyzing {} after the migration",
+                    table.name
+                )))?;
+        }
+        Ok(())
+    }
+
+    async fn capture_cell(
+        &self,
+        scenario: &Scenario,
+        state: SchemaState,
+        bindings: &Bindings<'_>,
+        timing: TimingOptions,
+    ) -> Result<Vec<QueryEvidence>> {
+        let client = &self.clients[0];
+        let bound = capture::bind(client, scenario, state, bindings).await?;
+        capture::warm_up(client, &bound).await?;
+        let mut plans = Vec::with_capacity(bound.len());
+        for query in &bound {
+            plans.push(capture::explain(client, query).await?);
+        }
+        let mut results = Vec::with_capacity(bound.len());
+        for query in &bound {
+            results.push(capture::results(client, query).await?);
+        }
+        let timings = timing::time_queries(client, &bound, timing).await?;
+        Ok(bound
+            .into_iter()
+            .zip(plans)
+            .zip(results)
+            .zip(timings)
+            .map(
+                |(((query, (raw_explain, plan)), results), timing)| QueryEvidence {
+                    name: query.name,
+                    file: query.file,
+                    state,
+                    params: query.values.iter().map(Value::to_string).collect(),
+                    plan,
+                    raw_explain,
+                    estimated_only: false,
+                    timing,
+                    results: Some(results),
+                },
+            )
+            .collect())
+    }
+
+    /// A connection to the prepared database, for inspecting it.
+    pub fn client(&self) -> &Client {
+        &self.clients[0]
+    }
+
+    /// The target values of `scenario`'s first variant, for binding outside a run
+    /// (the benchmarks).
+    pub async fn bind_first_variant(
+        &self,
+        scenario: &Scenario,
+    ) -> Result<Vec<capture::BoundQuery>> {
+        let cell = scenario.cells().into_iter().next().unwrap_or_default();
+        let (_, target) = self.target(scenario, &cell)?;
+        let picks = capture::picks(&self.clients[0], scenario, &target, &cell).await?;
+        let bindings = Bindings {
+            target: &target,
+            variant: &cell,
+            picks,
+        };
+        capture::bind(&self.clients[0], scenario, SchemaState::Before, &bindings).await
+    }
+
+    /// Closes the connections and keeps the scratch database; returns its name.
+    pub fn keep(mut self) -> String {
+        self.clients.clear();
+        self.scratch
+            .take()
+            .map(|scratch| scratch.keep())
+            .unwrap_or_default()
+    }
+
+    /// Closes the connections and drops the scratch database.
+    pub async fn discard(mut self) -> Result<()> {
+        self.clients.clear();
+        match self.scratch.take() {
+            Some(scratch) => scratch.drop_database().await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// Runs one scenario on `server` in its own scratch database, which is dropped
+/// afterwards whatever the outcome, unless `options.keep` asks to keep it.
+pub async fn run_scenario(
+    server: &Server,
+    scenario: &Scenario,
+    options: &RunOptions,
+) -> Result<Outcome> {
+    let mut prepared = PreparedDatabase::create(server, &[scenario], options).await?;
+    let outcome = prepared.judge(scenario, options.timing).await;
+    if options.keep {
+        prepared.keep();
+        return outcome;
+    }
+    let dropped = prepared.discard().await;
+    let outcome = outcome?;
+    dropped?;
+    Ok(outcome)
+}
