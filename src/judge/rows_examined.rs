@@ -71,7 +71,7 @@ impl RowsExamined {
         if let Some(rows) = self.max_rows {
             limits.push(format!("{} rows", format_count(rows)));
         }
-        format!("a scan reading more than {}", limits.join(" or "))
+        format!("scans reading more than {}", limits.join(" or "))
     }
 
     /// Every scan node over budget.

@@ -151,3 +151,41 @@ async fn same_seed_same_rows() {
     assert_ne!(first, fingerprint(12).await);
     server.stop().await.unwrap();
 }
+
+/// The second example domain, written only as files: at its declared smallest scale,
+/// the rare status walks created_at before the migration and reads a page after it,
+/// and the common status stays fast on both schemas.
+#[tokio::test(flavor = "multi_thread")]
+async fn orders_by_status_flags_the_old_schema_and_passes_the_fix_at_its_min_scale() {
+    let scenario = plancheck::input::Scenario::load(&crate::support::repo_path(
+        "scenarios/orders-by-status.toml",
+    ))
+    .unwrap();
+    let mut options = quick_options();
+    options.scale = scenario.min_scale;
+    let server = local_server().await;
+    let run = run_scenario(&server, &scenario, &options).await.unwrap();
+    server.stop().await.unwrap();
+    assert_eq!(run.cells.len(), 2);
+    for cell in &run.cells {
+        assert!(cell.passed(), "{}: {:#?}", cell.label(), cell.verdicts);
+        let new = cell.evidence.query("new").unwrap();
+        assert_eq!(new.state, plancheck::outcome::SchemaState::After);
+        assert_eq!(
+            new.plan.access_path(),
+            vec!["Index Scan using orders_status_created_at on orders"]
+        );
+    }
+    let rare = &run.cells[0];
+    assert_eq!(rare.label(), "status=awaiting_transfer");
+    let walk = rare
+        .verdicts
+        .iter()
+        .find(|v| v.check == "ordered-walk")
+        .unwrap();
+    assert!(
+        walk.summary.starts_with("regression reproduced"),
+        "{}",
+        walk.summary
+    );
+}
