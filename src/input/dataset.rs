@@ -622,7 +622,10 @@ fn group_model(
         let child = descendant(name, &field)?;
         let count = match value.get_ref() {
             toml::Value::Table(table) if table.len() == 1 && table.contains_key("share") => {
-                let share = table["share"].as_float().unwrap_or(f64::NAN);
+                let share = table["share"]
+                    .as_float()
+                    .or(table["share"].as_integer().map(|i| i as f64))
+                    .unwrap_or(f64::NAN);
                 if !(share > 0.0 && share <= 1.0) {
                     return Err(report.at(
                         value.span(),

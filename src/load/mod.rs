@@ -18,7 +18,7 @@ use crate::datagen::Datagen;
 use crate::datagen::value::Value;
 
 /// Rows per batch handed from the generator thread to the loader.
-const BATCH_ROWS: usize = 2048;
+const BATCH_ROWS: usize = 1024;
 use crate::error::{Error, Result};
 use crate::input::Dataset;
 use crate::outcome::{Phase, TableFacts};
@@ -153,7 +153,7 @@ pub async fn load(
     let counts: Vec<u64> = (0..dataset.model.tables.len())
         .map(|index| datagen.rows_of(index))
         .collect();
-    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<Vec<Value>>>(16);
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<Vec<Value>>>(4);
     let table_count = dataset.model.tables.len();
     let generator = std::thread::spawn(move || {
         for index in 0..table_count {

@@ -18,10 +18,14 @@ pub struct Json {
     tree: Option<Node>,
 }
 
+/// The template, with literals and keys serialised once: a document is written
+/// straight into its text, never built as a `serde_json::Value` per row.
 #[derive(Debug, Clone)]
 enum Node {
-    Literal(serde_json::Value),
+    /// JSON text.
+    Literal(String),
     Generated(Box<Generator>),
+    /// Keys as JSON strings, quoted.
     Object(Vec<(String, Node)>),
     Array(Vec<Node>),
 }
@@ -48,7 +52,9 @@ impl Json {
         let Some(tree) = &mut self.tree else {
             return Value::Null;
         };
-        Value::Json(render(tree, rng, row).to_string())
+        let mut text = String::with_capacity(256);
+        render(tree, rng, row, &mut text);
+        Value::Json(text)
     }
 }
 
@@ -65,7 +71,8 @@ fn build(value: &toml::Value, scope: &Scope, path: &str) -> Result<Node, String>
             table
                 .iter()
                 .map(|(key, value)| {
-                    Ok((key.clone(), build(value, scope, &format!("{path}.{key}"))?))
+                    let quoted = json_text(&serde_json::Value::String(key.clone()));
+                    Ok((quoted, build(value, scope, &format!("{path}.{key}"))?))
                 })
                 .collect::<Result<_, String>>()?,
         ),
@@ -76,7 +83,7 @@ fn build(value: &toml::Value, scope: &Scope, path: &str) -> Result<Node, String>
                 .map(|(index, item)| build(item, scope, &format!("{path}[{index}]")))
                 .collect::<Result<_, String>>()?,
         ),
-        other => Node::Literal(Value::from_toml(other).to_json()),
+        other => Node::Literal(json_text(&Value::from_toml(other).to_json())),
     })
 }
 
@@ -100,23 +107,46 @@ fn visit_mut(node: &mut Node, action: &mut impl FnMut(&mut Generator)) {
     }
 }
 
-fn render(node: &mut Node, rng: &mut SeededRng, row: &RowContext) -> serde_json::Value {
+fn json_text(value: &serde_json::Value) -> String {
+    serde_json::to_string(value).expect("JSON values serialise")
+}
+
+fn render(node: &mut Node, rng: &mut SeededRng, row: &RowContext, out: &mut String) {
     match node {
-        Node::Literal(value) => value.clone(),
+        Node::Literal(text) => out.push_str(text),
         Node::Generated(generator) => {
             let mut pick = u32::MAX;
-            generator.generate(rng, row, &mut pick).to_json()
+            match generator.generate(rng, row, &mut pick) {
+                Value::Json(text) => out.push_str(&text),
+                Value::Int(number) => out.push_str(&number.to_string()),
+                Value::Null => out.push_str("null"),
+                Value::Bool(flag) => out.push_str(if flag { "true" } else { "false" }),
+                Value::Text(text) => out.push_str(&json_text(&serde_json::Value::String(text))),
+                other => out.push_str(&json_text(&other.to_json())),
+            }
         }
-        Node::Object(fields) => serde_json::Value::Object(
-            fields
-                .iter_mut()
-                .map(|(key, child)| (key.clone(), render(child, rng, row)))
-                .collect(),
-        ),
-        Node::Array(items) => items
-            .iter_mut()
-            .map(|child| render(child, rng, row))
-            .collect(),
+        Node::Object(fields) => {
+            out.push('{');
+            for (index, (key, child)) in fields.iter_mut().enumerate() {
+                if index > 0 {
+                    out.push(',');
+                }
+                out.push_str(key);
+                out.push(':');
+                render(child, rng, row, out);
+            }
+            out.push('}');
+        }
+        Node::Array(items) => {
+            out.push('[');
+            for (index, child) in items.iter_mut().enumerate() {
+                if index > 0 {
+                    out.push(',');
+                }
+                render(child, rng, row, out);
+            }
+            out.push(']');
+        }
     }
 }
 
