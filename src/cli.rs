@@ -102,6 +102,13 @@ async fn run_scenarios(args: ScenarioArgs) -> Result<Outcome> {
         .collect::<Result<Vec<_>>>()?;
     for scenario in &scenarios {
         report::check_destination(&args.out, &scenario.name)?;
+        let scale = args.scale.unwrap_or(scenario.dataset.default_scale);
+        if let Some(min_scale) = scenario.min_scale.filter(|min_scale| scale < *min_scale) {
+            eprintln!(
+                "plancheck: warning: scenario {} declares that it reproduces from --scale {min_scale}; at {scale} its old plan may not show the regression",
+                scenario.name
+            );
+        }
     }
     let backend = match (args.backend, &args.database_url) {
         (BackendChoice::Auto, Some(_)) => BackendChoice::Url,

@@ -364,7 +364,7 @@ impl PreparedDatabase {
         schema::apply(&self.clients[0], &scenario.migration).await?;
         for table in &self.seeded.tables {
             self.clients[0]
-                .batch_execute(&format!("ANALYZE {}", table.name))
+                .batch_execute(&format!("ANALYZE {}", crate::load::quoted(&table.name)))
                 .await
                 .map_err(Error::database(format!(
                     "analyzing {} after the migration",

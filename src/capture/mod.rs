@@ -122,13 +122,18 @@ pub async fn picks(
         let rows = client
             .query(&trimmed(&pick.sql), &params)
             .await
-            .map_err(|error| match error.as_db_error() {
-                Some(db) => Error::input(
-                    &scenario.path,
-                    format!("{key}: the server rejects its SQL: {}", db.message()),
-                ),
-                None => Error::database(format!("running pick {}", pick.name))(error),
-            })?;
+            .map_err(
+                |error| match (error.as_db_error(), parameter_error(&error)) {
+                    (Some(db), _) => Error::input(
+                        &scenario.path,
+                        format!("{key}: the server rejects its SQL: {}", db.message()),
+                    ),
+                    (None, Some(message)) => {
+                        Error::input(&scenario.path, format!("{key}: {message}"))
+                    }
+                    (None, None) => Error::database(format!("running pick {}", pick.name))(error),
+                },
+            )?;
         let row = rows.first().ok_or_else(|| {
             Error::input(
                 &scenario.path,
@@ -192,6 +197,9 @@ pub async fn bind(
 /// An error while running a query: the user's SQL (a data error, a bad cast) is bad
 /// input naming the file; a lost connection or a crash is not.
 pub fn run_error(query: &BoundQuery, during: &str, error: tokio_postgres::Error) -> Error {
+    if let Some(message) = parameter_error(&error) {
+        return Error::input(&query.file, format!("query {}: {message}", query.name));
+    }
     let infrastructure = error
         .as_db_error()
         .is_none_or(|db| ["08", "53", "57", "58", "XX"].contains(&&db.code().code()[..2]));
@@ -200,6 +208,23 @@ pub fn run_error(query: &BoundQuery, during: &str, error: tokio_postgres::Error)
     } else {
         sql_error(Path::new(&query.file), &query.sql, 1, &error)
     }
+}
+
+/// A parameter value that cannot be sent as the type the statement expects: the
+/// scenario's fault, not the server's.
+fn parameter_error(error: &tokio_postgres::Error) -> Option<String> {
+    let text = error.to_string();
+    let position: usize = text
+        .strip_prefix("error serializing parameter ")?
+        .trim()
+        .parse()
+        .ok()?;
+    let cause =
+        std::error::Error::source(error).map_or_else(String::new, |cause| cause.to_string());
+    Some(format!(
+        "parameter ${}: {cause}; change the parameter in the scenario so it fits",
+        position + 1
+    ))
 }
 
 /// Runs every query once and discards the rows, so that both sides of a comparison

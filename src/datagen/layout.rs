@@ -121,7 +121,7 @@ pub fn split_among_parents(
     }
     if fixed_total > total {
         return Err(format!(
-            "{total} rows are too few: groups with a fixed per_parent alone need {fixed_total}"
+            "{total} rows are too few: the groups' fixed counts alone need {fixed_total}"
         ));
     }
     let rest = total - fixed_total;
@@ -239,7 +239,7 @@ mod tests {
             &mut stream(1, "t", "#counts"),
         )
         .unwrap_err();
-        assert!(error.contains("need 400"), "{error}");
+        assert!(error.contains("fixed counts alone need 400"), "{error}");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use crate::datagen::layout::{ChildCount, CountSpec, Split};
 use crate::datagen::order::WriteOrder;
 use crate::datagen::value::{Value, ValueKind};
 use crate::datagen::{ColumnModel, Condition, DatasetModel, GroupModel, GroupSize, TableModel};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// A validated dataset description.
 #[derive(Debug, Clone)]
@@ -129,12 +129,18 @@ fn validate(report: &Reporter, raw: DatasetFile) -> Result<Dataset> {
         tables.push(table);
     }
     for (index, entry) in raw.tables.iter().enumerate() {
-        let groups = entry
-            .get_ref()
-            .groups
-            .iter()
-            .map(|group| group_model(report, group, index, &tables, as_of, &mut kinds))
-            .collect::<Result<Vec<_>>>()?;
+        let mut groups: Vec<GroupModel> = Vec::new();
+        for group in &entry.get_ref().groups {
+            let model = group_model(report, group, index, &tables, as_of, &mut kinds)?;
+            if groups.iter().any(|seen| seen.name == model.name) {
+                return Err(report.at(
+                    group.span(),
+                    &format!("table \"{}\".group \"{}\"", tables[index].name, model.name),
+                    "is declared twice",
+                ));
+            }
+            groups.push(model);
+        }
         tables[index].groups = groups;
     }
     check_shares(report, &tables)?;
@@ -284,6 +290,31 @@ fn cycle(tables: &[Spanned<TableEntry>], start: usize) -> Option<String> {
     })
 }
 
+/// Names keys of one `[[table]]` entry in error messages.
+struct TableKeys<'a> {
+    report: &'a Reporter<'a>,
+    entry: &'a Spanned<TableEntry>,
+}
+
+impl TableKeys<'_> {
+    fn key(&self, field: &str) -> String {
+        format!("table \"{}\".{field}", self.entry.get_ref().name)
+    }
+
+    fn at(&self, field: &str, message: impl std::fmt::Display) -> Error {
+        self.report.at(self.entry.span(), &self.key(field), message)
+    }
+
+    fn at_value<T>(
+        &self,
+        value: &Spanned<T>,
+        field: &str,
+        message: impl std::fmt::Display,
+    ) -> Error {
+        self.report.at(value.span(), &self.key(field), message)
+    }
+}
+
 fn table_model(
     report: &Reporter,
     entry: &Spanned<TableEntry>,
@@ -292,147 +323,30 @@ fn table_model(
     kinds: &mut Vec<(usize, usize, ValueKind, String)>,
 ) -> Result<TableModel> {
     let raw = entry.get_ref();
-    let key = |field: &str| format!("table \"{}\".{field}", raw.name);
-    let at = |field: &str, message: String| report.at(entry.span(), &key(field), message);
+    let keys = TableKeys { report, entry };
     let index = tables.len();
-    let parent = match &raw.parent {
-        None => None,
-        Some(name) => Some(tables.iter().position(|t| t.name == *name).ok_or_else(|| {
-            at(
-                "parent",
-                format!("{name:?} is not a table declared before this one"),
-            )
-        })?),
-    };
+    let (parent, per_parent, split) = parent_and_counts(&keys, tables)?;
     let mut ancestors: Vec<usize> = Vec::new();
     if let Some(parent) = parent {
         ancestors.push(parent);
         ancestors.extend(&tables[parent].signature.ancestors);
     }
-    let per_parent = raw
-        .per_parent
-        .as_ref()
-        .map(|value| {
-            count_spec(value.get_ref())
-                .map_err(|message| report.at(value.span(), &key("per_parent"), message))
-        })
-        .transpose()?;
-    match (parent, raw.rows, &per_parent, raw.groups.is_empty()) {
-        (None, _, Some(_), _) => {
-            return Err(at("per_parent", "applies to a table with a parent".into()));
-        }
-        (None, None, None, true) => {
-            return Err(at(
-                "rows",
-                "a table without a parent needs rows = N, or [[table.group]]s".into(),
-            ));
-        }
-        (Some(_), _, _, false) => {
-            return Err(at("group", "groups are declared on tables without a parent; their children follow their groups".into()));
-        }
-        (Some(_), Some(_), Some(_), _) => {
-            return Err(at(
-                "rows",
-                "give rows (split among the parents) or per_parent, not both".into(),
-            ));
-        }
-        (Some(_), None, None, _) => {
-            return Err(at("per_parent", "a child table needs per_parent = N, [min, max] or { zipf = s, max = N }, or rows = N to split".into()));
-        }
-        _ => {}
-    }
-    if raw.rows == Some(0) {
-        return Err(at("rows", "is 0; a table needs at least one row".into()));
-    }
-    let split = match &raw.split {
-        None => Split::Even,
-        Some(value) => split_spec(value.get_ref())
-            .map_err(|message| report.at(value.span(), &key("split"), message))?,
-    };
     let grouped_by = if raw.groups.is_empty() {
         parent.and_then(|p| tables[p].grouped_by)
     } else {
         Some(index)
     };
-
-    let mut signature = TableSignature {
+    let signature = TableSignature {
         name: raw.name.clone(),
         columns: Vec::new(),
         ancestors,
+        references: Vec::new(),
     };
-    let mut columns = Vec::new();
-    if raw.columns.is_empty() {
-        return Err(at(
-            "columns",
-            "no column is generated; name at least one".into(),
-        ));
-    }
-    for (name, value) in &raw.columns {
-        let column_key = key(&format!("columns.{name}"));
-        let mut scope_tables: Vec<TableSignature> =
-            tables.iter().map(|t| t.signature.clone()).collect();
-        scope_tables.push(signature.clone());
-        let scope = Scope {
-            tables: &scope_tables,
-            as_of_micros: as_of.timestamp_micros(),
-        };
-        let (model, kind) = column_model(name, value.get_ref(), &scope)
-            .map_err(|message| report.at(value.span(), &column_key, message))?;
-        kinds.push((index, columns.len(), kind, column_key));
-        signature.columns.push((name.clone(), kind));
-        columns.push(model);
-    }
-    let order = match (
-        raw.write_order.as_ref().map(|w| w.get_ref().as_str()),
-        &raw.sorted_by,
-    ) {
-        (None | Some("generated"), None) => WriteOrder::Generated,
-        (Some("scattered"), None) => WriteOrder::Scattered,
-        (Some("sorted"), Some(column)) => {
-            let position = signature
-                .column(column)
-                .filter(|(_, kind)| *kind == ValueKind::Timestamp);
-            let Some((column_index, _)) = position else {
-                return Err(at(
-                    "sorted_by",
-                    format!("{column:?} is not a timestamp column of this table"),
-                ));
-            };
-            if !matches!(&columns[column_index].generator, generators::Generator::Timestamp(t) if t.window().is_some())
-            {
-                return Err(at(
-                    "sorted_by",
-                    format!(
-                        "{column:?} must be a timestamp drawn from days_ago = [...] to sort by"
-                    ),
-                ));
-            }
-            WriteOrder::Sorted {
-                column: column_index,
-            }
-        }
-        (Some("sorted"), None) => {
-            return Err(at(
-                "sorted_by",
-                "write_order = \"sorted\" needs sorted_by = \"<timestamp column>\"".into(),
-            ));
-        }
-        (_, Some(_)) => {
-            return Err(at(
-                "sorted_by",
-                "applies to write_order = \"sorted\"".into(),
-            ));
-        }
-        (Some(other), None) => {
-            return Err(at(
-                "write_order",
-                format!("{other:?} is not a write order; use generated, scattered or sorted"),
-            ));
-        }
-    };
+    let (columns, signature) = columns(&keys, tables, signature, as_of, kinds)?;
+    let order = write_order(&keys, &signature, &columns)?;
     let shuffle_window = raw.shuffle_window.unwrap_or(1);
     if !(1..=1_000_000).contains(&shuffle_window) {
-        return Err(at(
+        return Err(keys.at(
             "shuffle_window",
             format!("{shuffle_window} is outside 1..=1000000 (1 keeps the order)"),
         ));
@@ -453,6 +367,171 @@ fn table_model(
         materialize: false,
         keep: vec![false; width],
     })
+}
+
+/// The parent, and how the table's rows are counted: `rows`, `per_parent`, groups.
+fn parent_and_counts(
+    keys: &TableKeys,
+    tables: &[TableModel],
+) -> Result<(Option<usize>, Option<CountSpec>, Split)> {
+    let raw = keys.entry.get_ref();
+    let parent = match &raw.parent {
+        None => None,
+        Some(name) => Some(tables.iter().position(|t| t.name == *name).ok_or_else(|| {
+            keys.at(
+                "parent",
+                format!("{name:?} is not a table declared before this one"),
+            )
+        })?),
+    };
+    let per_parent = raw
+        .per_parent
+        .as_ref()
+        .map(|value| {
+            count_spec(value.get_ref())
+                .map_err(|message| keys.at_value(value, "per_parent", message))
+        })
+        .transpose()?;
+    let shares = raw
+        .groups
+        .iter()
+        .any(|group| group.get_ref().share.is_some());
+    match (parent, raw.rows, &per_parent, raw.groups.is_empty()) {
+        (None, _, Some(_), _) => {
+            return Err(keys.at("per_parent", "applies to a table with a parent"));
+        }
+        (None, None, None, true) => {
+            return Err(keys.at(
+                "rows",
+                "a table without a parent needs rows = N, or [[table.group]]s",
+            ));
+        }
+        (None, Some(_), None, false) if !shares => {
+            return Err(keys.at(
+                "rows",
+                "the groups' rows make up the table; give rows only to split it with group shares",
+            ));
+        }
+        (Some(_), _, _, false) => {
+            return Err(keys.at("group", "groups are declared on tables without a parent; their children follow their groups"));
+        }
+        (Some(_), Some(_), Some(_), _) => {
+            return Err(keys.at(
+                "rows",
+                "give rows (split among the parents) or per_parent, not both",
+            ));
+        }
+        (Some(_), None, None, _) => {
+            return Err(keys.at("per_parent", "a child table needs per_parent = N, [min, max] or { zipf = s, max = N }, or rows = N to split"));
+        }
+        _ => {}
+    }
+    if raw.rows == Some(0) {
+        return Err(keys.at("rows", "is 0; a table needs at least one row"));
+    }
+    let split = match &raw.split {
+        None => Split::Even,
+        Some(value) if parent.is_none() || per_parent.is_some() => {
+            return Err(keys.at_value(
+                value,
+                "split",
+                "applies to a child table that splits rows = N among its parents",
+            ));
+        }
+        Some(value) => {
+            split_spec(value.get_ref()).map_err(|message| keys.at_value(value, "split", message))?
+        }
+    };
+    Ok((parent, per_parent, split))
+}
+
+/// The table's column generators, resolved in order (each sees the columns before it).
+fn columns(
+    keys: &TableKeys,
+    tables: &[TableModel],
+    mut signature: TableSignature,
+    as_of: DateTime<Utc>,
+    kinds: &mut Vec<(usize, usize, ValueKind, String)>,
+) -> Result<(Vec<ColumnModel>, TableSignature)> {
+    let raw = keys.entry.get_ref();
+    if raw.columns.is_empty() {
+        return Err(keys.at("columns", "no column is generated; name at least one"));
+    }
+    let mut columns = Vec::new();
+    for (name, value) in &raw.columns {
+        let column_key = keys.key(&format!("columns.{name}"));
+        let mut scope_tables: Vec<TableSignature> =
+            tables.iter().map(|t| t.signature.clone()).collect();
+        scope_tables.push(signature.clone());
+        let scope = Scope {
+            tables: &scope_tables,
+            as_of_micros: as_of.timestamp_micros(),
+        };
+        let (model, kind) = column_model(name, value.get_ref(), &scope)
+            .map_err(|message| keys.report.at(value.span(), &column_key, message))?;
+        if let generators::Generator::Reference(reference) = &model.generator
+            && let Some(referenced) = reference.table()
+        {
+            signature.references.push((columns.len(), referenced));
+        }
+        kinds.push((tables.len(), columns.len(), kind, column_key));
+        signature.columns.push((name.clone(), kind));
+        columns.push(model);
+    }
+    Ok((columns, signature))
+}
+
+fn write_order(
+    keys: &TableKeys,
+    signature: &TableSignature,
+    columns: &[ColumnModel],
+) -> Result<WriteOrder> {
+    let raw = keys.entry.get_ref();
+    Ok(
+        match (
+            raw.write_order.as_ref().map(|w| w.get_ref().as_str()),
+            &raw.sorted_by,
+        ) {
+            (None | Some("generated"), None) => WriteOrder::Generated,
+            (Some("scattered"), None) => WriteOrder::Scattered,
+            (Some("sorted"), Some(column)) => {
+                let position = signature
+                    .column(column)
+                    .filter(|(_, kind)| *kind == ValueKind::Timestamp);
+                let Some((column_index, _)) = position else {
+                    return Err(keys.at(
+                        "sorted_by",
+                        format!("{column:?} is not a timestamp column of this table"),
+                    ));
+                };
+                if !matches!(&columns[column_index].generator, generators::Generator::Timestamp(t) if t.window().is_some())
+                {
+                    return Err(keys.at(
+                        "sorted_by",
+                        format!(
+                            "{column:?} must be a timestamp drawn from days_ago = [...] to sort by"
+                        ),
+                    ));
+                }
+                WriteOrder::Sorted {
+                    column: column_index,
+                }
+            }
+            (Some("sorted"), None) => {
+                return Err(keys.at(
+                    "sorted_by",
+                    "write_order = \"sorted\" needs sorted_by = \"<timestamp column>\"",
+                ));
+            }
+            (_, Some(_)) => return Err(keys.at("sorted_by", "applies to write_order = \"sorted\"")),
+            (Some(other), None) => {
+                return Err(keys.at(
+                    "write_order",
+                    format!("{other:?} is not a write order; use generated, scattered or sorted"),
+                ));
+            }
+        },
+    )
 }
 
 /// A column's generator and modifiers, resolved in `scope`.
@@ -503,7 +582,19 @@ fn condition_model(value: &toml::Value, scope: &Scope) -> std::result::Result<Co
             error.to_string().trim_end()
         )
     })?;
-    let (column, _) = scope.own_column(&when.column)?;
+    let (column, kind) = scope.own_column(&when.column)?;
+    if let Some(mismatch) = when
+        .values
+        .iter()
+        .map(Value::from_toml)
+        .find(|value| value.kind() != kind && kind != ValueKind::Any)
+    {
+        return Err(format!(
+            "when.in holds {mismatch}, but column {} gives {}; the condition could never hold",
+            when.column,
+            kind.name()
+        ));
+    }
     Ok(Condition {
         column,
         values: when.values.iter().map(Value::from_toml).collect(),
@@ -557,6 +648,36 @@ fn split_spec(value: &toml::Value) -> std::result::Result<Split, String> {
     }
 }
 
+/// Names keys of one `[[table.group]]` entry in error messages.
+struct GroupKeys<'a> {
+    report: &'a Reporter<'a>,
+    entry: &'a Spanned<GroupEntry>,
+    owner: &'a str,
+}
+
+impl GroupKeys<'_> {
+    fn key(&self, field: &str) -> String {
+        format!(
+            "table \"{}\".group \"{}\".{field}",
+            self.owner,
+            self.entry.get_ref().name
+        )
+    }
+
+    fn at(&self, field: &str, message: impl std::fmt::Display) -> Error {
+        self.report.at(self.entry.span(), &self.key(field), message)
+    }
+
+    fn at_value<T>(
+        &self,
+        value: &Spanned<T>,
+        field: &str,
+        message: impl std::fmt::Display,
+    ) -> Error {
+        self.report.at(value.span(), &self.key(field), message)
+    }
+}
+
 fn group_model(
     report: &Reporter,
     entry: &Spanned<GroupEntry>,
@@ -566,147 +687,181 @@ fn group_model(
     kinds: &mut Vec<(usize, usize, ValueKind, String)>,
 ) -> Result<GroupModel> {
     let raw = entry.get_ref();
-    let owner = &tables[table_index];
-    let key = |field: &str| format!("table \"{}\".group \"{}\".{field}", owner.name, raw.name);
-    let at = |field: &str, message: String| report.at(entry.span(), &key(field), message);
+    let keys = GroupKeys {
+        report,
+        entry,
+        owner: &tables[table_index].name,
+    };
     let valid = !raw.name.is_empty()
         && raw
             .name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if !valid {
-        return Err(at("name", "must be letters, digits, - and _".into()));
+        return Err(keys.at("name", "must be letters, digits, - and _"));
     }
     let size = match (raw.rows, raw.share) {
-        (Some(0), None) => return Err(at("rows", "is 0; a group needs at least one row".into())),
+        (Some(0), None) => return Err(keys.at("rows", "is 0; a group needs at least one row")),
         (Some(rows), None) => GroupSize::Rows(rows),
         (None, Some(share)) if share > 0.0 && share <= 1.0 => {
-            if owner.rows.is_none() {
-                return Err(at(
+            if tables[table_index].rows.is_none() {
+                return Err(keys.at(
                     "share",
                     format!(
                         "a share needs the table to declare rows; table {} declares none",
-                        owner.name
+                        keys.owner
                     ),
                 ));
             }
             GroupSize::Share(share)
         }
-        (None, Some(share)) => return Err(at("share", format!("{share} is outside (0, 1]"))),
+        (None, Some(share)) => return Err(keys.at("share", format!("{share} is outside (0, 1]"))),
         _ => {
-            return Err(at(
+            return Err(keys.at(
                 "rows",
-                "give rows = N or share = fraction of the table's rows".into(),
+                "give rows = N or share = fraction of the table's rows",
             ));
         }
     };
-    let descendant = |name: &str, field: &str| -> Result<usize> {
-        let index = tables
-            .iter()
-            .position(|t| t.name == name)
-            .ok_or_else(|| at(field, format!("{name:?} is not a declared table")))?;
-        if tables[index].grouped_by != Some(table_index) || index == table_index {
-            return Err(at(
-                field,
-                format!(
-                    "{name:?} is not a descendant of {} (its rows do not belong to {}'s groups)",
-                    owner.name, owner.name
-                ),
-            ));
-        }
-        Ok(index)
-    };
-    let mut children = Vec::new();
-    for (name, value) in &raw.children {
-        let field = format!("children.{name}");
-        let child = descendant(name, &field)?;
-        let count = match value.get_ref() {
-            toml::Value::Table(table) if table.len() == 1 && table.contains_key("share") => {
-                let share = table["share"]
-                    .as_float()
-                    .or(table["share"].as_integer().map(|i| i as f64))
-                    .unwrap_or(f64::NAN);
-                if !(share > 0.0 && share <= 1.0) {
-                    return Err(report.at(
-                        value.span(),
-                        &key(&field),
-                        format!("share = {} is outside (0, 1]", table["share"]),
-                    ));
-                }
-                if tables[child].rows.is_none() {
-                    return Err(report.at(
-                        value.span(),
-                        &key(&field),
-                        format!("a share needs table {name} to declare rows to split"),
-                    ));
-                }
-                ChildCount::Share(share)
-            }
-            other => ChildCount::PerParent(count_spec(other).map_err(|message| {
-                report.at(
-                    value.span(),
-                    &key(&field),
-                    format!("{message}, or {{ share = 0.5 }}"),
-                )
-            })?),
-        };
-        children.push((child, count));
-    }
-    let mut overrides = Vec::new();
-    for (name, value) in &raw.columns {
-        let field = format!("columns.{name}");
-        let fail = |message: String| report.at(value.span(), &key(&field), message);
-        let (table_name, column_name) = name
-            .rsplit_once('.')
-            .ok_or_else(|| fail(format!("{name:?} must name \"table.column\"")))?;
-        let table = descendant(table_name, &field).or_else(|error| {
-            if table_name == owner.name {
-                Ok(table_index)
-            } else {
-                Err(error)
-            }
-        })?;
-        let Some((column, default_kind)) = tables[table].signature.column(column_name) else {
-            return Err(fail(format!(
-                "table {table_name} generates no column {column_name:?}; override a column the table declares"
-            )));
-        };
-        let mut scope_tables: Vec<TableSignature> = tables[..table]
-            .iter()
-            .map(|t| t.signature.clone())
-            .collect();
-        let mut own = tables[table].signature.clone();
-        own.columns.truncate(column);
-        scope_tables.push(own);
-        let scope = Scope {
-            tables: &scope_tables,
-            as_of_micros: as_of.timestamp_micros(),
-        };
-        let (model, kind) = column_model(column_name, value.get_ref(), &scope).map_err(&fail)?;
-        if let crate::datagen::order::WriteOrder::Sorted { column: sorted } = tables[table].order
-            && sorted == column
-            && !matches!(&model.generator, generators::Generator::Timestamp(t) if t.window().is_some())
-        {
-            return Err(fail(format!(
-                "{table_name} is written sorted by {column_name}, so an override must be a timestamp with days_ago"
-            )));
-        }
-        if kind != default_kind && kind != ValueKind::Any && default_kind != ValueKind::Any {
-            return Err(fail(format!(
-                "gives {} where the table's own generator gives {}",
-                kind.name(),
-                default_kind.name()
-            )));
-        }
-        kinds.push((table, column, kind, key(&field)));
-        overrides.push((table, column, model));
-    }
+    let children = raw
+        .children
+        .iter()
+        .map(|(name, value)| child_count(&keys, name, value, table_index, tables))
+        .collect::<Result<Vec<_>>>()?;
+    let overrides = raw
+        .columns
+        .iter()
+        .map(|(name, value)| column_override(&keys, name, value, table_index, tables, as_of, kinds))
+        .collect::<Result<Vec<_>>>()?;
     Ok(GroupModel {
         name: raw.name.clone(),
         size,
         children,
         overrides,
     })
+}
+
+/// The table `name` among the grouped table's descendants (or the grouped table itself
+/// when `itself` allows it).
+fn descendant(
+    keys: &GroupKeys,
+    field: &str,
+    name: &str,
+    table_index: usize,
+    tables: &[TableModel],
+    itself: bool,
+) -> Result<usize> {
+    let index = tables
+        .iter()
+        .position(|t| t.name == name)
+        .ok_or_else(|| keys.at(field, format!("{name:?} is not a declared table")))?;
+    if index == table_index && itself {
+        return Ok(index);
+    }
+    if tables[index].grouped_by != Some(table_index) || index == table_index {
+        return Err(keys.at(
+            field,
+            format!(
+                "{name:?} is not a descendant of {} (its rows do not belong to {}'s groups)",
+                keys.owner, keys.owner
+            ),
+        ));
+    }
+    Ok(index)
+}
+
+/// `children.<table> = N | [min, max] | { zipf, max } | { share = f }`.
+fn child_count(
+    keys: &GroupKeys,
+    name: &str,
+    value: &Spanned<toml::Value>,
+    table_index: usize,
+    tables: &[TableModel],
+) -> Result<(usize, ChildCount)> {
+    let field = format!("children.{name}");
+    let child = descendant(keys, &field, name, table_index, tables, false)?;
+    let count = match value.get_ref() {
+        toml::Value::Table(table) if table.len() == 1 && table.contains_key("share") => {
+            let share = table["share"]
+                .as_float()
+                .or(table["share"].as_integer().map(|i| i as f64))
+                .unwrap_or(f64::NAN);
+            if !(share > 0.0 && share <= 1.0) {
+                return Err(keys.at_value(
+                    value,
+                    &field,
+                    format!("share = {} is outside (0, 1]", table["share"]),
+                ));
+            }
+            if tables[child].rows.is_none() {
+                return Err(keys.at_value(
+                    value,
+                    &field,
+                    format!("a share needs table {name} to declare rows to split"),
+                ));
+            }
+            ChildCount::Share(share)
+        }
+        other => ChildCount::PerParent(count_spec(other).map_err(|message| {
+            keys.at_value(value, &field, format!("{message}, or {{ share = 0.5 }}"))
+        })?),
+    };
+    Ok((child, count))
+}
+
+/// `columns."table.column" = <generator>`: the generator rows under the group use,
+/// resolved in the scope of the overridden column.
+fn column_override(
+    keys: &GroupKeys,
+    name: &str,
+    value: &Spanned<toml::Value>,
+    table_index: usize,
+    tables: &[TableModel],
+    as_of: DateTime<Utc>,
+    kinds: &mut Vec<(usize, usize, ValueKind, String)>,
+) -> Result<(usize, usize, ColumnModel)> {
+    let field = format!("columns.{name}");
+    let fail = |message: String| keys.at_value(value, &field, message);
+    let (table_name, column_name) = name
+        .rsplit_once('.')
+        .ok_or_else(|| fail(format!("{name:?} must name \"table.column\"")))?;
+    let table = descendant(keys, &field, table_name, table_index, tables, true)?;
+    let Some((column, default_kind)) = tables[table].signature.column(column_name) else {
+        return Err(fail(format!(
+            "table {table_name} generates no column {column_name:?}; override a column the table declares"
+        )));
+    };
+    let mut scope_tables: Vec<TableSignature> = tables[..table]
+        .iter()
+        .map(|t| t.signature.clone())
+        .collect();
+    let mut own = tables[table].signature.clone();
+    own.columns.truncate(column);
+    own.references
+        .retain(|(referencing, _)| *referencing < column);
+    scope_tables.push(own);
+    let scope = Scope {
+        tables: &scope_tables,
+        as_of_micros: as_of.timestamp_micros(),
+    };
+    let (model, kind) = column_model(column_name, value.get_ref(), &scope).map_err(&fail)?;
+    if let WriteOrder::Sorted { column: sorted } = tables[table].order
+        && sorted == column
+        && !matches!(&model.generator, generators::Generator::Timestamp(t) if t.window().is_some())
+    {
+        return Err(fail(format!(
+            "{table_name} is written sorted by {column_name}, so an override must be a timestamp with days_ago"
+        )));
+    }
+    if kind != default_kind && kind != ValueKind::Any && default_kind != ValueKind::Any {
+        return Err(fail(format!(
+            "gives {} where the table's own generator gives {}",
+            kind.name(),
+            default_kind.name()
+        )));
+    }
+    kinds.push((table, column, kind, keys.key(&field)));
+    Ok((table, column, model))
 }
 
 /// Group shares of one table may not add up to more than 1.
@@ -727,6 +882,33 @@ fn check_shares(report: &Reporter, tables: &[TableModel]) -> Result<()> {
                     total += share;
                 }
             }
+        }
+        let root_shares = by == index
+            && tables[by]
+                .groups
+                .iter()
+                .any(|group| matches!(group.size, GroupSize::Share(_)));
+        // A child table's rows go to parents in groups with a share, or to parents in
+        // groups that say nothing about it; when every group says something, the
+        // shares must take all the rows.
+        let every_group_counts = by != index
+            && table.rows.is_some()
+            && tables[by]
+                .groups
+                .iter()
+                .all(|group| group.children.iter().any(|(child, _)| *child == index));
+        let child_shares = every_group_counts
+            && tables[by].groups.iter().any(|group| {
+                group
+                    .children
+                    .iter()
+                    .any(|(child, count)| *child == index && matches!(count, ChildCount::Share(_)))
+            });
+        if (root_shares || child_shares) && (total - 1.0).abs() > 1e-6 {
+            return Err(report.key(
+                &format!("table \"{}\".group", table.name),
+                format!("the groups' shares of {} add up to {total}; every row goes to a group with a share (after the fixed counts), so the shares must add up to 1", table.name),
+            ));
         }
         if total > 1.0 + 1e-9 {
             return Err(report.key(

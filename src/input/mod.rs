@@ -37,7 +37,7 @@ pub struct Scenario {
     pub min_scale: Option<u64>,
     pub dataset: Dataset,
     pub target: TargetSpec,
-    /// Planner settings the scenario adds to plancheck's pinned ones, in file order.
+    /// Planner settings the scenario adds to plancheck's pinned ones, by name.
     pub settings: Vec<(String, String)>,
     /// Applied between the `before` and the `after` queries.
     pub migration: Vec<Fixture>,
@@ -325,6 +325,80 @@ fn validate(path: &Path, text: &str, raw: ScenarioFile) -> Result<Scenario> {
     let dataset_path = resolve_fixture(path, "dataset", &raw.dataset)?;
     let dataset = Dataset::load(&dataset_path)?;
 
+    let variants = variants(&report, &raw)?;
+    let target = target_spec(&report, &raw.target, &dataset, &variants)?;
+    let settings = settings(&report, &raw.settings)?;
+    let migration = migration(&report, &raw)?;
+
+    let mut picks: Vec<Pick> = Vec::new();
+    for entry in &raw.picks {
+        let pick = pick(&report, entry, &picks, &dataset, &target, &variants)?;
+        picks.push(pick);
+    }
+    if raw.queries.is_empty() {
+        return Err(report.key("query", "no [[query]] is declared"));
+    }
+    let mut queries: Vec<Query> = Vec::new();
+    for entry in &raw.queries {
+        let query = query(
+            &report,
+            entry,
+            &queries,
+            &picks,
+            &dataset,
+            &target,
+            &variants,
+            !migration.is_empty(),
+        )?;
+        queries.push(query);
+    }
+    let checks = raw
+        .checks
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| check_entry(&report, index, entry, &queries, &variants))
+        .collect::<Result<Vec<_>>>()?;
+    if checks.is_empty() {
+        return Err(report.key(
+            "check",
+            "no [[check]] is declared; a scenario without checks proves nothing",
+        ));
+    }
+    if !migration.is_empty()
+        && !queries
+            .iter()
+            .any(|query| query.state == SchemaState::After)
+    {
+        return Err(report.key(
+            "migration",
+            "is applied only before queries marked schema = \"after\", and none is; mark the query that runs on the migrated schema",
+        ));
+    }
+    if raw.min_scale == Some(0) {
+        return Err(report.key(
+            "min_scale",
+            "is 0; leave it out or give the smallest scale that reproduces",
+        ));
+    }
+    Ok(Scenario {
+        name,
+        path: path.to_owned(),
+        description: raw.description,
+        gate: raw.gate,
+        min_scale: raw.min_scale,
+        dataset,
+        target,
+        settings,
+        migration,
+        variants,
+        picks,
+        queries,
+        checks,
+    })
+}
+
+/// The variant matrix's axes, at most [`MAX_CELLS`] cells in all.
+fn variants(report: &Reporter, raw: &ScenarioFile) -> Result<Vec<Axis>> {
     let variants = raw
         .variants
         .iter()
@@ -356,76 +430,28 @@ fn validate(path: &Path, text: &str, raw: ScenarioFile) -> Result<Scenario> {
             ),
         ));
     }
+    Ok(variants)
+}
 
-    let target = target_spec(&report, &raw.target, &dataset, &variants)?;
-    let settings = settings(&report, &raw.settings)?;
-    let migration = match &raw.migration {
-        None => Vec::new(),
+/// The migration's fixtures, read.
+fn migration(report: &Reporter, raw: &ScenarioFile) -> Result<Vec<Fixture>> {
+    match &raw.migration {
+        None => Ok(Vec::new()),
         Some(section) if section.fixtures.is_empty() => {
-            return Err(report.key("migration.fixtures", "lists no fixture"));
+            Err(report.key("migration.fixtures", "lists no fixture"))
         }
         Some(section) => section
             .fixtures
             .iter()
             .map(|relative| {
-                let path = resolve_fixture(path, "migration.fixtures", relative)?;
+                let path = resolve_fixture(report.path, "migration.fixtures", relative)?;
                 Ok(Fixture {
                     sql: read_text(&path)?,
                     path,
                 })
             })
-            .collect::<Result<_>>()?,
-    };
-
-    let mut picks: Vec<Pick> = Vec::new();
-    for entry in &raw.picks {
-        let pick = pick(&report, entry, &picks, &dataset, &target, &variants)?;
-        picks.push(pick);
+            .collect(),
     }
-    if raw.queries.is_empty() {
-        return Err(report.key("query", "no [[query]] is declared"));
-    }
-    let mut queries: Vec<Query> = Vec::new();
-    for entry in &raw.queries {
-        let query = query(
-            &report,
-            entry,
-            &queries,
-            &picks,
-            &dataset,
-            &target,
-            &variants,
-            !migration.is_empty(),
-        )?;
-        queries.push(query);
-    }
-    let checks = raw
-        .checks
-        .iter()
-        .enumerate()
-        .map(|(index, entry)| check_entry(&report, index, entry, &queries, &variants))
-        .collect::<Result<Vec<_>>>()?;
-    if raw.min_scale == Some(0) {
-        return Err(report.key(
-            "min_scale",
-            "is 0; leave it out or give the smallest scale that reproduces",
-        ));
-    }
-    Ok(Scenario {
-        name,
-        path: path.to_owned(),
-        description: raw.description,
-        gate: raw.gate,
-        min_scale: raw.min_scale,
-        dataset,
-        target,
-        settings,
-        migration,
-        variants,
-        picks,
-        queries,
-        checks,
-    })
 }
 
 fn target_spec(

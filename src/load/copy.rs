@@ -1,94 +1,141 @@
-//! Binary COPY of generated rows, with the column types the catalog gives.
+//! Binary COPY of generated rows. Rows are encoded in PostgreSQL's binary COPY format
+//! on the generator's thread ([`encode_table`]), with the column types the catalog
+//! gives, so the task talking to the server only forwards finished chunks
+//! ([`copy_chunks`]): generation, encoding and the server's ingest overlap.
 
-use futures_util::pin_mut;
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::SinkExt;
 use tokio_postgres::Client;
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::types::{IsNull, ToSql, Type};
 
 use crate::datagen::value::Value;
 use crate::error::{Error, Result};
 
-/// Truncates `table` and fills it with binary COPY from the batches `rows` receives
-/// until an empty batch, in one transaction (which lets a `wal_level = minimal`
-/// server skip WAL for the new data). Calls `on_progress` with the running count after
-/// each batch. Returns the rows sent. A value that cannot be written as its column's
-/// type is an input error naming `table.column`.
-pub async fn copy_batches(
+/// Bytes per chunk handed from the generator thread to the loader.
+const CHUNK_BYTES: usize = 256 * 1024;
+
+/// What the generator thread sends for a table.
+pub enum Chunk {
+    /// Encoded rows, and how many.
+    Data(Bytes, u64),
+    /// Every row of the table has been sent.
+    End,
+    /// A value could not be written as its column's type: the message names the
+    /// column.
+    Failed(String),
+}
+
+/// Encodes `rows` of `table` into binary COPY chunks and hands each to `send`; stops
+/// early (returning false) when `send` does.
+pub fn encode_table(
+    table: &str,
+    columns: &[(String, Type)],
+    rows: impl Iterator<Item = Vec<Value>>,
+    mut send: impl FnMut(Chunk) -> bool,
+) -> bool {
+    let mut buffer = BytesMut::with_capacity(CHUNK_BYTES + 4096);
+    // The signature, flags and header extension length.
+    buffer.put_slice(b"PGCOPY\n\xff\r\n\0");
+    buffer.put_i32(0);
+    buffer.put_i32(0);
+    let mut rows_in_chunk = 0u64;
+    for row in rows {
+        buffer.put_i16(row.len() as i16);
+        for (value, (name, ty)) in row.iter().zip(columns) {
+            let length_at = buffer.len();
+            buffer.put_i32(0);
+            match value.to_sql(ty, &mut buffer) {
+                Ok(IsNull::Yes) => {
+                    buffer.truncate(length_at);
+                    buffer.put_i32(-1);
+                }
+                Ok(IsNull::No) => {
+                    let length = (buffer.len() - length_at - 4) as i32;
+                    buffer[length_at..length_at + 4].copy_from_slice(&length.to_be_bytes());
+                }
+                Err(cause) => {
+                    // The load stops here: the rest of the table is never asked for.
+                    send(Chunk::Failed(format!(
+                        "column {table}.{name}: {cause}; change its generator so its values fit"
+                    )));
+                    return false;
+                }
+            }
+        }
+        rows_in_chunk += 1;
+        if buffer.len() >= CHUNK_BYTES {
+            if !send(Chunk::Data(buffer.split().freeze(), rows_in_chunk)) {
+                return false;
+            }
+            rows_in_chunk = 0;
+        }
+    }
+    buffer.put_i16(-1);
+    send(Chunk::Data(buffer.freeze(), rows_in_chunk)) && send(Chunk::End)
+}
+
+/// Truncates `table` and fills it with binary COPY from the chunks `chunks`
+/// receives until [`Chunk::End`], in one transaction (which lets a
+/// `wal_level = minimal` server skip WAL for the new data). Calls `on_progress` with
+/// the running row count. Returns the rows sent. Values that do not fit their column,
+/// and rows the server rejects (a CHECK, a NOT NULL), are input errors naming
+/// `table.column`.
+pub async fn copy_chunks(
     client: &mut Client,
     table: &str,
     columns: &[(String, Type)],
-    rows: &mut tokio::sync::mpsc::Receiver<Vec<Vec<Value>>>,
+    chunks: &mut tokio::sync::mpsc::Receiver<Chunk>,
     dataset: &std::path::Path,
     mut on_progress: impl FnMut(u64),
 ) -> Result<u64> {
     let during = |what: &str| Error::database(format!("{what} {table}"));
     let transaction = client.transaction().await.map_err(during("loading"))?;
     transaction
-        .batch_execute(&format!("TRUNCATE {table}"))
+        .batch_execute(&format!("TRUNCATE {}", super::quoted(table)))
         .await
         .map_err(during("truncating"))?;
-    let names: Vec<&str> = columns.iter().map(|(name, _)| name.as_str()).collect();
-    let types: Vec<Type> = columns.iter().map(|(_, ty)| ty.clone()).collect();
+    let names: Vec<String> = columns
+        .iter()
+        .map(|(name, _)| super::quoted(name))
+        .collect();
     let statement = format!(
-        "COPY {table} ({}) FROM STDIN (FORMAT binary)",
+        "COPY {} ({}) FROM STDIN (FORMAT binary)",
+        super::quoted(table),
         names.join(", ")
     );
     let sink = transaction
-        .copy_in(&statement)
+        .copy_in::<_, Bytes>(&statement)
         .await
         .map_err(during("starting COPY into"))?;
-    let writer = BinaryCopyInWriter::new(sink, &types);
-    pin_mut!(writer);
+    futures_util::pin_mut!(sink);
     let mut sent = 0u64;
-    while let Some(batch) = rows.recv().await {
-        if batch.is_empty() {
-            break;
-        }
-        for row in &batch {
-            let values: Vec<&(dyn ToSql + Sync)> = row
-                .iter()
-                .map(|value| value as &(dyn ToSql + Sync))
-                .collect();
-            if let Err(error) = writer.as_mut().write(&values).await {
-                return Err(value_error(dataset, table, columns, row, error));
+    loop {
+        match chunks.recv().await {
+            Some(Chunk::Data(bytes, rows)) => {
+                sink.send(bytes)
+                    .await
+                    .map_err(|error| copy_error(dataset, table, error))?;
+                sent += rows;
+                on_progress(sent);
+            }
+            Some(Chunk::End) => break,
+            Some(Chunk::Failed(message)) => return Err(Error::input(dataset, message)),
+            None => {
+                return Err(Error::Infrastructure(format!(
+                    "the data generator stopped before finishing {table}"
+                )));
             }
         }
-        sent += batch.len() as u64;
-        on_progress(sent);
     }
-    writer
+    sink.as_mut()
         .finish()
         .await
         .map_err(|error| copy_error(dataset, table, error))?;
-    on_progress(sent);
     transaction
         .commit()
         .await
         .map_err(|error| copy_error(dataset, table, error))?;
     Ok(sent)
-}
-
-/// A write that failed on the client: find the value that does not fit.
-fn value_error(
-    dataset: &std::path::Path,
-    table: &str,
-    columns: &[(String, Type)],
-    row: &[Value],
-    error: tokio_postgres::Error,
-) -> Error {
-    if error.as_db_error().is_some() || error.is_closed() {
-        return copy_error(dataset, table, error);
-    }
-    let mut scratch = bytes::BytesMut::new();
-    for ((name, ty), value) in columns.iter().zip(row) {
-        if let Err(cause) = value.to_sql(ty, &mut scratch) {
-            return Error::input(
-                dataset,
-                format!("column {table}.{name}: {cause}; change its generator so its values fit"),
-            );
-        }
-    }
-    Error::database(format!("copying rows into {table}"))(error)
 }
 
 /// A server error during COPY: a data or constraint error names the table and column

@@ -23,11 +23,11 @@ pub struct Detached {
 
 /// Detaches keys, indexes, foreign keys and enabled user triggers of `tables` and of
 /// any table referencing them.
-pub async fn detach(client: &Client, tables: &[&str]) -> Result<Detached> {
-    let tables: Vec<String> = tables.iter().map(|table| (*table).to_owned()).collect();
+pub async fn detach(client: &Client, tables: &[String]) -> Result<Detached> {
+    let tables: Vec<String> = tables.to_vec();
     let constraints = client
         .query(
-            "SELECT conrelid::regclass::text, conname, contype::text, pg_get_constraintdef(oid) \
+            "SELECT conrelid::regclass::text, quote_ident(conname), contype::text, pg_get_constraintdef(oid) \
              FROM pg_constraint \
              WHERE contype IN ('p', 'u', 'f') \
                AND (conrelid = ANY($1::text[]::regclass[]) OR confrelid = ANY($1::text[]::regclass[])) \
@@ -50,7 +50,7 @@ pub async fn detach(client: &Client, tables: &[&str]) -> Result<Detached> {
         .map_err(Error::database("reading indexes of the seeded tables"))?;
     let triggers = client
         .query(
-            "SELECT tgrelid::regclass::text, tgname FROM pg_trigger \
+            "SELECT tgrelid::regclass::text, quote_ident(tgname) FROM pg_trigger \
              WHERE NOT tgisinternal AND tgenabled <> 'D' AND tgrelid = ANY($1::text[]::regclass[]) \
              ORDER BY 1, 2",
             &[&tables],

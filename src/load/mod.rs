@@ -15,13 +15,18 @@ use tokio_postgres::Client;
 use tokio_postgres::types::Type;
 
 use crate::datagen::Datagen;
-use crate::datagen::value::Value;
-
-/// Rows per batch handed from the generator thread to the loader.
-const BATCH_ROWS: usize = 1024;
 use crate::error::{Error, Result};
 use crate::input::Dataset;
 use crate::outcome::{Phase, TableFacts};
+
+/// A table or column name as SQL needs it: each dot-separated part double-quoted, so
+/// mixed-case and reserved names work (`app.Users` becomes `"app"."Users"`).
+pub fn quoted(name: &str) -> String {
+    name.split('.')
+        .map(|part| format!("\"{}\"", part.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(".")
+}
 
 /// Each table's generated columns with their catalog types, checked against what
 /// the generators produce. Run on the empty schema, before anything is generated.
@@ -33,7 +38,7 @@ pub async fn column_types(client: &Client, dataset: &Dataset) -> Result<Vec<Vec<
                 "SELECT a.attname::text, a.attnotnull, a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '' \
                  FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped \
                  ORDER BY a.attnum",
-                &[&table.name],
+                &[&quoted(&table.name)],
             )
             .await
             .map_err(Error::database(format!("reading the columns of {}", table.name)))?;
@@ -78,11 +83,12 @@ pub async fn column_types(client: &Client, dataset: &Dataset) -> Result<Vec<Vec<
             .iter()
             .map(|column| column.name.as_str())
             .collect();
+        let selected: Vec<String> = names.iter().map(|name| quoted(name)).collect();
         let statement = client
             .prepare(&format!(
                 "SELECT {} FROM {} LIMIT 0",
-                names.join(", "),
-                table.name
+                selected.join(", "),
+                quoted(&table.name)
             ))
             .await
             .map_err(Error::database(format!(
@@ -145,32 +151,25 @@ pub async fn load(
         .iter()
         .map(|table| table.name.as_str())
         .collect();
-    let mut detached = detach::detach(&clients[0], &names).await?;
+    let quoted_names: Vec<String> = names.iter().map(|name| quoted(name)).collect();
+    let mut detached = detach::detach(&clients[0], &quoted_names).await?;
     lap("detach indexes", &mut phases);
 
-    // Rows are generated on a thread of their own while this task streams the previous
-    // batch to the server, so generation and the server's ingest overlap.
+    // Rows are generated and encoded on a thread of their own while this task hands
+    // the previous chunk to the server, so generation and the server's ingest overlap.
     let counts: Vec<u64> = (0..dataset.model.tables.len())
         .map(|index| datagen.rows_of(index))
         .collect();
-    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<Vec<Value>>>(4);
-    let table_count = dataset.model.tables.len();
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<copy::Chunk>(4);
+    let thread_types = types.to_vec();
+    let names_owned: Vec<String> = names.iter().map(|name| (*name).to_owned()).collect();
     let generator = std::thread::spawn(move || {
-        for index in 0..table_count {
-            let mut stream = datagen.stream(index);
-            loop {
-                let batch: Vec<Vec<Value>> = stream.by_ref().take(BATCH_ROWS).collect();
-                let last = batch.len() < BATCH_ROWS;
-                if !batch.is_empty() && sender.blocking_send(batch).is_err() {
-                    return datagen;
-                }
-                if last {
-                    break;
-                }
-            }
-            // An empty batch ends the table.
-            if sender.blocking_send(Vec::new()).is_err() {
-                return datagen;
+        for (index, table) in names_owned.iter().enumerate() {
+            let rows = datagen.stream(index);
+            if !copy::encode_table(table, &thread_types[index], rows, |chunk| {
+                sender.blocking_send(chunk).is_ok()
+            }) {
+                break;
             }
         }
         datagen
@@ -179,7 +178,7 @@ pub async fn load(
     let mut failure = None;
     for (index, table) in dataset.model.tables.iter().enumerate() {
         let bar = progress_bar(&table.name, counts[index], progress);
-        let loaded = copy::copy_batches(
+        let loaded = copy::copy_chunks(
             &mut clients[0],
             &table.name,
             &types[index],
@@ -214,7 +213,7 @@ pub async fn load(
     lap("validate foreign keys", &mut phases);
     for table in &names {
         clients[0]
-            .batch_execute(&format!("VACUUM (ANALYZE) {table}"))
+            .batch_execute(&format!("VACUUM (ANALYZE) {}", quoted(table)))
             .await
             .map_err(Error::database(format!("vacuum analyze of {table}")))?;
     }
@@ -225,7 +224,7 @@ pub async fn load(
         let sizes = clients[0]
             .query_one(
                 "SELECT pg_table_size($1::text::regclass), pg_indexes_size($1::text::regclass)",
-                &[table],
+                &[&quoted(table)],
             )
             .await
             .map_err(Error::database(format!("reading the size of {table}")))?;

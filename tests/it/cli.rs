@@ -22,7 +22,9 @@ fn unknown_scenario_is_a_usage_error() {
         .assert()
         .code(2)
         .stderr(contains("no scenario named \"sparse-orgg\""))
-        .stderr(contains("known scenarios: dense-org, orders-by-status, sparse-org"));
+        .stderr(contains(
+            "known scenarios: dense-org, orders-by-status, sparse-org",
+        ));
 }
 
 #[test]

@@ -189,3 +189,44 @@ async fn orders_by_status_flags_the_old_schema_and_passes_the_fix_at_its_min_sca
         walk.summary
     );
 }
+
+/// A schema unlike the shipped ones (a schema-qualified, mixed-case table, bigint
+/// keys, numeric and jsonb columns, a time-sorted heap) and parameters from a pick:
+/// every name is quoted, every generator's values fit, and the picked cursor binds.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_schema_of_its_own_with_quoted_names_and_a_picked_cursor() {
+    let scenario = plancheck::input::Scenario::load(&crate::support::repo_path(
+        "tests/data/custom/scenario.toml",
+    ))
+    .unwrap();
+    let server = local_server().await;
+    let run = run_scenario(&server, &scenario, &quick_options())
+        .await
+        .unwrap();
+    server.stop().await.unwrap();
+    assert!(
+        run.passed(),
+        "{:#?}",
+        run.cells.iter().map(|c| &c.verdicts).collect::<Vec<_>>()
+    );
+    let events = run
+        .seeded
+        .tables
+        .iter()
+        .find(|t| t.name == "app.events")
+        .unwrap();
+    assert_eq!(events.rows, 20_000);
+    for cell in &run.cells {
+        let page = cell.evidence.query("page").unwrap();
+        assert_eq!(
+            page.params[0], cell.target.columns[0].1,
+            "the target's id is bound"
+        );
+        assert!(page.plan.rows_returned() <= 10.0);
+    }
+    assert_eq!(run.cells[0].target.group.as_deref(), Some("busy"));
+    assert_eq!(
+        run.cells[0].target.columns[0],
+        ("id".to_owned(), "1000".to_owned())
+    );
+}

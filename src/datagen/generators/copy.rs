@@ -31,7 +31,17 @@ impl Copy {
                     scope.tables[scope.own()].name
                 ));
             }
-            Some(name) => Some(scope.own_column(name)?.0),
+            Some(name) => {
+                let (via, _) = scope.own_column(name)?;
+                let own = &scope.tables[scope.own()];
+                if !own.references.contains(&(via, table)) {
+                    return Err(format!(
+                        "via = {name:?} must be a reference column of this table to {}, so that the copied row is the one it picked",
+                        scope.tables[table].name
+                    ));
+                }
+                Some(via)
+            }
         };
         self.resolved = Some((table, column, via));
         Ok(kind)
@@ -70,16 +80,19 @@ mod tests {
                 name: "orgs".into(),
                 columns: vec![("name".into(), ValueKind::Text)],
                 ancestors: vec![],
+                references: vec![],
             },
             TableSignature {
                 name: "projects".into(),
                 columns: vec![("slug".into(), ValueKind::Text)],
                 ancestors: vec![],
+                references: vec![],
             },
             TableSignature {
                 name: "runs".into(),
                 columns: vec![("project_id".into(), ValueKind::Int)],
                 ancestors: vec![0],
+                references: vec![],
             },
         ];
         let tables = vec![

@@ -1,6 +1,9 @@
 //! `fake`: realistic values from the `fake` crate (names, companies, emails, URLs,
-//! sentences, places), drawn from the column's seeded stream. `unique = true` keeps
-//! values distinct by numbering repeats (`Acme Inc 2`), as a tenant or email column
+//! sentences, places), drawn from the column's seeded stream. Generating a fake value
+//! costs microseconds, so by default a column draws from a pool of `pool` values
+//! (4,096) generated once from its stream: ample variety for names, words and
+//! sentences, at the cost of a lookup. `unique = true` draws fresh values and keeps
+//! them distinct by numbering repeats (`Acme Inc 2`), as a tenant or email column
 //! would be; it holds every value in memory, so use it on tables of modest size.
 
 use std::collections::HashSet;
@@ -8,6 +11,7 @@ use std::collections::HashSet;
 use fake::Fake as _;
 use fake::faker::{address::en as address, company::en as company, internet::en as internet};
 use fake::faker::{lorem::en as lorem, name::en as name, phone_number::en as phone};
+use rand::RngExt;
 use serde::Deserialize;
 
 use crate::datagen::rng::SeededRng;
@@ -47,12 +51,31 @@ pub struct Fake {
     pub words: Option<[usize; 2]>,
     #[serde(default)]
     pub unique: bool,
+    /// Distinct values a column draws from (not with `unique`), default 4,096.
+    pub pool: Option<usize>,
     #[serde(skip)]
     seen: HashSet<String>,
+    #[serde(skip)]
+    drawn: Vec<String>,
 }
+
+/// The default pool size.
+const POOL: usize = 4096;
 
 impl Fake {
     pub(super) fn resolve(&self) -> Result<ValueKind, String> {
+        match self.pool {
+            Some(_) if self.unique => {
+                return Err(
+                    "pool and unique exclude each other: unique values are never drawn from a pool"
+                        .into(),
+                );
+            }
+            Some(pool) if !(1..=1_000_000).contains(&pool) => {
+                return Err(format!("pool = {pool} is outside 1..=1000000"));
+            }
+            _ => {}
+        }
         if let Some([min, max]) = self.words {
             if min == 0 || min > max {
                 return Err(format!(
@@ -67,8 +90,30 @@ impl Fake {
     }
 
     pub(super) fn generate(&mut self, rng: &mut SeededRng) -> Value {
+        if self.unique {
+            return Value::Text(self.fresh_unique(rng));
+        }
+        if self.drawn.is_empty() {
+            let size = self.pool.unwrap_or(POOL);
+            self.drawn = (0..size).map(|_| self.fresh(rng)).collect();
+        }
+        Value::Text(self.drawn[rng.random_range(0..self.drawn.len())].clone())
+    }
+
+    fn fresh_unique(&mut self, rng: &mut SeededRng) -> String {
+        let mut text = self.fresh(rng);
+        let base = text.clone();
+        let mut attempt = 2;
+        while !self.seen.insert(text.clone()) {
+            text = format!("{base} {attempt}");
+            attempt += 1;
+        }
+        text
+    }
+
+    fn fresh(&self, rng: &mut SeededRng) -> String {
         let [min, max] = self.words.unwrap_or([4, 10]);
-        let mut text: String = match self.fake {
+        match self.fake {
             FakeKind::Name => name::Name().fake_with_rng(rng),
             FakeKind::FirstName => name::FirstName().fake_with_rng(rng),
             FakeKind::LastName => name::LastName().fake_with_rng(rng),
@@ -93,16 +138,7 @@ impl Fake {
             FakeKind::StreetName => address::StreetName().fake_with_rng(rng),
             FakeKind::ZipCode => address::ZipCode().fake_with_rng(rng),
             FakeKind::PhoneNumber => phone::PhoneNumber().fake_with_rng(rng),
-        };
-        if self.unique {
-            let base = text.clone();
-            let mut attempt = 2;
-            while !self.seen.insert(text.clone()) {
-                text = format!("{base} {attempt}");
-                attempt += 1;
-            }
         }
-        Value::Text(text)
     }
 }
 

@@ -161,6 +161,7 @@ mod tests {
             name: "runs".into(),
             columns: vec![("state".into(), ValueKind::Text)],
             ancestors: vec![],
+            references: vec![],
         }];
         let mut json: Json = toml::from_str(
             r#"value = { type = "statement", n = 3, subject = [{ digest = { kind = "hex", bytes = 4 } }], state = { kind = "template", template = "{state}" } }"#,
@@ -195,6 +196,7 @@ mod tests {
             name: "t".into(),
             columns: vec![],
             ancestors: vec![],
+            references: vec![],
         }];
         let mut json: Json =
             toml::from_str(r#"value = { a = { b = { kind = "hexx" } } }"#).unwrap();

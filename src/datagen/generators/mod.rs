@@ -68,6 +68,9 @@ pub struct TableSignature {
     pub columns: Vec<(String, ValueKind)>,
     /// Ancestor tables by index, nearest (the parent) first.
     pub ancestors: Vec<usize>,
+    /// `(column, table)`: the columns whose generator is a reference, and the table
+    /// each refers to.
+    pub references: Vec<(usize, usize)>,
 }
 
 impl TableSignature {
@@ -98,7 +101,7 @@ impl Scope<'_> {
     /// Resolves `table.column` to indexes, with a message saying what exists.
     pub fn table_column(&self, reference: &str) -> Result<(usize, usize, ValueKind), String> {
         let (table, column) = reference
-            .split_once('.')
+            .rsplit_once('.')
             .ok_or_else(|| format!("{reference:?} must be written as \"table.column\""))?;
         let table_index = self.table(table)?;
         let signature = &self.tables[table_index];

@@ -55,6 +55,11 @@ struct Resolved {
 }
 
 impl Reference {
+    /// The referenced table, once resolved.
+    pub fn table(&self) -> Option<usize> {
+        self.resolved.map(|resolved| resolved.table)
+    }
+
     pub(super) fn resolve(&mut self, scope: &Scope) -> Result<ValueKind, String> {
         let (table, column, kind) = scope.table_column(&self.to)?;
         if table == scope.own() {
@@ -214,16 +219,19 @@ mod tests {
                 name: "orgs".into(),
                 columns: vec![("id".into(), ValueKind::Int)],
                 ancestors: vec![],
+                references: vec![],
             },
             TableSignature {
                 name: "workflows".into(),
                 columns: vec![("id".into(), ValueKind::Int)],
                 ancestors: vec![0],
+                references: vec![],
             },
             TableSignature {
                 name: "runs".into(),
                 columns: vec![],
                 ancestors: vec![0],
+                references: vec![],
             },
         ];
         let tables = vec![

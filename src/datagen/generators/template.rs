@@ -1,7 +1,7 @@
 //! `template`: text with placeholders: `{n}` (the row's 1-based position in its
 //! table), `{column}` (an earlier column of the same row), `{table.column}` (a column
 //! of an ancestor row), each optionally filtered with `:slug`, `:lower` or `:upper`.
-//! `{{` and `}}` are literal braces. `"run-{n}"`, `"https://ci.example/{organizations.name:slug}/{n}"`.
+//! `{{` and `}}` are literal braces; a NULL column renders as nothing. `"run-{n}"`, `"https://ci.example/{organizations.name:slug}/{n}"`.
 
 use std::fmt::Write;
 
@@ -142,7 +142,12 @@ fn render(pieces: &[Piece], row: &RowContext) -> String {
                 (row.value_in(*table, *column, ancestor).clone(), *filter)
             }
         };
-        let text = value.to_string();
+        // A NULL renders as nothing, as `concat` does in SQL.
+        let text = if value == Value::Null {
+            String::new()
+        } else {
+            value.to_string()
+        };
         match filter {
             Filter::None => out.push_str(&text),
             Filter::Lower => out.push_str(&text.to_lowercase()),
@@ -178,11 +183,13 @@ mod tests {
                 name: "orgs".into(),
                 columns: vec![("name".into(), ValueKind::Text)],
                 ancestors: vec![],
+                references: vec![],
             },
             TableSignature {
                 name: "runs".into(),
                 columns: vec![("state".into(), ValueKind::Text)],
                 ancestors: vec![0],
+                references: vec![],
             },
         ]
     }

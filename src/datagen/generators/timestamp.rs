@@ -100,8 +100,11 @@ impl Timestamp {
     pub(super) fn resolve(&mut self, scope: &Scope) -> Result<ValueKind, String> {
         self.resolved = Some(match (&self.days_ago, &self.after) {
             (Some([recent, oldest]), None) => {
-                if self.seconds.is_some() {
-                    return Err("seconds goes with after, not with days_ago".into());
+                if self.seconds.is_some() || self.distribution != Distribution::Uniform {
+                    return Err(
+                        "seconds and distribution go with after, not with days_ago (use spread)"
+                            .into(),
+                    );
                 }
                 if !(recent.is_finite() && oldest.is_finite() && *recent >= 0.0 && recent < oldest)
                 {
@@ -116,6 +119,12 @@ impl Timestamp {
                 }
             }
             (None, Some(column)) => {
+                if self.spread != Spread::Uniform {
+                    return Err(
+                        "spread goes with days_ago; with after, use distribution for the seconds"
+                            .into(),
+                    );
+                }
                 let (index, kind) = scope.own_column(column)?;
                 if kind != ValueKind::Timestamp {
                     return Err(format!("after = {column:?} is not a timestamp column"));
@@ -195,6 +204,7 @@ mod tests {
             name: "t".into(),
             columns,
             ancestors: vec![],
+            references: vec![],
         }]
     }
 
