@@ -92,7 +92,7 @@ mod tests {
                 name: "runs".into(),
                 columns: vec![("project_id".into(), ValueKind::Int)],
                 ancestors: vec![0],
-                references: vec![],
+                references: vec![(0, 1)],
             },
         ];
         let tables = vec![
