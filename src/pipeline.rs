@@ -56,10 +56,8 @@ pub struct PreparedDatabase {
     migrated: bool,
     pub seeded: Seeded,
     pub environment: Environment,
-    /// The captured target rows: what was asked for and the row's values.
-    targets: Vec<(Capture, Vec<Value>)>,
-    /// Rows per (table, group label) for the targets.
-    group_rows: Vec<(Capture, u64)>,
+    /// The target rows every prepared scenario's variants ask for.
+    targets: Vec<TargetRow>,
     /// Provision, schema and seed phases.
     pub phases: Vec<Phase>,
 }
@@ -114,9 +112,8 @@ impl PreparedDatabase {
         options: &RunOptions,
     ) -> Result<PreparedDatabase> {
         let scenario = scenarios[0];
-        let dataset = &scenario.dataset;
-        let mut clock = Instant::now();
         let mut phases = vec![Phase::new("start server", server.startup)];
+        let clock = Instant::now();
         let admin = scratch.connect().await?;
         settings::pin(&admin, &scratch.name, &scenario.settings, &scenario.path).await?;
         drop(admin);
@@ -130,56 +127,14 @@ impl PreparedDatabase {
             .map_err(Error::database("reading the server version"))?
             .get(0);
         phases.push(Phase::new("create database", clock.elapsed()));
-        clock = Instant::now();
-
-        schema::apply(&clients[0], &dataset.schema).await?;
-        // Errors in the queries' SQL and in the dataset's columns show now, on the
-        // empty schema, not after the seed.
-        for scenario in scenarios {
-            for query in scenario
-                .queries
-                .iter()
-                .filter(|query| query.state == SchemaState::Before)
-            {
-                capture::prepare(&clients[0], scenario, query).await?;
-            }
-        }
-        let types = load::column_types(&clients[0], dataset).await?;
+        let clock = Instant::now();
+        let types = prepare_schema(&clients[0], scenarios).await?;
         phases.push(Phase::new("apply schema", clock.elapsed()));
-
-        let scale = options.scale.unwrap_or(dataset.default_scale);
-        let seed = options.seed.unwrap_or(dataset.model.seed);
-        let captures = captures(scenarios);
-        let datagen =
-            Datagen::new(&dataset.model, scale, seed, captures.clone()).map_err(|error| {
-                Error::input(
-                    &dataset.path,
-                    format!(
-                        "table {}: {} (at --scale {scale})",
-                        error.table, error.message
-                    ),
-                )
-            })?;
-        let group_rows = captures
-            .iter()
-            .map(|capture| {
-                (
-                    capture.clone(),
-                    datagen.rows_labelled(capture.table, capture.group),
-                )
-            })
-            .collect();
-        let (tables, load_phases, datagen) =
-            load::load(&mut clients, dataset, &types, datagen, options.progress).await?;
+        let (seeded, targets, load_phases) = seed(&mut clients, scenarios, &types, options).await?;
         phases.extend(load_phases.into_iter().map(|phase| Phase {
             name: format!("seed: {}", phase.name),
             ms: phase.ms,
         }));
-        let targets = captures
-            .into_iter()
-            .zip(datagen.captured().iter().cloned())
-            .map(|(capture, row)| (capture, row.unwrap_or_default()))
-            .collect();
         let environment = Environment {
             backend: server.backend().clone(),
             backend_note: server.selection_note.clone(),
@@ -190,19 +145,12 @@ impl PreparedDatabase {
         Ok(PreparedDatabase {
             scratch: None,
             clients,
-            dataset_file: dataset.path.clone(),
+            dataset_file: scenario.dataset.path.clone(),
             settings: scenario.settings.clone(),
             migrated: false,
-            seeded: Seeded {
-                seed,
-                scale,
-                scale_table: dataset.scale_table().to_owned(),
-                as_of: dataset.model.as_of,
-                tables,
-            },
+            seeded,
             environment,
             targets,
-            group_rows,
             phases,
         })
     }
@@ -221,85 +169,10 @@ impl PreparedDatabase {
             )));
         }
         let mut phases = Vec::new();
-        let mut clock = Instant::now();
-        let cells = scenario.cells();
-        let mut evidence: Vec<Vec<QueryEvidence>> = vec![Vec::new(); cells.len()];
-        let mut targets = Vec::new();
-        let mut all_picks = Vec::new();
-        for cell in &cells {
-            let (target, values) = self.target(scenario, cell)?;
-            targets.push((target, values.clone()));
-            all_picks.push(capture::picks(&self.clients[0], scenario, &values, cell).await?);
-        }
-        let catalog_before = capture::catalog(&self.clients[0]).await?;
-        let mut catalog_after = None;
-        for state in [SchemaState::Before, SchemaState::After] {
-            if state == SchemaState::After {
-                if !scenario.has_after_state() {
-                    break;
-                }
-                phases.push(Phase::new("capture before", clock.elapsed()));
-                clock = Instant::now();
-                self.migrate(scenario).await?;
-                catalog_after = Some(capture::catalog(&self.clients[0]).await?);
-                phases.push(Phase::new("migrate and analyze", clock.elapsed()));
-                clock = Instant::now();
-            }
-            for (index, cell) in cells.iter().enumerate() {
-                let bindings = Bindings {
-                    target: &targets[index].1,
-                    variant: cell,
-                    picks: all_picks[index].clone(),
-                };
-                evidence[index].extend(
-                    self.capture_cell(scenario, state, &bindings, timing)
-                        .await?,
-                );
-            }
-        }
-        phases.push(Phase::new(
-            if catalog_after.is_some() {
-                "capture after"
-            } else {
-                "capture and time"
-            },
-            clock.elapsed(),
-        ));
-        clock = Instant::now();
-
-        let cells: Vec<Cell> = cells
-            .iter()
-            .zip(evidence)
-            .zip(targets)
-            .map(|((values, queries), (target, _))| {
-                let mut queries = queries;
-                queries.sort_by_key(|query| {
-                    scenario.queries.iter().position(|q| q.name == query.name)
-                });
-                let evidence = Evidence {
-                    queries,
-                    catalog_before: catalog_before.clone(),
-                    catalog_after: catalog_after.clone(),
-                };
-                let verdicts = scenario
-                    .checks
-                    .iter()
-                    .filter(|entry| entry.applies_to(values))
-                    .map(|entry| judge::evaluate(entry.check.as_ref(), &evidence))
-                    .collect();
-                Cell {
-                    variant: scenario
-                        .variants
-                        .iter()
-                        .zip(values)
-                        .map(|(axis, value)| (axis.name.clone(), value.to_string()))
-                        .collect(),
-                    target,
-                    evidence,
-                    verdicts,
-                }
-            })
-            .collect();
+        let values = scenario.cells();
+        let captured = self.capture(scenario, &values, timing, &mut phases).await?;
+        let clock = Instant::now();
+        let cells = judge_cells(scenario, &values, captured);
         phases.push(Phase::new("judge", clock.elapsed()));
         Ok(Outcome {
             scenario: scenario.name.clone(),
@@ -318,6 +191,61 @@ impl PreparedDatabase {
         })
     }
 
+    /// Captures every cell's queries: first those on the schema as seeded, then, when
+    /// the scenario has a migration, the `after` queries once it is applied.
+    async fn capture(
+        &mut self,
+        scenario: &Scenario,
+        cells: &[Vec<Value>],
+        timing: TimingOptions,
+        phases: &mut Vec<Phase>,
+    ) -> Result<Captured> {
+        let mut clock = Instant::now();
+        let mut captured = Captured {
+            queries: vec![Vec::new(); cells.len()],
+            targets: Vec::new(),
+            catalog_before: capture::catalog(&self.clients[0]).await?,
+            catalog_after: None,
+        };
+        let mut picks = Vec::new();
+        for cell in cells {
+            let (target, values) = self.target(scenario, cell)?;
+            picks.push(capture::picks(&self.clients[0], scenario, &values, cell).await?);
+            captured.targets.push((target, values));
+        }
+        for state in [SchemaState::Before, SchemaState::After] {
+            if state == SchemaState::After {
+                if !scenario.has_after_state() {
+                    break;
+                }
+                phases.push(Phase::new("capture before", clock.elapsed()));
+                clock = Instant::now();
+                self.migrate(scenario).await?;
+                captured.catalog_after = Some(capture::catalog(&self.clients[0]).await?);
+                phases.push(Phase::new("migrate and analyze", clock.elapsed()));
+                clock = Instant::now();
+            }
+            for (index, cell) in cells.iter().enumerate() {
+                let bindings = Bindings {
+                    target: &captured.targets[index].1,
+                    variant: cell,
+                    picks: picks[index].clone(),
+                };
+                let evidence = self
+                    .capture_cell(scenario, state, &bindings, timing)
+                    .await?;
+                captured.queries[index].extend(evidence);
+            }
+        }
+        let name = if captured.catalog_after.is_some() {
+            "capture after"
+        } else {
+            "capture and time"
+        };
+        phases.push(Phase::new(name, clock.elapsed()));
+        Ok(captured)
+    }
+
     /// The target row of `cell` and its values.
     fn target(&self, scenario: &Scenario, cell: &[Value]) -> Result<(Target, Vec<Value>)> {
         let capture = Capture {
@@ -325,11 +253,10 @@ impl PreparedDatabase {
             group: scenario.target_group(cell),
             index: scenario.target.index,
         };
-        let values = self
+        let row = self
             .targets
             .iter()
-            .find(|(known, _)| *known == capture)
-            .map(|(_, values)| values.clone())
+            .find(|row| row.capture == capture)
             .ok_or_else(|| {
                 Error::Usage(format!(
                     "scenario {} was not prepared with this database",
@@ -337,11 +264,6 @@ impl PreparedDatabase {
                 ))
             })?;
         let table = &scenario.dataset.model.tables[capture.table];
-        let group_rows = self
-            .group_rows
-            .iter()
-            .find(|(known, _)| *known == capture)
-            .map_or(0, |(_, rows)| *rows);
         let target = Target {
             table: table.name.clone(),
             group: capture
@@ -351,12 +273,12 @@ impl PreparedDatabase {
             columns: table
                 .columns
                 .iter()
-                .zip(&values)
+                .zip(&row.values)
                 .map(|(column, value)| (column.name.clone(), value.to_string()))
                 .collect(),
-            group_rows,
+            group_rows: row.group_rows,
         };
-        Ok((target, values))
+        Ok((target, row.values.clone()))
     }
 
     async fn migrate(&mut self, scenario: &Scenario) -> Result<()> {
@@ -453,6 +375,132 @@ impl PreparedDatabase {
             None => Ok(()),
         }
     }
+}
+
+/// Builds the schema, and checks on the empty schema what needs no data: the
+/// queries' SQL and the dataset's columns, so such errors come in a second, not after
+/// the seed. Returns each table's column types.
+async fn prepare_schema(
+    client: &Client,
+    scenarios: &[&Scenario],
+) -> Result<Vec<Vec<(String, tokio_postgres::types::Type)>>> {
+    let dataset = &scenarios[0].dataset;
+    schema::apply(client, &dataset.schema).await?;
+    for scenario in scenarios {
+        for query in scenario
+            .queries
+            .iter()
+            .filter(|query| query.state == SchemaState::Before)
+        {
+            capture::prepare(client, scenario, query).await?;
+        }
+    }
+    load::column_types(client, dataset).await
+}
+
+/// Generates and loads the dataset; returns what was seeded, the target rows every
+/// scenario's variants ask for, and the load's phases.
+async fn seed(
+    clients: &mut [Client],
+    scenarios: &[&Scenario],
+    types: &[Vec<(String, tokio_postgres::types::Type)>],
+    options: &RunOptions,
+) -> Result<(Seeded, Vec<TargetRow>, Vec<Phase>)> {
+    let dataset = &scenarios[0].dataset;
+    let scale = options.scale.unwrap_or(dataset.default_scale);
+    let seed = options.seed.unwrap_or(dataset.model.seed);
+    let captures = captures(scenarios);
+    let datagen = Datagen::new(&dataset.model, scale, seed, captures.clone()).map_err(|error| {
+        Error::input(
+            &dataset.path,
+            format!(
+                "table {}: {} (at --scale {scale})",
+                error.table, error.message
+            ),
+        )
+    })?;
+    let group_rows: Vec<u64> = captures
+        .iter()
+        .map(|capture| datagen.rows_labelled(capture.table, capture.group))
+        .collect();
+    let (tables, phases, datagen) =
+        load::load(clients, dataset, types, datagen, options.progress).await?;
+    let targets = captures
+        .into_iter()
+        .zip(datagen.captured().iter().cloned())
+        .zip(group_rows)
+        .map(|((capture, row), group_rows)| TargetRow {
+            capture,
+            values: row.unwrap_or_default(),
+            group_rows,
+        })
+        .collect();
+    let seeded = Seeded {
+        seed,
+        scale,
+        scale_table: dataset.scale_table().to_owned(),
+        as_of: dataset.model.as_of,
+        tables,
+    };
+    Ok((seeded, targets, phases))
+}
+
+/// A generated row a scenario's parameters may bind to.
+struct TargetRow {
+    capture: Capture,
+    values: Vec<Value>,
+    /// Rows of the row's table in its group.
+    group_rows: u64,
+}
+
+/// What capture found for every cell of a scenario.
+struct Captured {
+    /// Per cell, the evidence of each query.
+    queries: Vec<Vec<QueryEvidence>>,
+    /// Per cell, the target row and its values.
+    targets: Vec<(Target, Vec<Value>)>,
+    catalog_before: crate::plan::Catalog,
+    catalog_after: Option<crate::plan::Catalog>,
+}
+
+/// Judges every cell with the checks that apply to it.
+fn judge_cells(scenario: &Scenario, cells: &[Vec<Value>], captured: Captured) -> Vec<Cell> {
+    let Captured {
+        queries,
+        targets,
+        catalog_before,
+        catalog_after,
+    } = captured;
+    cells
+        .iter()
+        .zip(queries)
+        .zip(targets)
+        .map(|((values, mut queries), (target, _))| {
+            queries.sort_by_key(|query| scenario.queries.iter().position(|q| q.name == query.name));
+            let evidence = Evidence {
+                queries,
+                catalog_before: catalog_before.clone(),
+                catalog_after: catalog_after.clone(),
+            };
+            let verdicts = scenario
+                .checks
+                .iter()
+                .filter(|entry| entry.applies_to(values))
+                .map(|entry| judge::evaluate(entry.check.as_ref(), &evidence))
+                .collect();
+            Cell {
+                variant: scenario
+                    .variants
+                    .iter()
+                    .zip(values)
+                    .map(|(axis, value)| (axis.name.clone(), value.to_string()))
+                    .collect(),
+                target,
+                evidence,
+                verdicts,
+            }
+        })
+        .collect()
 }
 
 /// Runs one scenario on `server` in its own scratch database, which is dropped

@@ -11,6 +11,7 @@ use rand::RngExt;
 
 use super::generators::number::{zipf_cdf, zipf_rank};
 use super::rng::SeededRng;
+use super::{GroupModel, GroupSize, NO_GROUP, TableModel};
 
 /// Children per parent.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +84,78 @@ pub fn split(total: u64, parents: usize, how: Split) -> Vec<u64> {
             counts
         }
     }
+}
+
+/// `table`'s rows at scale `factor`: round(rows × factor), at least 1.
+fn scaled(rows: u64, factor: f64) -> u64 {
+    ((rows as f64 * factor).round() as u64).max(1)
+}
+
+/// Rows per slot of a root table, and each slot's group label: one slot per group
+/// (fixed rows first, shares split the scaled `rows`), or one slot of `rows`.
+pub fn root_counts(
+    table: &TableModel,
+    factor: f64,
+    rng: &mut SeededRng,
+) -> Result<(Vec<u64>, Vec<u16>), String> {
+    if table.groups.is_empty() {
+        return Ok((
+            vec![scaled(table.rows.unwrap_or(1), factor)],
+            vec![NO_GROUP],
+        ));
+    }
+    let labels: Vec<u16> = (0..table.groups.len() as u16).collect();
+    let spec_of = |label: u16| match &table.groups[label as usize].size {
+        GroupSize::Rows(rows) => Some(ChildCount::PerParent(CountSpec::Fixed(*rows))),
+        GroupSize::Share(share) => Some(ChildCount::Share(*share)),
+    };
+    let fixed: u64 = table
+        .groups
+        .iter()
+        .map(|group| match group.size {
+            GroupSize::Rows(rows) => rows,
+            GroupSize::Share(_) => 0,
+        })
+        .sum();
+    let total = table.rows.map_or(fixed, |rows| scaled(rows, factor));
+    let counts = split_among_parents(total, &labels, &spec_of, Split::Even, rng)?;
+    Ok((counts, labels))
+}
+
+/// Rows per parent row of child table `index`, whose parents carry `labels` of
+/// `groups`: drawn per parent (`per_parent`, or the group's count), or the scaled
+/// `rows` split among the parents.
+pub fn child_counts(
+    table: &TableModel,
+    index: usize,
+    groups: &[GroupModel],
+    labels: &[u16],
+    factor: f64,
+    rng: &mut SeededRng,
+) -> Result<Vec<u64>, String> {
+    let spec_of = |label: u16| {
+        let group = groups.get(label as usize)?;
+        group
+            .children
+            .iter()
+            .find(|(child, _)| *child == index)
+            .map(|(_, count)| count.clone())
+    };
+    if let Some(rows) = table.rows {
+        return split_among_parents(scaled(rows, factor), labels, &spec_of, table.split, rng);
+    }
+    let mut tables = std::collections::HashMap::new();
+    Ok(labels
+        .iter()
+        .map(|label| {
+            let spec = match spec_of(*label) {
+                Some(ChildCount::PerParent(spec)) => spec,
+                _ => table.per_parent.clone().unwrap_or(CountSpec::Fixed(0)),
+            };
+            let zipf = tables.entry(*label).or_insert_with(|| spec.table());
+            spec.draw(rng, zipf)
+        })
+        .collect())
 }
 
 /// A set of parents that shares rows: a group with a share, or everyone else.

@@ -16,6 +16,7 @@ use rand::RngExt;
 use generators::timestamp::Window;
 use generators::{Generator, Materialized, RowContext, TableSignature};
 use layout::{ChildCount, CountSpec, Split};
+
 use order::{Emission, Slot, WriteOrder};
 use rng::{SeededRng, stream};
 use value::Value;
@@ -182,74 +183,22 @@ impl Datagen {
 
     fn lay_out(&mut self, index: usize, factor: f64) -> Result<(), LayoutError> {
         let table = &self.model.tables[index];
-        let fail = |message: String| LayoutError {
-            table: table.name.clone(),
-            message,
-        };
-        let scaled = |rows: u64| ((rows as f64 * factor).round() as u64).max(1);
         let mut rng = stream(self.seed, &table.name, "#counts");
-        let (counts, labels): (Vec<u64>, Vec<u16>) = match table.parent {
-            None if table.groups.is_empty() => {
-                (vec![scaled(table.rows.unwrap_or(1))], vec![NO_GROUP])
-            }
-            None => {
-                let labels: Vec<u16> = (0..table.groups.len() as u16).collect();
-                let spec_of = |label: u16| match &table.groups[label as usize].size {
-                    GroupSize::Rows(rows) => Some(ChildCount::PerParent(CountSpec::Fixed(*rows))),
-                    GroupSize::Share(share) => Some(ChildCount::Share(*share)),
-                };
-                let fixed: u64 = table
-                    .groups
-                    .iter()
-                    .map(|group| match group.size {
-                        GroupSize::Rows(rows) => rows,
-                        GroupSize::Share(_) => 0,
-                    })
-                    .sum();
-                let total = table.rows.map(scaled).unwrap_or(fixed);
-                let counts =
-                    layout::split_among_parents(total, &labels, &spec_of, Split::Even, &mut rng)
-                        .map_err(fail)?;
-                (counts, labels)
-            }
+        let laid_out = match table.parent {
+            None => layout::root_counts(table, factor, &mut rng),
             Some(parent) => {
                 let labels = self.row_labels[parent].clone();
-                let groups = table.grouped_by.map(|by| &self.model.tables[by].groups);
-                let spec_of = |label: u16| {
-                    let group = groups?.get(label as usize)?;
-                    group
-                        .children
-                        .iter()
-                        .find(|(child, _)| *child == index)
-                        .map(|(_, count)| count.clone())
-                };
-                let counts = match table.rows {
-                    Some(rows) => layout::split_among_parents(
-                        scaled(rows),
-                        &labels,
-                        &spec_of,
-                        table.split,
-                        &mut rng,
-                    )
-                    .map_err(fail)?,
-                    None => {
-                        let mut tables = std::collections::HashMap::new();
-                        labels
-                            .iter()
-                            .map(|label| {
-                                let spec = match spec_of(*label) {
-                                    Some(ChildCount::PerParent(spec)) => spec,
-                                    _ => table.per_parent.clone().unwrap_or(CountSpec::Fixed(0)),
-                                };
-                                let zipf = tables.entry(*label).or_insert_with(|| spec.table());
-                                spec.draw(&mut rng, zipf)
-                            })
-                            .collect()
-                    }
-                };
-                (counts, labels)
+                let groups = table
+                    .grouped_by
+                    .map_or(&[][..], |by| &self.model.tables[by].groups[..]);
+                layout::child_counts(table, index, groups, &labels, factor, &mut rng)
+                    .map(|counts| (counts, labels))
             }
         };
+        let (counts, labels) = laid_out.map_err(|message| LayoutError {
+            table: table.name.clone(),
+            message,
+        })?;
         let emission = table.materialize.then(|| {
             self.emission(index, &counts, &labels)
                 .collect::<Vec<Slot>>()
@@ -341,6 +290,25 @@ impl Datagen {
         &self.model
     }
 
+    /// Per group label and column of table `index`, the generator its groups put in
+    /// place of the table's own.
+    fn overrides_of(&self, index: usize) -> Vec<Vec<Option<ColumnModel>>> {
+        let table = &self.model.tables[index];
+        let groups = table
+            .grouped_by
+            .map_or(&[][..], |by| &self.model.tables[by].groups[..]);
+        groups
+            .iter()
+            .map(|group| {
+                let mut columns = vec![None; table.columns.len()];
+                for (_, column, model) in group.overrides.iter().filter(|(t, _, _)| *t == index) {
+                    columns[*column] = Some(model.clone());
+                }
+                columns
+            })
+            .collect()
+    }
+
     /// The rows of table `index`, which must be the next table not yet streamed.
     pub fn stream(&mut self, index: usize) -> TableStream<'_> {
         assert_eq!(
@@ -354,20 +322,7 @@ impl Datagen {
             Some(slots) => Box::new(slots.into_iter()),
             None => Box::new(self.emission(index, &self.counts[index].clone(), &labels_known)),
         };
-        let group_count = table
-            .grouped_by
-            .map_or(0, |by| self.model.tables[by].groups.len());
-        let mut overrides: Vec<Vec<Option<ColumnModel>>> =
-            vec![vec![None; table.columns.len()]; group_count];
-        if let Some(by) = table.grouped_by {
-            for (label, group) in self.model.tables[by].groups.iter().enumerate() {
-                for (t, column, model) in &group.overrides {
-                    if *t == index {
-                        overrides[label][*column] = Some(model.clone());
-                    }
-                }
-            }
-        }
+        let mut overrides = self.overrides_of(index);
         let signatures: Vec<TableSignature> = self
             .model
             .tables

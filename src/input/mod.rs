@@ -479,6 +479,23 @@ fn target_spec(
             ),
         )
     })?;
+    let group = group_choice(&at, section.group.as_deref(), dataset, table, variants)?;
+    Ok(TargetSpec {
+        table,
+        group,
+        index: section.index,
+    })
+}
+
+/// The target's group: none, a group of the target table's grouping table, or
+/// `variant.<axis>` whose every value names such a group.
+fn group_choice(
+    at: &dyn Fn(&str, String) -> Error,
+    group: Option<&str>,
+    dataset: &Dataset,
+    table: usize,
+    variants: &[Axis],
+) -> Result<GroupChoice> {
     let model = &dataset.model.tables[table];
     let groups: Vec<&str> = model
         .grouped_by
@@ -491,64 +508,51 @@ fn target_spec(
         })
         .unwrap_or_default();
     let label_of = |name: &str| groups.iter().position(|group| *group == name);
-    let group = match &section.group {
-        None => GroupChoice::None,
-        Some(name) if name.starts_with("variant.") => {
-            let axis_name = &name["variant.".len()..];
-            let axis = variants
-                .iter()
-                .position(|axis| axis.name == axis_name)
-                .ok_or_else(|| {
-                    at(
-                        "target.group",
-                        format!(
-                            "{name:?} names no variant axis; declared: {}",
-                            variant_names(variants)
-                        ),
-                    )
-                })?;
-            for value in &variants[axis].values {
-                if label_of(&value.to_string()).is_none() {
-                    return Err(at(
-                        "target.group",
-                        format!(
-                            "variant {axis_name} has value {value}, which is not a group of {}; groups: {}",
-                            model.name,
-                            groups.join(", ")
-                        ),
-                    ));
-                }
-            }
-            GroupChoice::Variant(axis)
-        }
-        Some(name) => match label_of(name) {
-            Some(label) => GroupChoice::Named(label as u16),
-            None if groups.is_empty() => {
-                return Err(at(
-                    "target.group",
-                    format!(
-                        "{name:?}: table {} has no groups (declare [[table.group]] on it or an ancestor)",
-                        model.name
-                    ),
-                ));
-            }
-            None => {
-                return Err(at(
-                    "target.group",
-                    format!(
-                        "{name:?} is not a group of {}; groups: {}",
-                        model.name,
-                        groups.join(", ")
-                    ),
-                ));
-            }
-        },
+    let unknown = |name: &str| match groups.is_empty() {
+        true => format!(
+            "{name:?}: table {} has no groups (declare [[table.group]] on it or an ancestor)",
+            model.name
+        ),
+        false => format!(
+            "{name:?} is not a group of {}; groups: {}",
+            model.name,
+            groups.join(", ")
+        ),
     };
-    Ok(TargetSpec {
-        table,
-        group,
-        index: section.index,
-    })
+    let Some(name) = group else {
+        return Ok(GroupChoice::None);
+    };
+    let Some(axis_name) = name.strip_prefix("variant.") else {
+        return label_of(name)
+            .map(|label| GroupChoice::Named(label as u16))
+            .ok_or_else(|| at("target.group", unknown(name)));
+    };
+    let axis = variants
+        .iter()
+        .position(|axis| axis.name == axis_name)
+        .ok_or_else(|| {
+            at(
+                "target.group",
+                format!(
+                    "{name:?} names no variant axis; declared: {}",
+                    variant_names(variants)
+                ),
+            )
+        })?;
+    if let Some(value) = variants[axis]
+        .values
+        .iter()
+        .find(|value| label_of(&value.to_string()).is_none())
+    {
+        return Err(at(
+            "target.group",
+            format!(
+                "variant {axis_name} has value {value}: {}",
+                unknown(&value.to_string())
+            ),
+        ));
+    }
+    Ok(GroupChoice::Variant(axis))
 }
 
 fn variant_names(variants: &[Axis]) -> String {

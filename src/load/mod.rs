@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio_postgres::Client;
 use tokio_postgres::types::Type;
 
-use crate::datagen::Datagen;
+use crate::datagen::{Datagen, TableModel};
 use crate::error::{Error, Result};
 use crate::input::Dataset;
 use crate::outcome::{Phase, TableFacts};
@@ -33,75 +33,7 @@ pub fn quoted(name: &str) -> String {
 pub async fn column_types(client: &Client, dataset: &Dataset) -> Result<Vec<Vec<(String, Type)>>> {
     let mut types = Vec::new();
     for table in &dataset.model.tables {
-        let rows = client
-            .query(
-                "SELECT a.attname::text, a.attnotnull, a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '' \
-                 FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped \
-                 ORDER BY a.attnum",
-                &[&quoted(&table.name)],
-            )
-            .await
-            .map_err(Error::database(format!("reading the columns of {}", table.name)))?;
-        if rows.is_empty() {
-            return Err(Error::input(
-                &dataset.path,
-                format!(
-                    "table {:?} is not in the schema the fixtures build ({})",
-                    table.name,
-                    fixture_list(dataset)
-                ),
-            ));
-        }
-        let existing: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
-        for (name, _) in &table.signature.columns {
-            if !existing.contains(name) {
-                return Err(Error::input(
-                    &dataset.path,
-                    format!(
-                        "column {}.{name} is not in the schema; the table has {}",
-                        table.name,
-                        existing.join(", ")
-                    ),
-                ));
-            }
-        }
-        for row in &rows {
-            let (name, not_null, has_default): (String, bool, bool) =
-                (row.get(0), row.get(1), row.get(2));
-            if not_null && !has_default && table.signature.column(&name).is_none() {
-                return Err(Error::input(
-                    &dataset.path,
-                    format!(
-                        "column {}.{name} is NOT NULL without a default, and the dataset generates no value for it; add it to the table's columns",
-                        table.name
-                    ),
-                ));
-            }
-        }
-        let names: Vec<&str> = table
-            .columns
-            .iter()
-            .map(|column| column.name.as_str())
-            .collect();
-        let selected: Vec<String> = names.iter().map(|name| quoted(name)).collect();
-        let statement = client
-            .prepare(&format!(
-                "SELECT {} FROM {} LIMIT 0",
-                selected.join(", "),
-                quoted(&table.name)
-            ))
-            .await
-            .map_err(Error::database(format!(
-                "reading the column types of {}",
-                table.name
-            )))?;
-        types.push(
-            names
-                .iter()
-                .zip(statement.columns())
-                .map(|(name, column)| ((*name).to_owned(), column.type_().clone()))
-                .collect::<Vec<_>>(),
-        );
+        types.push(table_column_types(client, dataset, table).await?);
     }
     for (table, column, kind, key) in &dataset.generated_kinds {
         let (name, ty) = &types[*table][*column];
@@ -120,6 +52,77 @@ pub async fn column_types(client: &Client, dataset: &Dataset) -> Result<Vec<Vec<
     Ok(types)
 }
 
+/// One table's generated columns and their types; every generated column must exist,
+/// and every NOT NULL column without a default must be generated.
+async fn table_column_types(
+    client: &Client,
+    dataset: &Dataset,
+    table: &TableModel,
+) -> Result<Vec<(String, Type)>> {
+    let rows = client
+        .query(
+            "SELECT a.attname::text, a.attnotnull, a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '' \
+             FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped \
+             ORDER BY a.attnum",
+            &[&quoted(&table.name)],
+        )
+        .await
+        .map_err(Error::database(format!("reading the columns of {}", table.name)))?;
+    let fail = |message: String| Error::input(&dataset.path, message);
+    if rows.is_empty() {
+        return Err(fail(format!(
+            "table {:?} is not in the schema the fixtures build ({})",
+            table.name,
+            fixture_list(dataset)
+        )));
+    }
+    let existing: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
+    if let Some((name, _)) = table
+        .signature
+        .columns
+        .iter()
+        .find(|(name, _)| !existing.contains(name))
+    {
+        return Err(fail(format!(
+            "column {}.{name} is not in the schema; the table has {}",
+            table.name,
+            existing.join(", ")
+        )));
+    }
+    for row in &rows {
+        let (name, not_null, has_default): (String, bool, bool) =
+            (row.get(0), row.get(1), row.get(2));
+        if not_null && !has_default && table.signature.column(&name).is_none() {
+            return Err(fail(format!(
+                "column {}.{name} is NOT NULL without a default, and the dataset generates no value for it; add it to the table's columns",
+                table.name
+            )));
+        }
+    }
+    let names: Vec<&str> = table
+        .columns
+        .iter()
+        .map(|column| column.name.as_str())
+        .collect();
+    let selected: Vec<String> = names.iter().map(|name| quoted(name)).collect();
+    let statement = client
+        .prepare(&format!(
+            "SELECT {} FROM {} LIMIT 0",
+            selected.join(", "),
+            quoted(&table.name)
+        ))
+        .await
+        .map_err(Error::database(format!(
+            "reading the column types of {}",
+            table.name
+        )))?;
+    Ok(names
+        .iter()
+        .zip(statement.columns())
+        .map(|(name, column)| ((*name).to_owned(), column.type_().clone()))
+        .collect())
+}
+
 fn fixture_list(dataset: &Dataset) -> String {
     dataset
         .schema
@@ -136,7 +139,7 @@ pub async fn load(
     clients: &mut [Client],
     dataset: &Dataset,
     types: &[Vec<(String, Type)>],
-    mut datagen: Datagen,
+    datagen: Datagen,
     progress: bool,
 ) -> Result<(Vec<TableFacts>, Vec<Phase>, Datagen)> {
     let mut phases = Vec::new();
@@ -155,54 +158,7 @@ pub async fn load(
     let mut detached = detach::detach(&clients[0], &quoted_names).await?;
     lap("detach indexes", &mut phases);
 
-    // Rows are generated and encoded on a thread of their own while this task hands
-    // the previous chunk to the server, so generation and the server's ingest overlap.
-    let counts: Vec<u64> = (0..dataset.model.tables.len())
-        .map(|index| datagen.rows_of(index))
-        .collect();
-    let (sender, mut receiver) = tokio::sync::mpsc::channel::<copy::Chunk>(4);
-    let thread_types = types.to_vec();
-    let names_owned: Vec<String> = names.iter().map(|name| (*name).to_owned()).collect();
-    let generator = std::thread::spawn(move || {
-        for (index, table) in names_owned.iter().enumerate() {
-            let rows = datagen.stream(index);
-            if !copy::encode_table(table, &thread_types[index], rows, |chunk| {
-                sender.blocking_send(chunk).is_ok()
-            }) {
-                break;
-            }
-        }
-        datagen
-    });
-    let mut rows = Vec::new();
-    let mut failure = None;
-    for (index, table) in dataset.model.tables.iter().enumerate() {
-        let bar = progress_bar(&table.name, counts[index], progress);
-        let loaded = copy::copy_chunks(
-            &mut clients[0],
-            &table.name,
-            &types[index],
-            &mut receiver,
-            &dataset.path,
-            |sent| bar.set_position(sent),
-        )
-        .await;
-        bar.finish_and_clear();
-        match loaded {
-            Ok(count) => rows.push(count),
-            Err(error) => {
-                failure = Some(error);
-                break;
-            }
-        }
-    }
-    drop(receiver);
-    let datagen = generator
-        .join()
-        .map_err(|_| Error::Infrastructure("the data generator thread panicked".into()))?;
-    if let Some(error) = failure {
-        return Err(error);
-    }
+    let (rows, datagen) = copy_all(clients, dataset, types, datagen, progress).await?;
     lap("copy rows", &mut phases);
     detached.restore_indexes(clients).await?;
     lap("build indexes", &mut phases);
@@ -236,6 +192,72 @@ pub async fn load(
         });
     }
     Ok((facts, phases, datagen))
+}
+
+/// Streams every table into the server. Rows are generated and encoded on a thread of
+/// their own while this task hands the previous chunk to the server, so generation
+/// and the server's ingest overlap. Returns the rows per table and the generator
+/// (which holds the captured rows).
+async fn copy_all(
+    clients: &mut [Client],
+    dataset: &Dataset,
+    types: &[Vec<(String, Type)>],
+    mut datagen: Datagen,
+    progress: bool,
+) -> Result<(Vec<u64>, Datagen)> {
+    let counts: Vec<u64> = (0..dataset.model.tables.len())
+        .map(|index| datagen.rows_of(index))
+        .collect();
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<copy::Chunk>(4);
+    let thread_types = types.to_vec();
+    let names: Vec<String> = dataset
+        .model
+        .tables
+        .iter()
+        .map(|table| table.name.clone())
+        .collect();
+    let generator = std::thread::spawn(move || {
+        for (index, table) in names.iter().enumerate() {
+            let rows = datagen.stream(index);
+            if !copy::encode_table(table, &thread_types[index], rows, |chunk| {
+                sender.blocking_send(chunk).is_ok()
+            }) {
+                break;
+            }
+        }
+        datagen
+    });
+    let mut rows = Vec::new();
+    let mut failure = None;
+    for (index, table) in dataset.model.tables.iter().enumerate() {
+        let bar = progress_bar(&table.name, counts[index], progress);
+        let loaded = copy::copy_chunks(
+            &mut clients[0],
+            &table.name,
+            &types[index],
+            &mut receiver,
+            &dataset.path,
+            |sent| bar.set_position(sent),
+        )
+        .await;
+        bar.finish_and_clear();
+        match loaded {
+            Ok(count) => rows.push(count),
+            Err(error) => {
+                failure = Some(error);
+                break;
+            }
+        }
+    }
+    // Closing the channel stops a generator that is still sending.
+    drop(receiver);
+    let datagen = generator
+        .join()
+        .map_err(|_| Error::Infrastructure("the data generator thread panicked".into()))?;
+    match failure {
+        Some(error) => Err(error),
+        None => Ok((rows, datagen)),
+    }
 }
 
 /// A foreign key or unique key the generated rows break is the dataset's fault: name
