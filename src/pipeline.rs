@@ -392,8 +392,10 @@ async fn prepare_schema(
             .iter()
             .filter(|query| query.state == SchemaState::Before)
         {
-            capture::prepare(client, scenario, query).await?;
+            let statement = capture::prepare(client, scenario, query).await?;
+            capture::check_result_columns(scenario, &[(query.name.as_str(), &statement)])?;
         }
+        capture::prepare_picks(client, scenario).await?;
     }
     load::column_types(client, dataset).await
 }

@@ -97,6 +97,51 @@ pub async fn prepare(client: &Client, scenario: &Scenario, query: &Query) -> Res
     Ok(statement)
 }
 
+/// Checks that the result columns the scenario's checks name are among those the
+/// prepared `statements` (by query name) return.
+pub fn check_result_columns(scenario: &Scenario, statements: &[(&str, &Statement)]) -> Result<()> {
+    for (index, entry) in scenario.checks.iter().enumerate() {
+        for (query, column) in entry.check.result_columns() {
+            let Some((_, statement)) = statements.iter().find(|(name, _)| *name == query) else {
+                continue;
+            };
+            let returned: Vec<&str> = statement.columns().iter().map(|c| c.name()).collect();
+            if !returned.contains(&column) {
+                return Err(Error::input(
+                    &scenario.path,
+                    format!(
+                        "key `check[{index}] ({})`: names result column {column:?}, which query {query} does not return; it returns {}",
+                        entry.check.name(),
+                        returned.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Prepares each pick's SQL on the empty schema, so its errors come before seeding.
+pub async fn prepare_picks(client: &Client, scenario: &Scenario) -> Result<()> {
+    for pick in &scenario.picks {
+        client
+            .prepare(&trimmed(&pick.sql))
+            .await
+            .map_err(|error| match error.as_db_error() {
+                Some(_) => Error::input(
+                    &scenario.path,
+                    format!(
+                        "key `pick \"{}\".sql`: the server rejects it: {}",
+                        pick.name,
+                        crate::error::ServerError(&error)
+                    ),
+                ),
+                None => Error::database(format!("preparing pick {}", pick.name))(error),
+            })?;
+    }
+    Ok(())
+}
+
 /// Runs each pick of the scenario for one variant and returns its row.
 pub async fn picks(
     client: &Client,
@@ -138,10 +183,12 @@ pub async fn picks(
             Error::input(
                 &scenario.path,
                 format!(
-                    "{key}: its SQL returned no row for variant [{}]; a pick needs one row",
-                    variant
+                    "{key}: its SQL returned no row for the variant [{}]; a pick needs one row (at a small --scale the data may be too thin for it)",
+                    scenario
+                        .variants
                         .iter()
-                        .map(Value::to_string)
+                        .zip(variant)
+                        .map(|(axis, value)| format!("{}={value}", axis.name))
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
@@ -182,6 +229,7 @@ pub async fn bind(
                     format!("key `query \"{}\".params`: {message}", query.name),
                 )
             })?;
+        check_result_columns(scenario, &[(query.name.as_str(), &statement)])?;
         bound.push(BoundQuery {
             name: query.name.clone(),
             file: query.path.display().to_string(),

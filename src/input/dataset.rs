@@ -40,7 +40,8 @@ struct DatasetFile {
     description: String,
     schema: Vec<String>,
     seed: u64,
-    as_of: String,
+    /// An RFC 3339 instant, as a string or a TOML offset date-time.
+    as_of: toml::Value,
     scale_table: String,
     #[serde(rename = "table")]
     tables: Vec<Spanned<TableEntry>>,
@@ -109,11 +110,16 @@ fn validate(report: &Reporter, raw: DatasetFile) -> Result<Dataset> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let as_of = DateTime::parse_from_rfc3339(&raw.as_of)
+    let as_of_text = match &raw.as_of {
+        toml::Value::String(text) => text.clone(),
+        toml::Value::Datetime(datetime) => datetime.to_string(),
+        other => other.to_string(),
+    };
+    let as_of = DateTime::parse_from_rfc3339(&as_of_text)
         .map_err(|error| {
             report.key(
                 "as_of",
-                format!("{:?} is not an RFC 3339 instant ({error}); write it like \"2026-06-01T00:00:00Z\"", raw.as_of),
+                format!("{as_of_text} is not an RFC 3339 instant with an offset ({error}); write it like \"2026-06-01T00:00:00Z\""),
             )
         })?
         .with_timezone(&Utc);
@@ -906,21 +912,27 @@ fn check_shares(report: &Reporter, tables: &[TableModel]) -> Result<()> {
             });
         if (root_shares || child_shares) && (total - 1.0).abs() > 1e-6 {
             return Err(report.key(
-                &format!("table \"{}\".group", table.name),
-                format!("the groups' shares of {} add up to {total}; every row goes to a group with a share (after the fixed counts), so the shares must add up to 1", table.name),
+                &format!("table \"{}\".group", tables[by].name),
+                format!("the groups' shares of {} add up to {}; every row goes to a group with a share (after the fixed counts), so the shares must add up to 1", table.name, round6(total)),
             ));
         }
         if total > 1.0 + 1e-9 {
             return Err(report.key(
                 &format!("table \"{}\".group", tables[by].name),
                 format!(
-                    "the groups' shares of {} add up to {total}, above 1",
-                    table.name
+                    "the groups' shares of {} add up to {}, above 1",
+                    table.name,
+                    round6(total)
                 ),
             ));
         }
     }
     Ok(())
+}
+
+/// A sum of shares as people write them: 0.9, not 0.8999999999999999.
+fn round6(value: f64) -> f64 {
+    (value * 1e6).round() / 1e6
 }
 
 /// Marks the tables and columns later generators read, so they are kept in memory.

@@ -248,7 +248,15 @@ pub(crate) fn read_text(path: &Path) -> Result<String> {
 /// Parses TOML strictly; the error names the file, and toml's message names the
 /// key, line and column.
 pub(crate) fn parse_toml_text<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
-    toml::from_str(text).map_err(|error| Error::input(path, error.to_string().trim_end()))
+    toml::from_str(text).map_err(|error| Error::input(path, serde_words(&error.to_string())))
+}
+
+/// A parser message in plancheck's words: serde calls an enum's values "variants",
+/// which scenario files use for something else.
+pub(crate) fn serde_words(message: &str) -> String {
+    message
+        .trim_end()
+        .replace("unknown variant", "unknown value")
 }
 
 /// Resolves a fixture path written in `owner` (relative to its directory) and checks
@@ -785,7 +793,16 @@ fn check_entry(
                     return Err(report.at(
                         entry.span(),
                         &format!("{key}.only.{axis}"),
-                        format!("{unknown} is not a value of variant {axis}"),
+                        format!(
+                            "{unknown} ({}) is not a value of variant {axis}; its values: {}",
+                            unknown.kind().name(),
+                            variants[position]
+                                .values
+                                .iter()
+                                .map(|v| format!("{v} ({})", v.kind().name()))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
                     ));
                 }
                 Ok((position, values))

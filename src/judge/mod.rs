@@ -32,6 +32,11 @@ pub trait Check: std::fmt::Debug + Send + Sync {
     fn validate(&self) -> Result<(), String> {
         Ok(())
     }
+    /// Result columns the check reads, as `(query, column)`: checked against the
+    /// prepared queries before anything is seeded.
+    fn result_columns(&self) -> Vec<(&str, &str)> {
+        Vec::new()
+    }
     /// Judges one variant's evidence.
     fn judge(&self, evidence: &Evidence) -> Verdict;
 }
@@ -56,7 +61,8 @@ pub const REGISTRY: &[(&str, Parse)] = &[
 fn parse<T: Check + DeserializeOwned + 'static>(
     value: toml::Value,
 ) -> Result<Box<dyn Check>, String> {
-    let check = T::deserialize(value).map_err(|error| error.to_string().trim_end().to_owned())?;
+    let check =
+        T::deserialize(value).map_err(|error| crate::input::serde_words(&error.to_string()))?;
     check.validate()?;
     Ok(Box::new(check))
 }

@@ -52,6 +52,17 @@ impl Check for SameResults {
         Ok(())
     }
 
+    fn result_columns(&self) -> Vec<(&str, &str)> {
+        [&self.baseline, &self.candidate]
+            .into_iter()
+            .flat_map(|query| {
+                self.order_by
+                    .iter()
+                    .map(move |column| (query.as_str(), column.as_str()))
+            })
+            .collect()
+    }
+
     fn judge(&self, evidence: &Evidence) -> Verdict {
         let subject = format!("{} vs {}", self.candidate, self.baseline);
         let (baseline, candidate) = (

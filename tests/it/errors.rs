@@ -488,3 +488,75 @@ async fn a_literal_of_the_wrong_type_is_bad_input_naming_the_parameter() {
         "{message}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mistakes_that_need_the_schema_are_found_before_seeding() {
+    let server = local_server().await;
+    let cases: &[(&str, &str, &[&str])] = &[
+        // A same-results order_by column the queries do not return.
+        (
+            "order_by = [\"created_at\"]",
+            "order_by = [\"created\"]",
+            &["check[3] (same-results)", "\"created\"", "does not return"],
+        ),
+        // A pick whose SQL the server rejects.
+        (
+            "[[query]]\nname = \"old\"",
+            "[[pick]]\nname = \"cursor\"\nsql = \"SELECT created FROM workflow_runs LIMIT 1\"\n\n[[query]]\nname = \"old\"",
+            &["pick \"cursor\".sql", "created"],
+        ),
+    ];
+    for (from, to, expected) in cases {
+        let dir = scratch_copy();
+        let path = dir.path().join("tests/data/scenarios/dense-small.toml");
+        edit(&path, from, to);
+        let scenario = Scenario::load(&path).unwrap();
+        let started = std::time::Instant::now();
+        let error = match PreparedDatabase::create(&server, &[&scenario], &quick_options()).await {
+            Ok(_) => panic!("{to}: the run must fail"),
+            Err(error) => error,
+        };
+        assert_eq!(
+            error.kind(),
+            plancheck::ErrorKind::BadInput,
+            "{to}: {error}"
+        );
+        let message = error.to_string();
+        for part in *expected {
+            assert!(
+                message.contains(part),
+                "{to}: expected {part:?} in {message}"
+            );
+        }
+        // Found on the empty schema: nothing was seeded (a seed takes seconds).
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    }
+    server.stop().await.unwrap();
+}
+
+#[test]
+fn as_of_may_be_a_toml_date_time_and_enum_mistakes_speak_of_values() {
+    let dir = scratch_copy();
+    let dataset = dir.path().join("tests/data/datasets/small.toml");
+    edit(
+        &dataset,
+        "as_of = \"2026-06-01T00:00:00Z\"",
+        "as_of = 2026-06-01T00:00:00Z",
+    );
+    let scenario =
+        Scenario::load(&dir.path().join("tests/data/scenarios/sparse-small.toml")).unwrap();
+    assert_eq!(
+        scenario.dataset.model.as_of.to_rfc3339(),
+        "2026-06-01T00:00:00+00:00"
+    );
+    let message = broken(
+        "tests/data/scenarios/sparse-small.toml",
+        "tests/data/scenarios/sparse-small.toml",
+        "expect = \"present\"",
+        "expect = \"presnt\"",
+    );
+    assert!(
+        message.contains("unknown value `presnt`") && !message.contains("variant"),
+        "{message}"
+    );
+}

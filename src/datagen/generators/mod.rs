@@ -300,5 +300,10 @@ pub fn parse(value: toml::Value) -> Result<Generator, String> {
             "{value} is not a generator: write a kind name or a table with kind = ..."
         ));
     }
-    Generator::deserialize(value).map_err(|error| error.to_string().trim_end().to_owned())
+    Generator::deserialize(value).map_err(|error| {
+        error
+            .to_string()
+            .trim_end()
+            .replace("unknown variant", "unknown value")
+    })
 }
