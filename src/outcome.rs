@@ -178,17 +178,14 @@ pub struct QueryEvidence {
     pub state: SchemaState,
     /// The bound parameter values, as text.
     pub params: Vec<String>,
-    /// The parsed plan: EXPLAIN (ANALYZE, BUFFERS), or EXPLAIN alone when
-    /// `estimated_only`.
+    /// The parsed EXPLAIN (ANALYZE, BUFFERS) plan.
     pub plan: Plan,
     /// The raw EXPLAIN document, saved verbatim in the report.
     pub raw_explain: serde_json::Value,
-    /// The query exceeded its time budget: the plan is the planner's estimate.
-    pub estimated_only: bool,
     /// Client-side wall-clock timings of the plain query.
     pub timing: Timing,
-    /// The rows the query returned, for `same-results`; `None` if it timed out.
-    pub results: Option<ResultDigest>,
+    /// The rows the query returned, for `same-results`.
+    pub results: ResultDigest,
 }
 
 /// Repeated client-side timings of one query.
@@ -196,8 +193,6 @@ pub struct QueryEvidence {
 pub struct Timing {
     /// Every measured run, in milliseconds, in the order they ran.
     pub samples_ms: Vec<f64>,
-    /// A run exceeded the time budget (its sample is the budget).
-    pub timed_out: bool,
 }
 
 impl Timing {
@@ -217,8 +212,9 @@ impl Timing {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResultDigest {
     pub columns: Vec<String>,
-    /// Rows as text, in the order returned, up to [`ResultDigest::KEPT_ROWS`].
-    pub rows: Vec<Vec<String>>,
+    /// Rows as text (`None` for NULL), in the order returned, up to
+    /// [`ResultDigest::KEPT_ROWS`].
+    pub rows: Vec<Vec<Option<String>>>,
     pub total_rows: u64,
     /// Whether `rows` holds every row.
     pub complete: bool,
@@ -233,7 +229,7 @@ impl ResultDigest {
     pub const KEPT_ROWS: usize = 10_000;
 
     /// A digest of rows given in full.
-    pub fn from_rows(columns: Vec<String>, rows: Vec<Vec<String>>) -> ResultDigest {
+    pub fn from_rows(columns: Vec<String>, rows: Vec<Vec<Option<String>>>) -> ResultDigest {
         let mut builder = DigestBuilder::new(columns);
         for row in rows {
             builder.push(row);
@@ -265,7 +261,7 @@ impl DigestBuilder {
     }
 
     /// Adds the next row.
-    pub fn push(&mut self, row: Vec<String>) {
+    pub fn push(&mut self, row: Vec<Option<String>>) {
         row.hash(&mut self.ordered);
         let mut single = std::collections::hash_map::DefaultHasher::new();
         row.hash(&mut single);
@@ -369,10 +365,7 @@ mod tests {
 
     #[test]
     fn median_of_odd_and_even_counts() {
-        let timing = |samples_ms: Vec<f64>| Timing {
-            samples_ms,
-            timed_out: false,
-        };
+        let timing = |samples_ms: Vec<f64>| Timing { samples_ms };
         assert_eq!(timing(vec![5.0, 1.0, 3.0]).median_ms(), 3.0);
         assert_eq!(timing(vec![4.0, 1.0, 3.0, 2.0]).median_ms(), 2.5);
         assert!(timing(vec![]).median_ms().is_nan());
@@ -383,7 +376,7 @@ mod tests {
         let rows = |order: &[&str]| {
             order
                 .iter()
-                .map(|v| vec![(*v).to_owned()])
+                .map(|v| vec![Some((*v).to_owned())])
                 .collect::<Vec<_>>()
         };
         let a = ResultDigest::from_rows(vec!["x".into()], rows(&["1", "2"]));

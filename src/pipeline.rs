@@ -284,6 +284,7 @@ impl PreparedDatabase {
     async fn migrate(&mut self, scenario: &Scenario) -> Result<()> {
         self.migrated = true;
         schema::apply(&self.clients[0], &scenario.migration).await?;
+        capture::check_relations(&self.clients[0], scenario, SchemaState::After).await?;
         for table in &self.seeded.tables {
             self.clients[0]
                 .batch_execute(&format!("ANALYZE {}", crate::load::quoted(&table.name)))
@@ -328,9 +329,8 @@ impl PreparedDatabase {
                     params: query.values.iter().map(Value::to_string).collect(),
                     plan,
                     raw_explain,
-                    estimated_only: false,
                     timing,
-                    results: Some(results),
+                    results,
                 },
             )
             .collect())
@@ -396,6 +396,7 @@ async fn prepare_schema(
             capture::check_result_columns(scenario, &[(query.name.as_str(), &statement)])?;
         }
         capture::prepare_picks(client, scenario).await?;
+        capture::check_relations(client, scenario, SchemaState::Before).await?;
     }
     load::column_types(client, dataset).await
 }

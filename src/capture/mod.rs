@@ -121,6 +121,52 @@ pub fn check_result_columns(scenario: &Scenario, statements: &[(&str, &Statement
     Ok(())
 }
 
+/// Checks that the tables and columns the checks of queries in `state` name exist in
+/// the schema: before seeding for the schema as built, after the migration for the
+/// rest.
+pub async fn check_relations(
+    client: &Client,
+    scenario: &Scenario,
+    state: SchemaState,
+) -> Result<()> {
+    for (index, entry) in scenario.checks.iter().enumerate() {
+        let in_state = entry.check.queries().iter().any(|name| {
+            scenario
+                .query(name)
+                .is_some_and(|query| query.state == state)
+        });
+        if !in_state {
+            continue;
+        }
+        for (table, column) in entry.check.relations() {
+            let row = client
+                .query_one(
+                    "SELECT to_regclass($1) IS NOT NULL, EXISTS (SELECT 1 FROM pg_attribute \
+                     WHERE attrelid = to_regclass($1) AND attname = $2 AND attnum > 0 AND NOT attisdropped)",
+                    &[&crate::load::quoted(table), &column.unwrap_or("")],
+                )
+                .await
+                .map_err(Error::database("looking up the tables the checks name"))?;
+            let (table_exists, column_exists): (bool, bool) = (row.get(0), row.get(1));
+            let problem = match (table_exists, column) {
+                (false, _) => format!("table {table:?} is not in the schema"),
+                (true, Some(column)) if !column_exists => {
+                    format!("table {table} has no column {column:?}")
+                }
+                _ => continue,
+            };
+            return Err(Error::input(
+                &scenario.path,
+                format!(
+                    "key `check[{index}] ({})`: {problem}; a misspelt name would never match a plan node",
+                    entry.check.name()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Prepares each pick's SQL on the empty schema, so its errors come before seeding.
 pub async fn prepare_picks(client: &Client, scenario: &Scenario) -> Result<()> {
     for pick in &scenario.picks {
@@ -168,15 +214,16 @@ pub async fn picks(
             .query(&trimmed(&pick.sql), &params)
             .await
             .map_err(
-                |error| match (error.as_db_error(), parameter_error(&error)) {
-                    (Some(db), _) => Error::input(
+                |error| match (parameter_error(&error), infrastructure(&error)) {
+                    (Some(message), _) => Error::input(&scenario.path, format!("{key}: {message}")),
+                    (None, false) => Error::input(
                         &scenario.path,
-                        format!("{key}: the server rejects its SQL: {}", db.message()),
+                        format!(
+                            "{key}: the server rejects its SQL: {}",
+                            crate::error::ServerError(&error)
+                        ),
                     ),
-                    (None, Some(message)) => {
-                        Error::input(&scenario.path, format!("{key}: {message}"))
-                    }
-                    (None, None) => Error::database(format!("running pick {}", pick.name))(error),
+                    (None, true) => Error::database(format!("running pick {}", pick.name))(error),
                 },
             )?;
         let row = rows.first().ok_or_else(|| {
@@ -248,14 +295,19 @@ pub fn run_error(query: &BoundQuery, during: &str, error: tokio_postgres::Error)
     if let Some(message) = parameter_error(&error) {
         return Error::input(&query.file, format!("query {}: {message}", query.name));
     }
-    let infrastructure = error
-        .as_db_error()
-        .is_none_or(|db| ["08", "53", "57", "58", "XX"].contains(&&db.code().code()[..2]));
-    if infrastructure {
+    if infrastructure(&error) {
         Error::database(format!("{during} query {}", query.name))(error)
     } else {
         sql_error(Path::new(&query.file), &query.sql, 1, &error)
     }
+}
+
+/// Whether an error is the environment's (a lost connection, a shutdown, resources,
+/// an internal error), not the user's SQL or data.
+fn infrastructure(error: &tokio_postgres::Error) -> bool {
+    error
+        .as_db_error()
+        .is_none_or(|db| ["08", "53", "57", "58", "XX"].contains(&&db.code().code()[..2]))
 }
 
 /// A parameter value that cannot be sent as the type the statement expects: the
@@ -324,17 +376,18 @@ pub async fn results(client: &Client, query: &BoundQuery) -> Result<ResultDigest
     Ok(digest.finish())
 }
 
-/// A result cell as text: decoded where plancheck knows the type, else its raw bytes
-/// in hex (equal values have equal bytes for the types not decoded).
-fn cell_text(row: &tokio_postgres::Row, index: usize) -> String {
+/// A result cell as text (`None` for NULL): decoded where plancheck knows the type,
+/// else its raw bytes in hex (equal values have equal bytes for the types not decoded).
+fn cell_text(row: &tokio_postgres::Row, index: usize) -> Option<String> {
     match row.try_get::<_, Value>(index) {
-        Ok(value) => value.to_string(),
+        Ok(Value::Null) => None,
+        Ok(value) => Some(value.to_string()),
         Err(_) => match row.try_get::<_, RawBytes>(index) {
-            Ok(RawBytes(Some(bytes))) => format!(
+            Ok(RawBytes(Some(bytes))) => Some(format!(
                 "\\x{}",
                 bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-            ),
-            _ => "NULL".into(),
+            )),
+            _ => None,
         },
     }
 }

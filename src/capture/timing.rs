@@ -62,9 +62,6 @@ pub async fn time_queries(
     }
     Ok(samples
         .into_iter()
-        .map(|samples_ms| Timing {
-            samples_ms,
-            timed_out: false,
-        })
+        .map(|samples_ms| Timing { samples_ms })
         .collect())
 }

@@ -8,8 +8,9 @@ use rand_pcg::Pcg64Mcg;
 use uuid::Uuid;
 
 /// The generator every stream uses. PCG is fast, and its output for a given seed is
-/// fixed by its specification, so the same seed gives the same rows across platforms
-/// and crate upgrades.
+/// fixed by its specification, so the same seed gives the same rows on every platform
+/// and backend. Upgrading `rand` (its range sampling) or `fake` (its word lists) may
+/// change them; Cargo.lock pins both.
 pub type SeededRng = Pcg64Mcg;
 
 /// The stream for `name` (a column, or a purpose such as `#counts`) of `table`.

@@ -449,8 +449,12 @@ fn read_numeric(raw: &[u8]) -> Result<String, BoxError> {
             .ok_or_else(|| "truncated numeric".into())
     };
     let (count, weight, sign, scale) = (word(0)?, word(1)?, word(2)? as u16, word(3)? as usize);
-    if sign == 0xC000 {
-        return Ok("NaN".into());
+    match sign {
+        0xC000 => return Ok("NaN".into()),
+        0xD000 => return Ok("Infinity".into()),
+        0xF000 => return Ok("-Infinity".into()),
+        0x0000 | 0x4000 => {}
+        other => return Err(format!("unknown numeric sign {other:#x}").into()),
     }
     let digits: Vec<i16> = (0..count as usize)
         .map(|i| word(4 + i))

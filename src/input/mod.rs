@@ -428,6 +428,20 @@ fn variants(report: &Reporter, raw: &ScenarioFile) -> Result<Vec<Axis>> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    for axis in &variants {
+        let mut slugs: Vec<String> = axis
+            .values
+            .iter()
+            .map(|value| crate::datagen::generators::template::slug(&value.to_string()))
+            .collect();
+        slugs.sort();
+        if let Some(pair) = slugs.windows(2).find(|pair| pair[0] == pair[1]) {
+            return Err(report.key(
+                &format!("variants.{}", axis.name),
+                format!("two values read the same in file names ({:?}); report files are named after them, so make them differ in letters or digits", pair[0]),
+            ));
+        }
+    }
     let cells: usize = variants.iter().map(|axis| axis.values.len()).product();
     if cells > MAX_CELLS {
         return Err(report.key(

@@ -84,6 +84,13 @@ impl Check for NoNode {
         }
     }
 
+    fn relations(&self) -> Vec<(&str, Option<&str>)> {
+        self.relation
+            .iter()
+            .map(|relation| (relation.as_str(), None))
+            .collect()
+    }
+
     fn judge(&self, evidence: &Evidence) -> Verdict {
         let query = query(evidence, &self.query);
         let problem = match &self.relation {
@@ -107,7 +114,11 @@ impl NoNode {
             .plan
             .nodes()
             .filter(|(_, node)| node.node_type == self.node_type)
-            .filter(|(_, node)| self.relation.is_none() || node.relation == self.relation)
+            .filter(|(_, node)| match &self.relation {
+                // EXPLAIN names relations without their schema.
+                Some(relation) => node.relation.as_deref() == relation.rsplit('.').next(),
+                None => true,
+            })
             .map(|(path, node)| {
                 let message = format!(
                     "{} emitted {} rows over {} loop(s)",

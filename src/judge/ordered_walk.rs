@@ -40,6 +40,13 @@ impl Check for OrderedWalk {
         self.validate_column()
     }
 
+    fn relations(&self) -> Vec<(&str, Option<&str>)> {
+        match self.column.rsplit_once('.') {
+            Some((table, column)) => vec![(table, Some(column))],
+            None => vec![],
+        }
+    }
+
     fn judge(&self, evidence: &Evidence) -> Verdict {
         let query = query(evidence, &self.query);
         let found = self.detect(query, evidence.catalog_for(query));
@@ -49,14 +56,14 @@ impl Check for OrderedWalk {
 
 impl OrderedWalk {
     fn validate_column(&self) -> Result<(), String> {
-        match self.column.split_once('.') {
+        match self.column.rsplit_once('.') {
             Some((table, column))
                 if !table.is_empty() && !column.is_empty() && !column.contains('.') =>
             {
                 Ok(())
             }
             _ => Err(format!(
-                "column = {:?} must be written as \"table.column\", e.g. \"workflow_runs.created_at\"",
+                "column = {:?} must be written as \"table.column\", e.g. \"orders.created_at\"",
                 self.column
             )),
         }
@@ -70,7 +77,9 @@ impl OrderedWalk {
     /// Every index scan in the plan that walks the configured column's order over the
     /// whole table.
     pub fn detect(&self, query: &QueryEvidence, catalog: &Catalog) -> Result<Vec<Finding>, String> {
-        let (table, column) = self.column.split_once('.').unwrap_or(("", &self.column));
+        let (table, column) = self.column.rsplit_once('.').unwrap_or(("", &self.column));
+        // EXPLAIN names relations without their schema.
+        let table = table.rsplit('.').next().unwrap_or(table);
         let returned = query.plan.rows_returned();
         let mut findings = Vec::new();
         for (path, node) in query.plan.nodes() {

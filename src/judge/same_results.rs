@@ -1,8 +1,9 @@
 //! `same-results`: the candidate returns the same rows as the baseline on the seeded
 //! data. A fast query that returns the wrong page is not a fix. Rows are compared in
 //! order; with `order_by` (the result columns the ORDER BY sorts on), rows that tie on
-//! those columns may come in any order, and a tie group cut by the page boundary may
-//! hold different rows: both are called out, neither fails. With `ordered = false` the
+//! those columns may come in any order, and when both plans end in a LIMIT, the tie
+//! group the page boundary cuts may hold different rows: both are called out, neither
+//! fails. A result that no LIMIT cut is compared whole. With `ordered = false` the
 //! results are compared as multisets. The first differing row is reported.
 
 use std::collections::HashMap;
@@ -69,20 +70,23 @@ impl Check for SameResults {
             query(evidence, &self.baseline),
             query(evidence, &self.candidate),
         );
-        let (passed, summary) = match (&baseline.results, &candidate.results) {
-            (Some(a), Some(b)) => self.compare(a, b),
-            _ => (
-                false,
-                "the results of a query that timed out cannot be compared".to_owned(),
-            ),
-        };
+        let paged = [baseline, candidate]
+            .iter()
+            .all(|query| query.plan.root.node_type == "Limit");
+        let (passed, summary) = self.compare(&baseline.results, &candidate.results, paged);
         Verdict::new(self.name(), subject, passed, summary)
     }
 }
 
 impl SameResults {
-    /// Whether the results agree, and the sentence saying how.
-    pub fn compare(&self, baseline: &ResultDigest, candidate: &ResultDigest) -> (bool, String) {
+    /// Whether the results agree, and the sentence saying how. `paged`: both queries
+    /// end in a LIMIT, so the last tie group may have been cut.
+    pub fn compare(
+        &self,
+        baseline: &ResultDigest,
+        candidate: &ResultDigest,
+        paged: bool,
+    ) -> (bool, String) {
         let (b, c) = (&self.baseline, &self.candidate);
         if baseline.columns != candidate.columns {
             return (
@@ -141,7 +145,7 @@ impl SameResults {
                 ),
             );
         }
-        compare_with_ties(b, c, &baseline.rows, &candidate.rows, &keys)
+        compare_with_ties(b, c, &baseline.rows, &candidate.rows, &keys, paged)
     }
 
     fn key_columns(&self, digest: &ResultDigest) -> Result<Vec<usize>, String> {
@@ -163,21 +167,30 @@ impl SameResults {
     }
 }
 
-fn show(row: Option<&Vec<String>>) -> String {
+/// A result row: one text per column, `None` for NULL.
+type Row = Vec<Option<String>>;
+
+fn show(row: Option<&Row>) -> String {
     match row {
-        Some(values) => format!("({})", values.join(", ")),
+        Some(values) => {
+            let cells: Vec<&str> = values
+                .iter()
+                .map(|cell| cell.as_deref().unwrap_or("NULL"))
+                .collect();
+            format!("({})", cells.join(", "))
+        }
         None => "no row".into(),
     }
 }
 
-fn first_difference(a: &[Vec<String>], b: &[Vec<String>]) -> (usize, String, String) {
+fn first_difference(a: &[Row], b: &[Row]) -> (usize, String, String) {
     let index = (0..a.len().max(b.len()))
         .find(|i| a.get(*i) != b.get(*i))
         .unwrap_or(0);
     (index, show(a.get(index)), show(b.get(index)))
 }
 
-fn counts(rows: &[Vec<String>]) -> HashMap<&Vec<String>, i64> {
+fn counts(rows: &[Row]) -> HashMap<&Row, i64> {
     let mut counts = HashMap::new();
     for row in rows {
         *counts.entry(row).or_insert(0) += 1;
@@ -185,7 +198,8 @@ fn counts(rows: &[Vec<String>]) -> HashMap<&Vec<String>, i64> {
     counts
 }
 
-fn first_multiset_difference(a: &[Vec<String>], b: &[Vec<String>]) -> Option<String> {
+/// The first row one side returns more often than the other, in the order returned.
+fn first_multiset_difference(a: &[Row], b: &[Row]) -> Option<String> {
     let (left, right) = (counts(a), counts(b));
     if let Some(row) = a
         .iter()
@@ -211,14 +225,20 @@ fn first_multiset_difference(a: &[Vec<String>], b: &[Vec<String>]) -> Option<Str
 }
 
 /// In-order comparison where rows equal on `keys` form tie groups compared as sets.
+/// When `paged`, the last group may have been cut by the LIMIT and may differ.
 fn compare_with_ties(
     b: &str,
     c: &str,
-    left: &[Vec<String>],
-    right: &[Vec<String>],
+    left: &[Row],
+    right: &[Row],
     keys: &[usize],
+    paged: bool,
 ) -> (bool, String) {
-    let key = |row: &Vec<String>| keys.iter().map(|k| row[*k].clone()).collect::<Vec<_>>();
+    let key = |row: &Row| {
+        keys.iter()
+            .map(|k| row[*k].clone().unwrap_or_else(|| "NULL".into()))
+            .collect::<Vec<_>>()
+    };
     if left.len() != right.len() {
         let (index, a, z) = first_difference(left, right);
         return (
@@ -254,11 +274,11 @@ fn compare_with_ties(
         if a != z {
             match first_multiset_difference(a, z) {
                 None => reordered_ties += end - start,
-                Some(_) if end == left.len() => {
+                Some(_) if end == left.len() && paged => {
                     return (
                         true,
                         format!(
-                            "same rows, except the last {} which tie on ({}) at the page boundary: the ORDER BY is not total, so either page is correct",
+                            "same rows, except the last {} which tie on ({}) where the LIMIT cuts the page: the ORDER BY is not total, so either page is correct",
                             end - start,
                             group_key.join(", ")
                         ),
@@ -297,7 +317,7 @@ mod tests {
         ResultDigest::from_rows(
             vec!["created_at".into(), "id".into()],
             rows.iter()
-                .map(|(at, id)| vec![(*at).to_owned(), (*id).to_owned()])
+                .map(|(at, id)| vec![Some((*at).to_owned()), Some((*id).to_owned())])
                 .collect(),
         )
     }
@@ -314,9 +334,9 @@ mod tests {
     #[test]
     fn identical_results_pass_and_a_changed_row_is_named() {
         let old = digest(&[("3", "a"), ("2", "b"), ("1", "c")]);
-        assert!(check(&[], true).compare(&old, &old.clone()).0);
+        assert!(check(&[], true).compare(&old, &old.clone(), true).0);
         let wrong = digest(&[("3", "a"), ("2", "x"), ("1", "c")]);
-        let (passed, summary) = check(&[], true).compare(&old, &wrong);
+        let (passed, summary) = check(&[], true).compare(&old, &wrong, true);
         assert!(!passed);
         assert!(
             summary.contains("row 2 differs: old gives (2, b), new gives (2, x)"),
@@ -328,24 +348,45 @@ mod tests {
     fn another_order_fails_unless_the_rows_tie_on_the_order_by_key() {
         let old = digest(&[("3", "a"), ("2", "b"), ("2", "c"), ("1", "d")]);
         let swapped = digest(&[("3", "a"), ("2", "c"), ("2", "b"), ("1", "d")]);
-        let (passed, summary) = check(&[], true).compare(&old, &swapped);
+        let (passed, summary) = check(&[], true).compare(&old, &swapped, true);
         assert!(!passed && summary.contains("another order"), "{summary}");
-        let (passed, summary) = check(&["created_at"], true).compare(&old, &swapped);
+        let (passed, summary) = check(&["created_at"], true).compare(&old, &swapped, true);
         assert!(passed, "{summary}");
         assert!(summary.contains("2 rows that tie"), "{summary}");
         // A total key (created_at, id) makes the swap a real difference.
-        assert!(!check(&["created_at", "id"], true).compare(&old, &swapped).0);
-        assert!(check(&[], false).compare(&old, &swapped).0);
+        assert!(
+            !check(&["created_at", "id"], true)
+                .compare(&old, &swapped, true)
+                .0
+        );
+        assert!(check(&[], false).compare(&old, &swapped, true).0);
     }
 
     #[test]
-    fn a_tie_group_cut_by_the_page_boundary_is_called_out_not_failed() {
+    fn a_tie_group_cut_by_the_limit_is_called_out_not_failed() {
         let old = digest(&[("3", "a"), ("1", "b")]);
         let new = digest(&[("3", "a"), ("1", "z")]);
-        let (passed, summary) = check(&["created_at"], true).compare(&old, &new);
-        assert!(passed && summary.contains("page boundary"), "{summary}");
+        let (passed, summary) = check(&["created_at"], true).compare(&old, &new, true);
+        assert!(
+            passed && summary.contains("the LIMIT cuts the page"),
+            "{summary}"
+        );
+        // Without a LIMIT nothing was cut: the last group must hold the same rows.
+        let (passed, summary) = check(&["created_at"], true).compare(&old, &new, false);
+        assert!(
+            !passed && summary.contains("tie on (1) but hold different rows"),
+            "{summary}"
+        );
+        // One tie group holding the whole result is compared whole when not paged.
+        let all_tie_old = digest(&[("1", "a"), ("1", "b")]);
+        let all_tie_new = digest(&[("1", "c"), ("1", "d")]);
+        assert!(
+            !check(&["created_at"], true)
+                .compare(&all_tie_old, &all_tie_new, false)
+                .0
+        );
         let skipped = digest(&[("3", "a"), ("0", "q")]);
-        let (passed, summary) = check(&["created_at"], true).compare(&old, &skipped);
+        let (passed, summary) = check(&["created_at"], true).compare(&old, &skipped, true);
         assert!(
             !passed && summary.contains("row 2 differs in its ORDER BY key"),
             "{summary}"
@@ -357,9 +398,9 @@ mod tests {
         let old = digest(&[("1", "a")]);
         let mut other = old.clone();
         other.columns[1] = "uuid".into();
-        assert!(!check(&[], true).compare(&old, &other).0);
+        assert!(!check(&[], true).compare(&old, &other, true).0);
         let more = digest(&[("1", "a"), ("0", "b")]);
-        let (passed, summary) = check(&[], false).compare(&old, &more);
+        let (passed, summary) = check(&[], false).compare(&old, &more, true);
         assert!(
             !passed && summary.contains("new returns (0, b) which old does not"),
             "{summary}"

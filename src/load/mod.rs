@@ -160,7 +160,10 @@ pub async fn load(
 
     let (rows, datagen) = copy_all(clients, dataset, types, datagen, progress).await?;
     lap("copy rows", &mut phases);
-    detached.restore_indexes(clients).await?;
+    detached
+        .restore_indexes(clients)
+        .await
+        .map_err(|error| constraint_error(dataset, error))?;
     lap("build indexes", &mut phases);
     detached
         .restore_constraints(&clients[0])
@@ -216,7 +219,7 @@ async fn copy_all(
         .iter()
         .map(|table| table.name.clone())
         .collect();
-    let generator = std::thread::spawn(move || {
+    let generator = tokio::task::spawn_blocking(move || {
         for (index, table) in names.iter().enumerate() {
             let rows = datagen.stream(index);
             if !copy::encode_table(table, &thread_types[index], rows, |chunk| {
@@ -252,8 +255,8 @@ async fn copy_all(
     // Closing the channel stops a generator that is still sending.
     drop(receiver);
     let datagen = generator
-        .join()
-        .map_err(|_| Error::Infrastructure("the data generator thread panicked".into()))?;
+        .await
+        .map_err(|error| Error::Infrastructure(format!("the data generator failed: {error}")))?;
     match failure {
         Some(error) => Err(error),
         None => Ok((rows, datagen)),

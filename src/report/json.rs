@@ -125,7 +125,7 @@ pub struct QueryReport {
     /// The scan nodes of the plan, outermost first.
     pub access_path: Vec<String>,
     /// Rows the plain query returned.
-    pub result_rows: Option<u64>,
+    pub result_rows: u64,
     /// The raw EXPLAIN document, beside this report.
     pub plan_file: String,
 }
@@ -297,7 +297,7 @@ fn query_report(cell: &Cell, query: &QueryEvidence) -> QueryReport {
         shared_hit_blocks: hit,
         shared_read_blocks: read,
         access_path: plan.access_path(),
-        result_rows: query.results.as_ref().map(|results| results.total_rows),
+        result_rows: query.results.total_rows,
         plan_file: plan_file_name(cell, &query.name),
     }
 }

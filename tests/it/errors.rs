@@ -560,3 +560,38 @@ fn as_of_may_be_a_toml_date_time_and_enum_mistakes_speak_of_values() {
         "{message}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_misspelt_table_or_column_in_a_check_is_refused_not_passed() {
+    let server = local_server().await;
+    for (to, expected) in [
+        (
+            "column = \"workflow_run.created_at\"",
+            "table \"workflow_run\" is not in the schema",
+        ),
+        (
+            "column = \"workflow_runs.created\"",
+            "table workflow_runs has no column \"created\"",
+        ),
+    ] {
+        let dir = scratch_copy();
+        let path = dir.path().join("tests/data/scenarios/sparse-small.toml");
+        edit(
+            &path,
+            "column = \"workflow_runs.created_at\"\nexpect = \"absent\"",
+            &format!("{to}\nexpect = \"absent\""),
+        );
+        let scenario = Scenario::load(&path).unwrap();
+        let error = match PreparedDatabase::create(&server, &[&scenario], &quick_options()).await {
+            Ok(_) => panic!("{to}: the run must fail before seeding"),
+            Err(error) => error,
+        };
+        assert_eq!(error.kind(), plancheck::ErrorKind::BadInput);
+        let message = error.to_string();
+        assert!(
+            message.contains("(ordered-walk)") && message.contains(expected),
+            "{message}"
+        );
+    }
+    server.stop().await.unwrap();
+}

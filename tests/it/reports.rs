@@ -27,15 +27,11 @@ fn stored_query(name: &str, file: &str, samples_ms: Vec<f64>) -> QueryEvidence {
         params: vec!["0c5f8f1e-2d6a-4b7c-9e3f-1a2b3c4d5e6f".into()],
         plan: Plan::from_explain(&raw_explain).unwrap(),
         raw_explain,
-        estimated_only: false,
-        timing: Timing {
-            samples_ms,
-            timed_out: false,
-        },
-        results: Some(ResultDigest::from_rows(
+        timing: Timing { samples_ms },
+        results: ResultDigest::from_rows(
             vec!["id".into()],
-            vec![vec!["1".into()], vec!["2".into()]],
-        )),
+            vec![vec![Some("1".into())], vec![Some("2".into())]],
+        ),
     }
 }
 

@@ -224,6 +224,13 @@ async fn a_schema_of_its_own_with_quoted_names_and_a_picked_cursor() {
         );
         assert!(page.plan.rows_returned() <= 10.0);
     }
+    let busy = run.cells[0].evidence.query("busy_accounts").unwrap();
+    assert_eq!(
+        busy.params,
+        vec!["{1000,1001,1002}", "{free,team,enterprise}"],
+        "arrays bind"
+    );
+    assert_eq!(busy.results.total_rows, 3);
     assert_eq!(run.cells[0].target.group.as_deref(), Some("busy"));
     assert_eq!(
         run.cells[0].target.columns[0],

@@ -300,10 +300,5 @@ pub fn parse(value: toml::Value) -> Result<Generator, String> {
             "{value} is not a generator: write a kind name or a table with kind = ..."
         ));
     }
-    Generator::deserialize(value).map_err(|error| {
-        error
-            .to_string()
-            .trim_end()
-            .replace("unknown variant", "unknown value")
-    })
+    Generator::deserialize(value).map_err(|error| crate::input::serde_words(&error.to_string()))
 }

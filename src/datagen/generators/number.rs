@@ -51,8 +51,8 @@ impl IntRange {
                 ));
             }
             Distribution::Zipf => {
-                let count = max - min + 1;
-                if count > ZIPF_MAX_VALUES {
+                let count = i128::from(max) - i128::from(min) + 1;
+                if count > i128::from(ZIPF_MAX_VALUES) {
                     return Err(format!(
                         "a zipf range holds at most {ZIPF_MAX_VALUES} values, not {count}"
                     ));
