@@ -44,8 +44,8 @@ impl Outcome {
 pub struct Cell {
     /// `(name, value)` per variant axis, in declaration order; empty without variants.
     pub variant: Vec<(String, String)>,
-    /// The target row the queries were bound to.
-    pub target: Target,
+    /// The target row the queries were bound to, if the scenario names one.
+    pub target: Option<Target>,
     pub evidence: Evidence,
     pub verdicts: Vec<Verdict>,
 }

@@ -66,11 +66,14 @@ pub struct PreparedDatabase {
 fn captures(scenarios: &[&Scenario]) -> Vec<Capture> {
     let mut captures = Vec::new();
     for scenario in scenarios {
+        let Some(target) = &scenario.target else {
+            continue;
+        };
         for cell in scenario.cells() {
             let capture = Capture {
-                table: scenario.target.table,
+                table: target.table,
                 group: scenario.target_group(&cell),
-                index: scenario.target.index,
+                index: target.index,
             };
             if !captures.contains(&capture) {
                 captures.push(capture);
@@ -246,12 +249,16 @@ impl PreparedDatabase {
         Ok(captured)
     }
 
-    /// The target row of `cell` and its values.
-    fn target(&self, scenario: &Scenario, cell: &[Value]) -> Result<(Target, Vec<Value>)> {
+    /// The target row of `cell` and its values (none, and no values, when the scenario
+    /// names no target).
+    fn target(&self, scenario: &Scenario, cell: &[Value]) -> Result<(Option<Target>, Vec<Value>)> {
+        let Some(spec) = &scenario.target else {
+            return Ok((None, Vec::new()));
+        };
         let capture = Capture {
-            table: scenario.target.table,
+            table: spec.table,
             group: scenario.target_group(cell),
-            index: scenario.target.index,
+            index: spec.index,
         };
         let row = self
             .targets
@@ -278,7 +285,7 @@ impl PreparedDatabase {
                 .collect(),
             group_rows: row.group_rows,
         };
-        Ok((target, row.values.clone()))
+        Ok((Some(target), row.values.clone()))
     }
 
     async fn migrate(&mut self, scenario: &Scenario) -> Result<()> {
@@ -461,7 +468,7 @@ struct Captured {
     /// Per cell, the evidence of each query.
     queries: Vec<Vec<QueryEvidence>>,
     /// Per cell, the target row and its values.
-    targets: Vec<(Target, Vec<Value>)>,
+    targets: Vec<(Option<Target>, Vec<Value>)>,
     catalog_before: crate::plan::Catalog,
     catalog_after: Option<crate::plan::Catalog>,
 }

@@ -36,7 +36,8 @@ pub struct Scenario {
     /// The smallest `--scale` at which the scenario proves anything, if declared.
     pub min_scale: Option<u64>,
     pub dataset: Dataset,
-    pub target: TargetSpec,
+    /// The generated row `target.*` parameters read, if the scenario names one.
+    pub target: Option<TargetSpec>,
     /// Planner settings the scenario adds to plancheck's pinned ones, by name.
     pub settings: Vec<(String, String)>,
     /// Applied between the `before` and the `after` queries.
@@ -182,7 +183,7 @@ impl Scenario {
 
     /// The group label the target row is taken from in `cell`.
     pub fn target_group(&self, cell: &[Value]) -> Option<u16> {
-        match &self.target.group {
+        match &self.target.as_ref()?.group {
             GroupChoice::None => None,
             GroupChoice::Named(label) => Some(*label),
             GroupChoice::Variant(axis) => {
@@ -198,7 +199,10 @@ impl Scenario {
     /// The group names of the target table's grouping table, by label.
     pub fn group_labels(&self) -> Vec<String> {
         let model = &self.dataset.model;
-        model.tables[self.target.table]
+        let Some(target) = &self.target else {
+            return Vec::new();
+        };
+        model.tables[target.table]
             .grouped_by
             .map(|by| {
                 model.tables[by]
@@ -334,13 +338,17 @@ fn validate(path: &Path, text: &str, raw: ScenarioFile) -> Result<Scenario> {
     let dataset = Dataset::load(&dataset_path)?;
 
     let variants = variants(&report, &raw)?;
-    let target = target_spec(&report, &raw.target, &dataset, &variants)?;
+    let target = raw
+        .target
+        .as_ref()
+        .map(|target| target_spec(&report, target, &dataset, &variants))
+        .transpose()?;
     let settings = settings(&report, &raw.settings)?;
     let migration = migration(&report, &raw)?;
 
     let mut picks: Vec<Pick> = Vec::new();
     for entry in &raw.picks {
-        let pick = pick(&report, entry, &picks, &dataset, &target, &variants)?;
+        let pick = pick(&report, entry, &picks, &dataset, target.as_ref(), &variants)?;
         picks.push(pick);
     }
     if raw.queries.is_empty() {
@@ -354,7 +362,7 @@ fn validate(path: &Path, text: &str, raw: ScenarioFile) -> Result<Scenario> {
             &queries,
             &picks,
             &dataset,
-            &target,
+            target.as_ref(),
             &variants,
             !migration.is_empty(),
         )?;
@@ -616,7 +624,7 @@ fn param(
     value: &toml::Value,
     picks: &[Pick],
     dataset: &Dataset,
-    target: &TargetSpec,
+    target: Option<&TargetSpec>,
     variants: &[Axis],
 ) -> std::result::Result<Param, String> {
     let syntax = "write \"target.<column>\", \"variant.<axis>\", \"<pick>.<column>\" or { literal = <value> }";
@@ -630,6 +638,7 @@ fn param(
                 .ok_or_else(|| format!("{reference:?}: {syntax}"))?;
             match source {
                 "target" => {
+                    let target = target.ok_or_else(|| format!("{reference:?}: the scenario has no [target]; declare the table (and group) whose row it names"))?;
                     let table = &dataset.model.tables[target.table];
                     match table.signature.column(field) {
                         Some((column, _)) => Ok(Param::Target(column, field.to_owned())),
@@ -661,7 +670,7 @@ fn pick(
     entry: &Spanned<PickEntry>,
     earlier: &[Pick],
     dataset: &Dataset,
-    target: &TargetSpec,
+    target: Option<&TargetSpec>,
     variants: &[Axis],
 ) -> Result<Pick> {
     let raw = entry.get_ref();
@@ -701,7 +710,7 @@ fn query(
     earlier: &[Query],
     picks: &[Pick],
     dataset: &Dataset,
-    target: &TargetSpec,
+    target: Option<&TargetSpec>,
     variants: &[Axis],
     has_migration: bool,
 ) -> Result<Query> {

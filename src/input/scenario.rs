@@ -21,7 +21,8 @@ pub struct ScenarioFile {
     pub gate: bool,
     /// The smallest `--scale` at which the scenario proves anything.
     pub min_scale: Option<u64>,
-    pub target: Spanned<TargetSection>,
+    /// The generated row `target.*` parameters read; optional when no parameter does.
+    pub target: Option<Spanned<TargetSection>>,
     #[serde(default)]
     pub settings: BTreeMap<String, SettingValue>,
     pub migration: Option<MigrationSection>,

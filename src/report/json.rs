@@ -84,7 +84,8 @@ pub struct VariantReport {
     /// Variant axis → value; empty without a variant matrix.
     pub variant: serde_json::Map<String, serde_json::Value>,
     pub passed: bool,
-    pub target: TargetReport,
+    /// The generated row `target.*` parameters were bound to, if the scenario names one.
+    pub target: Option<TargetReport>,
     pub queries: Vec<QueryReport>,
     pub checks: Vec<CheckReport>,
 }
@@ -227,18 +228,17 @@ fn variant_report(cell: &Cell) -> VariantReport {
             .map(|(name, value)| (name.clone(), value.clone().into()))
             .collect(),
         passed: cell.passed(),
-        target: TargetReport {
-            table: cell.target.table.clone(),
-            group: cell.target.group.clone(),
-            index: cell.target.index,
-            group_rows: cell.target.group_rows,
-            columns: cell
-                .target
+        target: cell.target.as_ref().map(|target| TargetReport {
+            table: target.table.clone(),
+            group: target.group.clone(),
+            index: target.index,
+            group_rows: target.group_rows,
+            columns: target
                 .columns
                 .iter()
                 .map(|(name, value)| (name.clone(), value.clone().into()))
                 .collect(),
-        },
+        }),
         queries: cell
             .evidence
             .queries

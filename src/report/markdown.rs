@@ -182,7 +182,9 @@ fn dataset(md: &mut String, outcome: &Outcome) {
     }
     let mut seen = Vec::new();
     for cell in &outcome.cells {
-        let target = &cell.target;
+        let Some(target) = &cell.target else {
+            continue;
+        };
         if seen.contains(&target) {
             continue;
         }

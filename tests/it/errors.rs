@@ -595,3 +595,17 @@ async fn a_misspelt_table_or_column_in_a_check_is_refused_not_passed() {
     }
     server.stop().await.unwrap();
 }
+
+#[test]
+fn a_target_parameter_without_a_target_is_refused() {
+    let message = broken(
+        "tests/data/scenarios/sparse-small.toml",
+        "tests/data/scenarios/sparse-small.toml",
+        "[target]\ntable = \"organizations\"\ngroup = \"sparse\"\n",
+        "",
+    );
+    assert!(
+        message.contains("\"target.id\"") && message.contains("no [target]"),
+        "{message}"
+    );
+}

@@ -57,7 +57,7 @@ fn cell(group: &str, old_file: &str, old_ms: Vec<f64>) -> Cell {
         .collect();
     Cell {
         variant: vec![("tenant".into(), group.into())],
-        target: Target {
+        target: Some(Target {
             table: "organizations".into(),
             group: Some(group.into()),
             index: 0,
@@ -66,7 +66,7 @@ fn cell(group: &str, old_file: &str, old_ms: Vec<f64>) -> Cell {
                 ("name".into(), "Herzog LLC".into()),
             ],
             group_rows: 10,
-        },
+        }),
         evidence,
         verdicts,
     }

@@ -219,7 +219,8 @@ async fn a_schema_of_its_own_with_quoted_names_and_a_picked_cursor() {
     for cell in &run.cells {
         let page = cell.evidence.query("page").unwrap();
         assert_eq!(
-            page.params[0], cell.target.columns[0].1,
+            page.params[0],
+            cell.target.as_ref().unwrap().columns[0].1,
             "the target's id is bound"
         );
         assert!(page.plan.rows_returned() <= 10.0);
@@ -231,9 +232,12 @@ async fn a_schema_of_its_own_with_quoted_names_and_a_picked_cursor() {
         "arrays bind"
     );
     assert_eq!(busy.results.total_rows, 3);
-    assert_eq!(run.cells[0].target.group.as_deref(), Some("busy"));
     assert_eq!(
-        run.cells[0].target.columns[0],
+        run.cells[0].target.as_ref().unwrap().group.as_deref(),
+        Some("busy")
+    );
+    assert_eq!(
+        run.cells[0].target.as_ref().unwrap().columns[0],
         ("id".to_owned(), "1000".to_owned())
     );
 }
