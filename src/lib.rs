@@ -11,11 +11,13 @@ pub mod input;
 pub mod judge;
 pub mod load;
 pub mod outcome;
+pub mod pg_wire;
 pub mod plan;
 pub mod provision;
 pub mod report;
 pub mod schema;
 pub mod settings;
+pub mod slug;
 
 pub mod cli;
 pub mod error;

@@ -67,12 +67,7 @@ impl Cell {
     pub fn slug(&self) -> String {
         self.variant
             .iter()
-            .map(|(name, value)| {
-                format!(
-                    "{name}-{}",
-                    crate::datagen::generators::template::slug(value)
-                )
-            })
+            .map(|(name, value)| format!("{name}-{}", crate::slug::slug(value)))
             .collect::<Vec<_>>()
             .join("_")
     }

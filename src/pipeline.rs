@@ -290,18 +290,8 @@ impl PreparedDatabase {
 
     async fn migrate(&mut self, scenario: &Scenario) -> Result<()> {
         self.migrated = true;
-        schema::apply(&self.clients[0], &scenario.migration).await?;
-        capture::check_relations(&self.clients[0], scenario, SchemaState::After).await?;
-        for table in &self.seeded.tables {
-            self.clients[0]
-                .batch_execute(&format!("ANALYZE {}", crate::load::quoted(&table.name)))
-                .await
-                .map_err(Error::database(format!(
-                    "analyzing {} after the migration",
-                    table.name
-                )))?;
-        }
-        Ok(())
+        schema::migrate(&self.clients[0], &scenario.migration).await?;
+        capture::check_relations(&self.clients[0], scenario, SchemaState::After).await
     }
 
     async fn capture_cell(

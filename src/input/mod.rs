@@ -440,7 +440,7 @@ fn variants(report: &Reporter, raw: &ScenarioFile) -> Result<Vec<Axis>> {
         let mut slugs: Vec<String> = axis
             .values
             .iter()
-            .map(|value| crate::datagen::generators::template::slug(&value.to_string()))
+            .map(|value| crate::slug::slug(&value.to_string()))
             .collect();
         slugs.sort();
         if let Some(pair) = slugs.windows(2).find(|pair| pair[0] == pair[1]) {

@@ -37,7 +37,7 @@ pub async fn column_types(client: &Client, dataset: &Dataset) -> Result<Vec<Vec<
     }
     for (table, column, kind, key) in &dataset.generated_kinds {
         let (name, ty) = &types[*table][*column];
-        if !kind.fits(ty) {
+        if !crate::pg_wire::fits(*kind, ty) {
             return Err(Error::input(
                 &dataset.path,
                 format!(

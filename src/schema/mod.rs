@@ -20,6 +20,17 @@ pub async fn apply(client: &Client, fixtures: &[Fixture]) -> Result<()> {
     Ok(())
 }
 
+/// Applies a scenario's migration to the seeded database, then analyses every table,
+/// so that the queries after it are planned on fresh statistics (an index built by the
+/// migration, a column it filled).
+pub async fn migrate(client: &Client, fixtures: &[Fixture]) -> Result<()> {
+    apply(client, fixtures).await?;
+    client
+        .batch_execute("ANALYZE")
+        .await
+        .map_err(Error::database("analyzing after the migration"))
+}
+
 /// Applies one fixture, statement by statement.
 pub async fn apply_fixture(client: &Client, fixture: &Fixture) -> Result<()> {
     for statement in statements::split(&fixture.sql) {

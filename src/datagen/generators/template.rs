@@ -152,23 +152,10 @@ fn render(pieces: &[Piece], row: &RowContext) -> String {
             Filter::None => out.push_str(&text),
             Filter::Lower => out.push_str(&text.to_lowercase()),
             Filter::Upper => out.push_str(&text.to_uppercase()),
-            Filter::Slug => out.push_str(&slug(&text)),
+            Filter::Slug => out.push_str(&crate::slug::slug(&text)),
         }
     }
     out
-}
-
-/// Lowercase letters and digits, other runs of characters as one `-`.
-pub fn slug(text: &str) -> String {
-    let mut slug = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_ascii_alphanumeric() {
-            slug.push(c.to_ascii_lowercase());
-        } else if !slug.ends_with('-') && !slug.is_empty() {
-            slug.push('-');
-        }
-    }
-    slug.trim_end_matches('-').to_owned()
 }
 
 #[cfg(test)]
