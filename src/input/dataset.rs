@@ -30,7 +30,7 @@ pub struct Dataset {
     /// Default rows of the scale table; `--scale` overrides it.
     pub default_scale: u64,
     /// Every generator and the kind it produces, for the type check against the
-    /// catalog: `(table, column, kind, where it is declared)`.
+    /// catalog: `(table, column, kind, where it is declared as "line N: key `…`")`.
     pub generated_kinds: Vec<(usize, usize, ValueKind, String)>,
 }
 
@@ -494,7 +494,12 @@ fn columns(
         {
             signature.references.push((columns.len(), referenced));
         }
-        kinds.push((tables.len(), columns.len(), kind, column_key));
+        kinds.push((
+            tables.len(),
+            columns.len(),
+            kind,
+            keys.report.locate(value.span(), &column_key),
+        ));
         signature.columns.push((name.clone(), kind));
         columns.push(model);
     }
@@ -895,7 +900,12 @@ fn column_override(
             default_kind.name()
         )));
     }
-    kinds.push((table, column, kind, keys.key(&field)));
+    kinds.push((
+        table,
+        column,
+        kind,
+        keys.report.locate(value.span(), &keys.key(&field)),
+    ));
     Ok((table, column, model))
 }
 

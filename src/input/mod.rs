@@ -316,11 +316,16 @@ impl Reporter<'_> {
         key: &str,
         message: impl std::fmt::Display,
     ) -> Error {
+        Error::input(self.path, format!("{}: {message}", self.locate(span, key)))
+    }
+
+    /// `line N: key `…``, for messages written later (by the loader).
+    fn locate(&self, span: std::ops::Range<usize>, key: &str) -> String {
         let line = self.text[..span.start.min(self.text.len())]
             .matches('\n')
             .count()
             + 1;
-        Error::input(self.path, format!("line {line}: key `{key}`: {message}"))
+        format!("line {line}: key `{key}`")
     }
 
     fn key(&self, key: &str, message: impl std::fmt::Display) -> Error {

@@ -41,7 +41,7 @@ pub async fn column_types(client: &Client, dataset: &Dataset) -> Result<Vec<Vec<
             return Err(Error::input(
                 &dataset.path,
                 format!(
-                    "key `{key}`: column {}.{name} is {}, but its generator gives {}; choose a generator whose values fit",
+                    "{key}: column {}.{name} is {}, but its generator gives {}; choose a generator whose values fit",
                     dataset.model.tables[*table].name,
                     ty.name(),
                     kind.name()
@@ -77,14 +77,20 @@ async fn table_column_types(
         )));
     }
     let existing: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
-    if let Some((name, _)) = table
+    if let Some(column) = table
         .signature
         .columns
         .iter()
-        .find(|(name, _)| !existing.contains(name))
+        .position(|(name, _)| !existing.contains(name))
     {
+        let name = &table.signature.columns[column].0;
+        let declared = dataset
+            .generated_kinds
+            .iter()
+            .find(|(t, c, _, _)| dataset.model.tables[*t].name == table.name && *c == column)
+            .map_or(String::new(), |(.., at)| format!("{at}: "));
         return Err(fail(format!(
-            "column {}.{name} is not in the schema; the table has {}",
+            "{declared}column {}.{name} is not in the schema; the table has {}",
             table.name,
             existing.join(", ")
         )));

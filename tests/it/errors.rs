@@ -303,6 +303,7 @@ async fn data_errors_found_on_the_server_name_the_column_or_query() {
             "columns.contract_revision_latest = { kind = \"int\", range = [1, 20] }",
             "columns.contract_revision_latest = \"uuid\"",
             &[
+                "small.toml: line ",
                 "columns.contract_revision_latest",
                 "workflow_runs.contract_revision_latest is int4",
                 "uuids",
@@ -327,7 +328,12 @@ async fn data_errors_found_on_the_server_name_the_column_or_query() {
             "tests/data/datasets/small.toml",
             "columns.description =",
             "columns.summary =",
-            &["workflows.summary", "not in the schema"],
+            &[
+                "small.toml: line ",
+                "columns.summary",
+                "workflows.summary",
+                "not in the schema",
+            ],
         ),
         // A scenario target index beyond its group.
         (
