@@ -303,30 +303,36 @@ fn cycle(tables: &[Spanned<TableEntry>], start: usize) -> Option<String> {
     })
 }
 
-/// Names keys of one `[[table]]` entry in error messages.
-struct TableKeys<'a> {
+/// Names the keys of one entry (a `[[table]]` or a `[[table.group]]`) in error
+/// messages: `table "runs".rows`, `table "orgs".group "sparse".share`.
+struct Keys<'a, T> {
     report: &'a Reporter<'a>,
-    entry: &'a Spanned<TableEntry>,
+    entry: &'a Spanned<T>,
+    /// The entry's own key: `table "runs"`.
+    prefix: String,
 }
 
-impl TableKeys<'_> {
+impl<T> Keys<'_, T> {
     fn key(&self, field: &str) -> String {
-        format!("table \"{}\".{field}", self.entry.get_ref().name)
+        format!("{}.{field}", self.prefix)
     }
 
     fn at(&self, field: &str, message: impl std::fmt::Display) -> Error {
         self.report.at(self.entry.span(), &self.key(field), message)
     }
 
-    fn at_value<T>(
+    fn at_value<V>(
         &self,
-        value: &Spanned<T>,
+        value: &Spanned<V>,
         field: &str,
         message: impl std::fmt::Display,
     ) -> Error {
         self.report.at(value.span(), &self.key(field), message)
     }
 }
+
+type TableKeys<'a> = Keys<'a, TableEntry>;
+type GroupKeys<'a> = Keys<'a, GroupEntry>;
 
 fn table_model(
     report: &Reporter,
@@ -336,7 +342,11 @@ fn table_model(
     kinds: &mut Vec<(usize, usize, ValueKind, String)>,
 ) -> Result<TableModel> {
     let raw = entry.get_ref();
-    let keys = TableKeys { report, entry };
+    let keys = TableKeys {
+        report,
+        entry,
+        prefix: format!("table \"{}\"", entry.get_ref().name),
+    };
     let index = tables.len();
     let (parent, per_parent, split) = parent_and_counts(&keys, tables)?;
     let mut ancestors: Vec<usize> = Vec::new();
@@ -673,36 +683,6 @@ fn split_spec(value: &toml::Value) -> std::result::Result<Split, String> {
     }
 }
 
-/// Names keys of one `[[table.group]]` entry in error messages.
-struct GroupKeys<'a> {
-    report: &'a Reporter<'a>,
-    entry: &'a Spanned<GroupEntry>,
-    owner: &'a str,
-}
-
-impl GroupKeys<'_> {
-    fn key(&self, field: &str) -> String {
-        format!(
-            "table \"{}\".group \"{}\".{field}",
-            self.owner,
-            self.entry.get_ref().name
-        )
-    }
-
-    fn at(&self, field: &str, message: impl std::fmt::Display) -> Error {
-        self.report.at(self.entry.span(), &self.key(field), message)
-    }
-
-    fn at_value<T>(
-        &self,
-        value: &Spanned<T>,
-        field: &str,
-        message: impl std::fmt::Display,
-    ) -> Error {
-        self.report.at(value.span(), &self.key(field), message)
-    }
-}
-
 fn group_model(
     report: &Reporter,
     entry: &Spanned<GroupEntry>,
@@ -712,10 +692,11 @@ fn group_model(
     kinds: &mut Vec<(usize, usize, ValueKind, String)>,
 ) -> Result<GroupModel> {
     let raw = entry.get_ref();
+    let owner = &tables[table_index].name;
     let keys = GroupKeys {
         report,
         entry,
-        owner: &tables[table_index].name,
+        prefix: format!("table \"{owner}\".group \"{}\"", raw.name),
     };
     let valid = !raw.name.is_empty()
         && raw
@@ -734,7 +715,7 @@ fn group_model(
                     "share",
                     format!(
                         "a share needs the table to declare rows; table {} declares none",
-                        keys.owner
+                        owner
                     ),
                 ));
             }
@@ -788,7 +769,7 @@ fn descendant(
             field,
             format!(
                 "{name:?} is not a descendant of {} (its rows do not belong to {}'s groups)",
-                keys.owner, keys.owner
+                tables[table_index].name, tables[table_index].name
             ),
         ));
     }

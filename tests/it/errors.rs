@@ -238,12 +238,7 @@ fn every_bad_dataset_input_names_the_key_and_value() {
     ];
     for (from, to, expected) in cases {
         let message = broken(DATASET, SCENARIO, from, to);
-        for part in *expected {
-            assert!(
-                message.contains(part),
-                "{to}: expected {part:?} in {message}"
-            );
-        }
+        assert_mentions(&message, to, expected);
     }
 }
 
@@ -284,12 +279,7 @@ fn every_bad_scenario_input_names_the_key_and_value() {
     ];
     for (from, to, expected) in cases {
         let message = broken(SCENARIO, SCENARIO, from, to);
-        for part in *expected {
-            assert!(
-                message.contains(part),
-                "{to}: expected {part:?} in {message}"
-            );
-        }
+        assert_mentions(&message, to, expected);
     }
 }
 
@@ -358,12 +348,7 @@ async fn data_errors_found_on_the_server_name_the_column_or_query() {
             "{to}: {error}"
         );
         let message = error.to_string();
-        for part in *expected {
-            assert!(
-                message.contains(part),
-                "{to}: expected {part:?} in {message}"
-            );
-        }
+        assert_mentions(&message, to, expected);
     }
     server.stop().await.unwrap();
 }
@@ -450,12 +435,7 @@ fn more_bad_dataset_and_scenario_inputs_name_the_key_and_value() {
     ];
     for (file, from, to, expected) in cases {
         let message = broken(file, SCENARIO, from, to);
-        for part in *expected {
-            assert!(
-                message.contains(part),
-                "{to}: expected {part:?} in {message}"
-            );
-        }
+        assert_mentions(&message, to, expected);
     }
 }
 
@@ -528,12 +508,7 @@ async fn mistakes_that_need_the_schema_are_found_before_seeding() {
             "{to}: {error}"
         );
         let message = error.to_string();
-        for part in *expected {
-            assert!(
-                message.contains(part),
-                "{to}: expected {part:?} in {message}"
-            );
-        }
+        assert_mentions(&message, to, expected);
         // Found on the empty schema: nothing was seeded (a seed takes seconds).
         assert!(started.elapsed() < std::time::Duration::from_secs(30));
     }
@@ -614,4 +589,14 @@ fn a_target_parameter_without_a_target_is_refused() {
         message.contains("\"target.id\"") && message.contains("no [target]"),
         "{message}"
     );
+}
+
+/// Asserts that an error message (for the edit `to`) mentions every part.
+fn assert_mentions(message: &str, to: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(
+            message.contains(part),
+            "{to}: expected {part:?} in {message}"
+        );
+    }
 }
