@@ -368,7 +368,7 @@ async fn an_error_in_a_querys_sql_at_run_time_is_bad_input_naming_the_file_and_l
     let server = local_server().await;
     let outcome = plancheck::pipeline::run_scenario(&server, &scenario, &quick_options()).await;
     server.stop().await.unwrap();
-    let error = outcome.err().expect("division by zero fails the run");
+    let error = outcome.expect_err("division by zero fails the run");
     assert_eq!(error.kind(), plancheck::ErrorKind::BadInput, "{error}");
     let message = error.to_string();
     assert!(
@@ -464,9 +464,7 @@ async fn a_literal_of_the_wrong_type_is_bad_input_naming_the_parameter() {
     let server = local_server().await;
     let outcome = plancheck::pipeline::run_scenario(&server, &scenario, &quick_options()).await;
     server.stop().await.unwrap();
-    let error = outcome
-        .err()
-        .expect("a text literal does not bind as a uuid");
+    let error = outcome.expect_err("a text literal does not bind as a uuid");
     assert_eq!(error.kind(), plancheck::ErrorKind::BadInput, "{error}");
     let message = error.to_string();
     assert!(
