@@ -32,8 +32,11 @@ while kill -0 "$pid" 2>/dev/null; do
 done
 wait "$pid" || { cat "$work/plancheck.err" >&2; exit 1; }
 remove=$(grep -A1 'Remove it when done' "$work/plancheck.err" | tail -1 | sed 's/^ *//')
-# The kept local server's socket directory, from `psql -h DIR -U postgres -d DB`.
-socket_dir=$(grep -m1 '^  psql -h ' "$work/plancheck.err" | awk '{print $3}')
+# The kept local server's socket directory and password, from the hint plancheck
+# prints: `PGPASSWORD=... psql -h DIR -U postgres -d DB`.
+hint=$(grep -m1 'psql -h ' "$work/plancheck.err")
+socket_dir=$(awk '{for (i = 1; i < NF; i++) if ($i == "-h") print $(i + 1)}' <<<"$hint")
+export PGPASSWORD=$(sed -n 's/.*PGPASSWORD=\([^ ]*\).*/\1/p' <<<"$hint")
 
 report="$work/reports/sparse-org/report.json"
 copy_ms=$(jq '[.phases_ms[] | select(.phase == "seed: copy rows") | .ms] | first' "$report")

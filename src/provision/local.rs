@@ -1,8 +1,11 @@
 //! The `local` backend: a private server from the host's PostgreSQL binaries, in a
 //! temporary directory that holds both its data and its unix socket. It listens on no
 //! TCP port at all, so it cannot collide with another server and nothing else on the
-//! machine can reach it. PostgreSQL refuses to run as root, so when plancheck runs as
-//! root the server runs as the `postgres` user (or `PLANCHECK_PG_USER`).
+//! machine can reach it. The directory is private to the server's user (0700) and the
+//! server asks for a password chosen at random per run, so no other local user can
+//! connect, during the run or after `--keep`. PostgreSQL refuses to run as root, so
+//! when plancheck runs as root the server runs as the `postgres` user (or
+//! `PLANCHECK_PG_USER`).
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -30,6 +33,7 @@ pub(super) async fn start() -> Result<Server> {
     let owner = server_user()?;
     let directory = tempfile::Builder::new()
         .prefix("plancheck-pg-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
         .tempdir()
         .map_err(Error::io(
             "creating a temporary directory for the local server",
@@ -41,14 +45,18 @@ pub(super) async fn start() -> Result<Server> {
         )?;
     }
     let data = root.join("data");
+    let password = super::random_password();
+    let password_file = root.join("password");
+    write_private(&password_file, &password, &owner)?;
 
     let initdb = run_as(&owner, Command::new(bindir.join("initdb")))
         .args([
             "--no-sync",
             "--no-instructions",
-            "--auth=trust",
+            "--auth=scram-sha-256",
             "--username=postgres",
         ])
+        .arg(format!("--pwfile={}", password_file.display()))
         .args(["--encoding=UTF8", "--locale=C", "-D"])
         .arg(&data)
         .output()
@@ -56,6 +64,7 @@ pub(super) async fn start() -> Result<Server> {
             "running {}",
             bindir.join("initdb").display()
         )))?;
+    let _ = std::fs::remove_file(&password_file);
     if !initdb.status.success() {
         return Err(Error::Infrastructure(format!(
             "initdb failed ({}): {}",
@@ -106,6 +115,7 @@ pub(super) async fn start() -> Result<Server> {
         .host_path(&root)
         .port(SOCKET_PORT)
         .user("postgres")
+        .password(password)
         .dbname("postgres")
         .application_name("plancheck");
     let ready = wait_until_ready(&admin, Duration::from_secs(60), || {
@@ -197,6 +207,25 @@ impl Drop for LocalServer {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// Writes `text` to a file only its owner (the server's user) can read.
+fn write_private(path: &Path, text: &str, owner: &Option<User>) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(Error::io(format!("creating {}", path.display())))?;
+    std::io::Write::write_all(&mut file, text.as_bytes())
+        .map_err(Error::io(format!("writing {}", path.display())))?;
+    if let Some(user) = owner {
+        std::os::unix::fs::chown(path, Some(user.uid.as_raw()), Some(user.gid.as_raw())).map_err(
+            Error::io(format!("handing {} to user {}", path.display(), user.name)),
+        )?;
+    }
+    Ok(())
 }
 
 fn run_as(owner: &Option<User>, mut command: Command) -> Command {

@@ -242,8 +242,16 @@ impl Server {
             }
             Handle::Local(server) => {
                 let (socket_dir, pid) = server.location();
+                let password = self
+                    .admin
+                    .get_password()
+                    .map(String::from_utf8_lossy)
+                    .unwrap_or_default();
                 (
-                    format!("psql -h {} -U postgres -d {database}", socket_dir.display()),
+                    format!(
+                        "PGPASSWORD={password} psql -h {} -U postgres -d {database}",
+                        socket_dir.display()
+                    ),
                     format!(
                         "kill -INT {pid} && sleep 2 && rm -rf {}",
                         socket_dir.display()
@@ -388,7 +396,7 @@ async fn wait_until_ready(
 
 /// A random password, so that a container's published port is not guarded by a
 /// well-known one.
-fn random_password() -> String {
+pub(super) fn random_password() -> String {
     rand::rng()
         .sample_iter(rand::distr::Alphanumeric)
         .take(24)

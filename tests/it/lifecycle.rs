@@ -218,10 +218,12 @@ fn keep_leaves_a_usable_database_and_says_how_to_remove_it() {
 
     let directory = psql
         .split_whitespace()
-        .nth(2)
+        .skip_while(|word| *word != "-h")
+        .nth(1)
         .map(std::path::PathBuf::from)
         .unwrap();
     assert!(directory.exists());
+    assert_other_users_cannot_connect(&directory, &psql);
     assert!(
         Command::new("sh")
             .arg("-c")
@@ -248,4 +250,39 @@ fn a_server_crash_mid_run_is_an_infrastructure_error_and_leaves_nothing() {
     )));
     assert!(!directory.exists());
     assert!(!out.path().join("sparse-small").exists());
+}
+
+/// Another local user (`nobody`) cannot reach the kept server: its directory is
+/// private, and the server wants a password. Only checked when the tests run as root,
+/// which can run a command as another user.
+fn assert_other_users_cannot_connect(directory: &std::path::Path, psql: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(directory).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "the socket directory is private");
+    if !nix::unistd::Uid::effective().is_root() {
+        return;
+    }
+    // Even with the password from the hint, another user cannot reach the socket.
+    for command in [
+        format!(
+            "psql -h {} -U postgres -d postgres -Atc 'SELECT 1'",
+            directory.display()
+        ),
+        format!("{psql} -Atc 'SELECT 1'"),
+    ] {
+        let output = Command::new("su")
+            .args(["nobody", "-s", "/bin/sh", "-c", &command])
+            .output()
+            .unwrap();
+        assert!(
+            !output.status.success(),
+            "user nobody connected with {command:?}: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("Permission denied") || stderr.contains("password"),
+            "{stderr}"
+        );
+    }
 }
