@@ -156,7 +156,7 @@ async fn run_scenarios(args: ScenarioArgs) -> Result<Outcome> {
             Ok(run) => {
                 // Written after each scenario, so earlier results survive a later failure.
                 let written = report::write(&run, &args.out);
-                print!("{}", report::terminal::render(&run, colour, None));
+                print_stdout(&report::terminal::render(&run, colour, None));
                 let written = match written {
                     Ok(dir) => dir,
                     Err(error) => {
@@ -218,11 +218,21 @@ fn list(dir: &std::path::Path) -> Result<Outcome> {
             }
         };
     }
-    println!("{table}");
+    print_stdout(&format!("{table}\n"));
     match first_error {
         Some(error) => Err(error),
         None => Ok(Outcome::Passed),
     }
+}
+
+/// Writes to stdout. A reader that has gone away (`plancheck list | head -1`) is not
+/// an error: the rest of the output is dropped quietly, where `print!` would panic.
+fn print_stdout(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
 }
 
 /// Resolves on SIGINT or SIGTERM. Dropping the running command's future then drops

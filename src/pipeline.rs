@@ -423,8 +423,11 @@ async fn seed(
         .iter()
         .map(|capture| datagen.rows_labelled(capture.table, capture.group))
         .collect();
+    // A scenario's timeouts are for its measured queries, never for the seed.
+    set_on_all(clients, TIMEOUTS_OFF).await?;
     let (tables, phases, datagen) =
         load::load(clients, dataset, types, datagen, options.progress).await?;
+    set_on_all(clients, TIMEOUTS_FROM_DATABASE).await?;
     let targets = captures
         .into_iter()
         .zip(datagen.captured().iter().cloned())
@@ -443,6 +446,23 @@ async fn seed(
         tables,
     };
     Ok((seeded, targets, phases))
+}
+
+/// Session settings that lift any timeout the scenario pins on its database.
+const TIMEOUTS_OFF: &str =
+    "SET statement_timeout = 0; SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0";
+/// Back to the database's settings: the scenario's, for the measured queries.
+const TIMEOUTS_FROM_DATABASE: &str =
+    "RESET statement_timeout; RESET lock_timeout; RESET idle_in_transaction_session_timeout";
+
+async fn set_on_all(clients: &[Client], statements: &str) -> Result<()> {
+    for client in clients {
+        client
+            .batch_execute(statements)
+            .await
+            .map_err(Error::database("setting the session's timeouts"))?;
+    }
+    Ok(())
 }
 
 /// A generated row a scenario's parameters may bind to.

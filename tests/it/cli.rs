@@ -119,3 +119,22 @@ fn a_passing_run_exits_zero_and_replaces_its_previous_report_only() {
         "mine"
     );
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    // `true` exits without reading, so plancheck's write meets a closed pipe.
+    let binary = assert_cmd::cargo::cargo_bin("plancheck");
+    let output = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "'{}' list | true; echo \"status=${{PIPESTATUS[0]}}\"",
+            binary.display()
+        ))
+        .current_dir(repo_path(""))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stdout.contains("status=0"), "{stdout} {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -241,3 +241,45 @@ async fn a_schema_of_its_own_with_quoted_names_and_a_picked_cursor() {
         ("id".to_owned(), "1000".to_owned())
     );
 }
+
+/// A scenario's statement_timeout is for its measured queries: the seed, whose COPY
+/// and index builds take longer, is not cut by it, and the queries still run under it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scenario_timeout_applies_to_the_queries_not_to_the_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("timeout.toml");
+    let text = std::fs::read_to_string(crate::support::repo_path(
+        "tests/data/scenarios/dense-small.toml",
+    ))
+    .unwrap();
+    let text = text
+        .replace(
+            "../datasets/",
+            &format!(
+                "{}/",
+                crate::support::repo_path("tests/data/datasets").display()
+            ),
+        )
+        .replace(
+            "../../../fixtures/",
+            &format!("{}/", crate::support::repo_path("fixtures").display()),
+        )
+        .replace(
+            "[settings]\n",
+            "[settings]\nstatement_timeout = \"150ms\"\n",
+        );
+    std::fs::write(&path, text).unwrap();
+    let scenario = plancheck::input::Scenario::load(&path).unwrap();
+    let server = local_server().await;
+    let run = run_scenario(&server, &scenario, &quick_options()).await;
+    server.stop().await.unwrap();
+    let run = run.expect("the seed is not cut by the scenario's statement_timeout");
+    let timeout = run
+        .environment
+        .settings
+        .iter()
+        .find(|setting| setting.name == "statement_timeout")
+        .unwrap();
+    assert_eq!(timeout.value, "150ms", "the measured queries ran under it");
+    assert!(run.passed(), "{:#?}", run.cells[0].verdicts);
+}
