@@ -285,6 +285,9 @@ pub struct Environment {
     pub server_version: String,
     /// Every setting not at its built-in default.
     pub settings: Vec<Setting>,
+    /// What plancheck could not set up as it wanted, and why (a setting the role may
+    /// not pin).
+    pub notes: Vec<String>,
     pub host: Host,
 }
 

@@ -118,7 +118,8 @@ impl PreparedDatabase {
         let mut phases = vec![Phase::new("start server", server.startup)];
         let clock = Instant::now();
         let admin = scratch.connect().await?;
-        settings::pin(&admin, &scratch.name, &scenario.settings, &scenario.path).await?;
+        let notes =
+            settings::pin(&admin, &scratch.name, &scenario.settings, &scenario.path).await?;
         drop(admin);
         let mut clients = Vec::new();
         for _ in 0..index_build_lanes() {
@@ -143,6 +144,7 @@ impl PreparedDatabase {
             backend_note: server.selection_note.clone(),
             server_version,
             settings: settings::non_default(&clients[0]).await?,
+            notes,
             host: Host::current(),
         };
         Ok(PreparedDatabase {

@@ -35,13 +35,16 @@ pub struct Setting {
 }
 
 /// Pins `PINNED` plus the scenario's own settings on database `name`. A setting the
-/// server rejects names the scenario file and key.
+/// server rejects names the scenario file and key. A pinned setting the role may not
+/// set (`track_io_timing` needs a superuser or a grant) is skipped: the returned notes
+/// say which, and the grant that would enable it.
 pub async fn pin(
     client: &Client,
     database: &str,
     scenario_settings: &[(String, String)],
     scenario_file: &std::path::Path,
-) -> Result<()> {
+) -> Result<Vec<String>> {
+    let mut notes = Vec::new();
     for (name, value) in PINNED {
         if scenario_settings
             .iter()
@@ -49,9 +52,18 @@ pub async fn pin(
         {
             continue;
         }
-        set(client, database, name, value)
-            .await
-            .map_err(Error::database(format!("pinning {name} = {value}")))?;
+        match set(client, database, name, value).await {
+            Ok(()) => {}
+            Err(error)
+                if error.code()
+                    == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) =>
+            {
+                notes.push(format!(
+                    "{name} = {value} was not pinned: this role may not set it (grant it with `GRANT SET ON PARAMETER {name} TO <role>` on PostgreSQL 15+, or run as a superuser)"
+                ));
+            }
+            Err(error) => return Err(Error::database(format!("pinning {name} = {value}"))(error)),
+        }
     }
     for (name, value) in scenario_settings {
         set(client, database, name, value).await.map_err(|error| {
@@ -64,7 +76,7 @@ pub async fn pin(
             )
         })?;
     }
-    Ok(())
+    Ok(notes)
 }
 
 async fn set(

@@ -57,6 +57,8 @@ pub struct ServerFacts {
     /// Image, binary directory or host.
     pub backend_detail: String,
     pub backend_note: Option<String>,
+    /// What plancheck could not set up as it wanted (a setting the role may not pin).
+    pub notes: Vec<String>,
     pub version: String,
     /// Every setting not at its built-in default: name → value.
     pub settings: serde_json::Map<String, serde_json::Value>,
@@ -195,6 +197,7 @@ pub fn report(outcome: &Outcome) -> Report {
             backend: backend.to_owned(),
             backend_detail,
             backend_note: environment.backend_note.clone(),
+            notes: environment.notes.clone(),
             version: environment.server_version.clone(),
             settings: environment
                 .settings

@@ -228,6 +228,9 @@ fn environment(md: &mut String, outcome: &Outcome) {
     if let Some(note) = &environment.backend_note {
         let _ = writeln!(md, "\n{note}");
     }
+    for note in &environment.notes {
+        let _ = writeln!(md, "\n⚠️ {note}");
+    }
     let _ = writeln!(
         md,
         "\n<details><summary>Non-default settings ({})</summary>\n\n| Setting | Value | Source |\n|---|---|---|",

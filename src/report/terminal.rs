@@ -38,6 +38,9 @@ pub fn render(outcome: &Outcome, colour: bool, width: Option<u16>) -> String {
         outcome.environment.server_version,
         outcome.environment.backend,
     );
+    for note in &outcome.environment.notes {
+        text.push_str(&format!("note: {note}\n"));
+    }
     for cell in &outcome.cells {
         if outcome.has_variants() {
             text.push_str(&format!("variant {}\n", cell.label()));

@@ -138,3 +138,56 @@ fn a_reader_that_goes_away_ends_the_output_quietly() {
     assert!(stdout.contains("status=0"), "{stdout} {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// The url backend with a role that may only create databases: the run works, and
+/// the setting it may not pin (track_io_timing) is skipped with the grant to ask for.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_url_backend_works_with_a_role_that_may_only_create_databases() {
+    let server = crate::support::local_server().await;
+    let hint = server.connection_hint("postgres").psql;
+    let password = hint
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("PGPASSWORD="))
+        .unwrap()
+        .to_owned();
+    let socket_dir = hint
+        .split_whitespace()
+        .skip_while(|word| *word != "-h")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let admin =
+        format!("host={socket_dir} port=5432 user=postgres password={password} dbname=postgres");
+    let client = plancheck::provision::connect(&admin.parse().unwrap())
+        .await
+        .unwrap();
+    client
+        .batch_execute("CREATE ROLE plancheck_tester LOGIN CREATEDB PASSWORD 'tester-password'")
+        .await
+        .unwrap();
+    drop(client);
+
+    let out = tempfile::tempdir().unwrap();
+    let conninfo = format!(
+        "host={socket_dir} port=5432 user=plancheck_tester password=tester-password dbname=postgres"
+    );
+    let output = small_run("dense-small", out.path())
+        .args(["--database-url", &conninfo])
+        .output()
+        .unwrap();
+    server.stop().await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("track_io_timing = on was not pinned")
+            && stdout.contains("GRANT SET ON PARAMETER track_io_timing"),
+        "{stdout}"
+    );
+    let report = std::fs::read_to_string(out.path().join("dense-small/report.json")).unwrap();
+    assert!(report.contains("was not pinned"), "the report records it");
+}

@@ -105,6 +105,7 @@ fn sample_outcome() -> Outcome {
                 bindir: "/usr/lib/postgresql/15/bin".into(),
             },
             backend_note: None,
+            notes: vec![],
             server_version: "15.18".into(),
             settings: vec![
                 Setting {
