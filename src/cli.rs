@@ -14,9 +14,15 @@ use crate::pipeline::{RunOptions, run_scenario};
 use crate::provision::{BackendChoice, DEFAULT_IMAGE, ProvisionOptions, Server};
 use crate::report;
 
+/// Exit codes and where to read on, under every `--help`.
+const AFTER_HELP: &str = "Exit codes: 0 every check passed, 1 a check failed (including \"regression \
+not reproduced\"), 2 bad input or usage (the message names the file, line, key and value), \
+3 infrastructure (no server, a lost connection), 130 interrupted (after cleaning up).\n\n\
+Writing a scenario: docs/scenario-format.md. Backends and reports: README.md.";
+
 /// Catch PostgreSQL query-plan regressions before they reach production.
 #[derive(Debug, Parser)]
-#[command(name = "plancheck", version, about)]
+#[command(name = "plancheck", version, about, after_help = AFTER_HELP)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -26,9 +32,12 @@ pub struct Cli {
 pub enum Command {
     /// Run scenarios: seed a throwaway database, capture and judge the plans, time the
     /// queries and write reports. Exit code 0 when every check passes, 1 when one fails.
+    #[command(after_help = AFTER_HELP)]
     Scenario(ScenarioArgs),
-    /// List the scenarios in the scenarios directory.
+    /// List the scenarios in the scenarios directory, with their descriptions. Exit code
+    /// 2 when one does not load (the listing says why).
     List {
+        /// Directory holding the scenario files (`<name>.toml`).
         #[arg(long, env = "PLANCHECK_SCENARIOS", default_value = "scenarios")]
         scenarios_dir: PathBuf,
     },
@@ -45,7 +54,10 @@ pub struct ScenarioArgs {
     /// Seed for every random choice (default: the dataset's `seed`).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Where PostgreSQL comes from.
+    /// Where PostgreSQL comes from: `local` starts a private server from the host's
+    /// binaries; `docker` a container (see --image); `url` a scratch database on the
+    /// server --database-url names; `auto` takes url if given, else docker if an engine
+    /// and the image are there, else local.
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
     pub backend: BackendChoice,
     /// Container image for the docker backend, as name:tag.
@@ -57,6 +69,7 @@ pub struct ScenarioArgs {
     /// Directory the reports go to, one subdirectory per scenario.
     #[arg(long, default_value = "reports")]
     pub out: PathBuf,
+    /// Directory holding the scenario files that names refer to.
     #[arg(long, env = "PLANCHECK_SCENARIOS", default_value = "scenarios")]
     pub scenarios_dir: PathBuf,
     /// Do not draw a progress bar while seeding.
@@ -95,11 +108,24 @@ pub async fn execute(cli: Cli) -> Result<Outcome> {
 async fn run_scenarios(args: ScenarioArgs) -> Result<Outcome> {
     // Every scenario is parsed and validated before anything is started, so a typo in
     // the second one does not cost the first one's seeding.
-    let scenarios = args
-        .names
-        .iter()
-        .map(|name| Scenario::find(&args.scenarios_dir, name))
-        .collect::<Result<Vec<_>>>()?;
+    let mut scenarios: Vec<Scenario> = Vec::new();
+    for name in &args.names {
+        let scenario = Scenario::find(&args.scenarios_dir, name)?;
+        match scenarios.iter().find(|seen| seen.name == scenario.name) {
+            // Named twice: run once.
+            Some(seen) if seen.path == scenario.path => continue,
+            Some(seen) => {
+                return Err(Error::Usage(format!(
+                    "{} and {} are both named {:?}, so their reports would overwrite each other in {}; rename one",
+                    seen.path.display(),
+                    scenario.path.display(),
+                    scenario.name,
+                    args.out.display()
+                )));
+            }
+            None => scenarios.push(scenario),
+        }
+    }
     for scenario in &scenarios {
         report::check_destination(&args.out, &scenario.name)?;
         let scale = args.scale.unwrap_or(scenario.dataset.default_scale);

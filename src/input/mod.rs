@@ -339,6 +339,19 @@ fn validate(path: &Path, text: &str, raw: ScenarioFile) -> Result<Scenario> {
         .file_stem()
         .map(|stem| stem.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let valid = !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if !valid {
+        return Err(Error::input(
+            path,
+            format!(
+                "{name:?} is not a scenario name: the file's name names its reports, so use letters, digits, - and _"
+            ),
+        ));
+    }
     let dataset_path = resolve_fixture(path, "dataset", &raw.dataset)?;
     let dataset = Dataset::load(&dataset_path)?;
 

@@ -99,6 +99,12 @@ pub fn write(run: &Outcome, root: &Path) -> Result<PathBuf> {
 /// Where `scenario`'s report goes under `root`, or an error if something that is not a
 /// plancheck report is already there. Call it before a run to fail before the work.
 pub fn check_destination(root: &Path, scenario: &str) -> Result<PathBuf> {
+    if root.exists() && !root.is_dir() {
+        return Err(Error::Usage(format!(
+            "--out {} is a file, not a directory for reports",
+            root.display()
+        )));
+    }
     let target = root.join(scenario);
     if target.exists() && !is_replaceable(&target) {
         return Err(Error::Usage(format!(

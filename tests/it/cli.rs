@@ -191,3 +191,88 @@ async fn the_url_backend_works_with_a_role_that_may_only_create_databases() {
     let report = std::fs::read_to_string(out.path().join("dense-small/report.json")).unwrap();
     assert!(report.contains("was not pinned"), "the report records it");
 }
+
+#[test]
+fn help_lists_exit_codes_backends_and_where_the_format_is_documented() {
+    for args in [vec!["--help"], vec!["scenario", "--help"]] {
+        plancheck()
+            .args(&args)
+            .assert()
+            .code(0)
+            .stdout(contains("130 interrupted"))
+            .stdout(contains("docs/scenario-format.md"));
+    }
+    plancheck()
+        .args(["scenario", "--help"])
+        .assert()
+        .stdout(contains("`local` starts a private server"))
+        .stdout(contains("Directory holding the scenario files"));
+}
+
+#[test]
+fn input_mistakes_found_before_any_server_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two scenario files with the same stem would write the same report directory.
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let text = std::fs::read_to_string(repo_path("scenarios/dense-org.toml"))
+        .unwrap()
+        .replace(
+            "../fixtures/",
+            &format!("{}/", repo_path("fixtures").display()),
+        );
+    std::fs::write(other.join("dense-org.toml"), &text).unwrap();
+    plancheck()
+        .args(["scenario", "dense-org"])
+        .arg(other.join("dense-org.toml"))
+        .assert()
+        .code(2)
+        .stderr(contains("are both named \"dense-org\""));
+    // A file named `..toml` names no scenario, and leaves nothing behind.
+    std::fs::write(dir.path().join("..toml"), &text).unwrap();
+    plancheck()
+        .args(["scenario"])
+        .arg(dir.path().join("..toml"))
+        .args(["--out"])
+        .arg(dir.path().join("reports"))
+        .assert()
+        .code(2)
+        .stderr(contains("is not a scenario name"));
+    assert!(!dir.path().join("reports").exists());
+    // --out that is a file.
+    let file = dir.path().join("not-a-directory");
+    std::fs::write(&file, "x").unwrap();
+    plancheck()
+        .args(["scenario", "dense-org", "--out"])
+        .arg(&file)
+        .assert()
+        .code(2)
+        .stderr(contains("is a file, not a directory"));
+    // A missing scenarios directory is bad input.
+    plancheck()
+        .args(["list", "--scenarios-dir", "/nonexistent-plancheck"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn a_scenario_named_twice_runs_once() {
+    let out = tempfile::tempdir().unwrap();
+    let output = small_run("dense-small", out.path())
+        .arg("tests/data/scenarios/dense-small.toml")
+        .args(["--backend", "local"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        stdout.matches("scenario dense-small").count(),
+        1,
+        "{stdout}"
+    );
+}
