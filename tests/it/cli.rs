@@ -276,3 +276,25 @@ fn a_scenario_named_twice_runs_once() {
         "{stdout}"
     );
 }
+
+#[test]
+fn below_min_scale_warns_first_and_says_which_plan_the_old_query_got() {
+    let out = tempfile::tempdir().unwrap();
+    plancheck()
+        .args([
+            "scenario",
+            "sparse-org",
+            "--scale",
+            "1000",
+            "--backend",
+            "local",
+            "--no-progress",
+            "--out",
+        ])
+        .arg(out.path())
+        .assert()
+        .code(1)
+        .stderr(contains("declares that it reproduces from --scale 350000"))
+        .stdout(contains("regression not reproduced"))
+        .stdout(contains("it reads its rows through"));
+}

@@ -283,3 +283,19 @@ async fn a_scenario_timeout_applies_to_the_queries_not_to_the_seed() {
     assert_eq!(timeout.value, "150ms", "the measured queries ran under it");
     assert!(run.passed(), "{:#?}", run.cells[0].verdicts);
 }
+
+/// sparse-org declares the smallest scale at which it proves anything; at that scale
+/// it does.
+#[tokio::test(flavor = "multi_thread")]
+async fn sparse_org_reproduces_at_its_declared_min_scale() {
+    let scenario =
+        plancheck::input::Scenario::load(&crate::support::repo_path("scenarios/sparse-org.toml"))
+            .unwrap();
+    let mut options = quick_options();
+    options.scale = scenario.min_scale;
+    assert!(options.scale.is_some(), "sparse-org declares min_scale");
+    let server = local_server().await;
+    let run = run_scenario(&server, &scenario, &options).await.unwrap();
+    server.stop().await.unwrap();
+    assert!(run.passed(), "{:#?}", run.cells[0].verdicts);
+}
