@@ -85,8 +85,9 @@ pub fn local_server_of(pid: u32) -> Option<(u32, PathBuf)> {
 }
 
 /// The image docker-backed tests use, or `None` (after saying so on stdout) when no
-/// Docker engine is reachable. An engine without the image is a failure: build it with
-/// `scripts/build-postgres-image.sh`.
+/// Docker engine is reachable. An engine without the image gets it built once, by
+/// `scripts/build-postgres-image.sh`, under a file lock so that tests running in
+/// parallel wait for one build; a failed build fails the test with the script's output.
 pub fn docker_image() -> Option<String> {
     let image =
         std::env::var("PLANCHECK_TEST_IMAGE").unwrap_or_else(|_| "plancheck/postgres:15".into());
@@ -99,14 +100,34 @@ pub fn docker_image() -> Option<String> {
         );
         return None;
     }
-    let present = std::process::Command::new("docker")
-        .args(["image", "inspect", &image])
-        .output();
-    assert!(
-        present.is_ok_and(|output| output.status.success()),
-        "a Docker engine is reachable but image {image} is missing: build it with scripts/build-postgres-image.sh \
-         (or set PLANCHECK_TEST_IMAGE)"
-    );
+    let present = || {
+        std::process::Command::new("docker")
+            .args(["image", "inspect", &image])
+            .output()
+            .is_ok_and(|output| output.status.success())
+    };
+    if present() {
+        return Some(image);
+    }
+    let lock =
+        std::fs::File::create(std::env::temp_dir().join("plancheck-test-image.lock")).unwrap();
+    lock.lock().expect("the image build lock");
+    if !present() {
+        println!(
+            "building {image} for the docker tests (once, about two minutes): scripts/build-postgres-image.sh {image}"
+        );
+        let build = std::process::Command::new("bash")
+            .arg(repo_path("scripts/build-postgres-image.sh"))
+            .arg(&image)
+            .output()
+            .expect("bash runs");
+        assert!(
+            build.status.success(),
+            "a Docker engine is reachable but image {image} is missing, and building it failed:\n{}\n{}",
+            String::from_utf8_lossy(&build.stdout),
+            String::from_utf8_lossy(&build.stderr)
+        );
+    }
     Some(image)
 }
 
