@@ -246,6 +246,16 @@ pub(crate) fn timing_note(baseline: &QueryEvidence, candidate: &QueryEvidence) -
     }
 }
 
+/// A comparison needs two different queries.
+pub(crate) fn distinct(baseline: &str, candidate: &str) -> Result<(), String> {
+    if baseline == candidate {
+        return Err(format!(
+            "baseline and candidate are both {baseline:?}; compare two different queries"
+        ));
+    }
+    Ok(())
+}
+
 /// Formats a row count with thousands separators, the way reports show them.
 pub fn format_count(count: f64) -> String {
     let digits = format!("{:.0}", count.max(0.0));

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Check, Verdict, format_ms, query, timing_note};
+use super::{Check, Verdict, distinct, format_ms, query, timing_note};
 use crate::outcome::Evidence;
 
 /// Configuration of the `no-slowdown` check.
@@ -30,12 +30,7 @@ impl Check for NoSlowdown {
     }
 
     fn validate(&self) -> Result<(), String> {
-        if self.baseline == self.candidate {
-            return Err(format!(
-                "baseline and candidate are both {:?}",
-                self.baseline
-            ));
-        }
+        distinct(&self.baseline, &self.candidate)?;
         if !(self.max_ratio.is_finite() && self.max_ratio >= 1.0) {
             return Err(format!(
                 "max_ratio = {} must be a ratio of at least 1",

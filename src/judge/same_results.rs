@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Check, Verdict, query};
+use super::{Check, Verdict, distinct, query};
 use crate::outcome::{Evidence, ResultDigest};
 
 /// Configuration of the `same-results` check.
@@ -41,12 +41,7 @@ impl Check for SameResults {
     }
 
     fn validate(&self) -> Result<(), String> {
-        if self.baseline == self.candidate {
-            return Err(format!(
-                "baseline and candidate are both {:?}",
-                self.baseline
-            ));
-        }
+        distinct(&self.baseline, &self.candidate)?;
         if !self.ordered && !self.order_by.is_empty() {
             return Err("order_by compares in order; drop it or drop ordered = false".into());
         }

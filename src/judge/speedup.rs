@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Check, Verdict, format_ms, query, timing_note};
+use super::{Check, Verdict, distinct, format_ms, query, timing_note};
 use crate::outcome::Evidence;
 
 /// Configuration of the `speedup` check.
@@ -27,12 +27,7 @@ impl Check for Speedup {
     }
 
     fn validate(&self) -> Result<(), String> {
-        if self.baseline == self.candidate {
-            return Err(format!(
-                "baseline and candidate are both {:?}",
-                self.baseline
-            ));
-        }
+        distinct(&self.baseline, &self.candidate)?;
         if self.at_least.is_finite() && self.at_least > 0.0 {
             Ok(())
         } else {
