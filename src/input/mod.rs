@@ -786,6 +786,37 @@ fn query(
     })
 }
 
+/// The field a serde message names: "unknown field `atleast`" gives `atleast`.
+fn named_field(message: &str) -> Option<&str> {
+    let start = message.find("field `")? + "field `".len();
+    let length = message[start..].find('`')?;
+    Some(&message[start..start + length])
+}
+
+/// Where `field = …` starts in the entry that begins at `span` (a table's span may
+/// cover only its header): the entry runs to the next header.
+fn key_span(
+    text: &str,
+    span: std::ops::Range<usize>,
+    field: &str,
+) -> Option<std::ops::Range<usize>> {
+    let mut position = span.start;
+    for (index, line) in text.get(span.start..)?.split_inclusive('\n').enumerate() {
+        let trimmed = line.trim_start();
+        if index > 0 && trimmed.starts_with('[') {
+            return None;
+        }
+        if trimmed
+            .strip_prefix(field)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+        {
+            return Some(position..position + line.len());
+        }
+        position += line.len();
+    }
+    None
+}
+
 fn check_entry(
     report: &Reporter,
     index: usize,
@@ -857,8 +888,13 @@ fn check_entry(
             ));
         }
     };
-    let check = judge::parse_check(&name, table)
-        .map_err(|message| report.at(entry.span(), &key, message))?;
+    let check = judge::parse_check(&name, table).map_err(|message| {
+        // Point at the offending key's own line when the message names one.
+        let span = named_field(&message)
+            .and_then(|field| key_span(report.text, entry.span(), field))
+            .unwrap_or(entry.span());
+        report.at(span, &key, message)
+    })?;
     for query in check.queries() {
         if !queries.iter().any(|known| known.name == query) {
             let known: Vec<&str> = queries.iter().map(|q| q.name.as_str()).collect();

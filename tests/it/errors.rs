@@ -598,3 +598,21 @@ fn assert_mentions(message: &str, to: &str, parts: &[&str]) {
         );
     }
 }
+
+#[test]
+fn an_unknown_key_inside_a_check_points_at_its_own_line() {
+    let dir = scratch_copy();
+    let path = dir.path().join("tests/data/scenarios/sparse-small.toml");
+    edit(&path, "at_least = 20", "at_least = 20\natleast = 5");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let line = text
+        .lines()
+        .position(|line| line.starts_with("atleast"))
+        .unwrap()
+        + 1;
+    let message = Scenario::load(&path).unwrap_err().to_string();
+    assert!(
+        message.contains(&format!("line {line}: ")) && message.contains("atleast"),
+        "line {line}: {message}"
+    );
+}
