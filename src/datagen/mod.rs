@@ -220,19 +220,19 @@ impl Datagen {
     fn emission(&self, index: usize, counts: &[u64], labels: &[u16]) -> Emission {
         let table = &self.model.tables[index];
         let windows = match table.order {
-            WriteOrder::Sorted { column } => Some(
-                labels
-                    .iter()
-                    .map(|label| self.column_for(index, *label, column).generator.window_of())
-                    .map(|window| {
-                        window.unwrap_or(Window {
-                            oldest_micros: 0,
-                            span_micros: 0.0,
-                            spread: Default::default(),
-                        })
-                    })
-                    .collect(),
-            ),
+            WriteOrder::Sorted { column } => {
+                let overrides = self.overrides_of(index);
+                let window = |label: &u16| {
+                    let model = overrides
+                        .get(*label as usize)
+                        .and_then(|columns| columns[column].as_ref())
+                        .unwrap_or(&table.columns[column]);
+                    model.generator.window_of().expect(
+                        "validation makes a sorted_by column a window timestamp in every group",
+                    )
+                };
+                Some(labels.iter().map(window).collect())
+            }
             _ => None,
         };
         Emission::new(
@@ -243,22 +243,6 @@ impl Datagen {
             self.seed,
             &table.name,
         )
-    }
-
-    /// The column model rows labelled `label` of table `index` use.
-    fn column_for(&self, index: usize, label: u16, column: usize) -> &ColumnModel {
-        let table = &self.model.tables[index];
-        table
-            .grouped_by
-            .and_then(|by| self.model.tables[by].groups.get(label as usize))
-            .and_then(|group| {
-                group
-                    .overrides
-                    .iter()
-                    .find(|(t, c, _)| *t == index && *c == column)
-                    .map(|(_, _, model)| model)
-            })
-            .unwrap_or(&table.columns[column])
     }
 
     /// Rows of `table` at this scale.
@@ -349,7 +333,6 @@ impl Datagen {
         TableStream {
             index,
             materialized: Materialized {
-                rows: 0,
                 parent: Vec::new(),
                 columns: table.keep.iter().map(|keep| keep.then(Vec::new)).collect(),
             },
@@ -507,7 +490,6 @@ impl Iterator for TableStream<'_> {
             values[column] = value;
         }
         if self.table.materialize {
-            self.materialized.rows += 1;
             self.materialized
                 .parent
                 .push(if self.table.parent.is_some() {

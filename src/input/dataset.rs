@@ -89,6 +89,22 @@ impl Dataset {
         &self.model.tables[self.model.scale_table].name
     }
 
+    /// The names of the groups that label `table`'s rows (its own, or its grouped
+    /// ancestor's), by label.
+    pub fn group_names(&self, table: usize) -> Vec<&str> {
+        let tables = &self.model.tables;
+        tables[table]
+            .grouped_by
+            .map(|by| {
+                tables[by]
+                    .groups
+                    .iter()
+                    .map(|group| group.name.as_str())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The index of `table`.
     pub fn table(&self, table: &str) -> Option<usize> {
         self.model.tables.iter().position(|t| t.name == table)

@@ -198,17 +198,13 @@ impl Scenario {
 
     /// The group names of the target table's grouping table, by label.
     pub fn group_labels(&self) -> Vec<String> {
-        let model = &self.dataset.model;
-        let Some(target) = &self.target else {
-            return Vec::new();
-        };
-        model.tables[target.table]
-            .grouped_by
-            .map(|by| {
-                model.tables[by]
-                    .groups
-                    .iter()
-                    .map(|group| group.name.clone())
+        self.target
+            .as_ref()
+            .map(|target| {
+                self.dataset
+                    .group_names(target.table)
+                    .into_iter()
+                    .map(str::to_owned)
                     .collect()
             })
             .unwrap_or_default()
@@ -545,16 +541,7 @@ fn group_choice(
     variants: &[Axis],
 ) -> Result<GroupChoice> {
     let model = &dataset.model.tables[table];
-    let groups: Vec<&str> = model
-        .grouped_by
-        .map(|by| {
-            dataset.model.tables[by]
-                .groups
-                .iter()
-                .map(|g| g.name.as_str())
-                .collect()
-        })
-        .unwrap_or_default();
+    let groups = dataset.group_names(table);
     let label_of = |name: &str| groups.iter().position(|group| *group == name);
     let unknown = |name: &str| match groups.is_empty() {
         true => format!(

@@ -97,12 +97,10 @@ mod tests {
         ];
         let tables = vec![
             Materialized {
-                rows: 1,
                 parent: vec![u32::MAX],
                 columns: vec![Some(vec![Value::Text("acme".into())])],
             },
             Materialized {
-                rows: 2,
                 parent: vec![u32::MAX; 2],
                 columns: vec![Some(vec![Value::Text("a".into()), Value::Text("b".into())])],
             },

@@ -158,12 +158,11 @@ impl Scope<'_> {
     }
 }
 
-/// Rows of tables generated earlier that later tables read: their parents, kept
-/// columns and group labels. Only tables something refers to are kept, and only the
-/// columns referred to.
+/// Rows of tables generated earlier that later tables read: their parent links and
+/// kept columns. Only tables something refers to are kept, and only the columns
+/// referred to.
 #[derive(Debug, Clone, Default)]
 pub struct Materialized {
-    pub rows: u32,
     /// Parent row of each row (`u32::MAX` for root tables).
     pub parent: Vec<u32>,
     /// Kept columns, by column index; `None` where nothing reads the column.
@@ -182,6 +181,13 @@ pub struct RowContext<'a> {
     pub picks: &'a [u32],
     /// Tables generated before this one.
     pub tables: &'a [Materialized],
+}
+
+impl Materialized {
+    /// Rows kept: one parent link each.
+    pub fn rows(&self) -> u32 {
+        self.parent.len() as u32
+    }
 }
 
 impl RowContext<'_> {

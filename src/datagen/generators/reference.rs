@@ -121,11 +121,11 @@ impl Reference {
         };
         let referenced = &tables[resolved.table];
         self.candidates = match resolved.within {
-            None => vec![(0..referenced.rows).collect()],
+            None => vec![(0..referenced.rows()).collect()],
             Some(within) => {
-                let mut lists = vec![Vec::new(); tables[within].rows as usize];
+                let mut lists = vec![Vec::new(); tables[within].rows() as usize];
                 let chain = &signatures[resolved.table].ancestors;
-                for row in 0..referenced.rows {
+                for row in 0..referenced.rows() {
                     if let Some(owner) = ancestor_row(tables, chain, resolved.table, row, within) {
                         lists[owner as usize].push(row);
                     }
@@ -236,12 +236,10 @@ mod tests {
         ];
         let tables = vec![
             Materialized {
-                rows: 2,
                 parent: vec![u32::MAX; 2],
                 columns: vec![Some(vec![Value::Int(100), Value::Int(200)])],
             },
             Materialized {
-                rows: 4,
                 parent: vec![0, 0, 0, 1],
                 columns: vec![Some((10..14).map(Value::Int).collect())],
             },

@@ -194,7 +194,6 @@ mod tests {
             })
             .unwrap();
         let tables = vec![Materialized {
-            rows: 1,
             parent: vec![u32::MAX],
             columns: vec![Some(vec![Value::Text("Acme & Sons, Inc.".into())])],
         }];
