@@ -11,7 +11,7 @@ use crate::capture::timing::TimingOptions;
 use crate::error::{Error, Result};
 use crate::input::{self, Scenario};
 use crate::pipeline::{RunOptions, run_scenario};
-use crate::provision::{BackendChoice, DEFAULT_IMAGE, ProvisionOptions, Server};
+use crate::provision::{BackendChoice, DEFAULT_IMAGE, ProvisionOptions, Registry, Server, sweep};
 use crate::report;
 
 /// Exit codes and where to read on, under every `--help`.
@@ -41,6 +41,20 @@ pub enum Command {
         #[arg(long, env = "PLANCHECK_SCENARIOS", default_value = "scenarios")]
         scenarios_dir: PathBuf,
     },
+    /// List what plancheck runs left behind: containers, local server directories and
+    /// (with --database-url) scratch databases whose run is gone, and those kept with
+    /// --keep. Resources of runs still going are never listed or touched. Every run
+    /// removes the orphans of its own backend before it starts; kept ones go only here.
+    #[command(after_help = AFTER_HELP)]
+    Clean {
+        /// Remove what is listed (orphans and kept resources alike).
+        #[arg(long)]
+        yes: bool,
+        /// Also look for scratch databases on this server (those the connecting role
+        /// owns).
+        #[arg(long, env = "PLANCHECK_DATABASE_URL")]
+        database_url: Option<String>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -58,7 +72,7 @@ pub struct ScenarioArgs {
     /// binaries; `docker` a container (see --image); `url` a scratch database on the
     /// server --database-url names; `auto` takes url if given, else docker if an engine
     /// and the image are there, else local.
-    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    #[arg(long, value_enum, env = "PLANCHECK_BACKEND", default_value_t = BackendChoice::Auto)]
     pub backend: BackendChoice,
     /// Container image for the docker backend, as name:tag.
     #[arg(long, default_value = DEFAULT_IMAGE)]
@@ -92,20 +106,34 @@ pub enum Outcome {
     Interrupted,
 }
 
-/// Runs a parsed command line.
-pub async fn execute(cli: Cli) -> Result<Outcome> {
+/// Runs a parsed command line. `signals` were installed before anything else.
+pub async fn execute(cli: Cli, mut signals: Signals) -> Result<Outcome> {
     match cli.command {
         Command::List { scenarios_dir } => list(&scenarios_dir),
+        Command::Clean { yes, database_url } => tokio::select! {
+            outcome = clean(yes, database_url.as_deref()) => outcome,
+            () = signals.received() => Ok(Outcome::Interrupted),
+        },
         Command::Scenario(args) => {
+            // The handlers stay installed until exit, so a second signal cannot cut
+            // the clean-up short.
+            let registry = Registry::new();
             tokio::select! {
-                outcome = run_scenarios(args) => outcome,
-                () = interrupted() => Ok(Outcome::Interrupted),
+                outcome = run_scenarios(args, registry.clone()) => return outcome,
+                () = signals.received() => {}
             }
+            // The run's future is gone, and with it every guard, which stopped what it
+            // held; the registry removes what no guard held yet.
+            eprintln!("plancheck: interrupted; cleaning up");
+            for line in registry.release().await {
+                eprintln!("plancheck: {line}");
+            }
+            Ok(Outcome::Interrupted)
         }
     }
 }
 
-async fn run_scenarios(args: ScenarioArgs) -> Result<Outcome> {
+async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome> {
     // Every scenario is parsed and validated before anything is started, so a typo in
     // the second one does not cost the first one's seeding.
     let mut scenarios: Vec<Scenario> = Vec::new();
@@ -150,6 +178,7 @@ async fn run_scenarios(args: ScenarioArgs) -> Result<Outcome> {
         backend,
         image: args.image.clone(),
         database_url: args.database_url.clone(),
+        registry,
     };
     let keep =
         args.keep || std::env::var("TESTCONTAINERS_COMMAND").is_ok_and(|command| command == "keep");
@@ -172,6 +201,9 @@ async fn run_scenarios(args: ScenarioArgs) -> Result<Outcome> {
     eprintln!("plancheck: using {}", server.backend());
     if let Some(note) = &server.selection_note {
         eprintln!("plancheck: {note}");
+    }
+    for line in &server.swept {
+        eprintln!("plancheck: swept a dead run's leftover: {line}");
     }
     let mut all_passed = true;
     let mut failure = None;
@@ -212,8 +244,7 @@ async fn run_scenarios(args: ScenarioArgs) -> Result<Outcome> {
             "Remove it when done with:\n  {}",
             server.connection_hint("").remove
         );
-        server.keep();
-        Ok(())
+        server.keep().await
     } else {
         server.stop().await
     };
@@ -261,17 +292,82 @@ fn print_stdout(text: &str) {
         .and_then(|()| stdout.flush());
 }
 
-/// Resolves on SIGINT or SIGTERM. Dropping the running command's future then drops
-/// the server handle, whose `Drop` stops the server and removes what it created.
-async fn interrupted() {
-    let mut terminate =
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(_) => return std::future::pending().await,
-        };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
+/// SIGINT and SIGTERM, caught from the moment this exists (`list`, which starts
+/// nothing, simply finishes).
+pub struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Installs the handlers; needs the runtime's context.
+    pub fn install() -> Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let install = |kind| signal(kind).map_err(Error::io("installing signal handlers"));
+        Ok(Signals {
+            interrupt: install(SignalKind::interrupt())?,
+            terminate: install(SignalKind::terminate())?,
+        })
     }
-    eprintln!("plancheck: interrupted; cleaning up");
+
+    async fn received(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
+}
+
+/// `plancheck clean`: lists the leftovers and, with `--yes`, removes them.
+async fn clean(yes: bool, database_url: Option<&str>) -> Result<Outcome> {
+    let server = match database_url {
+        Some(url) => Some(url.parse().map_err(|error| {
+            Error::Usage(format!(
+                "--database-url is not a PostgreSQL connection URL: {error}"
+            ))
+        })?),
+        None => None,
+    };
+    let scope = sweep::Scope {
+        docker: true,
+        local: true,
+        server,
+    };
+    let leftovers = sweep::find(&scope).await;
+    if leftovers.is_empty() {
+        eprintln!("plancheck: nothing left behind by earlier runs");
+        return Ok(Outcome::Passed);
+    }
+    let mut table = Table::new();
+    table
+        .load_style(UTF8_FULL_CONDENSED)
+        .set_header(vec!["left behind", "why"]);
+    for leftover in &leftovers {
+        table.add_row(vec![
+            leftover.resource.to_string(),
+            leftover.state.to_string(),
+        ]);
+    }
+    print_stdout(&format!("{table}\n"));
+    if !yes {
+        eprintln!("plancheck: run `plancheck clean --yes` to remove these");
+        return Ok(Outcome::Passed);
+    }
+    let mut failed = 0;
+    for leftover in &leftovers {
+        match sweep::remove(leftover).await {
+            Ok(()) => eprintln!("plancheck: removed {}", leftover.resource),
+            Err(error) => {
+                failed += 1;
+                eprintln!("plancheck: could not remove {}: {error}", leftover.resource);
+            }
+        }
+    }
+    match failed {
+        0 => Ok(Outcome::Passed),
+        _ => Err(Error::Infrastructure(format!(
+            "{failed} of {} leftovers could not be removed",
+            leftovers.len()
+        ))),
+    }
 }

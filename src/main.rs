@@ -7,10 +7,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use plancheck::ErrorKind;
-use plancheck::cli::{Cli, Outcome, execute};
+use plancheck::cli::{Cli, Outcome, Signals, execute};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -22,7 +21,17 @@ fn main() -> ExitCode {
             return ExitCode::from(3);
         }
     };
-    let outcome = runtime.block_on(execute(cli));
+    // SIGINT and SIGTERM are caught from the first instant, before anything exists that
+    // a signal could leak.
+    let signals = match runtime.block_on(async { Signals::install() }) {
+        Ok(signals) => signals,
+        Err(error) => {
+            eprintln!("plancheck: error: {error}");
+            return ExitCode::from(3);
+        }
+    };
+    let cli = Cli::parse();
+    let outcome = runtime.block_on(execute(cli, signals));
     // Give spawned cleanup (container removal) a moment to finish with the runtime.
     runtime.shutdown_timeout(std::time::Duration::from_secs(10));
     match outcome {

@@ -358,12 +358,12 @@ impl PreparedDatabase {
     }
 
     /// Closes the connections and keeps the scratch database; returns its name.
-    pub fn keep(mut self) -> String {
+    pub async fn keep(mut self) -> Result<String> {
         self.clients.clear();
-        self.scratch
-            .take()
-            .map(|scratch| scratch.keep())
-            .unwrap_or_default()
+        match self.scratch.take() {
+            Some(scratch) => scratch.keep().await,
+            None => Ok(String::new()),
+        }
     }
 
     /// Closes the connections and drops the scratch database.
@@ -535,8 +535,10 @@ pub async fn run_scenario(
     let mut prepared = PreparedDatabase::create(server, &[scenario], options).await?;
     let outcome = prepared.judge(scenario, options.timing).await;
     if options.keep {
-        prepared.keep();
-        return outcome;
+        let kept = prepared.keep().await;
+        let outcome = outcome?;
+        kept?;
+        return Ok(outcome);
     }
     let dropped = prepared.discard().await;
     let outcome = outcome?;

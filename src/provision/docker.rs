@@ -8,6 +8,9 @@ use testcontainers::{ContainerAsync, ImageExt};
 use testcontainers_modules::postgres::Postgres;
 use tokio_postgres::Config;
 
+use super::owner::{Owner, pid_alive};
+use super::registry::Registry;
+use super::sweep::{Leftover, Resource, State};
 use super::{
     Backend, Handle, Server, THROWAWAY_SERVER_SETTINGS, random_password, wait_until_ready,
 };
@@ -24,6 +27,17 @@ pub const CONTAINER_LABEL: &str = "dev.plancheck.backend";
 
 /// The label holding the id of the plancheck process that started the container.
 pub const PROCESS_LABEL: &str = "dev.plancheck.pid";
+
+/// The label holding the owner token of that process (see `owner`): what the sweep
+/// and the clean-up after an interrupt look for.
+pub const OWNER_LABEL: &str = "dev.plancheck.owner";
+
+/// The label naming the host that process ran on: only its own host can tell whether
+/// the process still lives, so only its own host sweeps the container.
+pub const HOST_LABEL: &str = "dev.plancheck.host";
+
+/// Kept containers are renamed with this prefix, so the sweep leaves them alone.
+const KEPT_PREFIX: &str = "plancheck-kept-";
 
 pub(super) struct DockerServer {
     /// `None` once stopped or kept.
@@ -78,8 +92,11 @@ async fn pull(docker: &bollard::Docker, image: &str) -> Result<(), String> {
     }
 }
 
-pub(super) async fn start(image: &str) -> Result<Server> {
+pub(super) async fn start(image: &str, registry: &Registry) -> Result<Server> {
     let (name, tag) = split_image(image);
+    // Registered before the container exists: an interrupt while it is being created
+    // or started, before testcontainers hands back its guard, is cleaned up by label.
+    registry.docker_container();
     let password = random_password();
     let mut arguments = Vec::new();
     for (setting, value) in THROWAWAY_SERVER_SETTINGS {
@@ -102,6 +119,8 @@ pub(super) async fn start(image: &str) -> Result<Server> {
         .with_shm_size(8 << 30)
         .with_label(CONTAINER_LABEL, "docker")
         .with_label(PROCESS_LABEL, std::process::id().to_string())
+        .with_label(OWNER_LABEL, Owner::current().token())
+        .with_label(HOST_LABEL, super::owner::host_name())
         // Publish the server on loopback only (testcontainers publishes on every
         // interface by default); Docker picks a free port.
         .with_host_config_modifier(|host_config| {
@@ -159,6 +178,8 @@ pub(super) async fn start(image: &str) -> Result<Server> {
         admin,
         selection_note: None,
         startup: Duration::ZERO,
+        swept: Vec::new(),
+        registry: super::Registry::new(),
         handle: Handle::Docker(Box::new(DockerServer {
             container: Some(container),
             runtime: tokio::runtime::Handle::current(),
@@ -174,9 +195,22 @@ impl DockerServer {
     }
 
     /// Leaves the container running: forgetting the handle skips its `Drop`, which
-    /// would remove it (the same as `TESTCONTAINERS_COMMAND=keep`).
-    pub(super) fn keep(mut self) {
-        std::mem::forget(self.container.take());
+    /// would remove it (the same as `TESTCONTAINERS_COMMAND=keep`). The container is
+    /// renamed `plancheck-kept-…` so that no sweep takes it for an orphan.
+    pub(super) async fn keep(mut self) -> Result<()> {
+        let Some(container) = self.container.take() else {
+            return Ok(());
+        };
+        let id = container.id().to_owned();
+        std::mem::forget(container);
+        let docker = engine().map_err(Error::Infrastructure)?;
+        let options = bollard::query_parameters::RenameContainerOptionsBuilder::default()
+            .name(&format!("{KEPT_PREFIX}{}", &id[..id.len().min(12)]))
+            .build();
+        docker
+            .rename_container(&id, options)
+            .await
+            .map_err(|error| Error::Infrastructure(format!("marking container {id} kept: {error}")))
     }
 
     pub(super) async fn stop(mut self) -> Result<()> {
@@ -197,6 +231,156 @@ impl Drop for DockerServer {
             drop(container);
         }
     }
+}
+
+fn engine() -> Result<bollard::Docker, String> {
+    bollard::Docker::connect_with_local_defaults()
+        .map_err(|error| format!("no Docker engine configured ({error})"))
+}
+
+/// Force-removes every container whose `label` is `value`, one line per container,
+/// and lists again until two lists half a second apart find none: a container whose
+/// creation was under way when the first list was taken shows up in a later one.
+pub(super) async fn remove_labelled(label: &str, value: &str) -> Vec<String> {
+    let Ok(docker) = engine() else {
+        return Vec::new();
+    };
+    let filters = std::collections::HashMap::from([("label", vec![format!("{label}={value}")])]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut lines = Vec::new();
+    let mut removed = std::collections::HashSet::new();
+    let mut empty_lists = 0;
+    loop {
+        let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let listed = tokio::time::timeout(
+            Duration::from_secs(5),
+            docker.list_containers(Some(options)),
+        )
+        .await;
+        let Ok(Ok(containers)) = listed else {
+            lines.push("could not list the containers to remove".into());
+            return lines;
+        };
+        let ids: Vec<String> = containers.into_iter().filter_map(|c| c.id).collect();
+        if ids.is_empty() {
+            empty_lists += 1;
+            if empty_lists == 2 {
+                return lines;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        }
+        empty_lists = 0;
+        if tokio::time::Instant::now() >= deadline {
+            lines.extend(
+                ids.iter()
+                    .map(|id| format!("could not remove container {id} within 20s")),
+            );
+            return lines;
+        }
+        for id in ids {
+            match remove(&id).await {
+                Ok(()) if removed.insert(id.clone()) => {
+                    lines.push(format!("removed container {}", &id[..id.len().min(12)]));
+                }
+                Ok(()) => {}
+                Err(error) => lines.push(format!("could not remove container {id}: {error}")),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Force-removes a container (and its anonymous volumes). One that is already gone
+/// counts as removed; one the engine is busy with (being created, or already being
+/// removed) is asked again until it is gone, for up to ten seconds.
+pub(super) async fn remove(id: &str) -> std::result::Result<(), String> {
+    let docker = engine()?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let options = bollard::query_parameters::RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
+        match docker.remove_container(id, Some(options)).await {
+            Ok(()) => return Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {
+                return Ok(());
+            }
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409, ..
+            }) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(error) => return Err(error.to_string()),
+        }
+    }
+}
+
+/// plancheck's containers on this engine that belong to no live run on this host.
+pub(super) async fn leftovers() -> Vec<Leftover> {
+    let Ok(docker) = engine() else {
+        return Vec::new();
+    };
+    if !matches!(
+        tokio::time::timeout(Duration::from_secs(2), docker.ping()).await,
+        Ok(Ok(_))
+    ) {
+        return Vec::new();
+    }
+    let filters = std::collections::HashMap::from([("label", vec![CONTAINER_LABEL.to_owned()])]);
+    let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
+        .all(true)
+        .filters(&filters)
+        .build();
+    let Ok(containers) = docker.list_containers(Some(options)).await else {
+        return Vec::new();
+    };
+    let host = super::owner::host_name();
+    containers
+        .into_iter()
+        .filter_map(|container| {
+            let id = container.id?;
+            let name = container
+                .names
+                .unwrap_or_default()
+                .first()
+                .map(|name| name.trim_start_matches('/').to_owned())
+                .unwrap_or_default();
+            let labels = container.labels.unwrap_or_default();
+            let state = if name.starts_with(KEPT_PREFIX) {
+                State::Kept
+            } else {
+                orphaned(&labels, &host)?
+            };
+            Some(Leftover {
+                resource: Resource::Container { id, name },
+                state,
+            })
+        })
+        .collect()
+}
+
+/// Why a container's run is known to be gone, or `None` if it may live (or runs on
+/// another host, which alone can tell).
+fn orphaned(labels: &std::collections::HashMap<String, String>, host: &str) -> Option<State> {
+    if let Some(owner) = labels
+        .get(OWNER_LABEL)
+        .and_then(|token| Owner::parse(token))
+    {
+        if labels.get(HOST_LABEL).map(String::as_str) != Some(host) || owner.is_alive() {
+            return None;
+        }
+        return Some(State::Orphaned(format!("{owner} is gone")));
+    }
+    // Containers of plancheck versions before owner labels carry only the process id.
+    let pid: u32 = labels.get(PROCESS_LABEL)?.parse().ok()?;
+    (!pid_alive(pid)).then(|| State::Orphaned(format!("plancheck process {pid} is gone")))
 }
 
 /// `name:tag`, defaulting the tag to `latest` as Docker does. A registry port

@@ -16,8 +16,17 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::{Pid, Uid, User};
 use tokio_postgres::Config;
 
+use super::owner::Owner;
+use super::registry::Registry;
+use super::sweep::{Leftover, Resource, State};
 use super::{Backend, Handle, Server, THROWAWAY_SERVER_SETTINGS, wait_until_ready};
 use crate::error::{Error, Result};
+
+/// Every local server directory's name starts with this, then the owner token.
+const DIRECTORY_PREFIX: &str = "plancheck-pg-";
+
+/// The file that marks a directory kept with `--keep`.
+const KEPT_MARKER: &str = "kept";
 
 /// The port number only names the socket file; no TCP port is opened.
 const SOCKET_PORT: u16 = 5432;
@@ -28,17 +37,20 @@ pub(super) struct LocalServer {
     directory: Option<tempfile::TempDir>,
 }
 
-pub(super) async fn start() -> Result<Server> {
+pub(super) async fn start(registry: &Registry) -> Result<Server> {
     let bindir = find_bindir()?;
     let owner = server_user()?;
+    // The directory's name carries this process's owner token: a sweep after a crash
+    // knows whose it was without any other record.
     let directory = tempfile::Builder::new()
-        .prefix("plancheck-pg-")
+        .prefix(&format!("{DIRECTORY_PREFIX}{}-", Owner::current().token()))
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
         .tempdir()
         .map_err(Error::io(
             "creating a temporary directory for the local server",
         ))?;
     let root = directory.path().to_owned();
+    registry.directory(root.clone());
     if let Some(user) = &owner {
         std::os::unix::fs::chown(&root, Some(user.uid.as_raw()), Some(user.gid.as_raw())).map_err(
             Error::io(format!("handing {} to user {}", root.display(), user.name)),
@@ -49,7 +61,9 @@ pub(super) async fn start() -> Result<Server> {
     let password_file = root.join("password");
     write_private(&password_file, &password, &owner)?;
 
-    let initdb = run_as(&owner, Command::new(bindir.join("initdb")))
+    let initdb_log = root.join("initdb.log");
+    let mut initdb = run_as(&owner, Command::new(bindir.join("initdb")));
+    initdb
         .args([
             "--no-sync",
             "--no-instructions",
@@ -59,26 +73,29 @@ pub(super) async fn start() -> Result<Server> {
         .arg(format!("--pwfile={}", password_file.display()))
         .args(["--encoding=UTF8", "--locale=C", "-D"])
         .arg(&data)
-        .output()
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log_file(&initdb_log, &owner)?);
+    let status = ProcessGroup::spawn(initdb)
         .map_err(Error::io(format!(
             "running {}",
             bindir.join("initdb").display()
-        )))?;
+        )))?
+        .wait()
+        .await
+        .map_err(Error::io("waiting for initdb"))?;
     let _ = std::fs::remove_file(&password_file);
-    if !initdb.status.success() {
+    if !status.success() {
         return Err(Error::Infrastructure(format!(
-            "initdb failed ({}): {}",
-            initdb.status,
-            String::from_utf8_lossy(&initdb.stderr).trim()
+            "initdb failed ({status}): {}",
+            std::fs::read_to_string(&initdb_log)
+                .unwrap_or_default()
+                .trim()
         )));
     }
 
     let log_path = root.join("server.log");
-    let log = std::fs::File::create(&log_path).map_err(Error::io("creating the server log"))?;
-    if let Some(user) = &owner {
-        std::os::unix::fs::chown(&log_path, Some(user.uid.as_raw()), Some(user.gid.as_raw()))
-            .map_err(Error::io("handing the server log to the server user"))?;
-    }
+    let log = log_file(&log_path, &owner)?;
     let mut command = run_as(&owner, Command::new(bindir.join("postgres")));
     command
         .arg("-D")
@@ -128,6 +145,8 @@ pub(super) async fn start() -> Result<Server> {
         admin,
         selection_note: None,
         startup: Duration::ZERO,
+        swept: Vec::new(),
+        registry: super::Registry::new(),
         handle: Handle::Local(server),
     })
 }
@@ -144,12 +163,16 @@ impl LocalServer {
         (directory, pid)
     }
 
-    /// Leaves the server running and its directory in place.
-    pub(super) fn keep(mut self) {
+    /// Leaves the server running and its directory in place, marked kept so that no
+    /// sweep takes it for an orphan.
+    pub(super) fn keep(mut self) -> Result<()> {
         self.process.take();
         if let Some(directory) = self.directory.take() {
-            let _ = directory.keep();
+            let path = directory.keep();
+            std::fs::write(path.join(KEPT_MARKER), b"kept with --keep\n")
+                .map_err(Error::io(format!("marking {} kept", path.display())))?;
         }
+        Ok(())
     }
 
     fn check_alive(&mut self, log_path: &Path) -> Result<()> {
@@ -207,6 +230,155 @@ impl Drop for LocalServer {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// A child process in a process group of its own, killed with all its descendants
+/// (initdb starts postgres processes of its own) if it is dropped before it ends: what
+/// an interrupt during `initdb` does.
+struct ProcessGroup {
+    child: Option<tokio::process::Child>,
+}
+
+impl ProcessGroup {
+    fn spawn(mut command: Command) -> std::io::Result<ProcessGroup> {
+        command.process_group(0);
+        let child = tokio::process::Command::from(command).spawn()?;
+        Ok(ProcessGroup { child: Some(child) })
+    }
+
+    async fn wait(mut self) -> std::io::Result<std::process::ExitStatus> {
+        let status = self.child.as_mut().expect("waited once").wait().await;
+        self.child = None;
+        status
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        if let Some(id) = child.id() {
+            let _ = nix::sys::signal::killpg(Pid::from_raw(id as i32), Signal::SIGKILL);
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// A log file the server's user can write to.
+fn log_file(path: &Path, owner: &Option<User>) -> Result<std::fs::File> {
+    let file =
+        std::fs::File::create(path).map_err(Error::io(format!("creating {}", path.display())))?;
+    if let Some(user) = owner {
+        std::os::unix::fs::chown(path, Some(user.uid.as_raw()), Some(user.gid.as_raw())).map_err(
+            Error::io(format!("handing {} to the server user", path.display())),
+        )?;
+    }
+    Ok(file)
+}
+
+/// Local server directories under the temporary directory that no live run owns:
+/// those whose owner is gone, those kept with `--keep`, and (from plancheck versions
+/// before owner tokens) those no server runs in.
+pub(super) fn leftovers() -> Vec<Leftover> {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return Vec::new();
+    };
+    let mut found: Vec<Leftover> = entries
+        .filter_map(|entry| entry.ok())
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let rest = name.strip_prefix(DIRECTORY_PREFIX)?;
+            let path = entry.path();
+            if !entry.file_type().ok()?.is_dir() {
+                return None;
+            }
+            let postmaster = running_postmaster(&path);
+            let owner = rest
+                .rsplit_once('-')
+                .and_then(|(token, _)| Owner::parse(token));
+            let state = if path.join(KEPT_MARKER).exists() {
+                State::Kept
+            } else {
+                match owner {
+                    Some(owner) if owner.is_alive() => return None,
+                    Some(owner) => State::Orphaned(format!("{owner} is gone")),
+                    None if postmaster.is_some() => return None,
+                    None => State::Orphaned("no server runs in it".into()),
+                }
+            };
+            Some(Leftover {
+                resource: Resource::Directory { path, postmaster },
+                state,
+            })
+        })
+        .collect();
+    found.sort_by_key(|leftover| leftover.resource.to_string());
+    found
+}
+
+/// The postmaster serving `directory`, if one runs: the pid in its `postmaster.pid`,
+/// checked to be a postgres process started on that data directory (a pid file can
+/// outlive its process, and the pid be reused).
+fn running_postmaster(directory: &Path) -> Option<u32> {
+    let data = directory.join("data");
+    let pid_file = std::fs::read_to_string(data.join("postmaster.pid")).ok()?;
+    let pid: u32 = pid_file.lines().next()?.trim().parse().ok()?;
+    let command_line = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let command_line = String::from_utf8_lossy(&command_line);
+    let data = data.to_string_lossy();
+    command_line
+        .split('\0')
+        .any(|argument| argument == data)
+        .then_some(pid)
+}
+
+/// Stops the leftover's postmaster, if it still runs, and removes its directory.
+pub(super) fn remove_leftover(
+    directory: &Path,
+    postmaster: Option<u32>,
+) -> std::result::Result<(), String> {
+    if let Some(pid) = postmaster.filter(|_| running_postmaster(directory).is_some()) {
+        stop_postmaster(pid);
+    }
+    std::fs::remove_dir_all(directory).map_err(|error| error.to_string())
+}
+
+/// For the clean-up after an interrupt: whatever is left of a directory this process
+/// created.
+pub(super) fn remove_directory(directory: &Path) -> String {
+    match remove_leftover(directory, running_postmaster(directory)) {
+        Ok(()) => format!("removed {}", directory.display()),
+        Err(error) => format!("could not remove {}: {error}", directory.display()),
+    }
+}
+
+/// Immediate shutdown (SIGQUIT: the data is throwaway), then SIGKILL after ten
+/// seconds. The postmaster is not this process's child, so its end is seen in /proc.
+fn stop_postmaster(pid: u32) {
+    let target = Pid::from_raw(pid as i32);
+    let _ = kill(target, Signal::SIGQUIT);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while super::owner::pid_alive(pid) && !is_zombie(pid) {
+        if Instant::now() >= deadline {
+            let _ = kill(target, Signal::SIGKILL);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let (_, rest) = stat.rsplit_once(')')?;
+            rest.split_whitespace().next().map(|state| state == "Z")
+        })
+        .unwrap_or(false)
 }
 
 /// Writes `text` to a file only its owner (the server's user) can read.

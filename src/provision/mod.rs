@@ -7,6 +7,10 @@
 
 mod docker;
 mod local;
+mod owner;
+mod registry;
+pub mod sweep;
+mod url;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -18,7 +22,9 @@ use tokio_postgres::{Client, Config, NoTls};
 
 use crate::error::{Error, Result};
 
-pub use docker::{CONTAINER_LABEL, DEFAULT_IMAGE, PROCESS_LABEL};
+pub use docker::{CONTAINER_LABEL, DEFAULT_IMAGE, OWNER_LABEL, PROCESS_LABEL};
+pub use owner::Owner;
+pub use registry::Registry;
 
 /// Which backend to use, as `--backend` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -40,6 +46,8 @@ pub struct ProvisionOptions {
     pub image: String,
     /// For the `url` backend.
     pub database_url: Option<String>,
+    /// Where what is started gets written down, for the clean-up after an interrupt.
+    pub registry: Registry,
 }
 
 impl Default for ProvisionOptions {
@@ -48,6 +56,7 @@ impl Default for ProvisionOptions {
             backend: BackendChoice::Auto,
             image: DEFAULT_IMAGE.to_owned(),
             database_url: None,
+            registry: Registry::new(),
         }
     }
 }
@@ -80,7 +89,10 @@ pub struct Server {
     /// How long starting (or reaching) the server took, up to its first accepted
     /// connection.
     pub startup: std::time::Duration,
+    /// What the sweep before start-up removed (or failed to), one line each.
+    pub swept: Vec<String>,
     handle: Handle,
+    registry: Registry,
 }
 
 /// What a server holds on this machine: what must be gone after it stops.
@@ -126,37 +138,84 @@ impl Server {
     }
 
     async fn start_backend(options: &ProvisionOptions) -> Result<Server> {
-        match options.backend {
-            BackendChoice::Docker => docker::start(&options.image).await,
-            BackendChoice::Local => local::start().await,
+        let registry = &options.registry;
+        let mut server = match options.backend {
+            BackendChoice::Docker => {
+                let swept = sweep::orphans(&sweep::Scope {
+                    docker: true,
+                    ..sweep::Scope::default()
+                })
+                .await;
+                let mut server = docker::start(&options.image, registry).await?;
+                server.swept = swept;
+                server
+            }
+            BackendChoice::Local => {
+                let swept = sweep::orphans(&sweep::Scope {
+                    local: true,
+                    ..sweep::Scope::default()
+                })
+                .await;
+                let mut server = local::start(registry).await?;
+                server.swept = swept;
+                server
+            }
             BackendChoice::Url => {
                 let url = options.database_url.as_deref().ok_or_else(|| {
                     Error::Usage("--backend url needs --database-url postgres://…".into())
                 })?;
-                start_external(url).await
+                Server::start_url(url).await?
             }
             BackendChoice::Auto => {
                 if let Some(url) = options.database_url.as_deref() {
-                    return start_external(url).await;
+                    Server::start_url(url).await?
+                } else {
+                    Server::start_auto(options).await?
                 }
-                match docker::availability(&options.image).await {
-                    Ok(()) => docker::start(&options.image).await,
-                    Err(docker_reason) => {
-                        let mut server = local::start().await.map_err(|local_error| {
-                            Error::Infrastructure(format!(
-                                "no PostgreSQL could be started. Docker: {docker_reason}. \
+            }
+        };
+        server.registry = registry.clone();
+        Ok(server)
+    }
+
+    /// The url backend, after sweeping the orphaned scratch databases there.
+    async fn start_url(url: &str) -> Result<Server> {
+        let mut server = url::start(url).await?;
+        server.swept = sweep::orphans(&sweep::Scope {
+            server: Some(server.admin.clone()),
+            ..sweep::Scope::default()
+        })
+        .await;
+        Ok(server)
+    }
+
+    async fn start_auto(options: &ProvisionOptions) -> Result<Server> {
+        let registry = &options.registry;
+        let docker_reason = docker::availability(&options.image).await.err();
+        let swept = sweep::orphans(&sweep::Scope {
+            docker: docker_reason.is_none(),
+            local: true,
+            server: None,
+        })
+        .await;
+        let mut server = match docker_reason {
+            None => docker::start(&options.image, registry).await?,
+            Some(docker_reason) => {
+                let mut server = local::start(registry).await.map_err(|local_error| {
+                    Error::Infrastructure(format!(
+                        "no PostgreSQL could be started. Docker: {docker_reason}. \
                                  Host binaries: {local_error}. Install PostgreSQL server binaries \
                                  (e.g. `apt-get install postgresql`) or set PLANCHECK_PG_BINDIR, \
                                  make a Docker engine and image available (--image, DOCKER_HOST), \
                                  or pass --database-url for a server you already run"
-                            ))
-                        })?;
-                        server.selection_note = Some(format!("docker not used: {docker_reason}"));
-                        Ok(server)
-                    }
-                }
+                    ))
+                })?;
+                server.selection_note = Some(format!("docker not used: {docker_reason}"));
+                server
             }
-        }
+        };
+        server.swept = swept;
+        Ok(server)
     }
 
     /// The backend this server runs on.
@@ -185,6 +244,12 @@ impl Server {
             .take(40)
             .collect();
         let name = format!("plancheck_{slug}_{suffix}");
+        // The lock comes first: a sweep must never see the database without it.
+        let lock = url::hold_lock(&self.admin, &name).await?;
+        let external = matches!(self.handle, Handle::External);
+        if external {
+            self.registry.database(&name, &self.admin);
+        }
         let admin = connect(&self.admin).await?;
         admin
             .batch_execute(&format!(
@@ -198,6 +263,8 @@ impl Server {
             name,
             config,
             admin: self.admin.clone(),
+            _lock: lock,
+            registry: self.registry.clone(),
         })
     }
 
@@ -267,12 +334,13 @@ impl Server {
     }
 
     /// Leaves the server running after plancheck exits (for `--keep`): the container
-    /// is not removed, the local server is not stopped and its directory stays.
-    pub fn keep(self) {
+    /// is not removed, the local server is not stopped and its directory stays. Each is
+    /// marked kept, so no sweep removes it; `plancheck clean --yes` does.
+    pub async fn keep(self) -> Result<()> {
         match self.handle {
-            Handle::Docker(server) => server.keep(),
+            Handle::Docker(server) => server.keep().await,
             Handle::Local(server) => server.keep(),
-            Handle::External => {}
+            Handle::External => Ok(()),
         }
     }
 
@@ -286,31 +354,6 @@ impl Server {
             Handle::External => Ok(()),
         }
     }
-}
-
-async fn start_external(url: &str) -> Result<Server> {
-    let admin: Config = url.parse().map_err(|error| {
-        Error::Usage(format!(
-            "--database-url is not a PostgreSQL connection URL: {error}"
-        ))
-    })?;
-    // Reach the server now, so a wrong URL fails before any work is done.
-    connect(&admin).await?;
-    let host = admin
-        .get_hosts()
-        .first()
-        .map(|host| match host {
-            tokio_postgres::config::Host::Tcp(name) => name.clone(),
-            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
-        })
-        .unwrap_or_else(|| "localhost".into());
-    Ok(Server {
-        backend: Backend::Url { host },
-        admin,
-        selection_note: None,
-        startup: std::time::Duration::ZERO,
-        handle: Handle::External,
-    })
 }
 
 /// What `--keep` tells the user.
@@ -327,6 +370,10 @@ pub struct ScratchDatabase {
     pub name: String,
     config: Config,
     admin: Config,
+    /// The session holding the advisory lock that tells a sweep this database is in
+    /// use (see `url`); released when the database is dropped or kept.
+    _lock: Client,
+    registry: Registry,
 }
 
 impl ScratchDatabase {
@@ -335,9 +382,20 @@ impl ScratchDatabase {
         connect(&self.config).await
     }
 
-    /// Keeps the database (for `--keep`): nothing is dropped.
-    pub fn keep(self) -> String {
-        self.name
+    /// Keeps the database (for `--keep`): nothing is dropped, and it is marked kept
+    /// so that no sweep takes it for an orphan once its lock is gone.
+    pub async fn keep(self) -> Result<String> {
+        let admin = connect(&self.admin).await?;
+        admin
+            .batch_execute(&format!(
+                "COMMENT ON DATABASE {} IS '{}'",
+                self.name,
+                url::KEPT_COMMENT
+            ))
+            .await
+            .map_err(Error::database(format!("marking {} kept", self.name)))?;
+        self.registry.forget_database(&self.name);
+        Ok(self.name)
     }
 
     /// Drops the database, ending any session still connected to it.
@@ -352,7 +410,9 @@ impl ScratchDatabase {
             .map_err(Error::database(format!(
                 "dropping scratch database {}",
                 self.name
-            )))
+            )))?;
+        self.registry.forget_database(&self.name);
+        Ok(())
     }
 }
 

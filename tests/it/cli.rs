@@ -64,12 +64,14 @@ fn unreachable_server_is_an_infrastructure_failure() {
         .args([
             "scenario",
             "dense-org",
+            "--backend",
+            "url",
             "--database-url",
             "postgres://postgres@127.0.0.1:1/postgres",
         ])
         .assert()
         .code(3)
-        .stderr(contains("connecting to PostgreSQL"));
+        .stderr(contains("cannot reach the server at 127.0.0.1:1"));
 }
 
 #[test]
@@ -172,7 +174,7 @@ async fn the_url_backend_works_with_a_role_that_may_only_create_databases() {
         "host={socket_dir} port=5432 user=plancheck_tester password=tester-password dbname=postgres"
     );
     let output = small_run("dense-small", out.path())
-        .args(["--database-url", &conninfo])
+        .args(["--backend", "url", "--database-url", &conninfo])
         .output()
         .unwrap();
     server.stop().await.unwrap();

@@ -16,6 +16,7 @@ async fn docker_server(image: &str) -> Server {
         backend: BackendChoice::Docker,
         image: image.to_owned(),
         database_url: None,
+        ..ProvisionOptions::default()
     };
     Server::start(&options)
         .await

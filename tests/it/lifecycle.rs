@@ -161,6 +161,84 @@ fn container_is_gone_after_sigterm_while_seeding() {
     interrupt_docker_run(Signal::SIGTERM);
 }
 
+/// Signals in the first moments, while the server is being created: `initdb` for the
+/// local backend, the container's creation and start for docker. Each run must end
+/// with exit 130 and leave nothing of its own (its directories are named after its
+/// process id, its containers labelled with it). Delays count from the moment the
+/// process catches SIGINT (its first act in `main`): before that no program can.
+fn interrupt_early(backend: &str, image: Option<&str>, leftovers: impl Fn(u32) -> Vec<String>) {
+    let out = tempfile::tempdir().unwrap();
+    for (attempt, delay_ms) in [0, 10, 40, 80, 150, 250, 400, 600, 900, 1300]
+        .into_iter()
+        .enumerate()
+    {
+        let signal = if attempt % 2 == 0 {
+            Signal::SIGINT
+        } else {
+            Signal::SIGTERM
+        };
+        let mut child = spawn_cli(backend, image, out.path());
+        assert!(wait_for(Duration::from_secs(5), || catches_sigint(
+            child.id()
+        )));
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        kill(Pid::from_raw(child.id() as i32), signal).unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(130), "{signal} after {delay_ms} ms");
+        let left = leftovers(child.id());
+        assert!(
+            left.is_empty(),
+            "{signal} after {delay_ms} ms left {left:?}"
+        );
+    }
+}
+
+/// Whether process `pid` has a handler for SIGINT (bit 2 of `SigCgt`).
+fn catches_sigint(pid: u32) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("SigCgt:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (libc_sigint() - 1)) != 0)
+}
+
+fn libc_sigint() -> i32 {
+    Signal::SIGINT as i32
+}
+
+fn local_leftovers_of(pid: u32) -> Vec<String> {
+    let prefix = format!("plancheck-pg-{pid}-");
+    let mut left: Vec<String> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(&prefix))
+        .collect();
+    let servers = Command::new("pgrep")
+        .arg("-f")
+        .arg(format!("postgres -D .*/{prefix}"))
+        .output()
+        .unwrap();
+    left.extend(
+        String::from_utf8_lossy(&servers.stdout)
+            .lines()
+            .map(|pid| format!("postgres {pid}")),
+    );
+    left
+}
+
+#[test]
+fn local_interrupts_during_start_up_leave_nothing() {
+    interrupt_early("local", None, local_leftovers_of);
+}
+
+#[test]
+fn container_interrupts_during_start_up_leave_nothing() {
+    let Some(image) = docker_image() else { return };
+    interrupt_early("docker", Some(&image), containers_of);
+}
+
 #[test]
 fn container_is_gone_after_a_panic() {
     let Some(image) = docker_image() else { return };
@@ -170,6 +248,7 @@ fn container_is_gone_after_a_panic() {
             backend: BackendChoice::Docker,
             image,
             database_url: None,
+            ..ProvisionOptions::default()
         };
         let _server = runtime.block_on(Server::start(&options)).unwrap();
         panic!("a test failing while it holds a container");

@@ -10,3 +10,4 @@ mod migration;
 mod reports;
 mod scenarios;
 mod support;
+mod sweep;

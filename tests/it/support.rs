@@ -159,13 +159,17 @@ pub fn wait_for(limit: std::time::Duration, mut ready: impl FnMut() -> bool) -> 
     ready()
 }
 
-/// The `plancheck` binary, run from the repository root, without colour or a
-/// database URL from the environment.
+/// The `plancheck` binary, run from the repository root, on the local backend unless
+/// the test says otherwise, without colour or a database URL from the environment.
 pub fn plancheck() -> assert_cmd::Command {
     let mut command = assert_cmd::Command::cargo_bin("plancheck").unwrap();
     command
         .current_dir(repo_path(""))
         .env("NO_COLOR", "1")
+        // Local unless a test asks for another backend: runs that start containers are
+        // only those in the docker test group (.config/nextest.toml), which run one at
+        // a time, so one's sweep cannot take another's deliberate leftover.
+        .env("PLANCHECK_BACKEND", "local")
         .env_remove("PLANCHECK_DATABASE_URL");
     command
 }

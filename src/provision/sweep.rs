@@ -1,0 +1,126 @@
+//! Leftovers of runs that are gone: containers, local server directories and scratch
+//! databases whose owner died without cleaning up (SIGKILL, a crash, a machine reset),
+//! and those a user kept with `--keep`. Every run sweeps the orphans of its own kind
+//! of server before it starts; `plancheck clean` lists all of them, kept ones too,
+//! and removes them with `--yes`. A resource whose owner still runs is never touched.
+
+use std::fmt;
+
+use tokio_postgres::Config;
+
+use super::{docker, local, url};
+
+/// Something a plancheck run left behind.
+#[derive(Debug, Clone)]
+pub struct Leftover {
+    pub resource: Resource,
+    pub state: State,
+}
+
+/// What kind of thing, and how to find it again.
+#[derive(Debug, Clone)]
+pub enum Resource {
+    Container {
+        id: String,
+        name: String,
+    },
+    Directory {
+        path: std::path::PathBuf,
+        postmaster: Option<u32>,
+    },
+    Database {
+        name: String,
+        server: Box<Config>,
+    },
+}
+
+/// Why it is there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    /// Its run ended without removing it; the text says how that is known.
+    Orphaned(String),
+    /// Kept on purpose (`--keep`); removed only by `plancheck clean --yes`.
+    Kept,
+}
+
+impl fmt::Display for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Resource::Container { id, name } => {
+                write!(f, "container {} ({name})", &id[..id.len().min(12)])
+            }
+            Resource::Directory { path, postmaster } => {
+                write!(f, "local server directory {}", path.display())?;
+                match postmaster {
+                    Some(pid) => write!(f, " (postmaster {pid} running)"),
+                    None => Ok(()),
+                }
+            }
+            Resource::Database { name, .. } => write!(f, "scratch database {name}"),
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            State::Orphaned(why) => write!(f, "orphaned: {why}"),
+            State::Kept => f.write_str("kept with --keep"),
+        }
+    }
+}
+
+/// Where to look.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// Containers on the Docker engine (if one answers).
+    pub docker: bool,
+    /// Server directories under the temporary directory.
+    pub local: bool,
+    /// Scratch databases on this server.
+    pub server: Option<Config>,
+}
+
+/// Every leftover in `scope`, orphaned and kept; live runs' resources are left out.
+pub async fn find(scope: &Scope) -> Vec<Leftover> {
+    let mut found = Vec::new();
+    if scope.docker {
+        found.extend(docker::leftovers().await);
+    }
+    if scope.local {
+        found.extend(local::leftovers());
+    }
+    if let Some(server) = &scope.server {
+        found.extend(url::leftovers(server).await);
+    }
+    found
+}
+
+/// Removes one leftover; `Err` says why it could not be.
+pub async fn remove(leftover: &Leftover) -> Result<(), String> {
+    match &leftover.resource {
+        Resource::Container { id, .. } => docker::remove(id).await,
+        Resource::Directory { path, postmaster } => {
+            let path = path.clone();
+            let postmaster = *postmaster;
+            tokio::task::spawn_blocking(move || local::remove_leftover(&path, postmaster))
+                .await
+                .map_err(|error| error.to_string())?
+        }
+        Resource::Database { name, server } => url::drop_leftover(name, server).await,
+    }
+}
+
+/// Removes the orphans in `scope` (never what was kept) and says what went.
+pub async fn orphans(scope: &Scope) -> Vec<String> {
+    let mut lines = Vec::new();
+    for leftover in find(scope).await {
+        if let State::Orphaned(why) = &leftover.state {
+            lines.push(match remove(&leftover).await {
+                Ok(()) => format!("removed {} ({why})", leftover.resource),
+                Err(error) => format!("could not remove {}: {error}", leftover.resource),
+            });
+        }
+    }
+    lines
+}

@@ -1,0 +1,156 @@
+//! The `url` backend: scratch databases on a server the user already runs. Such a
+//! server outlives plancheck, so each live run holds a session-level advisory lock
+//! named after its scratch database for as long as the database exists (as sqlx's test
+//! harness does): a `plancheck_*` database nobody holds the lock of belongs to a run
+//! that is gone, whichever machine it ran on.
+
+use tokio_postgres::Config;
+
+use super::sweep::{Leftover, Resource, State};
+use super::{Backend, Handle, Server, connect};
+use crate::error::{Error, Result};
+
+/// The first key of every plancheck advisory lock ("plnc"); the second is a hash of
+/// the scratch database's name.
+const LOCK_CLASS: i32 = 0x706c_6e63;
+
+/// The comment a kept scratch database carries.
+pub(super) const KEPT_COMMENT: &str = "plancheck: kept with --keep";
+
+pub(super) async fn start(url: &str) -> Result<Server> {
+    let admin: Config = url.parse().map_err(|error| {
+        Error::Usage(format!(
+            "--database-url is not a PostgreSQL connection URL: {error}"
+        ))
+    })?;
+    let host = describe(&admin);
+    // Reach the server now, so a wrong URL fails before any work is done, naming
+    // where it looked.
+    connect(&admin).await.map_err(|error| {
+        Error::Infrastructure(format!("cannot reach the server at {host}: {error}"))
+    })?;
+    Ok(Server {
+        backend: Backend::Url { host },
+        admin,
+        selection_note: None,
+        startup: std::time::Duration::ZERO,
+        swept: Vec::new(),
+        registry: super::Registry::new(),
+        handle: Handle::External,
+    })
+}
+
+/// `host:port` (or the socket directory) a configuration points at.
+fn describe(config: &Config) -> String {
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|host| match host {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .unwrap_or_else(|| "localhost".into());
+    match config.get_ports().first() {
+        Some(port) => format!("{host}:{port}"),
+        None => host,
+    }
+}
+
+/// The advisory lock's second key for a database name (FNV-1a).
+pub(super) fn lock_key(name: &str) -> i32 {
+    let hash = name.bytes().fold(0x811c_9dc5_u32, |hash, byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+    });
+    hash as i32
+}
+
+/// Takes the lock that marks `name` as in use, on a session of its own that lives
+/// as long as the returned client.
+pub(super) async fn hold_lock(admin: &Config, name: &str) -> Result<tokio_postgres::Client> {
+    let keeper = connect(admin).await?;
+    keeper
+        .execute(
+            "SELECT pg_advisory_lock($1, $2)",
+            &[&LOCK_CLASS, &lock_key(name)],
+        )
+        .await
+        .map_err(Error::database(format!("locking scratch database {name}")))?;
+    Ok(keeper)
+}
+
+/// This role's `plancheck_*` databases that no live run holds: orphans, and those
+/// kept with `--keep`. The databases are listed before the locks are read: a run
+/// takes its lock before it creates its database, so a database seen here whose lock
+/// is not seen after is truly orphaned.
+pub(super) async fn leftovers(server: &Config) -> Vec<Leftover> {
+    let Ok(client) = connect(server).await else {
+        return Vec::new();
+    };
+    let Ok(databases) = client
+        .query(
+            "SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '') \
+             FROM pg_database WHERE datname LIKE 'plancheck\\_%' \
+             AND datdba = (SELECT oid FROM pg_roles WHERE rolname = current_user) \
+             ORDER BY datname",
+            &[],
+        )
+        .await
+    else {
+        return Vec::new();
+    };
+    let Ok(locks) = client
+        .query(
+            "SELECT objid::text FROM pg_locks WHERE locktype = 'advisory' \
+             AND classid = $1::int4::oid AND objsubid = 2 AND granted",
+            &[&LOCK_CLASS],
+        )
+        .await
+    else {
+        return Vec::new();
+    };
+    let held: std::collections::HashSet<u32> = locks
+        .iter()
+        .filter_map(|row| row.get::<_, String>(0).parse().ok())
+        .collect();
+    databases
+        .iter()
+        .filter_map(|row| {
+            let name: String = row.get(0);
+            let comment: String = row.get(1);
+            let state = if comment == KEPT_COMMENT {
+                State::Kept
+            } else if held.contains(&(lock_key(&name) as u32)) {
+                return None;
+            } else {
+                State::Orphaned("no live run holds its lock".into())
+            };
+            Some(Leftover {
+                resource: Resource::Database {
+                    name,
+                    server: Box::new(server.clone()),
+                },
+                state,
+            })
+        })
+        .collect()
+}
+
+/// Drops a leftover scratch database, ending whatever still runs in it.
+pub(super) async fn drop_leftover(name: &str, server: &Config) -> std::result::Result<(), String> {
+    let client = connect(server).await.map_err(|error| error.to_string())?;
+    client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await
+        .map_err(|error| crate::error::ServerError(&error).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lock_key;
+
+    #[test]
+    fn lock_keys_are_stable_and_differ_by_name() {
+        assert_eq!(lock_key("plancheck_a_x"), lock_key("plancheck_a_x"));
+        assert_ne!(lock_key("plancheck_a_x"), lock_key("plancheck_a_y"));
+    }
+}

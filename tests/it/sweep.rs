@@ -1,0 +1,302 @@
+//! Leftovers of runs that died without cleaning up are found, reported and removed:
+//! by the next run of the same backend, and by `plancheck clean`. Each local test
+//! runs with a temporary directory of its own (`TMPDIR`), so that other tests' runs,
+//! which sweep the shared one, cannot take its leftovers first.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use predicates::str::contains;
+
+use crate::support::{
+    containers_of, docker_image, local_server, local_server_of, plancheck, process_alive,
+    repo_path, small_run, wait_for,
+};
+
+/// A temporary directory the `postgres` user can traverse, to serve as `TMPDIR`.
+fn private_tmpdir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
+        .prefix("pc-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+/// The CLI seeding sparse-small at a scale that keeps it busy for a while.
+fn spawn_seeding(backend: &[&str], tmpdir: &Path, out: &Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_plancheck"))
+        .current_dir(repo_path(""))
+        .args(["scenario", "tests/data/scenarios/sparse-small.toml"])
+        .args(["--scale", "400000", "--no-progress"])
+        .args(backend)
+        .arg("--out")
+        .arg(out)
+        .env("TMPDIR", tmpdir)
+        .env_remove("PLANCHECK_DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn server_directories(tmpdir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(tmpdir)
+        .unwrap()
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with("plancheck-pg-")
+        })
+        .map(|entry| entry.path())
+        .collect()
+}
+
+#[test]
+fn a_killed_local_run_is_swept_and_reported_by_the_next_one() {
+    let tmpdir = private_tmpdir();
+    let out = tempfile::tempdir().unwrap();
+    let mut child = spawn_seeding(&["--backend", "local"], tmpdir.path(), out.path());
+    let mut server = None;
+    assert!(wait_for(Duration::from_secs(30), || {
+        server = local_server_of(child.id());
+        server.is_some()
+    }));
+    let (postmaster, directory) = server.unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).unwrap();
+    child.wait().unwrap();
+    assert!(
+        process_alive(postmaster) && directory.exists(),
+        "SIGKILL leaves them"
+    );
+
+    // `clean` lists without removing.
+    plancheck()
+        .arg("clean")
+        .env("TMPDIR", tmpdir.path())
+        .assert()
+        .code(0)
+        .stdout(contains(directory.display().to_string()))
+        .stdout(contains(format!(
+            "plancheck process {} is gone",
+            child.id()
+        )));
+    assert!(directory.exists(), "clean without --yes removes nothing");
+
+    let output = small_run("dense-small", out.path())
+        .args(["--backend", "local"])
+        .env("TMPDIR", tmpdir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("swept") && stderr.contains(&directory.display().to_string()),
+        "{stderr}"
+    );
+    assert!(!directory.exists());
+    assert!(wait_for(Duration::from_secs(10), || !process_alive(
+        postmaster
+    )));
+    assert!(server_directories(tmpdir.path()).is_empty());
+}
+
+#[test]
+fn kept_servers_are_left_to_clean_which_lists_then_removes_them() {
+    let tmpdir = private_tmpdir();
+    let out = tempfile::tempdir().unwrap();
+    small_run("dense-small", out.path())
+        .args(["--backend", "local", "--keep"])
+        .env("TMPDIR", tmpdir.path())
+        .assert()
+        .code(0);
+    let [directory] = &server_directories(tmpdir.path())[..] else {
+        panic!("one kept server directory");
+    };
+    // The next run does not take a kept server for an orphan.
+    small_run("dense-small", out.path())
+        .args(["--backend", "local"])
+        .env("TMPDIR", tmpdir.path())
+        .assert()
+        .code(0);
+    assert!(directory.exists());
+    plancheck()
+        .arg("clean")
+        .env("TMPDIR", tmpdir.path())
+        .assert()
+        .code(0)
+        .stdout(contains("kept with --keep"));
+    plancheck()
+        .args(["clean", "--yes"])
+        .env("TMPDIR", tmpdir.path())
+        .assert()
+        .code(0)
+        .stderr(contains(format!(
+            "removed local server directory {}",
+            directory.display()
+        )));
+    assert!(!directory.exists());
+    let postmasters = Command::new("pgrep")
+        .arg("-f")
+        .arg(directory.display().to_string())
+        .output()
+        .unwrap();
+    assert!(postmasters.stdout.is_empty(), "its server is stopped");
+}
+
+#[test]
+fn a_killed_docker_run_is_swept_and_reported_by_the_next_one() {
+    let Some(image) = docker_image() else { return };
+    let tmpdir = private_tmpdir();
+    let out = tempfile::tempdir().unwrap();
+    let mut child = spawn_seeding(
+        &["--backend", "docker", "--image", &image],
+        tmpdir.path(),
+        out.path(),
+    );
+    let pid = child.id();
+    assert!(wait_for(Duration::from_secs(60), || !containers_of(pid).is_empty()));
+    std::thread::sleep(Duration::from_secs(3));
+    kill(Pid::from_raw(pid as i32), Signal::SIGKILL).unwrap();
+    child.wait().unwrap();
+    let [container] = &containers_of(pid)[..] else {
+        panic!("SIGKILL leaves the container");
+    };
+    plancheck()
+        .arg("clean")
+        .assert()
+        .code(0)
+        .stdout(contains(&container[..12]));
+    let output = small_run("dense-small", out.path())
+        .args(["--backend", "docker", "--image", &image])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "swept a dead run's leftover: removed container {}",
+            &container[..12]
+        )),
+        "{stderr}"
+    );
+    assert!(containers_of(pid).is_empty());
+}
+
+/// A server the url backend can use: a private local server, reached as its superuser.
+async fn url_server() -> (plancheck::provision::Server, String) {
+    let server = local_server().await;
+    let hint = server.connection_hint("postgres").psql;
+    let word = |prefix: &str| {
+        hint.split_whitespace()
+            .skip_while(|word| !word.starts_with(prefix))
+            .find_map(|word| {
+                word.strip_prefix(prefix)
+                    .map(str::to_owned)
+                    .filter(|rest| !rest.is_empty())
+            })
+    };
+    let password = word("PGPASSWORD=").unwrap();
+    let socket_dir = hint
+        .split_whitespace()
+        .skip_while(|word| *word != "-h")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let url =
+        format!("host={socket_dir} port=5432 user=postgres password={password} dbname=postgres");
+    (server, url)
+}
+
+async fn scratch_databases(client: &tokio_postgres::Client) -> Vec<String> {
+    client
+        .query(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'plancheck\\_%' ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
+/// On a server plancheck does not own, a scratch database whose run is gone (nobody
+/// holds its lock) is dropped by the next run; one a live run holds is not.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_url_backend_sweeps_orphaned_scratch_databases_but_not_live_ones() {
+    let (server, url) = url_server().await;
+    let client = plancheck::provision::connect(&url.parse().unwrap())
+        .await
+        .unwrap();
+    client
+        .batch_execute("CREATE DATABASE plancheck_orphan_x1")
+        .await
+        .unwrap();
+    // A live run's database: its lock is held (here by this test, as a run would).
+    let live = server.create_scratch("live").await.unwrap();
+
+    let out = tempfile::tempdir().unwrap();
+    let output = small_run("dense-small", out.path())
+        .args(["--backend", "url", "--database-url", &url])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr
+            .contains("removed scratch database plancheck_orphan_x1 (no live run holds its lock)"),
+        "{stderr}"
+    );
+    assert_eq!(scratch_databases(&client).await, vec![live.name.clone()]);
+    live.drop_database().await.unwrap();
+    drop(client);
+    server.stop().await.unwrap();
+}
+
+/// SIGINT during seeding on the url backend: the statements stop and the scratch
+/// database goes; the server is left as it was.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_url_run_drops_its_scratch_database() {
+    let (server, url) = url_server().await;
+    let client = plancheck::provision::connect(&url.parse().unwrap())
+        .await
+        .unwrap();
+    let tmpdir = private_tmpdir();
+    let out = tempfile::tempdir().unwrap();
+    let mut child = spawn_seeding(&["--database-url", &url], tmpdir.path(), out.path());
+    let mut seen = Vec::new();
+    for _ in 0..200 {
+        seen = scratch_databases(&client).await;
+        if !seen.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen.len(), 1, "the run created its scratch database");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(scratch_databases(&client).await.is_empty());
+    let busy: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname LIKE 'plancheck\\_%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(busy, 0, "nothing keeps running on the server");
+    drop(client);
+    server.stop().await.unwrap();
+}
