@@ -22,5 +22,6 @@ pub mod slug;
 pub mod cli;
 pub mod error;
 pub mod pipeline;
+pub mod progress;
 
 pub use error::{Error, ErrorKind, Result};

@@ -7,6 +7,7 @@
 //! when plancheck runs as root the server runs as the `postgres` user (or
 //! `PLANCHECK_PG_USER`).
 
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -293,7 +294,11 @@ pub(super) fn leftovers() -> Vec<Leftover> {
             let name = entry.file_name().to_string_lossy().into_owned();
             let rest = name.strip_prefix(DIRECTORY_PREFIX)?;
             let path = entry.path();
-            if !entry.file_type().ok()?.is_dir() {
+            let metadata = entry.metadata().ok()?;
+            // Another user's directories are theirs to sweep (and not ours to remove).
+            if !metadata.is_dir()
+                || !(Uid::effective().is_root() || metadata.uid() == Uid::effective().as_raw())
+            {
                 return None;
             }
             let postmaster = running_postmaster(&path);
