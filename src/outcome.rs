@@ -208,7 +208,7 @@ impl TimedOut {
 
 /// A time budget as reports write it: `60 s`, `1.5 s`, `250 ms`.
 pub fn format_budget(budget: Duration) -> String {
-    if budget.as_millis() % 1000 == 0 {
+    if budget.as_millis().is_multiple_of(1000) {
         format!("{} s", budget.as_secs())
     } else if budget < Duration::from_secs(1) {
         format!("{} ms", budget.as_millis())

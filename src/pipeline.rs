@@ -206,7 +206,8 @@ impl PreparedDatabase {
 
     /// Captures every cell's queries: first those on the schema as seeded, then, when
     /// the scenario has a migration, the `after` queries once it is applied. Picks and
-    /// the queries run under `time_budget`; the migration, like the seed, does not.
+    /// the queries run under `time_budget`; the migration, like the seed, runs without
+    /// a timeout.
     async fn capture(
         &mut self,
         scenario: &Scenario,
@@ -216,7 +217,6 @@ impl PreparedDatabase {
         phases: &mut Vec<Phase>,
     ) -> Result<Captured> {
         let mut clock = Instant::now();
-        capture::limit_statements(&self.clients[0], time_budget).await?;
         let mut captured = Captured {
             queries: vec![Vec::new(); cells.len()],
             targets: Vec::new(),
@@ -224,11 +224,13 @@ impl PreparedDatabase {
             catalog_after: None,
         };
         let mut picks = Vec::new();
+        capture::limit_statements(&self.clients[0], time_budget).await?;
         for cell in cells {
             let (target, values) = self.target(scenario, cell)?;
             picks.push(capture::picks(&self.clients[0], scenario, &values, cell).await?);
             captured.targets.push((target, values));
         }
+        capture::lift_limit(&self.clients[0]).await?;
         for state in [SchemaState::Before, SchemaState::After] {
             if state == SchemaState::After {
                 if !scenario.has_after_state() {
@@ -238,7 +240,7 @@ impl PreparedDatabase {
                 clock = Instant::now();
                 set_on_all(&self.clients[..1], TIMEOUTS_OFF).await?;
                 self.migrate(scenario).await?;
-                capture::limit_statements(&self.clients[0], time_budget).await?;
+                set_on_all(&self.clients[..1], TIMEOUTS_FROM_DATABASE).await?;
                 captured.catalog_after = Some(capture::catalog(&self.clients[0]).await?);
                 phases.push(Phase::new("migrate and analyze", clock.elapsed()));
                 clock = Instant::now();
@@ -255,7 +257,6 @@ impl PreparedDatabase {
                 captured.queries[index].extend(evidence);
             }
         }
-        capture::lift_limit(&self.clients[0]).await?;
         let name = if captured.catalog_after.is_some() {
             "capture after"
         } else {

@@ -338,13 +338,26 @@ fn parameter_error(error: &tokio_postgres::Error) -> Option<String> {
     ))
 }
 
-/// Measures the queries of one variant under the time budget `budget` (which the
-/// caller has set on the session with [`limit_statements`]): reads each query's rows
-/// (which also warms the cache for the rest), runs EXPLAIN ANALYZE, then the timing
-/// loop. A run the budget cancels does not stop the run: that query is marked timed
-/// out, its plan is taken from plain EXPLAIN (estimated, not run), and it is not run
-/// again.
+/// Measures the queries of one variant, every run under the time budget `budget`:
+/// reads each query's rows (which also warms the cache for the rest), runs EXPLAIN
+/// ANALYZE, then the timing loop. A run the budget cancels does not stop the run:
+/// that query is marked timed out, its plan is taken from plain EXPLAIN (estimated,
+/// not run), and it is not run again.
 pub async fn measure(
+    client: &Client,
+    queries: Vec<BoundQuery>,
+    budget: Duration,
+    options: TimingOptions,
+    factor: f64,
+) -> Result<Vec<QueryEvidence>> {
+    limit_statements(client, budget).await?;
+    let evidence = measure_within(client, queries, budget, options, factor).await;
+    lift_limit(client).await?;
+    evidence
+}
+
+/// [`measure`], with the budget set on the session.
+async fn measure_within(
     client: &Client,
     queries: Vec<BoundQuery>,
     budget: Duration,
@@ -378,10 +391,7 @@ pub async fn measure(
                 Err(error) => return Err(run_error(query, "explaining", error)),
             }
         }
-        let estimated = explain(client, query, "EXPLAIN (FORMAT JSON)")
-            .await
-            .map_err(|error| run_error(query, "explaining (without ANALYZE)", error))?;
-        plans.push(estimated);
+        plans.push(estimate(client, query, budget).await?);
     }
     let skipped: Vec<bool> = timed_out.iter().map(Option::is_some).collect();
     let timings = timing::time_queries(client, &queries, &skipped, options, factor).await?;
@@ -430,9 +440,9 @@ pub async fn effective_budget(client: &Client, requested: Duration) -> Result<Du
     })
 }
 
-/// Makes the server cancel any statement of this session that runs past `budget`,
-/// until [`lift_limit`]. Picks and the measured queries run under it; the seed and the
-/// migration do not.
+/// Makes the server cancel any statement of this session that runs past `budget`
+/// (none for zero), until [`lift_limit`]. Only picks and the measured queries run
+/// under it: not the seed, the migration or plancheck's own catalog reads.
 pub async fn limit_statements(client: &Client, budget: Duration) -> Result<()> {
     client
         .batch_execute(&format!("SET statement_timeout = {}", budget.as_millis()))
@@ -446,6 +456,20 @@ pub async fn lift_limit(client: &Client) -> Result<()> {
         .batch_execute("RESET statement_timeout")
         .await
         .map_err(Error::database("lifting the time budget"))
+}
+
+/// The plan of plain EXPLAIN (FORMAT JSON), for a query that ran past `budget`. It
+/// only plans, so it runs without the budget: under a budget of a few milliseconds
+/// planning alone could be cancelled, and the query would have no plan to judge.
+async fn estimate(
+    client: &Client,
+    query: &BoundQuery,
+    budget: Duration,
+) -> Result<Result<(serde_json::Value, Plan)>> {
+    limit_statements(client, Duration::ZERO).await?;
+    let estimated = explain(client, query, "EXPLAIN (FORMAT JSON)").await;
+    limit_statements(client, budget).await?;
+    estimated.map_err(|error| run_error(query, "explaining (without ANALYZE)", error))
 }
 
 /// Whether the server cancelled a statement (SQLSTATE 57014): under a time budget,

@@ -98,9 +98,9 @@ pub async fn time_queries(
             }
         }
         round += 1;
-        for index in 0..queries.len() {
-            if stops[index].is_none() {
-                stops[index] = early_stop(index, &samples, &options, factor);
+        for (index, stop) in stops.iter_mut().enumerate() {
+            if stop.is_none() {
+                *stop = early_stop(index, &samples, &options, factor);
             }
         }
         if round >= options.min_rounds {

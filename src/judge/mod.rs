@@ -199,6 +199,7 @@ pub(crate) fn expectation_verdict(
     problem: &str,
 ) -> Verdict {
     let name = &query.name;
+    let judged = found.is_ok();
     let (passed, summary, findings) = match (expect, found) {
         (_, Err(reason)) => (false, format!("cannot judge {name}: {reason}"), vec![]),
         (Expect::Present, Ok(findings)) if findings.is_empty() => (
@@ -224,6 +225,8 @@ pub(crate) fn expectation_verdict(
         }
     };
     let summary = match (&query.timed_out, query.plan.analyzed) {
+        // A check that could not judge has said why already.
+        _ if !judged => summary,
         (Some(timed_out), false) => format!(
             "{summary} (judged on its estimated plan: {name} {})",
             timed_out.verdict()

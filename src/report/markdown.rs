@@ -52,7 +52,7 @@ fn matrix(md: &mut String, outcome: &Outcome) {
         .collect();
     let _ = write!(md, "| Variant | Verdict | Checks |");
     for name in &names {
-        let _ = write!(md, " `{name}` rows examined | `{name}` median |");
+        let _ = write!(md, " `{name}` rows examined | `{name}` median (runs) |");
     }
     let _ = writeln!(md, "\n|---|---|--:|{}", "--:|--:|".repeat(names.len()));
     for cell in &outcome.cells {
