@@ -148,3 +148,35 @@ fn a_bad_time_budget_on_the_command_line_is_a_usage_error() {
             .stderr(contains(format!("{bad:?} is not a time budget")));
     }
 }
+
+/// A pick runs under the budget too, so a run cannot hang on one; past it, the
+/// scenario's pick is at fault (exit 2), named with its key.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pick_past_the_budget_is_bad_input_naming_the_pick() {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(repo_path("tests/data/custom")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    let path = dir.path().join("scenario.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let slow_pick = "WHERE id < 1003 AND (SELECT pg_sleep(3)::text) IS NOT NULL\"";
+    let text = text.replacen("WHERE id < 1003\"", slow_pick, 1).replacen(
+        "[settings]",
+        "time_budget = \"500ms\"\n\n[settings]",
+        1,
+    );
+    assert!(text.contains(slow_pick) && text.contains("time_budget"));
+    std::fs::write(&path, text).unwrap();
+    let scenario = plancheck::input::Scenario::load(&path).unwrap();
+    let server = local_server().await;
+    let run = run_scenario(&server, &scenario, &quick_options()).await;
+    server.stop().await.unwrap();
+    let error = run.expect_err("the pick runs past the budget");
+    assert_eq!(error.kind(), plancheck::ErrorKind::BadInput, "{error}");
+    let message = error.to_string();
+    assert!(
+        message.contains("key `pick \"busy\"`") && message.contains("time budget"),
+        "{message}"
+    );
+}
