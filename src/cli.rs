@@ -86,6 +86,12 @@ pub struct ScenarioArgs {
     /// Directory holding the scenario files that names refer to.
     #[arg(long, env = "PLANCHECK_SCENARIOS", default_value = "scenarios")]
     pub scenarios_dir: PathBuf,
+    /// The longest one run of a measured query may take (its warm-up, EXPLAIN ANALYZE,
+    /// timing runs; picks too), as seconds (`90`) or a duration (`500ms`, `2min`). A
+    /// query past it gets the verdict "timed out after N s", its plan is taken without
+    /// ANALYZE, and the run goes on. Overrides the scenario's `time_budget`; default 60 s.
+    #[arg(long, value_name = "SECONDS|DURATION", value_parser = parse_time_budget)]
+    pub time_budget: Option<std::time::Duration>,
     /// Do not draw a progress bar while seeding.
     #[arg(long)]
     pub no_progress: bool,
@@ -186,7 +192,10 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
         scale: args.scale,
         seed: args.seed,
         progress: !args.no_progress,
-        timing: TimingOptions::default(),
+        timing: TimingOptions {
+            time_budget: args.time_budget,
+            ..TimingOptions::default()
+        },
         keep,
     };
     let colour = std::io::stdout().is_terminal()
@@ -280,6 +289,11 @@ fn list(dir: &std::path::Path) -> Result<Outcome> {
         Some(error) => Err(error),
         None => Ok(Outcome::Passed),
     }
+}
+
+/// `--time-budget`: a bare number is seconds.
+fn parse_time_budget(text: &str) -> std::result::Result<std::time::Duration, String> {
+    input::parse_time_budget(text, Some("s")).map_err(|message| format!("{text:?} {message}"))
 }
 
 /// Writes to stdout. A reader that has gone away (`plancheck list | head -1`) is not

@@ -3,6 +3,7 @@
 //! `report` reads it. Nothing here talks to a server.
 
 use std::hash::{Hash, Hasher};
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -25,6 +26,8 @@ pub struct Outcome {
     /// One cell per variant of the matrix (one cell without variants).
     pub cells: Vec<Cell>,
     pub phases: Vec<Phase>,
+    /// The per-statement time budget the measured queries ran under.
+    pub time_budget: Duration,
 }
 
 impl Outcome {
@@ -173,14 +176,45 @@ pub struct QueryEvidence {
     pub state: SchemaState,
     /// The bound parameter values, as text.
     pub params: Vec<String>,
-    /// The parsed EXPLAIN (ANALYZE, BUFFERS) plan.
+    /// The parsed EXPLAIN (ANALYZE, BUFFERS) plan, or the estimated plan of plain
+    /// EXPLAIN when the query did not finish within the time budget.
     pub plan: Plan,
     /// The raw EXPLAIN document, saved verbatim in the report.
     pub raw_explain: serde_json::Value,
     /// Client-side wall-clock timings of the plain query.
     pub timing: Timing,
-    /// The rows the query returned, for `same-results`.
-    pub results: ResultDigest,
+    /// The rows the query returned, for `same-results`; `None` when it did not finish
+    /// within the time budget.
+    pub results: Option<ResultDigest>,
+    /// Set when a run of the query exceeded the time budget and was cancelled there.
+    pub timed_out: Option<TimedOut>,
+}
+
+/// A measured run of a query that the server cancelled at the time budget.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimedOut {
+    /// The budget it exceeded.
+    pub budget: Duration,
+    /// The step whose run was cancelled: `warm-up`, `EXPLAIN ANALYZE` or `timing`.
+    pub during: &'static str,
+}
+
+impl TimedOut {
+    /// `timed out after 60 s`: the verdict every report shows for the query.
+    pub fn verdict(&self) -> String {
+        format!("timed out after {}", format_budget(self.budget))
+    }
+}
+
+/// A time budget as reports write it: `60 s`, `1.5 s`, `250 ms`.
+pub fn format_budget(budget: Duration) -> String {
+    if budget.as_millis().is_multiple_of(1000) {
+        format!("{} s", budget.as_secs())
+    } else if budget < Duration::from_secs(1) {
+        format!("{} ms", budget.as_millis())
+    } else {
+        format!("{} s", budget.as_secs_f64())
+    }
 }
 
 /// Repeated client-side timings of one query.
@@ -188,6 +222,42 @@ pub struct QueryEvidence {
 pub struct Timing {
     /// Every measured run, in milliseconds, in the order they ran.
     pub samples_ms: Vec<f64>,
+    /// Why the loop took no more samples of this query.
+    pub stopped: SamplingStop,
+}
+
+/// Why the timing loop stopped sampling a query. The first two end the loop for
+/// every query; the others stop one query early so that a slow query does not cost
+/// minutes of runs that cannot change a verdict.
+#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize, PartialEq)]
+#[serde(tag = "reason", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum SamplingStop {
+    /// The loop ran its most rounds.
+    MaxRounds,
+    /// The loop's time was spent (after its fewest rounds).
+    LoopBudget,
+    /// The query's own runs took the loop's whole time: too slow to repeat.
+    SlowQuery,
+    /// Every run was more than `factor` times slower than every run of another query:
+    /// more runs cannot change which is faster by the factor the checks ask for.
+    Separated { factor: f64 },
+    /// A run exceeded the time budget; the query was not timed further.
+    TimedOut,
+}
+
+impl SamplingStop {
+    /// A few words for reports: `loop time spent`, `3x slower in every run`.
+    pub fn describe(&self) -> String {
+        match self {
+            SamplingStop::MaxRounds => "most rounds run".into(),
+            SamplingStop::LoopBudget => "loop time spent".into(),
+            SamplingStop::SlowQuery => "too slow to repeat".into(),
+            SamplingStop::Separated { factor } => {
+                format!("over {factor}x slower in every run")
+            }
+            SamplingStop::TimedOut => "timed out".into(),
+        }
+    }
 }
 
 impl Timing {
@@ -363,10 +433,20 @@ mod tests {
 
     #[test]
     fn median_of_odd_and_even_counts() {
-        let timing = |samples_ms: Vec<f64>| Timing { samples_ms };
+        let timing = |samples_ms: Vec<f64>| Timing {
+            samples_ms,
+            stopped: SamplingStop::MaxRounds,
+        };
         assert_eq!(timing(vec![5.0, 1.0, 3.0]).median_ms(), 3.0);
         assert_eq!(timing(vec![4.0, 1.0, 3.0, 2.0]).median_ms(), 2.5);
         assert!(timing(vec![]).median_ms().is_nan());
+    }
+
+    #[test]
+    fn budgets_read_in_the_unit_they_were_given() {
+        assert_eq!(format_budget(Duration::from_secs(60)), "60 s");
+        assert_eq!(format_budget(Duration::from_millis(1500)), "1.5 s");
+        assert_eq!(format_budget(Duration::from_millis(250)), "250 ms");
     }
 
     #[test]

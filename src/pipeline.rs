@@ -3,7 +3,7 @@
 //! this module only wires them together and keeps the clock. Reports are written by
 //! the caller from the [`Outcome`] this returns, so they never touch the database.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio_postgres::Client;
 
@@ -175,7 +175,14 @@ impl PreparedDatabase {
         }
         let mut phases = Vec::new();
         let values = scenario.cells();
-        let captured = self.capture(scenario, &values, timing, &mut phases).await?;
+        let requested = timing
+            .time_budget
+            .or(scenario.time_budget)
+            .unwrap_or(timing::DEFAULT_TIME_BUDGET);
+        let time_budget = capture::effective_budget(&self.clients[0], requested).await?;
+        let captured = self
+            .capture(scenario, &values, timing, time_budget, &mut phases)
+            .await?;
         let clock = Instant::now();
         let cells = judge_cells(scenario, &values, captured);
         phases.push(Phase::new("judge", clock.elapsed()));
@@ -193,16 +200,20 @@ impl PreparedDatabase {
             environment: self.environment.clone(),
             cells,
             phases: self.phases.iter().cloned().chain(phases).collect(),
+            time_budget,
         })
     }
 
     /// Captures every cell's queries: first those on the schema as seeded, then, when
-    /// the scenario has a migration, the `after` queries once it is applied.
+    /// the scenario has a migration, the `after` queries once it is applied. Picks and
+    /// the queries run under `time_budget`; the migration, like the seed, runs without
+    /// a timeout.
     async fn capture(
         &mut self,
         scenario: &Scenario,
         cells: &[Vec<Value>],
         timing: TimingOptions,
+        time_budget: Duration,
         phases: &mut Vec<Phase>,
     ) -> Result<Captured> {
         let mut clock = Instant::now();
@@ -213,11 +224,13 @@ impl PreparedDatabase {
             catalog_after: None,
         };
         let mut picks = Vec::new();
+        capture::limit_statements(&self.clients[0], time_budget).await?;
         for cell in cells {
             let (target, values) = self.target(scenario, cell)?;
             picks.push(capture::picks(&self.clients[0], scenario, &values, cell).await?);
             captured.targets.push((target, values));
         }
+        capture::lift_limit(&self.clients[0]).await?;
         for state in [SchemaState::Before, SchemaState::After] {
             if state == SchemaState::After {
                 if !scenario.has_after_state() {
@@ -225,7 +238,9 @@ impl PreparedDatabase {
                 }
                 phases.push(Phase::new("capture before", clock.elapsed()));
                 clock = Instant::now();
+                set_on_all(&self.clients[..1], TIMEOUTS_OFF).await?;
                 self.migrate(scenario).await?;
+                set_on_all(&self.clients[..1], TIMEOUTS_FROM_DATABASE).await?;
                 captured.catalog_after = Some(capture::catalog(&self.clients[0]).await?);
                 phases.push(Phase::new("migrate and analyze", clock.elapsed()));
                 clock = Instant::now();
@@ -237,7 +252,7 @@ impl PreparedDatabase {
                     picks: picks[index].clone(),
                 };
                 let evidence = self
-                    .capture_cell(scenario, state, &bindings, timing)
+                    .capture_cell(scenario, state, &bindings, timing, time_budget)
                     .await?;
                 captured.queries[index].extend(evidence);
             }
@@ -302,37 +317,12 @@ impl PreparedDatabase {
         state: SchemaState,
         bindings: &Bindings<'_>,
         timing: TimingOptions,
+        time_budget: Duration,
     ) -> Result<Vec<QueryEvidence>> {
         let client = &self.clients[0];
         let bound = capture::bind(client, scenario, state, bindings).await?;
-        capture::warm_up(client, &bound).await?;
-        let mut plans = Vec::with_capacity(bound.len());
-        for query in &bound {
-            plans.push(capture::explain(client, query).await?);
-        }
-        let mut results = Vec::with_capacity(bound.len());
-        for query in &bound {
-            results.push(capture::results(client, query).await?);
-        }
-        let timings = timing::time_queries(client, &bound, timing).await?;
-        Ok(bound
-            .into_iter()
-            .zip(plans)
-            .zip(results)
-            .zip(timings)
-            .map(
-                |(((query, (raw_explain, plan)), results), timing)| QueryEvidence {
-                    name: query.name,
-                    file: query.file,
-                    state,
-                    params: query.values.iter().map(Value::to_string).collect(),
-                    plan,
-                    raw_explain,
-                    timing,
-                    results,
-                },
-            )
-            .collect())
+        let factor = timing::separation_factor(&scenario.checks);
+        capture::measure(client, bound, time_budget, timing, factor).await
     }
 
     /// A connection to the prepared database, for inspecting it.
@@ -504,12 +494,18 @@ fn judge_cells(scenario: &Scenario, cells: &[Vec<Value>], captured: Captured) ->
                 catalog_before: catalog_before.clone(),
                 catalog_after: catalog_after.clone(),
             };
-            let verdicts = scenario
+            let checks: Vec<&dyn judge::Check> = scenario
                 .checks
                 .iter()
                 .filter(|entry| entry.applies_to(values))
-                .map(|entry| judge::evaluate(entry.check.as_ref(), &evidence))
+                .map(|entry| entry.check.as_ref())
                 .collect();
+            let mut verdicts = judge::time_budget::verdicts(&checks, &evidence);
+            verdicts.extend(
+                checks
+                    .iter()
+                    .map(|check| judge::evaluate(*check, &evidence)),
+            );
             Cell {
                 variant: scenario
                     .variants

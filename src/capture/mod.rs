@@ -1,11 +1,13 @@
 //! Stage 6: capture. Binds each query's parameters (target row, literals, variant
-//! values, rows picked from the data), warms the cache, runs `EXPLAIN (ANALYZE,
-//! BUFFERS, FORMAT JSON)`, records the rows each query returns, times the queries and
-//! reads the catalog facts the checks need.
+//! values, rows picked from the data), records the rows each query returns (which
+//! warms the cache), runs `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)`, times the queries
+//! and reads the catalog facts the checks need, every run of a query under the time
+//! budget.
 
 pub mod timing;
 
 use std::path::Path;
+use std::time::Duration;
 
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Statement};
@@ -13,9 +15,12 @@ use tokio_postgres::{Client, Statement};
 use crate::datagen::value::Value;
 use crate::error::{Error, Result};
 use crate::input::{Param, Query, Scenario};
-use crate::outcome::{DigestBuilder, ResultDigest, SchemaState};
+use crate::outcome::{
+    DigestBuilder, QueryEvidence, ResultDigest, SamplingStop, SchemaState, TimedOut,
+};
 use crate::plan::{Catalog, IndexFacts, IndexKey, Plan};
 use crate::schema::sql_error;
+use timing::TimingOptions;
 
 /// A query prepared on the server with its parameter values.
 pub struct BoundQuery {
@@ -216,6 +221,12 @@ pub async fn picks(
             .map_err(
                 |error| match (parameter_error(&error), infrastructure(&error)) {
                     (Some(message), _) => Error::input(&scenario.path, format!("{key}: {message}")),
+                    (None, _) if is_timeout(&error) => Error::input(
+                        &scenario.path,
+                        format!(
+                            "{key}: ran past the time budget, which picks run under too; make the pick cheaper (an index, a LIMIT) or raise time_budget"
+                        ),
+                    ),
                     (None, false) => Error::input(
                         &scenario.path,
                         format!(
@@ -327,42 +338,173 @@ fn parameter_error(error: &tokio_postgres::Error) -> Option<String> {
     ))
 }
 
-/// Runs every query once and discards the rows, so that both sides of a comparison
-/// start from the same, warm cache.
-pub async fn warm_up(client: &Client, queries: &[BoundQuery]) -> Result<()> {
-    for query in queries {
-        client
-            .query(&query.statement, &query.params())
-            .await
-            .map_err(|error| run_error(query, "warming up", error))?;
-    }
-    Ok(())
+/// Measures the queries of one variant, every run under the time budget `budget`:
+/// reads each query's rows (which also warms the cache for the rest), runs EXPLAIN
+/// ANALYZE, then the timing loop. A run the budget cancels does not stop the run:
+/// that query is marked timed out, its plan is taken from plain EXPLAIN (estimated,
+/// not run), and it is not run again.
+pub async fn measure(
+    client: &Client,
+    queries: Vec<BoundQuery>,
+    budget: Duration,
+    options: TimingOptions,
+    factor: f64,
+) -> Result<Vec<QueryEvidence>> {
+    limit_statements(client, budget).await?;
+    let evidence = measure_within(client, queries, budget, options, factor).await;
+    lift_limit(client).await?;
+    evidence
 }
 
-/// EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) of one query: the raw document and its
-/// parsed plan.
-pub async fn explain(client: &Client, query: &BoundQuery) -> Result<(serde_json::Value, Plan)> {
-    let sql = format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {}", query.sql);
+/// [`measure`], with the budget set on the session.
+async fn measure_within(
+    client: &Client,
+    queries: Vec<BoundQuery>,
+    budget: Duration,
+    options: TimingOptions,
+    factor: f64,
+) -> Result<Vec<QueryEvidence>> {
+    let timed_out_during = |during| TimedOut { budget, during };
+    let mut timed_out: Vec<Option<TimedOut>> = vec![None; queries.len()];
+    let mut results = Vec::with_capacity(queries.len());
+    for (query, timed_out) in queries.iter().zip(&mut timed_out) {
+        results.push(match self::results(client, query).await {
+            Ok(digest) => Some(digest),
+            Err(error) if is_timeout(&error) => {
+                *timed_out = Some(timed_out_during("warm-up"));
+                None
+            }
+            Err(error) => return Err(run_error(query, "reading the results of", error)),
+        });
+    }
+    let mut plans = Vec::with_capacity(queries.len());
+    for (query, timed_out) in queries.iter().zip(&mut timed_out) {
+        if timed_out.is_none() {
+            match explain(client, query, "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)").await {
+                Ok(plan) => {
+                    plans.push(plan);
+                    continue;
+                }
+                Err(error) if is_timeout(&error) => {
+                    *timed_out = Some(timed_out_during("EXPLAIN ANALYZE"));
+                }
+                Err(error) => return Err(run_error(query, "explaining", error)),
+            }
+        }
+        plans.push(estimate(client, query, budget).await?);
+    }
+    let skipped: Vec<bool> = timed_out.iter().map(Option::is_some).collect();
+    let timings = timing::time_queries(client, &queries, &skipped, options, factor).await?;
+    let mut evidence = Vec::with_capacity(queries.len());
+    for ((((query, plan), results), timing), timed_out) in queries
+        .into_iter()
+        .zip(plans)
+        .zip(results)
+        .zip(timings)
+        .zip(timed_out)
+    {
+        let (raw_explain, plan) = plan?;
+        let timed_out = timed_out.or_else(|| {
+            (timing.stopped == SamplingStop::TimedOut).then(|| timed_out_during("timing"))
+        });
+        evidence.push(QueryEvidence {
+            params: query.values.iter().map(Value::to_string).collect(),
+            name: query.name,
+            file: query.file,
+            state: query.state,
+            plan,
+            raw_explain,
+            timing,
+            results,
+            timed_out,
+        });
+    }
+    Ok(evidence)
+}
+
+/// The time budget the measured queries run under: the one asked for, or the
+/// database's own `statement_timeout` (a scenario's `[settings]`) when that is
+/// shorter, since the server cancels at whichever comes first.
+pub async fn effective_budget(client: &Client, requested: Duration) -> Result<Duration> {
     let row = client
-        .query_one(&sql, &query.params())
+        .query_one(
+            "SELECT setting::bigint FROM pg_settings WHERE name = 'statement_timeout'",
+            &[],
+        )
         .await
-        .map_err(|error| run_error(query, "explaining", error))?;
+        .map_err(Error::database("reading the database's statement_timeout"))?;
+    let database_ms: i64 = row.get(0);
+    Ok(match u64::try_from(database_ms) {
+        Ok(ms) if ms > 0 && u128::from(ms) < requested.as_millis() => Duration::from_millis(ms),
+        _ => requested,
+    })
+}
+
+/// Makes the server cancel any statement of this session that runs past `budget`
+/// (none for zero), until [`lift_limit`]. Only picks and the measured queries run
+/// under it: not the seed, the migration or plancheck's own catalog reads.
+pub async fn limit_statements(client: &Client, budget: Duration) -> Result<()> {
+    client
+        .batch_execute(&format!("SET statement_timeout = {}", budget.as_millis()))
+        .await
+        .map_err(Error::database("setting the time budget"))
+}
+
+/// Back to the database's `statement_timeout`.
+pub async fn lift_limit(client: &Client) -> Result<()> {
+    client
+        .batch_execute("RESET statement_timeout")
+        .await
+        .map_err(Error::database("lifting the time budget"))
+}
+
+/// The plan of plain EXPLAIN (FORMAT JSON), for a query that ran past `budget`. It
+/// only plans, so it runs without the budget: under a budget of a few milliseconds
+/// planning alone could be cancelled, and the query would have no plan to judge.
+async fn estimate(
+    client: &Client,
+    query: &BoundQuery,
+    budget: Duration,
+) -> Result<Result<(serde_json::Value, Plan)>> {
+    limit_statements(client, Duration::ZERO).await?;
+    let estimated = explain(client, query, "EXPLAIN (FORMAT JSON)").await;
+    limit_statements(client, budget).await?;
+    estimated.map_err(|error| run_error(query, "explaining (without ANALYZE)", error))
+}
+
+/// Whether the server cancelled a statement (SQLSTATE 57014): under a time budget,
+/// because it ran past it. The code does not tell a timeout from a cancel request,
+/// and the message is translated, so a cancel sent from outside reads as a timeout.
+pub fn is_timeout(error: &tokio_postgres::Error) -> bool {
+    error.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED)
+}
+
+/// `explain` (an EXPLAIN with its options) of one query: the server's error, or the
+/// raw document and its parsed plan.
+async fn explain(
+    client: &Client,
+    query: &BoundQuery,
+    explain: &str,
+) -> std::result::Result<Result<(serde_json::Value, Plan)>, tokio_postgres::Error> {
+    let sql = format!("{explain} {}", query.sql);
+    let row = client.query_one(&sql, &query.params()).await?;
     let document: serde_json::Value = row.get(0);
-    let plan = Plan::from_explain(&document).map_err(|error| {
-        Error::Infrastructure(format!(
-            "the server's EXPLAIN output for {} did not parse: {error}",
-            query.name
-        ))
-    })?;
-    Ok((document, plan))
+    Ok(Plan::from_explain(&document)
+        .map(|plan| (document.clone(), plan))
+        .map_err(|error| {
+            Error::Infrastructure(format!(
+                "the server's EXPLAIN output for {} did not parse: {error}",
+                query.name
+            ))
+        }))
 }
 
 /// The rows a query returns, as text, for comparing results.
-pub async fn results(client: &Client, query: &BoundQuery) -> Result<ResultDigest> {
-    let rows = client
-        .query(&query.statement, &query.params())
-        .await
-        .map_err(|error| run_error(query, "reading the results of", error))?;
+async fn results(
+    client: &Client,
+    query: &BoundQuery,
+) -> std::result::Result<ResultDigest, tokio_postgres::Error> {
+    let rows = client.query(&query.statement, &query.params()).await?;
     let columns = query
         .statement
         .columns()

@@ -8,6 +8,7 @@ pub mod dataset;
 pub mod scenario;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use toml::Spanned;
@@ -35,6 +36,8 @@ pub struct Scenario {
     pub gate: bool,
     /// The smallest `--scale` at which the scenario proves anything, if declared.
     pub min_scale: Option<u64>,
+    /// How long one run of a measured query may take, if the scenario says.
+    pub time_budget: Option<Duration>,
     pub dataset: Dataset,
     /// The generated row `target.*` parameters read, if the scenario names one.
     pub target: Option<TargetSpec>,
@@ -404,6 +407,11 @@ fn validate(path: &Path, text: &str, raw: ScenarioFile) -> Result<Scenario> {
             "is applied only before queries marked schema = \"after\", and none is; mark the query that runs on the migrated schema",
         ));
     }
+    let time_budget = raw
+        .time_budget
+        .as_ref()
+        .map(|value| time_budget(&report, value))
+        .transpose()?;
     if raw.min_scale == Some(0) {
         return Err(report.key(
             "min_scale",
@@ -416,6 +424,7 @@ fn validate(path: &Path, text: &str, raw: ScenarioFile) -> Result<Scenario> {
         description: raw.description,
         gate: raw.gate,
         min_scale: raw.min_scale,
+        time_budget,
         dataset,
         target,
         settings,
@@ -425,6 +434,65 @@ fn validate(path: &Path, text: &str, raw: ScenarioFile) -> Result<Scenario> {
         queries,
         checks,
     })
+}
+
+/// The scenario's `time_budget`: a string with its unit, so that `60` is never read
+/// as milliseconds by one reader and seconds by another.
+fn time_budget(report: &Reporter, value: &Spanned<toml::Value>) -> Result<Duration> {
+    let at = |message: String| report.at(value.span(), "time_budget", message);
+    match value.get_ref() {
+        toml::Value::String(text) => {
+            parse_time_budget(text, None).map_err(|message| at(format!("{text:?} {message}")))
+        }
+        other => Err(at(format!(
+            "{other} is not a duration; write it as a string with its unit, as in \"{other}s\""
+        ))),
+    }
+}
+
+/// Parses a time budget: a positive number with a unit (`ms`, `s`, `min`, `h`), or
+/// bare, in `bare_unit` when one is given (the command line takes seconds). The
+/// server counts it in whole milliseconds, up to its `statement_timeout` limit.
+pub fn parse_time_budget(
+    text: &str,
+    bare_unit: Option<&str>,
+) -> std::result::Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = (&text[..split], text[split..].trim());
+    let unit = match (unit, bare_unit) {
+        ("", Some(bare)) => bare,
+        (unit, _) => unit,
+    };
+    let expected = match bare_unit {
+        Some(bare) => format!(
+            "is not a time budget: write a positive number of {bare}, or one with a unit (ms, s, min, h), as in \"60s\""
+        ),
+        None => "is not a time budget: write a positive number with a unit (ms, s, min, h), as in \"60s\"".to_owned(),
+    };
+    let ms_per_unit = match unit {
+        "ms" => 1.0,
+        "s" => 1000.0,
+        "min" => 60_000.0,
+        "h" => 3_600_000.0,
+        _ => return Err(expected),
+    };
+    let value: f64 = number.parse().map_err(|_| expected.clone())?;
+    let ms = (value * ms_per_unit).round();
+    if ms < 1.0 {
+        return Err(format!(
+            "{expected}; a budget under a millisecond would cancel every query"
+        ));
+    }
+    if ms > f64::from(i32::MAX) {
+        return Err(format!(
+            "is longer than the server's statement_timeout allows ({} h)",
+            i32::MAX / 3_600_000
+        ));
+    }
+    Ok(Duration::from_millis(ms as u64))
 }
 
 /// The variant matrix's axes, at most [`MAX_CELLS`] cells in all.
@@ -900,8 +968,38 @@ fn check_entry(
 
 #[cfg(test)]
 mod tests {
-    use super::normalize;
+    use super::{normalize, parse_time_budget};
     use std::path::{Path, PathBuf};
+    use std::time::Duration;
+
+    #[test]
+    fn time_budgets_need_a_positive_value_and_a_unit() {
+        assert_eq!(parse_time_budget("60s", None), Ok(Duration::from_secs(60)));
+        assert_eq!(
+            parse_time_budget("1.5 s", None),
+            Ok(Duration::from_millis(1500))
+        );
+        assert_eq!(
+            parse_time_budget("250ms", None),
+            Ok(Duration::from_millis(250))
+        );
+        assert_eq!(
+            parse_time_budget("2min", None),
+            Ok(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_time_budget("90", Some("s")),
+            Ok(Duration::from_secs(90))
+        );
+        for refused in [
+            "60", "0s", "-5s", "0.0001s", "sixty", "5 sec", "1e3s", "", "999h",
+        ] {
+            assert!(
+                parse_time_budget(refused, None).is_err(),
+                "{refused:?} is refused"
+            );
+        }
+    }
 
     #[test]
     fn fixture_paths_are_normalized_lexically() {

@@ -21,6 +21,8 @@ pub struct ScenarioFile {
     pub gate: bool,
     /// The smallest `--scale` at which the scenario proves anything.
     pub min_scale: Option<u64>,
+    /// How long one run of a measured query may take: `"60s"`, `"500ms"`, `"2min"`.
+    pub time_budget: Option<Spanned<toml::Value>>,
     /// The generated row `target.*` parameters read; optional when no parameter does.
     pub target: Option<Spanned<TargetSection>>,
     #[serde(default)]

@@ -15,6 +15,7 @@ pub mod rows_examined;
 pub mod same_results;
 pub mod shared_buffers;
 pub mod speedup;
+pub mod time_budget;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -42,6 +43,19 @@ pub trait Check: std::fmt::Debug + Send + Sync {
     /// prepared queries before anything is seeded.
     fn result_columns(&self) -> Vec<(&str, &str)> {
         Vec::new()
+    }
+    /// The queries this check expects to be slow: a speedup's baseline, the query of
+    /// a plan check that expects its problem `present`. For them, running past the
+    /// time budget is the regression showing, not a failure.
+    fn regressing_queries(&self) -> Vec<&str> {
+        Vec::new()
+    }
+    /// The ratio of two queries' medians this check's verdict turns on, if it reads
+    /// timings: the timing loop stops sampling a query that is slower than another by
+    /// more than every such ratio in every run, since more runs cannot change the
+    /// verdict.
+    fn timing_factor(&self) -> Option<f64> {
+        None
     }
     /// Judges one variant's evidence.
     fn judge(&self, evidence: &Evidence) -> Verdict;
@@ -95,6 +109,16 @@ pub enum Expect {
     Present,
     #[default]
     Absent,
+}
+
+impl Expect {
+    /// `query` when this expectation says its plan shows the regression.
+    pub(crate) fn regressing(self, query: &str) -> Vec<&str> {
+        match self {
+            Expect::Present => vec![query],
+            Expect::Absent => vec![],
+        }
+    }
 }
 
 /// One thing a check found, tied to the plan node that caused it.
@@ -175,6 +199,7 @@ pub(crate) fn expectation_verdict(
     problem: &str,
 ) -> Verdict {
     let name = &query.name;
+    let judged = found.is_ok();
     let (passed, summary, findings) = match (expect, found) {
         (_, Err(reason)) => (false, format!("cannot judge {name}: {reason}"), vec![]),
         (Expect::Present, Ok(findings)) if findings.is_empty() => (
@@ -199,6 +224,16 @@ pub(crate) fn expectation_verdict(
             (false, format!("the {name} plan shows {problem}"), findings)
         }
     };
+    let summary = match (&query.timed_out, query.plan.analyzed) {
+        // A check that could not judge has said why already.
+        _ if !judged => summary,
+        (Some(timed_out), false) => format!(
+            "{summary} (judged on its estimated plan: {name} {})",
+            timed_out.verdict()
+        ),
+        (None, false) => format!("{summary} (judged on an estimated plan, which did not run)"),
+        (_, true) => summary,
+    };
     Verdict {
         check,
         subject: name.clone(),
@@ -206,6 +241,42 @@ pub(crate) fn expectation_verdict(
         queries: vec![],
         summary,
         findings,
+    }
+}
+
+/// Refuses an estimated plan (plain EXPLAIN: the query ran past the time budget, or
+/// the plan was brought without ANALYZE) to a check that reads what a plan did. Its
+/// actual counts read as zero, and a budget judged on zeros would pass for lack of
+/// data.
+pub(crate) fn needs_analyzed(query: &QueryEvidence, counted: &str) -> Result<(), String> {
+    if query.plan.analyzed {
+        return Ok(());
+    }
+    let why = match &query.timed_out {
+        Some(timed_out) => format!(
+            "{} {} before its plan could run to completion; raise the time budget to count them",
+            query.name,
+            timed_out.verdict()
+        ),
+        None => "it was captured without ANALYZE".to_owned(),
+    };
+    Err(format!(
+        "its plan is estimated, and {counted} are counted only when a plan runs: {why}"
+    ))
+}
+
+/// The least a query's typical run took, in milliseconds: its median, or, when a run
+/// ran past the time budget, no more than the budget and its fastest finished run
+/// (a run cancelled at the budget took at least that long).
+pub(crate) fn lower_bound_ms(query: &QueryEvidence) -> f64 {
+    match &query.timed_out {
+        None => query.timing.median_ms(),
+        Some(timed_out) => query
+            .timing
+            .samples_ms
+            .iter()
+            .copied()
+            .fold(timed_out.budget.as_secs_f64() * 1000.0, f64::min),
     }
 }
 
@@ -284,7 +355,7 @@ pub fn format_ms(ms: f64) -> String {
 /// the checks' tests.
 #[cfg(test)]
 pub(crate) mod stored {
-    use crate::outcome::{Evidence, QueryEvidence, SchemaState, Timing};
+    use crate::outcome::{Evidence, QueryEvidence, SamplingStop, SchemaState, TimedOut, Timing};
     use crate::plan::{Catalog, Plan};
 
     fn read(file: &str) -> String {
@@ -307,9 +378,25 @@ pub(crate) mod stored {
             raw_explain,
             timing: Timing {
                 samples_ms: samples_ms.to_vec(),
+                stopped: SamplingStop::MaxRounds,
             },
-            results: crate::outcome::ResultDigest::from_rows(vec![], vec![]),
+            results: Some(crate::outcome::ResultDigest::from_rows(vec![], vec![])),
+            timed_out: None,
         }
+    }
+
+    /// The stored estimated plan `file` as the evidence of query `name` that ran past
+    /// a time budget of `budget_s` seconds in its warm-up: no timings, no results.
+    pub fn timed_out(name: &str, file: &str, budget_s: u64) -> QueryEvidence {
+        let mut query = query(name, file, &[]);
+        assert!(!query.plan.analyzed, "{file} is an estimated plan");
+        query.timing.stopped = SamplingStop::TimedOut;
+        query.results = None;
+        query.timed_out = Some(TimedOut {
+            budget: std::time::Duration::from_secs(budget_s),
+            during: "warm-up",
+        });
+        query
     }
 
     /// The stored catalog facts `file`.
@@ -357,6 +444,75 @@ mod tests {
         assert!(
             message.contains("ordered-stroll") && message.contains("ordered-walk"),
             "{message}"
+        );
+    }
+
+    /// On an estimated plan (the old query ran past the time budget), the checks that
+    /// read the plan's shape judge it and say so; the checks that count what it did
+    /// cannot, and fail rather than pass on its zeros.
+    #[test]
+    fn an_estimated_plan_is_judged_by_shape_and_never_passes_on_missing_counts() {
+        let timed_out = stored::timed_out("old", "desc-index-forward-walk.estimated.json", 1);
+        let new = stored::query("new", "org-index.explain.json", &[1.0]);
+        let evidence = stored::evidence(
+            vec![timed_out, new],
+            stored::catalog("desc-index.catalog.json"),
+        );
+        let table = |text: &str| toml::from_str::<toml::Table>(text).unwrap();
+        let judge = |name: &str, config: &str| {
+            evaluate(
+                parse_check(name, table(config)).unwrap().as_ref(),
+                &evidence,
+            )
+        };
+        let walk = judge(
+            "ordered-walk",
+            "query = \"old\"\ncolumn = \"workflow_runs.created_at\"\nexpect = \"present\"",
+        );
+        assert!(walk.passed, "{}", walk.summary);
+        assert!(
+            walk.summary
+                .contains("judged on its estimated plan: old timed out after 1 s"),
+            "{}",
+            walk.summary
+        );
+        assert!(
+            walk.findings[0].message.contains("estimated plan"),
+            "{}",
+            walk.findings[0].message
+        );
+        for (name, config) in [
+            ("row-amplification", "query = \"old\"\nmax_ratio = 10.0"),
+            (
+                "row-amplification",
+                "query = \"old\"\nmax_ratio = 10.0\nexpect = \"present\"",
+            ),
+            ("rows-examined", "query = \"old\"\nmax_rows = 1000.0"),
+            ("shared-buffers", "query = \"old\"\nmax_buffers = 100"),
+            ("same-results", "baseline = \"old\"\ncandidate = \"new\""),
+        ] {
+            let verdict = judge(name, config);
+            assert!(!verdict.passed, "{name}: {}", verdict.summary);
+            assert!(
+                verdict.summary.contains("old timed out after 1 s")
+                    && verdict.summary.contains("raise the time budget"),
+                "{name}: {}",
+                verdict.summary
+            );
+        }
+    }
+
+    #[test]
+    fn plans_tell_whether_they_ran() {
+        assert!(
+            stored::query("old", "org-index.explain.json", &[])
+                .plan
+                .analyzed
+        );
+        assert!(
+            !stored::timed_out("old", "org-index.estimated.json", 1)
+                .plan
+                .analyzed
         );
     }
 

@@ -91,6 +91,10 @@ impl Check for NoNode {
             .collect()
     }
 
+    fn regressing_queries(&self) -> Vec<&str> {
+        self.expect.regressing(&self.query)
+    }
+
     fn judge(&self, evidence: &Evidence) -> Verdict {
         let query = query(evidence, &self.query);
         let problem = match &self.relation {
@@ -120,12 +124,20 @@ impl NoNode {
                 None => true,
             })
             .map(|(path, node)| {
-                let message = format!(
-                    "{} emitted {} rows over {} loop(s)",
-                    node.label(),
-                    format_count(node.total_rows()),
-                    format_count(node.actual_loops)
-                );
+                let message = if query.plan.analyzed {
+                    format!(
+                        "{} emitted {} rows over {} loop(s)",
+                        node.label(),
+                        format_count(node.total_rows()),
+                        format_count(node.actual_loops)
+                    )
+                } else {
+                    format!(
+                        "{} (estimated plan: the planner expects {} rows per loop)",
+                        node.label(),
+                        format_count(node.plan_rows)
+                    )
+                };
                 Finding::at(&query.name, path, node, message)
             })
             .collect()

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Check, Verdict, distinct, format_ms, query, timing_note};
+use super::{Check, Verdict, distinct, format_ms, lower_bound_ms, query, timing_note};
 use crate::outcome::Evidence;
 
 /// Configuration of the `no-slowdown` check.
@@ -46,18 +46,40 @@ impl Check for NoSlowdown {
         Ok(())
     }
 
+    fn timing_factor(&self) -> Option<f64> {
+        Some(self.max_ratio)
+    }
+
     fn judge(&self, evidence: &Evidence) -> Verdict {
         let (baseline, candidate) = (
             query(evidence, &self.baseline),
             query(evidence, &self.candidate),
         );
         let subject = format!("{} vs {}", self.candidate, self.baseline);
-        let baseline_ms = baseline.timing.median_ms();
+        if let Some(timed_out) = &candidate.timed_out {
+            let summary = format!(
+                "{} {}, so it is not shown to be no slower than {}",
+                self.candidate,
+                timed_out.verdict(),
+                self.baseline
+            );
+            return Verdict::new(self.name(), subject, false, summary);
+        }
+        // A baseline cancelled at the budget took at least that long: judged on that
+        // bound, a pass holds for any longer baseline, and a failure cannot be told.
+        let baseline_ms = lower_bound_ms(baseline);
         let candidate_ms = candidate.timing.median_ms();
         let ratio = candidate_ms / baseline_ms;
         let passed = !(ratio > self.max_ratio && candidate_ms - baseline_ms > self.slack_ms);
+        let (baseline_median, bound) = match &baseline.timed_out {
+            Some(timed_out) => (
+                "at least",
+                format!("; {} {}", self.baseline, timed_out.verdict()),
+            ),
+            None => ("median", String::new()),
+        };
         let summary = format!(
-            "{candidate} median {candidate_ms} vs {baseline} median {baseline_ms} ({ratio:.2}x, {note}); allowed up to {max_ratio}x or {slack} slower",
+            "{candidate} median {candidate_ms} vs {baseline} {baseline_median} {baseline_ms} ({ratio:.2}x, {note}{bound}); allowed up to {max_ratio}x or {slack} slower",
             candidate = self.candidate,
             baseline = self.baseline,
             candidate_ms = format_ms(candidate_ms),

@@ -47,6 +47,10 @@ impl Check for OrderedWalk {
         }
     }
 
+    fn regressing_queries(&self) -> Vec<&str> {
+        self.expect.regressing(&self.query)
+    }
+
     fn judge(&self, evidence: &Evidence) -> Verdict {
         let query = query(evidence, &self.query);
         let found = self.detect(query, evidence.catalog_for(query));
@@ -112,14 +116,23 @@ impl OrderedWalk {
             } else {
                 "ascending"
             };
-            let message = format!(
-                "{direction:?} scan of {index_name} {keys} walks {table} in {column} {order} order: \
-                 it read {examined} rows (over {loops} loop(s)) for a statement that returned {returned}",
+            let walk = format!(
+                "{direction:?} scan of {index_name} {keys} walks {table} in {column} {order} order",
                 keys = index.keys_display(),
-                examined = format_count(node.rows_examined()),
-                loops = format_count(node.actual_loops),
-                returned = format_count(returned),
             );
+            let message = if query.plan.analyzed {
+                format!(
+                    "{walk}: it read {examined} rows (over {loops} loop(s)) for a statement that returned {returned}",
+                    examined = format_count(node.rows_examined()),
+                    loops = format_count(node.actual_loops),
+                    returned = format_count(returned),
+                )
+            } else {
+                format!(
+                    "{walk} (estimated plan: the planner expects {} rows from it per loop)",
+                    format_count(node.plan_rows)
+                )
+            };
             findings.push(Finding::at(&query.name, path, node, message));
         }
         Ok(findings)

@@ -40,6 +40,10 @@ impl Check for RowAmplification {
         }
     }
 
+    fn regressing_queries(&self) -> Vec<&str> {
+        self.expect.regressing(&self.query)
+    }
+
     fn judge(&self, evidence: &Evidence) -> Verdict {
         let query = query(evidence, &self.query);
         let found = self
@@ -61,6 +65,7 @@ impl RowAmplification {
     /// more than `max_ratio` rows per row returned. A statement returning no rows is
     /// measured as if it returned one, so an empty result still has to be cheap.
     pub fn detect(&self, query: &QueryEvidence) -> Result<Option<Finding>, String> {
+        super::needs_analyzed(query, "rows examined")?;
         let plan = &query.plan;
         let examined = plan.rows_examined();
         let returned = plan.rows_returned();

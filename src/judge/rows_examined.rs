@@ -50,13 +50,17 @@ impl Check for RowsExamined {
         Ok(())
     }
 
+    fn regressing_queries(&self) -> Vec<&str> {
+        self.expect.regressing(&self.query)
+    }
+
     fn judge(&self, evidence: &Evidence) -> Verdict {
         let query = query(evidence, &self.query);
         expectation_verdict(
             self.name(),
             query,
             self.expect,
-            Ok(self.detect(query)),
+            super::needs_analyzed(query, "rows examined").map(|()| self.detect(query)),
             &self.describe(),
         )
     }

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::{Check, Verdict, distinct, query};
-use crate::outcome::{Evidence, ResultDigest};
+use crate::outcome::{Evidence, QueryEvidence, ResultDigest};
 
 /// Configuration of the `same-results` check.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -68,9 +68,29 @@ impl Check for SameResults {
         let paged = [baseline, candidate]
             .iter()
             .all(|query| query.plan.root.node_type == "Limit");
-        let (passed, summary) = self.compare(&baseline.results, &candidate.results, paged);
+        let (passed, summary) = match (&baseline.results, &candidate.results) {
+            (Some(baseline), Some(candidate)) => self.compare(baseline, candidate, paged),
+            _ => (false, unread(&[baseline, candidate])),
+        };
         Verdict::new(self.name(), subject, passed, summary)
     }
+}
+
+/// Why results cannot be compared: the queries whose rows were never read, because
+/// they ran past the time budget.
+fn unread(queries: &[&QueryEvidence]) -> String {
+    let unread: Vec<String> = queries
+        .iter()
+        .filter(|query| query.results.is_none())
+        .map(|query| match &query.timed_out {
+            Some(timed_out) => format!("{} {}", query.name, timed_out.verdict()),
+            None => format!("{} returned no rows to compare", query.name),
+        })
+        .collect();
+    format!(
+        "cannot compare results: {} before returning its rows; raise the time budget to compare them",
+        unread.join(", ")
+    )
 }
 
 impl SameResults {

@@ -39,6 +39,10 @@ impl Check for SharedBuffers {
         Ok(())
     }
 
+    fn regressing_queries(&self) -> Vec<&str> {
+        self.expect.regressing(&self.query)
+    }
+
     fn judge(&self, evidence: &Evidence) -> Verdict {
         let query = query(evidence, &self.query);
         let problem = format!(
@@ -59,6 +63,7 @@ impl SharedBuffers {
     /// A finding at the scan that touched the most buffers when the statement is over
     /// budget.
     pub fn detect(&self, query: &QueryEvidence) -> Result<Vec<Finding>, String> {
+        super::needs_analyzed(query, "shared buffers")?;
         let (hit, read) = query.plan.buffers();
         if hit + read <= self.max_buffers {
             return Ok(vec![]);

@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Check, Verdict, distinct, format_ms, query, timing_note};
-use crate::outcome::Evidence;
+use super::{Check, Verdict, distinct, format_ms, lower_bound_ms, query, timing_note};
+use crate::outcome::{Evidence, QueryEvidence};
 
 /// Configuration of the `speedup` check.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -38,12 +38,32 @@ impl Check for Speedup {
         }
     }
 
+    fn regressing_queries(&self) -> Vec<&str> {
+        vec![&self.baseline]
+    }
+
+    fn timing_factor(&self) -> Option<f64> {
+        Some(self.at_least)
+    }
+
     fn judge(&self, evidence: &Evidence) -> Verdict {
         let (baseline, candidate) = (
             query(evidence, &self.baseline),
             query(evidence, &self.candidate),
         );
         let subject = format!("{} vs {}", self.candidate, self.baseline);
+        if let Some(timed_out) = &candidate.timed_out {
+            let summary = format!(
+                "{} {}, so it is not shown to be faster than {}",
+                self.candidate,
+                timed_out.verdict(),
+                self.baseline
+            );
+            return Verdict::new(self.name(), subject, false, summary);
+        }
+        if let Some(timed_out) = &baseline.timed_out {
+            return self.judge_bound(subject, baseline, candidate, &timed_out.verdict());
+        }
         let baseline_ms = baseline.timing.median_ms();
         let candidate_ms = candidate.timing.median_ms();
         let ratio = baseline_ms / candidate_ms;
@@ -57,6 +77,38 @@ impl Check for Speedup {
             required = self.at_least,
         );
         Verdict::new(self.name(), subject, ratio >= self.at_least, summary)
+    }
+}
+
+impl Speedup {
+    /// The verdict when the baseline ran past the time budget: it took at least the
+    /// budget, so the ratio is at least the budget over the candidate's median. That
+    /// bound passes or says it cannot tell; it never guesses the rest.
+    fn judge_bound(
+        &self,
+        subject: String,
+        baseline: &QueryEvidence,
+        candidate: &QueryEvidence,
+        timed_out: &str,
+    ) -> Verdict {
+        let candidate_ms = candidate.timing.median_ms();
+        let bound = lower_bound_ms(baseline) / candidate_ms;
+        let (passed, verdict) = if bound >= self.at_least {
+            (true, "")
+        } else {
+            (
+                false,
+                "; that bound does not reach the requirement, so the speedup is not shown: raise the time budget to measure the baseline",
+            )
+        };
+        let summary = format!(
+            "{candidate} is at least {bound:.0}x faster than {baseline} ({baseline} {timed_out}; {candidate} median {candidate_ms}); required at least {required}x{verdict}",
+            candidate = self.candidate,
+            baseline = self.baseline,
+            candidate_ms = format_ms(candidate_ms),
+            required = self.at_least,
+        );
+        Verdict::new(self.name(), subject, passed, summary)
     }
 }
 
@@ -107,6 +159,52 @@ mod tests {
         let verdict = evaluate(&check(2.0), &evidence);
         assert!(!verdict.passed);
         assert!(verdict.summary.contains("\"new\""), "{}", verdict.summary);
+    }
+
+    #[test]
+    fn a_baseline_past_the_budget_passes_only_on_the_bound() {
+        let evidence = |new_ms: f64| {
+            stored::evidence(
+                vec![
+                    stored::timed_out("old", "desc-index-forward-walk.estimated.json", 1),
+                    stored::query("new", "org-index.explain.json", &[new_ms]),
+                ],
+                Catalog::default(),
+            )
+        };
+        let verdict = evaluate(&check(100.0), &evidence(2.0));
+        assert!(verdict.passed, "1 s / 2 ms = 500x: {}", verdict.summary);
+        assert!(
+            verdict.summary.contains("at least 500x faster")
+                && verdict.summary.contains("old timed out after 1 s"),
+            "{}",
+            verdict.summary
+        );
+        let verdict = evaluate(&check(100.0), &evidence(50.0));
+        assert!(!verdict.passed, "20x is all the bound shows");
+        assert!(
+            verdict.summary.contains("raise the time budget"),
+            "{}",
+            verdict.summary
+        );
+    }
+
+    #[test]
+    fn a_candidate_past_the_budget_fails() {
+        let evidence = stored::evidence(
+            vec![
+                stored::query("old", "desc-index-forward-walk.explain.json", &[1.0]),
+                stored::timed_out("new", "org-index.estimated.json", 1),
+            ],
+            Catalog::default(),
+        );
+        let verdict = evaluate(&check(2.0), &evidence);
+        assert!(!verdict.passed);
+        assert!(
+            verdict.summary.contains("new timed out after 1 s"),
+            "{}",
+            verdict.summary
+        );
     }
 
     #[test]

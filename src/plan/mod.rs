@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 pub use catalog::{Catalog, IndexFacts, IndexKey};
 
-/// One analysed plan: the tree plus the statement-level timings.
+/// One plan: the tree plus the statement-level timings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Plan {
     #[serde(rename = "Plan")]
@@ -18,6 +18,11 @@ pub struct Plan {
     pub planning_ms: f64,
     #[serde(rename = "Execution Time", default)]
     pub execution_ms: f64,
+    /// Whether the plan was run (EXPLAIN ANALYZE) and its nodes carry actual rows,
+    /// loops and timings. A plan of plain EXPLAIN carries only the planner's estimates,
+    /// and every actual count in it reads as zero.
+    #[serde(skip)]
+    pub analyzed: bool,
 }
 
 /// Which way an index scan walks its index, as EXPLAIN reports it.
@@ -93,7 +98,12 @@ impl Plan {
             serde_json::Value::Array(items) if !items.is_empty() => &items[0],
             other => other,
         };
-        Plan::deserialize(first)
+        let mut plan = Plan::deserialize(first)?;
+        // EXPLAIN ANALYZE gives every node its loops, even one that never ran.
+        plan.analyzed = first
+            .get("Plan")
+            .is_some_and(|root| root.get("Actual Loops").is_some());
+        Ok(plan)
     }
 
     /// Rows the statement returned.

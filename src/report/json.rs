@@ -5,10 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::outcome::{Cell, Outcome, QueryEvidence};
+use crate::outcome::{Cell, Outcome, QueryEvidence, SamplingStop};
 
 /// The format identifier written into every report.
-pub const FORMAT: &str = "plancheck.report.v2";
+pub const FORMAT: &str = "plancheck.report.v3";
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -21,6 +21,8 @@ pub struct Report {
     /// Rows of the scale table.
     pub scale: u64,
     pub scale_table: String,
+    /// How long one run of a measured query could take before the server cancelled it.
+    pub time_budget_ms: u64,
     pub dataset: DatasetFacts,
     pub server: ServerFacts,
     pub host: HostFacts,
@@ -115,20 +117,30 @@ pub struct QueryReport {
     pub params: Vec<String>,
     /// `pass` when every check reading this query passed, else `fail`.
     pub verdict: String,
+    /// The step during which a run of the query exceeded the time budget
+    /// (`warm-up`, `EXPLAIN ANALYZE`, `timing`); `null` when none did.
+    pub timed_out_during: Option<String>,
+    /// `analyzed` (EXPLAIN ANALYZE ran it), or `estimated` (plain EXPLAIN, when the
+    /// query ran past the time budget first): the figures below that only a run can
+    /// count are then `null`.
+    pub plan: String,
     /// Server-side execution time under EXPLAIN ANALYZE.
-    pub execution_ms: f64,
-    pub planning_ms: f64,
-    /// Median of the client-side timing loop.
-    pub median_ms: f64,
+    pub execution_ms: Option<f64>,
+    pub planning_ms: Option<f64>,
+    /// Median of the client-side timing loop; `null` when the query was never timed.
+    pub median_ms: Option<f64>,
     pub samples_ms: Vec<f64>,
-    pub rows_examined: f64,
+    /// Why the timing loop stopped sampling this query.
+    pub sampling_stopped: SamplingStop,
+    pub rows_examined: Option<f64>,
+    /// Rows the plan returned; for an estimated plan, the planner's estimate.
     pub rows_returned: f64,
-    pub shared_hit_blocks: u64,
-    pub shared_read_blocks: u64,
+    pub shared_hit_blocks: Option<u64>,
+    pub shared_read_blocks: Option<u64>,
     /// The scan nodes of the plan, outermost first.
     pub access_path: Vec<String>,
-    /// Rows the plain query returned.
-    pub result_rows: u64,
+    /// Rows the plain query returned; `null` when it ran past the time budget first.
+    pub result_rows: Option<u64>,
     /// The raw EXPLAIN document, beside this report.
     pub plan_file: String,
 }
@@ -177,6 +189,7 @@ pub fn report(outcome: &Outcome) -> Report {
         seed: outcome.seeded.seed,
         scale: outcome.seeded.scale,
         scale_table: outcome.seeded.scale_table.clone(),
+        time_budget_ms: outcome.time_budget.as_millis() as u64,
         dataset: DatasetFacts {
             scenario_file: outcome.scenario_file.clone(),
             dataset_file: outcome.dataset_file.clone(),
@@ -274,6 +287,7 @@ fn variant_report(cell: &Cell) -> VariantReport {
 fn query_report(cell: &Cell, query: &QueryEvidence) -> QueryReport {
     let plan = &query.plan;
     let (hit, read) = plan.buffers();
+    let counted = |value| plan.analyzed.then_some(value);
     QueryReport {
         name: query.name.clone(),
         file: query.file.clone(),
@@ -285,9 +299,19 @@ fn query_report(cell: &Cell, query: &QueryEvidence) -> QueryReport {
             "fail"
         }
         .to_owned(),
-        execution_ms: round3(plan.execution_ms),
-        planning_ms: round3(plan.planning_ms),
-        median_ms: round3(query.timing.median_ms()),
+        timed_out_during: query
+            .timed_out
+            .as_ref()
+            .map(|timed_out| timed_out.during.to_owned()),
+        plan: if plan.analyzed {
+            "analyzed"
+        } else {
+            "estimated"
+        }
+        .to_owned(),
+        execution_ms: counted(round3(plan.execution_ms)),
+        planning_ms: counted(round3(plan.planning_ms)),
+        median_ms: (!query.timing.samples_ms.is_empty()).then(|| round3(query.timing.median_ms())),
         samples_ms: query
             .timing
             .samples_ms
@@ -295,12 +319,17 @@ fn query_report(cell: &Cell, query: &QueryEvidence) -> QueryReport {
             .copied()
             .map(round3)
             .collect(),
-        rows_examined: plan.rows_examined(),
-        rows_returned: plan.rows_returned(),
-        shared_hit_blocks: hit,
-        shared_read_blocks: read,
+        sampling_stopped: query.timing.stopped,
+        rows_examined: counted(plan.rows_examined()),
+        rows_returned: if plan.analyzed {
+            plan.rows_returned()
+        } else {
+            plan.root.plan_rows
+        },
+        shared_hit_blocks: plan.analyzed.then_some(hit),
+        shared_read_blocks: plan.analyzed.then_some(read),
         access_path: plan.access_path(),
-        result_rows: query.results.total_rows,
+        result_rows: query.results.as_ref().map(|results| results.total_rows),
         plan_file: plan_file_name(cell, &query.name),
     }
 }

@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use super::plan_tree;
 use crate::judge::{format_count, format_ms};
-use crate::outcome::{Cell, Outcome};
+use crate::outcome::{Cell, Outcome, QueryEvidence, format_budget};
 
 /// `report.md`'s text.
 pub fn render(outcome: &Outcome) -> String {
@@ -52,7 +52,7 @@ fn matrix(md: &mut String, outcome: &Outcome) {
         .collect();
     let _ = write!(md, "| Variant | Verdict | Checks |");
     for name in &names {
-        let _ = write!(md, " `{name}` rows examined | `{name}` median |");
+        let _ = write!(md, " `{name}` rows examined | `{name}` median (runs) |");
     }
     let _ = writeln!(md, "\n|---|---|--:|{}", "--:|--:|".repeat(names.len()));
     for cell in &outcome.cells {
@@ -70,8 +70,8 @@ fn matrix(md: &mut String, outcome: &Outcome) {
                     let _ = write!(
                         md,
                         " {} | {} |",
-                        format_count(query.plan.rows_examined()),
-                        format_ms(query.timing.median_ms())
+                        rows_examined(query),
+                        super::median_text(query)
                     );
                 }
                 None => md.push_str(" - | - |"),
@@ -122,20 +122,40 @@ fn queries(md: &mut String, cell: &Cell) {
     for query in &cell.evidence.queries {
         let plan = &query.plan;
         let (hit, read) = plan.buffers();
+        let (returned, buffers) = if plan.analyzed {
+            (
+                format_count(plan.rows_returned()),
+                format!(
+                    "{} / {}",
+                    format_count(hit as f64),
+                    format_count(read as f64)
+                ),
+            )
+        } else {
+            (
+                format!("~{} (estimated)", format_count(plan.root.plan_rows)),
+                "-".to_owned(),
+            )
+        };
         let _ = writeln!(
             md,
-            "| `{}` | {} | {} | {} | {} | {} / {} | {} | {} ({}) |",
+            "| `{}` | {} | {} | {} | {returned} | {buffers} | {} | {} |",
             query.name,
             query.state.word(),
             cell_text(&plan.access_path().join("; ")),
-            format_count(plan.rows_examined()),
-            format_count(plan.rows_returned()),
-            format_count(hit as f64),
-            format_count(read as f64),
-            format_ms(plan.execution_ms),
-            format_ms(query.timing.median_ms()),
-            query.timing.samples_ms.len(),
+            rows_examined(query),
+            super::execution_text(query),
+            super::median_text(query),
         );
+    }
+}
+
+/// Rows examined, which only a plan that ran can tell.
+fn rows_examined(query: &QueryEvidence) -> String {
+    if query.plan.analyzed {
+        format_count(query.plan.rows_examined())
+    } else {
+        "- (estimated plan)".into()
     }
 }
 
@@ -146,9 +166,17 @@ fn plans(md: &mut String, cell: &Cell) {
         } else {
             format!("; parameters: {}", query.params.join(", "))
         };
+        let estimated = match (&query.timed_out, query.plan.analyzed) {
+            (_, true) => String::new(),
+            (Some(timed_out), false) => format!(
+                "; estimated plan (EXPLAIN without ANALYZE): {}",
+                timed_out.verdict()
+            ),
+            (None, false) => "; estimated plan (EXPLAIN without ANALYZE)".into(),
+        };
         let _ = writeln!(
             md,
-            "\n<details><summary>Plan of <code>{}</code> ({}{params})</summary>\n\n```\n{}```\n\nRaw plan: `{}`\n</details>",
+            "\n<details><summary>Plan of <code>{}</code> ({}{params}{estimated})</summary>\n\n```\n{}```\n\nRaw plan: `{}`\n</details>",
             query.name,
             query.file,
             plan_tree::render(&query.plan),
@@ -224,6 +252,11 @@ fn environment(md: &mut String, outcome: &Outcome) {
         format_count(host.memory_mib as f64),
         host.cpu,
         host.os
+    );
+    let _ = writeln!(
+        md,
+        "\nTime budget per run of a measured query: {}",
+        format_budget(outcome.time_budget)
     );
     if let Some(note) = &environment.backend_note {
         let _ = writeln!(md, "\n{note}");

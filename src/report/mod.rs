@@ -10,7 +10,8 @@ pub mod terminal;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::outcome::Outcome;
+use crate::judge::format_ms;
+use crate::outcome::{Outcome, QueryEvidence, SamplingStop};
 
 /// The file holding the index facts the checks used, so the plans beside it can be
 /// judged again without a server.
@@ -18,6 +19,38 @@ pub const CATALOG_FILE: &str = "catalog.json";
 
 /// The index facts after the scenario's migration, when it has one.
 pub const CATALOG_AFTER_FILE: &str = "catalog.after.json";
+
+/// A query's EXPLAIN ANALYZE time, or why its plan is only estimated.
+fn execution_text(query: &QueryEvidence) -> String {
+    match (&query.timed_out, query.plan.analyzed) {
+        (_, true) => format_ms(query.plan.execution_ms),
+        (Some(timed_out), false) => timed_out.verdict(),
+        (None, false) => "not run".into(),
+    }
+}
+
+/// A query's median and number of timed runs, with the reason the loop stopped
+/// early when it did; a query never timed says why.
+fn median_text(query: &QueryEvidence) -> String {
+    let timing = &query.timing;
+    if timing.samples_ms.is_empty() {
+        return match &query.timed_out {
+            Some(timed_out) => timed_out.verdict(),
+            None => "not timed".into(),
+        };
+    }
+    let runs = timing.samples_ms.len();
+    match timing.stopped {
+        SamplingStop::MaxRounds | SamplingStop::LoopBudget => {
+            format!("{} ({runs})", format_ms(timing.median_ms()))
+        }
+        early => format!(
+            "{} ({runs}, {})",
+            format_ms(timing.median_ms()),
+            early.describe()
+        ),
+    }
+}
 
 fn pretty(value: &impl serde::Serialize) -> String {
     let mut text = serde_json::to_string_pretty(value).expect("reports hold JSON-safe values");

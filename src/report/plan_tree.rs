@@ -1,5 +1,6 @@
 //! A compact text rendering of a plan tree, the part of EXPLAIN a reviewer reads:
-//! node, actual rows and loops, rows discarded, and the conditions.
+//! node, actual rows and loops, rows discarded, and the conditions. A plan that did
+//! not run (plain EXPLAIN) shows the planner's estimated rows instead, labelled.
 
 use std::fmt::Write;
 
@@ -9,19 +10,30 @@ use crate::plan::{Node, Plan};
 /// The plan as indented lines, one node per line plus its conditions.
 pub fn render(plan: &Plan) -> String {
     let mut text = String::new();
-    render_node(&plan.root, 0, &mut text);
+    if !plan.analyzed {
+        text.push_str("estimated plan (not run): rows are the planner's estimates per loop\n");
+    }
+    render_node(&plan.root, plan.analyzed, 0, &mut text);
     text
 }
 
-fn render_node(node: &Node, depth: usize, text: &mut String) {
+fn render_node(node: &Node, analyzed: bool, depth: usize, text: &mut String) {
     let indent = "   ".repeat(depth);
     let arrow = if depth == 0 { "" } else { "-> " };
-    let mut line = format!(
-        "{indent}{arrow}{} (rows={} loops={}",
-        node.label(),
-        format_count(node.actual_rows),
-        format_count(node.actual_loops)
-    );
+    let mut line = if analyzed {
+        format!(
+            "{indent}{arrow}{} (rows={} loops={}",
+            node.label(),
+            format_count(node.actual_rows),
+            format_count(node.actual_loops)
+        )
+    } else {
+        format!(
+            "{indent}{arrow}{} (estimated rows={}",
+            node.label(),
+            format_count(node.plan_rows)
+        )
+    };
     if node.rows_removed_by_filter > 0.0 {
         let _ = write!(
             line,
@@ -41,6 +53,6 @@ fn render_node(node: &Node, depth: usize, text: &mut String) {
         }
     }
     for child in &node.children {
-        render_node(child, depth + 1, text);
+        render_node(child, analyzed, depth + 1, text);
     }
 }

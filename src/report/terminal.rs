@@ -6,7 +6,7 @@ use comfy_table::{
 };
 
 use crate::judge::{format_count, format_ms};
-use crate::outcome::{Cell, Outcome};
+use crate::outcome::{Cell, Outcome, format_budget};
 
 /// The summary of one run, for stdout.
 pub fn render(outcome: &Outcome, colour: bool, width: Option<u16>) -> String {
@@ -30,13 +30,14 @@ pub fn render(outcome: &Outcome, colour: bool, width: Option<u16>) -> String {
         "CHECKS FAILED"
     };
     let mut text = format!(
-        "scenario {} — {status}\n{} rows of {}, seed {}, PostgreSQL {} on {}\n",
+        "scenario {} — {status}\n{} rows of {}, seed {}, PostgreSQL {} on {}, time budget {}\n",
         outcome.scenario,
         format_count(outcome.seeded.scale as f64),
         outcome.seeded.scale_table,
         outcome.seeded.seed,
         outcome.environment.server_version,
         outcome.environment.backend,
+        format_budget(outcome.time_budget),
     );
     for note in &outcome.environment.notes {
         text.push_str(&format!("note: {note}\n"));
@@ -81,27 +82,37 @@ fn queries(cell: &Cell, new_table: &dyn Fn(Vec<&str>) -> Table) -> Table {
     for query in &cell.evidence.queries {
         let plan = &query.plan;
         let (hit, read) = plan.buffers();
-        let name = if query.state == crate::outcome::SchemaState::After {
-            format!("{} (after)", query.name)
+        let mut name = query.name.clone();
+        if query.state == crate::outcome::SchemaState::After {
+            name.push_str(" (after)");
+        }
+        let counts = if plan.analyzed {
+            [
+                format_count(plan.rows_examined()),
+                format_count(plan.rows_returned()),
+                format!(
+                    "{} / {}",
+                    format_count(hit as f64),
+                    format_count(read as f64)
+                ),
+            ]
         } else {
-            query.name.clone()
+            name.push_str("\n(estimated plan)");
+            [
+                "-".into(),
+                format!("~{} (est.)", format_count(plan.root.plan_rows)),
+                "-".into(),
+            ]
         };
+        let [examined, returned, buffers] = counts;
         table.add_row(vec![
             TableCell::new(name),
             TableCell::new(plan.access_path().join("\n")),
-            TableCell::new(format_count(plan.rows_examined())),
-            TableCell::new(format_count(plan.rows_returned())),
-            TableCell::new(format!(
-                "{} / {}",
-                format_count(hit as f64),
-                format_count(read as f64)
-            )),
-            TableCell::new(format_ms(plan.execution_ms)),
-            TableCell::new(format!(
-                "{} ({})",
-                format_ms(query.timing.median_ms()),
-                query.timing.samples_ms.len()
-            )),
+            TableCell::new(examined),
+            TableCell::new(returned),
+            TableCell::new(buffers),
+            TableCell::new(super::execution_text(query)),
+            TableCell::new(super::median_text(query)),
         ]);
     }
     table

@@ -276,6 +276,27 @@ fn every_bad_scenario_input_names_the_key_and_value() {
             "check = \"speedupp\"",
             &["speedupp", "known checks"],
         ),
+        // A time budget of nothing, below nothing, without a unit, or not a time.
+        (
+            "[settings]",
+            "time_budget = \"0s\"\n\n[settings]",
+            &["line 11: key `time_budget`", "\"0s\"", "positive number"],
+        ),
+        (
+            "[settings]",
+            "time_budget = \"-5s\"\n\n[settings]",
+            &["line 11: key `time_budget`", "\"-5s\""],
+        ),
+        (
+            "[settings]",
+            "time_budget = 60\n\n[settings]",
+            &["line 11: key `time_budget`", "60", "\"60s\""],
+        ),
+        (
+            "[settings]",
+            "time_budget = \"a while\"\n\n[settings]",
+            &["line 11: key `time_budget`", "\"a while\""],
+        ),
     ];
     for (from, to, expected) in cases {
         let message = broken(SCENARIO, SCENARIO, from, to);

@@ -2,6 +2,7 @@
 //! PostgreSQL start a private server from the host's binaries (the local backend) and
 //! stop it when they end, pass or fail.
 
+mod budget;
 mod cli;
 mod docker;
 mod errors;

@@ -1,12 +1,15 @@
 //! Snapshot tests of the rendered reports, on an outcome assembled from plans captured
 //! in real runs and fixed timings, so the snapshots are stable without redaction. The
-//! sample has two variants, so the matrix table is covered too.
+//! sample has three variants, so the matrix table is covered too; in the third the old
+//! query ran past the time budget, so its estimated plan is shown.
+
+use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 use plancheck::judge;
 use plancheck::outcome::{
-    Cell, Environment, Evidence, Host, Outcome, Phase, QueryEvidence, ResultDigest, SchemaState,
-    Seeded, TableFacts, Target, Timing,
+    Cell, Environment, Evidence, Host, Outcome, Phase, QueryEvidence, ResultDigest, SamplingStop,
+    SchemaState, Seeded, TableFacts, Target, TimedOut, Timing,
 };
 use plancheck::plan::{Catalog, Plan};
 use plancheck::provision::Backend;
@@ -27,15 +30,32 @@ fn stored_query(name: &str, file: &str, samples_ms: Vec<f64>) -> QueryEvidence {
         params: vec!["0c5f8f1e-2d6a-4b7c-9e3f-1a2b3c4d5e6f".into()],
         plan: Plan::from_explain(&raw_explain).unwrap(),
         raw_explain,
-        timing: Timing { samples_ms },
-        results: ResultDigest::from_rows(
+        timing: Timing {
+            samples_ms,
+            stopped: SamplingStop::LoopBudget,
+        },
+        results: Some(ResultDigest::from_rows(
             vec!["id".into()],
             vec![vec![Some("1".into())], vec![Some("2".into())]],
-        ),
+        )),
+        timed_out: None,
     }
 }
 
-fn cell(group: &str, old_file: &str, old_ms: Vec<f64>) -> Cell {
+/// A query that ran past a 60 s budget in its warm-up: its plan is the stored
+/// estimated one, with no timings and no results.
+fn timed_out_query(name: &str, file: &str) -> QueryEvidence {
+    let mut query = stored_query(name, file, vec![]);
+    query.timing.stopped = SamplingStop::TimedOut;
+    query.results = None;
+    query.timed_out = Some(TimedOut {
+        budget: Duration::from_secs(60),
+        during: "warm-up",
+    });
+    query
+}
+
+fn cell(group: &str, old: QueryEvidence) -> Cell {
     let scenario =
         plancheck::input::Scenario::load(&repo_path("scenarios/sparse-org.toml")).unwrap();
     let catalog: Catalog = serde_json::from_str(
@@ -44,17 +64,23 @@ fn cell(group: &str, old_file: &str, old_ms: Vec<f64>) -> Cell {
     .unwrap();
     let evidence = Evidence {
         queries: vec![
-            stored_query("old", old_file, old_ms),
+            old,
             stored_query("new", "org-index.explain.json", vec![0.652, 0.61, 0.7]),
         ],
         catalog_before: catalog,
         catalog_after: None,
     };
-    let verdicts = scenario
+    let checks: Vec<&dyn judge::Check> = scenario
         .checks
         .iter()
-        .map(|entry| judge::evaluate(entry.check.as_ref(), &evidence))
+        .map(|entry| entry.check.as_ref())
         .collect();
+    let mut verdicts = judge::time_budget::verdicts(&checks, &evidence);
+    verdicts.extend(
+        checks
+            .iter()
+            .map(|check| judge::evaluate(*check, &evidence)),
+    );
     Cell {
         variant: vec![("tenant".into(), group.into())],
         target: Some(Target {
@@ -129,15 +155,22 @@ fn sample_outcome() -> Outcome {
         cells: vec![
             cell(
                 "sparse",
-                "desc-index-forward-walk.explain.json",
-                vec![1864.2, 1901.7, 1850.3],
+                stored_query(
+                    "old",
+                    "desc-index-forward-walk.explain.json",
+                    vec![1864.2, 1901.7, 1850.3],
+                ),
             ),
             cell(
                 "dense",
-                "dense-short-walk.explain.json",
-                vec![0.4, 0.5, 0.45],
+                stored_query("old", "dense-short-walk.explain.json", vec![0.4, 0.5, 0.45]),
+            ),
+            cell(
+                "huge",
+                timed_out_query("old", "desc-index-forward-walk.estimated.json"),
             ),
         ],
+        time_budget: Duration::from_secs(60),
         phases: vec![
             Phase {
                 name: "seed: copy rows".into(),
@@ -172,7 +205,12 @@ fn json_report() {
     let parsed: report::json::Report =
         serde_json::from_str(&text).expect("deny_unknown_fields round trip");
     assert_eq!(parsed.format, report::json::FORMAT);
-    assert_eq!(parsed.variants.len(), 2);
+    assert_eq!(parsed.variants.len(), 3);
+    let timed_out = &parsed.variants[2].queries[0];
+    assert_eq!(timed_out.plan, "estimated");
+    assert_eq!(timed_out.timed_out_during.as_deref(), Some("warm-up"));
+    assert_eq!(timed_out.median_ms, None);
+    assert_eq!(parsed.time_budget_ms, 60_000);
     assert!(
         !parsed.passed,
         "the dense variant does not reproduce the walk"

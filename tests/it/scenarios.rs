@@ -231,7 +231,7 @@ async fn a_schema_of_its_own_with_quoted_names_and_a_picked_cursor() {
         vec!["{1000,1001,1002}", "{free,team,enterprise}"],
         "arrays bind"
     );
-    assert_eq!(busy.results.total_rows, 3);
+    assert_eq!(busy.results.as_ref().unwrap().total_rows, 3);
     assert_eq!(
         run.cells[0].target.as_ref().unwrap().group.as_deref(),
         Some("busy")

@@ -41,6 +41,7 @@ pub fn quick_options() -> RunOptions {
             min_rounds: 3,
             max_rounds: 5,
             budget: std::time::Duration::from_millis(200),
+            time_budget: None,
         },
         keep: false,
     }
