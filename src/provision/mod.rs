@@ -5,6 +5,7 @@
 //! outside that database is ever touched. Only this module knows about Docker,
 //! testcontainers or host binaries.
 
+mod capacity;
 mod docker;
 mod local;
 
@@ -18,6 +19,7 @@ use tokio_postgres::{Client, Config, NoTls};
 
 use crate::error::{Error, Result};
 
+pub use capacity::Capacity;
 pub use docker::{CONTAINER_LABEL, DEFAULT_IMAGE, PROCESS_LABEL};
 
 /// Which backend to use, as `--backend` names it.

@@ -81,6 +81,7 @@ fn sample_outcome() -> Outcome {
         scenario_file: "scenarios/sparse-org.toml".into(),
         dataset_file: "fixtures/datasets/workflow-runs.toml".into(),
         seeded: Seeded {
+            size_check: None,
             seed: 20_261_124,
             scale: 1_000_000,
             scale_table: "workflow_runs".into(),
