@@ -115,7 +115,7 @@ pub async fn check(
                 format_count(rows),
                 format_bytes(least)
             ),
-            least,
+            None,
             available,
             &capacity,
         ));
@@ -146,7 +146,12 @@ pub async fn check(
     let capacity = server.capacity().await;
     if let Some(available) = capacity.available.filter(|free| required > *free as f64) {
         return Err(shortfall(
-            scenario, scale, &described, required, available, &capacity,
+            scenario,
+            scale,
+            &described,
+            Some(required),
+            available,
+            &capacity,
         ));
     }
     Ok(DiskCheck {
@@ -180,24 +185,31 @@ async fn measure_in_scratch(
     Ok(samples)
 }
 
-/// The refusal when seeding needs `required` bytes and `available` are free.
+/// The refusal when seeding needs `required` bytes (when estimated; a lower bound
+/// does not say what scale would fit) and `available` are free.
 fn shortfall(
     scenario: &Scenario,
     scale: u64,
     described: &str,
-    required: f64,
+    required: Option<f64>,
     available: u64,
     capacity: &Capacity,
 ) -> Error {
+    let lower = match required {
+        Some(required) => format!(
+            "lower --scale (about {} would fit)",
+            scale_that_fits(scale, required, available as f64)
+        ),
+        None => "lower --scale".to_owned(),
+    };
     Error::input(
         &scenario.dataset.path,
         format!(
-            "at --scale {scale} ({} rows of {}) {described}, but only {} is {}; lower --scale (about {} would fit), or {}",
+            "at --scale {scale} ({} rows of {}) {described}, but only {} is {}; {lower}, or {}",
             format_count(scale as f64),
             scenario.dataset.scale_table(),
             format_bytes(available as f64),
             capacity.measured,
-            scale_that_fits(scale, required, available as f64),
             capacity.remedy
         ),
     )

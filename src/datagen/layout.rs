@@ -497,6 +497,52 @@ mod tests {
         );
     }
 
+    /// The expected counts follow the real layout on every shipped dataset and on a
+    /// test dataset with zipf per-parent counts and shares, within what per-parent
+    /// draws vary by; and they cost nothing at an absurd scale.
+    #[test]
+    fn expected_rows_follow_the_layout() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        for file in [
+            "fixtures/datasets/workflow-runs.toml",
+            "fixtures/datasets/orders.toml",
+            "tests/data/custom/dataset.toml",
+        ] {
+            let dataset = crate::input::Dataset::load(&root.join(file)).unwrap();
+            for scale in [20_000, 300_000] {
+                let expected = expected_rows(&dataset.model, scale);
+                let datagen =
+                    crate::datagen::Datagen::new(&dataset.model, scale, 7, Vec::new()).unwrap();
+                for (table, expected) in expected.iter().enumerate() {
+                    let actual = datagen.rows_of(table) as f64;
+                    assert!(
+                        (expected - actual).abs() <= actual * 0.1 + 5.0,
+                        "{file} at {scale}: {} expected {expected}, laid out {actual}",
+                        dataset.model.tables[table].name
+                    );
+                }
+            }
+            let clock = std::time::Instant::now();
+            let absurd: f64 = expected_rows(&dataset.model, 1_000_000_000_000)
+                .iter()
+                .sum();
+            assert!(absurd >= 1e12, "{file}: {absurd}");
+            assert!(clock.elapsed() < std::time::Duration::from_millis(100));
+        }
+    }
+
+    #[test]
+    fn count_means() {
+        assert_eq!(CountSpec::Fixed(3).mean(), 3.0);
+        assert_eq!(CountSpec::Uniform(1, 4).mean(), 2.5);
+        let zipf = CountSpec::Zipf {
+            exponent: 2.0,
+            max: 50,
+        };
+        // Σ k·k⁻² / Σ k⁻² over 1..=50 = H(50) / 1.625 ≈ 2.77.
+        assert!((zipf.mean() - 2.77).abs() < 0.01, "{}", zipf.mean());
+    }
+
     #[test]
     fn per_parent_counts_follow_their_spec() {
         let mut rng = stream(4, "t", "#counts");

@@ -3,6 +3,7 @@
 //! stop it when they end, pass or fail.
 
 mod cli;
+mod disk;
 mod docker;
 mod errors;
 mod lifecycle;
