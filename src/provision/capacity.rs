@@ -55,7 +55,8 @@ fn local_capacity(directory: &std::path::Path) -> Capacity {
 }
 
 async fn docker_capacity(container: &str) -> Capacity {
-    let remedy = "the container's data directory is on its RAM-backed /dev/shm: free memory, or use --backend local (disk under TMPDIR) or --backend url".to_owned();
+    let elsewhere =
+        "use --backend local, whose data directory is on disk under TMPDIR, or --backend url";
     let tmpfs = match tmpfs_available(container).await {
         Ok(bytes) => bytes,
         Err(reason) => {
@@ -64,27 +65,24 @@ async fn docker_capacity(container: &str) -> Capacity {
                 measured: format!(
                     "unknown: the container's /dev/shm could not be measured ({reason})"
                 ),
-                remedy,
+                remedy: elsewhere.to_owned(),
             };
         }
     };
     // A tmpfs takes its pages from the host's memory, so when the engine runs on this
     // machine the memory available here bounds it too.
     let memory = engine_is_local().then(host_memory_available).flatten();
-    let (available, measured) = match memory {
-        Some(memory) if memory < tmpfs => (
-            memory,
-            "available on this host (MemAvailable), whose memory the container's RAM-backed /dev/shm tmpfs holding its data directory takes its pages from (the tmpfs itself has more free)".to_owned(),
-        ),
-        _ => (
-            tmpfs,
-            "free on the container's /dev/shm tmpfs, which holds its data directory".to_owned(),
-        ),
-    };
-    Capacity {
-        available: Some(available),
-        measured,
-        remedy,
+    match memory {
+        Some(memory) if memory < tmpfs => Capacity {
+            available: Some(memory),
+            measured: "available on this host (MemAvailable), whose memory holds the container's /dev/shm tmpfs and so its data directory".to_owned(),
+            remedy: format!("free memory, or {elsewhere}"),
+        },
+        _ => Capacity {
+            available: Some(tmpfs),
+            measured: "free on the container's /dev/shm, the tmpfs (in memory, of a fixed size) holding its data directory".to_owned(),
+            remedy: elsewhere.to_owned(),
+        },
     }
 }
 

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use plancheck::input::Scenario;
 use plancheck::pipeline::PreparedDatabase;
 
-use crate::support::{local_server, plancheck, quick_options, repo_path, test_scenario};
+use crate::support::{
+    containers_of, docker_image, local_server, plancheck, quick_options, repo_path, test_scenario,
+};
 
 /// Text of a finished command's stderr.
 fn stderr_of(output: &std::process::Output) -> String {
@@ -219,4 +221,45 @@ async fn the_estimate_is_close_to_the_seeded_size() {
         assert!(check.required_bytes > check.estimated_bytes);
     }
     server.stop().await.unwrap();
+}
+
+/// The docker backend's data directory is on the container's 8 GiB `/dev/shm`: 30
+/// million runs (about 26 GiB) are refused after the sample, and the container goes.
+#[test]
+fn a_dataset_larger_than_the_container_tmpfs_is_refused() {
+    let Some(image) = docker_image() else { return };
+    let out = tempfile::tempdir().unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_plancheck"))
+        .current_dir(repo_path(""))
+        .env("NO_COLOR", "1")
+        .env_remove("PLANCHECK_DATABASE_URL")
+        .args([
+            "scenario",
+            "tests/data/scenarios/dense-small.toml",
+            "--backend",
+            "docker",
+            "--image",
+            &image,
+            "--no-progress",
+            "--scale",
+            "30000000",
+            "--out",
+        ])
+        .arg(out.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let output = child.wait_with_output().unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    for part in [
+        "--scale 30000000",
+        "estimated from a sample",
+        "the container's /dev/shm",
+        "use --backend local",
+    ] {
+        assert!(stderr.contains(part), "{part:?} not in: {stderr}");
+    }
+    assert!(containers_of(pid).is_empty(), "the container was left");
 }
