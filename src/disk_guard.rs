@@ -100,6 +100,8 @@ pub async fn check(
     seed: u64,
     lanes: usize,
 ) -> Result<DiskCheck> {
+    // Again, for callers that did not ask before starting the server (the benches).
+    refuse_absurd(scenario, scale)?;
     let dataset = &scenario.dataset;
     let expected = layout::expected_rows(&dataset.model, scale);
     let rows: f64 = expected.iter().sum();
@@ -174,6 +176,13 @@ async fn measure_in_scratch(
         .await?;
     let measured = async {
         let mut clients = vec![scratch.connect().await?];
+        // As for the real seed: a timeout the role carries is for queries, not loads.
+        clients[0]
+            .batch_execute(
+                "SET statement_timeout = 0; SET lock_timeout = 0; SET idle_in_transaction_session_timeout = 0",
+            )
+            .await
+            .map_err(Error::database("setting the sample's session timeouts"))?;
         schema::apply(&clients[0], &scenario.dataset.schema).await?;
         let types = load::column_types(&clients[0], &scenario.dataset).await?;
         estimate::measure_sample(&mut clients, &scenario.dataset, &types, sample_scale, seed).await

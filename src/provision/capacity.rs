@@ -38,6 +38,8 @@ impl Server {
 fn local_capacity(directory: &std::path::Path) -> Capacity {
     let remedy = "free space there, point TMPDIR at a larger filesystem, or use --backend url with a server that has the room".to_owned();
     match nix::sys::statvfs::statvfs(directory) {
+        // Block counts and sizes are 32-bit on some platforms.
+        #[allow(clippy::unnecessary_cast)]
         Ok(stats) => Capacity {
             available: Some(stats.blocks_available() as u64 * stats.fragment_size() as u64),
             measured: format!(
