@@ -211,6 +211,10 @@ async fn the_estimate_is_close_to_the_seeded_size() {
             .sum();
         prepared.discard().await.unwrap();
         let ratio = check.estimated_bytes as f64 / seeded as f64;
+        println!(
+            "{} at {scale}: estimated {} bytes, seeded {seeded} ({ratio:.3})",
+            scenario.name, check.estimated_bytes
+        );
         assert!(
             (0.85..=1.15).contains(&ratio),
             "{} at {scale}: estimated {} bytes, seeded {seeded} ({ratio:.3})",
