@@ -63,7 +63,8 @@ pub struct ScenarioArgs {
     #[arg(required = true)]
     pub names: Vec<String>,
     /// Rows of the dataset's scale table (its `scale_table`; default: that table's `rows`).
-    #[arg(long)]
+    /// A whole number, in digits (`1000000` or `1_000_000`).
+    #[arg(long, value_parser = parse_scale)]
     pub scale: Option<u64>,
     /// Seed for every random choice (default: the dataset's `seed`).
     #[arg(long)]
@@ -99,6 +100,23 @@ pub struct ScenarioArgs {
     /// how to connect and how to remove them. `TESTCONTAINERS_COMMAND=keep` does the same.
     #[arg(long)]
     pub keep: bool,
+}
+
+/// `--scale`: a whole number of rows in digits, `_` allowed as in the dataset files.
+/// `1e6` and `1.5M` are refused with a message saying so, not clap's "invalid digit".
+fn parse_scale(text: &str) -> std::result::Result<u64, String> {
+    let digits: String = text.chars().filter(|c| *c != '_').collect();
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return Err(format!(
+            "the scale is a whole number of rows written in digits, such as 1000000 or 1_000_000 (not {text})"
+        ));
+    }
+    digits.parse().map_err(|_| {
+        format!(
+            "{text} rows is more than plancheck can count (at most {})",
+            u64::MAX
+        )
+    })
 }
 
 /// How a command ended when it did not fail with an error.
@@ -163,6 +181,7 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
     for scenario in &scenarios {
         report::check_destination(&args.out, &scenario.name)?;
         let scale = args.scale.unwrap_or(scenario.dataset.default_scale);
+        crate::disk_guard::refuse_absurd(scenario, scale)?;
         if let Some(min_scale) = scenario.min_scale.filter(|min_scale| scale < *min_scale) {
             eprintln!(
                 "plancheck: warning: scenario {} declares that it reproduces from --scale {min_scale}; at {scale} its old plan may not show the regression",

@@ -7,6 +7,7 @@
 
 pub mod capture;
 pub mod datagen;
+pub mod disk_guard;
 pub mod input;
 pub mod judge;
 pub mod load;

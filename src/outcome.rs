@@ -110,6 +110,21 @@ pub struct Seeded {
     pub scale_table: String,
     pub as_of: chrono::DateTime<chrono::Utc>,
     pub tables: Vec<TableFacts>,
+    /// The disk guard's estimate, made before seeding; `None` when no guard ran.
+    pub size_check: Option<SizeCheck>,
+}
+
+/// What the disk guard estimated before seeding and checked it against.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SizeCheck {
+    /// The seeded tables and indexes, as estimated: compare with the tables' sizes.
+    pub estimated_bytes: u64,
+    /// Room seeding was expected to need at its peak (index sorts, margin).
+    pub required_bytes: u64,
+    /// Free room on the server's storage before seeding, when it could be measured.
+    pub available_bytes: Option<u64>,
+    /// Where that was measured.
+    pub checked_against: String,
 }
 
 /// One seeded table after the load.

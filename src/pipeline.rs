@@ -13,6 +13,7 @@ use crate::capture::{
 };
 use crate::datagen::value::Value;
 use crate::datagen::{Capture, Datagen};
+use crate::disk_guard;
 use crate::error::{Error, Result};
 use crate::input::Scenario;
 use crate::judge;
@@ -118,7 +119,7 @@ impl PreparedDatabase {
         let mut phases = vec![Phase::new("start server", server.startup)];
         let clock = Instant::now();
         let admin = scratch.connect().await?;
-        let notes =
+        let mut notes =
             settings::pin(&admin, &scratch.name, &scenario.settings, &scenario.path).await?;
         drop(admin);
         let mut clients = Vec::new();
@@ -134,7 +135,20 @@ impl PreparedDatabase {
         let clock = Instant::now();
         let types = prepare_schema(&clients[0], scenarios).await?;
         phases.push(Phase::new("apply schema", clock.elapsed()));
-        let (seeded, targets, load_phases) = seed(&mut clients, scenarios, &types, options).await?;
+        let clock = Instant::now();
+        let disk = disk_guard::check(
+            server,
+            scenario,
+            options.scale.unwrap_or(scenario.dataset.default_scale),
+            options.seed.unwrap_or(scenario.dataset.model.seed),
+            clients.len(),
+        )
+        .await?;
+        notes.extend(disk.warning());
+        phases.push(Phase::new("estimate size", clock.elapsed()));
+        let (mut seeded, targets, load_phases) =
+            seed(&mut clients, scenarios, &types, options).await?;
+        seeded.size_check = Some(disk.facts());
         phases.extend(load_phases.into_iter().map(|phase| Phase {
             name: format!("seed: {}", phase.name),
             ms: phase.ms,
@@ -436,6 +450,7 @@ async fn seed(
         scale_table: dataset.scale_table().to_owned(),
         as_of: dataset.model.as_of,
         tables,
+        size_check: None,
     };
     Ok((seeded, targets, phases))
 }

@@ -36,6 +36,23 @@ impl CountSpec {
         }
     }
 
+    /// The expected count per parent.
+    pub fn mean(&self) -> f64 {
+        match self {
+            CountSpec::Fixed(count) => *count as f64,
+            CountSpec::Uniform(min, max) => (*min as f64 + *max as f64) / 2.0,
+            CountSpec::Zipf { exponent, max } => {
+                let (mut weighted, mut total) = (0.0, 0.0);
+                for rank in 1..=*max {
+                    let weight = 1.0 / (rank as f64).powf(*exponent);
+                    weighted += rank as f64 * weight;
+                    total += weight;
+                }
+                if total > 0.0 { weighted / total } else { 0.0 }
+            }
+        }
+    }
+
     /// The lookup table a zipf count draws from (empty for other specs).
     pub fn table(&self) -> Vec<f64> {
         match self {
@@ -233,6 +250,150 @@ pub fn split_among_parents(
     Ok(counts)
 }
 
+/// Rows of one table by group label, as expected values.
+type RowsByLabel = Vec<(u16, f64)>;
+
+/// The expected rows of every table at `scale` rows of the scale table, without
+/// drawing a single count: the same layout rules as [`root_counts`] and
+/// [`child_counts`], applied to the number of parents in each group instead of to
+/// each parent. Work and memory are proportional to tables × groups, never to rows,
+/// so the disk guard can ask about `--scale 1000000000000` before anything is laid
+/// out. Per-parent draws count at their mean; fixed counts that exceed a table's
+/// scaled rows (a layout error the real layout reports) count as drawn.
+pub fn expected_rows(model: &super::DatasetModel, scale: u64) -> Vec<f64> {
+    let declared = model.tables[model.scale_table].rows.unwrap_or(1).max(1);
+    let factor = scale as f64 / declared as f64;
+    let mut by_table: Vec<RowsByLabel> = Vec::with_capacity(model.tables.len());
+    for (index, table) in model.tables.iter().enumerate() {
+        let rows = match table.parent {
+            None => expected_root_rows(table, factor),
+            Some(parent) => {
+                let groups = table
+                    .grouped_by
+                    .map_or(&[][..], |by| &model.tables[by].groups[..]);
+                expected_child_rows(table, index, groups, &by_table[parent], factor)
+            }
+        };
+        by_table.push(rows);
+    }
+    by_table
+        .iter()
+        .map(|rows| rows.iter().map(|(_, count)| count).sum())
+        .collect()
+}
+
+/// [`scaled`] without the integer cast, so absurd scales do not saturate.
+fn scaled_expected(rows: u64, factor: f64) -> f64 {
+    (rows as f64 * factor).round().max(1.0)
+}
+
+fn expected_root_rows(table: &TableModel, factor: f64) -> RowsByLabel {
+    if table.groups.is_empty() {
+        return vec![(NO_GROUP, scaled_expected(table.rows.unwrap_or(1), factor))];
+    }
+    let parents: RowsByLabel = (0..table.groups.len() as u16)
+        .map(|label| (label, 1.0))
+        .collect();
+    let spec_of = |label: u16| match &table.groups[label as usize].size {
+        GroupSize::Rows(rows) => Some(ChildCount::PerParent(CountSpec::Fixed(*rows))),
+        GroupSize::Share(share) => Some(ChildCount::Share(*share)),
+    };
+    let fixed: u64 = table
+        .groups
+        .iter()
+        .map(|group| match group.size {
+            GroupSize::Rows(rows) => rows,
+            GroupSize::Share(_) => 0,
+        })
+        .sum();
+    let total = table
+        .rows
+        .map_or(fixed as f64, |rows| scaled_expected(rows, factor));
+    expected_split(total, &parents, &spec_of)
+}
+
+fn expected_child_rows(
+    table: &TableModel,
+    index: usize,
+    groups: &[GroupModel],
+    parents: &RowsByLabel,
+    factor: f64,
+) -> RowsByLabel {
+    let spec_of = |label: u16| {
+        let group = groups.get(label as usize)?;
+        group
+            .children
+            .iter()
+            .find(|(child, _)| *child == index)
+            .map(|(_, count)| count.clone())
+    };
+    if let Some(rows) = table.rows {
+        return expected_split(scaled_expected(rows, factor), parents, &spec_of);
+    }
+    parents
+        .iter()
+        .map(|(label, count)| {
+            let spec = match spec_of(*label) {
+                Some(ChildCount::PerParent(spec)) => spec,
+                _ => table.per_parent.clone().unwrap_or(CountSpec::Fixed(0)),
+            };
+            (*label, count * spec.mean())
+        })
+        .collect()
+}
+
+/// [`split_among_parents`] in expectation: fixed counts first, then the shares of
+/// what is left, and parents without a spec share the rest in proportion to their
+/// number.
+fn expected_split(
+    total: f64,
+    parents: &RowsByLabel,
+    spec_of: &dyn Fn(u16) -> Option<ChildCount>,
+) -> RowsByLabel {
+    let specs: Vec<Option<ChildCount>> = parents.iter().map(|(label, _)| spec_of(*label)).collect();
+    let fixed: f64 = parents
+        .iter()
+        .zip(&specs)
+        .filter_map(|((_, count), spec)| match spec {
+            Some(ChildCount::PerParent(spec)) => Some(count * spec.mean()),
+            _ => None,
+        })
+        .sum();
+    let rest = (total - fixed).max(0.0);
+    let shares: f64 = specs
+        .iter()
+        .filter_map(|spec| match spec {
+            Some(ChildCount::Share(share)) => Some(*share),
+            _ => None,
+        })
+        .sum();
+    let unspecified: f64 = parents
+        .iter()
+        .zip(&specs)
+        .filter(|(_, spec)| spec.is_none())
+        .map(|((_, count), _)| count)
+        .sum();
+    // Without parents outside the share groups, the shares split all of the rest.
+    let others_share = if unspecified > 0.0 {
+        (1.0 - shares).max(0.0)
+    } else {
+        0.0
+    };
+    let normaliser = (shares + others_share).max(f64::MIN_POSITIVE);
+    parents
+        .iter()
+        .zip(&specs)
+        .map(|((label, count), spec)| {
+            let rows = match spec {
+                Some(ChildCount::PerParent(spec)) => count * spec.mean(),
+                Some(ChildCount::Share(share)) => rest * share / normaliser,
+                None => rest * others_share / normaliser * count / unspecified,
+            };
+            (*label, rows)
+        })
+        .collect()
+}
+
 fn set_for(
     sets: &mut Vec<(Option<u16>, ShareSet)>,
     label: Option<u16>,
@@ -334,6 +495,52 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    /// The expected counts follow the real layout on every shipped dataset and on a
+    /// test dataset with zipf per-parent counts and shares, within what per-parent
+    /// draws vary by; and they cost nothing at an absurd scale.
+    #[test]
+    fn expected_rows_follow_the_layout() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        for file in [
+            "fixtures/datasets/workflow-runs.toml",
+            "fixtures/datasets/orders.toml",
+            "tests/data/custom/dataset.toml",
+        ] {
+            let dataset = crate::input::Dataset::load(&root.join(file)).unwrap();
+            for scale in [20_000, 300_000] {
+                let expected = expected_rows(&dataset.model, scale);
+                let datagen =
+                    crate::datagen::Datagen::new(&dataset.model, scale, 7, Vec::new()).unwrap();
+                for (table, expected) in expected.iter().enumerate() {
+                    let actual = datagen.rows_of(table) as f64;
+                    assert!(
+                        (expected - actual).abs() <= actual * 0.1 + 5.0,
+                        "{file} at {scale}: {} expected {expected}, laid out {actual}",
+                        dataset.model.tables[table].name
+                    );
+                }
+            }
+            let clock = std::time::Instant::now();
+            let absurd: f64 = expected_rows(&dataset.model, 1_000_000_000_000)
+                .iter()
+                .sum();
+            assert!(absurd >= 1e12, "{file}: {absurd}");
+            assert!(clock.elapsed() < std::time::Duration::from_millis(100));
+        }
+    }
+
+    #[test]
+    fn count_means() {
+        assert_eq!(CountSpec::Fixed(3).mean(), 3.0);
+        assert_eq!(CountSpec::Uniform(1, 4).mean(), 2.5);
+        let zipf = CountSpec::Zipf {
+            exponent: 2.0,
+            max: 50,
+        };
+        // Σ k·k⁻² / Σ k⁻² over 1..=50 = H(50) / 1.625 ≈ 2.77.
+        assert!((zipf.mean() - 2.77).abs() < 0.01, "{}", zipf.mean());
     }
 
     #[test]

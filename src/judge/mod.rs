@@ -340,6 +340,23 @@ pub fn format_count(count: f64) -> String {
     grouped
 }
 
+/// `bytes` for people: `1.2 GiB`, `340 MiB`, `12 KiB`, rounded to two or three
+/// significant digits.
+pub fn format_bytes(bytes: f64) -> String {
+    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    let mut value = bytes.max(0.0);
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    match value {
+        _ if unit == 0 => format!("{value:.0} B"),
+        v if v < 10.0 => format!("{v:.1} {}", UNITS[unit]).replace(".0 ", " "),
+        v => format!("{v:.0} {}", UNITS[unit]),
+    }
+}
+
 /// Formats a duration in milliseconds with a precision that suits its size.
 pub fn format_ms(ms: f64) -> String {
     if ms >= 100.0 {
@@ -424,6 +441,14 @@ mod tests {
         assert_eq!(format_count(999.0), "999");
         assert_eq!(format_count(1000.0), "1,000");
         assert_eq!(format_count(1_905_483.0), "1,905,483");
+    }
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(format_bytes(512.0), "512 B");
+        assert_eq!(format_bytes(1536.0), "1.5 KiB");
+        assert_eq!(format_bytes(340.0 * 1024.0 * 1024.0), "340 MiB");
+        assert_eq!(format_bytes(28e12), "25 TiB");
     }
 
     #[test]

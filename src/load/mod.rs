@@ -6,6 +6,7 @@
 
 pub mod copy;
 pub mod detach;
+pub mod estimate;
 
 use std::path::Path;
 use std::time::Instant;

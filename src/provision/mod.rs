@@ -5,6 +5,7 @@
 //! outside that database is ever touched. Only this module knows about Docker,
 //! testcontainers or host binaries.
 
+mod capacity;
 mod docker;
 mod local;
 mod owner;
@@ -22,6 +23,7 @@ use tokio_postgres::{Client, Config, NoTls};
 
 use crate::error::{Error, Result};
 
+pub use capacity::Capacity;
 pub use docker::{CONTAINER_LABEL, DEFAULT_IMAGE, OWNER_LABEL, PROCESS_LABEL};
 pub use owner::Owner;
 pub use registry::Registry;

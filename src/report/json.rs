@@ -40,6 +40,23 @@ pub struct DatasetFacts {
     /// The instant the data was generated as of.
     pub as_of: String,
     pub tables: Vec<TableReport>,
+    /// The disk guard's estimate before seeding; null when no guard ran.
+    pub size_check: Option<SizeCheckReport>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SizeCheckReport {
+    /// The seeded tables and indexes as estimated before seeding: compare with the
+    /// sum of the tables' `table_bytes` and `index_bytes`.
+    pub estimated_bytes: u64,
+    /// Room seeding was expected to need at its peak (index sorts, a margin).
+    pub required_bytes: u64,
+    /// Free room on the server's storage before seeding; null when not measurable
+    /// (`url` backend).
+    pub available_bytes: Option<u64>,
+    /// Where the free room was measured.
+    pub checked_against: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -59,7 +76,8 @@ pub struct ServerFacts {
     /// Image, binary directory or host.
     pub backend_detail: String,
     pub backend_note: Option<String>,
-    /// What plancheck could not set up as it wanted (a setting the role may not pin).
+    /// What plancheck could not set up or check as it wanted (a setting the role may
+    /// not pin, free space it could not see).
     pub notes: Vec<String>,
     pub version: String,
     /// Every setting not at its built-in default: name → value.
@@ -205,6 +223,16 @@ pub fn report(outcome: &Outcome) -> Report {
                     index_bytes: table.index_bytes,
                 })
                 .collect(),
+            size_check: outcome
+                .seeded
+                .size_check
+                .as_ref()
+                .map(|check| SizeCheckReport {
+                    estimated_bytes: check.estimated_bytes,
+                    required_bytes: check.required_bytes,
+                    available_bytes: check.available_bytes,
+                    checked_against: check.checked_against.clone(),
+                }),
         },
         server: ServerFacts {
             backend: backend.to_owned(),

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::plan_tree;
-use crate::judge::{format_count, format_ms};
+use crate::judge::{format_bytes, format_count, format_ms};
 use crate::outcome::{Cell, Outcome, QueryEvidence, format_budget};
 
 /// `report.md`'s text.
@@ -206,6 +206,28 @@ fn dataset(md: &mut String, outcome: &Outcome) {
             format_count(table.rows as f64),
             format_count(table.table_bytes as f64 / 1_048_576.0),
             format_count(table.index_bytes as f64 / 1_048_576.0)
+        );
+    }
+    if let Some(check) = &seeded.size_check {
+        let seeded_bytes: i64 = seeded
+            .tables
+            .iter()
+            .map(|table| table.table_bytes + table.index_bytes)
+            .sum();
+        let available = check.available_bytes.map_or(String::new(), |bytes| {
+            format!(
+                " {} was {}.",
+                format_bytes(bytes as f64),
+                check.checked_against
+            )
+        });
+        let _ = writeln!(
+            md,
+            "
+Size: {} seeded; {} estimated before seeding, {} needed while seeding.{available}",
+            format_bytes(seeded_bytes as f64),
+            format_bytes(check.estimated_bytes as f64),
+            format_bytes(check.required_bytes as f64),
         );
     }
     let mut seen = Vec::new();

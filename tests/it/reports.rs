@@ -9,7 +9,7 @@ use chrono::{TimeZone, Utc};
 use plancheck::judge;
 use plancheck::outcome::{
     Cell, Environment, Evidence, Host, Outcome, Phase, QueryEvidence, ResultDigest, SamplingStop,
-    SchemaState, Seeded, TableFacts, Target, TimedOut, Timing,
+    SchemaState, Seeded, SizeCheck, TableFacts, Target, TimedOut, Timing,
 };
 use plancheck::plan::{Catalog, Plan};
 use plancheck::provision::Backend;
@@ -107,6 +107,12 @@ fn sample_outcome() -> Outcome {
         scenario_file: "scenarios/sparse-org.toml".into(),
         dataset_file: "fixtures/datasets/workflow-runs.toml".into(),
         seeded: Seeded {
+            size_check: Some(SizeCheck {
+                estimated_bytes: 1_650_000_000,
+                required_bytes: 2_350_000_000,
+                available_bytes: Some(75_000_000_000),
+                checked_against: "free on the filesystem holding /tmp/plancheck-pg-test (the local server's data directory, under TMPDIR)".into(),
+            }),
             seed: 20_261_124,
             scale: 1_000_000,
             scale_table: "workflow_runs".into(),

@@ -1,0 +1,269 @@
+//! The disk guard: an absurd scale is refused before anything starts, a dataset that
+//! does not fit the data directory's filesystem is refused before it is seeded (on a
+//! real filesystem of a few dozen MiB), and the estimate is close to what seeding
+//! then takes.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use plancheck::input::Scenario;
+use plancheck::pipeline::PreparedDatabase;
+
+use crate::support::{
+    containers_of, docker_image, local_server, plancheck, quick_options, repo_path, test_scenario,
+};
+
+/// Text of a finished command's stderr.
+fn stderr_of(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn an_absurd_scale_is_refused_at_once_and_leaves_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("reports");
+    let server_tmp = tmp.path().join("tmp");
+    std::fs::create_dir(&server_tmp).unwrap();
+    // On every backend, before it is reached: the url below leads nowhere, and a
+    // refusal after connecting would be exit code 3.
+    for backend in [
+        &["--backend", "local"][..],
+        &["--database-url", "postgres://nobody@127.0.0.1:1/none"][..],
+    ] {
+        let clock = Instant::now();
+        let output = plancheck()
+            .env("TMPDIR", &server_tmp)
+            .args(["scenario", "dense-org", "--scale", "1000000000000", "--out"])
+            .arg(&out)
+            .args(backend)
+            .output()
+            .unwrap();
+        let stderr = stderr_of(&output);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(
+            clock.elapsed() < Duration::from_secs(2),
+            "took {:?}",
+            clock.elapsed()
+        );
+        for part in [
+            "fixtures/datasets/workflow-runs.toml",
+            "--scale 1000000000000",
+            "25 TiB",
+            "1 TiB plancheck seeds at most",
+            "lower --scale",
+        ] {
+            assert!(stderr.contains(part), "{part:?} not in: {stderr}");
+        }
+    }
+    assert!(!out.exists(), "a report directory was created");
+    assert_eq!(
+        std::fs::read_dir(&server_tmp).unwrap().count(),
+        0,
+        "a server directory was left in TMPDIR"
+    );
+}
+
+#[test]
+fn a_scale_in_exponent_notation_is_refused_with_the_accepted_form() {
+    let output = plancheck()
+        .args(["scenario", "dense-org", "--scale", "1e12"])
+        .output()
+        .unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("whole number of rows written in digits, such as 1000000 or 1_000_000"),
+        "{stderr}"
+    );
+}
+
+/// A tmpfs of its own, mounted for one test and unmounted when dropped.
+struct SmallFilesystem {
+    directory: tempfile::TempDir,
+}
+
+impl SmallFilesystem {
+    /// Mounts a tmpfs of `mib` MiB, or `None` (after saying so) when not root.
+    fn mount(mib: u64) -> Option<SmallFilesystem> {
+        if !nix::unistd::Uid::effective().is_root() {
+            println!(
+                "DISK GUARD SHORTFALL TEST NOT RUN: mounting a small tmpfs needs root; the capacity check is untested here"
+            );
+            return None;
+        }
+        let directory = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o"])
+            .arg(format!("size={mib}m,mode=1777"))
+            .arg("plancheck-test")
+            .arg(directory.path())
+            .output()
+            .expect("mount runs");
+        assert!(
+            mounted.status.success(),
+            "mounting a tmpfs at {} failed: {}",
+            directory.path().display(),
+            String::from_utf8_lossy(&mounted.stderr)
+        );
+        Some(SmallFilesystem { directory })
+    }
+
+    fn path(&self) -> &Path {
+        self.directory.path()
+    }
+
+    fn entries(&self) -> Vec<PathBuf> {
+        std::fs::read_dir(self.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .collect()
+    }
+}
+
+impl Drop for SmallFilesystem {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.directory.path())
+            .output();
+    }
+}
+
+/// The local backend with TMPDIR on a 128 MiB tmpfs: the server's own files take
+/// about 40 MiB, so a small run fits, 400,000 runs (about 400 MiB) are refused after
+/// the sample, and 10,000,000 runs before it (their bare rows alone are too many).
+#[test]
+fn a_dataset_larger_than_the_data_directory_filesystem_is_refused() {
+    let Some(filesystem) = SmallFilesystem::mount(128) else {
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    let run = |scale: &str| {
+        plancheck()
+            .env("TMPDIR", filesystem.path())
+            .args([
+                "scenario",
+                "tests/data/scenarios/dense-small.toml",
+                "--backend",
+                "local",
+                "--no-progress",
+                "--scale",
+                scale,
+                "--out",
+            ])
+            .arg(out.path())
+            .output()
+            .unwrap()
+    };
+
+    let fits = run("5000");
+    assert_eq!(fits.status.code(), Some(0), "{}", stderr_of(&fits));
+
+    let sampled = run("400000");
+    let stderr = stderr_of(&sampled);
+    assert_eq!(sampled.status.code(), Some(2), "{stderr}");
+    for part in [
+        "tests/data/datasets/small.toml",
+        "--scale 400000 (400,000 rows of workflow_runs)",
+        "estimated from a sample seeded at --scale 10,000",
+        "MiB is free on the filesystem holding",
+        &filesystem.path().display().to_string(),
+        "lower --scale (about",
+        "point TMPDIR at a larger filesystem",
+        "--backend url",
+    ] {
+        assert!(stderr.contains(part), "{part:?} not in: {stderr}");
+    }
+
+    let bare_rows = run("10000000");
+    let stderr = stderr_of(&bare_rows);
+    assert_eq!(bare_rows.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("rows need at least") && stderr.contains("is free on the filesystem"),
+        "{stderr}"
+    );
+    assert_eq!(
+        filesystem.entries(),
+        Vec::<PathBuf>::new(),
+        "the refused runs left something on the filesystem"
+    );
+}
+
+/// The estimate made before seeding is within 15% of what the seeded tables and
+/// indexes take, for a dataset sampled at a quarter of its scale and for one with
+/// zipf-drawn counts, JSON, a sequence and a schema of its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_estimate_is_close_to_the_seeded_size() {
+    let server = local_server().await;
+    let custom = Scenario::load(&repo_path("tests/data/custom/scenario.toml")).unwrap();
+    for (scenario, scale) in [(test_scenario("dense-small"), 40_000), (custom, 60_000)] {
+        let mut options = quick_options();
+        options.scale = Some(scale);
+        let prepared = PreparedDatabase::create(&server, &[&scenario], &options)
+            .await
+            .unwrap();
+        let check = prepared.seeded.size_check.clone().expect("the guard ran");
+        let seeded: i64 = prepared
+            .seeded
+            .tables
+            .iter()
+            .map(|table| table.table_bytes + table.index_bytes)
+            .sum();
+        prepared.discard().await.unwrap();
+        let ratio = check.estimated_bytes as f64 / seeded as f64;
+        println!(
+            "{} at {scale}: estimated {} bytes, seeded {seeded} ({ratio:.3})",
+            scenario.name, check.estimated_bytes
+        );
+        assert!(
+            (0.85..=1.15).contains(&ratio),
+            "{} at {scale}: estimated {} bytes, seeded {seeded} ({ratio:.3})",
+            scenario.name,
+            check.estimated_bytes
+        );
+        assert!(check.available_bytes.is_some_and(|free| free > 0));
+        assert!(check.required_bytes > check.estimated_bytes);
+    }
+    server.stop().await.unwrap();
+}
+
+/// The docker backend's data directory is on the container's 8 GiB `/dev/shm`: 30
+/// million runs (about 26 GiB) are refused after the sample, and the container goes.
+#[test]
+fn a_dataset_larger_than_the_container_tmpfs_is_refused() {
+    let Some(image) = docker_image() else { return };
+    let out = tempfile::tempdir().unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_plancheck"))
+        .current_dir(repo_path(""))
+        .env("NO_COLOR", "1")
+        .env_remove("PLANCHECK_DATABASE_URL")
+        .args([
+            "scenario",
+            "tests/data/scenarios/dense-small.toml",
+            "--backend",
+            "docker",
+            "--image",
+            &image,
+            "--no-progress",
+            "--scale",
+            "30000000",
+            "--out",
+        ])
+        .arg(out.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let output = child.wait_with_output().unwrap();
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    for part in [
+        "--scale 30000000",
+        "estimated from a sample",
+        "the container's /dev/shm",
+        "use --backend local",
+    ] {
+        assert!(stderr.contains(part), "{part:?} not in: {stderr}");
+    }
+    assert!(containers_of(pid).is_empty(), "the container was left");
+}
