@@ -64,10 +64,10 @@ pub struct ScenarioArgs {
     pub names: Vec<String>,
     /// Rows of the dataset's scale table (its `scale_table`; default: that table's `rows`).
     /// A whole number, in digits (`1000000` or `1_000_000`).
-    #[arg(long, value_parser = parse_scale)]
+    #[arg(long, value_parser = parse_scale, allow_negative_numbers = true)]
     pub scale: Option<u64>,
     /// Seed for every random choice (default: the dataset's `seed`).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub seed: Option<u64>,
     /// Where PostgreSQL comes from: `local` starts a private server from the host's
     /// binaries; `docker` a container (see --image); `url` a scratch database on the
@@ -91,7 +91,7 @@ pub struct ScenarioArgs {
     /// timing runs; picks too), as seconds (`90`) or a duration (`500ms`, `2min`). A
     /// query past it gets the verdict "timed out after N s", its plan is taken without
     /// ANALYZE, and the run goes on. Overrides the scenario's `time_budget`; default 60 s.
-    #[arg(long, value_name = "SECONDS|DURATION", value_parser = parse_time_budget)]
+    #[arg(long, value_name = "SECONDS|DURATION", value_parser = parse_time_budget, allow_negative_numbers = true)]
     pub time_budget: Option<std::time::Duration>,
     /// Do not draw a progress bar while seeding.
     #[arg(long)]
@@ -108,7 +108,7 @@ fn parse_scale(text: &str) -> std::result::Result<u64, String> {
     let digits: String = text.chars().filter(|c| *c != '_').collect();
     if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
         return Err(format!(
-            "the scale is a whole number of rows written in digits, such as 1000000 or 1_000_000 (not {text})"
+            "the scale is a positive whole number of rows written in digits, such as 1000000 or 1_000_000 (not {text})"
         ));
     }
     digits.parse().map_err(|_| {

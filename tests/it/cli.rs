@@ -1,6 +1,7 @@
 //! The binary's exit codes: 0 all checks pass, 1 a check failed, 2 bad input or usage,
 //! 3 infrastructure failure.
 
+use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
 
 use crate::support::{plancheck, repo_path, small_run};
@@ -33,6 +34,14 @@ fn bad_flag_is_a_usage_error() {
         .args(["scenario", "sparse-org", "--scale", "lots"])
         .assert()
         .code(2);
+    // A negative number is the flag's (wrong) value, not a stray argument: no advice
+    // to write `-- -5`, which would make it a scenario name.
+    plancheck()
+        .args(["scenario", "sparse-org", "--scale", "-5"])
+        .assert()
+        .code(2)
+        .stderr(contains("positive whole number of rows"))
+        .stderr(contains("-- -5").not());
 }
 
 #[test]
