@@ -84,7 +84,7 @@ fn main() -> ExitCode {
     let options = RunOptions {
         scale,
         seed: None,
-        progress: true,
+        progress: plancheck::progress::Progress::for_stderr(true),
         timing: TimingOptions::default(),
         keep: false,
     };

@@ -11,6 +11,7 @@ use crate::capture::timing::TimingOptions;
 use crate::error::{Error, Result};
 use crate::input::{self, Scenario};
 use crate::pipeline::{RunOptions, run_scenario};
+use crate::progress::Progress;
 use crate::provision::{BackendChoice, DEFAULT_IMAGE, ProvisionOptions, Registry, Server, sweep};
 use crate::report;
 
@@ -93,7 +94,8 @@ pub struct ScenarioArgs {
     /// ANALYZE, and the run goes on. Overrides the scenario's `time_budget`; default 60 s.
     #[arg(long, value_name = "SECONDS|DURATION", value_parser = parse_time_budget, allow_negative_numbers = true)]
     pub time_budget: Option<std::time::Duration>,
-    /// Do not draw a progress bar while seeding.
+    /// Report phases and rows as plain lines on stderr, without spinners or bars (what
+    /// happens anyway when stderr is not a terminal).
     #[arg(long)]
     pub no_progress: bool,
     /// Leave the server and each scenario's database running after the run, and print
@@ -210,7 +212,7 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
     let options = RunOptions {
         scale: args.scale,
         seed: args.seed,
-        progress: !args.no_progress,
+        progress: Progress::for_stderr(!args.no_progress),
         timing: TimingOptions {
             time_budget: args.time_budget,
             ..TimingOptions::default()
@@ -226,7 +228,11 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
         provision.backend
     );
     let server = Server::start(&provision).await?;
-    eprintln!("plancheck: using {}", server.backend());
+    eprintln!(
+        "plancheck: start server: {} ({})",
+        crate::progress::duration(server.startup),
+        server.backend()
+    );
     if let Some(note) = &server.selection_note {
         eprintln!("plancheck: {note}");
     }

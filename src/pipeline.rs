@@ -3,7 +3,7 @@
 //! this module only wires them together and keeps the clock. Reports are written by
 //! the caller from the [`Outcome`] this returns, so they never touch the database.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio_postgres::Client;
 
@@ -21,6 +21,7 @@ use crate::load;
 use crate::outcome::{
     Cell, Environment, Evidence, Host, Outcome, Phase, QueryEvidence, SchemaState, Seeded, Target,
 };
+use crate::progress::Progress;
 use crate::provision::{ScratchDatabase, Server};
 use crate::schema;
 use crate::settings;
@@ -32,7 +33,8 @@ pub struct RunOptions {
     pub scale: Option<u64>,
     /// The dataset's default when `None`.
     pub seed: Option<u64>,
-    pub progress: bool,
+    /// How phases and rows are shown on stderr.
+    pub progress: Progress,
     pub timing: TimingOptions,
     /// Keep the scratch database after the run instead of dropping it.
     pub keep: bool,
@@ -61,6 +63,7 @@ pub struct PreparedDatabase {
     targets: Vec<TargetRow>,
     /// Provision, schema and seed phases.
     pub phases: Vec<Phase>,
+    progress: Progress,
 }
 
 /// Every target row `scenarios` may ask for, over all their variants.
@@ -117,7 +120,7 @@ impl PreparedDatabase {
     ) -> Result<PreparedDatabase> {
         let scenario = scenarios[0];
         let mut phases = vec![Phase::new("start server", server.startup)];
-        let clock = Instant::now();
+        let phase = options.progress.phase("create database");
         let admin = scratch.connect().await?;
         let mut notes =
             settings::pin(&admin, &scratch.name, &scenario.settings, &scenario.path).await?;
@@ -131,11 +134,11 @@ impl PreparedDatabase {
             .await
             .map_err(Error::database("reading the server version"))?
             .get(0);
-        phases.push(Phase::new("create database", clock.elapsed()));
-        let clock = Instant::now();
+        phases.push(phase.finish());
+        let phase = options.progress.phase("apply schema");
         let types = prepare_schema(&clients[0], scenarios).await?;
-        phases.push(Phase::new("apply schema", clock.elapsed()));
-        let clock = Instant::now();
+        phases.push(phase.finish());
+        let phase = options.progress.phase("estimate size");
         let disk = disk_guard::check(
             server,
             scenario,
@@ -145,14 +148,11 @@ impl PreparedDatabase {
         )
         .await?;
         notes.extend(disk.warning());
-        phases.push(Phase::new("estimate size", clock.elapsed()));
+        phases.push(phase.finish());
         let (mut seeded, targets, load_phases) =
             seed(&mut clients, scenarios, &types, options).await?;
         seeded.size_check = Some(disk.facts());
-        phases.extend(load_phases.into_iter().map(|phase| Phase {
-            name: format!("seed: {}", phase.name),
-            ms: phase.ms,
-        }));
+        phases.extend(load_phases);
         let environment = Environment {
             backend: server.backend().clone(),
             backend_note: server.selection_note.clone(),
@@ -171,6 +171,7 @@ impl PreparedDatabase {
             environment,
             targets,
             phases,
+            progress: options.progress,
         })
     }
 
@@ -197,9 +198,9 @@ impl PreparedDatabase {
         let captured = self
             .capture(scenario, &values, timing, time_budget, &mut phases)
             .await?;
-        let clock = Instant::now();
+        let phase = self.progress.phase("judge");
         let cells = judge_cells(scenario, &values, captured);
-        phases.push(Phase::new("judge", clock.elapsed()));
+        phases.push(phase.finish());
         Ok(Outcome {
             scenario: scenario.name.clone(),
             description: scenario.description.clone(),
@@ -230,7 +231,11 @@ impl PreparedDatabase {
         time_budget: Duration,
         phases: &mut Vec<Phase>,
     ) -> Result<Captured> {
-        let mut clock = Instant::now();
+        let mut phase = self.progress.phase(if scenario.has_after_state() {
+            "capture and time before"
+        } else {
+            "capture and time"
+        });
         let mut captured = Captured {
             queries: vec![Vec::new(); cells.len()],
             targets: Vec::new(),
@@ -250,14 +255,14 @@ impl PreparedDatabase {
                 if !scenario.has_after_state() {
                     break;
                 }
-                phases.push(Phase::new("capture before", clock.elapsed()));
-                clock = Instant::now();
+                phases.push(phase.finish());
+                let migrating = self.progress.phase("migrate and analyze");
                 set_on_all(&self.clients[..1], TIMEOUTS_OFF).await?;
                 self.migrate(scenario).await?;
                 set_on_all(&self.clients[..1], TIMEOUTS_FROM_DATABASE).await?;
                 captured.catalog_after = Some(capture::catalog(&self.clients[0]).await?);
-                phases.push(Phase::new("migrate and analyze", clock.elapsed()));
-                clock = Instant::now();
+                phases.push(migrating.finish());
+                phase = self.progress.phase("capture and time after");
             }
             for (index, cell) in cells.iter().enumerate() {
                 let bindings = Bindings {
@@ -271,12 +276,7 @@ impl PreparedDatabase {
                 captured.queries[index].extend(evidence);
             }
         }
-        let name = if captured.catalog_after.is_some() {
-            "capture after"
-        } else {
-            "capture and time"
-        };
-        phases.push(Phase::new(name, clock.elapsed()));
+        phases.push(phase.finish());
         Ok(captured)
     }
 

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
+use crate::judge::format_count;
 use crate::outcome::Phase;
 
 /// How progress is shown.
@@ -109,7 +110,7 @@ impl PhaseClock {
             spinner.finish_and_clear();
         }
         if self.progress != Progress::Silent {
-            eprintln!("plancheck: {}: {}", self.name, seconds(elapsed));
+            eprintln!("plancheck: {}: {}", self.name, duration(elapsed));
         }
         Phase::new(&self.name, elapsed)
     }
@@ -157,14 +158,14 @@ impl RowsProgress {
             "plancheck:   {}: {} rows in {} ({} rows/s)",
             self.table,
             grouped(rows),
-            seconds(elapsed),
+            duration(elapsed),
             rounded(rows as f64 / elapsed.as_secs_f64().max(1e-6))
         );
     }
 }
 
 /// `1.2 s`, `45 ms`, `3 min 5 s`.
-fn seconds(elapsed: Duration) -> String {
+pub fn duration(elapsed: Duration) -> String {
     let secs = elapsed.as_secs_f64();
     if secs < 1.0 {
         format!("{} ms", elapsed.as_millis())
@@ -194,17 +195,8 @@ pub fn rounded(value: f64) -> String {
     }
 }
 
-/// `1234567` as `1,234,567`.
 fn grouped(value: u64) -> String {
-    let digits = value.to_string();
-    let mut out = String::new();
-    for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
+    format_count(value as f64)
 }
 
 #[cfg(test)]
@@ -222,8 +214,8 @@ mod tests {
 
     #[test]
     fn durations_read_as_people_say_them() {
-        assert_eq!(seconds(Duration::from_millis(45)), "45 ms");
-        assert_eq!(seconds(Duration::from_millis(2_340)), "2.3 s");
-        assert_eq!(seconds(Duration::from_secs(185)), "3 min 5 s");
+        assert_eq!(duration(Duration::from_millis(45)), "45 ms");
+        assert_eq!(duration(Duration::from_millis(2_340)), "2.3 s");
+        assert_eq!(duration(Duration::from_secs(185)), "3 min 5 s");
     }
 }

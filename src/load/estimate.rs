@@ -26,6 +26,7 @@
 //! not counted: the throwaway servers run with `wal_level = minimal`, which writes no
 //! WAL for a table truncated and filled in one transaction, nor for its index builds.
 
+use crate::progress::Progress;
 use tokio_postgres::Client;
 use tokio_postgres::types::Type;
 
@@ -144,7 +145,7 @@ pub async fn measure_sample(
                 ),
             )
         })?;
-    let (facts, _, _) = super::load(clients, dataset, types, datagen, false).await?;
+    let (facts, _, _) = super::load(clients, dataset, types, datagen, Progress::Silent).await?;
     let mut samples = Vec::with_capacity(facts.len());
     for table in facts {
         let row = clients[0]

@@ -9,9 +9,7 @@ pub mod detach;
 pub mod estimate;
 
 use std::path::Path;
-use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio_postgres::Client;
 use tokio_postgres::types::Type;
 
@@ -19,6 +17,7 @@ use crate::datagen::{Datagen, TableModel};
 use crate::error::{Error, Result};
 use crate::input::Dataset;
 use crate::outcome::{Phase, TableFacts};
+use crate::progress::Progress;
 
 /// A table or column name as SQL needs it: each dot-separated part double-quoted, so
 /// mixed-case and reserved names work (`app.Users` becomes `"app"."Users"`).
@@ -147,14 +146,9 @@ pub async fn load(
     dataset: &Dataset,
     types: &[Vec<(String, Type)>],
     datagen: Datagen,
-    progress: bool,
+    progress: Progress,
 ) -> Result<(Vec<TableFacts>, Vec<Phase>, Datagen)> {
     let mut phases = Vec::new();
-    let mut clock = Instant::now();
-    let mut lap = |name: &str, phases: &mut Vec<Phase>| {
-        phases.push(Phase::new(name, clock.elapsed()));
-        clock = Instant::now();
-    };
     let names: Vec<&str> = dataset
         .model
         .tables
@@ -162,28 +156,33 @@ pub async fn load(
         .map(|table| table.name.as_str())
         .collect();
     let quoted_names: Vec<String> = names.iter().map(|name| quoted(name)).collect();
+    let phase = progress.phase("seed: detach indexes");
     let mut detached = detach::detach(&clients[0], &quoted_names).await?;
-    lap("detach indexes", &mut phases);
+    phases.push(phase.finish());
 
+    let phase = progress.phase("seed: copy rows");
     let (rows, datagen) = copy_all(clients, dataset, types, datagen, progress).await?;
-    lap("copy rows", &mut phases);
+    phases.push(phase.finish());
+    let phase = progress.phase("seed: build indexes");
     detached
         .restore_indexes(clients)
         .await
         .map_err(|error| constraint_error(dataset, error))?;
-    lap("build indexes", &mut phases);
+    phases.push(phase.finish());
+    let phase = progress.phase("seed: validate foreign keys");
     detached
         .restore_constraints(&clients[0])
         .await
         .map_err(|error| constraint_error(dataset, error))?;
-    lap("validate foreign keys", &mut phases);
+    phases.push(phase.finish());
+    let phase = progress.phase("seed: vacuum analyze");
     for table in &names {
         clients[0]
             .batch_execute(&format!("VACUUM (ANALYZE) {}", quoted(table)))
             .await
             .map_err(Error::database(format!("vacuum analyze of {table}")))?;
     }
-    lap("vacuum analyze", &mut phases);
+    phases.push(phase.finish());
 
     let mut facts = Vec::new();
     for (table, rows) in names.iter().zip(rows) {
@@ -213,7 +212,7 @@ async fn copy_all(
     dataset: &Dataset,
     types: &[Vec<(String, Type)>],
     mut datagen: Datagen,
-    progress: bool,
+    progress: Progress,
 ) -> Result<(Vec<u64>, Datagen)> {
     let counts: Vec<u64> = (0..dataset.model.tables.len())
         .map(|index| datagen.rows_of(index))
@@ -240,19 +239,21 @@ async fn copy_all(
     let mut rows = Vec::new();
     let mut failure = None;
     for (index, table) in dataset.model.tables.iter().enumerate() {
-        let bar = progress_bar(&table.name, counts[index], progress);
+        let mut shown = progress.rows(&table.name, counts[index]);
         let loaded = copy::copy_chunks(
             &mut clients[0],
             &table.name,
             &types[index],
             &mut receiver,
             &dataset.path,
-            |sent| bar.set_position(sent),
+            |sent| shown.set(sent),
         )
         .await;
-        bar.finish_and_clear();
         match loaded {
-            Ok(count) => rows.push(count),
+            Ok(count) => {
+                shown.finish(count);
+                rows.push(count);
+            }
             Err(error) => {
                 failure = Some(error);
                 break;
@@ -292,18 +293,4 @@ fn constraint_error(dataset: &Dataset, error: Error) -> Error {
         }
         _ => error,
     }
-}
-
-fn progress_bar(table: &str, total: u64, enabled: bool) -> ProgressBar {
-    if !enabled || total < 100_000 {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template(&format!(
-            "seeding {table} {{bar:30}} {{human_pos}}/{{human_len}} rows, eta {{eta}}"
-        ))
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar
 }

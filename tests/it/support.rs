@@ -36,7 +36,7 @@ pub fn quick_options() -> RunOptions {
     RunOptions {
         scale: None,
         seed: None,
-        progress: false,
+        progress: plancheck::progress::Progress::Silent,
         timing: TimingOptions {
             min_rounds: 3,
             max_rounds: 5,
