@@ -309,3 +309,51 @@ fn below_min_scale_warns_first_and_says_which_plan_the_old_query_got() {
         .stdout(contains("regression not reproduced"))
         .stdout(contains("it reads its rows through"));
 }
+
+/// Without a terminal (a CI log), every phase says when it starts and how long it
+/// took, as plain lines, and rates are rounded.
+#[test]
+fn every_phase_reports_its_start_and_duration_as_plain_lines() {
+    let out = tempfile::tempdir().unwrap();
+    let output = small_run("dense-small", out.path()).output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for phase in [
+        "create database",
+        "apply schema",
+        "estimate size",
+        "seed: copy rows",
+        "seed: build indexes",
+        "seed: vacuum analyze",
+        "capture and time",
+    ] {
+        assert!(
+            stderr.contains(&format!("plancheck: {phase}…\n")),
+            "no start of {phase}: {stderr}"
+        );
+        let ended = stderr.lines().any(|line| {
+            line.strip_prefix(&format!("plancheck: {phase}: "))
+                .is_some_and(|took| took.ends_with(" ms") || took.ends_with(" s"))
+        });
+        assert!(ended, "no duration of {phase}: {stderr}");
+    }
+    let rate = stderr
+        .lines()
+        .find_map(|line| {
+            line.strip_suffix(" rows/s)")?
+                .rsplit_once('(')
+                .map(|(_, rate)| rate.to_owned())
+        })
+        .unwrap_or_else(|| panic!("no rate: {stderr}"));
+    assert!(
+        !rate.contains('.')
+            && rate
+                .trim_start_matches(|c: char| c.is_ascii_digit() || c == ',')
+                .is_empty(),
+        "rates are rounded whole numbers at this size: {rate}"
+    );
+    assert!(
+        !stderr.contains('\r') && !stderr.contains('\u{1b}'),
+        "no bars without a terminal"
+    );
+}
