@@ -32,8 +32,9 @@ pub const PROCESS_LABEL: &str = "dev.plancheck.pid";
 /// and the clean-up after an interrupt look for.
 pub const OWNER_LABEL: &str = "dev.plancheck.owner";
 
-/// The label naming the host that process ran on: only its own host can tell whether
-/// the process still lives, so only its own host sweeps the container.
+/// The label naming the host (and process namespace) that process ran on: only there
+/// can anyone tell whether the process still lives, so only there is the container
+/// swept, or removed by `plancheck clean` when kept.
 pub const HOST_LABEL: &str = "dev.plancheck.host";
 
 /// Kept containers are renamed with this prefix, so the sweep leaves them alone.
@@ -120,7 +121,7 @@ pub(super) async fn start(image: &str, registry: &Registry) -> Result<Server> {
         .with_label(CONTAINER_LABEL, "docker")
         .with_label(PROCESS_LABEL, std::process::id().to_string())
         .with_label(OWNER_LABEL, Owner::current().token())
-        .with_label(HOST_LABEL, super::owner::host_name())
+        .with_label(HOST_LABEL, super::owner::host_identity())
         // Publish the server on loopback only (testcontainers publishes on every
         // interface by default); Docker picks a free port.
         .with_host_config_modifier(|host_config| {
@@ -239,8 +240,8 @@ fn engine() -> Result<bollard::Docker, String> {
 }
 
 /// Force-removes every container whose `label` is `value`, one line per container,
-/// and lists again until two lists half a second apart find none: a container whose
-/// creation was under way when the first list was taken shows up in a later one.
+/// and lists again until two lists a second and a half apart find none: a container
+/// whose creation was under way when the first list was taken shows up in a later one.
 pub(super) async fn remove_labelled(label: &str, value: &str) -> Vec<String> {
     let Ok(docker) = engine() else {
         return Vec::new();
@@ -270,7 +271,7 @@ pub(super) async fn remove_labelled(label: &str, value: &str) -> Vec<String> {
             if empty_lists == 2 {
                 return lines;
             }
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            tokio::time::sleep(Duration::from_millis(1500)).await;
             continue;
         }
         empty_lists = 0;
@@ -341,7 +342,7 @@ pub(super) async fn leftovers() -> Vec<Leftover> {
     let Ok(containers) = docker.list_containers(Some(options)).await else {
         return Vec::new();
     };
-    let host = super::owner::host_name();
+    let host = super::owner::host_identity();
     containers
         .into_iter()
         .filter_map(|container| {
@@ -353,10 +354,14 @@ pub(super) async fn leftovers() -> Vec<Leftover> {
                 .map(|name| name.trim_start_matches('/').to_owned())
                 .unwrap_or_default();
             let labels = container.labels.unwrap_or_default();
+            let running =
+                container.state == Some(bollard::models::ContainerSummaryStateEnum::RUNNING);
+            let ours = labels.get(HOST_LABEL) == Some(&host);
             let state = if name.starts_with(KEPT_PREFIX) {
-                State::Kept
+                // Someone's on another machine is theirs to remove.
+                ours.then_some(State::Kept)?
             } else {
-                orphaned(&labels, &host)?
+                orphaned(&labels, ours, running)?
             };
             Some(Leftover {
                 resource: Resource::Container { id, name },
@@ -366,21 +371,30 @@ pub(super) async fn leftovers() -> Vec<Leftover> {
         .collect()
 }
 
-/// Why a container's run is known to be gone, or `None` if it may live (or runs on
-/// another host, which alone can tell).
-fn orphaned(labels: &std::collections::HashMap<String, String>, host: &str) -> Option<State> {
+/// Why a container's run is known to be gone, or `None` if it may live: its owner
+/// runs, or ran on another host or in another process namespace, which alone can tell.
+fn orphaned(
+    labels: &std::collections::HashMap<String, String>,
+    ours: bool,
+    running: bool,
+) -> Option<State> {
     if let Some(owner) = labels
         .get(OWNER_LABEL)
         .and_then(|token| Owner::parse(token))
     {
-        if labels.get(HOST_LABEL).map(String::as_str) != Some(host) || owner.is_alive() {
+        if !ours || owner.is_alive() {
             return None;
         }
         return Some(State::Orphaned(format!("{owner} is gone")));
     }
-    // Containers of plancheck versions before owner labels carry only the process id.
+    // Containers of plancheck versions before owner labels carry only a process id,
+    // of no known host: only a stopped one is surely nobody's.
     let pid: u32 = labels.get(PROCESS_LABEL)?.parse().ok()?;
-    (!pid_alive(pid)).then(|| State::Orphaned(format!("plancheck process {pid} is gone")))
+    (!running && !pid_alive(pid)).then(|| {
+        State::Orphaned(format!(
+            "plancheck process {pid} is gone and the container has stopped"
+        ))
+    })
 }
 
 /// `name:tag`, defaulting the tag to `latest` as Docker does. A registry port
@@ -394,7 +408,34 @@ fn split_image(image: &str) -> (&str, &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::split_image;
+    use std::collections::HashMap;
+
+    use super::super::owner::Owner;
+    use super::{OWNER_LABEL, PROCESS_LABEL, orphaned, split_image};
+
+    fn dead_owner() -> String {
+        let mut owner = Owner::current();
+        owner.start_ticks += 1;
+        owner.token()
+    }
+
+    #[test]
+    fn only_containers_of_this_host_whose_owner_is_gone_are_orphans() {
+        let labels = HashMap::from([(OWNER_LABEL.to_owned(), dead_owner())]);
+        assert!(orphaned(&labels, true, true).is_some());
+        // Another machine or process namespace: its pid means nothing here.
+        assert!(orphaned(&labels, false, true).is_none());
+        assert!(orphaned(&labels, false, false).is_none());
+        let live = HashMap::from([(OWNER_LABEL.to_owned(), Owner::current().token())]);
+        assert!(orphaned(&live, true, true).is_none());
+    }
+
+    #[test]
+    fn a_container_with_only_a_pid_is_an_orphan_only_once_stopped() {
+        let labels = HashMap::from([(PROCESS_LABEL.to_owned(), "4194304".to_owned())]);
+        assert!(orphaned(&labels, false, true).is_none());
+        assert!(orphaned(&labels, false, false).is_some());
+    }
 
     #[test]
     fn image_names_split_into_name_and_tag() {

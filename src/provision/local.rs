@@ -311,7 +311,11 @@ pub(super) fn leftovers() -> Vec<Leftover> {
                 match owner {
                     Some(owner) if owner.is_alive() => return None,
                     Some(owner) => State::Orphaned(format!("{owner} is gone")),
-                    None if postmaster.is_some() => return None,
+                    // From a plancheck version before owner tokens: only one no server
+                    // runs in and nothing has touched for a while (not one mid-initdb).
+                    None if postmaster.is_some() || !untouched_for(&metadata, LEGACY_GRACE) => {
+                        return None;
+                    }
                     None => State::Orphaned("no server runs in it".into()),
                 }
             };
@@ -323,6 +327,18 @@ pub(super) fn leftovers() -> Vec<Leftover> {
         .collect();
     found.sort_by_key(|leftover| leftover.resource.to_string());
     found
+}
+
+/// How long a directory without an owner token must lie untouched before it counts as
+/// abandoned.
+const LEGACY_GRACE: Duration = Duration::from_secs(600);
+
+fn untouched_for(metadata: &std::fs::Metadata, grace: Duration) -> bool {
+    metadata
+        .modified()
+        .ok()
+        .and_then(|modified| modified.elapsed().ok())
+        .is_some_and(|age| age >= grace)
 }
 
 /// The postmaster serving `directory`, if one runs: the pid in its `postmaster.pid`,

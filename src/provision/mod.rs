@@ -259,6 +259,16 @@ impl Server {
             ))
             .await
             .map_err(Error::database(format!("creating scratch database {name}")))?;
+        // Marked as plancheck's, with its owner: the sweep only ever judges databases
+        // so marked, never another `plancheck_…` database the role happens to own.
+        admin
+            .batch_execute(&format!(
+                "COMMENT ON DATABASE {name} IS '{}{}'",
+                url::SCRATCH_COMMENT,
+                Owner::current().token()
+            ))
+            .await
+            .map_err(Error::database(format!("marking scratch database {name}")))?;
         let mut config = self.admin.clone();
         config.dbname(&name);
         Ok(ScratchDatabase {
@@ -339,6 +349,7 @@ impl Server {
     /// is not removed, the local server is not stopped and its directory stays. Each is
     /// marked kept, so no sweep removes it; `plancheck clean --yes` does.
     pub async fn keep(self) -> Result<()> {
+        self.registry.forget_servers();
         match self.handle {
             Handle::Docker(server) => server.keep().await,
             Handle::Local(server) => server.keep(),

@@ -48,14 +48,17 @@ impl Owner {
 
     /// Whether the owning process still runs: same boot, and a process with this id
     /// that started at the same tick. A process this one cannot see counts as alive,
-    /// so a sweep never removes what it cannot judge.
+    /// so a sweep never removes what it cannot judge: one it may not read, and any
+    /// missing one when `/proc` hides other users' processes (`hidepid`). Only
+    /// meaningful for an owner in this host's process namespace (see `host_identity`).
     pub fn is_alive(&self) -> bool {
         if self.boot != boot_id() {
             return false;
         }
         match std::fs::read_to_string(format!("/proc/{}/stat", self.pid)) {
             Ok(stat) => parse_start_ticks(&stat) == Some(self.start_ticks),
-            Err(error) => error.kind() != std::io::ErrorKind::NotFound,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => proc_hides_processes(),
+            Err(_) => true,
         }
     }
 }
@@ -72,11 +75,31 @@ pub fn pid_alive(pid: u32) -> bool {
     pid != 0 && std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
-/// This machine's name, as the kernel has it.
-pub fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|name| name.trim().to_owned())
-        .unwrap_or_default()
+/// Where an owner's process id means something: this machine (its name and machine
+/// id, since cloned machines share names) and this process namespace (a CI job in a
+/// container has its own). Only resources carrying the same identity are judged by
+/// their owner's pid; others are left to the machine that made them.
+pub fn host_identity() -> String {
+    let read = |path: &str| {
+        std::fs::read_to_string(path)
+            .map(|text| text.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let machine: String = read("/etc/machine-id").chars().take(12).collect();
+    let namespace = std::fs::read_link("/proc/self/ns/pid")
+        .map(|link| link.display().to_string())
+        .unwrap_or_default();
+    format!(
+        "{} {} {namespace}",
+        read("/proc/sys/kernel/hostname"),
+        if machine.is_empty() { "-" } else { &machine }
+    )
+}
+
+/// Whether `/proc` is mounted with `hidepid`, so that a missing process may only be
+/// hidden: process 1 always exists, and is invisible only then.
+fn proc_hides_processes() -> bool {
+    !std::path::Path::new("/proc/1").exists()
 }
 
 fn start_ticks(pid: u32) -> Option<u64> {

@@ -44,6 +44,15 @@ impl Registry {
         self.with(|registered| registered.docker = true);
     }
 
+    /// What this process started is being kept (`--keep`): no longer the registry's
+    /// to remove, even if an interrupt comes while it is being marked kept.
+    pub(super) fn forget_servers(&self) {
+        self.with(|registered| {
+            registered.docker = false;
+            registered.directories.clear();
+        });
+    }
+
     pub(super) fn directory(&self, path: PathBuf) {
         self.with(|registered| registered.directories.push(path));
     }
@@ -90,23 +99,40 @@ impl Registry {
     }
 }
 
-/// Cancels what still runs in `name`, then drops it: `WITH (FORCE)` ends the sessions,
-/// but cancelling first lets a long `CREATE INDEX` stop at once rather than at the
-/// next check for termination.
+/// Cancels what still runs in `name`, then drops it: `WITH (FORCE)` ends the
+/// sessions, but cancelling first lets a long `CREATE INDEX` stop at once rather than
+/// at the next check for termination. A `CREATE DATABASE` of that name still running
+/// (the interrupt came while it was under way) is cancelled too; the drop is repeated
+/// until neither the database nor its creation is left.
 async fn drop_database(name: &str, admin: &Config) -> crate::error::Result<()> {
+    use crate::error::Error;
     let client = connect(admin).await?;
-    client
-        .execute(
-            "SELECT pg_cancel_backend(pid) FROM pg_stat_activity \
-             WHERE datname = $1 AND pid <> pg_backend_pid()",
-            &[&name],
-        )
-        .await
-        .map_err(crate::error::Error::database(format!(
-            "cancelling statements in {name}"
-        )))?;
-    client
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await
-        .map_err(crate::error::Error::database(format!("dropping {name}")))
+    let creating = format!("CREATE DATABASE {name} %");
+    loop {
+        client
+            .execute(
+                "SELECT pg_cancel_backend(pid) FROM pg_stat_activity \
+                 WHERE pid <> pg_backend_pid() AND (datname = $1 OR query LIKE $2)",
+                &[&name, &creating],
+            )
+            .await
+            .map_err(Error::database(format!("cancelling statements in {name}")))?;
+        client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await
+            .map_err(Error::database(format!("dropping {name}")))?;
+        let left: bool = client
+            .query_one(
+                "SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1) \
+                 OR EXISTS (SELECT FROM pg_stat_activity WHERE query LIKE $2 AND state = 'active' AND pid <> pg_backend_pid())",
+                &[&name, &creating],
+            )
+            .await
+            .map_err(Error::database(format!("checking that {name} is gone")))?
+            .get(0);
+        if !left {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -17,6 +17,10 @@ const LOCK_CLASS: i32 = 0x706c_6e63;
 /// The comment a kept scratch database carries.
 pub(super) const KEPT_COMMENT: &str = "plancheck: kept with --keep";
 
+/// The start of the comment every scratch database carries from its creation (the
+/// owner token follows): what tells plancheck's databases from others.
+pub(super) const SCRATCH_COMMENT: &str = "plancheck scratch database of ";
+
 pub(super) async fn start(url: &str) -> Result<Server> {
     let admin: Config = url.parse().map_err(|error| {
         Error::Usage(format!(
@@ -65,9 +69,26 @@ pub(super) fn lock_key(name: &str) -> i32 {
 }
 
 /// Takes the lock that marks `name` as in use, on a session of its own that lives
-/// as long as the returned client.
+/// as long as the returned client. The session sits idle for the whole run, so it
+/// is kept from being cut as idle: no `idle_session_timeout`, and TCP keepalives
+/// every 30 s for firewalls and proxies that drop quiet connections.
 pub(super) async fn hold_lock(admin: &Config, name: &str) -> Result<tokio_postgres::Client> {
-    let keeper = connect(admin).await?;
+    let mut config = admin.clone();
+    config
+        .keepalives(true)
+        .keepalives_idle(std::time::Duration::from_secs(30));
+    let keeper = connect(&config).await?;
+    let version: i32 = keeper
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .await
+        .map_err(Error::database("reading the server version"))?
+        .get(0);
+    if version >= 140_000 {
+        keeper
+            .batch_execute("SET idle_session_timeout = 0")
+            .await
+            .map_err(Error::database("keeping the lock session open"))?;
+    }
     keeper
         .execute(
             "SELECT pg_advisory_lock($1, $2)",
@@ -78,8 +99,8 @@ pub(super) async fn hold_lock(admin: &Config, name: &str) -> Result<tokio_postgr
     Ok(keeper)
 }
 
-/// This role's `plancheck_*` databases that no live run holds: orphans, and those
-/// kept with `--keep`. The databases are listed before the locks are read: a run
+/// This role's scratch databases (marked so by their comment) that no live run
+/// holds: orphans, and those kept with `--keep`. The databases are listed before the locks are read: a run
 /// takes its lock before it creates its database, so a database seen here whose lock
 /// is not seen after is truly orphaned.
 pub(super) async fn leftovers(server: &Config) -> Vec<Leftover> {
@@ -119,7 +140,10 @@ pub(super) async fn leftovers(server: &Config) -> Vec<Leftover> {
             let comment: String = row.get(1);
             let state = if comment == KEPT_COMMENT {
                 State::Kept
-            } else if held.contains(&(lock_key(&name) as u32)) {
+            } else if !comment.starts_with(SCRATCH_COMMENT)
+                || held.contains(&(lock_key(&name) as u32))
+            {
+                // Not plancheck's, or in use.
                 return None;
             } else {
                 State::Orphaned("no live run holds its lock".into())

@@ -229,17 +229,23 @@ async fn scratch_databases(client: &tokio_postgres::Client) -> Vec<String> {
 }
 
 /// On a server plancheck does not own, a scratch database whose run is gone (nobody
-/// holds its lock) is dropped by the next run; one a live run holds is not.
+/// holds its lock) is dropped by the next run; one a live run holds is not, nor a
+/// database plancheck did not create.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_url_backend_sweeps_orphaned_scratch_databases_but_not_live_ones() {
     let (server, url) = url_server().await;
     let client = plancheck::provision::connect(&url.parse().unwrap())
         .await
         .unwrap();
-    client
-        .batch_execute("CREATE DATABASE plancheck_orphan_x1")
-        .await
-        .unwrap();
+    // A dead run's database (marked as plancheck's, nobody holds its lock), and a
+    // database of the user's that merely shares the prefix.
+    for statement in [
+        "CREATE DATABASE plancheck_orphan_x1",
+        "COMMENT ON DATABASE plancheck_orphan_x1 IS 'plancheck scratch database of 1-2-deadbeef'",
+        "CREATE DATABASE plancheck_metrics",
+    ] {
+        client.batch_execute(statement).await.unwrap();
+    }
     // A live run's database: its lock is held (here by this test, as a run would).
     let live = server.create_scratch("live").await.unwrap();
 
@@ -255,7 +261,11 @@ async fn the_url_backend_sweeps_orphaned_scratch_databases_but_not_live_ones() {
             .contains("removed scratch database plancheck_orphan_x1 (no live run holds its lock)"),
         "{stderr}"
     );
-    assert_eq!(scratch_databases(&client).await, vec![live.name.clone()]);
+    assert_eq!(
+        scratch_databases(&client).await,
+        vec![live.name.clone(), "plancheck_metrics".to_owned()],
+        "the orphan is dropped; the user's database and the live run's are not"
+    );
     live.drop_database().await.unwrap();
     drop(client);
     server.stop().await.unwrap();
