@@ -76,8 +76,9 @@ pub struct ScenarioArgs {
     /// and the image are there, else local.
     #[arg(long, value_enum, env = "PLANCHECK_BACKEND", default_value_t = BackendChoice::Auto)]
     pub backend: BackendChoice,
-    /// Container image for the docker backend, as name:tag.
-    #[arg(long, default_value = DEFAULT_IMAGE)]
+    /// Container image for the docker backend, as name:tag. Where no registry is
+    /// reachable, build one with scripts/build-postgres-image.sh (plancheck/postgres:15).
+    #[arg(long, env = "PLANCHECK_IMAGE", default_value = DEFAULT_IMAGE)]
     pub image: String,
     /// An existing server to create the scratch database on (implies --backend url).
     #[arg(long, env = "PLANCHECK_DATABASE_URL")]
@@ -108,7 +109,10 @@ pub struct ScenarioArgs {
 /// `1e6` and `1.5M` are refused with a message saying so, not clap's "invalid digit".
 fn parse_scale(text: &str) -> std::result::Result<u64, String> {
     let digits: String = text.chars().filter(|c| *c != '_').collect();
-    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+    if digits.is_empty()
+        || !digits.chars().all(|c| c.is_ascii_digit())
+        || digits.chars().all(|c| c == '0')
+    {
         return Err(format!(
             "the scale is a positive whole number of rows written in digits, such as 1000000 or 1_000_000 (not {text})"
         ));
@@ -167,7 +171,13 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
         let scenario = Scenario::find(&args.scenarios_dir, name)?;
         match scenarios.iter().find(|seen| seen.name == scenario.name) {
             // Named twice: run once.
-            Some(seen) if seen.path == scenario.path => continue,
+            Some(seen) if seen.path == scenario.path => {
+                eprintln!(
+                    "plancheck: scenario {} is named more than once; running it once",
+                    scenario.name
+                );
+                continue;
+            }
             Some(seen) => {
                 return Err(Error::Usage(format!(
                     "{} and {} are both named {:?}, so their reports would overwrite each other in {}; rename one",
@@ -224,8 +234,8 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
         && std::env::var("TERM").map_or(true, |term| term != "dumb");
 
     eprintln!(
-        "plancheck: starting PostgreSQL ({:?} backend)…",
-        provision.backend
+        "plancheck: starting PostgreSQL ({} backend)…",
+        format!("{:?}", provision.backend).to_lowercase()
     );
     let server = Server::start(&provision).await?;
     eprintln!(
@@ -395,7 +405,7 @@ async fn clean(yes: bool, database_url: Option<&str>) -> Result<Outcome> {
     let mut failed = 0;
     for leftover in &leftovers {
         match sweep::remove(leftover).await {
-            Ok(()) => eprintln!("plancheck: removed {}", leftover.resource),
+            Ok(()) => eprintln!("plancheck: {}", leftover.removed()),
             Err(error) => {
                 failed += 1;
                 eprintln!("plancheck: could not remove {}: {error}", leftover.resource);

@@ -257,9 +257,22 @@ pub(crate) fn parse_toml_text<T: DeserializeOwned>(path: &Path, text: &str) -> R
 /// A parser message in plancheck's words: serde calls an enum's values "variants",
 /// which scenario files use for something else.
 pub(crate) fn serde_words(message: &str) -> String {
-    message
+    let mut message = message
         .trim_end()
-        .replace("unknown variant", "unknown value")
+        .replace("unknown variant", "unknown value");
+    // serde names Rust types; say what to write instead.
+    for (rust, words) in [
+        ("expected u64", "expected a whole number"),
+        ("expected u32", "expected a whole number"),
+        ("expected usize", "expected a whole number"),
+        ("expected i64", "expected a whole number"),
+        ("expected i32", "expected a whole number"),
+        ("expected f64", "expected a number"),
+        ("expected f32", "expected a number"),
+    ] {
+        message = message.replace(rust, words);
+    }
+    message
 }
 
 /// Resolves a fixture path written in `owner` (relative to its directory) and checks
@@ -806,6 +819,30 @@ fn query(
     }
     let query_path = resolve_fixture(report.path, &key("file"), &raw.file)?;
     let sql = read_text(&query_path)?;
+    let statements = crate::schema::statements::split(&sql);
+    match &statements[..] {
+        [_] => {}
+        [] => {
+            return Err(Error::input(
+                &query_path,
+                format!(
+                    "holds no SQL statement (key `{}`); a query file holds exactly one",
+                    key("file")
+                ),
+            ));
+        }
+        [_, second, ..] => {
+            return Err(Error::input(
+                &query_path,
+                format!(
+                    "holds {} statements, the second on line {} (key `{}`); a query file holds exactly one",
+                    statements.len(),
+                    second.line,
+                    key("file")
+                ),
+            ));
+        }
+    }
     let params = raw
         .params
         .iter()

@@ -85,7 +85,9 @@ async fn pull(docker: &bollard::Docker, image: &str) -> Result<(), String> {
     match pulled {
         Ok(Ok(())) => Ok(()),
         Ok(Err(error)) => Err(format!(
-            "image {image} is not present and cannot be pulled ({error})"
+            "image {image} is not present and cannot be pulled ({error}); without a registry, \
+             build one with scripts/build-postgres-image.sh and pass --image plancheck/postgres:15 \
+             (or set PLANCHECK_IMAGE)"
         )),
         Err(_) => Err(format!(
             "image {image} is not present and pulling it took over 300s"

@@ -49,14 +49,37 @@ impl fmt::Display for Resource {
             Resource::Container { id, name } => {
                 write!(f, "container {} ({name})", &id[..id.len().min(12)])
             }
-            Resource::Directory { path, postmaster } => {
-                write!(f, "local server directory {}", path.display())?;
-                match postmaster {
-                    Some(pid) => write!(f, " (postmaster {pid} running)"),
-                    None => Ok(()),
-                }
+            Resource::Directory { path, .. } => {
+                write!(f, "local server directory {}", path.display())
             }
             Resource::Database { name, .. } => write!(f, "scratch database {name}"),
+        }
+    }
+}
+
+impl Leftover {
+    /// Why it is there, and what still runs in it.
+    pub fn why(&self) -> String {
+        match &self.resource {
+            Resource::Directory {
+                postmaster: Some(pid),
+                ..
+            } => format!("{}; its server (pid {pid}) still runs", self.state),
+            _ => self.state.to_string(),
+        }
+    }
+
+    /// What removing it did, for the user.
+    pub fn removed(&self) -> String {
+        match &self.resource {
+            Resource::Directory {
+                postmaster: Some(pid),
+                ..
+            } => format!(
+                "stopped the server (pid {pid}) and removed {}",
+                self.resource
+            ),
+            _ => format!("removed {}", self.resource),
         }
     }
 }
@@ -117,7 +140,7 @@ pub async fn orphans(scope: &Scope) -> Vec<String> {
     for leftover in find(scope).await {
         if let State::Orphaned(why) = &leftover.state {
             lines.push(match remove(&leftover).await {
-                Ok(()) => format!("removed {} ({why})", leftover.resource),
+                Ok(()) => format!("{} ({why})", leftover.removed()),
                 Err(error) => format!("could not remove {}: {error}", leftover.resource),
             });
         }

@@ -197,7 +197,7 @@ fn dataset(md: &mut String, outcome: &Outcome) {
         seeded.as_of.format("%Y-%m-%d %H:%M UTC"),
         outcome.dataset_file
     );
-    let _ = writeln!(md, "| Table | Rows | Table | Indexes |\n|---|--:|--:|--:|");
+    let _ = writeln!(md, "| Table | Rows | Heap | Indexes |\n|---|--:|--:|--:|");
     for table in &seeded.tables {
         let _ = writeln!(
             md,

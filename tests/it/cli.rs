@@ -42,6 +42,11 @@ fn bad_flag_is_a_usage_error() {
         .code(2)
         .stderr(contains("positive whole number of rows"))
         .stderr(contains("-- -5").not());
+    plancheck()
+        .args(["scenario", "sparse-org", "--scale", "0"])
+        .assert()
+        .code(2)
+        .stderr(contains("positive whole number of rows"));
 }
 
 #[test]

@@ -624,7 +624,7 @@ fn assert_mentions(message: &str, to: &str, parts: &[&str]) {
 fn an_unknown_key_inside_a_check_points_at_its_own_line() {
     let dir = scratch_copy();
     let path = dir.path().join("tests/data/scenarios/sparse-small.toml");
-    edit(&path, "at_least = 20", "at_least = 20\natleast = 5");
+    edit(&path, "at_least = 5", "at_least = 5\natleast = 5");
     let text = std::fs::read_to_string(&path).unwrap();
     let line = text
         .lines()
@@ -636,4 +636,49 @@ fn an_unknown_key_inside_a_check_points_at_its_own_line() {
         message.contains(&format!("line {line}: ")) && message.contains("atleast"),
         "line {line}: {message}"
     );
+}
+
+/// A query file holds exactly one statement: an empty one, or one with two, is named
+/// before any server starts.
+#[test]
+fn a_query_file_must_hold_exactly_one_statement() {
+    for (text, expected) in [
+        ("-- nothing yet\n", "holds no SQL statement"),
+        (
+            "SELECT 1;\nSELECT 2;\n",
+            "holds 2 statements, the second on line 2",
+        ),
+    ] {
+        let dir = scratch_copy();
+        let query = dir.path().join("tests/data/fixtures/query.sql");
+        std::fs::write(&query, text).unwrap();
+        let scenario = dir.path().join("tests/data/scenarios/sparse-small.toml");
+        edit(
+            &scenario,
+            "file = \"../../../fixtures/queries/list_runs_by_org_exists.sql\"",
+            "file = \"../fixtures/query.sql\"",
+        );
+        let error = Scenario::load(&scenario).expect_err("the query file is refused");
+        assert_eq!(error.kind(), plancheck::ErrorKind::BadInput);
+        let message = error.to_string();
+        assert!(
+            message.starts_with(&query.display().to_string())
+                && message.contains(expected)
+                && message.contains("query \"old\".file"),
+            "{message}"
+        );
+    }
+}
+
+/// serde's Rust type names are said in words.
+#[test]
+fn a_wrongly_typed_value_says_what_to_write() {
+    let message = broken(
+        "tests/data/scenarios/sparse-small.toml",
+        "tests/data/scenarios/sparse-small.toml",
+        "at_least = 5",
+        "at_least = \"5\"",
+    );
+    assert!(message.contains("expected a number"), "{message}");
+    assert!(!message.contains("f64"), "{message}");
 }
