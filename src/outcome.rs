@@ -386,6 +386,25 @@ pub struct Host {
 }
 
 impl Host {
+    /// A note for the report when the machine is busier than it has cores (the
+    /// one-minute load average of `/proc/loadavg`): timing verdicts measured then may
+    /// be noise, and the reader should know; plan verdicts are not affected.
+    pub fn busy_note() -> Option<String> {
+        let load: f64 = std::fs::read_to_string("/proc/loadavg")
+            .ok()?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()?;
+        let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
+        (load > cores as f64).then(|| {
+            format!(
+                "the machine was busy while timing (load average {load:.1} on {cores} cores): \
+                 timing verdicts may be noisy; plan verdicts are not affected"
+            )
+        })
+    }
+
     /// Reads the summary from the running system (Linux `/proc` where available).
     pub fn current() -> Host {
         let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());

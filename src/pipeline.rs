@@ -198,6 +198,8 @@ impl PreparedDatabase {
         let captured = self
             .capture(scenario, &values, timing, time_budget, &mut phases)
             .await?;
+        let mut environment = self.environment.clone();
+        environment.notes.extend(Host::busy_note());
         let phase = self.progress.phase("judge");
         let cells = judge_cells(scenario, &values, captured);
         phases.push(phase.finish());
@@ -212,7 +214,7 @@ impl PreparedDatabase {
                 .map(|scratch| scratch.name.clone())
                 .unwrap_or_default(),
             seeded: self.seeded.clone(),
-            environment: self.environment.clone(),
+            environment,
             cells,
             phases: self.phases.iter().cloned().chain(phases).collect(),
             time_budget,
