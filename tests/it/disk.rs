@@ -133,8 +133,10 @@ impl Drop for SmallFilesystem {
 }
 
 /// The local backend with TMPDIR on a 128 MiB tmpfs: the server's own files take
-/// about 40 MiB, so a small run fits, 400,000 runs (about 400 MiB) are refused after
-/// the sample, and 10,000,000 runs before it (their bare rows alone are too many).
+/// about 40 MiB, so a small run fits on its upper bound alone, 400,000 runs (about
+/// 400 MiB) are refused after the sample (of about 10,000 rows in all, so a little
+/// under 10,000 runs), and 10,000,000 runs before it (their bare rows alone are too
+/// many).
 #[test]
 fn a_dataset_larger_than_the_data_directory_filesystem_is_refused() {
     let Some(filesystem) = SmallFilesystem::mount(128) else {
@@ -159,16 +161,22 @@ fn a_dataset_larger_than_the_data_directory_filesystem_is_refused() {
             .unwrap()
     };
 
+    // Its upper bound uses under a quarter of the room: no sample is seeded.
     let fits = run("5000");
     assert_eq!(fits.status.code(), Some(0), "{}", stderr_of(&fits));
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.path().join("dense-small/report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["dataset"]["size_check"]["method"], "upper-bound");
 
     let sampled = run("400000");
     let stderr = stderr_of(&sampled);
     assert_eq!(sampled.status.code(), Some(2), "{stderr}");
     for part in [
         "tests/data/datasets/small.toml",
-        "--scale 400000 (400,000 rows of workflow_runs)",
-        "estimated from a sample seeded at --scale 10,000",
+        "this machine lacks the room for --scale 400000 (400,000 rows of workflow_runs)",
+        "estimated from a sample seeded at --scale 9,",
         "MiB is free on the filesystem holding",
         &filesystem.path().display().to_string(),
         "lower --scale (about",
@@ -182,7 +190,9 @@ fn a_dataset_larger_than_the_data_directory_filesystem_is_refused() {
     let stderr = stderr_of(&bare_rows);
     assert_eq!(bare_rows.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("rows need at least") && stderr.contains("is free on the filesystem"),
+        stderr.contains("this machine lacks the room for --scale 10000000")
+            && stderr.contains("rows need at least")
+            && stderr.contains("is free on the filesystem"),
         "{stderr}"
     );
     assert_eq!(
