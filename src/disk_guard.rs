@@ -38,11 +38,11 @@ use crate::settings;
 pub const CEILING_BYTES: f64 = (1u64 << 40) as f64;
 
 /// The share of the free room (or of [`CEILING_BYTES`] when the free room is not
-/// known) under which the cheap upper bound settles the check. The bound is never
-/// below the truth (about two and a half times it on the test datasets), so a run it
-/// puts under a quarter uses at most that in fact, usually a tenth: far enough from
-/// the limit that a seeded sample, which costs a second seed, would not change the
-/// answer.
+/// known) under which the cheap upper bound settles the check. The bound is built
+/// never to fall below the truth (about two and a half times it on the test
+/// datasets), so a run it puts under a quarter uses at most that in fact, usually a
+/// tenth: far enough from the limit that a seeded sample, which costs a second seed,
+/// would not change the answer.
 pub const ROOMY_SHARE: f64 = 0.25;
 
 /// What the guard found, for the report.

@@ -51,9 +51,9 @@ pub struct SizeCheckReport {
     /// sum of the tables' `table_bytes` and `index_bytes`.
     pub estimated_bytes: u64,
     /// How it was estimated: `upper-bound` (a generous bound from rows generated in
-    /// memory, taken when it used under a quarter of the free room; never below the
-    /// seeded size, about 2.5 times it on the test datasets) or `sample` (a sample
-    /// seeded and measured, within 15%).
+    /// memory, taken when it used under a quarter of the free room; built never to
+    /// fall below the seeded size, about 2.5 times it on the test datasets) or
+    /// `sample` (a sample seeded and measured, within 15%).
     pub method: EstimateMethod,
     /// Room seeding was expected to need at its peak (index sorts, a margin).
     pub required_bytes: u64,
