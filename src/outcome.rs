@@ -5,7 +5,7 @@
 use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::judge::Verdict;
 use crate::plan::{Catalog, Plan};
@@ -114,11 +114,25 @@ pub struct Seeded {
     pub size_check: Option<SizeCheck>,
 }
 
+/// How the disk guard arrived at its estimate.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum EstimateMethod {
+    /// A generous bound from rows generated in memory and the catalog's index
+    /// definitions, with no sample seeded: taken when it leaves plenty of room.
+    UpperBound,
+    /// Measured on a sample seeded in a scratch database and scaled: taken when the
+    /// bound comes close to the free room.
+    Sample,
+}
+
 /// What the disk guard estimated before seeding and checked it against.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SizeCheck {
     /// The seeded tables and indexes, as estimated: compare with the tables' sizes.
     pub estimated_bytes: u64,
+    /// Whether `estimated_bytes` is an upper bound or a measured sample's figure.
+    pub method: EstimateMethod,
     /// Room seeding was expected to need at its peak (index sorts, margin).
     pub required_bytes: u64,
     /// Free room on the server's storage before seeding, when it could be measured.

@@ -141,7 +141,9 @@ impl PreparedDatabase {
         let phase = options.progress.phase("estimate size");
         let disk = disk_guard::check(
             server,
+            &clients[0],
             scenario,
+            &types,
             options.scale.unwrap_or(scenario.dataset.default_scale),
             options.seed.unwrap_or(scenario.dataset.model.seed),
             clients.len(),

@@ -42,24 +42,10 @@ pub fn encode_table(
     for row in rows {
         buffer.put_i16(row.len() as i16);
         for (value, (name, ty)) in row.iter().zip(columns) {
-            let length_at = buffer.len();
-            buffer.put_i32(0);
-            match value.to_sql(ty, &mut buffer) {
-                Ok(IsNull::Yes) => {
-                    buffer.truncate(length_at);
-                    buffer.put_i32(-1);
-                }
-                Ok(IsNull::No) => {
-                    let length = (buffer.len() - length_at - 4) as i32;
-                    buffer[length_at..length_at + 4].copy_from_slice(&length.to_be_bytes());
-                }
-                Err(cause) => {
-                    // The load stops here: the rest of the table is never asked for.
-                    send(Chunk::Failed(format!(
-                        "column {table}.{name}: {cause}; change its generator so its values fit"
-                    )));
-                    return false;
-                }
+            if let Err(cause) = encode_field(&mut buffer, value, ty) {
+                // The load stops here: the rest of the table is never asked for.
+                send(Chunk::Failed(unfit_value(table, name, &cause)));
+                return false;
             }
         }
         rows_in_chunk += 1;
@@ -72,6 +58,33 @@ pub fn encode_table(
     }
     buffer.put_i16(-1);
     send(Chunk::Data(buffer.freeze(), rows_in_chunk)) && send(Chunk::End)
+}
+
+/// Appends one field of a binary COPY row: its length (-1 for NULL) and `value` as
+/// type `ty`. The disk guard uses it too, to learn how wide generated rows are.
+pub fn encode_field(
+    buffer: &mut BytesMut,
+    value: &Value,
+    ty: &Type,
+) -> std::result::Result<(), Box<dyn std::error::Error + Sync + Send>> {
+    let length_at = buffer.len();
+    buffer.put_i32(0);
+    match value.to_sql(ty, buffer)? {
+        IsNull::Yes => {
+            buffer.truncate(length_at);
+            buffer.put_i32(-1);
+        }
+        IsNull::No => {
+            let length = (buffer.len() - length_at - 4) as i32;
+            buffer[length_at..length_at + 4].copy_from_slice(&length.to_be_bytes());
+        }
+    }
+    Ok(())
+}
+
+/// The message for a generated value its column's type cannot take.
+pub fn unfit_value(table: &str, column: &str, cause: &dyn std::fmt::Display) -> String {
+    format!("column {table}.{column}: {cause}; change its generator so its values fit")
 }
 
 /// Truncates `table` and fills it with binary COPY from the chunks `chunks`

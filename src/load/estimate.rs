@@ -1,16 +1,24 @@
 //! How big a dataset will be once seeded, before it is seeded: the disk guard's
-//! figures.
+//! figures. There are two, a cheap bound and a measured estimate, because the
+//! measurement costs a second seed and most runs are nowhere near the limit.
 //!
-//! The model. The dataset is generated at a small sample scale with the real
+//! The bound ([`super::upper_bound`]) needs no server work beyond reading the
+//! catalog: the dataset is generated in memory at the sample scale, its rows are
+//! encoded as binary COPY for their widths, and headers, alignment, index entries and
+//! fill factors are added generously. The disk guard takes it when it leaves plenty of
+//! room, and seeds the sample below only when it does not.
+//!
+//! The measurement. The dataset is generated at the sample scale with the real
 //! generators and loaded with the real load (binary COPY with the catalog's types,
-//! indexes and keys rebuilt after, VACUUM) into a scratch database of its own. What
-//! PostgreSQL then holds is measured relation by relation (heap, TOAST and each index,
-//! main forks) and scaled by each table's expected rows at the requested scale over
-//! its sample rows ([`layout::expected_rows`], which computes counts without laying
-//! anything out). Measuring instead of modelling tuple headers, alignment, NULL
-//! bitmaps, `jsonb`'s on-disk form, TOAST, partial and expression indexes and b-tree
-//! fill keeps the estimate honest for any schema: whatever PostgreSQL does to the
-//! sample it does to the full dataset, row for row.
+//! indexes and keys rebuilt after, VACUUM) into a scratch database of its own, with
+//! the scenario's settings pinned as on the real one. What PostgreSQL then holds is
+//! measured relation by relation (heap, TOAST and each index, main forks) and scaled
+//! by each table's expected rows at the requested scale over its sample rows
+//! ([`layout::expected_rows`], which computes counts without laying anything out).
+//! Measuring instead of modelling tuple headers, alignment, NULL bitmaps, `jsonb`'s
+//! on-disk form, TOAST, partial and expression indexes and b-tree fill keeps the
+//! estimate honest for any schema: whatever PostgreSQL does to the sample it does to
+//! the full dataset, row for row.
 //!
 //! What does not scale with rows is kept out of the ratio: each relation's partly
 //! filled last page (half a page), and each index's metapage. The visibility and free
@@ -25,22 +33,33 @@
 //! sequence numbers in text, and per-parent counts drawn around their mean). WAL is
 //! not counted: the throwaway servers run with `wal_level = minimal`, which writes no
 //! WAL for a table truncated and filled in one transaction, nor for its index builds.
+//!
+//! The sample scale is chosen from the expected rows of every table, not the scale
+//! table's alone, so a small parent with large children is not sampled whole; and
+//! nothing is laid out at more than [`SAMPLE_ROWS_CEILING`] rows, so no memory in
+//! proportion to the requested scale is taken before the guard has passed.
 
 use crate::progress::Progress;
 use tokio_postgres::Client;
 use tokio_postgres::types::Type;
 
-use crate::datagen::{Datagen, DatasetModel, layout};
+use crate::datagen::{Datagen, DatasetModel, LayoutError, layout};
 use crate::error::{Error, Result};
 use crate::input::Dataset;
+use crate::outcome::EstimateMethod;
 
 use super::quoted;
 
 /// PostgreSQL's page size.
-const PAGE: f64 = 8192.0;
+pub const PAGE: f64 = 8192.0;
 
-/// Rows of the scale table the sample is generated with, when the run asks for more.
-pub const SAMPLE_SCALE: u64 = 10_000;
+/// Rows, over every table, the sample is generated with when the run asks for more.
+pub const SAMPLE_ROWS: f64 = 10_000.0;
+
+/// The most rows, over every table, a sample is laid out with when the model's fixed
+/// counts need more than [`SAMPLE_ROWS`]: a bound on the guard's own memory that does
+/// not grow with the requested scale.
+pub const SAMPLE_ROWS_CEILING: f64 = 1_000_000.0;
 
 /// Bytes every heap row takes whatever its columns: the tuple header (23 bytes,
 /// aligned to 24) and its line pointer (4 bytes). A lower bound of the estimate that
@@ -68,8 +87,10 @@ pub struct TableEstimate {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SizeEstimate {
     pub scale: u64,
-    /// The scale the sample was generated and measured at.
+    /// The scale the sample was generated (and, for [`EstimateMethod::Sample`],
+    /// seeded) at.
     pub sample_scale: u64,
+    pub method: EstimateMethod,
     pub tables: Vec<TableEstimate>,
 }
 
@@ -96,10 +117,11 @@ impl SizeEstimate {
     }
 }
 
-/// The least the dataset can take at `scale`: its expected rows at
-/// [`MIN_ROW_BYTES`] each, without indexes. Computed from the model alone.
-pub fn lower_bound_bytes(model: &DatasetModel, scale: u64) -> f64 {
-    layout::expected_rows(model, scale).iter().sum::<f64>() * MIN_ROW_BYTES
+/// The least a dataset of `expected` rows (per table) can take: every row at
+/// [`MIN_ROW_BYTES`], without columns or indexes. Needs no sample, so it can refuse a
+/// scale before anything is generated.
+pub fn lower_bound_bytes(expected: &[f64]) -> f64 {
+    expected.iter().sum::<f64>() * MIN_ROW_BYTES
 }
 
 /// What one relation of the sample measured, in bytes of its main fork.
@@ -113,16 +135,66 @@ pub struct TableSample {
     pub index_bytes: Vec<f64>,
 }
 
-/// The scale to sample at: [`SAMPLE_SCALE`], or the requested scale when smaller.
-/// A model whose fixed counts need more rows than that is sampled at a larger scale,
-/// up to the requested one (whose layout error, if it has one, the sample's load then
-/// reports as the real seed would).
-pub fn sample_scale(model: &DatasetModel, scale: u64, seed: u64) -> u64 {
-    let mut candidate = SAMPLE_SCALE.min(scale);
-    while candidate < scale && Datagen::new(model, candidate, seed, Vec::new()).is_err() {
-        candidate = candidate.saturating_mul(4).min(scale);
+/// The scale to sample at: the requested one, or the largest whose expected rows
+/// over every table are within [`SAMPLE_ROWS`]. A model whose fixed counts need more
+/// rows than that is sampled at a scale with four times the rows, and so on up to the
+/// requested scale or [`SAMPLE_ROWS_CEILING`] rows. A layout that fails at the
+/// requested scale is the dataset's error, reported before anything is seeded, as the
+/// real seed would.
+pub fn sample_scale(dataset: &Dataset, scale: u64, seed: u64) -> Result<u64> {
+    let model = &dataset.model;
+    let mut rows = SAMPLE_ROWS;
+    loop {
+        let candidate = scale_within(model, scale, rows);
+        let error = match Datagen::new(model, candidate, seed, Vec::new()) {
+            Ok(_) => return Ok(candidate),
+            Err(error) => error,
+        };
+        if candidate == scale || rows >= SAMPLE_ROWS_CEILING {
+            return Err(layout_error(dataset, &error, candidate, scale));
+        }
+        rows = (rows * 4.0).min(SAMPLE_ROWS_CEILING);
     }
-    candidate
+}
+
+/// The largest scale up to `scale` whose expected rows over every table are within
+/// `rows` (at least 1). Expected rows grow with the scale, so a bisection finds it
+/// without laying anything out.
+fn scale_within(model: &DatasetModel, scale: u64, rows: f64) -> u64 {
+    let total = |scale: u64| layout::expected_rows(model, scale).iter().sum::<f64>();
+    if total(scale) <= rows {
+        return scale;
+    }
+    let (mut fits, mut over) = (1u64, scale);
+    while over - fits > 1 {
+        let middle = fits + (over - fits) / 2;
+        if total(middle) <= rows {
+            fits = middle;
+        } else {
+            over = middle;
+        }
+    }
+    fits
+}
+
+/// A layout error met while sampling, as the dataset's error. At a scale below the
+/// requested one it says that the guard samples no larger.
+pub(super) fn layout_error(dataset: &Dataset, error: &LayoutError, at: u64, scale: u64) -> Error {
+    let limit = if at < scale {
+        format!(
+            "; the disk guard lays out samples of at most {} rows and cannot estimate this dataset's size",
+            crate::judge::format_count(SAMPLE_ROWS_CEILING)
+        )
+    } else {
+        String::new()
+    };
+    Error::input(
+        &dataset.path,
+        format!(
+            "table {}: {} (at --scale {at}){limit}",
+            error.table, error.message
+        ),
+    )
 }
 
 /// Loads `dataset` at `sample_scale` into the empty schema `clients` are connected
@@ -135,16 +207,8 @@ pub async fn measure_sample(
     sample_scale: u64,
     seed: u64,
 ) -> Result<Vec<TableSample>> {
-    let datagen =
-        Datagen::new(&dataset.model, sample_scale, seed, Vec::new()).map_err(|error| {
-            Error::input(
-                &dataset.path,
-                format!(
-                    "table {}: {} (at --scale {sample_scale})",
-                    error.table, error.message
-                ),
-            )
-        })?;
+    let datagen = Datagen::new(&dataset.model, sample_scale, seed, Vec::new())
+        .map_err(|error| layout_error(dataset, &error, sample_scale, sample_scale))?;
     let (facts, _, _) = super::load(clients, dataset, types, datagen, Progress::Silent).await?;
     let mut samples = Vec::with_capacity(facts.len());
     for table in facts {
@@ -211,6 +275,7 @@ pub fn extrapolate(
     SizeEstimate {
         scale,
         sample_scale,
+        method: EstimateMethod::Sample,
         tables,
     }
 }
@@ -227,7 +292,7 @@ fn scaled(bytes: f64, fixed_pages: f64, ratio: f64) -> f64 {
 
 /// The free space map (three levels, at least three pages) and visibility map (a
 /// page per 32,672 heap pages) that VACUUM writes for a heap of `heap` bytes.
-fn maps_bytes(heap: f64) -> f64 {
+pub fn maps_bytes(heap: f64) -> f64 {
     if heap == 0.0 {
         return 0.0;
     }

@@ -7,6 +7,7 @@
 pub mod copy;
 pub mod detach;
 pub mod estimate;
+pub mod upper_bound;
 
 use std::path::Path;
 

@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use super::plan_tree;
 use crate::judge::{format_bytes, format_count, format_ms};
-use crate::outcome::{Cell, Outcome, QueryEvidence, format_budget};
+use crate::outcome::{Cell, EstimateMethod, Outcome, QueryEvidence, format_budget};
 
 /// `report.md`'s text.
 pub fn render(outcome: &Outcome) -> String {
@@ -224,9 +224,13 @@ fn dataset(md: &mut String, outcome: &Outcome) {
         let _ = writeln!(
             md,
             "
-Size: {} seeded; {} estimated before seeding, {} needed while seeding.{available}",
+Size: {} seeded; {} estimated before seeding ({}), {} needed while seeding.{available}",
             format_bytes(seeded_bytes as f64),
             format_bytes(check.estimated_bytes as f64),
+            match check.method {
+                EstimateMethod::UpperBound => "an upper bound from rows generated in memory",
+                EstimateMethod::Sample => "from a seeded sample",
+            },
             format_bytes(check.required_bytes as f64),
         );
     }

@@ -6,7 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use plancheck::disk_guard;
 use plancheck::input::Scenario;
+use plancheck::load::estimate;
+use plancheck::outcome::EstimateMethod;
 use plancheck::pipeline::PreparedDatabase;
 
 use crate::support::{
@@ -130,8 +133,10 @@ impl Drop for SmallFilesystem {
 }
 
 /// The local backend with TMPDIR on a 128 MiB tmpfs: the server's own files take
-/// about 40 MiB, so a small run fits, 400,000 runs (about 400 MiB) are refused after
-/// the sample, and 10,000,000 runs before it (their bare rows alone are too many).
+/// about 40 MiB, so a small run fits on its upper bound alone, 400,000 runs (about
+/// 400 MiB) are refused after the sample (of about 10,000 rows in all, so a little
+/// under 10,000 runs), and 10,000,000 runs before it (their bare rows alone are too
+/// many).
 #[test]
 fn a_dataset_larger_than_the_data_directory_filesystem_is_refused() {
     let Some(filesystem) = SmallFilesystem::mount(128) else {
@@ -156,16 +161,22 @@ fn a_dataset_larger_than_the_data_directory_filesystem_is_refused() {
             .unwrap()
     };
 
+    // Its upper bound uses under a quarter of the room: no sample is seeded.
     let fits = run("5000");
     assert_eq!(fits.status.code(), Some(0), "{}", stderr_of(&fits));
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.path().join("dense-small/report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["dataset"]["size_check"]["method"], "upper-bound");
 
     let sampled = run("400000");
     let stderr = stderr_of(&sampled);
     assert_eq!(sampled.status.code(), Some(2), "{stderr}");
     for part in [
         "tests/data/datasets/small.toml",
-        "--scale 400000 (400,000 rows of workflow_runs)",
-        "estimated from a sample seeded at --scale 10,000",
+        "this machine lacks the room for --scale 400000 (400,000 rows of workflow_runs)",
+        "estimated from a sample seeded at --scale 9,",
         "MiB is free on the filesystem holding",
         &filesystem.path().display().to_string(),
         "lower --scale (about",
@@ -179,7 +190,9 @@ fn a_dataset_larger_than_the_data_directory_filesystem_is_refused() {
     let stderr = stderr_of(&bare_rows);
     assert_eq!(bare_rows.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("rows need at least") && stderr.contains("is free on the filesystem"),
+        stderr.contains("this machine lacks the room for --scale 10000000")
+            && stderr.contains("rows need at least")
+            && stderr.contains("is free on the filesystem"),
         "{stderr}"
     );
     assert_eq!(
@@ -189,11 +202,13 @@ fn a_dataset_larger_than_the_data_directory_filesystem_is_refused() {
     );
 }
 
-/// The estimate made before seeding is within 15% of what the seeded tables and
-/// indexes take, for a dataset sampled at a quarter of its scale and for one with
+/// Before seeding, a run far from the limit is checked with the upper bound alone:
+/// at least what seeding then takes, and at most three and a half times it. The
+/// estimate from a seeded sample, which a run close to the limit gets, is within 15%
+/// of it. Both for a dataset sampled at a quarter of its rows and for one with
 /// zipf-drawn counts, JSON, a sequence and a schema of its own.
 #[tokio::test(flavor = "multi_thread")]
-async fn the_estimate_is_close_to_the_seeded_size() {
+async fn the_estimates_bound_and_approach_the_seeded_size() {
     let server = local_server().await;
     let custom = Scenario::load(&repo_path("tests/data/custom/scenario.toml")).unwrap();
     for (scenario, scale) in [(test_scenario("dense-small"), 40_000), (custom, 60_000)] {
@@ -210,19 +225,39 @@ async fn the_estimate_is_close_to_the_seeded_size() {
             .map(|table| table.table_bytes + table.index_bytes)
             .sum();
         prepared.discard().await.unwrap();
-        let ratio = check.estimated_bytes as f64 / seeded as f64;
+        assert_eq!(check.method, EstimateMethod::UpperBound);
+        let bound = check.estimated_bytes as f64 / seeded as f64;
         println!(
-            "{} at {scale}: estimated {} bytes, seeded {seeded} ({ratio:.3})",
+            "{} at {scale}: bound {} bytes, seeded {seeded} ({bound:.3})",
             scenario.name, check.estimated_bytes
         );
         assert!(
-            (0.85..=1.15).contains(&ratio),
-            "{} at {scale}: estimated {} bytes, seeded {seeded} ({ratio:.3})",
+            (1.0..=3.5).contains(&bound),
+            "{} at {scale}: bound {} bytes, seeded {seeded} ({bound:.3})",
             scenario.name,
             check.estimated_bytes
         );
         assert!(check.available_bytes.is_some_and(|free| free > 0));
         assert!(check.required_bytes > check.estimated_bytes);
+
+        let seed = scenario.dataset.model.seed;
+        let sample_scale = estimate::sample_scale(&scenario.dataset, scale, seed).unwrap();
+        assert!(sample_scale < scale, "{} sampled whole", scenario.name);
+        let sampled = disk_guard::sampled_estimate(&server, &scenario, scale, sample_scale, seed)
+            .await
+            .unwrap();
+        let ratio = sampled.data_bytes() / seeded as f64;
+        println!(
+            "{} at {scale}: sampled at {sample_scale}, estimated {:.0} bytes ({ratio:.3})",
+            scenario.name,
+            sampled.data_bytes()
+        );
+        assert!(
+            (0.85..=1.15).contains(&ratio),
+            "{} at {scale}: sampled at {sample_scale}, estimated {:.0} bytes, seeded {seeded} ({ratio:.3})",
+            scenario.name,
+            sampled.data_bytes()
+        );
     }
     server.stop().await.unwrap();
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use chrono::{TimeZone, Utc};
 use plancheck::judge;
 use plancheck::outcome::{
-    Cell, Environment, Evidence, Host, Outcome, Phase, QueryEvidence, ResultDigest, SamplingStop,
-    SchemaState, Seeded, SizeCheck, TableFacts, Target, TimedOut, Timing,
+    Cell, Environment, EstimateMethod, Evidence, Host, Outcome, Phase, QueryEvidence, ResultDigest,
+    SamplingStop, SchemaState, Seeded, SizeCheck, TableFacts, Target, TimedOut, Timing,
 };
 use plancheck::plan::{Catalog, Plan};
 use plancheck::provision::Backend;
@@ -109,6 +109,7 @@ fn sample_outcome() -> Outcome {
         seeded: Seeded {
             size_check: Some(SizeCheck {
                 estimated_bytes: 1_650_000_000,
+                method: EstimateMethod::Sample,
                 required_bytes: 2_350_000_000,
                 available_bytes: Some(75_000_000_000),
                 checked_against: "free on the filesystem holding /tmp/plancheck-pg-test (the local server's data directory, under TMPDIR)".into(),
