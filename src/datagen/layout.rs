@@ -122,19 +122,10 @@ pub fn root_counts(
         ));
     }
     let labels: Vec<u16> = (0..table.groups.len() as u16).collect();
-    let spec_of = |label: u16| match &table.groups[label as usize].size {
-        GroupSize::Rows(rows) => Some(ChildCount::PerParent(CountSpec::Fixed(*rows))),
-        GroupSize::Share(share) => Some(ChildCount::Share(*share)),
-    };
-    let fixed: u64 = table
-        .groups
-        .iter()
-        .map(|group| match group.size {
-            GroupSize::Rows(rows) => rows,
-            GroupSize::Share(_) => 0,
-        })
-        .sum();
-    let total = table.rows.map_or(fixed, |rows| scaled(rows, factor));
+    let spec_of = |label: u16| group_count(table, label);
+    let total = table
+        .rows
+        .map_or(fixed_group_rows(table), |rows| scaled(rows, factor));
     let counts = split_among_parents(total, &labels, &spec_of, Split::Even, rng)?;
     Ok((counts, labels))
 }
@@ -287,6 +278,26 @@ fn scaled_expected(rows: u64, factor: f64) -> f64 {
     (rows as f64 * factor).round().max(1.0)
 }
 
+/// How many rows a root table's group gets: a fixed count or a share of the rows.
+fn group_count(table: &TableModel, label: u16) -> Option<ChildCount> {
+    match &table.groups[label as usize].size {
+        GroupSize::Rows(rows) => Some(ChildCount::PerParent(CountSpec::Fixed(*rows))),
+        GroupSize::Share(share) => Some(ChildCount::Share(*share)),
+    }
+}
+
+/// The rows a root table's groups fix whatever the scale.
+fn fixed_group_rows(table: &TableModel) -> u64 {
+    table
+        .groups
+        .iter()
+        .map(|group| match group.size {
+            GroupSize::Rows(rows) => rows,
+            GroupSize::Share(_) => 0,
+        })
+        .sum()
+}
+
 fn expected_root_rows(table: &TableModel, factor: f64) -> RowsByLabel {
     if table.groups.is_empty() {
         return vec![(NO_GROUP, scaled_expected(table.rows.unwrap_or(1), factor))];
@@ -294,21 +305,10 @@ fn expected_root_rows(table: &TableModel, factor: f64) -> RowsByLabel {
     let parents: RowsByLabel = (0..table.groups.len() as u16)
         .map(|label| (label, 1.0))
         .collect();
-    let spec_of = |label: u16| match &table.groups[label as usize].size {
-        GroupSize::Rows(rows) => Some(ChildCount::PerParent(CountSpec::Fixed(*rows))),
-        GroupSize::Share(share) => Some(ChildCount::Share(*share)),
-    };
-    let fixed: u64 = table
-        .groups
-        .iter()
-        .map(|group| match group.size {
-            GroupSize::Rows(rows) => rows,
-            GroupSize::Share(_) => 0,
-        })
-        .sum();
-    let total = table
-        .rows
-        .map_or(fixed as f64, |rows| scaled_expected(rows, factor));
+    let spec_of = |label: u16| group_count(table, label);
+    let total = table.rows.map_or(fixed_group_rows(table) as f64, |rows| {
+        scaled_expected(rows, factor)
+    });
     expected_split(total, &parents, &spec_of)
 }
 

@@ -160,20 +160,7 @@ fn a_reader_that_goes_away_ends_the_output_quietly() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_url_backend_works_with_a_role_that_may_only_create_databases() {
     let server = crate::support::local_server().await;
-    let hint = server.connection_hint("postgres").psql;
-    let password = hint
-        .split_whitespace()
-        .find_map(|word| word.strip_prefix("PGPASSWORD="))
-        .unwrap()
-        .to_owned();
-    let socket_dir = hint
-        .split_whitespace()
-        .skip_while(|word| *word != "-h")
-        .nth(1)
-        .unwrap()
-        .to_owned();
-    let admin =
-        format!("host={socket_dir} port=5432 user=postgres password={password} dbname=postgres");
+    let admin = crate::support::superuser_url(&server);
     let client = plancheck::provision::connect(&admin.parse().unwrap())
         .await
         .unwrap();
@@ -184,9 +171,12 @@ async fn the_url_backend_works_with_a_role_that_may_only_create_databases() {
     drop(client);
 
     let out = tempfile::tempdir().unwrap();
-    let conninfo = format!(
-        "host={socket_dir} port=5432 user=plancheck_tester password=tester-password dbname=postgres"
-    );
+    let conninfo = admin
+        .replace("user=postgres", "user=plancheck_tester")
+        .split(" password=")
+        .next()
+        .map(|start| format!("{start} password=tester-password dbname=postgres"))
+        .unwrap();
     let output = small_run("dense-small", out.path())
         .args(["--backend", "url", "--database-url", &conninfo])
         .output()

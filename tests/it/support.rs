@@ -30,6 +30,22 @@ pub async fn local_server() -> Server {
         .expect("the local backend starts (PostgreSQL server binaries are installed)")
 }
 
+/// How to reach a local server's maintenance database as its superuser, as a
+/// `--database-url` (key=value form), read from its connection hint.
+pub fn superuser_url(server: &Server) -> String {
+    let hint = server.connection_hint("postgres").psql;
+    let password = hint
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("PGPASSWORD="))
+        .expect("the hint carries the password");
+    let socket_dir = hint
+        .split_whitespace()
+        .skip_while(|word| *word != "-h")
+        .nth(1)
+        .expect("the hint names the socket directory");
+    format!("host={socket_dir} port=5432 user=postgres password={password} dbname=postgres")
+}
+
 /// Options for a small, quick run: the test dataset's default scale, a short timing
 /// loop, no progress bar.
 pub fn quick_options() -> RunOptions {

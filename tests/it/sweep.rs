@@ -13,7 +13,7 @@ use predicates::str::contains;
 
 use crate::support::{
     containers_of, docker_image, local_server, local_server_of, plancheck, process_alive,
-    repo_path, small_run, wait_for,
+    repo_path, small_run, superuser_url, wait_for,
 };
 
 /// A temporary directory the `postgres` user can traverse, to serve as `TMPDIR`.
@@ -193,25 +193,7 @@ fn a_killed_docker_run_is_swept_and_reported_by_the_next_one() {
 /// A server the url backend can use: a private local server, reached as its superuser.
 async fn url_server() -> (plancheck::provision::Server, String) {
     let server = local_server().await;
-    let hint = server.connection_hint("postgres").psql;
-    let word = |prefix: &str| {
-        hint.split_whitespace()
-            .skip_while(|word| !word.starts_with(prefix))
-            .find_map(|word| {
-                word.strip_prefix(prefix)
-                    .map(str::to_owned)
-                    .filter(|rest| !rest.is_empty())
-            })
-    };
-    let password = word("PGPASSWORD=").unwrap();
-    let socket_dir = hint
-        .split_whitespace()
-        .skip_while(|word| *word != "-h")
-        .nth(1)
-        .unwrap()
-        .to_owned();
-    let url =
-        format!("host={socket_dir} port=5432 user=postgres password={password} dbname=postgres");
+    let url = superuser_url(&server);
     (server, url)
 }
 
