@@ -77,7 +77,7 @@ async fn a_query_no_check_expects_to_be_slow_fails_for_running_past_the_budget()
         .checks
         .retain(|entry| entry.check.regressing_queries().is_empty());
     let mut options = quick_options();
-    options.timing.time_budget = Some(Duration::from_secs(1));
+    options.timing.statement_budget = Some(Duration::from_secs(1));
     let server = local_server().await;
     let run = run_scenario(&server, &scenario, &options).await;
     server.stop().await.unwrap();

@@ -23,6 +23,7 @@ fn stored_query(name: &str, file: &str, samples_ms: Vec<f64>) -> QueryEvidence {
         &std::fs::read_to_string(repo_path("tests/data/plans").join(file)).unwrap(),
     )
     .unwrap();
+    let samples_ms_first = samples_ms.first().copied();
     QueryEvidence {
         name: name.into(),
         file: format!("fixtures/queries/{name}.sql"),
@@ -38,7 +39,9 @@ fn stored_query(name: &str, file: &str, samples_ms: Vec<f64>) -> QueryEvidence {
             vec!["id".into()],
             vec![vec![Some("1".into())], vec![Some("2".into())]],
         )),
+        warm_up_ms: samples_ms_first,
         timed_out: None,
+        analyze_cancelled: None,
     }
 }
 
@@ -48,6 +51,7 @@ fn timed_out_query(name: &str, file: &str) -> QueryEvidence {
     let mut query = stored_query(name, file, vec![]);
     query.timing.stopped = SamplingStop::TimedOut;
     query.results = None;
+    query.warm_up_ms = None;
     query.timed_out = Some(TimedOut {
         budget: Duration::from_secs(60),
         during: "warm-up",
