@@ -554,6 +554,26 @@ mod tests {
         }
     }
 
+    /// A query whose EXPLAIN ANALYZE alone ran past its limit is not "timed out": the
+    /// checks that count say why they cannot judge it.
+    #[test]
+    fn an_explain_analyze_past_its_limit_is_named_as_such() {
+        let old =
+            stored::analyze_cancelled("old", "desc-index-forward-walk.estimated.json", &[1960.0]);
+        let evidence = stored::evidence(vec![old], stored::catalog("desc-index.catalog.json"));
+        let table = |text: &str| toml::from_str::<toml::Table>(text).unwrap();
+        let check = parse_check("rows-examined", table("query = \"old\"\nmax_rows = 1000.0"));
+        let verdict = evaluate(check.unwrap().as_ref(), &evidence);
+        assert!(!verdict.passed);
+        assert!(
+            verdict.summary.contains(
+                "old: EXPLAIN ANALYZE did not finish within 3 s (even with TIMING OFF), though the query itself finished"
+            ) && !verdict.summary.contains("timed out"),
+            "{}",
+            verdict.summary
+        );
+    }
+
     #[test]
     fn plans_tell_whether_they_ran() {
         assert!(

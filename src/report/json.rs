@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::outcome::{Cell, Outcome, QueryEvidence, SamplingStop};
 
 /// The format identifier written into every report.
-pub const FORMAT: &str = "plancheck.report.v3";
+pub const FORMAT: &str = "plancheck.report.v4";
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
