@@ -239,7 +239,8 @@ impl AnalyzeCancelled {
 pub struct TimedOut {
     /// The budget it exceeded.
     pub budget: Duration,
-    /// The step whose run was cancelled: `warm-up`, `EXPLAIN ANALYZE` or `timing`.
+    /// The plain run that was cancelled: `warm-up` or `timing` (an EXPLAIN ANALYZE
+    /// past the budget is [`AnalyzeCancelled`], not a timeout).
     pub during: &'static str,
 }
 

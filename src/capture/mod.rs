@@ -1,7 +1,7 @@
 //! Stage 6: capture. Binds each query's parameters (target row, literals, variant
 //! values, rows picked from the data), records the rows each query returns (which
 //! warms the cache), runs `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)`, times the queries
-//! and reads the catalog facts the checks need, every run of a query under the time
+//! and reads the catalog facts the checks need, every plain run of a query under the time
 //! budget.
 
 pub mod timing;

@@ -50,10 +50,10 @@ pub trait Check: std::fmt::Debug + Send + Sync {
     fn regressing_queries(&self) -> Vec<&str> {
         Vec::new()
     }
-    /// The ratio of two queries' medians this check's verdict turns on, if it reads
-    /// timings: the timing loop stops sampling a query that is slower than another by
-    /// more than every such ratio in every run, since more runs cannot change the
-    /// verdict.
+    /// The ratio of its two queries' medians this check's verdict turns on, if it
+    /// compares timings: the timing loop stops sampling a query that is slower than
+    /// the other by more than this ratio in every run (for every such check reading
+    /// it), since more runs cannot change the verdict.
     fn timing_factor(&self) -> Option<f64> {
         None
     }

@@ -81,9 +81,10 @@ impl Check for Speedup {
 }
 
 impl Speedup {
-    /// The verdict when the baseline ran past the time budget: it took at least the
-    /// budget, so the ratio is at least the budget over the candidate's median. That
-    /// bound passes or says it cannot tell; it never guesses the rest.
+    /// The verdict when the baseline ran past the time budget: it took at least its
+    /// bound (the budget, or a faster finished run), so the ratio is at least the
+    /// bound over the candidate's median. That bound passes or says it cannot tell; it
+    /// never guesses the rest.
     fn judge_bound(
         &self,
         subject: String,

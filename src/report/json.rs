@@ -135,8 +135,8 @@ pub struct QueryReport {
     pub params: Vec<String>,
     /// `pass` when every check reading this query passed, else `fail`.
     pub verdict: String,
-    /// The step during which a run of the query exceeded the time budget
-    /// (`warm-up`, `EXPLAIN ANALYZE`, `timing`); `null` when none did.
+    /// The step during which a plain run of the query exceeded the time budget
+    /// (`warm-up`, `timing`); `null` when none did.
     pub timed_out_during: Option<String>,
     /// The limit, in milliseconds, of an EXPLAIN ANALYZE that did not finish although
     /// the plain query did within the time budget (instrumentation overhead): the plan
