@@ -359,7 +359,7 @@ pub const ANALYZE_ALLOWANCE: u32 = 3;
 /// `comparisons` allow. A plain run the budget cancels does not stop the run: that
 /// query is marked timed out, its plan is taken from plain EXPLAIN (estimated, not
 /// run), and it is not run again. An EXPLAIN ANALYZE that does not finish within its
-/// allowance (see [`analyze`]) leaves an estimated plan too, but the query is timed.
+/// allowance (three times the budget, with `TIMING OFF`) leaves an estimated plan too, but the query is timed.
 pub async fn measure(
     client: &Client,
     queries: Vec<BoundQuery>,

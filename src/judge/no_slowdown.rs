@@ -80,7 +80,7 @@ impl Check for NoSlowdown {
                 if passed {
                     ""
                 } else {
-                    "; on that bound no slowdown can be told either way, so it is not shown that there is none: raise the time budget to measure the baseline"
+                    "; the baseline may have taken longer, so whether the candidate is slower is not known, and no slowdown is not shown: raise the time budget to measure the baseline"
                 },
             ),
             None => ("median", String::new(), ""),
@@ -160,7 +160,9 @@ mod tests {
         let verdict = evaluate(&check, &slower);
         assert!(!verdict.passed);
         assert!(
-            verdict.summary.contains("not shown that there is none")
+            verdict
+                .summary
+                .contains("whether the candidate is slower is not known")
                 && verdict.summary.contains("raise the time budget"),
             "{}",
             verdict.summary
