@@ -224,7 +224,7 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
         seed: args.seed,
         progress: Progress::for_stderr(!args.no_progress),
         timing: TimingOptions {
-            time_budget: args.time_budget,
+            statement_budget: args.time_budget,
             ..TimingOptions::default()
         },
         keep,

@@ -206,7 +206,8 @@ pub struct QueryEvidence {
     /// The bound parameter values, as text.
     pub params: Vec<String>,
     /// The parsed EXPLAIN (ANALYZE, BUFFERS) plan, or the estimated plan of plain
-    /// EXPLAIN when the query did not finish within the time budget.
+    /// EXPLAIN when the query did not finish within the time budget or its EXPLAIN
+    /// ANALYZE did not finish within its allowance (`analyze_cancelled`).
     pub plan: Plan,
     /// The raw EXPLAIN document, saved verbatim in the report.
     pub raw_explain: serde_json::Value,
@@ -215,8 +216,36 @@ pub struct QueryEvidence {
     /// The rows the query returned, for `same-results`; `None` when it did not finish
     /// within the time budget.
     pub results: Option<ResultDigest>,
-    /// Set when a run of the query exceeded the time budget and was cancelled there.
+    /// How long the warm-up (the first plain run, reading the results) took, in
+    /// milliseconds; `None` when it did not finish. Not a timing sample (its cache
+    /// was cold), but a run that was seen to finish in that time.
+    pub warm_up_ms: Option<f64>,
+    /// Set when a plain run of the query exceeded the time budget and was cancelled
+    /// there.
     pub timed_out: Option<TimedOut>,
+    /// Set when the plain query finished within the time budget but its EXPLAIN
+    /// ANALYZE did not finish within the allowance for instrumentation: the plan is
+    /// estimated, and the query is not timed out.
+    pub analyze_cancelled: Option<AnalyzeCancelled>,
+}
+
+/// An EXPLAIN ANALYZE cancelled at its limit although the plain query finishes within
+/// the time budget: instrumentation (a clock read per row and node) can make a query
+/// several times slower, which says nothing about the query's own time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnalyzeCancelled {
+    /// The limit of the last attempt, with `TIMING OFF`.
+    pub limit: Duration,
+}
+
+impl AnalyzeCancelled {
+    /// What reports say about the plan: `EXPLAIN ANALYZE did not finish within 3 s ...`.
+    pub fn reason(&self) -> String {
+        format!(
+            "EXPLAIN ANALYZE did not finish within {} (even with TIMING OFF), though the query itself finished within the time budget",
+            format_budget(self.limit)
+        )
+    }
 }
 
 /// A measured run of a query that the server cancelled at the time budget.
@@ -224,7 +253,8 @@ pub struct QueryEvidence {
 pub struct TimedOut {
     /// The budget it exceeded.
     pub budget: Duration,
-    /// The step whose run was cancelled: `warm-up`, `EXPLAIN ANALYZE` or `timing`.
+    /// The plain run that was cancelled: `warm-up` or `timing` (an EXPLAIN ANALYZE
+    /// past the budget is [`AnalyzeCancelled`], not a timeout).
     pub during: &'static str,
 }
 
@@ -265,10 +295,12 @@ pub enum SamplingStop {
     MaxRounds,
     /// The loop's time was spent (after its fewest rounds).
     LoopBudget,
-    /// The query's own runs took the loop's whole time: too slow to repeat.
-    SlowQuery,
-    /// Every run was more than `factor` times slower than every run of another query:
-    /// more runs cannot change which is faster by the factor the checks ask for.
+    /// No check compares this query's time with another's: its fewest rounds were
+    /// enough for the report's median.
+    NotCompared,
+    /// Every run was more than `factor` times slower than every run of each query a
+    /// check compares it with (`factor` the largest of those checks' ratios): more
+    /// runs cannot change a verdict.
     Separated { factor: f64 },
     /// A run exceeded the time budget; the query was not timed further.
     TimedOut,
@@ -280,7 +312,7 @@ impl SamplingStop {
         match self {
             SamplingStop::MaxRounds => "most rounds run".into(),
             SamplingStop::LoopBudget => "loop time spent".into(),
-            SamplingStop::SlowQuery => "too slow to repeat".into(),
+            SamplingStop::NotCompared => "not compared".into(),
             SamplingStop::Separated { factor } => {
                 format!("over {factor}x slower in every run")
             }

@@ -16,7 +16,7 @@ use crate::datagen::{Capture, Datagen};
 use crate::disk_guard;
 use crate::error::{Error, Result};
 use crate::input::Scenario;
-use crate::judge;
+use crate::judge::{self, Check};
 use crate::load;
 use crate::outcome::{
     Cell, Environment, Evidence, Host, Outcome, Phase, QueryEvidence, SchemaState, Seeded, Target,
@@ -193,7 +193,7 @@ impl PreparedDatabase {
         let mut phases = Vec::new();
         let values = scenario.cells();
         let requested = timing
-            .time_budget
+            .statement_budget
             .or(scenario.time_budget)
             .unwrap_or(timing::DEFAULT_TIME_BUDGET);
         let time_budget = capture::effective_budget(&self.clients[0], requested).await?;
@@ -250,7 +250,9 @@ impl PreparedDatabase {
         capture::limit_statements(&self.clients[0], time_budget).await?;
         for cell in cells {
             let (target, values) = self.target(scenario, cell)?;
-            picks.push(capture::picks(&self.clients[0], scenario, &values, cell).await?);
+            picks.push(
+                capture::picks(&self.clients[0], scenario, &values, cell, time_budget).await?,
+            );
             captured.targets.push((target, values));
         }
         capture::lift_limit(&self.clients[0]).await?;
@@ -339,8 +341,15 @@ impl PreparedDatabase {
     ) -> Result<Vec<QueryEvidence>> {
         let client = &self.clients[0];
         let bound = capture::bind(client, scenario, state, bindings).await?;
-        let factor = timing::separation_factor(&scenario.checks);
-        capture::measure(client, bound, time_budget, timing, factor).await
+        let checks: Vec<&dyn Check> = scenario
+            .checks
+            .iter()
+            .filter(|entry| entry.applies_to(bindings.variant))
+            .map(|entry| entry.check.as_ref())
+            .collect();
+        let names: Vec<&str> = bound.iter().map(|query| query.name.as_str()).collect();
+        let comparisons = timing::comparisons(&checks, &names);
+        capture::measure(client, bound, time_budget, timing, &comparisons).await
     }
 
     /// A connection to the prepared database, for inspecting it.
@@ -356,7 +365,9 @@ impl PreparedDatabase {
     ) -> Result<Vec<capture::BoundQuery>> {
         let cell = scenario.cells().into_iter().next().unwrap_or_default();
         let (_, target) = self.target(scenario, &cell)?;
-        let picks = capture::picks(&self.clients[0], scenario, &target, &cell).await?;
+        // The picks run without a time budget here: no limit (zero) to cancel them.
+        let picks =
+            capture::picks(&self.clients[0], scenario, &target, &cell, Duration::ZERO).await?;
         let bindings = Bindings {
             target: &target,
             variant: &cell,

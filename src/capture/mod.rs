@@ -1,13 +1,13 @@
 //! Stage 6: capture. Binds each query's parameters (target row, literals, variant
 //! values, rows picked from the data), records the rows each query returns (which
 //! warms the cache), runs `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)`, times the queries
-//! and reads the catalog facts the checks need, every run of a query under the time
+//! and reads the catalog facts the checks need, every plain run of a query under the time
 //! budget.
 
 pub mod timing;
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Statement};
@@ -16,11 +16,12 @@ use crate::datagen::value::Value;
 use crate::error::{Error, Result};
 use crate::input::{Param, Query, Scenario};
 use crate::outcome::{
-    DigestBuilder, QueryEvidence, ResultDigest, SamplingStop, SchemaState, TimedOut,
+    AnalyzeCancelled, DigestBuilder, QueryEvidence, ResultDigest, SamplingStop, SchemaState,
+    TimedOut,
 };
 use crate::plan::{Catalog, IndexFacts, IndexKey, Plan};
 use crate::schema::sql_error;
-use timing::TimingOptions;
+use timing::{Comparison, TimingOptions};
 
 /// A query prepared on the server with its parameter values.
 pub struct BoundQuery {
@@ -193,12 +194,14 @@ pub async fn prepare_picks(client: &Client, scenario: &Scenario) -> Result<()> {
     Ok(())
 }
 
-/// Runs each pick of the scenario for one variant and returns its row.
+/// Runs each pick of the scenario for one variant and returns its row; the session
+/// runs them under the time budget `budget`.
 pub async fn picks(
     client: &Client,
     scenario: &Scenario,
     target: &[Value],
     variant: &[Value],
+    budget: Duration,
 ) -> Result<Vec<(Vec<String>, Vec<Value>)>> {
     let mut bindings = Bindings {
         target,
@@ -215,13 +218,14 @@ pub async fn picks(
             .map_err(|message| Error::input(&scenario.path, format!("{key}: {message}")))?;
         let params: Vec<&(dyn ToSql + Sync)> =
             values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        let clock = Instant::now();
         let rows = client
             .query(&trimmed(&pick.sql), &params)
             .await
             .map_err(
                 |error| match (parameter_error(&error), infrastructure(&error)) {
                     (Some(message), _) => Error::input(&scenario.path, format!("{key}: {message}")),
-                    (None, _) if is_timeout(&error) => Error::input(
+                    (None, _) if timed_out(&error, clock.elapsed(), budget) => Error::input(
                         &scenario.path,
                         format!(
                             "{key}: ran past the time budget, which picks run under too; make the pick cheaper (an index, a LIMIT) or raise time_budget"
@@ -234,7 +238,10 @@ pub async fn picks(
                             crate::error::ServerError(&error)
                         ),
                     ),
-                    (None, true) => Error::database(format!("running pick {}", pick.name))(error),
+                    (None, true) => Error::database(infrastructure_context(
+                        format!("running pick {}", pick.name),
+                        &error,
+                    ))(error),
                 },
             )?;
         let row = rows.first().ok_or_else(|| {
@@ -307,7 +314,8 @@ pub fn run_error(query: &BoundQuery, during: &str, error: tokio_postgres::Error)
         return Error::input(&query.file, format!("query {}: {message}", query.name));
     }
     if infrastructure(&error) {
-        Error::database(format!("{during} query {}", query.name))(error)
+        let doing = infrastructure_context(format!("{during} query {}", query.name), &error);
+        Error::database(doing)(error)
     } else {
         sql_error(Path::new(&query.file), &query.sql, 1, &error)
     }
@@ -338,20 +346,29 @@ fn parameter_error(error: &tokio_postgres::Error) -> Option<String> {
     ))
 }
 
-/// Measures the queries of one variant, every run under the time budget `budget`:
-/// reads each query's rows (which also warms the cache for the rest), runs EXPLAIN
-/// ANALYZE, then the timing loop. A run the budget cancels does not stop the run:
-/// that query is marked timed out, its plan is taken from plain EXPLAIN (estimated,
-/// not run), and it is not run again.
+/// How many times the time budget an EXPLAIN ANALYZE may take, with `TIMING OFF`, when
+/// the plain query finished within the budget. Instrumentation can make a plan
+/// several times slower than the query (a hash join took 1.96 s plain and over 2.5 s
+/// under EXPLAIN ANALYZE); that overhead is not the query's time, so it does not make
+/// the query time out, but it must not make a run wait without end either.
+pub const ANALYZE_ALLOWANCE: u32 = 3;
+
+/// Measures the queries of one variant, every plain run under the time budget
+/// `budget`: reads each query's rows (which also warms the cache for the rest, and is
+/// timed), runs EXPLAIN ANALYZE, then the timing loop, which stops sampling early as
+/// `comparisons` allow. A plain run the budget cancels does not stop the run: that
+/// query is marked timed out, its plan is taken from plain EXPLAIN (estimated, not
+/// run), and it is not run again. An EXPLAIN ANALYZE that does not finish within its
+/// allowance (three times the budget, with `TIMING OFF`) leaves an estimated plan too, but the query is timed.
 pub async fn measure(
     client: &Client,
     queries: Vec<BoundQuery>,
     budget: Duration,
     options: TimingOptions,
-    factor: f64,
+    comparisons: &[Comparison],
 ) -> Result<Vec<QueryEvidence>> {
     limit_statements(client, budget).await?;
-    let evidence = measure_within(client, queries, budget, options, factor).await;
+    let evidence = measure_within(client, queries, budget, options, comparisons).await;
     lift_limit(client).await?;
     evidence
 }
@@ -362,15 +379,16 @@ async fn measure_within(
     queries: Vec<BoundQuery>,
     budget: Duration,
     options: TimingOptions,
-    factor: f64,
+    comparisons: &[Comparison],
 ) -> Result<Vec<QueryEvidence>> {
     let timed_out_during = |during| TimedOut { budget, during };
     let mut timed_out: Vec<Option<TimedOut>> = vec![None; queries.len()];
-    let mut results = Vec::with_capacity(queries.len());
+    let mut warm_ups = Vec::with_capacity(queries.len());
     for (query, timed_out) in queries.iter().zip(&mut timed_out) {
-        results.push(match self::results(client, query).await {
-            Ok(digest) => Some(digest),
-            Err(error) if is_timeout(&error) => {
+        let clock = Instant::now();
+        warm_ups.push(match self::results(client, query).await {
+            Ok(digest) => Some((digest, clock.elapsed().as_secs_f64() * 1000.0)),
+            Err(error) if self::timed_out(&error, clock.elapsed(), budget) => {
                 *timed_out = Some(timed_out_during("warm-up"));
                 None
             }
@@ -378,35 +396,38 @@ async fn measure_within(
         });
     }
     let mut plans = Vec::with_capacity(queries.len());
-    for (query, timed_out) in queries.iter().zip(&mut timed_out) {
+    let mut analyze_cancelled = vec![None; queries.len()];
+    for ((query, timed_out), cancelled) in
+        queries.iter().zip(&timed_out).zip(&mut analyze_cancelled)
+    {
         if timed_out.is_none() {
-            match explain(client, query, "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)").await {
+            match analyze(client, query, budget).await? {
                 Ok(plan) => {
                     plans.push(plan);
                     continue;
                 }
-                Err(error) if is_timeout(&error) => {
-                    *timed_out = Some(timed_out_during("EXPLAIN ANALYZE"));
-                }
-                Err(error) => return Err(run_error(query, "explaining", error)),
+                Err(analyze_limit) => *cancelled = Some(analyze_limit),
             }
         }
         plans.push(estimate(client, query, budget).await?);
     }
     let skipped: Vec<bool> = timed_out.iter().map(Option::is_some).collect();
-    let timings = timing::time_queries(client, &queries, &skipped, options, factor).await?;
+    let timings =
+        timing::time_queries(client, &queries, &skipped, options, budget, comparisons).await?;
     let mut evidence = Vec::with_capacity(queries.len());
-    for ((((query, plan), results), timing), timed_out) in queries
-        .into_iter()
-        .zip(plans)
-        .zip(results)
-        .zip(timings)
-        .zip(timed_out)
+    for (((((query, (raw_explain, plan)), warm_up), timing), timed_out), analyze_cancelled) in
+        queries
+            .into_iter()
+            .zip(plans)
+            .zip(warm_ups)
+            .zip(timings)
+            .zip(timed_out)
+            .zip(analyze_cancelled)
     {
-        let (raw_explain, plan) = plan?;
         let timed_out = timed_out.or_else(|| {
             (timing.stopped == SamplingStop::TimedOut).then(|| timed_out_during("timing"))
         });
+        let (results, warm_up_ms) = warm_up.unzip();
         evidence.push(QueryEvidence {
             params: query.values.iter().map(Value::to_string).collect(),
             name: query.name,
@@ -416,10 +437,46 @@ async fn measure_within(
             raw_explain,
             timing,
             results,
+            warm_up_ms,
             timed_out,
+            analyze_cancelled,
         });
     }
     Ok(evidence)
+}
+
+/// The EXPLAIN (ANALYZE, BUFFERS) plan of a query whose plain run finished within
+/// `budget`. Cancelled at the budget, it is tried once more with `TIMING OFF` (the
+/// clock read per row and node is most of the overhead) under [`ANALYZE_ALLOWANCE`]
+/// times the budget; `Err` with that limit when it did not finish then either.
+async fn analyze(
+    client: &Client,
+    query: &BoundQuery,
+    budget: Duration,
+) -> Result<std::result::Result<(serde_json::Value, Plan), AnalyzeCancelled>> {
+    let clock = Instant::now();
+    match explain(client, query, "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)").await {
+        Ok(plan) => return plan.map(Ok),
+        Err(error) if timed_out(&error, clock.elapsed(), budget) => {}
+        Err(error) => return Err(run_error(query, "explaining", error)),
+    }
+    let limit = budget * ANALYZE_ALLOWANCE;
+    limit_statements(client, limit).await?;
+    let clock = Instant::now();
+    let retried = explain(
+        client,
+        query,
+        "EXPLAIN (ANALYZE, BUFFERS, TIMING OFF, FORMAT JSON)",
+    )
+    .await;
+    limit_statements(client, budget).await?;
+    match retried {
+        Ok(plan) => plan.map(Ok),
+        Err(error) if timed_out(&error, clock.elapsed(), limit) => {
+            Ok(Err(AnalyzeCancelled { limit }))
+        }
+        Err(error) => Err(run_error(query, "explaining", error)),
+    }
 }
 
 /// The time budget the measured queries run under: the one asked for, or the
@@ -458,25 +515,53 @@ pub async fn lift_limit(client: &Client) -> Result<()> {
         .map_err(Error::database("lifting the time budget"))
 }
 
-/// The plan of plain EXPLAIN (FORMAT JSON), for a query that ran past `budget`. It
-/// only plans, so it runs without the budget: under a budget of a few milliseconds
-/// planning alone could be cancelled, and the query would have no plan to judge.
+/// The plan of plain EXPLAIN (FORMAT JSON), for a query that ran past `budget` or
+/// whose EXPLAIN ANALYZE did. It only plans, so it runs without the budget: under a
+/// budget of a few milliseconds planning alone could be cancelled, and the query would
+/// have no plan to judge.
 async fn estimate(
     client: &Client,
     query: &BoundQuery,
     budget: Duration,
-) -> Result<Result<(serde_json::Value, Plan)>> {
+) -> Result<(serde_json::Value, Plan)> {
     limit_statements(client, Duration::ZERO).await?;
     let estimated = explain(client, query, "EXPLAIN (FORMAT JSON)").await;
     limit_statements(client, budget).await?;
-    estimated.map_err(|error| run_error(query, "explaining (without ANALYZE)", error))
+    estimated.map_err(|error| run_error(query, "explaining (without ANALYZE)", error))?
 }
 
-/// Whether the server cancelled a statement (SQLSTATE 57014): under a time budget,
-/// because it ran past it. The code does not tell a timeout from a cancel request,
-/// and the message is translated, so a cancel sent from outside reads as a timeout.
-pub fn is_timeout(error: &tokio_postgres::Error) -> bool {
+/// Whether the server cancelled a statement (SQLSTATE 57014) because it ran past
+/// `limit`, having run `elapsed` by the client's clock. The code does not tell a
+/// timeout from a cancel request sent from outside (`pg_cancel_backend`), and the
+/// message is translated, so the time it ran decides (see [`reached_limit`]).
+pub fn timed_out(error: &tokio_postgres::Error, elapsed: Duration, limit: Duration) -> bool {
+    is_cancel(error) && reached_limit(elapsed, limit)
+}
+
+/// Whether a statement cancelled after running `elapsed` ran to its `limit` (none
+/// when zero). The client's clock counts the round trip too, so it reads at least
+/// the server's; 90% of the limit leaves room for clocks that disagree, and a cancel
+/// well before it was sent by someone else.
+pub fn reached_limit(elapsed: Duration, limit: Duration) -> bool {
+    !limit.is_zero() && elapsed >= limit.mul_f64(0.9)
+}
+
+/// Whether the server cancelled a statement (SQLSTATE 57014), at a time limit or at
+/// someone's request.
+fn is_cancel(error: &tokio_postgres::Error) -> bool {
     error.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED)
+}
+
+/// What was being done when an infrastructure error struck, saying so when it is a
+/// cancel that no time limit sent: an administrator's `pg_cancel_backend`, a pooler.
+fn infrastructure_context(doing: String, error: &tokio_postgres::Error) -> String {
+    if is_cancel(error) {
+        format!(
+            "{doing}: the server cancelled it before its time budget ran out, so the cancel came from outside plancheck (pg_cancel_backend, an administrator, a pooler)"
+        )
+    } else {
+        doing
+    }
 }
 
 /// `explain` (an EXPLAIN with its options) of one query: the server's error, or the
@@ -594,4 +679,23 @@ pub async fn catalog(client: &Client) -> Result<Catalog> {
         }
     }
     Ok(Catalog { indexes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cancel well before the limit is someone else's (pg_cancel_backend), not the
+    /// time budget's.
+    #[test]
+    fn only_a_cancel_at_the_limit_is_a_timeout() {
+        let budget = Duration::from_secs(60);
+        assert!(reached_limit(Duration::from_secs(60), budget));
+        assert!(reached_limit(Duration::from_millis(59_800), budget));
+        assert!(!reached_limit(Duration::from_secs(12), budget));
+        assert!(
+            !reached_limit(Duration::from_secs(12), Duration::ZERO),
+            "without a limit every cancel comes from outside"
+        );
+    }
 }

@@ -50,10 +50,10 @@ pub trait Check: std::fmt::Debug + Send + Sync {
     fn regressing_queries(&self) -> Vec<&str> {
         Vec::new()
     }
-    /// The ratio of two queries' medians this check's verdict turns on, if it reads
-    /// timings: the timing loop stops sampling a query that is slower than another by
-    /// more than every such ratio in every run, since more runs cannot change the
-    /// verdict.
+    /// The ratio of its two queries' medians this check's verdict turns on, if it
+    /// compares timings: the timing loop stops sampling a query that is slower than
+    /// the other by more than this ratio in every run (for every such check reading
+    /// it), since more runs cannot change the verdict.
     fn timing_factor(&self) -> Option<f64> {
         None
     }
@@ -224,13 +224,10 @@ pub(crate) fn expectation_verdict(
             (false, format!("the {name} plan shows {problem}"), findings)
         }
     };
-    let summary = match (&query.timed_out, query.plan.analyzed) {
+    let summary = match (estimated_because(query), query.plan.analyzed) {
         // A check that could not judge has said why already.
         _ if !judged => summary,
-        (Some(timed_out), false) => format!(
-            "{summary} (judged on its estimated plan: {name} {})",
-            timed_out.verdict()
-        ),
+        (Some(why), false) => format!("{summary} (judged on its estimated plan: {why})"),
         (None, false) => format!("{summary} (judged on an estimated plan, which did not run)"),
         (_, true) => summary,
     };
@@ -244,30 +241,41 @@ pub(crate) fn expectation_verdict(
     }
 }
 
-/// Refuses an estimated plan (plain EXPLAIN: the query ran past the time budget, or
-/// the plan was brought without ANALYZE) to a check that reads what a plan did. Its
-/// actual counts read as zero, and a budget judged on zeros would pass for lack of
-/// data.
+/// Why a query measured here has an estimated plan: a plain run past the time budget
+/// (`old timed out after 60 s`), or an EXPLAIN ANALYZE past its allowance. `None` for
+/// a plan that ran, or one brought without ANALYZE.
+fn estimated_because(query: &QueryEvidence) -> Option<String> {
+    match (&query.timed_out, &query.analyze_cancelled) {
+        (Some(timed_out), _) => Some(format!("{} {}", query.name, timed_out.verdict())),
+        (None, Some(cancelled)) => Some(format!("{}: {}", query.name, cancelled.reason())),
+        (None, None) => None,
+    }
+}
+
+/// Refuses an estimated plan (plain EXPLAIN: the query or its EXPLAIN ANALYZE ran past
+/// its limit, or the plan was brought without ANALYZE) to a check that reads what a
+/// plan did. Its actual counts read as zero, and a budget judged on zeros would pass
+/// for lack of data.
 pub(crate) fn needs_analyzed(query: &QueryEvidence, counted: &str) -> Result<(), String> {
     if query.plan.analyzed {
         return Ok(());
     }
-    let why = match &query.timed_out {
-        Some(timed_out) => format!(
-            "{} {} before its plan could run to completion; raise the time budget to count them",
-            query.name,
-            timed_out.verdict()
+    let why = match (&query.timed_out, estimated_because(query)) {
+        (Some(_), Some(why)) => format!(
+            "{why} before its plan could run to completion; raise the time budget to count them"
         ),
-        None => "it was captured without ANALYZE".to_owned(),
+        (None, Some(why)) => format!("{why}; raise the time budget to count them"),
+        (_, None) => "it was captured without ANALYZE".to_owned(),
     };
     Err(format!(
         "its plan is estimated, and {counted} are counted only when a plan runs: {why}"
     ))
 }
 
-/// The least a query's typical run took, in milliseconds: its median, or, when a run
-/// ran past the time budget, no more than the budget and its fastest finished run
-/// (a run cancelled at the budget took at least that long).
+/// The least a query's typical run took, in milliseconds: its median; or, when a
+/// plain run was cancelled at the time budget, the budget, lowered to the fastest run
+/// seen to finish (the warm-up, a timing run), as a bound must never claim more than
+/// was observed.
 pub(crate) fn lower_bound_ms(query: &QueryEvidence) -> f64 {
     match &query.timed_out {
         None => query.timing.median_ms(),
@@ -276,6 +284,7 @@ pub(crate) fn lower_bound_ms(query: &QueryEvidence) -> f64 {
             .samples_ms
             .iter()
             .copied()
+            .chain(query.warm_up_ms)
             .fold(timed_out.budget.as_secs_f64() * 1000.0, f64::min),
     }
 }
@@ -295,14 +304,16 @@ impl Finding {
 /// What two compared queries' timings mean together: a note when they were not
 /// timed side by side (one before, one after the scenario's migration).
 pub(crate) fn timing_note(baseline: &QueryEvidence, candidate: &QueryEvidence) -> String {
-    if baseline.state == candidate.state {
+    let (baseline_runs, candidate_runs) = (
+        baseline.timing.samples_ms.len(),
+        candidate.timing.samples_ms.len(),
+    );
+    if baseline.state == candidate.state && baseline_runs == candidate_runs {
+        format!("{baseline_runs} interleaved runs each")
+    } else if baseline.state == candidate.state {
         format!(
-            "{} interleaved runs each",
-            candidate
-                .timing
-                .samples_ms
-                .len()
-                .min(baseline.timing.samples_ms.len())
+            "interleaved: {baseline_runs} runs of {}, {candidate_runs} of {}",
+            baseline.name, candidate.name
         )
     } else {
         format!(
@@ -372,7 +383,9 @@ pub fn format_ms(ms: f64) -> String {
 /// the checks' tests.
 #[cfg(test)]
 pub(crate) mod stored {
-    use crate::outcome::{Evidence, QueryEvidence, SamplingStop, SchemaState, TimedOut, Timing};
+    use crate::outcome::{
+        AnalyzeCancelled, Evidence, QueryEvidence, SamplingStop, SchemaState, TimedOut, Timing,
+    };
     use crate::plan::{Catalog, Plan};
 
     fn read(file: &str) -> String {
@@ -398,7 +411,9 @@ pub(crate) mod stored {
                 stopped: SamplingStop::MaxRounds,
             },
             results: Some(crate::outcome::ResultDigest::from_rows(vec![], vec![])),
+            warm_up_ms: None,
             timed_out: None,
+            analyze_cancelled: None,
         }
     }
 
@@ -412,6 +427,18 @@ pub(crate) mod stored {
         query.timed_out = Some(TimedOut {
             budget: std::time::Duration::from_secs(budget_s),
             during: "warm-up",
+        });
+        query
+    }
+
+    /// The stored estimated plan `file` as the evidence of query `name` whose plain
+    /// runs took `samples_ms` (within a 1 s budget) but whose EXPLAIN ANALYZE did not
+    /// finish within 3 s.
+    pub fn analyze_cancelled(name: &str, file: &str, samples_ms: &[f64]) -> QueryEvidence {
+        let mut query = query(name, file, samples_ms);
+        assert!(!query.plan.analyzed, "{file} is an estimated plan");
+        query.analyze_cancelled = Some(AnalyzeCancelled {
+            limit: std::time::Duration::from_secs(3),
         });
         query
     }
@@ -525,6 +552,26 @@ mod tests {
                 verdict.summary
             );
         }
+    }
+
+    /// A query whose EXPLAIN ANALYZE alone ran past its limit is not "timed out": the
+    /// checks that count say why they cannot judge it.
+    #[test]
+    fn an_explain_analyze_past_its_limit_is_named_as_such() {
+        let old =
+            stored::analyze_cancelled("old", "desc-index-forward-walk.estimated.json", &[1960.0]);
+        let evidence = stored::evidence(vec![old], stored::catalog("desc-index.catalog.json"));
+        let table = |text: &str| toml::from_str::<toml::Table>(text).unwrap();
+        let check = parse_check("rows-examined", table("query = \"old\"\nmax_rows = 1000.0"));
+        let verdict = evaluate(check.unwrap().as_ref(), &evidence);
+        assert!(!verdict.passed);
+        assert!(
+            verdict.summary.contains(
+                "old: EXPLAIN ANALYZE did not finish within 3 s (even with TIMING OFF), though the query itself finished"
+            ) && !verdict.summary.contains("timed out"),
+            "{}",
+            verdict.summary
+        );
     }
 
     #[test]

@@ -65,21 +65,33 @@ impl Check for NoSlowdown {
             );
             return Verdict::new(self.name(), subject, false, summary);
         }
-        // A baseline cancelled at the budget took at least that long: judged on that
-        // bound, a pass holds for any longer baseline, and a failure cannot be told.
+        // A baseline cancelled at the budget took at least the bound, so the ratio
+        // judged on it is the most the candidate can be slower: a pass holds for any
+        // longer baseline, but a failure cannot be told from a baseline that took
+        // longer, and is reported as not shown rather than as a slowdown.
         let baseline_ms = lower_bound_ms(baseline);
         let candidate_ms = candidate.timing.median_ms();
         let ratio = candidate_ms / baseline_ms;
         let passed = !(ratio > self.max_ratio && candidate_ms - baseline_ms > self.slack_ms);
-        let (baseline_median, bound) = match &baseline.timed_out {
+        let (baseline_median, bound, verdict) = match &baseline.timed_out {
             Some(timed_out) => (
                 "at least",
                 format!("; {} {}", self.baseline, timed_out.verdict()),
+                if passed {
+                    ""
+                } else {
+                    "; the baseline may have taken longer, so whether the candidate is slower is not known, and no slowdown is not shown: raise the time budget to measure the baseline"
+                },
             ),
-            None => ("median", String::new()),
+            None => ("median", String::new(), ""),
+        };
+        let ratio_word = if baseline.timed_out.is_some() {
+            "at most "
+        } else {
+            ""
         };
         let summary = format!(
-            "{candidate} median {candidate_ms} vs {baseline} {baseline_median} {baseline_ms} ({ratio:.2}x, {note}{bound}); allowed up to {max_ratio}x or {slack} slower",
+            "{candidate} median {candidate_ms} vs {baseline} {baseline_median} {baseline_ms} ({ratio_word}{ratio:.2}x, {note}{bound}); allowed up to {max_ratio}x or {slack} slower{verdict}",
             candidate = self.candidate,
             baseline = self.baseline,
             candidate_ms = format_ms(candidate_ms),
@@ -113,6 +125,78 @@ mod tests {
             slack_ms: 1.0,
         };
         evaluate(&check, &evidence).passed
+    }
+
+    /// On a baseline cut at the budget the ratio is an upper bound: a pass holds, a
+    /// failure is only "not shown".
+    #[test]
+    fn a_baseline_past_the_budget_passes_on_the_bound_and_never_shows_a_slowdown() {
+        let evidence = |new_ms: f64| {
+            stored::evidence(
+                vec![
+                    stored::timed_out("old", "desc-index-forward-walk.estimated.json", 1),
+                    stored::query("new", "org-index.explain.json", &[new_ms]),
+                ],
+                Catalog::default(),
+            )
+        };
+        let check = NoSlowdown {
+            baseline: "old".into(),
+            candidate: "new".into(),
+            max_ratio: 1.1,
+            slack_ms: 0.0,
+        };
+        let verdict = evaluate(&check, &evidence(500.0));
+        assert!(verdict.passed, "{}", verdict.summary);
+        assert!(
+            verdict.summary.contains("at most 0.50x"),
+            "{}",
+            verdict.summary
+        );
+        // The baseline's warm-up finished in 600 ms, then a timing run ran past 1 s:
+        // the bound is 600 ms, and 900 ms may or may not be slower than the baseline.
+        let mut slower = evidence(900.0);
+        slower.queries[0].warm_up_ms = Some(600.0);
+        let verdict = evaluate(&check, &slower);
+        assert!(!verdict.passed);
+        assert!(
+            verdict
+                .summary
+                .contains("whether the candidate is slower is not known")
+                && verdict.summary.contains("raise the time budget"),
+            "{}",
+            verdict.summary
+        );
+    }
+
+    /// A baseline whose EXPLAIN ANALYZE alone ran long is not timed out: its runs are
+    /// compared, and a real slowdown fails.
+    #[test]
+    fn a_baseline_whose_explain_analyze_ran_long_is_judged_on_its_runs() {
+        let evidence = stored::evidence(
+            vec![
+                stored::analyze_cancelled(
+                    "old",
+                    "desc-index-forward-walk.estimated.json",
+                    &[400.0, 410.0, 420.0],
+                ),
+                stored::query("new", "org-index.explain.json", &[900.0, 900.0, 900.0]),
+            ],
+            Catalog::default(),
+        );
+        let check = NoSlowdown {
+            baseline: "old".into(),
+            candidate: "new".into(),
+            max_ratio: 2.0,
+            slack_ms: 0.0,
+        };
+        let verdict = evaluate(&check, &evidence);
+        assert!(!verdict.passed, "{}", verdict.summary);
+        assert!(
+            verdict.summary.contains("vs old median 410 ms"),
+            "{}",
+            verdict.summary
+        );
     }
 
     #[test]

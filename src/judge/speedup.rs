@@ -81,9 +81,10 @@ impl Check for Speedup {
 }
 
 impl Speedup {
-    /// The verdict when the baseline ran past the time budget: it took at least the
-    /// budget, so the ratio is at least the budget over the candidate's median. That
-    /// bound passes or says it cannot tell; it never guesses the rest.
+    /// The verdict when the baseline ran past the time budget: it took at least its
+    /// bound (the budget, or a faster finished run), so the ratio is at least the
+    /// bound over the candidate's median. That bound passes or says it cannot tell; it
+    /// never guesses the rest.
     fn judge_bound(
         &self,
         subject: String,
@@ -184,6 +185,61 @@ mod tests {
         assert!(!verdict.passed, "20x is all the bound shows");
         assert!(
             verdict.summary.contains("raise the time budget"),
+            "{}",
+            verdict.summary
+        );
+    }
+
+    /// Only EXPLAIN ANALYZE of the baseline ran past its limit: its plain runs were
+    /// timed, and the ratio is read from them, not from the budget as a bound.
+    #[test]
+    fn a_baseline_whose_explain_analyze_ran_long_is_compared_on_its_runs() {
+        let evidence = stored::evidence(
+            vec![
+                stored::analyze_cancelled(
+                    "old",
+                    "desc-index-forward-walk.estimated.json",
+                    &[1960.0, 1955.0, 1970.0],
+                ),
+                stored::query("new", "org-index.explain.json", &[21.5, 21.5, 21.5]),
+            ],
+            Catalog::default(),
+        );
+        let verdict = evaluate(&check(100.0), &evidence);
+        assert!(!verdict.passed, "91x is short of 100x: {}", verdict.summary);
+        assert!(
+            verdict.summary.contains("91x faster"),
+            "{}",
+            verdict.summary
+        );
+    }
+
+    /// A bound never claims more than a finished run showed: the warm-up finished in
+    /// 600 ms before a timing run was cancelled at the 1 s budget.
+    #[test]
+    fn the_bound_is_no_more_than_a_finished_run() {
+        let mut old = stored::timed_out("old", "desc-index-forward-walk.estimated.json", 1);
+        old.warm_up_ms = Some(600.0);
+        let evidence = stored::evidence(
+            vec![old, stored::query("new", "org-index.explain.json", &[2.0])],
+            Catalog::default(),
+        );
+        let verdict = evaluate(&check(100.0), &evidence);
+        assert!(
+            verdict.summary.contains("at least 300x faster"),
+            "{}",
+            verdict.summary
+        );
+    }
+
+    #[test]
+    fn unequal_run_counts_are_both_shown() {
+        let evidence = evidence(&[100.0, 100.0, 100.0], &[1.0; 25]);
+        let verdict = evaluate(&check(10.0), &evidence);
+        assert!(
+            verdict
+                .summary
+                .contains("interleaved: 3 runs of old, 25 of new"),
             "{}",
             verdict.summary
         );

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::outcome::{Cell, EstimateMethod, Outcome, QueryEvidence, SamplingStop};
 
 /// The format identifier written into every report.
-pub const FORMAT: &str = "plancheck.report.v3";
+pub const FORMAT: &str = "plancheck.report.v4";
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -140,12 +140,19 @@ pub struct QueryReport {
     pub params: Vec<String>,
     /// `pass` when every check reading this query passed, else `fail`.
     pub verdict: String,
-    /// The step during which a run of the query exceeded the time budget
-    /// (`warm-up`, `EXPLAIN ANALYZE`, `timing`); `null` when none did.
+    /// The step during which a plain run of the query exceeded the time budget
+    /// (`warm-up`, `timing`); `null` when none did.
     pub timed_out_during: Option<String>,
+    /// The limit, in milliseconds, of an EXPLAIN ANALYZE that did not finish although
+    /// the plain query did within the time budget (instrumentation overhead): the plan
+    /// is then `estimated` but the query is timed; `null` otherwise.
+    pub analyze_cancelled_after_ms: Option<u64>,
+    /// How long the warm-up (the first plain run, reading the results) took; `null`
+    /// when it ran past the time budget.
+    pub warm_up_ms: Option<f64>,
     /// `analyzed` (EXPLAIN ANALYZE ran it), or `estimated` (plain EXPLAIN, when the
-    /// query ran past the time budget first): the figures below that only a run can
-    /// count are then `null`.
+    /// query ran past the time budget first, or its EXPLAIN ANALYZE past its limit):
+    /// the figures below that only a run can count are then `null`.
     pub plan: String,
     /// Server-side execution time under EXPLAIN ANALYZE.
     pub execution_ms: Option<f64>,
@@ -337,6 +344,11 @@ fn query_report(cell: &Cell, query: &QueryEvidence) -> QueryReport {
             .timed_out
             .as_ref()
             .map(|timed_out| timed_out.during.to_owned()),
+        analyze_cancelled_after_ms: query
+            .analyze_cancelled
+            .as_ref()
+            .map(|cancelled| cancelled.limit.as_millis() as u64),
+        warm_up_ms: query.warm_up_ms.map(round3),
         plan: if plan.analyzed {
             "analyzed"
         } else {

@@ -166,13 +166,21 @@ fn plans(md: &mut String, cell: &Cell) {
         } else {
             format!("; parameters: {}", query.params.join(", "))
         };
-        let estimated = match (&query.timed_out, query.plan.analyzed) {
-            (_, true) => String::new(),
-            (Some(timed_out), false) => format!(
+        let estimated = match (
+            &query.timed_out,
+            &query.analyze_cancelled,
+            query.plan.analyzed,
+        ) {
+            (_, _, true) => String::new(),
+            (Some(timed_out), _, false) => format!(
                 "; estimated plan (EXPLAIN without ANALYZE): {}",
                 timed_out.verdict()
             ),
-            (None, false) => "; estimated plan (EXPLAIN without ANALYZE)".into(),
+            (None, Some(cancelled), false) => format!(
+                "; estimated plan (EXPLAIN without ANALYZE): {}",
+                cancelled.reason()
+            ),
+            (None, None, false) => "; estimated plan (EXPLAIN without ANALYZE)".into(),
         };
         let _ = writeln!(
             md,

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::judge::format_ms;
-use crate::outcome::{Outcome, QueryEvidence, SamplingStop};
+use crate::outcome::{Outcome, QueryEvidence, SamplingStop, format_budget};
 
 /// The file holding the index facts the checks used, so the plans beside it can be
 /// judged again without a server.
@@ -22,10 +22,18 @@ pub const CATALOG_AFTER_FILE: &str = "catalog.after.json";
 
 /// A query's EXPLAIN ANALYZE time, or why its plan is only estimated.
 fn execution_text(query: &QueryEvidence) -> String {
-    match (&query.timed_out, query.plan.analyzed) {
-        (_, true) => format_ms(query.plan.execution_ms),
-        (Some(timed_out), false) => timed_out.verdict(),
-        (None, false) => "not run".into(),
+    match (
+        &query.timed_out,
+        &query.analyze_cancelled,
+        query.plan.analyzed,
+    ) {
+        (_, _, true) => format_ms(query.plan.execution_ms),
+        (Some(timed_out), _, false) => timed_out.verdict(),
+        (None, Some(cancelled), false) => format!(
+            "not finished within {} (the query was)",
+            format_budget(cancelled.limit)
+        ),
+        (None, None, false) => "not run".into(),
     }
 }
 

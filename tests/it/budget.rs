@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use predicates::str::contains;
 
+use plancheck::capture::{self, BoundQuery};
+use plancheck::outcome::SchemaState;
 use plancheck::pipeline::{PreparedDatabase, run_scenario};
 use plancheck::report;
 
@@ -77,7 +79,7 @@ async fn a_query_no_check_expects_to_be_slow_fails_for_running_past_the_budget()
         .checks
         .retain(|entry| entry.check.regressing_queries().is_empty());
     let mut options = quick_options();
-    options.timing.time_budget = Some(Duration::from_secs(1));
+    options.timing.statement_budget = Some(Duration::from_secs(1));
     let server = local_server().await;
     let run = run_scenario(&server, &scenario, &options).await;
     server.stop().await.unwrap();
@@ -135,6 +137,108 @@ async fn a_tiny_budget_reaches_the_queries_but_not_the_seed() {
     let run = run.expect("queries past the budget do not stop the run");
     assert_eq!(run.time_budget, Duration::from_millis(1));
     assert!(run.seeded.tables.iter().all(|table| table.rows > 0));
+}
+
+/// A query prepared on `client` for `capture::measure`, without parameters.
+async fn bound(client: &tokio_postgres::Client, name: &str, sql: &str) -> BoundQuery {
+    BoundQuery {
+        name: name.into(),
+        file: format!("{name}.sql"),
+        state: SchemaState::Before,
+        sql: sql.into(),
+        statement: client.prepare(sql).await.unwrap(),
+        values: vec![],
+    }
+}
+
+/// A query that sleeps `seconds` only under EXPLAIN: `current_query()` is the text the
+/// client sent, the plain statement's own or the EXPLAIN around it. It stands for
+/// a query whose instrumentation costs more than the query.
+fn slow_only_under_explain(seconds: f64) -> String {
+    format!("SELECT pg_sleep(CASE WHEN current_query() LIKE 'EXPLAIN%' THEN {seconds} ELSE 0 END)")
+}
+
+/// Only a plain run past the budget is a timeout. An EXPLAIN ANALYZE past it is tried
+/// again with TIMING OFF under three times the budget; when that does not finish
+/// either, the plan is estimated and says why, and the query is still timed.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_explain_analyze_past_the_budget_does_not_time_the_query_out() {
+    let server = local_server().await;
+    let scratch = server.create_scratch("explain-allowance").await.unwrap();
+    let client = scratch.connect().await.unwrap();
+    let queries = vec![
+        bound(&client, "retried", &slow_only_under_explain(2.0)).await,
+        bound(&client, "unexplained", &slow_only_under_explain(10.0)).await,
+    ];
+    let measured = capture::measure(
+        &client,
+        queries,
+        Duration::from_secs(1),
+        quick_options().timing,
+        &[],
+    )
+    .await;
+    drop(client);
+    scratch.drop_database().await.unwrap();
+    server.stop().await.unwrap();
+    let measured = measured.expect("a slow EXPLAIN ANALYZE does not stop the run");
+
+    let retried = &measured[0];
+    assert!(retried.timed_out.is_none() && retried.analyze_cancelled.is_none());
+    assert!(retried.plan.analyzed, "finished within 3 s with TIMING OFF");
+    let unexplained = &measured[1];
+    assert!(
+        unexplained.timed_out.is_none(),
+        "its plain runs took no time"
+    );
+    assert_eq!(
+        unexplained.analyze_cancelled.as_ref().map(|cut| cut.limit),
+        Some(Duration::from_secs(3))
+    );
+    assert!(!unexplained.plan.analyzed);
+    assert!(unexplained.results.is_some() && unexplained.warm_up_ms.is_some());
+    assert_eq!(unexplained.timing.samples_ms.len(), 3, "timed as usual");
+}
+
+/// A cancel sent from outside (pg_cancel_backend, an administrator) long before the
+/// budget is not a timeout but an infrastructure error that says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancel_from_outside_is_not_a_timeout() {
+    let server = local_server().await;
+    let scratch = server.create_scratch("outside-cancel").await.unwrap();
+    let client = scratch.connect().await.unwrap();
+    let queries = vec![bound(&client, "sleeper", "SELECT pg_sleep(5)").await];
+    let token = client.cancel_token();
+    let canceller = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        token.cancel_query(tokio_postgres::NoTls).await
+    });
+    let measured = capture::measure(
+        &client,
+        queries,
+        Duration::from_secs(60),
+        quick_options().timing,
+        &[],
+    )
+    .await;
+    canceller.await.unwrap().unwrap();
+    drop(client);
+    scratch.drop_database().await.unwrap();
+    server.stop().await.unwrap();
+    let Err(error) = measured else {
+        panic!("a cancel half a second into a 60 s budget is not a timeout");
+    };
+    assert_eq!(
+        error.kind(),
+        plancheck::ErrorKind::Infrastructure,
+        "{error}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("cancel came from outside plancheck"),
+        "{error}"
+    );
 }
 
 #[test]

@@ -23,6 +23,7 @@ fn stored_query(name: &str, file: &str, samples_ms: Vec<f64>) -> QueryEvidence {
         &std::fs::read_to_string(repo_path("tests/data/plans").join(file)).unwrap(),
     )
     .unwrap();
+    let samples_ms_first = samples_ms.first().copied();
     QueryEvidence {
         name: name.into(),
         file: format!("fixtures/queries/{name}.sql"),
@@ -38,7 +39,9 @@ fn stored_query(name: &str, file: &str, samples_ms: Vec<f64>) -> QueryEvidence {
             vec!["id".into()],
             vec![vec![Some("1".into())], vec![Some("2".into())]],
         )),
+        warm_up_ms: samples_ms_first,
         timed_out: None,
+        analyze_cancelled: None,
     }
 }
 
@@ -48,6 +51,7 @@ fn timed_out_query(name: &str, file: &str) -> QueryEvidence {
     let mut query = stored_query(name, file, vec![]);
     query.timing.stopped = SamplingStop::TimedOut;
     query.results = None;
+    query.warm_up_ms = None;
     query.timed_out = Some(TimedOut {
         budget: Duration::from_secs(60),
         during: "warm-up",
@@ -223,4 +227,40 @@ fn json_report() {
         "the dense variant does not reproduce the walk"
     );
     insta::assert_snapshot!(text);
+}
+
+/// A query whose EXPLAIN ANALYZE alone ran past its limit: every report says so, and
+/// none calls it timed out; its runs are shown as usual.
+#[test]
+fn an_explain_analyze_past_its_limit_is_reported_as_such() {
+    let mut outcome = sample_outcome();
+    let mut old = stored_query(
+        "old",
+        "desc-index-forward-walk.estimated.json",
+        vec![1864.2, 1901.7, 1850.3],
+    );
+    old.analyze_cancelled = Some(plancheck::outcome::AnalyzeCancelled {
+        limit: Duration::from_secs(180),
+    });
+    outcome.cells = vec![cell("sparse", old)];
+    let markdown = report::markdown::render(&outcome);
+    assert!(
+        markdown.contains("estimated plan (EXPLAIN without ANALYZE): EXPLAIN ANALYZE did not finish within 180 s (even with TIMING OFF), though the query itself finished within the time budget")
+            && markdown.contains("| not finished within 180 s (the query was) | 1864 ms (3) |")
+            && !markdown.contains("timed out"),
+        "{markdown}"
+    );
+    let terminal = report::terminal::render(&outcome, false, Some(200));
+    assert!(
+        terminal.contains("not finished within 180 s") && !terminal.contains("timed out"),
+        "{terminal}"
+    );
+    let parsed: report::json::Report =
+        serde_json::from_str(&report::json::render(&outcome)).unwrap();
+    let old = &parsed.variants[0].queries[0];
+    assert_eq!(
+        (old.plan.as_str(), old.timed_out_during.as_deref()),
+        ("estimated", None)
+    );
+    assert_eq!(old.analyze_cancelled_after_ms, Some(180_000));
 }

@@ -56,8 +56,8 @@ pub fn quick_options() -> RunOptions {
         timing: TimingOptions {
             min_rounds: 3,
             max_rounds: 5,
-            budget: std::time::Duration::from_millis(200),
-            time_budget: None,
+            loop_time: std::time::Duration::from_millis(200),
+            statement_budget: None,
         },
         keep: false,
     }
