@@ -68,7 +68,8 @@ impl Check for Speedup {
         let candidate_ms = candidate.timing.median_ms();
         let ratio = baseline_ms / candidate_ms;
         let summary = format!(
-            "{candidate} is {ratio:.0}x faster than {baseline} (median {candidate_ms} vs {baseline_ms}, {note}); required at least {required}x",
+            "{candidate} is {} than {baseline} (median {candidate_ms} vs {baseline_ms}, {note}); required at least {required}x faster",
+            faster_or_slower(ratio),
             candidate = self.candidate,
             baseline = self.baseline,
             candidate_ms = format_ms(candidate_ms),
@@ -103,13 +104,33 @@ impl Speedup {
             )
         };
         let summary = format!(
-            "{candidate} is at least {bound:.0}x faster than {baseline} ({baseline} {timed_out}; {candidate} median {candidate_ms}); required at least {required}x{verdict}",
+            "{candidate} is at least {}x faster than {baseline} ({baseline} {timed_out}; {candidate} median {candidate_ms}); required at least {required}x{verdict}",
+            ratio_text(bound),
             candidate = self.candidate,
             baseline = self.baseline,
             candidate_ms = format_ms(candidate_ms),
             required = self.at_least,
         );
         Verdict::new(self.name(), subject, passed, summary)
+    }
+}
+
+/// `12x faster`, or `1.4x slower` when the candidate is the slower one.
+fn faster_or_slower(ratio: f64) -> String {
+    if ratio >= 1.0 {
+        format!("{}x faster", ratio_text(ratio))
+    } else {
+        format!("{}x slower", ratio_text(1.0 / ratio))
+    }
+}
+
+/// A ratio as people say it: `1.3`, `19`, `2341` (one decimal below 10, so a 1.1x
+/// ratio is not shown as 1x).
+fn ratio_text(ratio: f64) -> String {
+    if ratio < 10.0 {
+        format!("{ratio:.1}")
+    } else {
+        format!("{ratio:.0}")
     }
 }
 
