@@ -79,7 +79,7 @@ impl RowAmplification {
             .max_by(|(_, a), (_, b)| a.rows_examined().total_cmp(&b.rows_examined()))
             .ok_or_else(|| "the plan reads rows but has no scan node".to_owned())?;
         let message = format!(
-            "{examined} rows examined for {returned} returned ({ratio} per row, limit {limit}); \
+            "{examined} rows examined for {returned} returned ({ratio} per row returned, more than the {limit} allowed); \
              this scan read {node_rows} of them",
             examined = format_count(examined),
             returned = format_count(returned),
@@ -116,7 +116,7 @@ mod tests {
             "Index Scan using workflow_runs_created_at on workflow_runs"
         );
         assert!(
-            finding.message.contains("per row, limit 10"),
+            finding.message.contains("per row returned, more than the 10 allowed"),
             "{}",
             finding.message
         );
