@@ -301,6 +301,15 @@ impl Finding {
     }
 }
 
+/// `1 run`, `3 runs`.
+fn runs(count: usize) -> String {
+    if count == 1 {
+        "1 run".to_owned()
+    } else {
+        format!("{count} runs")
+    }
+}
+
 /// What two compared queries' timings mean together: a note when they were not
 /// timed side by side (one before, one after the scenario's migration).
 pub(crate) fn timing_note(baseline: &QueryEvidence, candidate: &QueryEvidence) -> String {
@@ -312,8 +321,10 @@ pub(crate) fn timing_note(baseline: &QueryEvidence, candidate: &QueryEvidence) -
         format!("{baseline_runs} interleaved runs each")
     } else if baseline.state == candidate.state {
         format!(
-            "interleaved: {baseline_runs} runs of {}, {candidate_runs} of {}",
-            baseline.name, candidate.name
+            "interleaved: {} of {}, {candidate_runs} of {}",
+            runs(baseline_runs),
+            baseline.name,
+            candidate.name
         )
     } else {
         format!(

@@ -116,7 +116,9 @@ mod tests {
             "Index Scan using workflow_runs_created_at on workflow_runs"
         );
         assert!(
-            finding.message.contains("per row returned, more than the 10 allowed"),
+            finding
+                .message
+                .contains("per row returned, more than the 10 allowed"),
             "{}",
             finding.message
         );
