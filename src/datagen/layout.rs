@@ -141,14 +141,7 @@ pub fn child_counts(
     factor: f64,
     rng: &mut SeededRng,
 ) -> Result<Vec<u64>, String> {
-    let spec_of = |label: u16| {
-        let group = groups.get(label as usize)?;
-        group
-            .children
-            .iter()
-            .find(|(child, _)| *child == index)
-            .map(|(_, count)| count.clone())
-    };
+    let spec_of = |label: u16| child_count_of(groups, label, index);
     if let Some(rows) = table.rows {
         return split_among_parents(scaled(rows, factor), labels, &spec_of, table.split, rng);
     }
@@ -278,6 +271,17 @@ fn scaled_expected(rows: u64, factor: f64) -> f64 {
     (rows as f64 * factor).round().max(1.0)
 }
 
+/// What group `label` says of how many rows child table `index` gets under it, if
+/// anything.
+fn child_count_of(groups: &[GroupModel], label: u16, index: usize) -> Option<ChildCount> {
+    groups
+        .get(label as usize)?
+        .children
+        .iter()
+        .find(|(child, _)| *child == index)
+        .map(|(_, count)| count.clone())
+}
+
 /// How many rows a root table's group gets: a fixed count or a share of the rows.
 fn group_count(table: &TableModel, label: u16) -> Option<ChildCount> {
     match &table.groups[label as usize].size {
@@ -319,14 +323,7 @@ fn expected_child_rows(
     parents: &RowsByLabel,
     factor: f64,
 ) -> RowsByLabel {
-    let spec_of = |label: u16| {
-        let group = groups.get(label as usize)?;
-        group
-            .children
-            .iter()
-            .find(|(child, _)| *child == index)
-            .map(|(_, count)| count.clone())
-    };
+    let spec_of = |label: u16| child_count_of(groups, label, index);
     if let Some(rows) = table.rows {
         return expected_split(scaled_expected(rows, factor), parents, &spec_of);
     }
