@@ -178,7 +178,32 @@ impl Datagen {
                 });
             }
         }
+        datagen.check_sequences()?;
         Ok(datagen)
+    }
+
+    /// A `sequence` column must not run past the largest bigint at this scale: its
+    /// values would saturate and repeat, and the duplicate would only surface as a
+    /// unique-index error far from the generator that caused it.
+    fn check_sequences(&self) -> Result<(), LayoutError> {
+        for (index, table) in self.model.tables.iter().enumerate() {
+            let rows = self.rows_of(index);
+            for column in &table.columns {
+                let Generator::Sequence(sequence) = &column.generator else {
+                    continue;
+                };
+                if sequence.last(rows).is_none() {
+                    return Err(LayoutError {
+                        table: table.name.clone(),
+                        message: format!(
+                            "column {}.{}: a sequence from {} by {} runs past the bigint range within its {rows} rows at this scale; lower `start` or `step`",
+                            table.name, column.name, sequence.start, sequence.step
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     fn lay_out(&mut self, index: usize, factor: f64) -> Result<(), LayoutError> {

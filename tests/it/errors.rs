@@ -320,6 +320,17 @@ async fn data_errors_found_on_the_server_name_the_column_or_query() {
                 "uuids",
             ],
         ),
+        // A sequence that would run past the bigint range and repeat its last value.
+        (
+            "tests/data/datasets/small.toml",
+            "columns.contract_revision_latest = { kind = \"int\", range = [1, 20] }",
+            "columns.contract_revision_latest = { kind = \"sequence\", start = 9223372036854775000 }",
+            &[
+                "small.toml",
+                "workflow_runs.contract_revision_latest",
+                "runs past the bigint range",
+            ],
+        ),
         // Text that the column's type cannot read, found per value.
         (
             "tests/data/datasets/small.toml",

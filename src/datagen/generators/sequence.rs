@@ -27,6 +27,12 @@ impl Sequence {
         Ok(ValueKind::Int)
     }
 
+    /// The value of the last of `rows` rows, or `None` when it would not fit a bigint.
+    pub fn last(&self, rows: u64) -> Option<i64> {
+        let steps = i64::try_from(rows.saturating_sub(1)).ok()?;
+        self.start.checked_add(steps.checked_mul(self.step)?)
+    }
+
     pub(super) fn generate(&self, row: &RowContext) -> Value {
         Value::Int(
             self.start
@@ -55,5 +61,22 @@ mod tests {
             .collect();
         assert_eq!(values, vec![Value::Int(10), Value::Int(15), Value::Int(20)]);
         assert!(Sequence { start: 1, step: 0 }.resolve().is_err());
+        assert_eq!(sequence.last(3), Some(20));
+        assert_eq!(
+            Sequence {
+                start: i64::MAX - 5,
+                step: 1
+            }
+            .last(7),
+            None
+        );
+        assert_eq!(
+            Sequence {
+                start: i64::MAX - 5,
+                step: 1
+            }
+            .last(6),
+            Some(i64::MAX)
+        );
     }
 }
