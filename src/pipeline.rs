@@ -3,7 +3,7 @@
 //! this module only wires them together and keeps the clock. Reports are written by
 //! the caller from the [`Outcome`] this returns, so they never touch the database.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio_postgres::Client;
 
@@ -235,11 +235,7 @@ impl PreparedDatabase {
         time_budget: Duration,
         phases: &mut Vec<Phase>,
     ) -> Result<Captured> {
-        let mut phase = self.progress.phase(if scenario.has_after_state() {
-            "capture and time before"
-        } else {
-            "capture and time"
-        });
+        let picking = Instant::now();
         let mut captured = Captured {
             queries: vec![Vec::new(); cells.len()],
             targets: Vec::new(),
@@ -256,19 +252,28 @@ impl PreparedDatabase {
             captured.targets.push((target, values));
         }
         capture::lift_limit(&self.clients[0]).await?;
+        let picked = Phase::new(capture::CAPTURE_PHASE, picking.elapsed());
         for state in [SchemaState::Before, SchemaState::After] {
             if state == SchemaState::After {
                 if !scenario.has_after_state() {
                     break;
                 }
-                phases.push(phase.finish());
                 let migrating = self.progress.phase("migrate and analyze");
                 set_on_all(&self.clients[..1], TIMEOUTS_OFF).await?;
                 self.migrate(scenario).await?;
                 set_on_all(&self.clients[..1], TIMEOUTS_FROM_DATABASE).await?;
                 captured.catalog_after = Some(capture::catalog(&self.clients[0]).await?);
                 phases.push(migrating.finish());
-                phase = self.progress.phase("capture and time after");
+            }
+            // Per cell on stderr; added up per phase (and schema state) for the report.
+            let suffix = match (scenario.has_after_state(), state) {
+                (false, _) => "",
+                (true, SchemaState::Before) => " before",
+                (true, SchemaState::After) => " after",
+            };
+            let mut totals: Vec<Phase> = Vec::new();
+            if state == SchemaState::Before {
+                totals.push(picked.clone());
             }
             for (index, cell) in cells.iter().enumerate() {
                 let bindings = Bindings {
@@ -276,13 +281,23 @@ impl PreparedDatabase {
                     variant: cell,
                     picks: picks[index].clone(),
                 };
-                let evidence = self
-                    .capture_cell(scenario, state, &bindings, timing, time_budget)
+                let label = format!("{suffix}{}", variant_label(scenario, cell));
+                let (evidence, measured) = self
+                    .capture_cell(scenario, state, &bindings, timing, time_budget, &label)
                     .await?;
                 captured.queries[index].extend(evidence);
+                for phase in measured {
+                    match totals.iter_mut().find(|total| total.name == phase.name) {
+                        Some(total) => total.ms += phase.ms,
+                        None => totals.push(phase),
+                    }
+                }
             }
+            phases.extend(totals.into_iter().map(|total| Phase {
+                name: format!("{}{suffix}", total.name),
+                ms: total.ms,
+            }));
         }
-        phases.push(phase.finish());
         Ok(captured)
     }
 
@@ -338,7 +353,8 @@ impl PreparedDatabase {
         bindings: &Bindings<'_>,
         timing: TimingOptions,
         time_budget: Duration,
-    ) -> Result<Vec<QueryEvidence>> {
+        label: &str,
+    ) -> Result<(Vec<QueryEvidence>, [Phase; 2])> {
         let client = &self.clients[0];
         let bound = capture::bind(client, scenario, state, bindings).await?;
         let checks: Vec<&dyn Check> = scenario
@@ -349,7 +365,11 @@ impl PreparedDatabase {
             .collect();
         let names: Vec<&str> = bound.iter().map(|query| query.name.as_str()).collect();
         let comparisons = timing::comparisons(&checks, &names);
-        capture::measure(client, bound, time_budget, timing, &comparisons).await
+        let shown = capture::Shown {
+            progress: self.progress,
+            label,
+        };
+        capture::measure(client, bound, time_budget, timing, &comparisons, &shown).await
     }
 
     /// A connection to the prepared database, for inspecting it.
@@ -393,6 +413,21 @@ impl PreparedDatabase {
             None => Ok(()),
         }
     }
+}
+
+/// ` (axis=value, …)` for a scenario with variants, to tell its cells apart on stderr;
+/// nothing for one without.
+fn variant_label(scenario: &Scenario, cell: &[Value]) -> String {
+    if scenario.variants.is_empty() {
+        return String::new();
+    }
+    let values: Vec<String> = scenario
+        .variants
+        .iter()
+        .zip(cell)
+        .map(|(axis, value)| format!("{}={value}", axis.name))
+        .collect();
+    format!(" ({})", values.join(", "))
 }
 
 /// Builds the schema, and checks on the empty schema what needs no data: the

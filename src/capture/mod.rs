@@ -16,10 +16,11 @@ use crate::datagen::value::Value;
 use crate::error::{Error, Result};
 use crate::input::{Param, Query, Scenario};
 use crate::outcome::{
-    AnalyzeCancelled, DigestBuilder, QueryEvidence, ResultDigest, SamplingStop, SchemaState,
+    AnalyzeCancelled, DigestBuilder, Phase, QueryEvidence, ResultDigest, SamplingStop, SchemaState,
     TimedOut,
 };
 use crate::plan::{Catalog, IndexFacts, IndexKey, Plan};
+use crate::progress::{PhaseClock, Progress};
 use crate::schema::sql_error;
 use timing::{Comparison, TimingOptions};
 
@@ -366,11 +367,33 @@ pub async fn measure(
     budget: Duration,
     options: TimingOptions,
     comparisons: &[Comparison],
-) -> Result<Vec<QueryEvidence>> {
+    shown: &Shown<'_>,
+) -> Result<(Vec<QueryEvidence>, [Phase; 2])> {
     limit_statements(client, budget).await?;
-    let evidence = measure_within(client, queries, budget, options, comparisons).await;
+    let evidence = measure_within(client, queries, budget, options, comparisons, shown).await;
     lift_limit(client).await?;
     evidence
+}
+
+/// How [`measure`] shows its two phases (capturing the plans, timing the queries) on
+/// stderr: with `label` after each name (the variant, for a scenario with several).
+/// The phases it returns carry the bare names, for the report to add up.
+pub struct Shown<'a> {
+    pub progress: Progress,
+    pub label: &'a str,
+}
+
+impl Shown<'_> {
+    fn phase(&self, name: &str) -> PhaseClock {
+        self.progress.phase(&format!("{name}{}", self.label))
+    }
+
+    fn finish(&self, clock: PhaseClock, name: &str) -> Phase {
+        Phase {
+            name: name.to_owned(),
+            ..clock.finish()
+        }
+    }
 }
 
 /// [`measure`], with the budget set on the session.
@@ -380,7 +403,9 @@ async fn measure_within(
     budget: Duration,
     options: TimingOptions,
     comparisons: &[Comparison],
-) -> Result<Vec<QueryEvidence>> {
+    shown: &Shown<'_>,
+) -> Result<(Vec<QueryEvidence>, [Phase; 2])> {
+    let capturing = shown.phase(CAPTURE_PHASE);
     let timed_out_during = |during| TimedOut { budget, during };
     let mut timed_out: Vec<Option<TimedOut>> = vec![None; queries.len()];
     let mut warm_ups = Vec::with_capacity(queries.len());
@@ -411,9 +436,12 @@ async fn measure_within(
         }
         plans.push(estimate(client, query, budget).await?);
     }
+    let captured = shown.finish(capturing, CAPTURE_PHASE);
+    let timing_clock = shown.phase(TIMING_PHASE);
     let skipped: Vec<bool> = timed_out.iter().map(Option::is_some).collect();
     let timings =
         timing::time_queries(client, &queries, &skipped, options, budget, comparisons).await?;
+    let timed = shown.finish(timing_clock, TIMING_PHASE);
     let mut evidence = Vec::with_capacity(queries.len());
     for (((((query, (raw_explain, plan)), warm_up), timing), timed_out), analyze_cancelled) in
         queries
@@ -442,8 +470,13 @@ async fn measure_within(
             analyze_cancelled,
         });
     }
-    Ok(evidence)
+    Ok((evidence, [captured, timed]))
 }
+
+/// The phase that reads each query's rows and runs EXPLAIN ANALYZE.
+pub const CAPTURE_PHASE: &str = "capture plans";
+/// The phase of the timing loop.
+pub const TIMING_PHASE: &str = "time queries";
 
 /// The EXPLAIN (ANALYZE, BUFFERS) plan of a query whose plain run finished within
 /// `budget`. Cancelled at the budget, it is tried once more with `TIMING OFF` (the

@@ -176,12 +176,16 @@ async fn an_explain_analyze_past_the_budget_does_not_time_the_query_out() {
         Duration::from_secs(1),
         quick_options().timing,
         &[],
+        &capture::Shown {
+            progress: plancheck::progress::Progress::Silent,
+            label: "",
+        },
     )
     .await;
     drop(client);
     scratch.drop_database().await.unwrap();
     server.stop().await.unwrap();
-    let measured = measured.expect("a slow EXPLAIN ANALYZE does not stop the run");
+    let (measured, _) = measured.expect("a slow EXPLAIN ANALYZE does not stop the run");
 
     let retried = &measured[0];
     assert!(retried.timed_out.is_none() && retried.analyze_cancelled.is_none());
@@ -219,6 +223,10 @@ async fn a_cancel_from_outside_is_not_a_timeout() {
         Duration::from_secs(60),
         quick_options().timing,
         &[],
+        &capture::Shown {
+            progress: plancheck::progress::Progress::Silent,
+            label: "",
+        },
     )
     .await;
     canceller.await.unwrap().unwrap();

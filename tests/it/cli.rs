@@ -320,7 +320,8 @@ fn every_phase_reports_its_start_and_duration_as_plain_lines() {
         "seed: copy rows",
         "seed: build indexes",
         "seed: vacuum analyze",
-        "capture and time",
+        "capture plans",
+        "time queries",
     ] {
         assert!(
             stderr.contains(&format!("plancheck: {phase}…\n")),
