@@ -16,7 +16,7 @@ use crate::datagen::{Capture, Datagen};
 use crate::disk_guard;
 use crate::error::{Error, Result};
 use crate::input::Scenario;
-use crate::judge::{self, Check};
+use crate::judge;
 use crate::load;
 use crate::outcome::{
     Cell, Environment, Evidence, Host, Outcome, Phase, QueryEvidence, SchemaState, Seeded, Target,
@@ -357,12 +357,7 @@ impl PreparedDatabase {
     ) -> Result<(Vec<QueryEvidence>, [Phase; 2])> {
         let client = &self.clients[0];
         let bound = capture::bind(client, scenario, state, bindings).await?;
-        let checks: Vec<&dyn Check> = scenario
-            .checks
-            .iter()
-            .filter(|entry| entry.applies_to(bindings.variant))
-            .map(|entry| entry.check.as_ref())
-            .collect();
+        let checks = scenario.checks_for(bindings.variant);
         let names: Vec<&str> = bound.iter().map(|query| query.name.as_str()).collect();
         let comparisons = timing::comparisons(&checks, &names);
         let shown = capture::Shown {
@@ -559,18 +554,7 @@ fn judge_cells(scenario: &Scenario, cells: &[Vec<Value>], captured: Captured) ->
                 catalog_before: catalog_before.clone(),
                 catalog_after: catalog_after.clone(),
             };
-            let checks: Vec<&dyn judge::Check> = scenario
-                .checks
-                .iter()
-                .filter(|entry| entry.applies_to(values))
-                .map(|entry| entry.check.as_ref())
-                .collect();
-            let mut verdicts = judge::time_budget::verdicts(&checks, &evidence);
-            verdicts.extend(
-                checks
-                    .iter()
-                    .map(|check| judge::evaluate(*check, &evidence)),
-            );
+            let verdicts = judge::verdicts(&scenario.checks_for(values), &evidence);
             Cell {
                 variant: scenario
                     .variants

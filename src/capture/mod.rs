@@ -383,6 +383,16 @@ pub struct Shown<'a> {
     pub label: &'a str,
 }
 
+impl Shown<'static> {
+    /// Nothing on stderr (library callers: tests, benchmarks).
+    pub fn silent() -> Shown<'static> {
+        Shown {
+            progress: Progress::Silent,
+            label: "",
+        }
+    }
+}
+
 impl Shown<'_> {
     fn phase(&self, name: &str) -> PhaseClock {
         self.progress.phase(&format!("{name}{}", self.label))

@@ -130,6 +130,15 @@ impl CheckEntry {
 }
 
 impl Scenario {
+    /// The checks that judge the cell with these axis values.
+    pub fn checks_for(&self, cell: &[Value]) -> Vec<&dyn Check> {
+        self.checks
+            .iter()
+            .filter(|entry| entry.applies_to(cell))
+            .map(|entry| entry.check.as_ref())
+            .collect()
+    }
+
     /// Finds a scenario by name in `dir` (`<dir>/<name>.toml`), or by path when `name`
     /// ends in `.toml`, and loads it.
     pub fn find(dir: &Path, name: &str) -> Result<Scenario> {

@@ -160,6 +160,14 @@ impl Verdict {
     }
 }
 
+/// Every verdict a cell gets from `checks`: first whether each query kept to the time
+/// budget, then each check's own.
+pub fn verdicts(checks: &[&dyn Check], evidence: &Evidence) -> Vec<Verdict> {
+    let mut verdicts = time_budget::verdicts(checks, evidence);
+    verdicts.extend(checks.iter().map(|check| evaluate(*check, evidence)));
+    verdicts
+}
+
 /// Judges `evidence` with `check`. A query the evidence lacks yields a failed verdict
 /// rather than a panic, so that judging a stored run with missing parts still reports.
 pub fn evaluate(check: &dyn Check, evidence: &Evidence) -> Verdict {

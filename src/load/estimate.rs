@@ -83,6 +83,20 @@ pub struct TableEstimate {
     pub largest_index_bytes: f64,
 }
 
+impl TableEstimate {
+    /// A table of `rows` rows whose heap (with TOAST and maps) takes `table_bytes`
+    /// and whose indexes take `indexes` each.
+    pub fn new(name: &str, rows: f64, table_bytes: f64, indexes: &[f64]) -> TableEstimate {
+        TableEstimate {
+            name: name.to_owned(),
+            rows,
+            table_bytes,
+            index_bytes: indexes.iter().sum(),
+            largest_index_bytes: indexes.iter().copied().fold(0.0, f64::max),
+        }
+    }
+}
+
 /// The estimated size of a dataset at one scale.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SizeEstimate {
@@ -263,13 +277,12 @@ pub fn extrapolate(
                 .iter()
                 .map(|bytes| scaled(*bytes, 1.5, ratio))
                 .collect();
-            TableEstimate {
-                name: sample.name.clone(),
-                rows: *rows,
-                table_bytes: heap + toast + maps_bytes(heap),
-                index_bytes: indexes.iter().sum(),
-                largest_index_bytes: indexes.iter().copied().fold(0.0, f64::max),
-            }
+            TableEstimate::new(
+                &sample.name,
+                *rows,
+                heap + toast + maps_bytes(heap),
+                &indexes,
+            )
         })
         .collect();
     SizeEstimate {

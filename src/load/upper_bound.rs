@@ -255,13 +255,12 @@ fn bound(
                     rows * (INDEX_ENTRY_BYTES + keys) * kind / index.fill * GENEROSITY + 2.0 * PAGE
                 })
                 .collect();
-            TableEstimate {
-                name: shape.name.clone(),
-                rows: *rows,
-                table_bytes: heap + estimate::maps_bytes(heap),
-                index_bytes: indexes.iter().sum(),
-                largest_index_bytes: indexes.iter().copied().fold(0.0, f64::max),
-            }
+            TableEstimate::new(
+                &shape.name,
+                *rows,
+                heap + estimate::maps_bytes(heap),
+                &indexes,
+            )
         })
         .collect();
     SizeEstimate {

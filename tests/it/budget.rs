@@ -176,10 +176,7 @@ async fn an_explain_analyze_past_the_budget_does_not_time_the_query_out() {
         Duration::from_secs(1),
         quick_options().timing,
         &[],
-        &capture::Shown {
-            progress: plancheck::progress::Progress::Silent,
-            label: "",
-        },
+        &capture::Shown::silent(),
     )
     .await;
     drop(client);
@@ -223,10 +220,7 @@ async fn a_cancel_from_outside_is_not_a_timeout() {
         Duration::from_secs(60),
         quick_options().timing,
         &[],
-        &capture::Shown {
-            progress: plancheck::progress::Progress::Silent,
-            label: "",
-        },
+        &capture::Shown::silent(),
     )
     .await;
     canceller.await.unwrap().unwrap();

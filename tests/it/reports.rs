@@ -79,12 +79,7 @@ fn cell(group: &str, old: QueryEvidence) -> Cell {
         .iter()
         .map(|entry| entry.check.as_ref())
         .collect();
-    let mut verdicts = judge::time_budget::verdicts(&checks, &evidence);
-    verdicts.extend(
-        checks
-            .iter()
-            .map(|check| judge::evaluate(*check, &evidence)),
-    );
+    let verdicts = judge::verdicts(&checks, &evidence);
     Cell {
         variant: vec![("tenant".into(), group.into())],
         target: Some(Target {
