@@ -11,9 +11,12 @@ use crate::capture::timing::TimingOptions;
 use crate::error::{Error, Result};
 use crate::input::{self, Scenario};
 use crate::pipeline::{RunOptions, run_scenario};
-use crate::progress::Progress;
-use crate::provision::{BackendChoice, DEFAULT_IMAGE, ProvisionOptions, Registry, Server, sweep};
+use crate::progress::{Progress, write_stderr};
+use crate::provision::{
+    Backend, BackendChoice, DEFAULT_IMAGE, ProvisionOptions, Registry, Server, sweep,
+};
 use crate::report;
+use crate::say;
 
 /// Exit codes and where to read on, under every `--help`.
 const AFTER_HELP: &str = "Exit codes: 0 every check passed, 1 a check failed (including \"regression \
@@ -67,8 +70,9 @@ pub struct ScenarioArgs {
     /// A whole number, in digits (`1000000` or `1_000_000`).
     #[arg(long, value_parser = parse_scale, allow_negative_numbers = true)]
     pub scale: Option<u64>,
-    /// Seed for every random choice (default: the dataset's `seed`).
-    #[arg(long, allow_negative_numbers = true)]
+    /// Seed for every random choice (default: the dataset's `seed`): a whole number
+    /// from 0 to 18446744073709551615.
+    #[arg(long, value_parser = parse_seed, allow_negative_numbers = true)]
     pub seed: Option<u64>,
     /// Where PostgreSQL comes from: `local` starts a private server from the host's
     /// binaries; `docker` a container (see --image); `url` a scratch database on the
@@ -125,6 +129,35 @@ fn parse_scale(text: &str) -> std::result::Result<u64, String> {
     })
 }
 
+/// What to try when a server keeps going away under runs of `backend`: the others.
+fn other_backends(backend: &Backend) -> &'static str {
+    match backend {
+        Backend::Docker { .. } => "try --backend local (the host's binaries)",
+        Backend::Local { .. } => "try --backend docker",
+        Backend::Url { .. } => {
+            "try a throwaway server of plancheck's own (--backend local or docker) to tell the server from the run"
+        }
+    }
+}
+
+/// `--seed`: a whole number that fits in 64 bits, said with the range when it does not.
+fn parse_seed(text: &str) -> std::result::Result<u64, String> {
+    let digits: String = text.chars().filter(|c| *c != '_').collect();
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return Err(format!(
+            "the seed is a whole number from 0 to {}, written in digits (not {text})",
+            u64::MAX
+        ));
+    }
+    digits.parse().map_err(|_| {
+        format!(
+            "{text} is larger than the largest seed, {}; seeds are whole numbers from 0 to {}",
+            u64::MAX,
+            u64::MAX
+        )
+    })
+}
+
 /// How a command ended when it did not fail with an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -132,7 +165,7 @@ pub enum Outcome {
     Passed,
     /// At least one check failed (exit code 1).
     ChecksFailed,
-    /// SIGINT or SIGTERM stopped the run; everything it started was cleaned up.
+    /// SIGINT, SIGTERM or SIGHUP stopped the run; everything it started was cleaned up.
     Interrupted,
 }
 
@@ -146,20 +179,46 @@ pub async fn execute(cli: Cli, mut signals: Signals) -> Result<Outcome> {
         },
         Command::Scenario(args) => {
             // The handlers stay installed until exit, so a second signal cannot cut
-            // the clean-up short.
+            // the clean-up short. The run is a task of its own so that a panic in it
+            // (a bug) is caught here and cleaned up after like an interrupt, rather
+            // than unwinding past the registry.
             let registry = Registry::new();
-            tokio::select! {
-                outcome = run_scenarios(args, registry.clone()) => return outcome,
-                () = signals.received() => {}
-            }
-            // The run's future is gone, and with it every guard, which stopped what it
-            // held; the registry removes what no guard held yet.
-            eprintln!("plancheck: interrupted; cleaning up");
+            let mut run = tokio::spawn(run_scenarios(args, registry.clone()));
+            let ending = tokio::select! {
+                joined = &mut run => match joined {
+                    Ok(outcome) => return outcome,
+                    Err(error) => Err(Error::Infrastructure(format!(
+                        "plancheck failed unexpectedly (a bug; please report it with the lines above): {}",
+                        panic_message(error)
+                    ))),
+                },
+                () = signals.received() => {
+                    say!("interrupted; cleaning up");
+                    run.abort();
+                    // Dropping the run's future runs every guard, which stops what it
+                    // held; wait for that before the registry looks.
+                    let _ = run.await;
+                    Ok(Outcome::Interrupted)
+                }
+            };
+            // The registry removes what no guard held yet.
             for line in registry.release().await {
-                eprintln!("plancheck: {line}");
+                say!("{line}");
             }
-            Ok(Outcome::Interrupted)
+            ending
         }
+    }
+}
+
+/// What a panicked task said, for the error that replaces it.
+fn panic_message(error: tokio::task::JoinError) -> String {
+    match error.try_into_panic() {
+        Ok(payload) => payload
+            .downcast_ref::<&str>()
+            .map(|text| (*text).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".into()),
+        Err(error) => error.to_string(),
     }
 }
 
@@ -172,8 +231,8 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
         match scenarios.iter().find(|seen| seen.name == scenario.name) {
             // Named twice: run once.
             Some(seen) if seen.path == scenario.path => {
-                eprintln!(
-                    "plancheck: scenario {} is named more than once; running it once",
+                say!(
+                    "scenario {} is named more than once; running it once",
                     scenario.name
                 );
                 continue;
@@ -195,18 +254,27 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
         let scale = args.scale.unwrap_or(scenario.dataset.default_scale);
         crate::disk_guard::refuse_absurd(scenario, scale)?;
         if let Some(min_scale) = scenario.min_scale.filter(|min_scale| scale < *min_scale) {
-            eprintln!(
-                "plancheck: warning: scenario {} declares that it reproduces from --scale {min_scale}; at {scale} its old plan may not show the regression",
+            say!(
+                "warning: scenario {} declares that it reproduces from --scale {min_scale}; at {scale} its old plan may not show the regression",
                 scenario.name
             );
         }
     }
+    if let Some(url) = &args.database_url {
+        crate::provision::parse_database_url(url)?;
+    }
+    // Each report directory is this run's until its report is in place: a second run
+    // into the same one is refused now, not silently replaced (or replacing) later.
+    let claims = scenarios
+        .iter()
+        .map(|scenario| report::Claim::take(&args.out, &scenario.name))
+        .collect::<Result<Vec<_>>>()?;
     let backend = match (args.backend, &args.database_url) {
         (BackendChoice::Auto, Some(_)) => BackendChoice::Url,
         (BackendChoice::Docker | BackendChoice::Local, Some(_)) => {
             return Err(Error::Usage(format!(
-                "--database-url goes with --backend url (or auto), not --backend {:?}",
-                args.backend
+                "--database-url goes with --backend url (or auto), not --backend {}",
+                format!("{:?}", args.backend).to_lowercase()
             )));
         }
         (backend, _) => backend,
@@ -233,31 +301,31 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
         && std::env::var_os("NO_COLOR").is_none()
         && std::env::var("TERM").map_or(true, |term| term != "dumb");
 
-    eprintln!(
-        "plancheck: starting PostgreSQL ({} backend)…",
+    say!(
+        "starting PostgreSQL ({} backend)…",
         format!("{:?}", provision.backend).to_lowercase()
     );
     let server = Server::start(&provision).await?;
-    eprintln!(
-        "plancheck: start server: {} ({})",
+    say!(
+        "start server: {} ({})",
         crate::progress::duration(server.startup),
         server.backend()
     );
     if let Some(note) = &server.selection_note {
-        eprintln!("plancheck: {note}");
+        say!("{note}");
     }
     for line in &server.swept {
-        eprintln!("plancheck: swept a dead run's leftover: {line}");
+        say!("{line}");
     }
     let mut all_passed = true;
     let mut failure = None;
     let mut kept = Vec::new();
-    for scenario in &scenarios {
-        eprintln!("plancheck: running scenario {}", scenario.name);
+    for (scenario, claim) in scenarios.iter().zip(&claims) {
+        say!("running scenario {}", scenario.name);
         match run_scenario(&server, scenario, &options).await {
             Ok(run) => {
                 // Written after each scenario, so earlier results survive a later failure.
-                let written = report::write(&run, &args.out);
+                let written = claim.install(&report::files(&run));
                 print_stdout(&report::terminal::render(&run, colour, None));
                 let written = match written {
                     Ok(dir) => dir,
@@ -266,7 +334,7 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
                         break;
                     }
                 };
-                eprintln!("plancheck: report written to {}", written.display());
+                say!("report written to {}", written.display());
                 all_passed &= run.passed();
                 kept.push(run.database.clone());
             }
@@ -276,24 +344,31 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
             }
         }
     }
+    let backend = server.backend().clone();
     let stopped = if keep && failure.is_none() {
-        eprintln!(
-            "plancheck: kept the server and {} (--keep). Inspect the seeded data with:",
+        say!(
+            "kept the server and {} (--keep). Inspect the seeded data with:",
             kept.join(", ")
         );
         for database in &kept {
-            eprintln!("  {}", server.connection_hint(database).psql);
+            write_stderr(&format!("  {}\n", server.connection_hint(database).psql));
         }
-        eprintln!(
-            "Remove it when done with:\n  {}",
-            server.connection_hint("").remove
-        );
+        write_stderr(&format!(
+            "Remove it when done with:\n  {}\n",
+            server.connection_hint(&kept.join(" ")).remove
+        ));
         server.keep().await
     } else {
         server.stop().await
     };
     if let Some(error) = failure {
-        return Err(error);
+        return Err(match error.is_server_lost() {
+            true => Error::Infrastructure(format!(
+                "{error}; if it keeps happening on this backend, {}",
+                other_backends(&backend)
+            )),
+            false => error,
+        });
     }
     stopped?;
     Ok(if all_passed {
@@ -341,11 +416,14 @@ fn print_stdout(text: &str) {
         .and_then(|()| stdout.flush());
 }
 
-/// SIGINT and SIGTERM, caught from the moment this exists (`list`, which starts
-/// nothing, simply finishes).
+/// SIGINT, SIGTERM and SIGHUP, caught from the moment this exists (`list`, which
+/// starts nothing, simply finishes). A hangup (a closed terminal, a dropped ssh
+/// session) ends a run as an interrupt does: nobody is left to read it, and what it
+/// started must not outlive it.
 pub struct Signals {
     interrupt: tokio::signal::unix::Signal,
     terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -356,6 +434,7 @@ impl Signals {
         Ok(Signals {
             interrupt: install(SignalKind::interrupt())?,
             terminate: install(SignalKind::terminate())?,
+            hangup: install(SignalKind::hangup())?,
         })
     }
 
@@ -363,54 +442,63 @@ impl Signals {
         tokio::select! {
             _ = self.interrupt.recv() => {}
             _ = self.terminate.recv() => {}
+            _ = self.hangup.recv() => {}
         }
     }
 }
 
-/// `plancheck clean`: lists the leftovers and, with `--yes`, removes them.
+/// `plancheck clean`: lists the leftovers and, with `--yes`, removes them. A place
+/// it could not look at (a server that refused or did not answer, an engine that did
+/// not) is said, and makes the exit code 3: it is not an all-clear.
 async fn clean(yes: bool, database_url: Option<&str>) -> Result<Outcome> {
-    let server = match database_url {
-        Some(url) => Some(url.parse().map_err(|error| {
-            Error::Usage(format!(
-                "--database-url is not a PostgreSQL connection URL: {error}"
-            ))
-        })?),
-        None => None,
-    };
+    let server = database_url
+        .map(crate::provision::parse_database_url)
+        .transpose()?;
     let scope = sweep::Scope {
         docker: true,
         local: true,
         server,
     };
-    let leftovers = sweep::find(&scope).await;
-    if leftovers.is_empty() {
-        eprintln!("plancheck: nothing left behind by earlier runs");
-        return Ok(Outcome::Passed);
-    }
-    let mut table = Table::new();
-    table
-        .load_style(UTF8_FULL_CONDENSED)
-        .set_header(vec!["left behind", "why"]);
-    for leftover in &leftovers {
-        table.add_row(vec![
-            leftover.resource.to_string(),
-            leftover.state.to_string(),
-        ]);
-    }
-    print_stdout(&format!("{table}\n"));
-    if !yes {
-        eprintln!("plancheck: run `plancheck clean --yes` to remove these");
-        return Ok(Outcome::Passed);
+    let survey = sweep::find(&scope).await;
+    let leftovers = &survey.leftovers;
+    for why in &survey.unlooked {
+        say!("could not look for leftovers: {why}");
     }
     let mut failed = 0;
-    for leftover in &leftovers {
-        match sweep::remove(leftover).await {
-            Ok(()) => eprintln!("plancheck: {}", leftover.removed()),
-            Err(error) => {
-                failed += 1;
-                eprintln!("plancheck: could not remove {}: {error}", leftover.resource);
+    if leftovers.is_empty() {
+        if survey.unlooked.is_empty() {
+            say!("nothing left behind by earlier runs");
+        } else {
+            say!("nothing left behind where plancheck could look");
+        }
+    } else {
+        let mut table = Table::new();
+        table
+            .load_style(UTF8_FULL_CONDENSED)
+            .set_header(vec!["left behind", "why"]);
+        for leftover in leftovers {
+            table.add_row(vec![leftover.resource.to_string(), leftover.why()]);
+        }
+        print_stdout(&format!("{table}\n"));
+        if !yes {
+            say!("run `plancheck clean --yes` to remove these");
+        } else {
+            for leftover in leftovers {
+                match sweep::remove(leftover).await {
+                    Ok(()) => say!("{}", leftover.removed()),
+                    Err(error) => {
+                        failed += 1;
+                        say!("could not remove {}: {error}", leftover.resource);
+                    }
+                }
             }
         }
+    }
+    if !survey.unlooked.is_empty() {
+        return Err(Error::Infrastructure(format!(
+            "could not look everywhere, so there may be leftovers that were not listed: {}",
+            survey.unlooked.join("; ")
+        )));
     }
     match failed {
         0 => Ok(Outcome::Passed),

@@ -69,6 +69,20 @@ impl Error {
         }
     }
 
+    /// Whether the server went away under the run (it crashed, was shut down, or the
+    /// connection was cut), rather than refusing what plancheck asked of it.
+    pub fn is_server_lost(&self) -> bool {
+        match self {
+            Error::Database { error, .. } => {
+                error.is_closed()
+                    || error
+                        .as_db_error()
+                        .is_some_and(|db| db.code().code().starts_with("57P"))
+            }
+            _ => false,
+        }
+    }
+
     /// Wraps a server error with what plancheck was doing when it happened.
     pub fn database(during: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> Error {
         let during = during.into();
@@ -113,7 +127,7 @@ impl fmt::Display for ServerError<'_> {
                     f,
                     " (the server stopped or crashed, or the connection was cut; nothing of this \
                      run is left running. Run again; if it recurs, run with --keep to inspect \
-                     the server, or try --backend local or docker)"
+                     the server)"
                 )?;
             }
             return Ok(());

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use plancheck::ErrorKind;
 use plancheck::cli::{Cli, Outcome, Signals, execute};
+use plancheck::{ErrorKind, say};
 
 fn main() -> ExitCode {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -17,16 +17,16 @@ fn main() -> ExitCode {
     let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(error) => {
-            eprintln!("plancheck: error: {error:#}");
+            say!("error: {error:#}");
             return ExitCode::from(3);
         }
     };
-    // SIGINT and SIGTERM are caught from the first instant, before anything exists that
+    // SIGINT, SIGTERM and SIGHUP are caught from the first instant, before anything exists that
     // a signal could leak.
     let signals = match runtime.block_on(async { Signals::install() }) {
         Ok(signals) => signals,
         Err(error) => {
-            eprintln!("plancheck: error: {error}");
+            say!("error: {error}");
             return ExitCode::from(3);
         }
     };
@@ -43,7 +43,7 @@ fn main() -> ExitCode {
                 ErrorKind::BadInput => 2,
                 ErrorKind::Infrastructure => 3,
             };
-            eprintln!("plancheck: error: {:#}", anyhow::Error::from(error));
+            say!("error: {:#}", anyhow::Error::from(error));
             ExitCode::from(code)
         }
     }

@@ -4,13 +4,35 @@
 //! seconds. Rates are rounded to three significant figures. The durations are also
 //! returned as `Phase`s for the report.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
 use crate::judge::format_count;
 use crate::outcome::Phase;
+
+/// Writes one line to stderr, prefixed `plancheck: `, as `eprintln!` would, except
+/// that a stderr nobody reads any more is not an error: a reader that stopped reading
+/// (`plancheck … 2>&1 | head`) or a terminal that closed (SIGHUP) costs the line,
+/// never the run, its report or its clean-up. `eprintln!` panics there.
+#[macro_export]
+macro_rules! say {
+    ($($argument:tt)*) => {
+        $crate::progress::write_stderr_line(format_args!($($argument)*))
+    };
+}
+
+/// What [`say!`] calls: the line and its prefix in one write, errors dropped.
+pub fn write_stderr_line(line: std::fmt::Arguments<'_>) {
+    write_stderr(&format!("plancheck: {line}\n"));
+}
+
+/// Writes `text` to stderr as it is (no prefix, no newline added), dropping errors as
+/// [`say!`] does: for lines meant to be copied, such as the commands `--keep` prints.
+pub fn write_stderr(text: &str) {
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +72,7 @@ impl Progress {
                 Some(spinner)
             }
             Progress::Lines => {
-                eprintln!("plancheck: {name}…");
+                crate::say!("{name}…");
                 None
             }
             Progress::Silent => None,
@@ -110,7 +132,7 @@ impl PhaseClock {
             spinner.finish_and_clear();
         }
         if self.progress != Progress::Silent {
-            eprintln!("plancheck: {}: {}", self.name, duration(elapsed));
+            crate::say!("{}: {}", self.name, duration(elapsed));
         }
         Phase::new(&self.name, elapsed)
     }
@@ -133,8 +155,8 @@ impl RowsProgress {
             (Some(bar), _) => bar.set_position(rows),
             (None, Progress::Lines) if self.last_line.elapsed() >= LINE_INTERVAL => {
                 self.last_line = Instant::now();
-                eprintln!(
-                    "plancheck:   {}: {} of {} rows ({} rows/s)",
+                crate::say!(
+                    "  {}: {} of {} rows ({} rows/s)",
                     self.table,
                     grouped(rows),
                     grouped(self.total),
@@ -154,8 +176,8 @@ impl RowsProgress {
             return;
         }
         let elapsed = self.started.elapsed();
-        eprintln!(
-            "plancheck:   {}: {} rows in {} ({} rows/s)",
+        crate::say!(
+            "  {}: {} rows in {} ({} rows/s)",
             self.table,
             grouped(rows),
             duration(elapsed),

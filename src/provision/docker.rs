@@ -37,12 +37,30 @@ pub const OWNER_LABEL: &str = "dev.plancheck.owner";
 /// swept, or removed by `plancheck clean` when kept.
 pub const HOST_LABEL: &str = "dev.plancheck.host";
 
+/// The label promising that the run holds a session on the container's server from
+/// its first connection until the container is removed or kept, and marks the
+/// container once connected ([`CONNECTED_MARKER`]): what lets a container be judged
+/// from the engine alone when its owner's process cannot be (another process
+/// namespace, such as a CI job's container that is gone, or another machine).
+pub const LIVENESS_LABEL: &str = "dev.plancheck.liveness";
+
+/// The file in the container that says its run has connected.
+const CONNECTED_MARKER: &str = "/tmp/plancheck-connected";
+
+/// How long a container whose run never connected may live: past start-up's own
+/// limits (120 s for the container, 60 s for the first connection), its run has
+/// given up on it or is gone.
+const NEVER_CONNECTED_GRACE: Duration = Duration::from_secs(300);
+
 /// Kept containers are renamed with this prefix, so the sweep leaves them alone.
 const KEPT_PREFIX: &str = "plancheck-kept-";
 
 pub(super) struct DockerServer {
     /// `None` once stopped or kept.
     container: Option<ContainerAsync<Postgres>>,
+    /// The session that says, to a sweep that cannot see this process, that the
+    /// container is in use (see [`LIVENESS_LABEL`]). Dropped after the container.
+    _keeper: Option<tokio_postgres::Client>,
     /// The runtime the container was started on. testcontainers removes a dropped
     /// container from inside a runtime and panics outside one, which is where a panic
     /// unwinding past `block_on` drops it; `Drop` re-enters this runtime first.
@@ -124,6 +142,7 @@ pub(super) async fn start(image: &str, registry: &Registry) -> Result<Server> {
         .with_label(PROCESS_LABEL, std::process::id().to_string())
         .with_label(OWNER_LABEL, Owner::current().token())
         .with_label(HOST_LABEL, super::owner::host_identity())
+        .with_label(LIVENESS_LABEL, "session")
         // Publish the server on loopback only (testcontainers publishes on every
         // interface by default); Docker picks a free port.
         .with_host_config_modifier(|host_config| {
@@ -174,6 +193,7 @@ pub(super) async fn start(image: &str, registry: &Registry) -> Result<Server> {
         .dbname("postgres")
         .application_name("plancheck");
     wait_until_ready(&admin, Duration::from_secs(60), || Ok(())).await?;
+    let keeper = hold_session(&admin).await?;
     Ok(Server {
         backend: Backend::Docker {
             image: format!("{name}:{tag}"),
@@ -185,9 +205,24 @@ pub(super) async fn start(image: &str, registry: &Registry) -> Result<Server> {
         registry: super::Registry::new(),
         handle: Handle::Docker(Box::new(DockerServer {
             container: Some(container),
+            _keeper: Some(keeper),
             runtime: tokio::runtime::Handle::current(),
         })),
     })
+}
+
+/// Opens the session this run holds on its container for as long as it has the
+/// container, and marks the container as connected. The mark is written by the server
+/// itself (its superuser may write files), so it needs no shell in the image. A mark
+/// that cannot be written leaves the container to the age rule, which is only slower.
+async fn hold_session(admin: &Config) -> Result<tokio_postgres::Client> {
+    let keeper = super::connect(admin).await?;
+    let _ = keeper
+        .batch_execute(&format!(
+            "COPY (SELECT 'connected') TO '{CONNECTED_MARKER}'"
+        ))
+        .await;
+    Ok(keeper)
 }
 
 impl DockerServer {
@@ -325,52 +360,164 @@ pub(super) async fn remove(id: &str) -> std::result::Result<(), String> {
     }
 }
 
-/// plancheck's containers on this engine that belong to no live run on this host.
-pub(super) async fn leftovers() -> Vec<Leftover> {
-    let Ok(docker) = engine() else {
-        return Vec::new();
+/// plancheck's containers on this engine that belong to no live run. A machine with
+/// no engine at all (no `DOCKER_HOST`, no socket) has none; an engine that is
+/// configured but does not answer is `Err`: it was not looked at.
+pub(super) async fn leftovers() -> std::result::Result<Vec<Leftover>, String> {
+    let configured = std::env::var_os("DOCKER_HOST").is_some()
+        || std::path::Path::new("/var/run/docker.sock").exists();
+    let docker = match engine() {
+        Ok(docker) => docker,
+        Err(_) if !configured => return Ok(Vec::new()),
+        Err(error) => return Err(format!("containers: {error}")),
     };
-    if !matches!(
-        tokio::time::timeout(Duration::from_secs(2), docker.ping()).await,
-        Ok(Ok(_))
-    ) {
-        return Vec::new();
+    match tokio::time::timeout(Duration::from_secs(3), docker.ping()).await {
+        Ok(Ok(_)) => {}
+        _ if !configured => return Ok(Vec::new()),
+        Ok(Err(error)) => {
+            return Err(format!(
+                "containers: the Docker engine did not answer ({error})"
+            ));
+        }
+        Err(_) => return Err("containers: the Docker engine did not answer within 3s".into()),
     }
     let filters = std::collections::HashMap::from([("label", vec![CONTAINER_LABEL.to_owned()])]);
     let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
         .all(true)
         .filters(&filters)
         .build();
-    let Ok(containers) = docker.list_containers(Some(options)).await else {
-        return Vec::new();
-    };
+    let containers = docker
+        .list_containers(Some(options))
+        .await
+        .map_err(|error| format!("containers: listing them failed ({error})"))?;
     let host = super::owner::host_identity();
-    containers
-        .into_iter()
-        .filter_map(|container| {
-            let id = container.id?;
-            let name = container
-                .names
-                .unwrap_or_default()
-                .first()
-                .map(|name| name.trim_start_matches('/').to_owned())
-                .unwrap_or_default();
-            let labels = container.labels.unwrap_or_default();
-            let running =
-                container.state == Some(bollard::models::ContainerSummaryStateEnum::RUNNING);
-            let ours = labels.get(HOST_LABEL) == Some(&host);
-            let state = if name.starts_with(KEPT_PREFIX) {
-                // Someone's on another machine is theirs to remove.
-                ours.then_some(State::Kept)?
-            } else {
-                orphaned(&labels, ours, running)?
-            };
-            Some(Leftover {
+    let mut found = Vec::new();
+    for container in containers {
+        let Some(id) = container.id else { continue };
+        let name = container
+            .names
+            .unwrap_or_default()
+            .first()
+            .map(|name| name.trim_start_matches('/').to_owned())
+            .unwrap_or_default();
+        let labels = container.labels.unwrap_or_default();
+        let running = container.state == Some(bollard::models::ContainerSummaryStateEnum::RUNNING);
+        let ours = labels.get(HOST_LABEL) == Some(&host);
+        let state = if name.starts_with(KEPT_PREFIX) {
+            // Someone's on another machine is theirs to remove.
+            ours.then_some(State::Kept)
+        } else if !ours && labels.contains_key(LIVENESS_LABEL) {
+            let created = container.created.unwrap_or(0);
+            abandoned(&docker, &id, &labels, created).await
+        } else {
+            orphaned(&labels, ours, running)
+        };
+        if let Some(state) = state {
+            found.push(Leftover {
                 resource: Resource::Container { id, name },
                 state,
-            })
-        })
-        .collect()
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// Judges a container from the engine's view alone, for one whose owner's process
+/// this host cannot look up: a container whose run has connected to it is in use
+/// exactly while its server has a client session (the run holds one throughout); one
+/// never connected to is abandoned once older than [`NEVER_CONNECTED_GRACE`]. `None`
+/// when it may be in use, or when the engine cannot say.
+async fn abandoned(
+    docker: &bollard::Docker,
+    id: &str,
+    labels: &std::collections::HashMap<String, String>,
+    created: i64,
+) -> Option<State> {
+    let owner = labels
+        .get(OWNER_LABEL)
+        .and_then(|token| Owner::parse(token))
+        .map_or_else(|| "its run".to_owned(), |owner| owner.to_string());
+    let place = labels
+        .get(HOST_LABEL)
+        .map_or_else(String::new, |host| format!(" (on {host})"));
+    if !has_file(docker, id, CONNECTED_MARKER).await? {
+        let age = chrono::Utc::now().timestamp().saturating_sub(created);
+        return (age > NEVER_CONNECTED_GRACE.as_secs() as i64).then(|| {
+            State::Orphaned(format!(
+                "{owner}{place} never connected to it in {} minutes",
+                age / 60
+            ))
+        });
+    }
+    if client_sessions(docker, id).await? > 0 {
+        return None;
+    }
+    Some(State::Orphaned(format!(
+        "{owner}{place}, which this host cannot look up, holds no session on its server any more"
+    )))
+}
+
+/// Whether `path` exists in the container, asked of the engine (no shell needed).
+/// `None` when the engine does not say.
+async fn has_file(docker: &bollard::Docker, id: &str, path: &str) -> Option<bool> {
+    use futures_util::StreamExt;
+    let options = bollard::query_parameters::DownloadFromContainerOptionsBuilder::default()
+        .path(path)
+        .build();
+    let mut archive = docker.download_from_container(id, Some(options));
+    match archive.next().await {
+        Some(Ok(_)) | None => Some(true),
+        Some(Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        })) => Some(false),
+        Some(Err(_)) => None,
+    }
+}
+
+/// How many client sessions the container's PostgreSQL serves, from the processes the
+/// engine lists in it: a backend's title is `postgres: <user> <database> <client>
+/// <activity>`, with the client as `host(port)` or `[local]`. A stopped container has
+/// none. `None` when the engine does not say.
+async fn client_sessions(docker: &bollard::Docker, id: &str) -> Option<usize> {
+    match docker.top_processes(id, None).await {
+        Ok(top) => {
+            let titles = top.titles.unwrap_or_default();
+            let command = titles
+                .iter()
+                .position(|title| title == "CMD" || title == "COMMAND")?;
+            Some(
+                top.processes
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|process| process.get(command))
+                    .filter(|title| is_client_backend(title))
+                    .count(),
+            )
+        }
+        // Not running: no server, so no session.
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 409, ..
+        }) => Some(0),
+        Err(_) => None,
+    }
+}
+
+/// Whether a process title is a client backend's: `postgres: user db 172.17.0.1(5432) idle`.
+fn is_client_backend(title: &str) -> bool {
+    let Some(rest) = title.strip_prefix("postgres: ") else {
+        return false;
+    };
+    let words: Vec<&str> = rest.split_whitespace().collect();
+    words.len() >= 3 && {
+        let client = words[2];
+        client == "[local]"
+            || client
+                .strip_suffix(')')
+                .and_then(|client| client.rsplit_once('('))
+                .is_some_and(|(_, port)| {
+                    !port.is_empty() && port.chars().all(|c| c.is_ascii_digit())
+                })
+    }
 }
 
 /// Why a container's run is known to be gone, or `None` if it may live: its owner
@@ -437,6 +584,30 @@ mod tests {
         let labels = HashMap::from([(PROCESS_LABEL.to_owned(), "4194304".to_owned())]);
         assert!(orphaned(&labels, false, true).is_none());
         assert!(orphaned(&labels, false, false).is_some());
+    }
+
+    #[test]
+    fn client_backends_are_told_from_the_server_s_own_processes() {
+        use super::is_client_backend;
+        assert!(is_client_backend(
+            "postgres: postgres plancheck_x_ab12 172.17.0.1(41234) idle"
+        ));
+        assert!(is_client_backend(
+            "postgres: postgres postgres [local] SELECT"
+        ));
+        assert!(is_client_backend(
+            "postgres: postgres postgres ::1(5001) CREATE INDEX"
+        ));
+        for title in [
+            "postgres -c fsync=off",
+            "postgres: checkpointer ",
+            "postgres: background writer ",
+            "postgres: walwriter ",
+            "postgres: logical replication launcher ",
+            "postgres: autovacuum launcher ",
+        ] {
+            assert!(!is_client_backend(title), "{title}");
+        }
     }
 
     #[test]

@@ -104,7 +104,12 @@ pub(super) async fn start(registry: &Registry) -> Result<Server> {
         .arg("-k")
         .arg(&root)
         .args(["-c", "listen_addresses=", "-c"])
-        .arg(format!("port={SOCKET_PORT}"));
+        .arg(format!("port={SOCKET_PORT}"))
+        // Dynamic shared memory in files under the data directory, not in /dev/shm:
+        // a server killed before it can clean up (SIGKILL, a crash, a killed run
+        // whose sweep stops it with SIGQUIT) leaves them where the directory's
+        // removal takes them. Parallel index builds are its main user here.
+        .args(["-c", "dynamic_shared_memory_type=mmap"]);
     for (name, value) in THROWAWAY_SERVER_SETTINGS {
         command.arg("-c").arg(format!("{name}={value}"));
     }
@@ -233,12 +238,21 @@ impl Drop for LocalServer {
     }
 }
 
-/// A child process in a process group of its own, killed with all its descendants
+/// A child process in a process group of its own, stopped with all its descendants
 /// (initdb starts postgres processes of its own) if it is dropped before it ends: what
-/// an interrupt during `initdb` does.
+/// an interrupt during `initdb` does. initdb's backends keep dynamic shared memory in
+/// `/dev/shm` (`PostgreSQL.*`) whatever the server is later told, and a backend in
+/// bootstrap mode dies on any signal without removing it. So only initdb itself is
+/// signalled (SIGINT): it stops at the end of the step under way, once that step's
+/// backend has ended in order, and removes its directory. Its whole group is killed
+/// only if that has not happened within [`GROUP_GRACE`].
 struct ProcessGroup {
     child: Option<tokio::process::Child>,
 }
+
+/// How long an interrupted `initdb` gets to stop in order before it is killed: its
+/// longest step takes a second or two.
+const GROUP_GRACE: Duration = Duration::from_secs(30);
 
 impl ProcessGroup {
     fn spawn(mut command: Command) -> std::io::Result<ProcessGroup> {
@@ -259,12 +273,29 @@ impl Drop for ProcessGroup {
         let Some(mut child) = self.child.take() else {
             return;
         };
-        if let Some(id) = child.id() {
-            let _ = nix::sys::signal::killpg(Pid::from_raw(id as i32), Signal::SIGKILL);
-        }
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
+        let Some(id) = child.id() else {
+            return;
+        };
+        let group = Pid::from_raw(id as i32);
+        let ended = |child: &mut tokio::process::Child, limit: Duration| {
+            let deadline = Instant::now() + limit;
+            loop {
+                // The leader ends after the backends it waits for; a member that
+                // outlives it still counts.
+                let leader_done = !matches!(child.try_wait(), Ok(None));
+                if leader_done && nix::sys::signal::killpg(group, None).is_err() {
+                    return true;
+                }
+                if Instant::now() >= deadline {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        };
+        let _ = kill(group, Signal::SIGINT);
+        if !ended(&mut child, GROUP_GRACE) {
+            let _ = nix::sys::signal::killpg(group, Signal::SIGKILL);
+            ended(&mut child, Duration::from_secs(2));
         }
     }
 }
@@ -284,9 +315,17 @@ fn log_file(path: &Path, owner: &Option<User>) -> Result<std::fs::File> {
 /// Local server directories under the temporary directory that no live run owns:
 /// those whose owner is gone, those kept with `--keep`, and (from plancheck versions
 /// before owner tokens) those no server runs in.
-pub(super) fn leftovers() -> Vec<Leftover> {
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
-        return Vec::new();
+pub(super) fn leftovers() -> std::result::Result<Vec<Leftover>, String> {
+    let temp = std::env::temp_dir();
+    let entries = match std::fs::read_dir(&temp) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(error) => {
+            return Err(format!(
+                "local server directories: reading {} failed ({error})",
+                temp.display()
+            ));
+        }
     };
     let mut found: Vec<Leftover> = entries
         .filter_map(|entry| entry.ok())
@@ -326,7 +365,7 @@ pub(super) fn leftovers() -> Vec<Leftover> {
         })
         .collect();
     found.sort_by_key(|leftover| leftover.resource.to_string());
-    found
+    Ok(found)
 }
 
 /// How long a directory without an owner token must lie untouched before it counts as

@@ -6,6 +6,7 @@
 //! testcontainers or host binaries.
 
 mod capacity;
+mod connect;
 mod docker;
 mod local;
 mod owner;
@@ -15,15 +16,16 @@ mod url;
 
 use std::fmt;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use rand::RngExt;
 use serde::Serialize;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config};
 
 use crate::error::{Error, Result};
 
 pub use capacity::Capacity;
+use connect::wait_until_ready;
+pub use connect::{DEFAULT_CONNECT_TIMEOUT, connect, conninfo, describe, parse_database_url};
 pub use docker::{CONTAINER_LABEL, DEFAULT_IMAGE, OWNER_LABEL, PROCESS_LABEL};
 pub use owner::Owner;
 pub use registry::Registry;
@@ -337,10 +339,21 @@ impl Server {
                     ),
                 )
             }
-            Handle::External => (
-                format!("psql -d {database}  # on the server --database-url names"),
-                format!("psql -c 'DROP DATABASE {database} WITH (FORCE)'  # on that server"),
-            ),
+            Handle::External => {
+                let admin_database = self.admin.get_dbname().unwrap_or("postgres");
+                let drops: Vec<String> = database
+                    .split_whitespace()
+                    .map(|name| format!("-c 'DROP DATABASE {name} WITH (FORCE)'"))
+                    .collect();
+                (
+                    format!("psql {}", shell_quote(&conninfo(&self.admin, database))),
+                    format!(
+                        "psql {} {}",
+                        shell_quote(&conninfo(&self.admin, admin_database)),
+                        drops.join(" ")
+                    ),
+                )
+            }
         };
         ConnectionHint { psql, remove }
     }
@@ -367,6 +380,11 @@ impl Server {
             Handle::External => Ok(()),
         }
     }
+}
+
+/// `text` as one word for a POSIX shell.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
 }
 
 /// What `--keep` tells the user.
@@ -426,44 +444,6 @@ impl ScratchDatabase {
             )))?;
         self.registry.forget_database(&self.name);
         Ok(())
-    }
-}
-
-/// Connects without TLS (every backend is on this machine or named by the user) and
-/// drives the connection on the runtime.
-pub async fn connect(config: &Config) -> Result<Client> {
-    let (client, connection) = config
-        .connect(NoTls)
-        .await
-        .map_err(Error::database("connecting to PostgreSQL"))?;
-    tokio::spawn(async move {
-        // The connection ends when the client is dropped; an error here surfaces on the
-        // client's next call, which is where it is reported.
-        let _ = connection.await;
-    });
-    Ok(client)
-}
-
-/// Retries `connect` until the server accepts connections or `limit` passes; `alive`
-/// lets a backend cut the wait short when its server has already died.
-async fn wait_until_ready(
-    config: &Config,
-    limit: Duration,
-    mut alive: impl FnMut() -> Result<()>,
-) -> Result<()> {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        alive()?;
-        match config.connect(NoTls).await {
-            Ok(_) => return Ok(()),
-            Err(error) if tokio::time::Instant::now() >= deadline => {
-                return Err(Error::Infrastructure(format!(
-                    "the server did not accept connections within {}s: {error}",
-                    limit.as_secs()
-                )));
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
     }
 }
 

@@ -104,19 +104,32 @@ pub struct Scope {
     pub server: Option<Config>,
 }
 
+/// What a look for leftovers found, and where it could not look.
+#[derive(Debug, Default)]
+pub struct Survey {
+    pub leftovers: Vec<Leftover>,
+    /// Each place that could not be looked at, with why: a look that failed is no
+    /// all-clear, so whoever asked must say so.
+    pub unlooked: Vec<String>,
+}
+
 /// Every leftover in `scope`, orphaned and kept; live runs' resources are left out.
-pub async fn find(scope: &Scope) -> Vec<Leftover> {
-    let mut found = Vec::new();
+pub async fn find(scope: &Scope) -> Survey {
+    let mut survey = Survey::default();
+    let mut add = |found: Result<Vec<Leftover>, String>| match found {
+        Ok(found) => survey.leftovers.extend(found),
+        Err(why) => survey.unlooked.push(why),
+    };
     if scope.docker {
-        found.extend(docker::leftovers().await);
+        add(docker::leftovers().await);
     }
     if scope.local {
-        found.extend(local::leftovers());
+        add(local::leftovers());
     }
     if let Some(server) = &scope.server {
-        found.extend(url::leftovers(server).await);
+        add(url::leftovers(server).await);
     }
-    found
+    survey
 }
 
 /// Removes one leftover; `Err` says why it could not be.
@@ -134,14 +147,26 @@ pub async fn remove(leftover: &Leftover) -> Result<(), String> {
     }
 }
 
-/// Removes the orphans in `scope` (never what was kept) and says what went.
+/// Removes the orphans in `scope` (never what was kept) and says what went, and
+/// where it could not look.
 pub async fn orphans(scope: &Scope) -> Vec<String> {
-    let mut lines = Vec::new();
-    for leftover in find(scope).await {
+    let survey = find(scope).await;
+    let mut lines: Vec<String> = survey
+        .unlooked
+        .iter()
+        .map(|why| format!("could not look for leftovers: {why}"))
+        .collect();
+    for leftover in survey.leftovers {
         if let State::Orphaned(why) = &leftover.state {
             lines.push(match remove(&leftover).await {
-                Ok(()) => format!("{} ({why})", leftover.removed()),
-                Err(error) => format!("could not remove {}: {error}", leftover.resource),
+                Ok(()) => format!(
+                    "swept a dead run's leftover: {} ({why})",
+                    leftover.removed()
+                ),
+                Err(error) => format!(
+                    "could not sweep a dead run's leftover {}: {error}",
+                    leftover.resource
+                ),
             });
         }
     }

@@ -8,7 +8,7 @@ use tokio_postgres::Config;
 
 use super::sweep::{Leftover, Resource, State};
 use super::{Backend, Handle, Server, connect};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ServerError};
 
 /// The first key of every plancheck advisory lock ("plnc"); the second is a hash of
 /// the scratch database's name.
@@ -22,19 +22,14 @@ pub(super) const KEPT_COMMENT: &str = "plancheck: kept with --keep";
 pub(super) const SCRATCH_COMMENT: &str = "plancheck scratch database of ";
 
 pub(super) async fn start(url: &str) -> Result<Server> {
-    let admin: Config = url.parse().map_err(|error| {
-        Error::Usage(format!(
-            "--database-url is not a PostgreSQL connection URL: {error}"
-        ))
-    })?;
-    let host = describe(&admin);
+    let admin = super::parse_database_url(url)?;
     // Reach the server now, so a wrong URL fails before any work is done, naming
-    // where it looked.
-    connect(&admin).await.map_err(|error| {
-        Error::Infrastructure(format!("cannot reach the server at {host}: {error}"))
-    })?;
+    // where it looked and whether the server refused or could not be reached.
+    connect(&admin).await?;
     Ok(Server {
-        backend: Backend::Url { host },
+        backend: Backend::Url {
+            host: super::describe(&admin),
+        },
         admin,
         selection_note: None,
         startup: std::time::Duration::ZERO,
@@ -42,22 +37,6 @@ pub(super) async fn start(url: &str) -> Result<Server> {
         registry: super::Registry::new(),
         handle: Handle::External,
     })
-}
-
-/// `host:port` (or the socket directory) a configuration points at.
-fn describe(config: &Config) -> String {
-    let host = config
-        .get_hosts()
-        .first()
-        .map(|host| match host {
-            tokio_postgres::config::Host::Tcp(name) => name.clone(),
-            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
-        })
-        .unwrap_or_else(|| "localhost".into());
-    match config.get_ports().first() {
-        Some(port) => format!("{host}:{port}"),
-        None => host,
-    }
 }
 
 /// The advisory lock's second key for a database name (FNV-1a).
@@ -100,14 +79,24 @@ pub(super) async fn hold_lock(admin: &Config, name: &str) -> Result<tokio_postgr
 }
 
 /// This role's scratch databases (marked so by their comment) that no live run
-/// holds: orphans, and those kept with `--keep`. The databases are listed before the locks are read: a run
-/// takes its lock before it creates its database, so a database seen here whose lock
-/// is not seen after is truly orphaned.
-pub(super) async fn leftovers(server: &Config) -> Vec<Leftover> {
-    let Ok(client) = connect(server).await else {
-        return Vec::new();
+/// holds: orphans, and those kept with `--keep`. The databases are listed before the
+/// locks are read: a run takes its lock before it creates its database, so a database
+/// seen here whose lock is not seen after is truly orphaned. `Err` says why the server
+/// could not be looked at: that is no all-clear.
+pub(super) async fn leftovers(server: &Config) -> std::result::Result<Vec<Leftover>, String> {
+    let place = super::describe(server);
+    let client = connect(server).await.map_err(|error| error.to_string())?;
+    let failed = |what: &str| {
+        let what = what.to_owned();
+        let place = place.clone();
+        move |error: tokio_postgres::Error| {
+            format!(
+                "{what} on the server at {place} failed: {}",
+                ServerError(&error)
+            )
+        }
     };
-    let Ok(databases) = client
+    let databases = client
         .query(
             "SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '') \
              FROM pg_database WHERE datname LIKE 'plancheck\\_%' \
@@ -116,24 +105,20 @@ pub(super) async fn leftovers(server: &Config) -> Vec<Leftover> {
             &[],
         )
         .await
-    else {
-        return Vec::new();
-    };
-    let Ok(locks) = client
+        .map_err(failed("listing scratch databases"))?;
+    let locks = client
         .query(
             "SELECT objid::text FROM pg_locks WHERE locktype = 'advisory' \
              AND classid = $1::int4::oid AND objsubid = 2 AND granted",
             &[&LOCK_CLASS],
         )
         .await
-    else {
-        return Vec::new();
-    };
+        .map_err(failed("reading the advisory locks"))?;
     let held: std::collections::HashSet<u32> = locks
         .iter()
         .filter_map(|row| row.get::<_, String>(0).parse().ok())
         .collect();
-    databases
+    Ok(databases
         .iter()
         .filter_map(|row| {
             let name: String = row.get(0);
@@ -156,7 +141,7 @@ pub(super) async fn leftovers(server: &Config) -> Vec<Leftover> {
                 state,
             })
         })
-        .collect()
+        .collect())
 }
 
 /// Drops a leftover scratch database, ending whatever still runs in it.

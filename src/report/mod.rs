@@ -2,6 +2,7 @@
 //! their output in place. Only this module knows about Markdown, HTML or the layout of
 //! `reports/`, and it never touches the database.
 
+mod destination;
 pub mod json;
 pub mod markdown;
 pub mod plan_tree;
@@ -12,6 +13,8 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::judge::format_ms;
 use crate::outcome::{Outcome, QueryEvidence, SamplingStop, format_budget};
+
+pub use destination::Claim;
 
 /// The file holding the index facts the checks used, so the plans beside it can be
 /// judged again without a server.
@@ -66,21 +69,10 @@ fn pretty(value: &impl serde::Serialize) -> String {
     text
 }
 
-/// Writes `report.md`, `report.json`, `catalog.json` and one `<query>.explain.json` per query into
-/// `<root>/<scenario>/`. The files are written into a staging directory beside it
-/// and swapped in whole, so a failure never leaves a half-written report where a good
-/// one was. An existing directory is only replaced if it holds a plancheck report.
-pub fn write(run: &Outcome, root: &Path) -> Result<PathBuf> {
-    let target = check_destination(root, &run.scenario)?;
-    std::fs::create_dir_all(root).map_err(Error::io(format!("creating {}", root.display())))?;
-    let staging = tempfile::Builder::new()
-        .prefix(&format!(".{}.staging-", run.scenario))
-        .tempdir_in(root)
-        .map_err(Error::io(format!(
-            "creating a staging directory in {}",
-            root.display()
-        )))?;
-
+/// Every file of `run`'s report, as (name, text): `report.md`, `report.json`,
+/// `catalog.json` (and `catalog.after.json`) and one `<query>.explain.json` per query
+/// and variant.
+pub fn files(run: &Outcome) -> Vec<(String, String)> {
     let mut files = vec![
         ("report.md".to_owned(), markdown::render(run)),
         ("report.json".to_owned(), json::render(run)),
@@ -102,39 +94,15 @@ pub fn write(run: &Outcome, root: &Path) -> Result<PathBuf> {
             ));
         }
     }
-    for (name, text) in files {
-        let path = staging.path().join(&name);
-        std::fs::write(&path, text).map_err(Error::io(format!("writing {}", path.display())))?;
-    }
+    files
+}
 
-    let staged = staging.keep();
-    let previous = root.join(format!(".{}.previous", run.scenario));
-    if previous.exists() {
-        std::fs::remove_dir_all(&previous)
-            .map_err(Error::io(format!("removing {}", previous.display())))?;
-    }
-    if target.exists() {
-        std::fs::rename(&target, &previous).map_err(Error::io(format!(
-            "moving the previous {} aside",
-            target.display()
-        )))?;
-    }
-    if let Err(error) = std::fs::rename(&staged, &target) {
-        // Put the previous report back rather than leave none.
-        if previous.exists() {
-            let _ = std::fs::rename(&previous, &target);
-        }
-        let _ = std::fs::remove_dir_all(&staged);
-        return Err(Error::io(format!(
-            "moving the new report to {}",
-            target.display()
-        ))(error));
-    }
-    if previous.exists() {
-        std::fs::remove_dir_all(&previous)
-            .map_err(Error::io(format!("removing {}", previous.display())))?;
-    }
-    Ok(target)
+/// Writes `run`'s report into `<root>/<scenario>/`, whole or not at all, keeping
+/// what the user added there (see [`Claim`]). A run that must not lose its
+/// destination to another between start and end claims it first and calls
+/// [`Claim::install`] instead.
+pub fn write(run: &Outcome, root: &Path) -> Result<PathBuf> {
+    Claim::take(root, &run.scenario)?.install(&files(run))
 }
 
 /// Where `scenario`'s report goes under `root`, or an error if something that is not a

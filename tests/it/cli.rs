@@ -353,3 +353,193 @@ fn every_phase_reports_its_start_and_duration_as_plain_lines() {
         "no bars without a terminal"
     );
 }
+
+#[test]
+fn a_seed_too_large_is_refused_with_the_largest_accepted() {
+    plancheck()
+        .args(["scenario", "dense-org", "--seed", "99999999999999999999"])
+        .assert()
+        .code(2)
+        .stderr(contains(
+            "larger than the largest seed, 18446744073709551615",
+        ));
+    plancheck()
+        .args(["scenario", "dense-org", "--seed", "-1"])
+        .assert()
+        .code(2)
+        .stderr(contains("whole number from 0 to 18446744073709551615"));
+}
+
+/// The issue's own report: stderr piped to a reader that stops after two lines
+/// (`2>&1 >/dev/null | head -2`). The run must end as it would have, with its report
+/// written and nothing left on the server.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reader_that_stops_reading_stderr_costs_neither_the_report_nor_the_clean_up() {
+    let server = crate::support::local_server().await;
+    let url = crate::support::superuser_url(&server);
+    let out = tempfile::tempdir().unwrap();
+    let binary = assert_cmd::cargo::cargo_bin("plancheck");
+    let output = tokio::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "'{}' scenario tests/data/scenarios/dense-small.toml --scale 5000 --no-progress \
+             --backend url --database-url '{url}' --out '{}' 2>&1 >/dev/null | head -2 >/dev/null; \
+             echo \"status=${{PIPESTATUS[0]}}\"",
+            binary.display(),
+            out.path().display()
+        ))
+        .current_dir(repo_path(""))
+        .env("NO_COLOR", "1")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("status=0"), "{stdout}");
+    assert!(
+        out.path().join("dense-small/report.json").exists(),
+        "no report was written"
+    );
+    let client = plancheck::provision::connect(&url.parse().unwrap())
+        .await
+        .unwrap();
+    let left: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'plancheck\\_%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "the scratch database was left on the server");
+    drop(client);
+    server.stop().await.unwrap();
+}
+
+/// Two runs into one report directory: the second is refused at once (exit code 2,
+/// naming the directory and who holds it), and the first one's report is the one
+/// there afterwards.
+#[test]
+fn a_second_run_into_the_same_report_directory_is_refused() {
+    let out = tempfile::tempdir().unwrap();
+    let mut first = std::process::Command::new(assert_cmd::cargo::cargo_bin("plancheck"))
+        .current_dir(repo_path(""))
+        .args(["scenario", "tests/data/scenarios/dense-small.toml"])
+        .args([
+            "--scale",
+            "20000",
+            "--seed",
+            "1",
+            "--no-progress",
+            "--backend",
+            "local",
+        ])
+        .arg("--out")
+        .arg(out.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lock = out.path().join(".dense-small.lock");
+    assert!(crate::support::wait_for(
+        std::time::Duration::from_secs(30),
+        || lock.exists()
+    ));
+    small_run("dense-small", out.path())
+        .args(["--backend", "local", "--seed", "2"])
+        .assert()
+        .code(2)
+        .stderr(contains(format!(
+            "{} is being written by another plancheck run (plancheck process {}",
+            out.path().join("dense-small").display(),
+            first.id()
+        )));
+    assert_eq!(first.wait().unwrap().code(), Some(0));
+    let report = std::fs::read_to_string(out.path().join("dense-small/report.json")).unwrap();
+    assert!(report.contains("\"seed\": 1,"), "the first run's report");
+    assert!(!lock.exists(), "the lock file goes with its run");
+}
+
+/// What a user adds to a report directory (notes, a folder of attachments, a link)
+/// survives a rerun; the previous report's own files are replaced, including plan
+/// files the new report no longer has. A file of the user's with the name of one the
+/// new report writes is refused, naming it, and nothing is replaced.
+#[test]
+fn a_rerun_keeps_what_the_user_added_to_the_report_directory() {
+    let out = tempfile::tempdir().unwrap();
+    let run = || {
+        small_run("dense-small", out.path())
+            .args(["--backend", "local"])
+            .output()
+            .unwrap()
+    };
+    assert_eq!(run().status.code(), Some(0));
+    let dir = out.path().join("dense-small");
+    std::fs::write(dir.join("notes.md"), "why we ran this").unwrap();
+    std::fs::create_dir(dir.join("attachments")).unwrap();
+    std::fs::write(dir.join("attachments/plan.png"), [137, 80, 78, 71]).unwrap();
+    std::os::unix::fs::symlink("notes.md", dir.join("latest-notes")).unwrap();
+    // A plan file an earlier report named and this one will not write again.
+    let report = std::fs::read_to_string(dir.join("report.json")).unwrap();
+    let first_plan = "\"plan_file\": \"old.explain.json\"";
+    assert!(report.contains(first_plan), "{report}");
+    std::fs::write(
+        dir.join("report.json"),
+        report.replacen(first_plan, "\"plan_file\": \"stale.explain.json\"", 1),
+    )
+    .unwrap();
+    std::fs::rename(dir.join("old.explain.json"), dir.join("stale.explain.json")).unwrap();
+
+    let second = run();
+    assert_eq!(
+        second.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("notes.md")).unwrap(),
+        "why we ran this"
+    );
+    assert_eq!(
+        std::fs::read(dir.join("attachments/plan.png")).unwrap(),
+        [137, 80, 78, 71]
+    );
+    assert_eq!(
+        std::fs::read_link(dir.join("latest-notes")).unwrap(),
+        std::path::Path::new("notes.md")
+    );
+    assert!(dir.join("old.explain.json").exists());
+    assert!(
+        !dir.join("stale.explain.json").exists(),
+        "a plan file of the previous report's is not carried over"
+    );
+
+    // Now a file of the user's where the new report writes one.
+    let report = std::fs::read_to_string(dir.join("report.json")).unwrap();
+    std::fs::write(
+        dir.join("report.json"),
+        report.replacen(first_plan, "\"plan_file\": \"renamed.explain.json\"", 1),
+    )
+    .unwrap();
+    std::fs::write(dir.join("old.explain.json"), "the user's").unwrap();
+    let refused = run();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "holds files the new report would replace but the previous report did not write: {}",
+            dir.join("old.explain.json").display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("old.explain.json")).unwrap(),
+        "the user's"
+    );
+    assert!(dir.join("notes.md").exists());
+    let entries: Vec<String> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(entries, vec!["dense-small".to_owned()], "no staging left");
+}

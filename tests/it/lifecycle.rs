@@ -56,7 +56,8 @@ async fn local_server_is_gone_after_a_failed_check() {
     assert!(!resources.directory.unwrap().exists());
 }
 
-/// Starts the CLI on a scenario big enough to be seeding for a while.
+/// Starts the CLI on a scenario big enough to be seeding for a while; its stderr goes
+/// to `<out>/stderr.log`.
 fn spawn_cli(backend: &str, image: Option<&str>, out: &std::path::Path) -> std::process::Child {
     let mut command = Command::new(env!("CARGO_BIN_EXE_plancheck"));
     command
@@ -72,7 +73,7 @@ fn spawn_cli(backend: &str, image: Option<&str>, out: &std::path::Path) -> std::
         .arg("--out")
         .arg(out)
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(std::fs::File::create(out.join("stderr.log")).unwrap());
     if let Some(image) = image {
         command.args(["--image", image]);
     }
@@ -97,6 +98,7 @@ fn spawn_local_cli_into_seeding(
 }
 
 fn interrupt_local_run(signal: Signal) {
+    let since = std::time::SystemTime::now();
     let out = tempfile::tempdir().unwrap();
     let (mut child, server_pid, directory) = spawn_local_cli_into_seeding(out.path());
     kill(Pid::from_raw(child.id() as i32), signal).unwrap();
@@ -119,6 +121,14 @@ fn interrupt_local_run(signal: Signal) {
         !out.path().join("sparse-small").exists(),
         "no report from an interrupted run"
     );
+    let leaked = leaked_shared_memory(since);
+    assert!(leaked.is_empty(), "{signal} left {leaked:?}");
+}
+
+/// A hangup (a closed terminal, a dropped ssh session) is an interrupt like the others.
+#[test]
+fn local_server_is_gone_after_sighup_while_seeding() {
+    interrupt_local_run(Signal::SIGHUP);
 }
 
 #[test]
@@ -208,6 +218,7 @@ fn libc_sigint() -> i32 {
 }
 
 fn local_leftovers_of(pid: u32) -> Vec<String> {
+    let since = std::time::SystemTime::now() - Duration::from_secs(5);
     let prefix = format!("plancheck-pg-{pid}-");
     let mut left: Vec<String> = std::fs::read_dir(std::env::temp_dir())
         .unwrap()
@@ -224,6 +235,13 @@ fn local_leftovers_of(pid: u32) -> Vec<String> {
         String::from_utf8_lossy(&servers.stdout)
             .lines()
             .map(|pid| format!("postgres {pid}")),
+    );
+    // Segments an initdb interrupted in the last few seconds left (the attempts run
+    // one after the other, so older ones are another test's, if anyone's).
+    left.extend(
+        leaked_shared_memory(since)
+            .into_iter()
+            .map(|path| path.display().to_string()),
     );
     left
 }
@@ -246,7 +264,7 @@ fn container_is_gone_after_a_panic() {
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let options = ProvisionOptions {
             backend: BackendChoice::Docker,
-            image,
+            image: image.to_string(),
             database_url: None,
             ..ProvisionOptions::default()
         };
@@ -320,6 +338,7 @@ fn keep_leaves_a_usable_database_and_says_how_to_remove_it() {
 
 #[test]
 fn a_server_crash_mid_run_is_an_infrastructure_error_and_leaves_nothing() {
+    let since = std::time::SystemTime::now();
     let out = tempfile::tempdir().unwrap();
     let (mut child, server_pid, directory) = spawn_local_cli_into_seeding(out.path());
     kill(Pid::from_raw(server_pid as i32), Signal::SIGKILL).unwrap();
@@ -329,6 +348,62 @@ fn a_server_crash_mid_run_is_an_infrastructure_error_and_leaves_nothing() {
     )));
     assert!(!directory.exists());
     assert!(!out.path().join("sparse-small").exists());
+    // A killed postmaster cannot remove its dynamic shared memory: none may be where
+    // removing the server's directory does not reach.
+    let leaked = leaked_shared_memory(since);
+    assert!(leaked.is_empty(), "the killed server left {leaked:?}");
+    // The advice names another backend than the one that just failed.
+    let stderr = std::fs::read_to_string(out.path().join("stderr.log")).unwrap();
+    assert!(
+        stderr.contains("try --backend docker") && !stderr.contains("--backend local"),
+        "{stderr}"
+    );
+}
+
+/// Dynamic shared memory segments of PostgreSQL's (`/dev/shm/PostgreSQL.*`) changed
+/// since `since` that no process has mapped: what a server or `initdb` killed before
+/// its clean-up leaves. Looked at twice, half a second apart, so that a segment
+/// another test's server is creating at this instant (not yet mapped) is not counted.
+fn leaked_shared_memory(since: std::time::SystemTime) -> Vec<std::path::PathBuf> {
+    let unmapped = || -> Vec<std::path::PathBuf> {
+        let mapped: String = std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|entry| entry.ok())
+            .filter(|entry| entry.file_name().to_string_lossy().parse::<u32>().is_ok())
+            .filter_map(|entry| std::fs::read_to_string(entry.path().join("maps")).ok())
+            .collect();
+        std::fs::read_dir("/dev/shm")
+            .map(|entries| {
+                entries
+                    .filter_map(|entry| entry.ok())
+                    .filter(|entry| {
+                        entry
+                            .file_name()
+                            .to_string_lossy()
+                            .starts_with("PostgreSQL.")
+                    })
+                    .filter(|entry| {
+                        entry
+                            .metadata()
+                            .and_then(|metadata| metadata.modified())
+                            .is_ok_and(|modified| modified >= since)
+                    })
+                    .map(|entry| entry.path())
+                    .filter(|path| !mapped.contains(&*path.to_string_lossy()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let first = unmapped();
+    if first.is_empty() {
+        return first;
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let second = unmapped();
+    first
+        .into_iter()
+        .filter(|path| second.contains(path))
+        .collect()
 }
 
 /// Another local user (`nobody`) cannot reach the kept server: its directory is
@@ -364,4 +439,59 @@ fn assert_other_users_cannot_connect(directory: &std::path::Path, psql: &str) {
             "{stderr}"
         );
     }
+}
+
+/// `--keep` on a server the user named: the printed `psql` command opens the kept
+/// scratch database as it is, pasted into a shell, and the printed removal drops it.
+#[tokio::test(flavor = "multi_thread")]
+async fn keep_on_the_url_backend_prints_commands_that_work_when_pasted() {
+    let server = local_server().await;
+    let url = crate::support::superuser_url(&server);
+    let out = tempfile::tempdir().unwrap();
+    let output = small_run("dense-small", out.path())
+        .args(["--backend", "url", "--database-url", &url, "--keep"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let line_after = |marker: &str| {
+        let mut lines = stderr.lines().skip_while(|line| !line.contains(marker));
+        lines
+            .nth(1)
+            .map(|line| line.trim().to_owned())
+            .unwrap_or_else(|| panic!("no line after {marker:?} in {stderr}"))
+    };
+    let psql = line_after("Inspect the seeded data");
+    let remove = line_after("Remove it when done");
+    let count = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{psql} -Atc 'SELECT count(*) FROM workflow_runs'"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&count.stdout).trim(),
+        "5000",
+        "{psql}: {}",
+        String::from_utf8_lossy(&count.stderr)
+    );
+    let removed = Command::new("sh").arg("-c").arg(&remove).output().unwrap();
+    assert!(
+        removed.status.success(),
+        "{remove}: {}",
+        String::from_utf8_lossy(&removed.stderr)
+    );
+    let client = plancheck::provision::connect(&url.parse().unwrap())
+        .await
+        .unwrap();
+    let left: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'plancheck\\_%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "the printed removal drops the kept database");
+    drop(client);
+    server.stop().await.unwrap();
 }

@@ -4,6 +4,7 @@
 
 mod budget;
 mod cli;
+mod connections;
 mod disk;
 mod docker;
 mod errors;

@@ -101,11 +101,30 @@ pub fn local_server_of(pid: u32) -> Option<(u32, PathBuf)> {
     None
 }
 
+/// The image a docker-backed test uses, held for the test's length: docker tests run
+/// one at a time, because every docker run sweeps the engine's orphaned plancheck
+/// containers and some tests leave one on purpose for their own run to find. A file
+/// lock serialises them under `cargo test` (threads of one process) and `cargo nextest
+/// run` (a process each) alike.
+pub struct DockerImage {
+    name: String,
+    _turn: std::fs::File,
+}
+
+impl std::ops::Deref for DockerImage {
+    type Target = String;
+
+    fn deref(&self) -> &String {
+        &self.name
+    }
+}
+
 /// The image docker-backed tests use, or `None` (after saying so on stdout) when no
 /// Docker engine is reachable. An engine without the image gets it built once, by
 /// `scripts/build-postgres-image.sh`, under a file lock so that tests running in
 /// parallel wait for one build; a failed build fails the test with the script's output.
-pub fn docker_image() -> Option<String> {
+/// The caller holds the docker tests' turn for as long as it keeps the result.
+pub fn docker_image() -> Option<DockerImage> {
     let image =
         std::env::var("PLANCHECK_TEST_IMAGE").unwrap_or_else(|_| "plancheck/postgres:15".into());
     let engine = std::process::Command::new("docker")
@@ -117,18 +136,15 @@ pub fn docker_image() -> Option<String> {
         );
         return None;
     }
+    let turn =
+        std::fs::File::create(std::env::temp_dir().join("plancheck-docker-tests.lock")).unwrap();
+    turn.lock().expect("the docker tests' lock");
     let present = || {
         std::process::Command::new("docker")
             .args(["image", "inspect", &image])
             .output()
             .is_ok_and(|output| output.status.success())
     };
-    if present() {
-        return Some(image);
-    }
-    let lock =
-        std::fs::File::create(std::env::temp_dir().join("plancheck-test-image.lock")).unwrap();
-    lock.lock().expect("the image build lock");
     if !present() {
         println!(
             "building {image} for the docker tests (once, about two minutes): scripts/build-postgres-image.sh {image}"
@@ -145,7 +161,10 @@ pub fn docker_image() -> Option<String> {
             String::from_utf8_lossy(&build.stderr)
         );
     }
-    Some(image)
+    Some(DockerImage {
+        name: image,
+        _turn: turn,
+    })
 }
 
 /// Containers, running or not, that plancheck process `pid` started.

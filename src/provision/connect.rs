@@ -1,0 +1,306 @@
+//! Reaching a server: connection URLs checked before anything starts, a time limit on
+//! every connection attempt, and errors that say where plancheck looked and whether
+//! the server could not be reached, did not answer, or refused.
+//!
+//! tokio-postgres applies `connect_timeout` to the socket's connect only; a server
+//! that accepts the connection and then never answers (a stuck proxy, a port that
+//! is not PostgreSQL's) would hold a run forever. Here the limit covers the whole
+//! handshake, authentication included, as libpq's does.
+
+use std::time::Duration;
+
+use tokio_postgres::config::Host;
+use tokio_postgres::{Client, Config, NoTls};
+
+use crate::error::{Error, Result, ServerError};
+
+/// How long one connection may take to be established when neither the connection
+/// string (`connect_timeout`) nor `PGCONNECT_TIMEOUT` says: long enough for a server
+/// busy building indexes on two cores to fork a backend, short enough that a server
+/// that never answers is named within seconds.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Parses `--database-url` (a `postgres://` URL or `key=value` pairs) and checks that
+/// it names a host and a user, so a malformed one is bad input (exit code 2) before
+/// anything starts, not a failed connection later.
+pub fn parse_database_url(url: &str) -> Result<Config> {
+    let config: Config = url.parse().map_err(|error| {
+        Error::Usage(format!(
+            "--database-url is not a PostgreSQL connection URL ({error}); expected \
+             postgres://user:password@host:port/database or host=… port=… user=… dbname=…"
+        ))
+    })?;
+    let hosts = config.get_hosts();
+    let blank = |host: &Host| match host {
+        Host::Tcp(name) => name.trim().is_empty(),
+        Host::Unix(path) => path.as_os_str().is_empty(),
+    };
+    if hosts.is_empty() || hosts.iter().any(blank) {
+        return Err(Error::Usage(format!(
+            "--database-url {} names no host; give one as postgres://user@host:port/database \
+             or host=… (a directory for a unix socket)",
+            redacted(url)
+        )));
+    }
+    if config.get_user().is_none_or(|user| user.trim().is_empty()) {
+        return Err(Error::Usage(format!(
+            "--database-url {} names no user; give one as postgres://user@host/… or user=…",
+            redacted(url)
+        )));
+    }
+    Ok(config)
+}
+
+/// The URL as the user wrote it, with the password (if any) masked, for messages.
+fn redacted(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        return match rest.rsplit_once('@') {
+            Some((credentials, place)) => match credentials.split_once(':') {
+                Some((user, _password)) => format!("{scheme}://{user}:***@{place}"),
+                None => url.to_owned(),
+            },
+            None => url.to_owned(),
+        };
+    }
+    // key=value pairs: a value may be quoted, with \' and \\ escapes inside.
+    let Some(start) = url.find("password") else {
+        return url.to_owned();
+    };
+    let after_key = url[start + "password".len()..].trim_start();
+    let Some(value) = after_key.strip_prefix('=').map(str::trim_start) else {
+        return url.to_owned();
+    };
+    let value_start = url.len() - value.len();
+    let value_len = if let Some(quoted) = value.strip_prefix('\'') {
+        let mut escaped = false;
+        let end = quoted
+            .char_indices()
+            .find(|&(_, c)| {
+                let closes = c == '\'' && !escaped;
+                escaped = c == '\\' && !escaped;
+                closes
+            })
+            .map_or(quoted.len(), |(index, _)| index + 1);
+        end + 1
+    } else {
+        value.find(char::is_whitespace).unwrap_or(value.len())
+    };
+    format!(
+        "{}***{}",
+        &url[..value_start],
+        &url[(value_start + value_len).min(url.len())..]
+    )
+}
+
+/// `host:port` (or the socket directory and port) a configuration points at.
+pub fn describe(config: &Config) -> String {
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(index, host)| {
+            let name = match host {
+                Host::Tcp(name) => name.clone(),
+                Host::Unix(path) => path.display().to_string(),
+            };
+            let ports = config.get_ports();
+            match ports.get(index).or(ports.first()) {
+                Some(port) => format!("{name}:{port}"),
+                None => format!("{name}:5432"),
+            }
+        })
+        .collect();
+    if hosts.is_empty() {
+        "localhost:5432".into()
+    } else {
+        hosts.join(", ")
+    }
+}
+
+/// The limit on one connection: the configuration's `connect_timeout`, else
+/// `PGCONNECT_TIMEOUT` (seconds; as libpq, at least 2), else
+/// [`DEFAULT_CONNECT_TIMEOUT`]. Several hosts are tried in turn, each with the limit.
+pub fn connect_limit(config: &Config) -> Duration {
+    let per_host = config
+        .get_connect_timeout()
+        .copied()
+        .or_else(|| {
+            std::env::var("PGCONNECT_TIMEOUT")
+                .ok()
+                .and_then(|seconds| seconds.trim().parse::<u64>().ok())
+                .filter(|seconds| *seconds > 0)
+                .map(|seconds| Duration::from_secs(seconds.max(2)))
+        })
+        .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+    per_host * u32::try_from(config.get_hosts().len().max(1)).unwrap_or(u32::MAX)
+}
+
+/// Connects without TLS (every backend is on this machine or named by the user) and
+/// drives the connection on the runtime, within [`connect_limit`].
+pub async fn connect(config: &Config) -> Result<Client> {
+    let (client, connection) = connect_within(config, connect_limit(config)).await?;
+    tokio::spawn(async move {
+        // The connection ends when the client is dropped; an error here surfaces on the
+        // client's next call, which is where it is reported.
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+type Connection =
+    tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>;
+
+async fn connect_within(config: &Config, limit: Duration) -> Result<(Client, Connection)> {
+    match tokio::time::timeout(limit, config.connect(NoTls)).await {
+        Ok(Ok(connected)) => Ok(connected),
+        Ok(Err(error)) => Err(connect_error(config, &error)),
+        Err(_) => Err(Error::Infrastructure(format!(
+            "the server at {} did not answer within {} s (connect_timeout in the connection \
+             string, or PGCONNECT_TIMEOUT, sets the limit; default {} s): is it PostgreSQL, \
+             and is it up?",
+            describe(config),
+            limit.as_secs_f64(),
+            DEFAULT_CONNECT_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// Says why a connection failed: the server refused it (a wrong password, an
+/// unknown role or database, `pg_hba.conf`), or it could not be reached at all.
+fn connect_error(config: &Config, error: &tokio_postgres::Error) -> Error {
+    let place = describe(config);
+    match error.as_db_error() {
+        Some(_) => Error::Infrastructure(format!(
+            "the server at {place} refused the connection: {}",
+            ServerError(error)
+        )),
+        None => Error::Infrastructure(format!(
+            "cannot reach the server at {place}: {}",
+            ServerError(error)
+        )),
+    }
+}
+
+/// Retries connecting until the server accepts connections or `limit` passes; `alive`
+/// lets a backend cut the wait short when its server has already died.
+pub(super) async fn wait_until_ready(
+    config: &Config,
+    limit: Duration,
+    mut alive: impl FnMut() -> Result<()>,
+) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        alive()?;
+        let attempt = limit.min(connect_limit(config));
+        match connect_within(config, attempt).await {
+            Ok(_) => return Ok(()),
+            Err(error) if tokio::time::Instant::now() >= deadline => {
+                return Err(Error::Infrastructure(format!(
+                    "the server did not accept connections within {}s: {error}",
+                    limit.as_secs()
+                )));
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+/// A libpq connection string for `database` on the server `config` reaches, with
+/// values quoted as libpq reads them: what `--keep` prints for `psql`.
+pub fn conninfo(config: &Config, database: &str) -> String {
+    let quote = |value: &str| {
+        if !value.is_empty()
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-/:".contains(c))
+        {
+            value.to_owned()
+        } else {
+            format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
+        }
+    };
+    let mut pairs = Vec::new();
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .map(|host| match host {
+            Host::Tcp(name) => name.clone(),
+            Host::Unix(path) => path.display().to_string(),
+        })
+        .collect();
+    if !hosts.is_empty() {
+        pairs.push(format!("host={}", quote(&hosts.join(","))));
+    }
+    let ports: Vec<String> = config.get_ports().iter().map(u16::to_string).collect();
+    if !ports.is_empty() {
+        pairs.push(format!("port={}", ports.join(",")));
+    }
+    if let Some(user) = config.get_user() {
+        pairs.push(format!("user={}", quote(user)));
+    }
+    if let Some(password) = config.get_password() {
+        pairs.push(format!(
+            "password={}",
+            quote(&String::from_utf8_lossy(password))
+        ));
+    }
+    pairs.push(format!("dbname={}", quote(database)));
+    pairs.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_without_host_or_user_is_bad_input() {
+        for url in ["postgres://:::@@/", "postgres:///db", "user=me dbname=x"] {
+            let error = parse_database_url(url).unwrap_err();
+            assert!(matches!(error, Error::Usage(_)), "{url}: {error}");
+        }
+        let error = parse_database_url("host=db.example dbname=x").unwrap_err();
+        assert!(error.to_string().contains("names no user"), "{error}");
+        assert!(parse_database_url("postgres://me@db.example:6543/x").is_ok());
+        assert!(parse_database_url("host=/tmp port=5499 user=postgres").is_ok());
+    }
+
+    #[test]
+    fn messages_leave_the_password_out() {
+        assert_eq!(
+            redacted("postgres://me:secret@db:5432/x"),
+            "postgres://me:***@db:5432/x"
+        );
+        assert_eq!(
+            redacted("host=db user=me password=secret"),
+            "host=db user=me password=***"
+        );
+        assert_eq!(
+            redacted("host=db password = 'a \\' b' user=me"),
+            "host=db password = *** user=me"
+        );
+    }
+
+    #[test]
+    fn the_limit_comes_from_the_connection_string_first() {
+        let config: Config = "host=a,b user=u connect_timeout=3".parse().unwrap();
+        assert_eq!(connect_limit(&config), Duration::from_secs(6));
+        let config: Config = "postgres://u@a/x?connect_timeout=4".parse().unwrap();
+        assert_eq!(connect_limit(&config), Duration::from_secs(4));
+    }
+
+    #[test]
+    fn conninfo_quotes_what_libpq_would_misread() {
+        let config: Config = "host=/tmp/x port=5432 user=postgres password='a b'"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            conninfo(&config, "plancheck_x"),
+            "host=/tmp/x port=5432 user=postgres password='a b' dbname=plancheck_x"
+        );
+        let config: Config = "postgres://me:it's@db:6543/x".parse().unwrap();
+        assert_eq!(
+            conninfo(&config, "y"),
+            "host=db port=6543 user=me password='it\\'s' dbname=y"
+        );
+    }
+}
