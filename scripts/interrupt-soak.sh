@@ -6,13 +6,15 @@
 #
 # For each backend (docker when an engine and the image are there, local, and url on
 # a private server this script starts), one uninterrupted run measures how long a run
-# takes; then each run gets SIGINT or SIGTERM at a random instant between 0 s and the
-# end of that duration (start-up, schema, seeding, index builds, capture, timing,
-# reports). Every interrupted run must exit 130 (or finish, if the signal came after
-# its end). After each run it counts what that run left (containers labelled with its
-# pid, server directories named after it, postmasters serving them); at the end the
-# scratch databases on the url server and report staging directories. Exits 1 if
-# anything is left or an exit code was wrong.
+# takes; then each run gets SIGINT, SIGTERM or SIGHUP at a random instant between 0 s
+# and the end of that duration (start-up, schema, seeding, index builds, capture,
+# timing, reports). Every interrupted run must exit 130 (or finish, if the signal came
+# after its end). After each run it counts what that run left (containers labelled
+# with its pid, server directories named after it, postmasters serving them, and
+# PostgreSQL dynamic shared memory segments in /dev/shm that appeared during the run
+# and that no process has mapped); at the end the scratch databases on the url server,
+# report staging directories and report lock files. Exits 1 if anything is left or an
+# exit code was wrong.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-20}
@@ -47,6 +49,15 @@ leftovers_of() {
   directories=$(find "$tmp" -maxdepth 1 -name "plancheck-pg-$pid-*" | wc -l)
   echo "$containers $servers $directories"
 }
+# PostgreSQL's dynamic shared memory segments in /dev/shm that no process has mapped:
+# what a server or initdb killed before its clean-up leaves. Printed one per line.
+unmapped_segments() {
+  local segment
+  for segment in /dev/shm/PostgreSQL.*; do
+    [ -e "$segment" ] || continue
+    grep -qsF "$segment" /proc/[0-9]*/maps || echo "$segment"
+  done
+}
 scratch_databases() {
   psql "$url" -Atc "select count(*) from pg_database where datname like 'plancheck\_%'"
 }
@@ -64,7 +75,21 @@ run() { # backend -> runs plancheck in the background, sets $pid
 }
 
 wrong=0
-containers=0; servers=0; directories=0
+containers=0; servers=0; directories=0; segments=0
+# Segments already lying about belong to no run of this script; only new ones count.
+declare -A preexisting
+while read -r segment; do [ -n "$segment" ] && preexisting[$segment]=1; done < <(unmapped_segments)
+# Sets m to the number of segments left since the last call (not in a subshell, so
+# that each is counted once).
+count_new_segments() {
+  local segment
+  m=0
+  while read -r segment; do
+    if [ -n "$segment" ] && [ -z "${preexisting[$segment]:-}" ]; then
+      preexisting[$segment]=1; m=$(( m + 1 ))
+    fi
+  done < <(unmapped_segments)
+}
 declare -A interrupted finished
 for backend in "${backends[@]}"; do
   start=$(date +%s.%N); run "$backend"; wait "$pid" || true
@@ -72,7 +97,7 @@ for backend in "${backends[@]}"; do
   printf '%s: an uninterrupted run takes %.1fs\n' "$backend" "$duration"
   interrupted[$backend]=0; finished[$backend]=0
   for i in $(seq 1 "$runs"); do
-    signal=$([ $(( RANDOM % 2 )) = 0 ] && echo INT || echo TERM)
+    signal=$(case $(( RANDOM % 3 )) in 0) echo INT ;; 1) echo TERM ;; *) echo HUP ;; esac)
     delay=$(awk -v r="$RANDOM" -v d="$duration" 'BEGIN { printf "%.2f", (r / 32767) * d }')
     run "$backend"
     sleep "$delay"
@@ -85,18 +110,19 @@ for backend in "${backends[@]}"; do
     esac
     sleep 1
     read -r c s d < <(leftovers_of "$pid")
-    containers=$(( containers + c )); servers=$(( servers + s )); directories=$(( directories + d ))
-    printf '%-6s run %2d: SIG%-4s after %6ss -> exit %s, left %s containers, %s postmasters, %s directories\n' \
-      "$backend" "$i" "$signal" "$delay" "$status" "$c" "$s" "$d"
+    count_new_segments
+    containers=$(( containers + c )); servers=$(( servers + s )); directories=$(( directories + d )); segments=$(( segments + m ))
+    printf '%-6s run %2d: SIG%-4s after %6ss -> exit %s, left %s containers, %s postmasters, %s directories, %s shm segments\n' \
+      "$backend" "$i" "$signal" "$delay" "$status" "$c" "$s" "$d" "$m"
   done
 done
 
 databases=$(scratch_databases)
-staging=$(find "$out" -name '.*staging*' -o -name '.*previous' | wc -l)
+staging=$(find "$out" -name '.*staging*' -o -name '.*previous' -o -name '.*.lock' | wc -l)
 for backend in "${backends[@]}"; do
   printf '%s: %s runs interrupted (exit 130), %s had finished before the signal\n' \
     "$backend" "${interrupted[$backend]}" "${finished[$backend]}"
 done
-printf 'left behind: %s containers, %s postmasters, %s server directories, %s scratch databases, %s staging directories; %s unexpected exit codes\n' \
-  "$containers" "$servers" "$directories" "$databases" "$staging" "$wrong"
-[ "$wrong" = 0 ] && [ "$containers" = 0 ] && [ "$servers" = 0 ] && [ "$directories" = 0 ] && [ "$databases" = 0 ] && [ "$staging" = 0 ]
+printf 'left behind: %s containers, %s postmasters, %s server directories, %s shm segments, %s scratch databases, %s staging directories or lock files; %s unexpected exit codes\n' \
+  "$containers" "$servers" "$directories" "$segments" "$databases" "$staging" "$wrong"
+[ "$wrong" = 0 ] && [ "$containers" = 0 ] && [ "$servers" = 0 ] && [ "$directories" = 0 ] && [ "$segments" = 0 ] && [ "$databases" = 0 ] && [ "$staging" = 0 ]

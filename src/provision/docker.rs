@@ -215,6 +215,11 @@ pub(super) async fn start(image: &str, registry: &Registry) -> Result<Server> {
 /// container, and marks the container as connected. The mark is written by the server
 /// itself (its superuser may write files), so it needs no shell in the image. A mark
 /// that cannot be written leaves the container to the age rule, which is only slower.
+///
+/// The server is also told to check every second that a busy session's client is
+/// still there (PostgreSQL 14 and later): a run killed in the middle of an index build
+/// then leaves no session behind for long, so the container is seen to be abandoned
+/// within seconds, and stops working for nobody.
 async fn hold_session(admin: &Config) -> Result<tokio_postgres::Client> {
     let keeper = super::connect(admin).await?;
     let _ = keeper
@@ -222,6 +227,18 @@ async fn hold_session(admin: &Config) -> Result<tokio_postgres::Client> {
             "COPY (SELECT 'connected') TO '{CONNECTED_MARKER}'"
         ))
         .await;
+    let version = keeper
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .await
+        .map(|row| row.get::<_, i32>(0))
+        .unwrap_or(0);
+    if version >= 140_000 {
+        // ALTER SYSTEM runs outside a transaction block, so as a statement of its own.
+        let _ = keeper
+            .batch_execute("ALTER SYSTEM SET client_connection_check_interval = '1s'")
+            .await;
+        let _ = keeper.batch_execute("SELECT pg_reload_conf()").await;
+    }
     Ok(keeper)
 }
 

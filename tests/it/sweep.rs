@@ -292,3 +292,119 @@ async fn an_interrupted_url_run_drops_its_scratch_database() {
     drop(client);
     server.stop().await.unwrap();
 }
+
+/// A run started in a process namespace of its own (as in a CI job's container) and
+/// killed with the whole namespace leaves a container whose owner no later run can
+/// look up by process id. The engine's view decides instead: the run had connected
+/// and no session of it is left, so `clean` lists the container and the next docker
+/// run sweeps it.
+#[test]
+fn a_container_whose_run_died_with_its_process_namespace_is_swept() {
+    let Some(image) = docker_image() else { return };
+    if !nix::unistd::Uid::effective().is_root() {
+        println!("NAMESPACE TEST NOT RUN: unshare --pid needs root");
+        return;
+    }
+    let out = tempfile::tempdir().unwrap();
+    let mut namespace = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc"])
+        .arg(env!("CARGO_BIN_EXE_plancheck"))
+        .args(["scenario", "tests/data/scenarios/sparse-small.toml"])
+        .args(["--scale", "400000", "--no-progress", "--backend", "docker"])
+        .args(["--image", &image, "--out"])
+        .arg(out.path())
+        .current_dir(repo_path(""))
+        .env_remove("PLANCHECK_DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // plancheck is the namespace's first process, the child of `unshare`.
+    let mut inner = None;
+    assert!(wait_for(Duration::from_secs(10), || {
+        inner = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", namespace.id()))
+            .ok()
+            .and_then(|children| children.split_whitespace().next()?.parse::<u32>().ok());
+        inner.is_some()
+    }));
+    let inner = inner.unwrap();
+    let pid_namespace = std::fs::read_link(format!("/proc/{inner}/ns/pid"))
+        .unwrap()
+        .display()
+        .to_string();
+    let of_namespace = || -> Vec<String> {
+        let listed = Command::new("docker")
+            .args(["ps", "-aq", "--filter", "label=dev.plancheck.pid=1"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&listed.stdout)
+            .split_whitespace()
+            .filter(|id| {
+                let host = Command::new("docker")
+                    .args([
+                        "inspect",
+                        "-f",
+                        "{{index .Config.Labels \"dev.plancheck.host\"}}",
+                    ])
+                    .arg(id)
+                    .output()
+                    .unwrap();
+                String::from_utf8_lossy(&host.stdout).contains(&pid_namespace)
+            })
+            .map(str::to_owned)
+            .collect()
+    };
+    assert!(
+        wait_for(Duration::from_secs(60), || !of_namespace().is_empty()),
+        "no container started"
+    );
+    // The run has connected (its mark is in the container) and is into the seed.
+    let connected = |id: &str| {
+        Command::new("docker")
+            .args(["cp", &format!("{id}:/tmp/plancheck-connected"), "-"])
+            .output()
+            .is_ok_and(|output| output.status.success())
+    };
+    assert!(
+        wait_for(Duration::from_secs(60), || of_namespace()
+            .iter()
+            .any(|id| connected(id))),
+        "the run never marked its container as connected"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    kill(Pid::from_raw(inner as i32), Signal::SIGKILL).unwrap();
+    namespace.wait().unwrap();
+    let [container] = &of_namespace()[..] else {
+        panic!("killing the namespace leaves its container");
+    };
+    let short = &container[..12];
+
+    // Once the server has seen its run's sessions go (within a second or two, even
+    // mid-statement), `clean` lists the container.
+    let mut listing = String::new();
+    assert!(
+        wait_for(Duration::from_secs(30), || {
+            let output = plancheck().arg("clean").output().unwrap();
+            listing = String::from_utf8_lossy(&output.stdout).into_owned();
+            output.status.code() == Some(0) && listing.contains(short)
+        }),
+        "clean never listed {short}: {listing}"
+    );
+    assert!(
+        listing.contains("holds no session on its server any more"),
+        "{listing}"
+    );
+    let output = small_run("dense-small", out.path())
+        .args(["--backend", "docker", "--image", &image])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "swept a dead run's leftover: removed container {short}"
+        )),
+        "{stderr}"
+    );
+    assert!(of_namespace().is_empty());
+}
