@@ -88,7 +88,7 @@ pub async fn prepare(client: &Client, scenario: &Scenario, query: &Query) -> Res
     let statement = client
         .prepare(&sql)
         .await
-        .map_err(|error| sql_error(&query.path, &sql, 1, &error))?;
+        .map_err(|error| sql_error(&query.path, &sql, 1, error))?;
     if statement.params().len() != query.params.len() {
         return Err(Error::input(
             &scenario.path,
@@ -318,7 +318,7 @@ pub fn run_error(query: &BoundQuery, during: &str, error: tokio_postgres::Error)
         let doing = infrastructure_context(format!("{during} query {}", query.name), &error);
         Error::database(doing)(error)
     } else {
-        sql_error(Path::new(&query.file), &query.sql, 1, &error)
+        sql_error(Path::new(&query.file), &query.sql, 1, error)
     }
 }
 

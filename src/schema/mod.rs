@@ -39,7 +39,7 @@ pub async fn apply_fixture(client: &Client, fixture: &Fixture) -> Result<()> {
                 &fixture.path,
                 &statement.sql,
                 statement.line,
-                &error,
+                error,
             ));
         }
     }
@@ -47,17 +47,15 @@ pub async fn apply_fixture(client: &Client, fixture: &Fixture) -> Result<()> {
 }
 
 /// Turns a server error in a statement read from `file` (starting at 1-based `line`)
-/// into a `file:line` input error. A dropped connection is not the file's fault and
-/// stays an infrastructure error.
-pub fn sql_error(file: &Path, sql: &str, line: usize, error: &tokio_postgres::Error) -> Error {
-    let Some(db_error) = error.as_db_error() else {
-        return Error::Infrastructure(format!(
-            "the connection failed while running {}: {}",
-            file.display(),
-            ServerError(error)
-        ));
+/// into a `file:line` input error. A dropped connection (or a server shutting down)
+/// is not the file's fault and stays an infrastructure error, one that says the server
+/// was lost.
+pub fn sql_error(file: &Path, sql: &str, line: usize, error: tokio_postgres::Error) -> Error {
+    let position = match error.as_db_error() {
+        Some(db_error) if !db_error.code().code().starts_with("57P") => db_error.position(),
+        _ => return Error::database(format!("running {}", file.display()))(error),
     };
-    let line = match db_error.position() {
+    let line = match position {
         Some(tokio_postgres::error::ErrorPosition::Original(position)) => {
             let offset = (*position as usize).saturating_sub(1);
             let prefix = sql.get(..offset.min(sql.len())).unwrap_or("");
@@ -68,6 +66,6 @@ pub fn sql_error(file: &Path, sql: &str, line: usize, error: &tokio_postgres::Er
     Error::FixtureSql {
         file: file.to_owned(),
         line,
-        message: ServerError(error).to_string(),
+        message: ServerError(&error).to_string(),
     }
 }
