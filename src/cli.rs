@@ -185,6 +185,9 @@ pub async fn execute(cli: Cli, mut signals: Signals) -> Result<Outcome> {
             let registry = Registry::new();
             let mut run = tokio::spawn(run_scenarios(args, registry.clone()));
             let ending = tokio::select! {
+                // A run that has just ended wins over a signal at the same instant:
+                // its report is written and its outcome is the one to report.
+                biased;
                 joined = &mut run => match joined {
                     Ok(outcome) => return outcome,
                     Err(error) => Err(Error::Infrastructure(format!(
@@ -225,6 +228,79 @@ fn panic_message(error: tokio::task::JoinError) -> String {
 async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome> {
     // Every scenario is parsed and validated before anything is started, so a typo in
     // the second one does not cost the first one's seeding.
+    let scenarios = load_scenarios(&args)?;
+    if let Some(url) = &args.database_url {
+        crate::provision::parse_database_url(url)?;
+    }
+    // Each report directory is this run's until its report is in place: a second run
+    // into the same one is refused now, not silently replaced (or replacing) later.
+    let claims = scenarios
+        .iter()
+        .map(|scenario| report::Claim::take(&args.out, &scenario.name))
+        .collect::<Result<Vec<_>>>()?;
+    let provision = ProvisionOptions {
+        backend: backend_choice(&args)?,
+        image: args.image.clone(),
+        database_url: args.database_url.clone(),
+        registry,
+    };
+    let keep =
+        args.keep || std::env::var("TESTCONTAINERS_COMMAND").is_ok_and(|command| command == "keep");
+    let options = RunOptions {
+        scale: args.scale,
+        seed: args.seed,
+        progress: Progress::for_stderr(!args.no_progress),
+        timing: TimingOptions {
+            statement_budget: args.time_budget,
+            ..TimingOptions::default()
+        },
+        keep,
+    };
+
+    say!(
+        "starting PostgreSQL ({} backend)…",
+        format!("{:?}", provision.backend).to_lowercase()
+    );
+    let server = Server::start(&provision).await?;
+    say!(
+        "start server: {} ({})",
+        crate::progress::duration(server.startup),
+        server.backend()
+    );
+    if let Some(note) = &server.selection_note {
+        say!("{note}");
+    }
+    for line in &server.swept {
+        say!("{line}");
+    }
+    let ran = run_each(&server, &scenarios, &claims, &options).await;
+    let backend = server.backend().clone();
+    let stopped = if keep && ran.failure.is_none() {
+        print_kept(&server, &ran.databases);
+        server.keep().await
+    } else {
+        server.stop().await
+    };
+    if let Some(error) = ran.failure {
+        return Err(match error.is_server_lost() {
+            true => Error::Infrastructure(format!(
+                "{error}; if it keeps happening on this backend, {}",
+                other_backends(&backend)
+            )),
+            false => error,
+        });
+    }
+    stopped?;
+    Ok(if ran.all_passed {
+        Outcome::Passed
+    } else {
+        Outcome::ChecksFailed
+    })
+}
+
+/// The scenarios the command line names, each once, checked as far as can be without
+/// a server: their report destinations and scales.
+fn load_scenarios(args: &ScenarioArgs) -> Result<Vec<Scenario>> {
     let mut scenarios: Vec<Scenario> = Vec::new();
     for name in &args.names {
         let scenario = Scenario::find(&args.scenarios_dir, name)?;
@@ -260,122 +336,83 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
             );
         }
     }
-    if let Some(url) = &args.database_url {
-        crate::provision::parse_database_url(url)?;
+    Ok(scenarios)
+}
+
+/// `--backend`, with `--database-url` choosing `url` under `auto`.
+fn backend_choice(args: &ScenarioArgs) -> Result<BackendChoice> {
+    match (args.backend, &args.database_url) {
+        (BackendChoice::Auto, Some(_)) => Ok(BackendChoice::Url),
+        (BackendChoice::Docker | BackendChoice::Local, Some(_)) => Err(Error::Usage(format!(
+            "--database-url goes with --backend url (or auto), not --backend {}",
+            format!("{:?}", args.backend).to_lowercase()
+        ))),
+        (backend, _) => Ok(backend),
     }
-    // Each report directory is this run's until its report is in place: a second run
-    // into the same one is refused now, not silently replaced (or replacing) later.
-    let claims = scenarios
-        .iter()
-        .map(|scenario| report::Claim::take(&args.out, &scenario.name))
-        .collect::<Result<Vec<_>>>()?;
-    let backend = match (args.backend, &args.database_url) {
-        (BackendChoice::Auto, Some(_)) => BackendChoice::Url,
-        (BackendChoice::Docker | BackendChoice::Local, Some(_)) => {
-            return Err(Error::Usage(format!(
-                "--database-url goes with --backend url (or auto), not --backend {}",
-                format!("{:?}", args.backend).to_lowercase()
-            )));
-        }
-        (backend, _) => backend,
-    };
-    let provision = ProvisionOptions {
-        backend,
-        image: args.image.clone(),
-        database_url: args.database_url.clone(),
-        registry,
-    };
-    let keep =
-        args.keep || std::env::var("TESTCONTAINERS_COMMAND").is_ok_and(|command| command == "keep");
-    let options = RunOptions {
-        scale: args.scale,
-        seed: args.seed,
-        progress: Progress::for_stderr(!args.no_progress),
-        timing: TimingOptions {
-            statement_budget: args.time_budget,
-            ..TimingOptions::default()
-        },
-        keep,
-    };
+}
+
+/// What running the scenarios one after the other came to.
+struct Ran {
+    all_passed: bool,
+    /// The first error; the scenarios after it did not run.
+    failure: Option<Error>,
+    /// The scratch databases of the scenarios that finished, for `--keep`.
+    databases: Vec<String>,
+}
+
+/// Runs each scenario on `server` and puts its report in place (after each one, so
+/// earlier results survive a later failure), printing its summary.
+async fn run_each(
+    server: &Server,
+    scenarios: &[Scenario],
+    claims: &[report::Claim],
+    options: &RunOptions,
+) -> Ran {
     let colour = std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none()
         && std::env::var("TERM").map_or(true, |term| term != "dumb");
-
-    say!(
-        "starting PostgreSQL ({} backend)…",
-        format!("{:?}", provision.backend).to_lowercase()
-    );
-    let server = Server::start(&provision).await?;
-    say!(
-        "start server: {} ({})",
-        crate::progress::duration(server.startup),
-        server.backend()
-    );
-    if let Some(note) = &server.selection_note {
-        say!("{note}");
-    }
-    for line in &server.swept {
-        say!("{line}");
-    }
-    let mut all_passed = true;
-    let mut failure = None;
-    let mut kept = Vec::new();
-    for (scenario, claim) in scenarios.iter().zip(&claims) {
+    let mut ran = Ran {
+        all_passed: true,
+        failure: None,
+        databases: Vec::new(),
+    };
+    for (scenario, claim) in scenarios.iter().zip(claims) {
         say!("running scenario {}", scenario.name);
-        match run_scenario(&server, scenario, &options).await {
-            Ok(run) => {
-                // Written after each scenario, so earlier results survive a later failure.
-                let written = claim.install(&report::files(&run));
-                print_stdout(&report::terminal::render(&run, colour, None));
-                let written = match written {
-                    Ok(dir) => dir,
-                    Err(error) => {
-                        failure = Some(error);
-                        break;
-                    }
-                };
-                say!("report written to {}", written.display());
-                all_passed &= run.passed();
-                kept.push(run.database.clone());
-            }
+        let run = match run_scenario(server, scenario, options).await {
+            Ok(run) => run,
             Err(error) => {
-                failure = Some(error);
+                ran.failure = Some(error);
+                break;
+            }
+        };
+        let written = claim.install(&report::files(&run));
+        print_stdout(&report::terminal::render(&run, colour, None));
+        match written {
+            Ok(dir) => say!("report written to {}", dir.display()),
+            Err(error) => {
+                ran.failure = Some(error);
                 break;
             }
         }
+        ran.all_passed &= run.passed();
+        ran.databases.push(run.database.clone());
     }
-    let backend = server.backend().clone();
-    let stopped = if keep && failure.is_none() {
-        say!(
-            "kept the server and {} (--keep). Inspect the seeded data with:",
-            kept.join(", ")
-        );
-        for database in &kept {
-            write_stderr(&format!("  {}\n", server.connection_hint(database).psql));
-        }
-        write_stderr(&format!(
-            "Remove it when done with:\n  {}\n",
-            server.connection_hint(&kept.join(" ")).remove
-        ));
-        server.keep().await
-    } else {
-        server.stop().await
-    };
-    if let Some(error) = failure {
-        return Err(match error.is_server_lost() {
-            true => Error::Infrastructure(format!(
-                "{error}; if it keeps happening on this backend, {}",
-                other_backends(&backend)
-            )),
-            false => error,
-        });
+    ran
+}
+
+/// What `--keep` prints: how to open each kept database, and how to remove it all.
+fn print_kept(server: &Server, databases: &[String]) {
+    say!(
+        "kept the server and {} (--keep). Inspect the seeded data with:",
+        databases.join(", ")
+    );
+    for database in databases {
+        write_stderr(&format!("  {}\n", server.connection_hint(database)));
     }
-    stopped?;
-    Ok(if all_passed {
-        Outcome::Passed
-    } else {
-        Outcome::ChecksFailed
-    })
+    write_stderr(&format!(
+        "Remove it when done with:\n  {}\n",
+        server.removal_hint(databases)
+    ));
 }
 
 fn list(dir: &std::path::Path) -> Result<Outcome> {
@@ -419,11 +456,13 @@ fn print_stdout(text: &str) {
 /// SIGINT, SIGTERM and SIGHUP, caught from the moment this exists (`list`, which
 /// starts nothing, simply finishes). A hangup (a closed terminal, a dropped ssh
 /// session) ends a run as an interrupt does: nobody is left to read it, and what it
-/// started must not outlive it.
+/// started must not outlive it. A signal plancheck was started with ignored stays
+/// ignored: `nohup plancheck …` must survive the hangup it asked to, and a shell's
+/// background job the Ctrl-C meant for the foreground.
 pub struct Signals {
-    interrupt: tokio::signal::unix::Signal,
+    interrupt: Option<tokio::signal::unix::Signal>,
     terminate: tokio::signal::unix::Signal,
-    hangup: tokio::signal::unix::Signal,
+    hangup: Option<tokio::signal::unix::Signal>,
 }
 
 impl Signals {
@@ -431,20 +470,49 @@ impl Signals {
     pub fn install() -> Result<Signals> {
         use tokio::signal::unix::{SignalKind, signal};
         let install = |kind| signal(kind).map_err(Error::io("installing signal handlers"));
+        let ignored = ignored_signals();
+        let unless_ignored = |kind: SignalKind, number: i32| {
+            (ignored & (1 << (number - 1)) == 0)
+                .then(|| install(kind))
+                .transpose()
+        };
         Ok(Signals {
-            interrupt: install(SignalKind::interrupt())?,
+            interrupt: unless_ignored(SignalKind::interrupt(), nix::libc::SIGINT)?,
             terminate: install(SignalKind::terminate())?,
-            hangup: install(SignalKind::hangup())?,
+            hangup: unless_ignored(SignalKind::hangup(), nix::libc::SIGHUP)?,
         })
     }
 
     async fn received(&mut self) {
+        async fn maybe(signal: &mut Option<tokio::signal::unix::Signal>) {
+            match signal {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
         tokio::select! {
-            _ = self.interrupt.recv() => {}
+            () = maybe(&mut self.interrupt) => {}
             _ = self.terminate.recv() => {}
-            _ = self.hangup.recv() => {}
+            () = maybe(&mut self.hangup) => {}
         }
     }
+}
+
+/// The signals this process was started with ignored (`SigIgn` in
+/// `/proc/self/status`, one bit per signal number less one); none where it cannot be
+/// read.
+fn ignored_signals() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("SigIgn:"))
+                .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        })
+        .unwrap_or(0)
 }
 
 /// `plancheck clean`: lists the leftovers and, with `--yes`, removes them. A place

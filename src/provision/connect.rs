@@ -22,20 +22,24 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Parses `--database-url` (a `postgres://` URL or `key=value` pairs) and checks that
 /// it names a host and a user, so a malformed one is bad input (exit code 2) before
-/// anything starts, not a failed connection later.
+/// anything starts, not a failed connection later. A password it does not give is
+/// taken from `PGPASSWORD`, as libpq does.
 pub fn parse_database_url(url: &str) -> Result<Config> {
-    let config: Config = url.parse().map_err(|error| {
+    let mut config: Config = url.parse().map_err(|error| {
         Error::Usage(format!(
-            "--database-url is not a PostgreSQL connection URL ({error}); expected \
-             postgres://user:password@host:port/database or host=… port=… user=… dbname=…"
+            "--database-url {} is not a PostgreSQL connection URL ({error}); expected \
+             postgres://user:password@host:port/database or host=… port=… user=… dbname=…",
+            redacted(url)
         ))
     })?;
-    let hosts = config.get_hosts();
     let blank = |host: &Host| match host {
         Host::Tcp(name) => name.trim().is_empty(),
         Host::Unix(path) => path.as_os_str().is_empty(),
     };
-    if hosts.is_empty() || hosts.iter().any(blank) {
+    let hosts = config.get_hosts();
+    let named = (!hosts.is_empty() && !hosts.iter().any(blank))
+        || (hosts.is_empty() && !config.get_hostaddrs().is_empty());
+    if !named {
         return Err(Error::Usage(format!(
             "--database-url {} names no host; give one as postgres://user@host:port/database \
              or host=… (a directory for a unix socket)",
@@ -48,48 +52,68 @@ pub fn parse_database_url(url: &str) -> Result<Config> {
             redacted(url)
         )));
     }
+    if config.get_password().is_none()
+        && let Ok(password) = std::env::var("PGPASSWORD")
+    {
+        config.password(password);
+    }
     Ok(config)
 }
 
-/// The URL as the user wrote it, with the password (if any) masked, for messages.
+/// The connection string as the user wrote it, with any password masked, for
+/// messages: `user:***@` in a URL's user information, and the value of every
+/// `password` parameter (a URL's query or a `key=value` pair, quoted or not).
 fn redacted(url: &str) -> String {
+    let mut text = url.to_owned();
     if let Some((scheme, rest)) = url.split_once("://") {
-        return match rest.rsplit_once('@') {
-            Some((credentials, place)) => match credentials.split_once(':') {
-                Some((user, _password)) => format!("{scheme}://{user}:***@{place}"),
-                None => url.to_owned(),
-            },
-            None => url.to_owned(),
-        };
+        let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+        if let Some((credentials, hosts)) = authority.rsplit_once('@')
+            && let Some((user, _)) = credentials.split_once(':')
+        {
+            text = format!("{scheme}://{user}:***@{hosts}{tail}");
+        }
     }
-    // key=value pairs: a value may be quoted, with \' and \\ escapes inside.
-    let Some(start) = url.find("password") else {
-        return url.to_owned();
-    };
-    let after_key = url[start + "password".len()..].trim_start();
-    let Some(value) = after_key.strip_prefix('=').map(str::trim_start) else {
-        return url.to_owned();
-    };
-    let value_start = url.len() - value.len();
-    let value_len = if let Some(quoted) = value.strip_prefix('\'') {
-        let mut escaped = false;
-        let end = quoted
-            .char_indices()
-            .find(|&(_, c)| {
-                let closes = c == '\'' && !escaped;
-                escaped = c == '\\' && !escaped;
-                closes
-            })
-            .map_or(quoted.len(), |(index, _)| index + 1);
-        end + 1
-    } else {
-        value.find(char::is_whitespace).unwrap_or(value.len())
-    };
-    format!(
-        "{}***{}",
-        &url[..value_start],
-        &url[(value_start + value_len).min(url.len())..]
-    )
+    mask_password_values(&text)
+}
+
+/// Masks the value of every `password` key in `key=value` pairs or URL parameters.
+fn mask_password_values(text: &str) -> String {
+    let mut masked = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(found) = rest.find("password") {
+        let (before, from_key) = rest.split_at(found);
+        masked.push_str(before);
+        // A key starts the text or follows a space, `?` or `&`.
+        let starts_key = masked.is_empty() || masked.ends_with([' ', '?', '&', '\t']);
+        let after_key = &from_key["password".len()..];
+        let spaced = after_key.trim_start();
+        let Some(value) = spaced.strip_prefix('=').filter(|_| starts_key) else {
+            masked.push_str("password");
+            rest = after_key;
+            continue;
+        };
+        let value = value.trim_start();
+        masked.push_str(&from_key[..from_key.len() - value.len()]);
+        masked.push_str("***");
+        let end = match value.strip_prefix('\'') {
+            // A quoted value, with \' and \\ escapes inside.
+            Some(quoted) => {
+                let mut escaped = false;
+                quoted
+                    .char_indices()
+                    .find(|&(_, c)| {
+                        let closes = c == '\'' && !escaped;
+                        escaped = c == '\\' && !escaped;
+                        closes
+                    })
+                    .map_or(value.len(), |(index, _)| index + 2)
+            }
+            None => value.find([' ', '\t', '&']).unwrap_or(value.len()),
+        };
+        rest = &value[end..];
+    }
+    masked.push_str(rest);
+    masked
 }
 
 /// `host:port` (or the socket directory and port) a configuration points at.
@@ -118,8 +142,8 @@ pub fn describe(config: &Config) -> String {
 }
 
 /// The limit on one connection: the configuration's `connect_timeout`, else
-/// `PGCONNECT_TIMEOUT` (seconds; as libpq, at least 2), else
-/// [`DEFAULT_CONNECT_TIMEOUT`]. Several hosts are tried in turn, each with the limit.
+/// `PGCONNECT_TIMEOUT` (seconds), else [`DEFAULT_CONNECT_TIMEOUT`]; as libpq, never
+/// under 2 s. Several hosts are tried in turn, each with the limit.
 pub fn connect_limit(config: &Config) -> Duration {
     let per_host = config
         .get_connect_timeout()
@@ -129,9 +153,10 @@ pub fn connect_limit(config: &Config) -> Duration {
                 .ok()
                 .and_then(|seconds| seconds.trim().parse::<u64>().ok())
                 .filter(|seconds| *seconds > 0)
-                .map(|seconds| Duration::from_secs(seconds.max(2)))
+                .map(Duration::from_secs)
         })
-        .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        .unwrap_or(DEFAULT_CONNECT_TIMEOUT)
+        .max(Duration::from_secs(2));
     per_host * u32::try_from(config.get_hosts().len().max(1)).unwrap_or(u32::MAX)
 }
 
@@ -166,9 +191,18 @@ async fn connect_within(config: &Config, limit: Duration) -> Result<(Client, Con
 }
 
 /// Says why a connection failed: the server refused it (a wrong password, an
-/// unknown role or database, `pg_hba.conf`), or it could not be reached at all.
+/// unknown role or database, `pg_hba.conf`), the connection string lacks what the
+/// server asked for (a password), or the server could not be reached at all.
 fn connect_error(config: &Config, error: &tokio_postgres::Error) -> Error {
     let place = describe(config);
+    // tokio-postgres's own configuration errors, found only once the server asks.
+    if error.to_string().starts_with("invalid configuration") {
+        return Error::Usage(format!(
+            "the server at {place} asked for what the connection string does not give: {}; \
+             add it to --database-url (a password may also come from PGPASSWORD)",
+            ServerError(error)
+        ));
+    }
     match error.as_db_error() {
         Some(_) => Error::Infrastructure(format!(
             "the server at {place} refused the connection: {}",
@@ -206,13 +240,15 @@ pub(super) async fn wait_until_ready(
 }
 
 /// A libpq connection string for `database` on the server `config` reaches, with
-/// values quoted as libpq reads them: what `--keep` prints for `psql`.
+/// values quoted as libpq reads them: what `--keep` prints for `psql`. The password is
+/// left out (psql takes it from `PGPASSWORD` or `~/.pgpass`, or asks): printed, it
+/// would end up in CI logs.
 pub fn conninfo(config: &Config, database: &str) -> String {
     let quote = |value: &str| {
         if !value.is_empty()
             && value
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-/:".contains(c))
+                .all(|c| c.is_ascii_alphanumeric() || "._-/:,".contains(c))
         {
             value.to_owned()
         } else {
@@ -231,18 +267,23 @@ pub fn conninfo(config: &Config, database: &str) -> String {
     if !hosts.is_empty() {
         pairs.push(format!("host={}", quote(&hosts.join(","))));
     }
-    let ports: Vec<String> = config.get_ports().iter().map(u16::to_string).collect();
-    if !ports.is_empty() {
-        pairs.push(format!("port={}", ports.join(",")));
+    let hostaddrs: Vec<String> = config
+        .get_hostaddrs()
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    if !hostaddrs.is_empty() {
+        pairs.push(format!("hostaddr={}", quote(&hostaddrs.join(","))));
     }
+    // The port plancheck used, even where the string gave none: psql would take
+    // PGPORT instead.
+    let ports: Vec<String> = match config.get_ports() {
+        [] => vec!["5432".to_owned()],
+        ports => ports.iter().map(u16::to_string).collect(),
+    };
+    pairs.push(format!("port={}", ports.join(",")));
     if let Some(user) = config.get_user() {
         pairs.push(format!("user={}", quote(user)));
-    }
-    if let Some(password) = config.get_password() {
-        pairs.push(format!(
-            "password={}",
-            quote(&String::from_utf8_lossy(password))
-        ));
     }
     pairs.push(format!("dbname={}", quote(database)));
     pairs.join(" ")
@@ -271,6 +312,14 @@ mod tests {
             "postgres://me:***@db:5432/x"
         );
         assert_eq!(
+            redacted("postgres://me@db/x?sslmode=disable&password=secret&a=b"),
+            "postgres://me@db/x?sslmode=disable&password=***&a=b"
+        );
+        assert_eq!(
+            redacted("user=password_admin dbname=password password=secret"),
+            "user=password_admin dbname=password password=***"
+        );
+        assert_eq!(
             redacted("host=db user=me password=secret"),
             "host=db user=me password=***"
         );
@@ -286,21 +335,23 @@ mod tests {
         assert_eq!(connect_limit(&config), Duration::from_secs(6));
         let config: Config = "postgres://u@a/x?connect_timeout=4".parse().unwrap();
         assert_eq!(connect_limit(&config), Duration::from_secs(4));
+        let config: Config = "host=a user=u connect_timeout=1".parse().unwrap();
+        assert_eq!(connect_limit(&config), Duration::from_secs(2), "as libpq");
     }
 
     #[test]
-    fn conninfo_quotes_what_libpq_would_misread() {
-        let config: Config = "host=/tmp/x port=5432 user=postgres password='a b'"
+    fn conninfo_quotes_what_libpq_would_misread_and_leaves_the_password_out() {
+        let config: Config = "host=/tmp/x port=5432 user='a b' password=secret"
             .parse()
             .unwrap();
         assert_eq!(
             conninfo(&config, "plancheck_x"),
-            "host=/tmp/x port=5432 user=postgres password='a b' dbname=plancheck_x"
+            "host=/tmp/x port=5432 user='a b' dbname=plancheck_x"
         );
-        let config: Config = "postgres://me:it's@db:6543/x".parse().unwrap();
+        let config: Config = "postgres://it's:pw@db/x".parse().unwrap();
         assert_eq!(
             conninfo(&config, "y"),
-            "host=db port=6543 user=me password='it\\'s' dbname=y"
+            "host=db port=5432 user='it\\'s' dbname=y"
         );
     }
 }

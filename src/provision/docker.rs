@@ -120,7 +120,10 @@ pub(super) async fn start(image: &str, registry: &Registry) -> Result<Server> {
     registry.docker_container();
     let password = random_password();
     let mut arguments = Vec::new();
-    for (setting, value) in THROWAWAY_SERVER_SETTINGS {
+    // Process titles as the liveness rule reads them (`postgres: user db host(port)`),
+    // whatever the image's configuration says.
+    let titles = [("update_process_title", "on"), ("cluster_name", "")];
+    for (setting, value) in THROWAWAY_SERVER_SETTINGS.into_iter().chain(titles) {
         arguments.push("-c".to_owned());
         arguments.push(format!("{setting}={value}"));
     }
@@ -214,7 +217,8 @@ pub(super) async fn start(image: &str, registry: &Registry) -> Result<Server> {
 /// Opens the session this run holds on its container for as long as it has the
 /// container, and marks the container as connected. The mark is written by the server
 /// itself (its superuser may write files), so it needs no shell in the image. A mark
-/// that cannot be written leaves the container to the age rule, which is only slower.
+/// that cannot be written leaves the container to the rule for containers never
+/// connected to, which waits longer but still sees the session.
 ///
 /// The server is also told to check every second that a busy session's client is
 /// still there (PostgreSQL 14 and later): a run killed in the middle of an index build
@@ -233,6 +237,8 @@ async fn hold_session(admin: &Config) -> Result<tokio_postgres::Client> {
         .map(|row| row.get::<_, i32>(0))
         .unwrap_or(0);
     if version >= 140_000 {
+        // An image configured to cut idle sessions must not cut this one.
+        let _ = keeper.batch_execute("SET idle_session_timeout = 0").await;
         // ALTER SYSTEM runs outside a transaction block, so as a statement of its own.
         let _ = keeper
             .batch_execute("ALTER SYSTEM SET client_connection_check_interval = '1s'")
@@ -403,10 +409,12 @@ pub(super) async fn leftovers() -> std::result::Result<Vec<Leftover>, String> {
         .all(true)
         .filters(&filters)
         .build();
-    let containers = docker
-        .list_containers(Some(options))
+    let containers = within(ENGINE_CALL_LIMIT, docker.list_containers(Some(options)))
         .await
         .map_err(|error| format!("containers: listing them failed ({error})"))?;
+    // Ages are measured on the engine's clock, which set the containers' creation
+    // times: this host's may be another machine's, or have drifted.
+    let now = engine_now(&docker).await;
     let host = super::owner::host_identity();
     let mut found = Vec::new();
     for container in containers {
@@ -424,8 +432,8 @@ pub(super) async fn leftovers() -> std::result::Result<Vec<Leftover>, String> {
             // Someone's on another machine is theirs to remove.
             ours.then_some(State::Kept)
         } else if !ours && labels.contains_key(LIVENESS_LABEL) {
-            let created = container.created.unwrap_or(0);
-            abandoned(&docker, &id, &labels, created).await
+            let age = now.map(|now| now.saturating_sub(container.created.unwrap_or(now)));
+            judge_from_engine(&docker, &id, &labels, age).await
         } else {
             orphaned(&labels, ours, running)
         };
@@ -439,17 +447,52 @@ pub(super) async fn leftovers() -> std::result::Result<Vec<Leftover>, String> {
     Ok(found)
 }
 
-/// Judges a container from the engine's view alone, for one whose owner's process
-/// this host cannot look up: a container whose run has connected to it is in use
-/// exactly while its server has a client session (the run holds one throughout); one
-/// never connected to is abandoned once older than [`NEVER_CONNECTED_GRACE`]. `None`
-/// when it may be in use, or when the engine cannot say.
-async fn abandoned(
+/// How long one question to the engine may take before the sweep gives up on it.
+const ENGINE_CALL_LIMIT: Duration = Duration::from_secs(10);
+
+/// `call`'s answer, or an error once `limit` has passed.
+async fn within<T>(
+    limit: Duration,
+    call: impl std::future::Future<Output = std::result::Result<T, bollard::errors::Error>>,
+) -> std::result::Result<T, String> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(answer) => answer.map_err(|error| error.to_string()),
+        Err(_) => Err(format!("no answer within {}s", limit.as_secs())),
+    }
+}
+
+/// The engine's clock, in seconds since the epoch; `None` when it does not say.
+async fn engine_now(docker: &bollard::Docker) -> Option<i64> {
+    let info = within(ENGINE_CALL_LIMIT, docker.info()).await.ok()?;
+    chrono::DateTime::parse_from_rfc3339(&info.system_time?)
+        .ok()
+        .map(|time| time.timestamp())
+}
+
+/// What the engine shows of a container whose owner's process this host cannot look
+/// up, for [`abandoned`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct EngineView {
+    /// Whether the run marked it connected; `None` when the engine did not say.
+    marked: Option<bool>,
+    /// Client sessions on its server (none when stopped); `None` when not known.
+    sessions: Option<usize>,
+    /// Seconds since it was created, on the engine's clock; `None` when not known.
+    age: Option<i64>,
+}
+
+/// Asks the engine about a container and judges it (see [`abandoned`]).
+async fn judge_from_engine(
     docker: &bollard::Docker,
     id: &str,
     labels: &std::collections::HashMap<String, String>,
-    created: i64,
+    age: Option<i64>,
 ) -> Option<State> {
+    let view = EngineView {
+        marked: has_file(docker, id, CONNECTED_MARKER).await,
+        sessions: client_sessions(docker, id).await,
+        age,
+    };
     let owner = labels
         .get(OWNER_LABEL)
         .and_then(|token| Owner::parse(token))
@@ -457,21 +500,31 @@ async fn abandoned(
     let place = labels
         .get(HOST_LABEL)
         .map_or_else(String::new, |host| format!(" (on {host})"));
-    if !has_file(docker, id, CONNECTED_MARKER).await? {
-        let age = chrono::Utc::now().timestamp().saturating_sub(created);
-        return (age > NEVER_CONNECTED_GRACE.as_secs() as i64).then(|| {
-            State::Orphaned(format!(
-                "{owner}{place} never connected to it in {} minutes",
-                age / 60
-            ))
-        });
-    }
-    if client_sessions(docker, id).await? > 0 {
+    abandoned(view).map(|why| State::Orphaned(format!("{owner}{place}{why}")))
+}
+
+/// Why a container, judged from the engine's view alone, is abandoned, or `None` when
+/// it may be in use or the engine did not say enough. A run holds a client session on
+/// its container's server from its first connection until it removes or keeps the
+/// container, so no session means no run: at once for a container the run marked
+/// connected, and for one never marked only past [`NEVER_CONNECTED_GRACE`], which
+/// start-up stays within (its first connection may be moments away).
+fn abandoned(view: EngineView) -> Option<String> {
+    if view.sessions? > 0 {
         return None;
     }
-    Some(State::Orphaned(format!(
-        "{owner}{place}, which this host cannot look up, holds no session on its server any more"
-    )))
+    if view.marked? {
+        return Some(
+            ", which this host cannot look up, holds no session on its server any more".into(),
+        );
+    }
+    let age = view.age?;
+    (age > NEVER_CONNECTED_GRACE.as_secs() as i64).then(|| {
+        format!(
+            " never connected to it, and it is {} minutes old with no session on its server",
+            age / 60
+        )
+    })
 }
 
 /// Whether `path` exists in the container, asked of the engine (no shell needed).
@@ -482,12 +535,13 @@ async fn has_file(docker: &bollard::Docker, id: &str, path: &str) -> Option<bool
         .path(path)
         .build();
     let mut archive = docker.download_from_container(id, Some(options));
-    match archive.next().await {
-        Some(Ok(_)) | None => Some(true),
-        Some(Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 404, ..
-        })) => Some(false),
-        Some(Err(_)) => None,
+    match tokio::time::timeout(ENGINE_CALL_LIMIT, archive.next()).await {
+        Ok(Some(Ok(_)) | None) => Some(true),
+        Ok(Some(Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }))) => Some(false),
+        Ok(Some(Err(_))) | Err(_) => None,
     }
 }
 
@@ -496,7 +550,11 @@ async fn has_file(docker: &bollard::Docker, id: &str, path: &str) -> Option<bool
 /// <activity>`, with the client as `host(port)` or `[local]`. A stopped container has
 /// none. `None` when the engine does not say.
 async fn client_sessions(docker: &bollard::Docker, id: &str) -> Option<usize> {
-    match docker.top_processes(id, None).await {
+    let top = tokio::time::timeout(ENGINE_CALL_LIMIT, docker.top_processes(id, None)).await;
+    let Ok(top) = top else {
+        return None;
+    };
+    match top {
         Ok(top) => {
             let titles = top.titles.unwrap_or_default();
             let command = titles
@@ -601,6 +659,29 @@ mod tests {
         let labels = HashMap::from([(PROCESS_LABEL.to_owned(), "4194304".to_owned())]);
         assert!(orphaned(&labels, false, true).is_none());
         assert!(orphaned(&labels, false, false).is_some());
+    }
+
+    #[test]
+    fn a_container_is_abandoned_only_when_the_engine_shows_no_session_of_its_run() {
+        use super::{EngineView, NEVER_CONNECTED_GRACE, abandoned};
+        let past_grace = NEVER_CONNECTED_GRACE.as_secs() as i64 + 1;
+        let view = |marked, sessions, age| EngineView {
+            marked,
+            sessions,
+            age,
+        };
+        // Connected and no session left: abandoned at once, whatever its age.
+        assert!(abandoned(view(Some(true), Some(0), Some(5))).is_some());
+        // A session, however old the container: in use.
+        assert!(abandoned(view(Some(true), Some(1), Some(past_grace))).is_none());
+        assert!(abandoned(view(Some(false), Some(2), Some(past_grace))).is_none());
+        // Never connected: abandoned only past the grace, and only with no session.
+        assert!(abandoned(view(Some(false), Some(0), Some(30))).is_none());
+        assert!(abandoned(view(Some(false), Some(0), Some(past_grace))).is_some());
+        // Whatever the engine did not say is no evidence.
+        assert!(abandoned(view(Some(true), None, Some(past_grace))).is_none());
+        assert!(abandoned(view(None, Some(0), Some(past_grace))).is_none());
+        assert!(abandoned(view(Some(false), Some(0), None)).is_none());
     }
 
     #[test]

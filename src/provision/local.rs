@@ -106,9 +106,12 @@ pub(super) async fn start(registry: &Registry) -> Result<Server> {
         .args(["-c", "listen_addresses=", "-c"])
         .arg(format!("port={SOCKET_PORT}"))
         // Dynamic shared memory in files under the data directory, not in /dev/shm:
-        // a server killed before it can clean up (SIGKILL, a crash, a killed run
-        // whose sweep stops it with SIGQUIT) leaves them where the directory's
-        // removal takes them. Parallel index builds are its main user here.
+        // a server killed before it can clean up (SIGKILL, a crash) leaves them where
+        // the directory's removal takes them. Parallel query and parallel index
+        // builds use it; its pages live in the page cache like /dev/shm's, and a
+        // segment freed within the kernel's dirty expiry (30 s) is never written
+        // back, so only a parallel statement of more than that could see disk
+        // writes from it (parallel query is off unless a scenario turns it on).
         .args(["-c", "dynamic_shared_memory_type=mmap"]);
     for (name, value) in THROWAWAY_SERVER_SETTINGS {
         command.arg("-c").arg(format!("{name}={value}"));
@@ -251,8 +254,9 @@ struct ProcessGroup {
 }
 
 /// How long an interrupted `initdb` gets to stop in order before it is killed: its
-/// longest step takes a second or two.
-const GROUP_GRACE: Duration = Duration::from_secs(30);
+/// longest step takes a second or two, several on a loaded machine. Shorter than the
+/// ten seconds `docker stop` and CI cancellations give before they kill plancheck.
+const GROUP_GRACE: Duration = Duration::from_secs(8);
 
 impl ProcessGroup {
     fn spawn(mut command: Command) -> std::io::Result<ProcessGroup> {

@@ -301,61 +301,68 @@ impl Server {
         }
     }
 
-    /// How to reach `database` on this server from a shell, and how to remove the
-    /// server afterwards: what `--keep` prints.
-    pub fn connection_hint(&self, database: &str) -> ConnectionHint {
-        let (psql, remove) = match &self.handle {
-            Handle::Docker(server) => {
-                let password = self
-                    .admin
-                    .get_password()
-                    .map(String::from_utf8_lossy)
-                    .unwrap_or_default();
+    /// How to reach `database` on this server from a shell: a command that opens
+    /// `psql` on it, what `--keep` prints for each kept database.
+    pub fn connection_hint(&self, database: &str) -> String {
+        let password = || {
+            self.admin
+                .get_password()
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default()
+        };
+        match &self.handle {
+            Handle::Docker(_) => {
                 let host = match self.admin.get_hosts().first() {
                     Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
                     _ => "127.0.0.1".to_owned(),
                 };
                 let port = self.admin.get_ports().first().copied().unwrap_or(5432);
-                (
-                    format!("psql 'postgresql://postgres:{password}@{host}:{port}/{database}'"),
-                    format!("docker rm -f {}", server.id()),
+                format!(
+                    "psql 'postgresql://postgres:{}@{host}:{port}/{database}'",
+                    password()
                 )
             }
+            Handle::Local(server) => format!(
+                "PGPASSWORD={} psql -h {} -U postgres -d {database}",
+                password(),
+                server.location().0.display()
+            ),
+            // The user's own password stays out of the output (see `conninfo`).
+            Handle::External => format!("psql {}", shell_quote(&conninfo(&self.admin, database))),
+        }
+    }
+
+    /// A command that removes what `--keep` kept: the container, the local server and
+    /// its directory, or on a server the user named, the `kept` scratch databases.
+    pub fn removal_hint(&self, kept: &[String]) -> String {
+        match &self.handle {
+            Handle::Docker(server) => format!("docker rm -f {}", server.id()),
             Handle::Local(server) => {
-                let (socket_dir, pid) = server.location();
-                let password = self
-                    .admin
-                    .get_password()
-                    .map(String::from_utf8_lossy)
-                    .unwrap_or_default();
-                (
-                    format!(
-                        "PGPASSWORD={password} psql -h {} -U postgres -d {database}",
-                        socket_dir.display()
-                    ),
-                    format!(
-                        "kill -INT {pid} && sleep 2 && rm -rf {}",
-                        socket_dir.display()
-                    ),
+                let (directory, pid) = server.location();
+                format!(
+                    "kill -INT {pid} && sleep 2 && rm -rf {}",
+                    directory.display()
                 )
             }
             Handle::External => {
-                let admin_database = self.admin.get_dbname().unwrap_or("postgres");
-                let drops: Vec<String> = database
-                    .split_whitespace()
+                // As tokio-postgres does, the maintenance database defaults to the
+                // user's name.
+                let admin_database = self
+                    .admin
+                    .get_dbname()
+                    .or(self.admin.get_user())
+                    .unwrap_or("postgres");
+                let drops: Vec<String> = kept
+                    .iter()
                     .map(|name| format!("-c 'DROP DATABASE {name} WITH (FORCE)'"))
                     .collect();
-                (
-                    format!("psql {}", shell_quote(&conninfo(&self.admin, database))),
-                    format!(
-                        "psql {} {}",
-                        shell_quote(&conninfo(&self.admin, admin_database)),
-                        drops.join(" ")
-                    ),
+                format!(
+                    "psql {} {}",
+                    shell_quote(&conninfo(&self.admin, admin_database)),
+                    drops.join(" ")
                 )
             }
-        };
-        ConnectionHint { psql, remove }
+        }
     }
 
     /// Leaves the server running after plancheck exits (for `--keep`): the container
@@ -385,15 +392,6 @@ impl Server {
 /// `text` as one word for a POSIX shell.
 fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
-}
-
-/// What `--keep` tells the user.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConnectionHint {
-    /// A command that opens a shell on the kept database.
-    pub psql: String,
-    /// A command that removes the kept server.
-    pub remove: String,
 }
 
 /// A database that exists for one scenario run.

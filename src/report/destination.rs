@@ -6,7 +6,10 @@
 //! replaced by it. The report is written into a staging directory beside the target
 //! and swapped in whole, so a reader never sees half of one. Whatever the user added
 //! to the previous report's directory (notes, attachments) is carried into the new
-//! one: only the files the previous report consisted of are replaced.
+//! one: only the files the previous report consisted of are replaced. A report that
+//! cannot be put in place (a file of the user's has the name of one of its files, or
+//! the directory stopped being a report's during the run) is kept beside it, under a
+//! name that says so, rather than lost with the run's work.
 
 use std::fs::File;
 use std::io::Write;
@@ -53,15 +56,26 @@ impl Claim {
             created_root,
         };
         // A lock file can be removed by the run that held it just as this one opens
-        // it; the lock is ours only if the path still names the file we locked.
+        // it; the lock is ours only if the path still names the file we locked. The
+        // root itself can go with a run that created it and found it empty.
         for _ in 0..100 {
-            let mut file = std::fs::OpenOptions::new()
+            let opened = std::fs::OpenOptions::new()
                 .create(true)
                 .truncate(false)
                 .read(true)
                 .write(true)
-                .open(&lock_path)
-                .map_err(Error::io(format!("opening {}", lock_path.display())))?;
+                .open(&lock_path);
+            let mut file = match opened {
+                Ok(file) => file,
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                    std::fs::create_dir_all(root)
+                        .map_err(Error::io(format!("creating {}", root.display())))?;
+                    continue;
+                }
+                Err(error) => {
+                    return Err(Error::io(format!("opening {}", lock_path.display()))(error));
+                }
+            };
             match file.try_lock() {
                 Ok(()) => {}
                 Err(std::fs::TryLockError::WouldBlock) => {
@@ -75,6 +89,19 @@ impl Claim {
                             holder => format!(" ({holder})"),
                         }
                     )));
+                }
+                Err(std::fs::TryLockError::Error(error))
+                    if error.kind() == std::io::ErrorKind::Unsupported =>
+                {
+                    // Some network and virtual filesystems have no locks: the run goes
+                    // on, unguarded, and says so.
+                    crate::say!(
+                        "warning: {} cannot be locked ({error}); another run into {} would not be noticed",
+                        lock_path.display(),
+                        target.display()
+                    );
+                    claim.lock = Some(file);
+                    return Ok(claim);
                 }
                 Err(std::fs::TryLockError::Error(error)) => {
                     return Err(Error::io(format!("locking {}", lock_path.display()))(error));
@@ -115,7 +142,9 @@ impl Claim {
 
     /// Puts `files` (name, text) in place as the report: written to a staging
     /// directory, joined by what the user added to the previous report's directory,
-    /// and swapped in whole. A failure leaves the previous report as it was.
+    /// and swapped in whole. A failure leaves the previous report as it was; a report
+    /// that cannot be put in place for a reason the user can fix is kept beside it
+    /// (see [`Claim::set_aside`]) and the error says where.
     pub fn install(&self, files: &[(String, String)]) -> Result<PathBuf> {
         let root = &self.root;
         let target = self.target();
@@ -131,51 +160,105 @@ impl Claim {
             std::fs::write(&path, text)
                 .map_err(Error::io(format!("writing {}", path.display())))?;
         }
-        if target.exists() {
-            carry_user_files(&target, staging.path(), files)?;
-        }
-
         let staged = staging.keep();
-        let previous = root.join(format!(".{}.previous", self.scenario));
-        // Left by a run that died mid-swap, while it held this claim: the report it
-        // held is already in place or in `previous` alone. Only a complete report
-        // directory is restored; anything else of it is the user's and is kept.
-        if previous.exists() {
-            if target.exists() {
-                std::fs::remove_dir_all(&previous)
-                    .map_err(Error::io(format!("removing {}", previous.display())))?;
-            } else {
-                std::fs::rename(&previous, &target).map_err(Error::io(format!(
-                    "restoring {} from {}",
-                    target.display(),
-                    previous.display()
-                )))?;
-                carry_user_files(&target, &staged, files)?;
-            }
+        let placed = self
+            .recover_previous()
+            .and_then(|()| super::check_destination(root, &self.scenario))
+            .and_then(|_| match target.exists() {
+                true => carry_user_files(&target, &staged, files),
+                false => Ok(()),
+            });
+        if let Err(error) = placed {
+            return Err(self.set_aside(&staged, error));
         }
+        self.swap(&staged)?;
+        Ok(target)
+    }
+
+    /// Undoes what a run that died mid-swap left, while it held this claim: the
+    /// report it held is either in place or in `.<scenario>.previous` alone. A
+    /// previous directory beside a report in place is the old report, whose user
+    /// files the one in place already holds (linked); one without is put back.
+    fn recover_previous(&self) -> Result<()> {
+        let target = self.target();
+        let previous = self.previous();
+        if !previous.exists() {
+            return Ok(());
+        }
+        if target.exists() {
+            std::fs::remove_dir_all(&previous)
+                .map_err(Error::io(format!("removing {}", previous.display())))
+        } else {
+            std::fs::rename(&previous, &target).map_err(Error::io(format!(
+                "restoring {} from {}",
+                target.display(),
+                previous.display()
+            )))
+        }
+    }
+
+    /// Swaps the staged report in: the previous one aside, the new one in its place,
+    /// the previous one removed (all of the user's in it is linked into the new one).
+    fn swap(&self, staged: &Path) -> Result<()> {
+        let target = self.target();
+        let previous = self.previous();
         if target.exists() {
             std::fs::rename(&target, &previous).map_err(Error::io(format!(
                 "moving the previous {} aside",
                 target.display()
             )))?;
         }
-        if let Err(error) = std::fs::rename(&staged, &target) {
+        if let Err(error) = std::fs::rename(staged, &target) {
             // Put the previous report back rather than leave none.
             if previous.exists() {
                 let _ = std::fs::rename(&previous, &target);
             }
-            let _ = std::fs::remove_dir_all(&staged);
+            let _ = std::fs::remove_dir_all(staged);
             return Err(Error::io(format!(
                 "moving the new report to {}",
                 target.display()
             ))(error));
         }
-        if previous.exists() {
-            // Everything of the user's is linked or copied into the new report by now.
-            std::fs::remove_dir_all(&previous)
-                .map_err(Error::io(format!("removing {}", previous.display())))?;
+        if previous.exists()
+            && let Err(error) = std::fs::remove_dir_all(&previous)
+        {
+            // The new report is in place: what is left is only the old one's copy.
+            crate::say!(
+                "warning: the new report is in place, but the previous one could not be removed from {}: {error}",
+                previous.display()
+            );
         }
-        Ok(target)
+        Ok(())
+    }
+
+    /// Keeps a staged report that could not be put in place under
+    /// `<root>/<scenario>.unplaced-<time>`, and returns `error` saying where it is.
+    fn set_aside(&self, staged: &Path, error: Error) -> Error {
+        let aside = self.root.join(format!(
+            "{}.unplaced-{}",
+            self.scenario,
+            chrono::Local::now().format("%Y%m%d-%H%M%S")
+        ));
+        match std::fs::rename(staged, &aside) {
+            Ok(()) => {
+                let kept = format!(
+                    "{error}; this run's report is kept in {} meanwhile",
+                    aside.display()
+                );
+                match error {
+                    Error::Usage(_) => Error::Usage(kept),
+                    _ => Error::Infrastructure(kept),
+                }
+            }
+            Err(_) => {
+                let _ = std::fs::remove_dir_all(staged);
+                error
+            }
+        }
+    }
+
+    fn previous(&self) -> PathBuf {
+        self.root.join(format!(".{}.previous", self.scenario))
     }
 }
 
@@ -195,34 +278,35 @@ impl Drop for Claim {
     }
 }
 
-/// The names of the files the report in `dir` consists of: the fixed ones and the
-/// plan files its `report.json` names. A report whose `report.json` cannot be read
-/// is taken to consist of every file named as plancheck names its files.
+/// The names of the files the report in `dir` consists of: the fixed ones and every
+/// plan file its `report.json` names (`plan_file`, wherever a version of the format
+/// put it). A `report.json` that cannot be read names none: what is not known to be
+/// plancheck's is kept.
 fn report_files_in(dir: &Path) -> Vec<String> {
+    fn plan_files(value: &serde_json::Value, names: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(fields) => {
+                for (key, field) in fields {
+                    match (key.as_str(), field) {
+                        ("plan_file", serde_json::Value::String(name)) => names.push(name.clone()),
+                        _ => plan_files(field, names),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    plan_files(item, names);
+                }
+            }
+            _ => {}
+        }
+    }
     let mut names: Vec<String> = FIXED_FILES.iter().map(|name| (*name).to_owned()).collect();
-    let parsed = std::fs::read_to_string(dir.join("report.json"))
+    if let Some(report) = std::fs::read_to_string(dir.join("report.json"))
         .ok()
-        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok());
-    match parsed {
-        Some(report) => {
-            let queries = report["variants"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .flat_map(|variant| variant["queries"].as_array().into_iter().flatten());
-            names
-                .extend(queries.filter_map(|query| query["plan_file"].as_str().map(str::to_owned)));
-        }
-        None => {
-            names.extend(
-                std::fs::read_dir(dir)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|entry| entry.ok())
-                    .map(|entry| entry.file_name().to_string_lossy().into_owned())
-                    .filter(|name| name.ends_with(".explain.json")),
-            );
-        }
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+    {
+        plan_files(&report, &mut names);
     }
     names
 }
@@ -250,7 +334,6 @@ fn carry_user_files(previous: &Path, staging: &Path, files: &[(String, String)])
         carried.push(entry.path());
     }
     if !in_the_way.is_empty() {
-        let _ = std::fs::remove_dir_all(staging);
         return Err(Error::Usage(format!(
             "{} holds files the new report would replace but the previous report did not \
              write: {}; move them elsewhere and run again (nothing was replaced)",
@@ -264,14 +347,10 @@ fn carry_user_files(previous: &Path, staging: &Path, files: &[(String, String)])
     }
     for path in carried {
         let destination = staging.join(path.file_name().expect("directory entries have names"));
-        if let Err(error) = link_or_copy(&path, &destination) {
-            let _ = std::fs::remove_dir_all(staging);
-            return Err(Error::io(format!(
-                "keeping {} (not a file of plancheck's) in the new report at {}",
-                path.display(),
-                destination.display()
-            ))(error));
-        }
+        link_or_copy(&path, &destination).map_err(Error::io(format!(
+            "keeping {} (not a file of plancheck's) in the new report",
+            path.display()
+        )))?;
     }
     Ok(())
 }
@@ -285,12 +364,12 @@ fn link_or_copy(from: &Path, to: &Path) -> std::io::Result<()> {
         std::os::unix::fs::symlink(std::fs::read_link(from)?, to)
     } else if metadata.is_dir() {
         std::fs::create_dir(to)?;
-        std::fs::set_permissions(to, metadata.permissions())?;
         for entry in std::fs::read_dir(from)? {
             let entry = entry?;
             link_or_copy(&entry.path(), &to.join(entry.file_name()))?;
         }
-        Ok(())
+        // Last: a read-only directory is filled before it becomes read-only.
+        std::fs::set_permissions(to, metadata.permissions())
     } else if metadata.is_file() {
         std::fs::hard_link(from, to).or_else(|_| std::fs::copy(from, to).map(|_| ()))
     } else {

@@ -442,7 +442,7 @@ fn a_second_run_into_the_same_report_directory_is_refused() {
     let lock = out.path().join(".dense-small.lock");
     assert!(crate::support::wait_for(
         std::time::Duration::from_secs(30),
-        || lock.exists()
+        || std::fs::read_to_string(&lock).is_ok_and(|holder| holder.contains("plancheck process"))
     ));
     small_run("dense-small", out.path())
         .args(["--backend", "local", "--seed", "2"])
@@ -537,9 +537,23 @@ fn a_rerun_keeps_what_the_user_added_to_the_report_directory() {
         "the user's"
     );
     assert!(dir.join("notes.md").exists());
-    let entries: Vec<String> = std::fs::read_dir(out.path())
+    // The refused run's report is not lost: it waits beside the directory, named so.
+    let mut entries: Vec<String> = std::fs::read_dir(out.path())
         .unwrap()
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(entries, vec!["dense-small".to_owned()], "no staging left");
+    entries.sort();
+    let [kept, aside] = &entries[..] else {
+        panic!("the report and the one set aside, nothing staged: {entries:?}");
+    };
+    assert_eq!(kept, "dense-small");
+    assert!(aside.starts_with("dense-small.unplaced-"), "{aside}");
+    assert!(
+        stderr.contains(&format!(
+            "this run's report is kept in {}",
+            out.path().join(aside).display()
+        )),
+        "{stderr}"
+    );
+    assert!(out.path().join(aside).join("report.json").exists());
 }

@@ -109,21 +109,30 @@ fn a_server_that_never_answers_is_given_up_on_within_connect_timeout() {
 #[test]
 fn clean_says_it_could_not_look_rather_than_that_nothing_is_left() {
     let silent = SilentServer::start();
-    for url in [
-        format!(
-            "postgres://postgres@127.0.0.1:{}/postgres?connect_timeout=2",
-            silent.port
+    for (url, place) in [
+        (
+            format!(
+                "postgres://postgres@127.0.0.1:{}/postgres?connect_timeout=2",
+                silent.port
+            ),
+            format!("the server at 127.0.0.1:{} did not answer", silent.port),
         ),
         // Nothing listens on port 1.
-        "postgres://postgres@127.0.0.1:1/postgres".to_owned(),
+        (
+            "postgres://postgres@127.0.0.1:1/postgres".to_owned(),
+            "cannot reach the server at 127.0.0.1:1".to_owned(),
+        ),
         // No such host (.invalid never resolves).
-        "postgres://postgres@no-such-host.invalid:5432/postgres".to_owned(),
+        (
+            "postgres://postgres@no-such-host.invalid:5432/postgres".to_owned(),
+            "cannot reach the server at no-such-host.invalid:5432".to_owned(),
+        ),
     ] {
         plancheck()
             .args(["clean", "--database-url", &url])
             .assert()
             .code(3)
-            .stderr(contains("could not look for leftovers"))
+            .stderr(contains(format!("could not look for leftovers: {place}")))
             .stderr(contains("nothing left behind by earlier runs").not());
     }
 }

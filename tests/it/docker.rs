@@ -94,7 +94,7 @@ async fn container_is_published_on_loopback_only_with_a_fresh_password() {
             "{ports}"
         );
     }
-    let psql = |server: &Server| server.connection_hint("postgres").psql;
+    let psql = |server: &Server| server.connection_hint("postgres");
     assert_ne!(
         psql(&first),
         psql(&second),
@@ -134,7 +134,7 @@ fn container_is_gone_after_a_failed_check() {
 
 #[test]
 fn missing_image_is_an_infrastructure_error_that_says_what_to_do() {
-    let Some(_) = docker_image() else { return };
+    let Some(_image) = docker_image() else { return };
     plancheck()
         .args([
             "scenario",

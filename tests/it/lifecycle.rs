@@ -98,7 +98,7 @@ fn spawn_local_cli_into_seeding(
 }
 
 fn interrupt_local_run(signal: Signal) {
-    let since = std::time::SystemTime::now();
+    let before = shared_memory_segments();
     let out = tempfile::tempdir().unwrap();
     let (mut child, server_pid, directory) = spawn_local_cli_into_seeding(out.path());
     kill(Pid::from_raw(child.id() as i32), signal).unwrap();
@@ -121,7 +121,7 @@ fn interrupt_local_run(signal: Signal) {
         !out.path().join("sparse-small").exists(),
         "no report from an interrupted run"
     );
-    let leaked = leaked_shared_memory(since);
+    let leaked = leaked_shared_memory(&before);
     assert!(leaked.is_empty(), "{signal} left {leaked:?}");
 }
 
@@ -205,20 +205,24 @@ fn interrupt_early(backend: &str, image: Option<&str>, leftovers: impl Fn(u32) -
 
 /// Whether process `pid` has a handler for SIGINT (bit 2 of `SigCgt`).
 fn catches_sigint(pid: u32) -> bool {
+    catches(pid, Signal::SIGINT)
+}
+
+/// Whether process `pid` has a handler for `signal` (`SigCgt`, a bit per signal
+/// number less one).
+fn catches(pid: u32, signal: Signal) -> bool {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
         .find_map(|line| line.strip_prefix("SigCgt:"))
         .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
-        .is_some_and(|mask| mask & (1 << (libc_sigint() - 1)) != 0)
+        .is_some_and(|mask| mask & (1 << (signal as i32 - 1)) != 0)
 }
 
-fn libc_sigint() -> i32 {
-    Signal::SIGINT as i32
-}
-
-fn local_leftovers_of(pid: u32) -> Vec<String> {
-    let since = std::time::SystemTime::now() - Duration::from_secs(5);
+fn local_leftovers_of(
+    pid: u32,
+    segments_before: &std::collections::HashSet<std::path::PathBuf>,
+) -> Vec<String> {
     let prefix = format!("plancheck-pg-{pid}-");
     let mut left: Vec<String> = std::fs::read_dir(std::env::temp_dir())
         .unwrap()
@@ -236,10 +240,9 @@ fn local_leftovers_of(pid: u32) -> Vec<String> {
             .lines()
             .map(|pid| format!("postgres {pid}")),
     );
-    // Segments an initdb interrupted in the last few seconds left (the attempts run
-    // one after the other, so older ones are another test's, if anyone's).
+    // Segments an interrupted initdb left.
     left.extend(
-        leaked_shared_memory(since)
+        leaked_shared_memory(segments_before)
             .into_iter()
             .map(|path| path.display().to_string()),
     );
@@ -248,7 +251,8 @@ fn local_leftovers_of(pid: u32) -> Vec<String> {
 
 #[test]
 fn local_interrupts_during_start_up_leave_nothing() {
-    interrupt_early("local", None, local_leftovers_of);
+    let before = shared_memory_segments();
+    interrupt_early("local", None, |pid| local_leftovers_of(pid, &before));
 }
 
 #[test]
@@ -338,7 +342,7 @@ fn keep_leaves_a_usable_database_and_says_how_to_remove_it() {
 
 #[test]
 fn a_server_crash_mid_run_is_an_infrastructure_error_and_leaves_nothing() {
-    let since = std::time::SystemTime::now();
+    let before = shared_memory_segments();
     let out = tempfile::tempdir().unwrap();
     let (mut child, server_pid, directory) = spawn_local_cli_into_seeding(out.path());
     kill(Pid::from_raw(server_pid as i32), Signal::SIGKILL).unwrap();
@@ -350,7 +354,7 @@ fn a_server_crash_mid_run_is_an_infrastructure_error_and_leaves_nothing() {
     assert!(!out.path().join("sparse-small").exists());
     // A killed postmaster cannot remove its dynamic shared memory: none may be where
     // removing the server's directory does not reach.
-    let leaked = leaked_shared_memory(since);
+    let leaked = leaked_shared_memory(&before);
     assert!(leaked.is_empty(), "the killed server left {leaked:?}");
     // The advice names another backend than the one that just failed.
     let stderr = std::fs::read_to_string(out.path().join("stderr.log")).unwrap();
@@ -360,11 +364,45 @@ fn a_server_crash_mid_run_is_an_infrastructure_error_and_leaves_nothing() {
     );
 }
 
-/// Dynamic shared memory segments of PostgreSQL's (`/dev/shm/PostgreSQL.*`) changed
-/// since `since` that no process has mapped: what a server or `initdb` killed before
-/// its clean-up leaves. Looked at twice, half a second apart, so that a segment
-/// another test's server is creating at this instant (not yet mapped) is not counted.
-fn leaked_shared_memory(since: std::time::SystemTime) -> Vec<std::path::PathBuf> {
+/// PostgreSQL's dynamic shared memory segments (`/dev/shm/PostgreSQL.*`) of the user
+/// the local backend runs servers as (`postgres` when the tests run as root).
+fn shared_memory_segments() -> std::collections::HashSet<std::path::PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let server_user = match nix::unistd::Uid::effective().is_root() {
+        true => nix::unistd::User::from_name("postgres")
+            .ok()
+            .flatten()
+            .map(|user| user.uid.as_raw()),
+        false => Some(nix::unistd::Uid::effective().as_raw()),
+    };
+    std::fs::read_dir("/dev/shm")
+        .map(|entries| {
+            entries
+                .filter_map(|entry| entry.ok())
+                .filter(|entry| {
+                    entry
+                        .file_name()
+                        .to_string_lossy()
+                        .starts_with("PostgreSQL.")
+                })
+                .filter(|entry| {
+                    entry
+                        .metadata()
+                        .is_ok_and(|metadata| Some(metadata.uid()) == server_user)
+                })
+                .map(|entry| entry.path())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Segments that were not there `before` and that no process has mapped: what a
+/// server or `initdb` killed before its clean-up leaves. Looked at twice, half a second
+/// apart, so that a segment another test's server is creating at this instant (not
+/// yet mapped) is not counted.
+fn leaked_shared_memory(
+    before: &std::collections::HashSet<std::path::PathBuf>,
+) -> Vec<std::path::PathBuf> {
     let unmapped = || -> Vec<std::path::PathBuf> {
         let mapped: String = std::fs::read_dir("/proc")
             .unwrap()
@@ -372,27 +410,11 @@ fn leaked_shared_memory(since: std::time::SystemTime) -> Vec<std::path::PathBuf>
             .filter(|entry| entry.file_name().to_string_lossy().parse::<u32>().is_ok())
             .filter_map(|entry| std::fs::read_to_string(entry.path().join("maps")).ok())
             .collect();
-        std::fs::read_dir("/dev/shm")
-            .map(|entries| {
-                entries
-                    .filter_map(|entry| entry.ok())
-                    .filter(|entry| {
-                        entry
-                            .file_name()
-                            .to_string_lossy()
-                            .starts_with("PostgreSQL.")
-                    })
-                    .filter(|entry| {
-                        entry
-                            .metadata()
-                            .and_then(|metadata| metadata.modified())
-                            .is_ok_and(|modified| modified >= since)
-                    })
-                    .map(|entry| entry.path())
-                    .filter(|path| !mapped.contains(&*path.to_string_lossy()))
-                    .collect()
-            })
-            .unwrap_or_default()
+        shared_memory_segments()
+            .into_iter()
+            .filter(|path| !before.contains(path))
+            .filter(|path| !mapped.contains(&*path.to_string_lossy()))
+            .collect()
     };
     let first = unmapped();
     if first.is_empty() {
@@ -463,9 +485,16 @@ async fn keep_on_the_url_backend_prints_commands_that_work_when_pasted() {
     };
     let psql = line_after("Inspect the seeded data");
     let remove = line_after("Remove it when done");
+    // The user's password is theirs to give (here as psql reads it), not printed.
+    let password = url
+        .split_whitespace()
+        .find_map(|pair| pair.strip_prefix("password="))
+        .unwrap();
+    assert!(!stderr.contains(password), "the password was printed");
     let count = Command::new("sh")
         .arg("-c")
         .arg(format!("{psql} -Atc 'SELECT count(*) FROM workflow_runs'"))
+        .env("PGPASSWORD", password)
         .output()
         .unwrap();
     assert_eq!(
@@ -474,7 +503,12 @@ async fn keep_on_the_url_backend_prints_commands_that_work_when_pasted() {
         "{psql}: {}",
         String::from_utf8_lossy(&count.stderr)
     );
-    let removed = Command::new("sh").arg("-c").arg(&remove).output().unwrap();
+    let removed = Command::new("sh")
+        .arg("-c")
+        .arg(&remove)
+        .env("PGPASSWORD", password)
+        .output()
+        .unwrap();
     assert!(
         removed.status.success(),
         "{remove}: {}",
@@ -494,4 +528,32 @@ async fn keep_on_the_url_backend_prints_commands_that_work_when_pasted() {
     assert_eq!(left, 0, "the printed removal drops the kept database");
     drop(client);
     server.stop().await.unwrap();
+}
+
+/// `nohup plancheck …` asks for the hangup to be ignored, and it is: the run goes on
+/// to its report (a hangup is an interrupt only for a run that did not ask so).
+#[test]
+fn a_run_started_with_hangups_ignored_survives_one() {
+    let out = tempfile::tempdir().unwrap();
+    let mut child = Command::new("nohup")
+        .arg(env!("CARGO_BIN_EXE_plancheck"))
+        .args(["scenario", "tests/data/scenarios/dense-small.toml"])
+        .args(["--scale", "5000", "--no-progress", "--backend", "local"])
+        .arg("--out")
+        .arg(out.path())
+        .current_dir(repo_path(""))
+        .env_remove("PLANCHECK_DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Once it is working (it catches SIGTERM from its first instant), hang up on it.
+    assert!(wait_for(Duration::from_secs(5), || catches(
+        child.id(),
+        Signal::SIGTERM
+    )));
+    std::thread::sleep(Duration::from_millis(500));
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGHUP).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert!(out.path().join("dense-small/report.json").exists());
 }

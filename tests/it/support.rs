@@ -33,7 +33,7 @@ pub async fn local_server() -> Server {
 /// How to reach a local server's maintenance database as its superuser, as a
 /// `--database-url` (key=value form), read from its connection hint.
 pub fn superuser_url(server: &Server) -> String {
-    let hint = server.connection_hint("postgres").psql;
+    let hint = server.connection_hint("postgres");
     let password = hint
         .split_whitespace()
         .find_map(|word| word.strip_prefix("PGPASSWORD="))

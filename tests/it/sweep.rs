@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
 
 use crate::support::{
@@ -372,6 +373,25 @@ fn a_container_whose_run_died_with_its_process_namespace_is_swept() {
         "the run never marked its container as connected"
     );
     std::thread::sleep(Duration::from_secs(2));
+    // Alive, it is nobody's to take: not listed by `clean`, not swept by a run.
+    let [live] = &of_namespace()[..] else {
+        panic!("one container of the namespace's run");
+    };
+    plancheck()
+        .arg("clean")
+        .assert()
+        .code(0)
+        .stdout(contains(&live[..12]).not());
+    small_run("dense-small", out.path())
+        .args(["--backend", "docker", "--image", &image])
+        .assert()
+        .code(0)
+        .stderr(contains(&live[..12]).not());
+    assert_eq!(
+        &of_namespace(),
+        std::slice::from_ref(live),
+        "the live run's container stays"
+    );
     kill(Pid::from_raw(inner as i32), Signal::SIGKILL).unwrap();
     namespace.wait().unwrap();
     let [container] = &of_namespace()[..] else {
