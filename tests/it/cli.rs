@@ -402,15 +402,11 @@ async fn a_reader_that_stops_reading_stderr_costs_neither_the_report_nor_the_cle
     let client = plancheck::provision::connect(&url.parse().unwrap())
         .await
         .unwrap();
-    let left: i64 = client
-        .query_one(
-            "SELECT count(*) FROM pg_database WHERE datname LIKE 'plancheck\\_%'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(left, 0, "the scratch database was left on the server");
+    assert_eq!(
+        crate::support::scratch_databases(&client).await,
+        Vec::<String>::new(),
+        "the scratch database was left on the server"
+    );
     drop(client);
     server.stop().await.unwrap();
 }

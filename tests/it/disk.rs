@@ -115,6 +115,26 @@ impl SmallFilesystem {
         self.directory.path()
     }
 
+    /// dense-small at `scale` on the local backend, with its server on this
+    /// filesystem (`TMPDIR`), reports under `out`.
+    fn run_dense_small(&self, scale: &str, out: &Path) -> std::process::Output {
+        plancheck()
+            .env("TMPDIR", self.path())
+            .args([
+                "scenario",
+                "tests/data/scenarios/dense-small.toml",
+                "--backend",
+                "local",
+                "--no-progress",
+                "--scale",
+                scale,
+                "--out",
+            ])
+            .arg(out)
+            .output()
+            .unwrap()
+    }
+
     fn entries(&self) -> Vec<PathBuf> {
         std::fs::read_dir(self.path())
             .unwrap()
@@ -143,23 +163,7 @@ fn a_dataset_larger_than_the_data_directory_filesystem_is_refused() {
         return;
     };
     let out = tempfile::tempdir().unwrap();
-    let run = |scale: &str| {
-        plancheck()
-            .env("TMPDIR", filesystem.path())
-            .args([
-                "scenario",
-                "tests/data/scenarios/dense-small.toml",
-                "--backend",
-                "local",
-                "--no-progress",
-                "--scale",
-                scale,
-                "--out",
-            ])
-            .arg(out.path())
-            .output()
-            .unwrap()
-    };
+    let run = |scale: &str| filesystem.run_dense_small(scale, out.path());
 
     // Its upper bound uses under a quarter of the room: no sample is seeded.
     let fits = run("5000");
@@ -226,23 +230,7 @@ fn a_refusal_suggests_a_scale_that_the_guard_then_accepts() {
         return;
     };
     let out = tempfile::tempdir().unwrap();
-    let run = |scale: &str| {
-        plancheck()
-            .env("TMPDIR", filesystem.path())
-            .args([
-                "scenario",
-                "tests/data/scenarios/dense-small.toml",
-                "--backend",
-                "local",
-                "--no-progress",
-                "--scale",
-                scale,
-                "--out",
-            ])
-            .arg(out.path())
-            .output()
-            .unwrap()
-    };
+    let run = |scale: &str| filesystem.run_dense_small(scale, out.path());
     for (scale, refused_by) in [
         ("400000", "estimated from a sample seeded at"),
         ("10000000", "rows need at least"),

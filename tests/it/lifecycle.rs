@@ -296,15 +296,7 @@ fn keep_leaves_a_usable_database_and_says_how_to_remove_it() {
         .unwrap();
     assert_eq!(output.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let line_after = |marker: &str| {
-        let mut lines = stderr.lines().skip_while(|line| !line.contains(marker));
-        lines
-            .nth(1)
-            .map(|line| line.trim().to_owned())
-            .unwrap_or_else(|| panic!("no line after {marker:?} in {stderr}"))
-    };
-    let psql = line_after("Inspect the seeded data");
-    let remove = line_after("Remove it when done");
+    let (psql, remove) = kept_commands(&stderr);
     let count = Command::new("sh")
         .arg("-c")
         .arg(format!("{psql} -Atc 'SELECT count(*) FROM workflow_runs'"))
@@ -463,6 +455,22 @@ fn assert_other_users_cannot_connect(directory: &std::path::Path, psql: &str) {
     }
 }
 
+/// The commands `--keep` printed on `stderr`: the `psql` one (of the first kept
+/// database) and the removal.
+fn kept_commands(stderr: &str) -> (String, String) {
+    let line_after = |marker: &str| {
+        let mut lines = stderr.lines().skip_while(|line| !line.contains(marker));
+        lines
+            .nth(1)
+            .map(|line| line.trim().to_owned())
+            .unwrap_or_else(|| panic!("no line after {marker:?} in {stderr}"))
+    };
+    (
+        line_after("Inspect the seeded data"),
+        line_after("Remove it when done"),
+    )
+}
+
 /// `--keep` on a server the user named: the printed `psql` command opens the kept
 /// scratch database as it is, pasted into a shell, and the printed removal drops it.
 #[tokio::test(flavor = "multi_thread")]
@@ -476,15 +484,7 @@ async fn keep_on_the_url_backend_prints_commands_that_work_when_pasted() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert_eq!(output.status.code(), Some(0), "{stderr}");
-    let line_after = |marker: &str| {
-        let mut lines = stderr.lines().skip_while(|line| !line.contains(marker));
-        lines
-            .nth(1)
-            .map(|line| line.trim().to_owned())
-            .unwrap_or_else(|| panic!("no line after {marker:?} in {stderr}"))
-    };
-    let psql = line_after("Inspect the seeded data");
-    let remove = line_after("Remove it when done");
+    let (psql, remove) = kept_commands(&stderr);
     // The user's password is theirs to give (here as psql reads it), not printed.
     let password = url
         .split_whitespace()
@@ -517,15 +517,11 @@ async fn keep_on_the_url_backend_prints_commands_that_work_when_pasted() {
     let client = plancheck::provision::connect(&url.parse().unwrap())
         .await
         .unwrap();
-    let left: i64 = client
-        .query_one(
-            "SELECT count(*) FROM pg_database WHERE datname LIKE 'plancheck\\_%'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(left, 0, "the printed removal drops the kept database");
+    assert_eq!(
+        crate::support::scratch_databases(&client).await,
+        Vec::<String>::new(),
+        "the printed removal drops the kept database"
+    );
     drop(client);
     server.stop().await.unwrap();
 }

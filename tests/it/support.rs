@@ -46,6 +46,20 @@ pub fn superuser_url(server: &Server) -> String {
     format!("host={socket_dir} port=5432 user=postgres password={password} dbname=postgres")
 }
 
+/// The scratch databases (`plancheck_…`) on the server `client` is connected to.
+pub async fn scratch_databases(client: &tokio_postgres::Client) -> Vec<String> {
+    client
+        .query(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'plancheck\\_%' ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+}
+
 /// Options for a small, quick run: the test dataset's default scale, a short timing
 /// loop, no progress bar.
 pub fn quick_options() -> RunOptions {

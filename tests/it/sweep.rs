@@ -14,7 +14,7 @@ use predicates::str::contains;
 
 use crate::support::{
     containers_of, docker_image, local_server, local_server_of, plancheck, process_alive,
-    repo_path, small_run, superuser_url, wait_for,
+    repo_path, scratch_databases, small_run, superuser_url, wait_for,
 };
 
 /// A temporary directory the `postgres` user can traverse, to serve as `TMPDIR`.
@@ -196,19 +196,6 @@ async fn url_server() -> (plancheck::provision::Server, String) {
     let server = local_server().await;
     let url = superuser_url(&server);
     (server, url)
-}
-
-async fn scratch_databases(client: &tokio_postgres::Client) -> Vec<String> {
-    client
-        .query(
-            "SELECT datname FROM pg_database WHERE datname LIKE 'plancheck\\_%' ORDER BY 1",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get(0))
-        .collect()
 }
 
 /// On a server plancheck does not own, a scratch database whose run is gone (nobody
