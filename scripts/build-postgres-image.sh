@@ -3,16 +3,25 @@
 #
 #   scripts/build-postgres-image.sh [IMAGE]     # default plancheck/postgres:15
 #
-# debootstrap makes a minimal Debian bookworm root with Debian's postgresql-15 package
-# (from the Debian mirror, DEBIAN_MIRROR, default the one apt uses), and
-# docker/postgres/Dockerfile puts it in an image FROM scratch. The image is also tagged
-# with the exact server version (plancheck/postgres:15.N). Needs root and a Docker
-# engine; takes a few minutes, most of it downloading packages.
+# debootstrap makes a minimal Debian bookworm root with Debian's postgresql-15 package,
+# and docker/postgres/Dockerfile puts it in an image FROM scratch, also tagged with the
+# exact server version (plancheck/postgres:15.N). The packages come from DEBIAN_MIRROR
+# when it is set, otherwise from the mirror this machine's apt sources use
+# (scripts/debian-mirror.sh; http://deb.debian.org/debian when none serves Debian's
+# main archive), so a machine behind a local mirror builds without setting anything.
+# The build says which mirror it used and where that came from. Needs root and a
+# Docker engine; takes a few minutes, most of it downloading packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 image=${1:-plancheck/postgres:15}
 repository=${image%:*}
-mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+if [ -n "${DEBIAN_MIRROR:-}" ]; then
+  mirror=$DEBIAN_MIRROR
+  echo "build-postgres-image: Debian mirror $mirror, from DEBIAN_MIRROR"
+else
+  # It says on stderr which apt source the mirror came from, or that none did.
+  mirror=$(bash scripts/debian-mirror.sh)
+fi
 
 if ! command -v debootstrap >/dev/null 2>&1; then
   apt-get update

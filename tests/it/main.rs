@@ -12,5 +12,6 @@ mod lifecycle;
 mod migration;
 mod reports;
 mod scenarios;
+mod scripts;
 mod support;
 mod sweep;

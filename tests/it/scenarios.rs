@@ -299,3 +299,197 @@ async fn sparse_org_reproduces_at_its_declared_min_scale() {
     server.stop().await.unwrap();
     assert!(run.passed(), "{:#?}", run.cells[0].verdicts);
 }
+
+/// Writes a dataset of `tables` small tables into `dir` (schema, dataset, scenario),
+/// returning the schema SQL. Every table has a primary key and an index on `v`; all but
+/// the first have a foreign key to the first, whose `code` is unique; every tenth table
+/// has a trigger, the one on t010 firing always, and t020 has a second trigger that is
+/// disabled and must stay so. `notes`, outside the dataset, references the first table.
+fn write_many_small_tables(dir: &std::path::Path, tables: usize) -> String {
+    let mut schema = String::from(
+        "CREATE FUNCTION keep_row() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;\n",
+    );
+    let mut dataset = String::from(
+        "description = \"Many small tables, each with a key, an index and a foreign key.\"\n\
+         schema = [\"schema.sql\"]\nseed = 7\nas_of = \"2026-06-01T00:00:00Z\"\nscale_table = \"t000\"\n",
+    );
+    for table in 0..tables {
+        let name = format!("t{table:03}");
+        if table == 0 {
+            schema.push_str(&format!(
+                "CREATE TABLE {name} (id bigint PRIMARY KEY, v int NOT NULL, code bigint NOT NULL UNIQUE);\n"
+            ));
+        } else {
+            schema.push_str(&format!(
+                "CREATE TABLE {name} (id bigint PRIMARY KEY, v int NOT NULL, \
+                 parent_id bigint NOT NULL REFERENCES t000 (id));\n"
+            ));
+        }
+        schema.push_str(&format!("CREATE INDEX {name}_v ON {name} (v);\n"));
+        if table % 10 == 0 {
+            schema.push_str(&format!(
+                "CREATE TRIGGER {name}_keep BEFORE INSERT ON {name} FOR EACH ROW EXECUTE FUNCTION keep_row();\n"
+            ));
+        }
+        dataset.push_str(&format!(
+            "\n[[table]]\nname = \"{name}\"\nrows = {}\ncolumns.id = \"sequence\"\n\
+             columns.v = {{ kind = \"int\", range = [1, 100] }}\n",
+            if table == 0 { 5 } else { 3 }
+        ));
+        dataset.push_str(if table == 0 {
+            "columns.code = { kind = \"sequence\", start = 100 }\n"
+        } else {
+            "columns.parent_id = { kind = \"reference\", to = \"t000.id\" }\n"
+        });
+    }
+    schema.push_str(
+        "ALTER TABLE t010 ENABLE ALWAYS TRIGGER t010_keep;\n\
+         CREATE TRIGGER t020_off BEFORE INSERT ON t020 FOR EACH ROW EXECUTE FUNCTION keep_row();\n\
+         ALTER TABLE t020 DISABLE TRIGGER t020_off;\n\
+         CREATE TABLE notes (id bigint PRIMARY KEY, t000_code bigint REFERENCES t000 (code));\n",
+    );
+    std::fs::write(dir.join("schema.sql"), &schema).unwrap();
+    std::fs::write(dir.join("dataset.toml"), dataset).unwrap();
+    std::fs::write(dir.join("count.sql"), "SELECT count(*) FROM t000").unwrap();
+    std::fs::write(
+        dir.join("many-small-tables.toml"),
+        "description = \"Seeds many small tables.\"\ndataset = \"dataset.toml\"\n\n\
+         [[query]]\nname = \"count\"\nfile = \"count.sql\"\n\n\
+         [[check]]\ncheck = \"no-node\"\nquery = \"count\"\nnode_type = \"Sort\"\n",
+    )
+    .unwrap();
+    schema
+}
+
+/// What the load detaches and must put back, as the catalog says: indexes, constraints
+/// (and whether validated), user triggers with their mode, and how many internal
+/// (foreign key) triggers there are, whose names change when a foreign key is re-added.
+async fn attachments(
+    client: &tokio_postgres::Client,
+) -> (Vec<String>, Vec<String>, Vec<String>, i64) {
+    let rows = |sql: &'static str| async move {
+        client
+            .query(sql, &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<_, String>(0))
+            .collect::<Vec<String>>()
+    };
+    let indexes =
+        rows("SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY indexname")
+            .await;
+    let constraints = rows(
+        "SELECT conrelid::regclass::text || ' ' || conname || ' ' || pg_get_constraintdef(oid) \
+         || CASE WHEN convalidated THEN '' ELSE ' (not validated)' END \
+         FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY 1",
+    )
+    .await;
+    let triggers = rows(
+        "SELECT pg_get_triggerdef(oid) || ' enabled ' || tgenabled::text \
+         FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1",
+    )
+    .await;
+    let internal: i64 = client
+        .query_one("SELECT count(*) FROM pg_trigger WHERE tgisinternal", &[])
+        .await
+        .unwrap()
+        .get(0);
+    (indexes, constraints, triggers, internal)
+}
+
+/// The seed detaches indexes, keys, foreign keys and triggers in batches; on 300 small
+/// tables every one of them is back afterwards, as the schema alone makes them (read
+/// from a database that only ran the schema), triggers in the mode they had.
+#[tokio::test(flavor = "multi_thread")]
+async fn many_small_tables_get_every_index_key_foreign_key_and_trigger_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = write_many_small_tables(dir.path(), 300);
+    let scenario =
+        plancheck::input::Scenario::load(&dir.path().join("many-small-tables.toml")).unwrap();
+    let server = local_server().await;
+
+    let schema_only = server.create_scratch("schema-only").await.unwrap();
+    let client = schema_only.connect().await.unwrap();
+    client.batch_execute(&schema).await.unwrap();
+    let expected = attachments(&client).await;
+    drop(client);
+    schema_only.drop_database().await.unwrap();
+
+    let prepared = PreparedDatabase::create(&server, &[&scenario], &quick_options())
+        .await
+        .unwrap();
+    let seeded = attachments(prepared.client()).await;
+    let rows: i64 = prepared
+        .client()
+        .query_one("SELECT count(*) FROM t299", &[])
+        .await
+        .unwrap()
+        .get(0);
+    prepared.discard().await.unwrap();
+    server.stop().await.unwrap();
+
+    let (indexes, constraints, triggers, internal) = &expected;
+    assert_eq!(
+        indexes.len(),
+        300 + 300 + 1 + 1,
+        "keys, indexes, unique, notes"
+    );
+    assert_eq!(constraints.len(), 300 + 299 + 1 + 1 + 1);
+    assert_eq!(triggers.len(), 30 + 1);
+    assert_eq!(*internal, 4 * (299 + 1));
+    assert!(
+        triggers
+            .iter()
+            .any(|t| t.contains("t010_keep") && t.ends_with("enabled A"))
+    );
+    assert!(
+        triggers
+            .iter()
+            .any(|t| t.contains("t020_off") && t.ends_with("enabled D"))
+    );
+    assert_eq!(rows, 3, "the tables were seeded");
+    assert_eq!(seeded.0, expected.0, "indexes");
+    assert_eq!(seeded.1, expected.1, "constraints");
+    assert_eq!(seeded.2, expected.2, "triggers");
+    assert_eq!(
+        seeded.3, expected.3,
+        "internal triggers of the foreign keys"
+    );
+}
+
+/// Foreign keys come back many to a round trip; when the rows break one, the error still
+/// names its statement, and it is the dataset's fault (bad input), not the server's.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_foreign_key_the_rows_break_is_named_though_restored_in_a_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let schema = write_many_small_tables(dir.path(), 300);
+    // t150's rows reference t000's ids, but its foreign key now points at the codes.
+    let broken = schema.replace(
+        "CREATE TABLE t150 (id bigint PRIMARY KEY, v int NOT NULL, parent_id bigint NOT NULL REFERENCES t000 (id));",
+        "CREATE TABLE t150 (id bigint PRIMARY KEY, v int NOT NULL, parent_id bigint NOT NULL REFERENCES t000 (code));",
+    );
+    assert_ne!(broken, schema);
+    std::fs::write(dir.path().join("schema.sql"), broken).unwrap();
+    let scenario =
+        plancheck::input::Scenario::load(&dir.path().join("many-small-tables.toml")).unwrap();
+    let server = local_server().await;
+    let error = PreparedDatabase::create(&server, &[&scenario], &quick_options())
+        .await
+        .err()
+        .expect("the rows break t150's foreign key");
+    server.stop().await.unwrap();
+    let message = error.to_string();
+    assert_eq!(
+        error.kind(),
+        plancheck::error::ErrorKind::BadInput,
+        "{message}"
+    );
+    assert!(
+        message.contains(
+            "restoring after the load: ALTER TABLE t150 ADD CONSTRAINT t150_parent_id_fkey FOREIGN KEY (parent_id) REFERENCES t000(code), ENABLE TRIGGER t150_keep: \
+             the generated rows break a constraint"
+        ),
+        "{message}"
+    );
+}
