@@ -456,11 +456,13 @@ fn print_stdout(text: &str) {
 /// SIGINT, SIGTERM and SIGHUP, caught from the moment this exists (`list`, which
 /// starts nothing, simply finishes). A hangup (a closed terminal, a dropped ssh
 /// session) ends a run as an interrupt does: nobody is left to read it, and what it
-/// started must not outlive it. A signal plancheck was started with ignored stays
-/// ignored: `nohup plancheck …` must survive the hangup it asked to, and a shell's
-/// background job the Ctrl-C meant for the foreground.
+/// started must not outlive it. A hangup plancheck was started with ignored stays
+/// ignored: `nohup plancheck …` must survive the hangup it asked to. SIGINT is caught
+/// even when it was ignored: a non-interactive shell ignores it for every background
+/// job (`plancheck … &`) as a matter of course, not as anyone's wish, and a script that
+/// sends its background run SIGINT means it to stop.
 pub struct Signals {
-    interrupt: Option<tokio::signal::unix::Signal>,
+    interrupt: tokio::signal::unix::Signal,
     terminate: tokio::signal::unix::Signal,
     hangup: Option<tokio::signal::unix::Signal>,
 }
@@ -477,7 +479,7 @@ impl Signals {
                 .transpose()
         };
         Ok(Signals {
-            interrupt: unless_ignored(SignalKind::interrupt(), nix::libc::SIGINT)?,
+            interrupt: install(SignalKind::interrupt())?,
             terminate: install(SignalKind::terminate())?,
             hangup: unless_ignored(SignalKind::hangup(), nix::libc::SIGHUP)?,
         })
@@ -493,7 +495,7 @@ impl Signals {
             }
         }
         tokio::select! {
-            () = maybe(&mut self.interrupt) => {}
+            _ = self.interrupt.recv() => {}
             _ = self.terminate.recv() => {}
             () = maybe(&mut self.hangup) => {}
         }

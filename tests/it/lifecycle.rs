@@ -553,3 +553,33 @@ fn a_run_started_with_hangups_ignored_survives_one() {
     assert_eq!(child.wait().unwrap().code(), Some(0));
     assert!(out.path().join("dense-small/report.json").exists());
 }
+
+/// A script's background run (`plancheck … &`), which a non-interactive shell starts
+/// with SIGINT ignored, still stops on the SIGINT the script sends it, cleaning up.
+#[test]
+fn a_background_run_of_a_script_stops_on_sigint() {
+    let segments = shared_memory_segments();
+    let out = tempfile::tempdir().unwrap();
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "'{}' scenario tests/data/scenarios/sparse-small.toml --scale 400000 --no-progress \
+             --backend local --out '{}' 2>/dev/null & run=$!; sleep 4; kill -INT $run; \
+             wait $run; echo \"status=$? pid=$run\"",
+            env!("CARGO_BIN_EXE_plancheck"),
+            out.path().display()
+        ))
+        .current_dir(repo_path(""))
+        .env_remove("PLANCHECK_DATABASE_URL")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("status=130"), "{stdout}");
+    let pid: u32 = stdout
+        .split("pid=")
+        .nth(1)
+        .and_then(|pid| pid.trim().parse().ok())
+        .unwrap();
+    let left = local_leftovers_of(pid, &segments);
+    assert!(left.is_empty(), "{left:?}");
+}
