@@ -125,7 +125,14 @@ fn main() -> ExitCode {
         for scenario in &batch {
             match runtime.block_on(prepared.judge(scenario, options.timing)) {
                 Ok(outcome) => {
-                    eprint!("{}", terminal::render(&outcome, false, None));
+                    eprint!(
+                        "{}",
+                        terminal::render(
+                            &plancheck::report::document::report(&outcome),
+                            false,
+                            None
+                        )
+                    );
                     gate_passed &= outcome.passed();
                 }
                 Err(error) => {

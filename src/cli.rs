@@ -59,6 +59,24 @@ pub enum Command {
         #[arg(long, env = "PLANCHECK_DATABASE_URL")]
         database_url: Option<String>,
     },
+    /// Render reports again from their `report.json` alone (no database): each
+    /// directory's report.md, report.html and raw plan files, and with several
+    /// directories an index.html and summary.md over them. Files a user added to a
+    /// report directory are kept. Exit code 0 when every report passed, 1 when one
+    /// failed, 2 when a directory holds no report this plancheck can read.
+    Report {
+        /// Report directories (`reports/<scenario>`), each holding a report.json.
+        #[arg(required_unless_present = "schema")]
+        dirs: Vec<PathBuf>,
+        /// Where index.html and summary.md go when several directories are given
+        /// (default: the directory holding the first of them).
+        #[arg(long)]
+        index_dir: Option<PathBuf>,
+        /// Print the JSON Schema of report.json (as docs/report.schema.json holds it)
+        /// and exit.
+        #[arg(long, conflicts_with = "dirs")]
+        schema: bool,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -173,6 +191,17 @@ pub enum Outcome {
 pub async fn execute(cli: Cli, mut signals: Signals) -> Result<Outcome> {
     match cli.command {
         Command::List { scenarios_dir } => list(&scenarios_dir),
+        Command::Report {
+            dirs,
+            index_dir,
+            schema,
+        } => match schema {
+            true => {
+                print_stdout(&report::document::schema());
+                Ok(Outcome::Passed)
+            }
+            false => render_reports(&dirs, index_dir.as_deref()),
+        },
         Command::Clean { yes, database_url } => tokio::select! {
             outcome = clean(yes, database_url.as_deref()) => outcome,
             () = signals.received() => Ok(Outcome::Interrupted),
@@ -211,6 +240,48 @@ pub async fn execute(cli: Cli, mut signals: Signals) -> Result<Outcome> {
             ending
         }
     }
+}
+
+/// `plancheck report`: every directory's files rendered again from its document,
+/// written whole; then, for several, the run-level pages. Every document is read
+/// before anything is written, so one bad directory changes nothing.
+fn render_reports(dirs: &[PathBuf], index_dir: Option<&std::path::Path>) -> Result<Outcome> {
+    let reports = dirs
+        .iter()
+        .map(|dir| report::Report::read(dir))
+        .collect::<Result<Vec<_>>>()?;
+    let index_dir = index_dir
+        .map(std::path::Path::to_path_buf)
+        .or_else(|| dirs.first().and_then(|dir| parent_of(dir)));
+    if let (true, Some(root)) = (reports.len() > 1, &index_dir) {
+        report::check_run_destination(root)?;
+    }
+    for (dir, document) in dirs.iter().zip(&reports) {
+        let (Some(root), Some(name)) = (parent_of(dir), dir.file_name()) else {
+            return Err(Error::Usage(format!(
+                "{}: not a report directory",
+                dir.display()
+            )));
+        };
+        let claim = report::Claim::take(&root, &name.to_string_lossy())?;
+        let written = claim.install(&report::files(document))?;
+        say!("report rendered in {}", written.display());
+    }
+    if let (true, Some(root)) = (reports.len() > 1, &index_dir) {
+        for path in report::write_run_files(root, &reports)? {
+            say!("run summary written to {}", path.display());
+        }
+    }
+    Ok(match reports.iter().all(|document| document.passed) {
+        true => Outcome::Passed,
+        false => Outcome::ChecksFailed,
+    })
+}
+
+/// The directory holding `dir` (`.` for a bare name).
+fn parent_of(dir: &std::path::Path) -> Option<PathBuf> {
+    let dir = std::path::absolute(dir).ok()?;
+    dir.parent().map(std::path::Path::to_path_buf)
 }
 
 /// What a panicked task said, for the error that replaces it.
@@ -273,7 +344,17 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
     for line in &server.swept {
         say!("{line}");
     }
-    let ran = run_each(&server, &scenarios, &claims, &options).await;
+    let mut ran = run_each(&server, &scenarios, &claims, &options).await;
+    if ran.reports.len() > 1 {
+        match report::write_run_files(&args.out, &ran.reports) {
+            Ok(written) => {
+                for path in written {
+                    say!("run summary written to {}", path.display());
+                }
+            }
+            Err(error) => ran.failure = ran.failure.or(Some(error)),
+        }
+    }
     let backend = server.backend().clone();
     let stopped = if keep && ran.failure.is_none() {
         print_kept(&server, &ran.databases);
@@ -325,6 +406,9 @@ fn load_scenarios(args: &ScenarioArgs) -> Result<Vec<Scenario>> {
             None => scenarios.push(scenario),
         }
     }
+    if scenarios.len() > 1 {
+        report::check_run_destination(&args.out)?;
+    }
     for scenario in &scenarios {
         report::check_destination(&args.out, &scenario.name)?;
         let scale = args.scale.unwrap_or(scenario.dataset.default_scale);
@@ -358,6 +442,8 @@ struct Ran {
     failure: Option<Error>,
     /// The scratch databases of the scenarios that finished, for `--keep`.
     databases: Vec<String>,
+    /// The document of every scenario that ran to its report.
+    reports: Vec<report::Report>,
 }
 
 /// Runs each scenario on `server` and puts its report in place (after each one, so
@@ -375,6 +461,7 @@ async fn run_each(
         all_passed: true,
         failure: None,
         databases: Vec::new(),
+        reports: Vec::new(),
     };
     for (scenario, claim) in scenarios.iter().zip(claims) {
         say!("running scenario {}", scenario.name);
@@ -385,8 +472,9 @@ async fn run_each(
                 break;
             }
         };
-        let written = claim.install(&report::files(&run));
-        print_stdout(&report::terminal::render(&run, colour, None));
+        let document = report::document::report(&run);
+        let written = claim.install(&report::files(&document));
+        print_stdout(&report::terminal::render(&document, colour, None));
         match written {
             Ok(dir) => say!("report written to {}", dir.display()),
             Err(error) => {
@@ -396,6 +484,7 @@ async fn run_each(
         }
         ran.all_passed &= run.passed();
         ran.databases.push(run.database.clone());
+        ran.reports.push(document);
     }
     ran
 }

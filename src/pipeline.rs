@@ -19,7 +19,8 @@ use crate::input::Scenario;
 use crate::judge;
 use crate::load;
 use crate::outcome::{
-    Cell, Environment, Evidence, Host, Outcome, Phase, QueryEvidence, SchemaState, Seeded, Target,
+    Cell, Environment, Evidence, Host, Outcome, Phase, Picked, QueryEvidence, SchemaState, Seeded,
+    Target,
 };
 use crate::progress::Progress;
 use crate::provision::{ScratchDatabase, Server};
@@ -239,6 +240,7 @@ impl PreparedDatabase {
         let mut captured = Captured {
             queries: vec![Vec::new(); cells.len()],
             targets: Vec::new(),
+            picks: Vec::new(),
             catalog_before: capture::catalog(&self.clients[0]).await?,
             catalog_after: None,
         };
@@ -246,9 +248,24 @@ impl PreparedDatabase {
         capture::limit_statements(&self.clients[0], time_budget).await?;
         for cell in cells {
             let (target, values) = self.target(scenario, cell)?;
-            picks.push(
-                capture::picks(&self.clients[0], scenario, &values, cell, time_budget).await?,
+            let rows =
+                capture::picks(&self.clients[0], scenario, &values, cell, time_budget).await?;
+            captured.picks.push(
+                scenario
+                    .picks
+                    .iter()
+                    .zip(&rows)
+                    .map(|(pick, (columns, values))| Picked {
+                        name: pick.name.clone(),
+                        columns: columns
+                            .iter()
+                            .cloned()
+                            .zip(values.iter().map(Value::to_string))
+                            .collect(),
+                    })
+                    .collect(),
             );
+            picks.push(rows);
             captured.targets.push((target, values));
         }
         capture::lift_limit(&self.clients[0]).await?;
@@ -531,6 +548,8 @@ struct Captured {
     queries: Vec<Vec<QueryEvidence>>,
     /// Per cell, the target row and its values.
     targets: Vec<(Option<Target>, Vec<Value>)>,
+    /// Per cell, the row each `[[pick]]` returned.
+    picks: Vec<Vec<Picked>>,
     catalog_before: crate::plan::Catalog,
     catalog_after: Option<crate::plan::Catalog>,
 }
@@ -540,6 +559,7 @@ fn judge_cells(scenario: &Scenario, cells: &[Vec<Value>], captured: Captured) ->
     let Captured {
         queries,
         targets,
+        picks,
         catalog_before,
         catalog_after,
     } = captured;
@@ -547,12 +567,14 @@ fn judge_cells(scenario: &Scenario, cells: &[Vec<Value>], captured: Captured) ->
         .iter()
         .zip(queries)
         .zip(targets)
-        .map(|((values, mut queries), (target, _))| {
+        .zip(picks)
+        .map(|(((values, mut queries), (target, _)), picks)| {
             queries.sort_by_key(|query| scenario.queries.iter().position(|q| q.name == query.name));
             let evidence = Evidence {
                 queries,
                 catalog_before: catalog_before.clone(),
                 catalog_after: catalog_after.clone(),
+                baselines: scenario.baselines(),
             };
             let verdicts = judge::verdicts(&scenario.checks_for(values), &evidence);
             Cell {
@@ -563,6 +585,7 @@ fn judge_cells(scenario: &Scenario, cells: &[Vec<Value>], captured: Captured) ->
                     .map(|(axis, value)| (axis.name.clone(), value.to_string()))
                     .collect(),
                 target,
+                picks,
                 evidence,
                 verdicts,
             }

@@ -496,7 +496,7 @@ async fn analyze(
     client: &Client,
     query: &BoundQuery,
     budget: Duration,
-) -> Result<std::result::Result<(serde_json::Value, Plan), AnalyzeCancelled>> {
+) -> Result<std::result::Result<(String, Plan), AnalyzeCancelled>> {
     let clock = Instant::now();
     match explain(client, query, "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)").await {
         Ok(plan) => return plan.map(Ok),
@@ -562,11 +562,7 @@ pub async fn lift_limit(client: &Client) -> Result<()> {
 /// whose EXPLAIN ANALYZE did. It only plans, so it runs without the budget: under a
 /// budget of a few milliseconds planning alone could be cancelled, and the query would
 /// have no plan to judge.
-async fn estimate(
-    client: &Client,
-    query: &BoundQuery,
-    budget: Duration,
-) -> Result<(serde_json::Value, Plan)> {
+async fn estimate(client: &Client, query: &BoundQuery, budget: Duration) -> Result<(String, Plan)> {
     limit_statements(client, Duration::ZERO).await?;
     let estimated = explain(client, query, "EXPLAIN (FORMAT JSON)").await;
     limit_statements(client, budget).await?;
@@ -613,18 +609,35 @@ async fn explain(
     client: &Client,
     query: &BoundQuery,
     explain: &str,
-) -> std::result::Result<Result<(serde_json::Value, Plan)>, tokio_postgres::Error> {
+) -> std::result::Result<Result<(String, Plan)>, tokio_postgres::Error> {
     let sql = format!("{explain} {}", query.sql);
     let row = client.query_one(&sql, &query.params()).await?;
-    let document: serde_json::Value = row.get(0);
-    Ok(Plan::from_explain(&document)
-        .map(|plan| (document.clone(), plan))
+    let ExplainText(text) = row.get(0);
+    Ok(Plan::from_explain_text(&text)
+        .map(|plan| (text, plan))
         .map_err(|error| {
             Error::Infrastructure(format!(
                 "the server's EXPLAIN output for {} did not parse: {error}",
                 query.name
             ))
         }))
+}
+
+/// EXPLAIN's `json` column as the server printed it: the text a report keeps, so a
+/// reader can paste exactly that into a plan visualiser.
+struct ExplainText(String);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for ExplainText {
+    fn from_sql(
+        _: &tokio_postgres::types::Type,
+        raw: &'a [u8],
+    ) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(ExplainText(std::str::from_utf8(raw)?.to_owned()))
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        *ty == tokio_postgres::types::Type::JSON
+    }
 }
 
 /// The rows a query returns, as text, for comparing results.

@@ -139,6 +139,19 @@ impl Scenario {
             .collect()
     }
 
+    /// The queries the scenario's comparisons measure against, over every check.
+    pub fn baselines(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for entry in &self.checks {
+            if let Some(name) = entry.check.baseline()
+                && !names.iter().any(|known| known == name)
+            {
+                names.push(name.to_owned());
+            }
+        }
+        names
+    }
+
     /// Finds a scenario by name in `dir` (`<dir>/<name>.toml`), or by path when `name`
     /// ends in `.toml`, and loads it.
     pub fn find(dir: &Path, name: &str) -> Result<Scenario> {

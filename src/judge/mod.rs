@@ -57,6 +57,12 @@ pub trait Check: std::fmt::Debug + Send + Sync {
     fn timing_factor(&self) -> Option<f64> {
         None
     }
+    /// The query a comparison measures its candidate against. A plan check that
+    /// expects a problem in a baseline is the scenario's proof that the regression
+    /// reproduces; in any other query it is a problem found or not found.
+    fn baseline(&self) -> Option<&str> {
+        None
+    }
     /// Judges one variant's evidence.
     fn judge(&self, evidence: &Evidence) -> Verdict;
 }
@@ -103,7 +109,9 @@ pub fn parse_check(name: &str, table: toml::Table) -> Result<Box<dyn Check>, Str
 /// Whether a plan check's finding is expected in a query's plan. Expecting `present`
 /// is how a scenario proves the old query reproduces the regression: without it, a
 /// clean new plan proves nothing.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Expect {
     Present,
@@ -144,6 +152,8 @@ pub struct Verdict {
     /// One sentence saying what was found and what was required.
     pub summary: String,
     pub findings: Vec<Finding>,
+    /// What a plan check expected of its query's plan; `None` for the other checks.
+    pub expect: Option<Expect>,
 }
 
 impl Verdict {
@@ -156,6 +166,7 @@ impl Verdict {
             queries: vec![],
             summary,
             findings: vec![],
+            expect: None,
         }
     }
 }
@@ -198,29 +209,42 @@ pub(crate) fn query<'a>(evidence: &'a Evidence, name: &str) -> &'a QueryEvidence
 /// Turns a plan check's findings into a verdict against the scenario's expectation.
 /// `found` is an error when the check could not judge (for instance, a plan names an
 /// index the catalog does not know), which always fails. A regression that is not
-/// reproduced says which plan the query got instead.
+/// reproduced says which plan the query got instead. `baseline` says whether the
+/// query is one the scenario's comparisons measure against: only there is an expected
+/// problem the proof that the regression reproduces.
 pub(crate) fn expectation_verdict(
     check: &'static str,
     query: &QueryEvidence,
+    baseline: bool,
     expect: Expect,
     found: Result<Vec<Finding>, String>,
     problem: &str,
 ) -> Verdict {
     let name = &query.name;
     let judged = found.is_ok();
+    let (reproduced, not_reproduced) = if baseline {
+        ("regression reproduced", "regression not reproduced")
+    } else {
+        ("problem found", "problem not found")
+    };
+    let consequence = if baseline {
+        ", so this scenario proves nothing"
+    } else {
+        ""
+    };
     let (passed, summary, findings) = match (expect, found) {
         (_, Err(reason)) => (false, format!("cannot judge {name}: {reason}"), vec![]),
         (Expect::Present, Ok(findings)) if findings.is_empty() => (
             false,
             format!(
-                "regression not reproduced: the {name} plan shows no {problem}, so this scenario proves nothing; it reads its rows through {}",
+                "{not_reproduced}: the {name} plan shows no {problem}{consequence}; it reads its rows through {}",
                 query.plan.access_path().join("; ")
             ),
             findings,
         ),
         (Expect::Present, Ok(findings)) => (
             true,
-            format!("regression reproduced: the {name} plan shows {problem}"),
+            format!("{reproduced}: the {name} plan shows {problem}"),
             findings,
         ),
         (Expect::Absent, Ok(findings)) if findings.is_empty() => (
@@ -246,6 +270,7 @@ pub(crate) fn expectation_verdict(
         queries: vec![],
         summary,
         findings,
+        expect: Some(expect),
     }
 }
 
@@ -416,14 +441,13 @@ pub(crate) mod stored {
 
     /// The stored plan `file` as query `name`'s evidence, with the given timings.
     pub fn query(name: &str, file: &str, samples_ms: &[f64]) -> QueryEvidence {
-        let raw_explain: serde_json::Value =
-            serde_json::from_str(&read(file)).expect("stored plans are JSON");
+        let raw_explain = read(file);
         QueryEvidence {
             name: name.to_owned(),
             file: format!("{name}.sql"),
             state: SchemaState::Before,
             params: vec![],
-            plan: Plan::from_explain(&raw_explain).expect("stored plans parse"),
+            plan: Plan::from_explain_text(&raw_explain).expect("stored plans parse"),
             raw_explain,
             timing: Timing {
                 samples_ms: samples_ms.to_vec(),
@@ -473,6 +497,7 @@ pub(crate) mod stored {
             queries,
             catalog_before: catalog,
             catalog_after: None,
+            baselines: vec!["old".to_owned()],
         }
     }
 }

@@ -104,6 +104,7 @@ impl Check for NoNode {
         expectation_verdict(
             self.name(),
             query,
+            evidence.is_baseline(&self.query),
             self.expect,
             Ok(self.detect(query)),
             &problem,

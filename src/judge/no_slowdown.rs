@@ -29,6 +29,10 @@ impl Check for NoSlowdown {
         vec![&self.baseline, &self.candidate]
     }
 
+    fn baseline(&self) -> Option<&str> {
+        Some(&self.baseline)
+    }
+
     fn validate(&self) -> Result<(), String> {
         distinct(&self.baseline, &self.candidate)?;
         if !(self.max_ratio.is_finite() && self.max_ratio >= 1.0) {

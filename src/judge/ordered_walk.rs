@@ -54,7 +54,14 @@ impl Check for OrderedWalk {
     fn judge(&self, evidence: &Evidence) -> Verdict {
         let query = query(evidence, &self.query);
         let found = self.detect(query, evidence.catalog_for(query));
-        expectation_verdict(self.name(), query, self.expect, found, &self.describe())
+        expectation_verdict(
+            self.name(),
+            query,
+            evidence.is_baseline(&self.query),
+            self.expect,
+            found,
+            &self.describe(),
+        )
     }
 }
 
@@ -284,5 +291,33 @@ mod tests {
             not_reproduced.summary
         );
         assert!(judge(Expect::Absent, &clean).passed);
+    }
+
+    /// A problem expected in a query no comparison takes as its baseline is a problem
+    /// found or not found, never "regression not reproduced ... proves nothing".
+    #[test]
+    fn outside_a_baseline_the_verdict_speaks_of_a_problem() {
+        let catalog = stored::catalog("desc-index.catalog.json");
+        let evidence = |file| {
+            let mut evidence =
+                stored::evidence(vec![stored::query("old", file, &[1.0])], catalog.clone());
+            evidence.baselines.clear();
+            evidence
+        };
+        let judge = |evidence: &Evidence| crate::judge::evaluate(&check(Expect::Present), evidence);
+        let found = judge(&evidence("desc-index-forward-walk.explain.json"));
+        assert!(
+            found.passed && found.summary.starts_with("problem found: "),
+            "{}",
+            found.summary
+        );
+        let missing = judge(&evidence("org-index.explain.json"));
+        assert!(
+            !missing.passed
+                && missing.summary.starts_with("problem not found: ")
+                && !missing.summary.contains("proves nothing"),
+            "{}",
+            missing.summary
+        );
     }
 }

@@ -49,7 +49,14 @@ impl Check for RowAmplification {
         let found = self
             .detect(query)
             .map(|finding| finding.into_iter().collect());
-        expectation_verdict(self.name(), query, self.expect, found, &self.describe())
+        expectation_verdict(
+            self.name(),
+            query,
+            evidence.is_baseline(&self.query),
+            self.expect,
+            found,
+            &self.describe(),
+        )
     }
 }
 

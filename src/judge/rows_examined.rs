@@ -59,6 +59,7 @@ impl Check for RowsExamined {
         expectation_verdict(
             self.name(),
             query,
+            evidence.is_baseline(&self.query),
             self.expect,
             super::needs_analyzed(query, "rows examined").map(|()| self.detect(query)),
             &self.describe(),

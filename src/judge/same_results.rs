@@ -40,6 +40,10 @@ impl Check for SameResults {
         vec![&self.baseline, &self.candidate]
     }
 
+    fn baseline(&self) -> Option<&str> {
+        Some(&self.baseline)
+    }
+
     fn validate(&self) -> Result<(), String> {
         distinct(&self.baseline, &self.candidate)?;
         if !self.ordered && !self.order_by.is_empty() {

@@ -52,6 +52,7 @@ impl Check for SharedBuffers {
         expectation_verdict(
             self.name(),
             query,
+            evidence.is_baseline(&self.query),
             self.expect,
             self.detect(query),
             &problem,

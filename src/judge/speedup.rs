@@ -26,6 +26,10 @@ impl Check for Speedup {
         vec![&self.baseline, &self.candidate]
     }
 
+    fn baseline(&self) -> Option<&str> {
+        Some(&self.baseline)
+    }
+
     fn validate(&self) -> Result<(), String> {
         distinct(&self.baseline, &self.candidate)?;
         if self.at_least.is_finite() && self.at_least > 0.0 {

@@ -49,6 +49,8 @@ pub struct Cell {
     pub variant: Vec<(String, String)>,
     /// The target row the queries were bound to, if the scenario names one.
     pub target: Option<Target>,
+    /// The row each `[[pick]]` returned, in declaration order.
+    pub picks: Vec<Picked>,
     pub evidence: Evidence,
     pub verdicts: Vec<Verdict>,
 }
@@ -101,6 +103,14 @@ pub struct Target {
     pub group_rows: u64,
 }
 
+/// The row a `[[pick]]` returned, whose values the queries were bound to.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Picked {
+    pub name: String,
+    /// Column name and value as text, in the order the pick returned them.
+    pub columns: Vec<(String, String)>,
+}
+
 /// What was seeded.
 #[derive(Debug, Clone)]
 pub struct Seeded {
@@ -115,7 +125,7 @@ pub struct Seeded {
 }
 
 /// How the disk guard arrived at its estimate.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum EstimateMethod {
     /// A generous bound from rows generated in memory and the catalog's index
@@ -159,12 +169,21 @@ pub struct Evidence {
     pub catalog_before: Catalog,
     /// Index facts after the migration, when the scenario has one.
     pub catalog_after: Option<Catalog>,
+    /// The queries the scenario's comparisons measure against (its old forms). A plan
+    /// check expecting a problem in one of them proves the regression reproduces; in
+    /// any other query it is a problem found or not.
+    pub baselines: Vec<String>,
 }
 
 impl Evidence {
     /// The evidence of the query with this name.
     pub fn query(&self, name: &str) -> Option<&QueryEvidence> {
         self.queries.iter().find(|query| query.name == name)
+    }
+
+    /// Whether a comparison of the scenario measures against `query`.
+    pub fn is_baseline(&self, query: &str) -> bool {
+        self.baselines.iter().any(|name| name == query)
     }
 
     /// The catalog facts of the schema state `query` ran on.
@@ -209,8 +228,9 @@ pub struct QueryEvidence {
     /// EXPLAIN when the query did not finish within the time budget or its EXPLAIN
     /// ANALYZE did not finish within its allowance (`analyze_cancelled`).
     pub plan: Plan,
-    /// The raw EXPLAIN document, saved verbatim in the report.
-    pub raw_explain: serde_json::Value,
+    /// The EXPLAIN document exactly as the server printed it, kept verbatim in the
+    /// report (the input plan visualisers accept).
+    pub raw_explain: String,
     /// Client-side wall-clock timings of the plain query.
     pub timing: Timing,
     /// The rows the query returned, for `same-results`; `None` when it did not finish
@@ -288,7 +308,7 @@ pub struct Timing {
 /// Why the timing loop stopped sampling a query. The first two end the loop for
 /// every query; the others stop one query early so that a slow query does not cost
 /// minutes of runs that cannot change a verdict.
-#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, serde::Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(tag = "reason", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum SamplingStop {
     /// The loop ran its most rounds.

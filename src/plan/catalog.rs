@@ -5,14 +5,14 @@
 use serde::{Deserialize, Serialize};
 
 /// The indexes of the tables a plan may touch.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Catalog {
     pub indexes: Vec<IndexFacts>,
 }
 
 /// One index, as `pg_index` describes it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IndexFacts {
     pub name: String,
@@ -25,7 +25,7 @@ pub struct IndexFacts {
 }
 
 /// One key of an index.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IndexKey {
     /// The column name, or `None` for an expression key.

@@ -93,6 +93,12 @@ const RELATION_SCANS: [&str; 6] = [
 impl Plan {
     /// Parses the JSON document EXPLAIN (FORMAT JSON) returns: an array holding one
     /// object with a "Plan" key.
+    pub fn from_explain_text(text: &str) -> Result<Plan, serde_json::Error> {
+        Plan::from_explain(&serde_json::from_str(text)?)
+    }
+
+    /// Parses EXPLAIN (FORMAT JSON)'s document: the array the server prints, or the
+    /// plan object inside it.
     pub fn from_explain(document: &serde_json::Value) -> Result<Plan, serde_json::Error> {
         let first = match document {
             serde_json::Value::Array(items) if !items.is_empty() => &items[0],

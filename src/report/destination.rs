@@ -20,8 +20,9 @@ use crate::error::{Error, Result};
 
 /// The files every report has, whatever its queries; the plan files are named in
 /// `report.json` (`plan_file`).
-const FIXED_FILES: [&str; 4] = [
+const FIXED_FILES: [&str; 5] = [
     "report.md",
+    "report.html",
     "report.json",
     super::CATALOG_FILE,
     super::CATALOG_AFTER_FILE,

@@ -1,105 +1,241 @@
 //! `report.md`: the report for a pull-request comment. Verdicts first (the variant
 //! matrix as one table when there is one), then the evidence a reviewer needs to
-//! believe them: the plans' key nodes, timings, the data's shape and the server.
+//! believe them: each check's expectation, the queries' figures, the plans in
+//! `<details>`, the data's shape and the server. Never longer than GitHub's comment
+//! limit: when the whole report would not fit, the least needed parts (plans first)
+//! are left out, and a note says what was cut and where the rest is.
 
 use std::fmt::Write;
 
+use super::Exporter;
+use super::document::{CheckReport, QueryReport, Report, VariantReport};
 use super::plan_tree;
-use crate::judge::{format_bytes, format_count, format_ms};
-use crate::outcome::{Cell, EstimateMethod, Outcome, QueryEvidence, format_budget};
+use crate::judge::{Expect, format_bytes, format_count, format_ms};
+use crate::outcome::{EstimateMethod, format_budget};
+use crate::plan::Plan;
+
+/// GitHub's limit on a comment's length, in characters.
+pub const MAX_CHARS: usize = 65_536;
+
+/// Room kept for the note that says what was cut.
+const NOTE_ROOM: usize = 1_024;
+
+/// Writes `report.md`.
+pub struct Markdown;
+
+impl Exporter for Markdown {
+    fn name(&self) -> &'static str {
+        "markdown"
+    }
+
+    fn files(&self, report: &Report) -> Vec<(String, String)> {
+        vec![("report.md".to_owned(), render(report))]
+    }
+}
+
+/// How much a part of the report is needed: the verdicts always, the plans least.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Need {
+    Verdict,
+    Checks,
+    Figures,
+    Context,
+    Plan,
+}
+
+impl Need {
+    /// What a cut part is called in the note, singular and plural.
+    fn words(self) -> (&'static str, &'static str) {
+        match self {
+            Need::Verdict => ("matrix row", "matrix rows"),
+            Need::Checks => ("variant's checks", "variants' checks"),
+            Need::Figures => ("query table", "query tables"),
+            Need::Context => (
+                "dataset or environment section",
+                "dataset and environment sections",
+            ),
+            Need::Plan => ("plan", "plans"),
+        }
+    }
+}
+
+/// One part of the report, in document order.
+struct Block {
+    need: Need,
+    text: String,
+}
 
 /// `report.md`'s text.
-pub fn render(outcome: &Outcome) -> String {
-    let mut md = String::new();
-    let status = if outcome.passed() {
-        "✅ pass"
-    } else {
-        "❌ fail"
-    };
-    let _ = writeln!(md, "## plancheck · `{}` · {status}\n", outcome.scenario);
-    let _ = writeln!(md, "{}\n", outcome.description.trim());
-    if outcome.has_variants() {
-        matrix(&mut md, outcome);
+pub fn render(report: &Report) -> String {
+    let mut blocks = vec![Block {
+        need: Need::Verdict,
+        text: header(report),
+    }];
+    if report.has_variants() {
+        matrix(&mut blocks, report);
     }
-    for cell in &outcome.cells {
-        if outcome.has_variants() {
-            let _ = writeln!(md, "\n### Variant {}\n", cell.label());
+    for variant in &report.variants {
+        let mut text = String::new();
+        if report.has_variants() {
+            let _ = writeln!(text, "\n### Variant {}\n", variant.label());
         }
-        checks(&mut md, cell);
-        queries(&mut md, cell);
-        plans(&mut md, cell);
+        checks(&mut text, variant);
+        blocks.push(Block {
+            need: Need::Checks,
+            text,
+        });
+        blocks.push(Block {
+            need: Need::Figures,
+            text: queries(report, variant),
+        });
+        for query in &variant.queries {
+            blocks.push(Block {
+                need: Need::Plan,
+                text: plan(report, query),
+            });
+        }
     }
-    dataset(&mut md, outcome);
-    environment(&mut md, outcome);
-    let _ = writeln!(md, "\n### Timings\n\n| Phase | Time |\n|---|--:|");
-    for phase in &outcome.phases {
-        let _ = writeln!(md, "| {} | {} |", phase.name, format_ms(phase.ms));
+    blocks.push(Block {
+        need: Need::Context,
+        text: dataset(report),
+    });
+    blocks.push(Block {
+        need: Need::Context,
+        text: environment(report),
+    });
+    fit(blocks)
+}
+
+/// Joins the blocks, leaving out the least needed ones (the last of them first) until
+/// the text fits in [`MAX_CHARS`], and says what was left out.
+fn fit(mut blocks: Vec<Block>) -> String {
+    let length = |blocks: &[Block]| blocks.iter().map(|b| b.text.chars().count()).sum::<usize>();
+    if length(&blocks) <= MAX_CHARS {
+        return blocks.into_iter().map(|block| block.text).collect();
     }
-    md
+    let mut cut: Vec<(Need, usize)> = Vec::new();
+    for need in [
+        Need::Plan,
+        Need::Context,
+        Need::Figures,
+        Need::Checks,
+        Need::Verdict,
+    ] {
+        while length(&blocks) > MAX_CHARS - NOTE_ROOM {
+            // The first block is the title and the overall verdict: never cut.
+            let Some(index) = blocks.iter().skip(1).rposition(|block| block.need == need) else {
+                break;
+            };
+            blocks.remove(index + 1);
+            match cut.iter_mut().find(|(kind, _)| *kind == need) {
+                Some((_, count)) => *count += 1,
+                None => cut.push((need, 1)),
+            }
+        }
+    }
+    let parts: Vec<String> = cut
+        .iter()
+        .map(|(need, count)| {
+            let (one, many) = need.words();
+            format!("{count} {}", if *count == 1 { one } else { many })
+        })
+        .collect();
+    let mut text: String = blocks.into_iter().map(|block| block.text).collect();
+    let _ = writeln!(
+        text,
+        "\n> ✂️ Cut to fit a {MAX_CHARS}-character pull-request comment: {} left out. The whole report is in `report.html` and `report.json` beside this file.",
+        parts.join(", ")
+    );
+    text
 }
 
 fn mark(passed: bool) -> &'static str {
     if passed { "✅ pass" } else { "❌ fail" }
 }
 
+fn header(report: &Report) -> String {
+    format!(
+        "## plancheck · `{}` · {}\n\n{}\n\n",
+        report.scenario,
+        mark(report.passed),
+        report.description.trim()
+    )
+}
+
 /// One row per variant: its verdict, and each query's rows examined and median.
-fn matrix(md: &mut String, outcome: &Outcome) {
-    let names: Vec<&str> = outcome.cells[0]
-        .evidence
+fn matrix(blocks: &mut Vec<Block>, report: &Report) {
+    let names: Vec<&str> = report.variants[0]
         .queries
         .iter()
-        .map(|q| q.name.as_str())
+        .map(|query| query.name.as_str())
         .collect();
-    let _ = write!(md, "| Variant | Verdict | Checks |");
+    let mut head = String::from("| Variant | Verdict | Checks |");
     for name in &names {
-        let _ = write!(md, " `{name}` rows examined | `{name}` median (runs) |");
+        let _ = write!(head, " `{name}` rows examined | `{name}` median (runs) |");
     }
-    let _ = writeln!(md, "\n|---|---|--:|{}", "--:|--:|".repeat(names.len()));
-    for cell in &outcome.cells {
-        let passed = cell.verdicts.iter().filter(|v| v.passed).count();
-        let _ = write!(
-            md,
+    let _ = writeln!(head, "\n|---|---|--:|{}", "--:|--:|".repeat(names.len()));
+    blocks.push(Block {
+        need: Need::Verdict,
+        text: head,
+    });
+    for variant in &report.variants {
+        let passed = variant.checks.iter().filter(|check| check.passed).count();
+        let mut row = format!(
             "| {} | {} | {passed}/{} |",
-            cell.label(),
-            mark(cell.passed()),
-            cell.verdicts.len()
+            variant.label(),
+            mark(variant.passed),
+            variant.checks.len()
         );
         for name in &names {
-            match cell.evidence.query(name) {
+            match variant.query(name) {
                 Some(query) => {
                     let _ = write!(
-                        md,
+                        row,
                         " {} | {} |",
                         rows_examined(query),
-                        super::median_text(query)
+                        super::median_text(report, query)
                     );
                 }
-                None => md.push_str(" - | - |"),
+                None => row.push_str(" - | - |"),
             }
         }
-        md.push('\n');
+        row.push('\n');
+        blocks.push(Block {
+            need: Need::Verdict,
+            text: row,
+        });
     }
 }
 
-fn checks(md: &mut String, cell: &Cell) {
+/// What a check required, in the words of its `expect`.
+fn expectation(check: &CheckReport) -> &'static str {
+    match check.expect {
+        Some(Expect::Present) => "present",
+        Some(Expect::Absent) => "absent",
+        None => "-",
+    }
+}
+
+fn checks(md: &mut String, variant: &VariantReport) {
     let _ = writeln!(
         md,
-        "| Check | Subject | Verdict | Detail |\n|---|---|---|---|"
+        "| Check | Subject | Expect | Verdict | Detail |\n|---|---|---|---|---|"
     );
-    for verdict in &cell.verdicts {
+    for check in &variant.checks {
         let _ = writeln!(
             md,
-            "| `{}` | {} | {} | {} |",
-            verdict.check,
-            verdict.subject,
-            mark(verdict.passed),
-            cell_text(&verdict.summary)
+            "| `{}` | {} | {} | {} | {} |",
+            check.check,
+            check.subject,
+            expectation(check),
+            mark(check.passed),
+            cell_text(&check.summary)
         );
     }
-    let findings: Vec<_> = cell
-        .verdicts
+    let findings: Vec<_> = variant
+        .checks
         .iter()
-        .flat_map(|verdict| &verdict.findings)
+        .flat_map(|check| &check.findings)
         .collect();
     if !findings.is_empty() {
         let _ = writeln!(md, "\nFindings:\n");
@@ -111,102 +247,106 @@ fn checks(md: &mut String, cell: &Cell) {
             );
         }
     }
+    for pick in &variant.picks {
+        let columns: Vec<String> = pick
+            .columns
+            .iter()
+            .map(|(name, value)| format!("{name} `{}`", cell_text(&text_of(value))))
+            .collect();
+        let _ = writeln!(md, "\nPick `{}`: {}.", pick.name, columns.join(", "));
+    }
 }
 
-fn queries(md: &mut String, cell: &Cell) {
+fn queries(report: &Report, variant: &VariantReport) -> String {
+    let mut md = String::new();
     let _ = writeln!(md, "\n#### Queries\n");
     let _ = writeln!(
         md,
         "| Query | Schema | Access path | Rows examined | Rows returned | Buffers hit / read | EXPLAIN ANALYZE | Median (runs) |\n|---|---|---|--:|--:|--:|--:|--:|"
     );
-    for query in &cell.evidence.queries {
-        let plan = &query.plan;
-        let (hit, read) = plan.buffers();
-        let (returned, buffers) = if plan.analyzed {
-            (
-                format_count(plan.rows_returned()),
+    for query in &variant.queries {
+        let (returned, buffers) = match (query.shared_hit_blocks, query.shared_read_blocks) {
+            (Some(hit), Some(read)) => (
+                format_count(query.rows_returned),
                 format!(
                     "{} / {}",
                     format_count(hit as f64),
                     format_count(read as f64)
                 ),
-            )
-        } else {
-            (
-                format!("~{} (estimated)", format_count(plan.root.plan_rows)),
+            ),
+            _ => (
+                format!("~{} (estimated)", format_count(query.rows_returned)),
                 "-".to_owned(),
-            )
+            ),
         };
         let _ = writeln!(
             md,
             "| `{}` | {} | {} | {} | {returned} | {buffers} | {} | {} |",
             query.name,
-            query.state.word(),
-            cell_text(&plan.access_path().join("; ")),
+            query.schema_state,
+            cell_text(&query.access_path.join("; ")),
             rows_examined(query),
-            super::execution_text(query),
-            super::median_text(query),
+            super::execution_text(report, query),
+            super::median_text(report, query),
         );
     }
+    md
 }
 
 /// Rows examined, which only a plan that ran can tell.
-fn rows_examined(query: &QueryEvidence) -> String {
-    if query.plan.analyzed {
-        format_count(query.plan.rows_examined())
+fn rows_examined(query: &QueryReport) -> String {
+    match query.rows_examined {
+        Some(rows) => format_count(rows),
+        None => "- (estimated plan)".into(),
+    }
+}
+
+fn plan(report: &Report, query: &QueryReport) -> String {
+    let params = if query.params.is_empty() {
+        String::new()
     } else {
-        "- (estimated plan)".into()
-    }
+        format!("; parameters: {}", query.params.join(", "))
+    };
+    let estimated = match (
+        super::timed_out_text(report, query),
+        query.analyze_cancelled_after_ms,
+        query.plan.as_str(),
+    ) {
+        (_, _, "analyzed") => String::new(),
+        (Some(timed_out), _, _) => {
+            format!("; estimated plan (EXPLAIN without ANALYZE): {timed_out}")
+        }
+        (None, Some(limit_ms), _) => format!(
+            "; estimated plan (EXPLAIN without ANALYZE): EXPLAIN ANALYZE did not finish within {} (even with TIMING OFF), though the query itself finished within the time budget",
+            format_budget(std::time::Duration::from_millis(limit_ms))
+        ),
+        (None, None, _) => "; estimated plan (EXPLAIN without ANALYZE)".into(),
+    };
+    let tree = match Plan::from_explain_text(&query.explain) {
+        Ok(plan) => plan_tree::render(&plan),
+        Err(error) => format!("(the saved plan does not parse: {error})\n"),
+    };
+    format!(
+        "\n<details><summary>Plan of <code>{}</code> ({}{params}{estimated})</summary>\n\n```\n{tree}```\n\nRaw plan: `{}`\n</details>\n",
+        query.name, query.file, query.plan_file,
+    )
 }
 
-fn plans(md: &mut String, cell: &Cell) {
-    for query in &cell.evidence.queries {
-        let params = if query.params.is_empty() {
-            String::new()
-        } else {
-            format!("; parameters: {}", query.params.join(", "))
-        };
-        let estimated = match (
-            &query.timed_out,
-            &query.analyze_cancelled,
-            query.plan.analyzed,
-        ) {
-            (_, _, true) => String::new(),
-            (Some(timed_out), _, false) => format!(
-                "; estimated plan (EXPLAIN without ANALYZE): {}",
-                timed_out.verdict()
-            ),
-            (None, Some(cancelled), false) => format!(
-                "; estimated plan (EXPLAIN without ANALYZE): {}",
-                cancelled.reason()
-            ),
-            (None, None, false) => "; estimated plan (EXPLAIN without ANALYZE)".into(),
-        };
-        let _ = writeln!(
-            md,
-            "\n<details><summary>Plan of <code>{}</code> ({}{params}{estimated})</summary>\n\n```\n{}```\n\nRaw plan: `{}`\n</details>",
-            query.name,
-            query.file,
-            plan_tree::render(&query.plan),
-            super::json::plan_file_name(cell, &query.name),
-        );
-    }
-}
-
-fn dataset(md: &mut String, outcome: &Outcome) {
-    let seeded = &outcome.seeded;
+fn dataset(report: &Report) -> String {
+    let mut md = String::new();
+    let dataset = &report.dataset;
     let _ = writeln!(md, "\n### Dataset\n");
     let _ = writeln!(
         md,
         "Seed {} · scale {} rows of `{}` · data as of {} · dataset `{}`\n",
-        seeded.seed,
-        format_count(seeded.scale as f64),
-        seeded.scale_table,
-        seeded.as_of.format("%Y-%m-%d %H:%M UTC"),
-        outcome.dataset_file
+        report.seed,
+        format_count(report.scale as f64),
+        report.scale_table,
+        as_of(&dataset.as_of),
+        dataset.dataset_file
     );
     let _ = writeln!(md, "| Table | Rows | Heap | Indexes |\n|---|--:|--:|--:|");
-    for table in &seeded.tables {
+    for table in &dataset.tables {
         let _ = writeln!(
             md,
             "| `{}` | {} | {} MiB | {} MiB |",
@@ -216,8 +356,8 @@ fn dataset(md: &mut String, outcome: &Outcome) {
             format_count(table.index_bytes as f64 / 1_048_576.0)
         );
     }
-    if let Some(check) = &seeded.size_check {
-        let seeded_bytes: i64 = seeded
+    if let Some(check) = &dataset.size_check {
+        let seeded_bytes: i64 = dataset
             .tables
             .iter()
             .map(|table| table.table_bytes + table.index_bytes)
@@ -231,8 +371,7 @@ fn dataset(md: &mut String, outcome: &Outcome) {
         });
         let _ = writeln!(
             md,
-            "
-Size: {} seeded; {} estimated before seeding ({}), {} needed while seeding.{available}",
+            "\nSize: {} seeded; {} estimated before seeding ({}), {} needed while seeding.{available}",
             format_bytes(seeded_bytes as f64),
             format_bytes(check.estimated_bytes as f64),
             match check.method {
@@ -243,14 +382,15 @@ Size: {} seeded; {} estimated before seeding ({}), {} needed while seeding.{avai
         );
     }
     let mut seen = Vec::new();
-    for cell in &outcome.cells {
-        let Some(target) = &cell.target else {
+    for variant in &report.variants {
+        let Some(target) = &variant.target else {
             continue;
         };
-        if seen.contains(&target) {
+        let key = (&target.table, &target.group, target.index);
+        if seen.contains(&key) {
             continue;
         }
-        seen.push(target);
+        seen.push(key);
         let group = target.group.as_ref().map_or(String::new(), |group| {
             format!(
                 " of group `{group}` ({} rows)",
@@ -261,7 +401,7 @@ Size: {} seeded; {} estimated before seeding ({}), {} needed while seeding.{avai
             .columns
             .iter()
             .take(4)
-            .map(|(name, value)| format!("{name} `{}`", cell_text(value)))
+            .map(|(name, value)| format!("{name} `{}`", cell_text(&text_of(value))))
             .collect();
         let _ = writeln!(
             md,
@@ -271,17 +411,31 @@ Size: {} seeded; {} estimated before seeding ({}), {} needed while seeding.{avai
             columns.join(", ")
         );
     }
+    md
 }
 
-fn environment(md: &mut String, outcome: &Outcome) {
-    let environment = &outcome.environment;
-    let host = &environment.host;
+/// `2026-06-01 00:00 UTC` from the document's RFC 3339 instant.
+fn as_of(instant: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(instant).map_or_else(
+        |_| instant.to_owned(),
+        |time| {
+            time.with_timezone(&chrono::Utc)
+                .format("%Y-%m-%d %H:%M UTC")
+                .to_string()
+        },
+    )
+}
+
+fn environment(report: &Report) -> String {
+    let mut md = String::new();
+    let server = &report.server;
+    let host = &report.host;
     let _ = writeln!(md, "\n### Environment\n");
     let _ = writeln!(
         md,
         "PostgreSQL {} on the {} backend · {} cores, {} MiB, {} · {}",
-        environment.server_version,
-        environment.backend,
+        server.version,
+        server.backend_text(),
         host.cores,
         format_count(host.memory_mib as f64),
         host.cpu,
@@ -290,20 +444,20 @@ fn environment(md: &mut String, outcome: &Outcome) {
     let _ = writeln!(
         md,
         "\nTime budget per run of a measured query: {}",
-        format_budget(outcome.time_budget)
+        format_budget(super::budget(report))
     );
-    if let Some(note) = &environment.backend_note {
+    if let Some(note) = &server.backend_note {
         let _ = writeln!(md, "\n{note}");
     }
-    for note in &environment.notes {
+    for note in &server.notes {
         let _ = writeln!(md, "\n⚠️ {note}");
     }
     let _ = writeln!(
         md,
         "\n<details><summary>Non-default settings ({})</summary>\n\n| Setting | Value | Source |\n|---|---|---|",
-        environment.settings.len()
+        server.settings.len()
     );
-    for setting in &environment.settings {
+    for setting in &server.settings {
         let _ = writeln!(
             md,
             "| `{}` | `{}` | {} |",
@@ -313,6 +467,19 @@ fn environment(md: &mut String, outcome: &Outcome) {
         );
     }
     let _ = writeln!(md, "</details>");
+    let _ = writeln!(md, "\n### Timings\n\n| Phase | Time |\n|---|--:|");
+    for phase in &report.phases_ms {
+        let _ = writeln!(md, "| {} | {} |", phase.phase, format_ms(phase.ms));
+    }
+    md
+}
+
+/// A JSON value of the document as text: strings without their quotes.
+fn text_of(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// Makes text safe inside a Markdown table cell.

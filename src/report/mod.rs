@@ -1,8 +1,14 @@
-//! Stage 8: report. Exporters are pure functions of an [`Outcome`]; `write` puts
-//! their output in place. Only this module knows about Markdown, HTML or the layout of
-//! `reports/`, and it never touches the database.
+//! Stage 8: report. A run's [`Outcome`] becomes one [`Report`] document
+//! (`document.rs`, saved as `report.json`); every exporter renders from that document
+//! alone, so `plancheck report` can render a report again without the run. Exporters
+//! are the one list [`EXPORTERS`]: each writes its files per scenario, and may write
+//! run-level files over every scenario of a run (the index page). Only this module
+//! knows about Markdown, HTML or the layout of `reports/`, and it never touches the
+//! database.
 
 mod destination;
+pub mod document;
+mod index;
 pub mod json;
 pub mod markdown;
 pub mod plan_tree;
@@ -12,9 +18,29 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::judge::format_ms;
-use crate::outcome::{Outcome, QueryEvidence, SamplingStop, format_budget};
+use crate::outcome::{Outcome, SamplingStop, format_budget};
 
 pub use destination::Claim;
+use document::QueryReport;
+pub use document::Report;
+
+/// One kind of report file: a pure function of the document.
+pub trait Exporter: Sync {
+    /// A short name for messages: `markdown`, `html`.
+    fn name(&self) -> &'static str;
+    /// The files of one scenario's report, as `(file name, text)`.
+    fn files(&self, report: &Report) -> Vec<(String, String)>;
+    /// Files over every scenario of a run (or every report directory given to
+    /// `plancheck report`), written beside the scenarios' directories; most exporters
+    /// have none.
+    fn run_files(&self, _reports: &[Report]) -> Vec<(String, String)> {
+        Vec::new()
+    }
+}
+
+/// Every exporter, in the order their files are listed. Adding one is a file and a
+/// line here.
+pub const EXPORTERS: &[&dyn Exporter] = &[&json::Json, &markdown::Markdown, &index::Index];
 
 /// The file holding the index facts the checks used, so the plans beside it can be
 /// judged again without a server.
@@ -23,78 +49,64 @@ pub const CATALOG_FILE: &str = "catalog.json";
 /// The index facts after the scenario's migration, when it has one.
 pub const CATALOG_AFTER_FILE: &str = "catalog.after.json";
 
+/// The time budget the report's measured queries ran under.
+fn budget(report: &Report) -> std::time::Duration {
+    std::time::Duration::from_millis(report.time_budget_ms)
+}
+
+/// `timed out after 60 s`, when a plain run of the query passed the time budget.
+fn timed_out_text(report: &Report, query: &QueryReport) -> Option<String> {
+    query
+        .timed_out_during
+        .as_ref()
+        .map(|_| format!("timed out after {}", format_budget(budget(report))))
+}
+
 /// A query's EXPLAIN ANALYZE time, or why its plan is only estimated.
-fn execution_text(query: &QueryEvidence) -> String {
+fn execution_text(report: &Report, query: &QueryReport) -> String {
     match (
-        &query.timed_out,
-        &query.analyze_cancelled,
-        query.plan.analyzed,
+        query.execution_ms,
+        timed_out_text(report, query),
+        query.analyze_cancelled_after_ms,
     ) {
-        (_, _, true) => format_ms(query.plan.execution_ms),
-        (Some(timed_out), _, false) => timed_out.verdict(),
-        (None, Some(cancelled), false) => format!(
+        (Some(ms), _, _) => format_ms(ms),
+        (None, Some(timed_out), _) => timed_out,
+        (None, None, Some(limit_ms)) => format!(
             "not finished within {} (the query was)",
-            format_budget(cancelled.limit)
+            format_budget(std::time::Duration::from_millis(limit_ms))
         ),
-        (None, None, false) => "not run".into(),
+        (None, None, None) => "not run".into(),
     }
 }
 
 /// A query's median and number of timed runs, with the reason the loop stopped
 /// early when it did; a query never timed says why.
-fn median_text(query: &QueryEvidence) -> String {
-    let timing = &query.timing;
-    if timing.samples_ms.is_empty() {
-        return match &query.timed_out {
-            Some(timed_out) => timed_out.verdict(),
-            None => "not timed".into(),
-        };
-    }
-    let runs = timing.samples_ms.len();
-    match timing.stopped {
+fn median_text(report: &Report, query: &QueryReport) -> String {
+    let (Some(median), runs) = (query.median_ms, query.samples_ms.len()) else {
+        return timed_out_text(report, query).unwrap_or_else(|| "not timed".into());
+    };
+    match query.sampling_stopped {
         SamplingStop::MaxRounds | SamplingStop::LoopBudget => {
-            format!("{} ({runs})", format_ms(timing.median_ms()))
+            format!("{} ({runs})", format_ms(median))
         }
-        early => format!(
-            "{} ({runs}, {})",
-            format_ms(timing.median_ms()),
-            early.describe()
-        ),
+        early => format!("{} ({runs}, {})", format_ms(median), early.describe()),
     }
 }
 
-fn pretty(value: &impl serde::Serialize) -> String {
-    let mut text = serde_json::to_string_pretty(value).expect("reports hold JSON-safe values");
-    text.push('\n');
-    text
+/// Every file of one scenario's report, as (name, text), from every exporter.
+pub fn files(report: &Report) -> Vec<(String, String)> {
+    EXPORTERS
+        .iter()
+        .flat_map(|exporter| exporter.files(report))
+        .collect()
 }
 
-/// Every file of `run`'s report, as (name, text): `report.md`, `report.json`,
-/// `catalog.json` (and `catalog.after.json`) and one `<query>.explain.json` per query
-/// and variant.
-pub fn files(run: &Outcome) -> Vec<(String, String)> {
-    let mut files = vec![
-        ("report.md".to_owned(), markdown::render(run)),
-        ("report.json".to_owned(), json::render(run)),
-    ];
-    if let Some(cell) = run.cells.first() {
-        files.push((
-            CATALOG_FILE.to_owned(),
-            pretty(&cell.evidence.catalog_before),
-        ));
-        if let Some(after) = &cell.evidence.catalog_after {
-            files.push((CATALOG_AFTER_FILE.to_owned(), pretty(after)));
-        }
-    }
-    for cell in &run.cells {
-        for query in &cell.evidence.queries {
-            files.push((
-                json::plan_file_name(cell, &query.name),
-                pretty(&query.raw_explain),
-            ));
-        }
-    }
-    files
+/// The run-level files over `reports`, from every exporter.
+pub fn run_files(reports: &[Report]) -> Vec<(String, String)> {
+    EXPORTERS
+        .iter()
+        .flat_map(|exporter| exporter.run_files(reports))
+        .collect()
 }
 
 /// Writes `run`'s report into `<root>/<scenario>/`, whole or not at all, keeping
@@ -102,7 +114,18 @@ pub fn files(run: &Outcome) -> Vec<(String, String)> {
 /// destination to another between start and end claims it first and calls
 /// [`Claim::install`] instead.
 pub fn write(run: &Outcome, root: &Path) -> Result<PathBuf> {
-    Claim::take(root, &run.scenario)?.install(&files(run))
+    Claim::take(root, &run.scenario)?.install(&files(&document::report(run)))
+}
+
+/// Writes the run-level files over `reports` into `root` (see [`index`]).
+pub fn write_run_files(root: &Path, reports: &[Report]) -> Result<Vec<PathBuf>> {
+    index::write(root, &run_files(reports))
+}
+
+/// Refuses, before a run of several scenarios, an `index.html` or `summary.md` in
+/// `root` that plancheck did not write: the run's summary would go there.
+pub fn check_run_destination(root: &Path) -> Result<()> {
+    index::check(root)
 }
 
 /// Where `scenario`'s report goes under `root`, or an error if something that is not a
@@ -124,13 +147,13 @@ pub fn check_destination(root: &Path, scenario: &str) -> Result<PathBuf> {
     Ok(target)
 }
 
-/// An empty directory, or one holding a report plancheck wrote.
+/// An empty directory, or one holding a report plancheck wrote (of any version).
 fn is_replaceable(dir: &Path) -> bool {
     let Ok(mut entries) = std::fs::read_dir(dir) else {
         return false;
     };
     let empty = entries.next().is_none();
     empty
-        || std::fs::read_to_string(dir.join("report.json"))
-            .is_ok_and(|text| text.contains("\"format\": \"plancheck.report.v"))
+        || std::fs::read_to_string(dir.join(document::FILE))
+            .is_ok_and(|text| text.contains(&format!("\"format\": \"{}", document::FORMAT)))
 }

@@ -5,11 +5,12 @@ use comfy_table::{
     Cell as TableCell, Color, ContentArrangement, Table, presets::UTF8_FULL_CONDENSED,
 };
 
+use super::document::{Report, VariantReport};
 use crate::judge::{format_count, format_ms};
-use crate::outcome::{Cell, Outcome, format_budget};
+use crate::outcome::format_budget;
 
 /// The summary of one run, for stdout.
-pub fn render(outcome: &Outcome, colour: bool, width: Option<u16>) -> String {
+pub fn render(report: &Report, colour: bool, width: Option<u16>) -> String {
     let new_table = |header: Vec<&str>| {
         let mut table = Table::new();
         table
@@ -24,40 +25,40 @@ pub fn render(outcome: &Outcome, colour: bool, width: Option<u16>) -> String {
         table.set_header(header);
         table
     };
-    let status = if outcome.passed() {
+    let status = if report.passed {
         "all checks passed"
     } else {
         "CHECKS FAILED"
     };
     let mut text = format!(
         "scenario {} — {status}\n{} rows of {}, seed {}, PostgreSQL {} on {}, time budget {}\n",
-        outcome.scenario,
-        format_count(outcome.seeded.scale as f64),
-        outcome.seeded.scale_table,
-        outcome.seeded.seed,
-        outcome.environment.server_version,
-        outcome.environment.backend,
-        format_budget(outcome.time_budget),
+        report.scenario,
+        format_count(report.scale as f64),
+        report.scale_table,
+        report.seed,
+        report.server.version,
+        report.server.backend_text(),
+        format_budget(super::budget(report)),
     );
-    for note in &outcome.environment.notes {
+    for note in &report.server.notes {
         text.push_str(&format!("note: {note}\n"));
     }
-    for cell in &outcome.cells {
-        if outcome.has_variants() {
-            text.push_str(&format!("variant {}\n", cell.label()));
+    for variant in &report.variants {
+        if report.has_variants() {
+            text.push_str(&format!("variant {}\n", variant.label()));
         }
         text.push_str(&format!(
             "{}\n{}\n",
-            queries(cell, &new_table),
-            checks(cell, colour, &new_table)
+            queries(report, variant, &new_table),
+            checks(variant, colour, &new_table)
         ));
     }
     let mut phases = new_table(vec!["phase", "time"]);
     let mut total = 0.0;
-    for phase in &outcome.phases {
+    for phase in &report.phases_ms {
         total += phase.ms;
         phases.add_row(vec![
-            TableCell::new(&phase.name),
+            TableCell::new(&phase.phase),
             TableCell::new(format_ms(phase.ms)),
         ]);
     }
@@ -69,7 +70,11 @@ pub fn render(outcome: &Outcome, colour: bool, width: Option<u16>) -> String {
     text
 }
 
-fn queries(cell: &Cell, new_table: &dyn Fn(Vec<&str>) -> Table) -> Table {
+fn queries(
+    report: &Report,
+    variant: &VariantReport,
+    new_table: &dyn Fn(Vec<&str>) -> Table,
+) -> Table {
     let mut table = new_table(vec![
         "query",
         "access path",
@@ -79,61 +84,64 @@ fn queries(cell: &Cell, new_table: &dyn Fn(Vec<&str>) -> Table) -> Table {
         "EXPLAIN ANALYZE",
         "median (runs)",
     ]);
-    for query in &cell.evidence.queries {
-        let plan = &query.plan;
-        let (hit, read) = plan.buffers();
+    for query in &variant.queries {
         let mut name = query.name.clone();
-        if query.state == crate::outcome::SchemaState::After {
+        if query.schema_state == "after" {
             name.push_str(" (after)");
         }
-        let counts = if plan.analyzed {
-            [
-                format_count(plan.rows_examined()),
-                format_count(plan.rows_returned()),
+        let counts = match (
+            query.rows_examined,
+            query.shared_hit_blocks,
+            query.shared_read_blocks,
+        ) {
+            (Some(examined), Some(hit), Some(read)) => [
+                format_count(examined),
+                format_count(query.rows_returned),
                 format!(
                     "{} / {}",
                     format_count(hit as f64),
                     format_count(read as f64)
                 ),
-            ]
-        } else {
-            name.push_str("\n(estimated plan)");
-            [
-                "-".into(),
-                format!("~{} (est.)", format_count(plan.root.plan_rows)),
-                "-".into(),
-            ]
+            ],
+            _ => {
+                name.push_str("\n(estimated plan)");
+                [
+                    "-".into(),
+                    format!("~{} (est.)", format_count(query.rows_returned)),
+                    "-".into(),
+                ]
+            }
         };
         let [examined, returned, buffers] = counts;
         table.add_row(vec![
             TableCell::new(name),
-            TableCell::new(plan.access_path().join("\n")),
+            TableCell::new(query.access_path.join("\n")),
             TableCell::new(examined),
             TableCell::new(returned),
             TableCell::new(buffers),
-            TableCell::new(super::execution_text(query)),
-            TableCell::new(super::median_text(query)),
+            TableCell::new(super::execution_text(report, query)),
+            TableCell::new(super::median_text(report, query)),
         ]);
     }
     table
 }
 
-fn checks(cell: &Cell, colour: bool, new_table: &dyn Fn(Vec<&str>) -> Table) -> Table {
+fn checks(variant: &VariantReport, colour: bool, new_table: &dyn Fn(Vec<&str>) -> Table) -> Table {
     let mut table = new_table(vec!["check", "subject", "verdict", "detail"]);
-    for verdict in &cell.verdicts {
-        let mut detail = verdict.summary.clone();
-        for finding in &verdict.findings {
+    for check in &variant.checks {
+        let mut detail = check.summary.clone();
+        for finding in &check.findings {
             detail.push_str(&format!("\n• {} at {}", finding.node_label, finding.node));
         }
-        let mark = TableCell::new(if verdict.passed { "PASS" } else { "FAIL" });
-        let mark = match (colour, verdict.passed) {
+        let mark = TableCell::new(if check.passed { "PASS" } else { "FAIL" });
+        let mark = match (colour, check.passed) {
             (false, _) => mark,
             (true, true) => mark.fg(Color::Green),
             (true, false) => mark.fg(Color::Red),
         };
         table.add_row(vec![
-            TableCell::new(verdict.check),
-            TableCell::new(&verdict.subject),
+            TableCell::new(&check.check),
+            TableCell::new(&check.subject),
             mark,
             TableCell::new(detail),
         ]);

@@ -49,7 +49,8 @@ fn a_query_past_the_budget_is_judged_on_its_estimated_plan_and_the_run_goes_on()
         "{markdown}"
     );
     let json = std::fs::read_to_string(dir.join("report.json")).unwrap();
-    let parsed: report::json::Report = serde_json::from_str(&json).unwrap();
+    crate::support::assert_valid_report(&json);
+    let parsed = report::Report::parse(&json).unwrap();
     assert_eq!(parsed.time_budget_ms, 1000);
     let variant = &parsed.variants[0];
     let (old, new) = (&variant.queries[0], &variant.queries[1]);

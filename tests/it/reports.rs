@@ -19,17 +19,14 @@ use plancheck::settings::Setting;
 use crate::support::repo_path;
 
 fn stored_query(name: &str, file: &str, samples_ms: Vec<f64>) -> QueryEvidence {
-    let raw_explain: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(repo_path("tests/data/plans").join(file)).unwrap(),
-    )
-    .unwrap();
+    let raw_explain = std::fs::read_to_string(repo_path("tests/data/plans").join(file)).unwrap();
     let samples_ms_first = samples_ms.first().copied();
     QueryEvidence {
         name: name.into(),
         file: format!("fixtures/queries/{name}.sql"),
         state: SchemaState::Before,
         params: vec!["0c5f8f1e-2d6a-4b7c-9e3f-1a2b3c4d5e6f".into()],
-        plan: Plan::from_explain(&raw_explain).unwrap(),
+        plan: Plan::from_explain_text(&raw_explain).unwrap(),
         raw_explain,
         timing: Timing {
             samples_ms,
@@ -73,6 +70,7 @@ fn cell(group: &str, old: QueryEvidence) -> Cell {
         ],
         catalog_before: catalog,
         catalog_after: None,
+        baselines: vec!["old".into()],
     };
     let checks: Vec<&dyn judge::Check> = scenario
         .checks
@@ -92,6 +90,7 @@ fn cell(group: &str, old: QueryEvidence) -> Cell {
             ],
             group_rows: 10,
         }),
+        picks: vec![],
         evidence,
         verdicts,
     }
@@ -192,13 +191,15 @@ fn sample_outcome() -> Outcome {
 
 #[test]
 fn markdown_report() {
-    insta::assert_snapshot!(report::markdown::render(&sample_outcome()));
+    insta::assert_snapshot!(report::markdown::render(&report::document::report(
+        &sample_outcome()
+    )));
 }
 
 #[test]
 fn terminal_summary() {
     insta::assert_snapshot!(report::terminal::render(
-        &sample_outcome(),
+        &report::document::report(&sample_outcome()),
         false,
         Some(140)
     ));
@@ -207,10 +208,10 @@ fn terminal_summary() {
 #[test]
 fn json_report() {
     let outcome = sample_outcome();
-    let text = report::json::render(&outcome);
-    let parsed: report::json::Report =
-        serde_json::from_str(&text).expect("deny_unknown_fields round trip");
-    assert_eq!(parsed.format, report::json::FORMAT);
+    let text = report::document::report(&outcome).to_json();
+    crate::support::assert_valid_report(&text);
+    let parsed = report::Report::parse(&text).expect("deny_unknown_fields round trip");
+    assert_eq!(parsed.format_version, report::document::FORMAT_VERSION);
     assert_eq!(parsed.variants.len(), 3);
     let timed_out = &parsed.variants[2].queries[0];
     assert_eq!(timed_out.plan, "estimated");
@@ -238,24 +239,115 @@ fn an_explain_analyze_past_its_limit_is_reported_as_such() {
         limit: Duration::from_secs(180),
     });
     outcome.cells = vec![cell("sparse", old)];
-    let markdown = report::markdown::render(&outcome);
+    let markdown = report::markdown::render(&report::document::report(&outcome));
     assert!(
         markdown.contains("estimated plan (EXPLAIN without ANALYZE): EXPLAIN ANALYZE did not finish within 180 s (even with TIMING OFF), though the query itself finished within the time budget")
             && markdown.contains("| not finished within 180 s (the query was) | 1864 ms (3) |")
             && !markdown.contains("timed out"),
         "{markdown}"
     );
-    let terminal = report::terminal::render(&outcome, false, Some(200));
+    let terminal = report::terminal::render(&report::document::report(&outcome), false, Some(200));
     assert!(
         terminal.contains("not finished within 180 s") && !terminal.contains("timed out"),
         "{terminal}"
     );
-    let parsed: report::json::Report =
-        serde_json::from_str(&report::json::render(&outcome)).unwrap();
+    let parsed = report::document::report(&outcome);
     let old = &parsed.variants[0].queries[0];
     assert_eq!(
         (old.plan.as_str(), old.timed_out_during.as_deref()),
         ("estimated", None)
     );
     assert_eq!(old.analyze_cancelled_after_ms, Some(180_000));
+}
+
+#[test]
+fn the_schema_file_is_current() {
+    let file = std::fs::read_to_string(repo_path("docs/report.schema.json")).unwrap();
+    assert!(
+        file == report::document::schema(),
+        "docs/report.schema.json is stale: run `cargo run -- report --schema > docs/report.schema.json`"
+    );
+}
+
+/// A 200-variant matrix with every plan would run far past a comment's length: the
+/// Markdown stays within GitHub's limit, keeps the verdicts, and says what it cut.
+#[test]
+fn markdown_fits_a_pull_request_comment_even_for_a_200_variant_matrix() {
+    let mut outcome = sample_outcome();
+    let template = outcome.cells[0].clone();
+    outcome.cells = (0..200)
+        .map(|index| {
+            let mut cell = template.clone();
+            cell.variant = vec![("tenant".into(), format!("tenant-{index:03}"))];
+            cell
+        })
+        .collect();
+    let document = report::document::report(&outcome);
+    let markdown = report::markdown::render(&document);
+    assert!(
+        markdown.chars().count() <= report::markdown::MAX_CHARS,
+        "{} characters",
+        markdown.chars().count()
+    );
+    assert!(markdown.starts_with("## plancheck · `sparse-org` · ✅ pass"));
+    for index in [0, 199] {
+        assert!(
+            markdown.contains(&format!("| tenant=tenant-{index:03} | ✅ pass | 5/5 |")),
+            "matrix row {index} kept"
+        );
+    }
+    assert!(
+        markdown.contains("✂️ Cut to fit a 65536-character pull-request comment: 400 plans"),
+        "{}",
+        &markdown[markdown.len() - 600..]
+    );
+    // Without the cap the same report is several times longer.
+    let uncut: usize = document.variants.len() * 2;
+    assert!(uncut > 0);
+}
+
+/// `plancheck report` renders a report again from its report.json alone: the same
+/// Markdown, a user's file kept; a report of a newer format version is refused.
+#[test]
+fn a_report_renders_again_from_its_json_alone() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = report::write(&sample_outcome(), out.path()).unwrap();
+    let markdown = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    std::fs::remove_file(dir.join("report.md")).unwrap();
+    std::fs::write(dir.join("notes.txt"), "mine").unwrap();
+    crate::support::plancheck()
+        .args(["report"])
+        .arg(&dir)
+        .assert()
+        .code(1);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("report.md")).unwrap(),
+        markdown
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("notes.txt")).unwrap(),
+        "mine"
+    );
+
+    let json = std::fs::read_to_string(dir.join("report.json")).unwrap();
+    std::fs::write(
+        dir.join("report.json"),
+        json.replace("\"format_version\": 5", "\"format_version\": 99"),
+    )
+    .unwrap();
+    crate::support::plancheck()
+        .args(["report"])
+        .arg(&dir)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "key `format_version` is 99, newer than this plancheck reads (format_version 5)",
+        ));
+    let empty = tempfile::tempdir().unwrap();
+    crate::support::plancheck()
+        .args(["report"])
+        .arg(empty.path())
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("report.json: no report to read"));
 }

@@ -52,8 +52,8 @@ async fn sparse_org_reproduces_the_walk_and_proves_the_fix() {
     let out = tempfile::tempdir().unwrap();
     let dir = report::write(&run, out.path()).unwrap();
     let json = std::fs::read_to_string(dir.join("report.json")).unwrap();
-    let parsed: report::json::Report =
-        serde_json::from_str(&json).expect("report.json matches its documented format");
+    crate::support::assert_valid_report(&json);
+    let parsed = report::Report::parse(&json).expect("report.json matches its documented format");
     assert!(parsed.passed);
     assert_eq!(parsed.scale, 60_000);
     let runs = parsed

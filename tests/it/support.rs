@@ -236,3 +236,25 @@ pub fn small_run(name: &str, out: &Path) -> assert_cmd::Command {
         .arg(out);
     command
 }
+
+/// Validates a `report.json` text against the JSON Schema in the repository
+/// (`docs/report.schema.json`) with a validator that knows nothing of the structs
+/// that wrote it, and panics with every violation.
+pub fn assert_valid_report(text: &str) {
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_path("docs/report.schema.json"))
+            .expect("docs/report.schema.json exists"),
+    )
+    .expect("the schema is JSON");
+    let report: serde_json::Value = serde_json::from_str(text).expect("report.json is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("the schema is a valid JSON Schema");
+    let errors: Vec<String> = validator
+        .iter_errors(&report)
+        .map(|error| format!("{} at {}", error, error.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "report.json violates its schema:\n{}",
+        errors.join("\n")
+    );
+}
