@@ -27,8 +27,8 @@ use tokio_postgres::types::Type;
 
 use crate::datagen::{DatasetModel, layout};
 use crate::error::{Error, Result};
+use crate::format::{format_bytes, format_count};
 use crate::input::Scenario;
-use crate::judge::{format_bytes, format_count};
 use crate::load;
 use crate::load::estimate::{self, MIN_ROW_BYTES, SizeEstimate};
 use crate::load::upper_bound;

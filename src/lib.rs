@@ -8,6 +8,7 @@
 pub mod capture;
 pub mod datagen;
 pub mod disk_guard;
+pub mod format;
 pub mod input;
 pub mod judge;
 pub mod load;
@@ -19,6 +20,7 @@ pub mod report;
 pub mod schema;
 pub mod settings;
 pub mod slug;
+pub mod value;
 
 pub mod cli;
 pub mod error;

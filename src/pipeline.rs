@@ -11,7 +11,6 @@ use crate::capture::{
     self, Bindings,
     timing::{self, TimingOptions},
 };
-use crate::datagen::value::Value;
 use crate::datagen::{Capture, Datagen};
 use crate::disk_guard;
 use crate::error::{Error, Result};
@@ -26,6 +25,7 @@ use crate::progress::Progress;
 use crate::provision::{ScratchDatabase, Server};
 use crate::schema;
 use crate::settings;
+use crate::value::Value;
 
 /// What the user chose for one run, beyond the scenario file.
 #[derive(Debug, Clone, Copy)]

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 
-use crate::judge::format_count;
+use crate::format::format_count;
 use crate::outcome::Phase;
 
 /// Writes one line to stderr, prefixed `plancheck: `, as `eprintln!` would, except

@@ -3,7 +3,7 @@
 //! in each report. They are set on the scratch database (`ALTER DATABASE … SET`), which
 //! works on every backend, including a server plancheck did not start.
 
-use serde::Serialize;
+pub use crate::outcome::Setting;
 use tokio_postgres::Client;
 
 use crate::error::{Error, Result};
@@ -24,15 +24,6 @@ pub const PINNED: [(&str, &str); 7] = [
     ("plan_cache_mode", "force_custom_plan"),
     ("track_io_timing", "on"),
 ];
-
-/// A setting as the server reports it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Setting {
-    pub name: String,
-    pub value: String,
-    /// Where the value comes from: `database`, `command line`, `configuration file`, …
-    pub source: String,
-}
 
 /// Pins `PINNED` plus the scenario's own settings on database `name`. A setting the
 /// server rejects names the scenario file and key. A pinned setting the role may not

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Statement};
 
-use crate::datagen::value::Value;
 use crate::error::{Error, Result};
 use crate::input::{Param, Query, Scenario};
 use crate::outcome::{
@@ -22,6 +21,7 @@ use crate::outcome::{
 use crate::plan::{Catalog, IndexFacts, IndexKey, Plan};
 use crate::progress::{PhaseClock, Progress};
 use crate::schema::sql_error;
+use crate::value::Value;
 use timing::{Comparison, TimingOptions};
 
 /// A query prepared on the server with its parameter values.

@@ -8,7 +8,6 @@ pub mod generators;
 pub mod layout;
 pub mod order;
 pub mod rng;
-pub mod value;
 
 use chrono::{DateTime, Utc};
 use rand::RngExt;
@@ -17,9 +16,9 @@ use generators::timestamp::Window;
 use generators::{Generator, Materialized, RowContext, TableSignature};
 use layout::{ChildCount, CountSpec, Split};
 
+use crate::value::Value;
 use order::{Emission, Slot, WriteOrder};
 use rng::{SeededRng, stream};
-use value::Value;
 
 /// A validated dataset: what `input` makes of a dataset file.
 #[derive(Debug, Clone)]

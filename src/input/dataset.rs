@@ -14,9 +14,9 @@ use super::{Fixture, Reporter, parse_toml_text, read_text, resolve_fixture};
 use crate::datagen::generators::{self, Reads, Scope, TableSignature};
 use crate::datagen::layout::{ChildCount, CountSpec, Split};
 use crate::datagen::order::WriteOrder;
-use crate::datagen::value::{Value, ValueKind};
 use crate::datagen::{ColumnModel, Condition, DatasetModel, GroupModel, GroupSize, TableModel};
 use crate::error::{Error, Result};
+use crate::value::{Value, ValueKind};
 
 /// A validated dataset description.
 #[derive(Debug, Clone)]
@@ -998,7 +998,7 @@ fn mark_reads(tables: &mut [TableModel]) {
 mod tests {
     use super::*;
     use crate::datagen::Datagen;
-    use crate::datagen::value::Value;
+    use crate::value::Value;
 
     /// Every table's rows, generated without a database.
     fn generate(dataset: &Dataset, scale: u64, seed: u64) -> Vec<(Vec<String>, Vec<Vec<Value>>)> {

@@ -6,6 +6,7 @@
 
 pub mod dataset;
 pub mod scenario;
+pub mod statements;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,10 +16,11 @@ use toml::Spanned;
 
 pub use dataset::Dataset;
 
-use crate::datagen::value::Value;
 use crate::error::{Error, Result};
+use crate::format::serde_words;
 use crate::judge::{self, Check};
 use crate::outcome::SchemaState;
+use crate::value::Value;
 use scenario::{PickEntry, QueryEntry, ScenarioFile};
 
 /// The most variant cells a scenario may declare: each cell captures and times every
@@ -274,27 +276,6 @@ pub(crate) fn read_text(path: &Path) -> Result<String> {
 /// key, line and column.
 pub(crate) fn parse_toml_text<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
     toml::from_str(text).map_err(|error| Error::input(path, serde_words(&error.to_string())))
-}
-
-/// A parser message in plancheck's words: serde calls an enum's values "variants",
-/// which scenario files use for something else.
-pub(crate) fn serde_words(message: &str) -> String {
-    let mut message = message
-        .trim_end()
-        .replace("unknown variant", "unknown value");
-    // serde names Rust types; say what to write instead.
-    for (rust, words) in [
-        ("expected u64", "expected a whole number"),
-        ("expected u32", "expected a whole number"),
-        ("expected usize", "expected a whole number"),
-        ("expected i64", "expected a whole number"),
-        ("expected i32", "expected a whole number"),
-        ("expected f64", "expected a number"),
-        ("expected f32", "expected a number"),
-    ] {
-        message = message.replace(rust, words);
-    }
-    message
 }
 
 /// Resolves a fixture path written in `owner` (relative to its directory) and checks
@@ -841,7 +822,7 @@ fn query(
     }
     let query_path = resolve_fixture(report.path, &key("file"), &raw.file)?;
     let sql = read_text(&query_path)?;
-    let statements = crate::schema::statements::split(&sql);
+    let statements = statements::split(&sql);
     match &statements[..] {
         [_] => {}
         [] => {

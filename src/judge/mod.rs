@@ -18,10 +18,8 @@ pub mod speedup;
 pub mod time_budget;
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
 
-use crate::outcome::{Evidence, QueryEvidence};
-use crate::plan::{Node, NodePath};
+use crate::outcome::{Evidence, Expect, Finding, QueryEvidence, Verdict};
 
 /// A named check with its configuration from a scenario's `[[check]]`.
 pub trait Check: std::fmt::Debug + Send + Sync {
@@ -88,7 +86,7 @@ fn parse<T: Check + DeserializeOwned + 'static>(
     value: toml::Value,
 ) -> Result<Box<dyn Check>, String> {
     let check =
-        T::deserialize(value).map_err(|error| crate::input::serde_words(&error.to_string()))?;
+        T::deserialize(value).map_err(|error| crate::format::serde_words(&error.to_string()))?;
     check.validate()?;
     Ok(Box::new(check))
 }
@@ -104,71 +102,6 @@ pub fn parse_check(name: &str, table: toml::Table) -> Result<Box<dyn Check>, Str
             format!("unknown check {name:?}; known checks: {}", known.join(", "))
         })?;
     parse(toml::Value::Table(table))
-}
-
-/// Whether a plan check's finding is expected in a query's plan. Expecting `present`
-/// is how a scenario proves the old query reproduces the regression: without it, a
-/// clean new plan proves nothing.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum Expect {
-    Present,
-    #[default]
-    Absent,
-}
-
-impl Expect {
-    /// `query` when this expectation says its plan shows the regression.
-    pub(crate) fn regressing(self, query: &str) -> Vec<&str> {
-        match self {
-            Expect::Present => vec![query],
-            Expect::Absent => vec![],
-        }
-    }
-}
-
-/// One thing a check found, tied to the plan node that caused it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Finding {
-    pub query: String,
-    pub node: NodePath,
-    /// The node as a reader recognises it: `Index Scan using … on …`.
-    pub node_label: String,
-    pub message: String,
-}
-
-/// The outcome of one check on one variant.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Verdict {
-    /// The check's kebab-case name.
-    pub check: &'static str,
-    /// What was judged: a query name, or `candidate vs baseline`.
-    pub subject: String,
-    pub passed: bool,
-    /// The queries the check read.
-    pub queries: Vec<String>,
-    /// One sentence saying what was found and what was required.
-    pub summary: String,
-    pub findings: Vec<Finding>,
-    /// What a plan check expected of its query's plan; `None` for the other checks.
-    pub expect: Option<Expect>,
-}
-
-impl Verdict {
-    /// A verdict with no findings.
-    pub fn new(check: &'static str, subject: String, passed: bool, summary: String) -> Verdict {
-        Verdict {
-            check,
-            subject,
-            passed,
-            queries: vec![],
-            summary,
-            findings: vec![],
-            expect: None,
-        }
-    }
 }
 
 /// Every verdict a cell gets from `checks`: first whether each query kept to the time
@@ -322,18 +255,6 @@ pub(crate) fn lower_bound_ms(query: &QueryEvidence) -> f64 {
     }
 }
 
-impl Finding {
-    /// A finding about `node` at `path` in `query`'s plan.
-    pub fn at(query: &str, path: NodePath, node: &Node, message: String) -> Finding {
-        Finding {
-            query: query.to_owned(),
-            node: path,
-            node_label: node.label(),
-            message,
-        }
-    }
-}
-
 /// `1 run`, `3 runs`.
 fn runs(count: usize) -> String {
     if count == 1 {
@@ -380,47 +301,6 @@ pub(crate) fn distinct(baseline: &str, candidate: &str) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// Formats a row count with thousands separators, the way reports show them.
-pub fn format_count(count: f64) -> String {
-    let digits = format!("{:.0}", count.max(0.0));
-    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
-    for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(digit);
-    }
-    grouped
-}
-
-/// `bytes` for people: `1.2 GiB`, `340 MiB`, `12 KiB`, rounded to two or three
-/// significant digits.
-pub fn format_bytes(bytes: f64) -> String {
-    const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    let mut value = bytes.max(0.0);
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    match value {
-        _ if unit == 0 => format!("{value:.0} B"),
-        v if v < 10.0 => format!("{v:.1} {}", UNITS[unit]).replace(".0 ", " "),
-        v => format!("{v:.0} {}", UNITS[unit]),
-    }
-}
-
-/// Formats a duration in milliseconds with a precision that suits its size.
-pub fn format_ms(ms: f64) -> String {
-    if ms >= 100.0 {
-        format!("{ms:.0} ms")
-    } else if ms >= 1.0 {
-        format!("{ms:.1} ms")
-    } else {
-        format!("{ms:.3} ms")
-    }
 }
 
 /// Evidence built from plans captured in real runs (`tests/data/plans`), shared by
@@ -506,20 +386,38 @@ pub(crate) mod stored {
 mod tests {
     use super::*;
 
+    /// The registry names each check once, and that name is the check's own: a
+    /// minimal configuration of every registered check parses into a check that
+    /// calls itself by the registry's name. A new check without a sample here fails.
     #[test]
-    fn counts_are_grouped_in_thousands() {
-        assert_eq!(format_count(0.0), "0");
-        assert_eq!(format_count(999.0), "999");
-        assert_eq!(format_count(1000.0), "1,000");
-        assert_eq!(format_count(1_905_483.0), "1,905,483");
-    }
-
-    #[test]
-    fn sizes_read_as_people_write_them() {
-        assert_eq!(format_bytes(512.0), "512 B");
-        assert_eq!(format_bytes(1536.0), "1.5 KiB");
-        assert_eq!(format_bytes(340.0 * 1024.0 * 1024.0), "340 MiB");
-        assert_eq!(format_bytes(28e12), "25 TiB");
+    fn every_registered_check_is_called_by_its_registry_name() {
+        let samples: &[(&str, &str)] = &[
+            ("ordered-walk", "query = \"q\"\ncolumn = \"t.c\""),
+            ("row-amplification", "query = \"q\"\nmax_ratio = 10"),
+            ("rows-examined", "query = \"q\"\nmax_rows = 10"),
+            ("no-node", "query = \"q\"\nnode_type = \"Seq Scan\""),
+            ("shared-buffers", "query = \"q\"\nmax_buffers = 10"),
+            (
+                "speedup",
+                "baseline = \"a\"\ncandidate = \"b\"\nat_least = 2",
+            ),
+            (
+                "no-slowdown",
+                "baseline = \"a\"\ncandidate = \"b\"\nmax_ratio = 1.2",
+            ),
+            ("same-results", "baseline = \"a\"\ncandidate = \"b\""),
+        ];
+        let registered: Vec<&str> = REGISTRY.iter().map(|(name, _)| *name).collect();
+        let sampled: Vec<&str> = samples.iter().map(|(name, _)| *name).collect();
+        assert_eq!(
+            registered, sampled,
+            "add a sample for every registered check"
+        );
+        for (name, sample) in samples {
+            let check = parse_check(name, toml::from_str(sample).unwrap())
+                .unwrap_or_else(|message| panic!("{name}: {message}"));
+            assert_eq!(check.name(), *name);
+        }
     }
 
     #[test]

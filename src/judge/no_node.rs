@@ -4,8 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Check, Expect, Finding, Verdict, expectation_verdict, format_count, query};
+use super::{Check, expectation_verdict, query};
+use crate::format::format_count;
 use crate::outcome::{Evidence, QueryEvidence};
+use crate::outcome::{Expect, Finding, Verdict};
 
 /// Node types EXPLAIN reports, so that a misspelt type is refused instead of never
 /// matching (which would pass every plan).

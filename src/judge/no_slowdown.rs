@@ -4,8 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Check, Verdict, distinct, format_ms, lower_bound_ms, query, timing_note};
+use super::{Check, distinct, lower_bound_ms, query, timing_note};
+use crate::format::format_ms;
 use crate::outcome::Evidence;
+use crate::outcome::Verdict;
 
 /// Configuration of the `no-slowdown` check.
 #[derive(Debug, Clone, Deserialize, Serialize)]

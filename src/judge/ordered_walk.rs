@@ -11,8 +11,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Check, Expect, Finding, Verdict, expectation_verdict, format_count, query};
+use super::{Check, expectation_verdict, query};
+use crate::format::format_count;
 use crate::outcome::{Evidence, QueryEvidence};
+use crate::outcome::{Expect, Finding, Verdict};
 use crate::plan::{Catalog, ScanDirection};
 
 /// Configuration of the `ordered-walk` check.

@@ -10,7 +10,8 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Check, Verdict, distinct, query};
+use super::{Check, distinct, query};
+use crate::outcome::Verdict;
 use crate::outcome::{Evidence, QueryEvidence, ResultDigest};
 
 /// Configuration of the `same-results` check.

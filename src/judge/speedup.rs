@@ -4,7 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Check, Verdict, distinct, format_ms, lower_bound_ms, query, timing_note};
+use super::{Check, distinct, lower_bound_ms, query, timing_note};
+use crate::format::format_ms;
+use crate::outcome::Verdict;
 use crate::outcome::{Evidence, QueryEvidence};
 
 /// Configuration of the `speedup` check.

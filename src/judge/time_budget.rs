@@ -4,8 +4,9 @@
 //! query of a regression): then running past the budget is the regression showing,
 //! and the plan checks judge its estimated plan.
 
-use super::{Check, Verdict};
+use super::Check;
 use crate::outcome::Evidence;
+use crate::outcome::Verdict;
 
 /// The name reports show for these verdicts.
 pub const NAME: &str = "time-budget";

@@ -8,8 +8,8 @@ use futures_util::SinkExt;
 use tokio_postgres::Client;
 use tokio_postgres::types::{IsNull, ToSql, Type};
 
-use crate::datagen::value::Value;
 use crate::error::{Error, Result};
+use crate::value::Value;
 
 /// Bytes per chunk handed from the generator thread to the loader.
 const CHUNK_BYTES: usize = 256 * 1024;

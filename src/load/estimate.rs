@@ -197,7 +197,7 @@ pub(super) fn layout_error(dataset: &Dataset, error: &LayoutError, at: u64, scal
     let limit = if at < scale {
         format!(
             "; the disk guard lays out samples of at most {} rows and cannot estimate this dataset's size",
-            crate::judge::format_count(SAMPLE_ROWS_CEILING)
+            crate::format::format_count(SAMPLE_ROWS_CEILING)
         )
     } else {
         String::new()

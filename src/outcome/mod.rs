@@ -2,15 +2,17 @@
 //! timings, result digests and verdicts. Capture and judge fill it; every exporter in
 //! `report` reads it. Nothing here talks to a server.
 
+pub mod verdict;
+
 use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::judge::Verdict;
+pub use verdict::{Expect, Finding, Verdict};
+
+use crate::format::format_budget;
 use crate::plan::{Catalog, Plan};
-use crate::provision::Backend;
-use crate::settings::Setting;
 
 /// Everything one scenario run found: the input of every report.
 #[derive(Debug, Clone)]
@@ -285,17 +287,6 @@ impl TimedOut {
     }
 }
 
-/// A time budget as reports write it: `60 s`, `1.5 s`, `250 ms`.
-pub fn format_budget(budget: Duration) -> String {
-    if budget.as_millis().is_multiple_of(1000) {
-        format!("{} s", budget.as_secs())
-    } else if budget < Duration::from_secs(1) {
-        format!("{} ms", budget.as_millis())
-    } else {
-        format!("{} s", budget.as_secs_f64())
-    }
-}
-
 /// Repeated client-side timings of one query.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Timing {
@@ -527,6 +518,34 @@ impl Phase {
     }
 }
 
+/// The backend a server runs on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Backend {
+    Docker { image: String },
+    Local { bindir: std::path::PathBuf },
+    Url { host: String },
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Backend::Docker { image } => write!(f, "docker ({image})"),
+            Backend::Local { bindir } => write!(f, "local ({})", bindir.display()),
+            Backend::Url { host } => write!(f, "url ({host})"),
+        }
+    }
+}
+
+/// A setting as the server reports it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Setting {
+    pub name: String,
+    pub value: String,
+    /// Where the value comes from: `database`, `command line`, `configuration file`, …
+    pub source: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -540,13 +559,6 @@ mod tests {
         assert_eq!(timing(vec![5.0, 1.0, 3.0]).median_ms(), 3.0);
         assert_eq!(timing(vec![4.0, 1.0, 3.0, 2.0]).median_ms(), 2.5);
         assert!(timing(vec![]).median_ms().is_nan());
-    }
-
-    #[test]
-    fn budgets_read_in_the_unit_they_were_given() {
-        assert_eq!(format_budget(Duration::from_secs(60)), "60 s");
-        assert_eq!(format_budget(Duration::from_millis(1500)), "1.5 s");
-        assert_eq!(format_budget(Duration::from_millis(250)), "250 ms");
     }
 
     #[test]

@@ -14,7 +14,6 @@ mod registry;
 pub mod sweep;
 mod url;
 
-use std::fmt;
 use std::path::PathBuf;
 
 use rand::RngExt;
@@ -23,6 +22,7 @@ use tokio_postgres::{Client, Config};
 
 use crate::error::{Error, Result};
 
+pub use crate::outcome::Backend;
 pub use capacity::Capacity;
 use connect::wait_until_ready;
 pub use connect::{DEFAULT_CONNECT_TIMEOUT, connect, conninfo, describe, parse_database_url};
@@ -105,25 +105,6 @@ pub struct Resources {
     pub container_id: Option<String>,
     pub process_id: Option<u32>,
     pub directory: Option<PathBuf>,
-}
-
-/// The backend a server runs on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum Backend {
-    Docker { image: String },
-    Local { bindir: PathBuf },
-    Url { host: String },
-}
-
-impl fmt::Display for Backend {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Backend::Docker { image } => write!(f, "docker ({image})"),
-            Backend::Local { bindir } => write!(f, "local ({})", bindir.display()),
-            Backend::Url { host } => write!(f, "url ({host})"),
-        }
-    }
 }
 
 enum Handle {

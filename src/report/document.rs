@@ -11,7 +11,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::judge::Expect;
+use crate::outcome::Expect;
 use crate::outcome::{Cell, EstimateMethod, Outcome, QueryEvidence, SamplingStop};
 use crate::plan::Catalog;
 
@@ -254,9 +254,9 @@ pub fn plan_file_name(cell: &Cell, query: &str) -> String {
 pub fn report(outcome: &Outcome) -> Report {
     let environment = &outcome.environment;
     let (backend, backend_detail) = match &environment.backend {
-        crate::provision::Backend::Docker { image } => ("docker", image.clone()),
-        crate::provision::Backend::Local { bindir } => ("local", bindir.display().to_string()),
-        crate::provision::Backend::Url { host } => ("url", host.clone()),
+        crate::outcome::Backend::Docker { image } => ("docker", image.clone()),
+        crate::outcome::Backend::Local { bindir } => ("local", bindir.display().to_string()),
+        crate::outcome::Backend::Url { host } => ("url", host.clone()),
     };
     Report {
         format: FORMAT.to_owned(),

@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::Exporter;
 use super::document::Report;
 use crate::error::{Error, Result};
-use crate::judge::format_count;
+use crate::format::format_count;
 
 /// The index page and the summary.
 pub struct Index;

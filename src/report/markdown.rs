@@ -10,8 +10,9 @@ use std::fmt::Write;
 use super::Exporter;
 use super::document::{CheckReport, QueryReport, Report, VariantReport};
 use super::plan_tree;
-use crate::judge::{Expect, format_bytes, format_count, format_ms};
-use crate::outcome::{EstimateMethod, format_budget};
+use crate::format::{format_budget, format_bytes, format_count, format_ms};
+use crate::outcome::EstimateMethod;
+use crate::outcome::Expect;
 use crate::plan::Plan;
 
 /// GitHub's limit on a comment's length, in characters.

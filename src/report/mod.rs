@@ -17,9 +17,10 @@ pub mod terminal;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::judge::format_ms;
-use crate::outcome::{Outcome, SamplingStop, format_budget};
+use crate::format::format_ms;
+use crate::outcome::{Outcome, SamplingStop};
 
+use crate::format::format_budget;
 pub use destination::Claim;
 use document::QueryReport;
 pub use document::Report;

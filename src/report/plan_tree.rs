@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use crate::judge::format_count;
+use crate::format::format_count;
 use crate::plan::{Node, Plan};
 
 /// The plan as indented lines, one node per line plus its conditions.

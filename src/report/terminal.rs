@@ -6,8 +6,8 @@ use comfy_table::{
 };
 
 use super::document::{Report, VariantReport};
-use crate::judge::{format_count, format_ms};
-use crate::outcome::format_budget;
+use crate::format::format_budget;
+use crate::format::{format_count, format_ms};
 
 /// The summary of one run, for stdout.
 pub fn render(report: &Report, colour: bool, width: Option<u16>) -> String {

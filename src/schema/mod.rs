@@ -3,8 +3,6 @@
 //! server rejects is reported as `file:line: message`, with the line of the offending
 //! token when the server gives a position.
 
-pub mod statements;
-
 use std::path::Path;
 
 use tokio_postgres::Client;
@@ -33,7 +31,7 @@ pub async fn migrate(client: &Client, fixtures: &[Fixture]) -> Result<()> {
 
 /// Applies one fixture, statement by statement.
 pub async fn apply_fixture(client: &Client, fixture: &Fixture) -> Result<()> {
-    for statement in statements::split(&fixture.sql) {
+    for statement in crate::input::statements::split(&fixture.sql) {
         if let Err(error) = client.batch_execute(&statement.sql).await {
             return Err(sql_error(
                 &fixture.path,

@@ -1,8 +1,8 @@
 //! Whole scenarios on a real server: the regression is reproduced and the fix proven,
 //! whatever the direction of the created_at index, and the data is deterministic.
 
-use plancheck::judge::Verdict;
 use plancheck::outcome::Outcome;
+use plancheck::outcome::Verdict;
 use plancheck::pipeline::{PreparedDatabase, run_scenario};
 use plancheck::plan::Plan;
 use plancheck::report;

@@ -4,7 +4,7 @@ use rand::RngExt;
 use serde::Deserialize;
 
 use crate::datagen::rng::SeededRng;
-use crate::datagen::value::{Value, ValueKind};
+use crate::value::{Value, ValueKind};
 
 /// `kind = "bool"`.
 #[derive(Debug, Clone, Deserialize)]

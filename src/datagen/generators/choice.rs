@@ -5,7 +5,7 @@ use rand::RngExt;
 use serde::Deserialize;
 
 use crate::datagen::rng::SeededRng;
-use crate::datagen::value::{Value, ValueKind};
+use crate::value::{Value, ValueKind};
 
 /// `kind = "choice"`: `values = [...]`, `weights = [...]` (relative, default equal).
 #[derive(Debug, Clone, Deserialize)]

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 
 use super::{Reads, RowContext, Scope};
-use crate::datagen::value::{Value, ValueKind};
+use crate::value::{Value, ValueKind};
 
 /// `kind = "copy"`.
 #[derive(Debug, Clone, Deserialize)]

@@ -15,7 +15,7 @@ use rand::RngExt;
 use serde::Deserialize;
 
 use crate::datagen::rng::SeededRng;
-use crate::datagen::value::{Value, ValueKind};
+use crate::value::{Value, ValueKind};
 
 /// What kind of fake value.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]

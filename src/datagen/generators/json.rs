@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::{Generator, Materialized, Reads, RowContext, Scope, TableSignature, parse};
 use crate::datagen::rng::SeededRng;
-use crate::datagen::value::{Value, ValueKind};
+use crate::value::{Value, ValueKind};
 
 /// `kind = "json"`.
 #[derive(Debug, Clone, Deserialize)]

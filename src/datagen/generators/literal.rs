@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use crate::datagen::value::{Value, ValueKind};
+use crate::value::{Value, ValueKind};
 
 /// `kind = "literal"`.
 #[derive(Debug, Clone, Deserialize)]

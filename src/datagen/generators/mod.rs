@@ -1,7 +1,9 @@
 //! Column generators, one file per kind, like squawk's rules: each is a plain struct
 //! read from the dataset file (`kind = "<name>"`), resolved once against the tables
 //! declared before it, then asked for one value per row. Generators never touch a
-//! database. Adding one is a file here and one variant in [`Generator`].
+//! database. Adding one is a file here, one line in `registry!` below (its name and
+//! type), and its arm in [`Generator::resolve`] and [`Generator::generate`], which
+//! the compiler asks for (and in `reads` and `prepare` when it reads earlier tables).
 
 pub mod boolean;
 pub mod choice;
@@ -20,45 +22,49 @@ pub mod uuid;
 use serde::Deserialize;
 
 use super::rng::SeededRng;
-use super::value::{Value, ValueKind};
+use crate::value::{Value, ValueKind};
 
-/// The registry: every generator kind a dataset file can name.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum Generator {
-    Uuid(uuid::UuidGen),
-    Sequence(sequence::Sequence),
-    Int(number::IntRange),
-    Float(number::FloatRange),
-    Choice(choice::Choice),
-    Bool(boolean::Bool),
-    Timestamp(timestamp::Timestamp),
-    Reference(reference::Reference),
-    Copy(copy::Copy),
-    Template(template::Template),
-    Fake(fake::Fake),
-    Json(json::Json),
-    Literal(literal::Literal),
-    Hex(hex::Hex),
+/// Declares the registry once: the enum a dataset file's `kind` deserializes into
+/// and [`KINDS`], the names error messages offer, so the two cannot drift apart.
+macro_rules! registry {
+    ($($name:literal => $variant:ident($generator:ty),)*) => {
+        /// The registry: every generator kind a dataset file can name.
+        #[derive(Debug, Clone, Deserialize)]
+        #[serde(tag = "kind")]
+        pub enum Generator {
+            $(#[serde(rename = $name)] $variant($generator),)*
+        }
+
+        /// The names of every generator kind, as dataset files write them.
+        pub const KINDS: &[&str] = &[$($name),*];
+
+        impl Generator {
+            /// The name a dataset file gives this generator's kind.
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $(Generator::$variant(_) => $name,)*
+                }
+            }
+        }
+    };
 }
 
-/// The kebab-case names of every generator, for error messages.
-pub const KINDS: [&str; 14] = [
-    "uuid",
-    "sequence",
-    "int",
-    "float",
-    "choice",
-    "bool",
-    "timestamp",
-    "reference",
-    "copy",
-    "template",
-    "fake",
-    "json",
-    "literal",
-    "hex",
-];
+registry! {
+    "uuid" => Uuid(uuid::UuidGen),
+    "sequence" => Sequence(sequence::Sequence),
+    "int" => Int(number::IntRange),
+    "float" => Float(number::FloatRange),
+    "choice" => Choice(choice::Choice),
+    "bool" => Bool(boolean::Bool),
+    "timestamp" => Timestamp(timestamp::Timestamp),
+    "reference" => Reference(reference::Reference),
+    "copy" => Copy(copy::Copy),
+    "template" => Template(template::Template),
+    "fake" => Fake(fake::Fake),
+    "json" => Json(json::Json),
+    "literal" => Literal(literal::Literal),
+    "hex" => Hex(hex::Hex),
+}
 
 /// What a table looks like to the generators of later tables and columns.
 #[derive(Debug, Clone)]
@@ -306,5 +312,31 @@ pub fn parse(value: toml::Value) -> Result<Generator, String> {
             "{value} is not a generator: write a kind name or a table with kind = ..."
         ));
     }
-    Generator::deserialize(value).map_err(|error| crate::input::serde_words(&error.to_string()))
+    Generator::deserialize(value).map_err(|error| crate::format::serde_words(&error.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every name the registry offers is one a dataset file can write: a kind that
+    /// needs no parameters parses to itself, the others ask for their parameters
+    /// rather than calling the kind unknown.
+    #[test]
+    fn every_registered_kind_parses_under_its_own_name() {
+        for kind in KINDS {
+            match parse(toml::Value::String((*kind).to_owned())) {
+                Ok(generator) => assert_eq!(generator.kind(), *kind),
+                Err(message) => assert!(
+                    message.contains("missing field") && !message.contains("unknown"),
+                    "{kind}: {message}"
+                ),
+            }
+        }
+        let unknown = parse(toml::Value::String("uuidv7".into())).unwrap_err();
+        assert!(
+            unknown.contains("unknown generator kind \"uuidv7\""),
+            "{unknown}"
+        );
+    }
 }

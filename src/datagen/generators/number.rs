@@ -8,7 +8,7 @@ use rand::RngExt;
 use serde::Deserialize;
 
 use crate::datagen::rng::SeededRng;
-use crate::datagen::value::{Value, ValueKind};
+use crate::value::{Value, ValueKind};
 
 /// How values spread over their range.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::number::{zipf_cdf, zipf_rank};
 use super::{Materialized, Reads, RowContext, Scope, TableSignature};
 use crate::datagen::rng::SeededRng;
-use crate::datagen::value::{Value, ValueKind};
+use crate::value::{Value, ValueKind};
 
 /// How a row is picked among the candidates.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]

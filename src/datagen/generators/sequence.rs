@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 use super::RowContext;
-use crate::datagen::value::{Value, ValueKind};
+use crate::value::{Value, ValueKind};
 
 /// `kind = "sequence"`.
 #[derive(Debug, Clone, Deserialize)]

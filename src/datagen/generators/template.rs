@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::{Reads, RowContext, Scope};
 use crate::datagen::rng::SeededRng;
-use crate::datagen::value::{Value, ValueKind};
+use crate::value::{Value, ValueKind};
 
 /// `kind = "template"`.
 #[derive(Debug, Clone, Deserialize)]

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::number::Distribution;
 use super::{RowContext, Scope};
 use crate::datagen::rng::SeededRng;
-use crate::datagen::value::{Value, ValueKind};
+use crate::value::{Value, ValueKind};
 
 const DAY_MICROS: f64 = 86_400_000_000.0;
 

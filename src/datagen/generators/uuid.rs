@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 use crate::datagen::rng::{SeededRng, uuid_from};
-use crate::datagen::value::{Value, ValueKind};
+use crate::value::{Value, ValueKind};
 
 /// `kind = "uuid"` (no parameters).
 #[derive(Debug, Clone, Deserialize)]
