@@ -1,4 +1,4 @@
-//! Stage 6: judge. Each check is a small named unit in its own file implementing
+//! Stage 7: judge. Each check is a small named unit in its own file implementing
 //! [`Check`]; [`REGISTRY`] below is the one place that names them (kebab-case, as
 //! scenario files write them). Checks read plans, catalog facts, timings and result
 //! digests only: they never open a connection, so they can judge stored plans and
