@@ -351,3 +351,51 @@ fn a_report_renders_again_from_its_json_alone() {
         .code(2)
         .stderr(predicates::str::contains("report.json: no report to read"));
 }
+
+/// With several report directories, `plancheck report` writes a run-level index and
+/// summary beside them, one line per scenario; an `index.html` that plancheck did not
+/// write is never replaced.
+#[test]
+fn several_reports_get_an_index_and_a_summary() {
+    let out = tempfile::tempdir().unwrap();
+    let mut dirs = Vec::new();
+    for name in ["first-case", "second-case"] {
+        let mut outcome = sample_outcome();
+        outcome.scenario = name.into();
+        if name == "second-case" {
+            outcome.cells.truncate(1);
+        }
+        dirs.push(report::write(&outcome, out.path()).unwrap());
+    }
+    crate::support::plancheck()
+        .arg("report")
+        .args(&dirs)
+        .assert()
+        .code(1);
+    let index = std::fs::read_to_string(out.path().join("index.html")).unwrap();
+    assert!(
+        index.contains("href=\"first-case/report.html\"")
+            && index.contains("href=\"second-case/report.html\""),
+        "{index}"
+    );
+    let summary = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
+    assert!(
+        summary.contains("| [`first-case`](first-case/report.md) | ❌ fail | 13/16 |")
+            && summary.contains("| [`second-case`](second-case/report.md) | ✅ pass | 5/5 |"),
+        "{summary}"
+    );
+
+    std::fs::write(out.path().join("index.html"), "<p>my own page</p>").unwrap();
+    crate::support::plancheck()
+        .arg("report")
+        .args(&dirs)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "index.html exists and was not written by plancheck",
+        ));
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("index.html")).unwrap(),
+        "<p>my own page</p>"
+    );
+}
