@@ -177,6 +177,7 @@ fn sample_outcome() -> Outcome {
             ),
         ],
         time_budget: Duration::from_secs(60),
+        sweep: None,
         phases: vec![
             Phase {
                 name: "seed: copy rows".into(),
