@@ -7,7 +7,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::judge::format_count;
+use crate::judge::{format_count, format_ms};
 
 /// A scenario run at several scales.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
@@ -159,6 +159,9 @@ pub struct Fit {
     pub points: usize,
 }
 
+/// Past this half-width of its 95% interval a slope is too uncertain to put in words.
+pub const UNCERTAIN_HALF_WIDTH: f64 = 0.25;
+
 /// How the slope of a fit reads in words.
 pub fn growth_words(slope: f64) -> &'static str {
     if slope < 0.15 {
@@ -182,18 +185,25 @@ pub fn variant_label(variant: &[(String, String)]) -> String {
 }
 
 impl Fit {
-    /// `old grows with the table (slope 0.98 ± 0.02, 3 scales)`, or, without a spread,
-    /// `old stays flat (slope 0.01 from 2 scales; spread unknown)`.
+    /// `old grows with the table (slope 0.98 ± 0.02, 3 scales)`; without a spread,
+    /// `old stays flat (slope 0.01 from 2 scales; spread unknown)`; and when the 95%
+    /// interval is too wide to name a growth (± more than 0.25),
+    /// `old: growth uncertain (slope 0.20 ± 1.15, 3 scales)`.
     pub fn sentence(&self) -> String {
         let subject = match self.variant.is_empty() {
             true => self.query.clone(),
             false => format!("{} ({})", self.query, variant_label(&self.variant)),
         };
-        format!(
-            "{subject} {} ({})",
-            growth_words(self.slope),
-            self.slope_text()
-        )
+        match self.interval {
+            Some([low, high]) if high - low > 2.0 * UNCERTAIN_HALF_WIDTH => {
+                format!("{subject}: growth uncertain ({})", self.slope_text())
+            }
+            _ => format!(
+                "{subject} {} ({})",
+                growth_words(self.slope),
+                self.slope_text()
+            ),
+        }
     }
 
     /// `slope 0.98 ± 0.02, 3 scales` or `slope 0.98 from 2 scales; spread unknown`.
@@ -302,9 +312,8 @@ impl FlipSearch {
         );
         match self.result {
             FlipResult::Found { scale, clean_below } => format!(
-                "{}'s plan flips to the regression between {} and {} (not at {}, within {:.0}%; {looked})",
+                "{}'s plan shows the regression from {}, not at {} (within {:.0}%; {looked})",
                 self.query,
-                format_count(clean_below as f64),
                 rows(scale),
                 format_count(clean_below as f64),
                 (self.precision - 1.0) * 100.0
@@ -331,7 +340,11 @@ impl FlipSearch {
                 "{declared} holds: the regression shows there; it could be lowered to about {}",
                 format_count(flip as f64)
             ),
-            (Some(true), _) => format!("{declared} holds: the regression shows there"),
+            (Some(true), Some(flip)) => format!(
+                "{declared} holds: the regression shows there (the flip is at about {})",
+                format_count(flip as f64)
+            ),
+            (Some(true), None) => format!("{declared} holds: the regression shows there"),
             (Some(false), Some(flip)) => format!(
                 "{declared} is too low: the regression does not show there; it shows from about {}",
                 format_count(flip as f64)
@@ -374,10 +387,11 @@ impl Sweep {
         })
     }
 
-    /// The sentences a run says about the sweep: per measure, each fit; then every
-    /// plan that changed shape between scales; then the flip.
+    /// The sentences a run says about the sweep: what each scale measured; per
+    /// measure, each fit; then every plan that changed shape between scales; then the
+    /// flip.
     pub fn sentences(&self) -> Vec<String> {
-        let mut lines = Vec::new();
+        let mut lines = self.scale_lines();
         for measure in Measure::ALL {
             let fits: Vec<String> = self
                 .fits
@@ -393,6 +407,51 @@ impl Sweep {
         if let Some(flip) = &self.flip {
             lines.push(flip.sentence(&self.scale_table));
             lines.extend(flip.min_scale_sentence());
+        }
+        lines
+    }
+
+    /// One line per scale and variant: each fitted query's rows examined, buffers and
+    /// median time there (`at 10,000: old 40 rows, 52 buffers, 0.081 ms; new …`).
+    pub fn scale_lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for at in &self.points {
+            for cell in &at.cells {
+                let queries: Vec<String> = cell
+                    .queries
+                    .iter()
+                    .map(|point| {
+                        let count = |value: Option<f64>, unit: &str| match value {
+                            Some(value) => format!("{} {unit}", format_count(value)),
+                            None => format!("? {unit}"),
+                        };
+                        let time = match (point.median_ms, point.spread_ms) {
+                            (Some(median), Some(spread)) => {
+                                format!("{} ± {}", format_ms(median), format_ms(spread))
+                            }
+                            (Some(median), None) => format_ms(median),
+                            (None, _) if point.timed_out => "timed out".to_owned(),
+                            (None, _) => "not timed".to_owned(),
+                        };
+                        format!(
+                            "{} {}, {}, {time}{}",
+                            point.query,
+                            count(point.rows_examined, "rows examined"),
+                            count(point.value(Measure::Buffers), "buffers"),
+                            if point.flagged { " (flagged)" } else { "" }
+                        )
+                    })
+                    .collect();
+                let variant = match cell.variant.is_empty() {
+                    true => String::new(),
+                    false => format!(" ({})", variant_label(&cell.variant)),
+                };
+                lines.push(format!(
+                    "at {}{variant}: {}",
+                    format_count(at.scale as f64),
+                    queries.join("; ")
+                ));
+            }
         }
         lines
     }
@@ -456,6 +515,10 @@ mod tests {
             fit(0.02, None, 2).sentence(),
             "old stays flat (slope 0.02 from 2 scales; spread unknown)"
         );
+        assert_eq!(
+            fit(0.2, Some([-0.95, 1.35]), 3).sentence(),
+            "old: growth uncertain (slope 0.20 ± 1.15, 3 scales)"
+        );
         assert_eq!(growth_words(0.5), "grows slower than the table");
         assert_eq!(growth_words(1.6), "grows faster than the table");
         let mut per_variant = fit(1.0, Some([1.0, 1.0]), 3);
@@ -485,7 +548,7 @@ mod tests {
         assert!(search.passed());
         assert_eq!(
             search.min_scale_sentence().unwrap(),
-            "min_scale 350,000 holds: the regression shows there"
+            "min_scale 350,000 holds: the regression shows there (the flip is at about 320,000)"
         );
         search.min_scale = Some(200_000);
         search.min_scale_holds = Some(false);
