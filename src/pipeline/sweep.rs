@@ -627,8 +627,14 @@ mod tests {
             min_scale_decided(&probes, 200_000, 1_000_000),
             Decided::Probe(200_000)
         ));
+        // Above the bracket: the regression at smaller scales keeps it, as far as the
+        // probes show; a bracket that never regressed says nothing of it.
         assert!(matches!(
             min_scale_decided(&probes, 2_000_000, 1_000_000),
+            Decided::Known(Some(true))
+        ));
+        assert!(matches!(
+            min_scale_decided(&probes[..1], 2_000_000, 1_000_000),
             Decided::Known(None)
         ));
     }

@@ -15,3 +15,4 @@ mod scenarios;
 mod scripts;
 mod support;
 mod sweep;
+mod sweep_scales;
