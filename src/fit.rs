@@ -81,9 +81,9 @@ pub fn log_log(points: &[(f64, f64)], point_sigma: Option<&[f64]>) -> Option<Lin
 /// Student's t at 97.5% (a two-sided 95% interval) for `degrees` degrees of freedom.
 pub fn t_975(degrees: usize) -> f64 {
     const TABLE: [f64; 30] = [
-        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
-        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-        2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+        2.052, 2.048, 2.045, 2.042,
     ];
     match degrees {
         0 => f64::INFINITY,
@@ -194,7 +194,10 @@ mod tests {
         assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
         assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
         assert_eq!(median(&[]), None);
-        assert_eq!(median_absolute_deviation(&[1.0, 2.0, 3.0, 100.0]), Some(1.0));
+        assert_eq!(
+            median_absolute_deviation(&[1.0, 2.0, 3.0, 100.0]),
+            Some(1.0)
+        );
         assert_eq!(log_median_error(&[1.0]), None);
         assert!(close(log_median_error(&[2.0, 2.0, 2.0]).unwrap(), 0.0));
         assert!(log_median_error(&[1.0, 2.0, 4.0]).unwrap() > 0.0);

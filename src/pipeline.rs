@@ -196,8 +196,13 @@ impl PreparedDatabase {
     /// Captures and judges `scenario` as [`PreparedDatabase::judge`] does, but takes
     /// only the plans: no query is timed, so the checks that compare timings fail for
     /// want of samples. For a sweep's probes, which ask only what plan a query gets.
-    pub async fn judge_plans(&mut self, scenario: &Scenario, timing: TimingOptions) -> Result<Outcome> {
-        self.judge_with(scenario, timing, Measuring::PlansOnly).await
+    pub async fn judge_plans(
+        &mut self,
+        scenario: &Scenario,
+        timing: TimingOptions,
+    ) -> Result<Outcome> {
+        self.judge_with(scenario, timing, Measuring::PlansOnly)
+            .await
     }
 
     async fn judge_with(
@@ -223,7 +228,13 @@ impl PreparedDatabase {
             .unwrap_or(timing::DEFAULT_TIME_BUDGET);
         let time_budget = capture::effective_budget(&self.clients[0], requested).await?;
         let captured = self
-            .capture(scenario, &values, (timing, measuring), time_budget, &mut phases)
+            .capture(
+                scenario,
+                &values,
+                (timing, measuring),
+                time_budget,
+                &mut phases,
+            )
             .await?;
         let mut environment = self.environment.clone();
         environment.notes.extend(Host::busy_note());

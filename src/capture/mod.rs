@@ -457,7 +457,10 @@ async fn measure_within(
     let timings =
         timing::time_queries(client, &queries, &skipped, options, budget, comparisons).await?;
     let timed = shown.finish(timing_clock, TIMING_PHASE);
-    Ok((assemble(queries, explained, timings, budget), [captured, timed]))
+    Ok((
+        assemble(queries, explained, timings, budget),
+        [captured, timed],
+    ))
 }
 
 /// What reading the results and explaining found, per query in order.
@@ -474,7 +477,11 @@ struct Explained {
 /// Reads each query's rows (which also warms the cache for the rest, and is timed),
 /// then takes its EXPLAIN ANALYZE plan, or its estimated plan when a run did not
 /// finish in time.
-async fn explain_all(client: &Client, queries: &[BoundQuery], budget: Duration) -> Result<Explained> {
+async fn explain_all(
+    client: &Client,
+    queries: &[BoundQuery],
+    budget: Duration,
+) -> Result<Explained> {
     let mut timed_out: Vec<Option<TimedOut>> = vec![None; queries.len()];
     let mut warm_ups = Vec::with_capacity(queries.len());
     for (query, timed_out) in queries.iter().zip(&mut timed_out) {

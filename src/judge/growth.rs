@@ -281,7 +281,8 @@ mod tests {
         let old = check("old", Measure::RowsExamined, 0.5, Expect::Present).judge_fit(&sweep, &[]);
         assert!(old.passed, "{}", old.summary);
         assert!(
-            old.summary.contains("old grows with the table (slope 1.00 ± 0.00, 3 scales)"),
+            old.summary
+                .contains("old grows with the table (slope 1.00 ± 0.00, 3 scales)"),
             "{}",
             old.summary
         );
@@ -303,7 +304,8 @@ mod tests {
             "{}",
             verdict.summary
         );
-        let verdict = check("new", Measure::RowsExamined, 0.2, Expect::Present).judge_fit(&sweep, &[]);
+        let verdict =
+            check("new", Measure::RowsExamined, 0.2, Expect::Present).judge_fit(&sweep, &[]);
         assert!(!verdict.passed, "{}", verdict.summary);
     }
 
@@ -318,7 +320,11 @@ mod tests {
         for expect in [Expect::Present, Expect::Absent] {
             let verdict = check("old", Measure::RowsExamined, 0.3, expect).judge_fit(&sweep, &[]);
             assert!(!verdict.passed, "{}", verdict.summary);
-            assert!(verdict.summary.starts_with("cannot tell"), "{}", verdict.summary);
+            assert!(
+                verdict.summary.starts_with("cannot tell"),
+                "{}",
+                verdict.summary
+            );
         }
     }
 
@@ -330,7 +336,11 @@ mod tests {
         assert!(rows.summary.contains("spread unknown"), "{}", rows.summary);
         let time = check("new", Measure::Time, 0.5, Expect::Absent).judge_fit(&two, &[]);
         assert!(!time.passed);
-        assert!(time.summary.contains("at least three scales"), "{}", time.summary);
+        assert!(
+            time.summary.contains("at least three scales"),
+            "{}",
+            time.summary
+        );
         let three = sweep(&LINEAR);
         let time = check("new", Measure::Time, 0.5, Expect::Absent).judge_fit(&three, &[]);
         assert!(time.passed, "{}", time.summary);
@@ -347,7 +357,9 @@ mod tests {
             check("old", Measure::RowsExamined, 0.5, Expect::Absent).judge_fit(&sweep, &[]);
         assert!(!verdict.passed);
         assert!(
-            verdict.summary.contains("unknown at 1,000,000 (its plan is estimated)"),
+            verdict
+                .summary
+                .contains("unknown at 1,000,000 (its plan is estimated)"),
             "{}",
             verdict.summary
         );
@@ -358,6 +370,10 @@ mod tests {
         let evidence = crate::judge::stored::evidence(vec![], crate::plan::Catalog::default());
         let verdict = check("old", Measure::Time, 0.5, Expect::Present).judge(&evidence);
         assert_eq!(verdict.summary, NOT_JUDGED);
-        assert!(check("old", Measure::Time, f64::NAN, Expect::Present).validate().is_err());
+        assert!(
+            check("old", Measure::Time, f64::NAN, Expect::Present)
+                .validate()
+                .is_err()
+        );
     }
 }

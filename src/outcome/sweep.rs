@@ -353,9 +353,9 @@ impl FlipSearch {
                 "{declared} is too low: the regression does not show there, nor anywhere up to {}",
                 format_count(self.high as f64)
             ),
-            (None, _) => format!(
-                "{declared} lies above the bracket searched, so it was not checked"
-            ),
+            (None, _) => {
+                format!("{declared} lies above the bracket searched, so it was not checked")
+            }
         })
     }
 }
@@ -369,9 +369,9 @@ impl Sweep {
 
     /// The fit of `query`'s `measure` in `variant`, if one could be made.
     pub fn fit(&self, query: &str, variant: &[(String, String)], measure: Measure) -> Option<&Fit> {
-        self.fits.iter().find(|fit| {
-            fit.query == query && fit.variant == variant && fit.measure == measure
-        })
+        self.fits
+            .iter()
+            .find(|fit| fit.query == query && fit.variant == variant && fit.measure == measure)
     }
 
     /// `query`'s points in `variant`, one per scale, as `(scale, point)`.
@@ -524,7 +524,9 @@ mod tests {
         let mut per_variant = fit(1.0, Some([1.0, 1.0]), 3);
         per_variant.variant = vec![("status".into(), "shipped".into())];
         assert!(
-            per_variant.sentence().starts_with("old (status=shipped) grows with"),
+            per_variant
+                .sentence()
+                .starts_with("old (status=shipped) grows with"),
             "{}",
             per_variant.sentence()
         );

@@ -83,7 +83,11 @@ pub fn plan(
             )));
         }
     };
-    let listed = scales.iter().map(u64::to_string).collect::<Vec<_>>().join(",");
+    let listed = scales
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
     let refuse = |message: String| match key {
         None => Error::Usage(format!("--scales {listed}: {message}")),
         Some(key) => Error::input(&scenario.path, format!("key `{key}`: {message}")),
@@ -136,10 +140,7 @@ fn reseedable(scenario: &Scenario, first: u64, last: u64) -> std::result::Result
 /// The plan checks that expect `query`'s plan to show the regression: the ones the
 /// flip search asks. Timing checks are left out (probes are not timed), and so are
 /// checks over a sweep.
-fn regression_checks<'a>(
-    scenario: &'a Scenario,
-    query: &str,
-) -> Vec<&'a crate::input::CheckEntry> {
+fn regression_checks<'a>(scenario: &'a Scenario, query: &str) -> Vec<&'a crate::input::CheckEntry> {
     scenario
         .checks
         .iter()
@@ -172,7 +173,11 @@ fn flip_query(scenario: &Scenario, query: &str) -> Result<()> {
         return Err(Error::Usage(format!(
             "--find-flip {query}: no plan check of scenario {} expects query {query:?} to show the regression (expect = \"present\"), so there is no flip to find; queries with one: {}",
             scenario.name,
-            if candidates.is_empty() { "none".to_owned() } else { candidates.join(", ") }
+            if candidates.is_empty() {
+                "none".to_owned()
+            } else {
+                candidates.join(", ")
+            }
         )));
     }
     Ok(())
@@ -191,7 +196,10 @@ pub async fn run(
     let mut probes = Vec::new();
     let mut phases = Vec::new();
     let mut largest = None;
-    if let Some(min_scale) = scenario.min_scale.filter(|min| plan.scales.last() < Some(min)) {
+    if let Some(min_scale) = scenario
+        .min_scale
+        .filter(|min| plan.scales.last() < Some(min))
+    {
         options.progress.note(&format!(
             "warning: scenario {} declares that it reproduces from --scale {min_scale}; the sweep's largest scale is below it, so its verdict may not show the regression",
             scenario.name
@@ -352,7 +360,12 @@ fn fits(points: &[ScalePoints], queries: &[String]) -> Vec<Fit> {
             let series: Vec<(u64, &QueryPoint)> = points
                 .iter()
                 .filter_map(|at| {
-                    let point = at.cells.get(cell)?.queries.iter().find(|p| p.query == *query)?;
+                    let point = at
+                        .cells
+                        .get(cell)?
+                        .queries
+                        .iter()
+                        .find(|p| p.query == *query)?;
                     Some((at.scale, point))
                 })
                 .collect();
@@ -614,7 +627,11 @@ mod tests {
 
     #[test]
     fn min_scale_is_decided_by_the_probes_around_it() {
-        let probes = [probe(10_000, false), probe(320_000, true), probe(1_000_000, true)];
+        let probes = [
+            probe(10_000, false),
+            probe(320_000, true),
+            probe(1_000_000, true),
+        ];
         assert!(matches!(
             min_scale_decided(&probes, 350_000, 1_000_000),
             Decided::Known(Some(true))

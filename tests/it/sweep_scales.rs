@@ -72,7 +72,10 @@ async fn a_sweep_finds_the_old_query_growing_with_the_table_and_the_new_one_flat
     let slope = |query: &str, measure| sweep.fit(query, &[], measure).unwrap().slope;
     let old_rows = slope("old", Measure::RowsExamined);
     let new_rows = slope("new", Measure::RowsExamined);
-    assert!((0.8..1.2).contains(&old_rows), "old rows examined slope {old_rows}");
+    assert!(
+        (0.8..1.2).contains(&old_rows),
+        "old rows examined slope {old_rows}"
+    );
     assert!(new_rows.abs() < 0.1, "new rows examined slope {new_rows}");
     assert!(slope("old", Measure::Buffers) > 0.8);
 
@@ -108,12 +111,23 @@ async fn the_flip_search_names_a_scale_within_ten_percent_inside_the_bracket() {
     let FlipResult::Found { scale, clean_below } = flip.result else {
         panic!("the flip lies inside the bracket: {flip:#?}");
     };
-    assert!(2_000 <= clean_below && clean_below < scale && scale <= 20_000, "{flip:#?}");
+    assert!(
+        2_000 <= clean_below && clean_below < scale && scale <= 20_000,
+        "{flip:#?}"
+    );
     assert!(scale as f64 <= clean_below as f64 * 1.1, "{flip:#?}");
     let probe = |at| flip.probes.iter().find(|probe| probe.scale == at).unwrap();
     assert!(probe(scale).regressed && !probe(clean_below).regressed);
-    assert!(probe(scale).shapes[0].shape.contains("workflow_runs_created_at"));
-    assert!(!probe(clean_below).shapes[0].shape.contains("workflow_runs_created_at"));
+    assert!(
+        probe(scale).shapes[0]
+            .shape
+            .contains("workflow_runs_created_at")
+    );
+    assert!(
+        !probe(clean_below).shapes[0]
+            .shape
+            .contains("workflow_runs_created_at")
+    );
     // The sweep's two scales and at least one probe between them, plans only.
     assert!(flip.probes.iter().filter(|probe| !probe.from_sweep).count() >= 1);
     assert_eq!(flip.min_scale_holds, None);
@@ -129,7 +143,14 @@ fn a_min_scale_below_the_flip_fails_the_run() {
     plancheck()
         .arg("scenario")
         .arg(&path)
-        .args(["--scales", "2000,20000", "--find-flip", "old", "--no-progress", "--out"])
+        .args([
+            "--scales",
+            "2000,20000",
+            "--find-flip",
+            "old",
+            "--no-progress",
+            "--out",
+        ])
         .arg(dir.path().join("reports"))
         .assert()
         .code(1)
@@ -150,7 +171,9 @@ fn growth_the_data_contradicts_fails_the_run() {
         .arg(dir.path().join("reports"))
         .assert()
         .code(1)
-        .stdout(contains("old rows examined grows faster than slope 0.5: old grows"))
+        .stdout(contains(
+            "old rows examined grows faster than slope 0.5: old grows",
+        ))
         .stderr(contains("rows examined: old grows with the table"));
 }
 
@@ -191,7 +214,10 @@ fn bad_sweeps_are_usage_errors_that_name_the_flag_and_value() {
     refused(&["--scales", "10000"], &["--scales 10000", "at least two"]);
     refused(
         &["--scales", "20000,10000"],
-        &["--scales 20000,10000", "scales must increase, and 10000 comes after 20000"],
+        &[
+            "--scales 20000,10000",
+            "scales must increase, and 10000 comes after 20000",
+        ],
     );
     refused(
         &["--scales", "50,20000"],
@@ -214,7 +240,10 @@ fn bad_sweeps_are_usage_errors_that_name_the_flag_and_value() {
 fn bad_sweep_sections_name_the_file_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let decreasing = edited_scenario(dir.path(), "sparse-small-sweep", |text| {
-        text.replace("scales = [10_000, 20_000, 40_000]", "scales = [20_000, 10_000]")
+        text.replace(
+            "scales = [10_000, 20_000, 40_000]",
+            "scales = [20_000, 10_000]",
+        )
     });
     plancheck()
         .arg("scenario")
@@ -226,7 +255,10 @@ fn bad_sweep_sections_name_the_file_and_key() {
         .stderr(contains("key `sweep.scales`"))
         .stderr(contains("10000 comes after 20000"));
     let unknown = edited_scenario(dir.path(), "sparse-small-sweep", |text| {
-        text.replace("queries = [\"old\", \"new\"]", "queries = [\"old\"]\nscale = 5")
+        text.replace(
+            "queries = [\"old\", \"new\"]",
+            "queries = [\"old\"]\nscale = 5",
+        )
     });
     plancheck()
         .arg("scenario")
@@ -279,7 +311,10 @@ fn a_dataset_that_does_not_grow_cannot_be_swept() {
     std::fs::write(&dataset_path, dataset).unwrap();
     let path = edited_scenario(dir.path(), "sparse-small", |text| {
         text.replace(
-            &format!("\"{}/small.toml\"", repo_path("tests/data/datasets").display()),
+            &format!(
+                "\"{}/small.toml\"",
+                repo_path("tests/data/datasets").display()
+            ),
             &format!("\"{}\"", dataset_path.display()),
         )
     });
