@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use super::{Check, Expect, Verdict};
 use crate::judge::format_count;
 use crate::outcome::Evidence;
-use crate::outcome::sweep::{Measure, Sweep, growth_words};
+use crate::outcome::sweep::{Measure, Sweep};
 
 /// The check's name, as scenario files write it.
 const NAME: &str = "growth";
@@ -116,12 +116,7 @@ impl Growth {
         }
         let [low, high] = fit.interval.unwrap_or([fit.slope, fit.slope]);
         let limit = self.max_slope;
-        let how = format!(
-            "{} {} ({})",
-            self.query,
-            growth_words(fit.slope),
-            fit.slope_text()
-        );
+        let how = fit.sentence();
         let faster = format!("{} grows faster than slope {limit}", self.subject());
         let not_faster = format!("{} grows no faster than slope {limit}", self.subject());
         match (low > limit, high <= limit, self.expect) {
@@ -135,8 +130,9 @@ impl Growth {
             (false, false, _) => verdict(
                 false,
                 format!(
-                    "cannot tell whether {} grows faster than slope {limit}: the slope's 95% interval [{low:.2}, {high:.2}] straddles it ({how}); sweep more scales or a wider range",
-                    self.subject()
+                    "cannot tell whether {} grows faster than slope {limit}: the slope's 95% interval [{low:.2}, {high:.2}] straddles it ({how}){}; sweep more scales or a wider range",
+                    self.subject(),
+                    plan_change(sweep, &self.query, variant)
                 ),
             ),
         }
@@ -180,6 +176,23 @@ impl Growth {
             ));
         }
         Ok(())
+    }
+}
+
+/// `; its plan changes between 100,000 and 1,000,000`, when the query's plan shape
+/// differs between scales (a fit across a flip is a kink, not a growth); else nothing.
+fn plan_change(sweep: &Sweep, query: &str, variant: &[(String, String)]) -> String {
+    let shapes: Vec<(u64, &str)> = sweep
+        .points_of(query, variant)
+        .map(|(scale, point)| (scale, point.shape.as_str()))
+        .collect();
+    match shapes.windows(2).find(|pair| pair[0].1 != pair[1].1) {
+        Some(pair) => format!(
+            "; its plan changes between {} and {}",
+            format_count(pair[0].0 as f64),
+            format_count(pair[1].0 as f64)
+        ),
+        None => String::new(),
     }
 }
 
@@ -317,8 +330,17 @@ mod tests {
             (100_000, Some(5_000.0)),
             (1_000_000, Some(1_000.0)),
         ]);
+        let mut sweep = sweep;
+        sweep.points[1].cells[0].queries[0].shape = "Index Scan using t_created_at on t".into();
         for expect in [Expect::Present, Expect::Absent] {
             let verdict = check("old", Measure::RowsExamined, 0.3, expect).judge_fit(&sweep, &[]);
+            assert!(
+                verdict
+                    .summary
+                    .contains("; its plan changes between 10,000 and 100,000;"),
+                "{}",
+                verdict.summary
+            );
             assert!(!verdict.passed, "{}", verdict.summary);
             assert!(
                 verdict.summary.starts_with("cannot tell"),

@@ -326,7 +326,9 @@ fn query_point(query: &QueryEvidence, cell: &Cell) -> QueryPoint {
         buffers: analyzed.then_some(hit + read),
         samples_ms: samples.clone(),
         median_ms: fit::median(samples).filter(|_| !timed_out),
-        spread_ms: fit::median_absolute_deviation(samples).filter(|_| !timed_out),
+        // One run has no spread to speak of.
+        spread_ms: fit::median_absolute_deviation(samples)
+            .filter(|_| !timed_out && samples.len() > 1),
         timed_out,
     }
 }
