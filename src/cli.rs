@@ -10,6 +10,7 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use crate::capture::timing::TimingOptions;
 use crate::error::{Error, Result};
 use crate::input::{self, Scenario};
+use crate::pipeline::sweep::{self as scale_sweep, SweepPlan, SweepRequest};
 use crate::pipeline::{RunOptions, run_scenario};
 use crate::progress::{Progress, write_stderr};
 use crate::provision::{
@@ -86,8 +87,26 @@ pub struct ScenarioArgs {
     pub names: Vec<String>,
     /// Rows of the dataset's scale table (its `scale_table`; default: that table's `rows`).
     /// A whole number, in digits (`1000000` or `1_000_000`).
-    #[arg(long, value_parser = parse_scale, allow_negative_numbers = true)]
+    #[arg(long, value_parser = parse_scale, allow_negative_numbers = true,
+          conflicts_with_all = ["scales", "sweep", "find_flip"])]
     pub scale: Option<u64>,
+    /// Sweep: run the scenario at each of these scales (comma-separated, increasing, at
+    /// least two), each seeded afresh with the same seed, and fit how each query's rows
+    /// examined, buffers and time grow with the scale. The verdict is the checks at the
+    /// largest scale plus the `growth` checks over the sweep. Overrides the scenario's
+    /// `[sweep] scales`.
+    #[arg(long, value_name = "SCALE,SCALE,...", value_delimiter = ',', value_parser = parse_scale,
+          allow_negative_numbers = true)]
+    pub scales: Option<Vec<u64>>,
+    /// Sweep at the scales of the scenario's `[sweep]` section (a plain run does not).
+    #[arg(long)]
+    pub sweep: bool,
+    /// After the sweep, bisect between its first and last scale (each probe seeded,
+    /// plans captured without timing) for the smallest scale at which QUERY's plan
+    /// shows the regression, within 10%, and check the scenario's `min_scale` against
+    /// it. Sweeps at --scales (such as --scales 10000,1000000) or the `[sweep]` scales.
+    #[arg(long, value_name = "QUERY")]
+    pub find_flip: Option<String>,
     /// Seed for every random choice (default: the dataset's `seed`): a whole number
     /// from 0 to 18446744073709551615.
     #[arg(long, value_parser = parse_seed, allow_negative_numbers = true)]
@@ -300,6 +319,7 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
     // Every scenario is parsed and validated before anything is started, so a typo in
     // the second one does not cost the first one's seeding.
     let scenarios = load_scenarios(&args)?;
+    let sweeps = sweep_plans(&args, &scenarios)?;
     if let Some(url) = &args.database_url {
         crate::provision::parse_database_url(url)?;
     }
@@ -344,7 +364,7 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
     for line in &server.swept {
         say!("{line}");
     }
-    let mut ran = run_each(&server, &scenarios, &claims, &options).await;
+    let mut ran = run_each(&server, &scenarios, &sweeps, &claims, &options).await;
     if ran.reports.len() > 1 {
         match report::write_run_files(&args.out, &ran.reports) {
             Ok(written) => {
@@ -423,6 +443,20 @@ fn load_scenarios(args: &ScenarioArgs) -> Result<Vec<Scenario>> {
     Ok(scenarios)
 }
 
+/// Each scenario's sweep, checked before anything starts; `None` for a run at one
+/// scale.
+fn sweep_plans(args: &ScenarioArgs, scenarios: &[Scenario]) -> Result<Vec<Option<SweepPlan>>> {
+    let request = SweepRequest {
+        scales: args.scales.clone(),
+        sweep: args.sweep,
+        find_flip: args.find_flip.clone(),
+    };
+    scenarios
+        .iter()
+        .map(|scenario| scale_sweep::plan(scenario, &request, args.seed))
+        .collect()
+}
+
 /// `--backend`, with `--database-url` choosing `url` under `auto`.
 fn backend_choice(args: &ScenarioArgs) -> Result<BackendChoice> {
     match (args.backend, &args.database_url) {
@@ -451,6 +485,7 @@ struct Ran {
 async fn run_each(
     server: &Server,
     scenarios: &[Scenario],
+    sweeps: &[Option<SweepPlan>],
     claims: &[report::Claim],
     options: &RunOptions,
 ) -> Ran {
@@ -463,9 +498,13 @@ async fn run_each(
         databases: Vec::new(),
         reports: Vec::new(),
     };
-    for (scenario, claim) in scenarios.iter().zip(claims) {
+    for ((scenario, claim), sweep) in scenarios.iter().zip(claims).zip(sweeps) {
         say!("running scenario {}", scenario.name);
-        let run = match run_scenario(server, scenario, options).await {
+        let run = match sweep {
+            Some(plan) => scale_sweep::run(server, scenario, options, plan).await,
+            None => run_scenario(server, scenario, options).await,
+        };
+        let run = match run {
             Ok(run) => run,
             Err(error) => {
                 ran.failure = Some(error);
@@ -475,6 +514,9 @@ async fn run_each(
         let document = report::document::report(&run);
         let written = claim.install(&report::files(&document));
         print_stdout(&report::terminal::render(&document, colour, None));
+        for line in scale_sweep::summary(&run) {
+            say!("{line}");
+        }
         match written {
             Ok(dir) => say!("report written to {}", dir.display()),
             Err(error) => {

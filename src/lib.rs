@@ -8,6 +8,7 @@
 pub mod capture;
 pub mod datagen;
 pub mod disk_guard;
+pub mod fit;
 pub mod format;
 pub mod input;
 pub mod judge;

@@ -3,6 +3,8 @@
 //! this module only wires them together and keeps the clock. Reports are written by
 //! the caller from the [`Outcome`] this returns, so they never touch the database.
 
+pub mod sweep;
+
 use std::time::{Duration, Instant};
 
 use tokio_postgres::Client;
@@ -39,6 +41,13 @@ pub struct RunOptions {
     pub timing: TimingOptions,
     /// Keep the scratch database after the run instead of dropping it.
     pub keep: bool,
+}
+
+/// Whether a capture times the queries or takes only their plans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Measuring {
+    Timed,
+    PlansOnly,
 }
 
 /// How many connections build indexes in parallel: one sort per core is what a
@@ -182,6 +191,27 @@ impl PreparedDatabase {
     /// first the queries on the schema as seeded, then, when the scenario has a
     /// migration, the `after` queries once it is applied and the tables analysed.
     pub async fn judge(&mut self, scenario: &Scenario, timing: TimingOptions) -> Result<Outcome> {
+        self.judge_with(scenario, timing, Measuring::Timed).await
+    }
+
+    /// Captures and judges `scenario` as [`PreparedDatabase::judge`] does, but takes
+    /// only the plans: no query is timed, so the checks that compare timings fail for
+    /// want of samples. For a sweep's probes, which ask only what plan a query gets.
+    pub async fn judge_plans(
+        &mut self,
+        scenario: &Scenario,
+        timing: TimingOptions,
+    ) -> Result<Outcome> {
+        self.judge_with(scenario, timing, Measuring::PlansOnly)
+            .await
+    }
+
+    async fn judge_with(
+        &mut self,
+        scenario: &Scenario,
+        timing: TimingOptions,
+        measuring: Measuring,
+    ) -> Result<Outcome> {
         if scenario.dataset.path != self.dataset_file
             || scenario.settings != self.settings
             || self.migrated
@@ -199,7 +229,13 @@ impl PreparedDatabase {
             .unwrap_or(timing::DEFAULT_TIME_BUDGET);
         let time_budget = capture::effective_budget(&self.clients[0], requested).await?;
         let captured = self
-            .capture(scenario, &values, timing, time_budget, &mut phases)
+            .capture(
+                scenario,
+                &values,
+                (timing, measuring),
+                time_budget,
+                &mut phases,
+            )
             .await?;
         let mut environment = self.environment.clone();
         environment.notes.extend(Host::busy_note());
@@ -221,6 +257,7 @@ impl PreparedDatabase {
             cells,
             phases: self.phases.iter().cloned().chain(phases).collect(),
             time_budget,
+            sweep: None,
         })
     }
 
@@ -232,7 +269,7 @@ impl PreparedDatabase {
         &mut self,
         scenario: &Scenario,
         cells: &[Vec<Value>],
-        timing: TimingOptions,
+        timing: (TimingOptions, Measuring),
         time_budget: Duration,
         phases: &mut Vec<Phase>,
     ) -> Result<Captured> {
@@ -368,10 +405,10 @@ impl PreparedDatabase {
         scenario: &Scenario,
         state: SchemaState,
         bindings: &Bindings<'_>,
-        timing: TimingOptions,
+        (timing, measuring): (TimingOptions, Measuring),
         time_budget: Duration,
         label: &str,
-    ) -> Result<(Vec<QueryEvidence>, [Phase; 2])> {
+    ) -> Result<(Vec<QueryEvidence>, Vec<Phase>)> {
         let client = &self.clients[0];
         let bound = capture::bind(client, scenario, state, bindings).await?;
         let checks = scenario.checks_for(bindings.variant);
@@ -381,7 +418,16 @@ impl PreparedDatabase {
             progress: self.progress,
             label,
         };
-        capture::measure(client, bound, time_budget, timing, &comparisons, &shown).await
+        match measuring {
+            Measuring::Timed => {
+                capture::measure(client, bound, time_budget, timing, &comparisons, &shown)
+                    .await
+                    .map(|(evidence, phases)| (evidence, phases.into()))
+            }
+            Measuring::PlansOnly => capture::plans(client, bound, time_budget, &shown)
+                .await
+                .map(|(evidence, phase)| (evidence, vec![phase])),
+        }
     }
 
     /// A connection to the prepared database, for inspecting it.

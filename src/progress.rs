@@ -58,6 +58,14 @@ impl Progress {
         }
     }
 
+    /// Says one line on stderr, unless silent: a step of a longer run (a sweep's
+    /// scale, a probe).
+    pub fn note(self, line: &str) {
+        if self != Progress::Silent {
+            crate::say!("{line}");
+        }
+    }
+
     /// Announces a phase; `finish` on the result says how long it took.
     pub fn phase(self, name: &str) -> PhaseClock {
         let spinner = match self {

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::input::{Param, Query, Scenario};
 use crate::outcome::{
     AnalyzeCancelled, DigestBuilder, Phase, QueryEvidence, ResultDigest, SamplingStop, SchemaState,
-    TimedOut,
+    TimedOut, Timing,
 };
 use crate::plan::{Catalog, IndexFacts, IndexKey, Plan};
 use crate::progress::{PhaseClock, Progress};
@@ -406,6 +406,40 @@ impl Shown<'_> {
     }
 }
 
+/// Captures the plans of the queries of one variant as [`measure`] does (reading each
+/// query's rows, then EXPLAIN ANALYZE, under the time budget) but does not time them:
+/// for a sweep's probes, which only ask what plan a query gets at a scale. Each
+/// query's timing holds no sample (`not compared`, or `timed out` for one the budget
+/// cancelled); such evidence is for plan checks, never for a timing verdict.
+pub async fn plans(
+    client: &Client,
+    queries: Vec<BoundQuery>,
+    budget: Duration,
+    shown: &Shown<'_>,
+) -> Result<(Vec<QueryEvidence>, Phase)> {
+    limit_statements(client, budget).await?;
+    let captured = async {
+        let capturing = shown.phase(CAPTURE_PHASE);
+        let explained = explain_all(client, &queries, budget).await?;
+        let phase = shown.finish(capturing, CAPTURE_PHASE);
+        let timings = explained
+            .timed_out
+            .iter()
+            .map(|timed_out| Timing {
+                samples_ms: Vec::new(),
+                stopped: match timed_out {
+                    Some(_) => SamplingStop::TimedOut,
+                    None => SamplingStop::NotCompared,
+                },
+            })
+            .collect();
+        Ok((assemble(queries, explained, timings, budget), phase))
+    }
+    .await;
+    lift_limit(client).await?;
+    captured
+}
+
 /// [`measure`], with the budget set on the session.
 async fn measure_within(
     client: &Client,
@@ -416,7 +450,38 @@ async fn measure_within(
     shown: &Shown<'_>,
 ) -> Result<(Vec<QueryEvidence>, [Phase; 2])> {
     let capturing = shown.phase(CAPTURE_PHASE);
-    let timed_out_during = |during| TimedOut { budget, during };
+    let explained = explain_all(client, &queries, budget).await?;
+    let captured = shown.finish(capturing, CAPTURE_PHASE);
+    let timing_clock = shown.phase(TIMING_PHASE);
+    let skipped: Vec<bool> = explained.timed_out.iter().map(Option::is_some).collect();
+    let timings =
+        timing::time_queries(client, &queries, &skipped, options, budget, comparisons).await?;
+    let timed = shown.finish(timing_clock, TIMING_PHASE);
+    Ok((
+        assemble(queries, explained, timings, budget),
+        [captured, timed],
+    ))
+}
+
+/// What reading the results and explaining found, per query in order.
+struct Explained {
+    /// Set for a query whose plain run (the warm-up) the budget cancelled.
+    timed_out: Vec<Option<TimedOut>>,
+    /// The results and how long the warm-up took, for a query that finished.
+    warm_ups: Vec<Option<(ResultDigest, f64)>>,
+    /// The raw EXPLAIN document and its plan.
+    plans: Vec<(String, Plan)>,
+    analyze_cancelled: Vec<Option<AnalyzeCancelled>>,
+}
+
+/// Reads each query's rows (which also warms the cache for the rest, and is timed),
+/// then takes its EXPLAIN ANALYZE plan, or its estimated plan when a run did not
+/// finish in time.
+async fn explain_all(
+    client: &Client,
+    queries: &[BoundQuery],
+    budget: Duration,
+) -> Result<Explained> {
     let mut timed_out: Vec<Option<TimedOut>> = vec![None; queries.len()];
     let mut warm_ups = Vec::with_capacity(queries.len());
     for (query, timed_out) in queries.iter().zip(&mut timed_out) {
@@ -424,7 +489,10 @@ async fn measure_within(
         warm_ups.push(match self::results(client, query).await {
             Ok(digest) => Some((digest, clock.elapsed().as_secs_f64() * 1000.0)),
             Err(error) if self::timed_out(&error, clock.elapsed(), budget) => {
-                *timed_out = Some(timed_out_during("warm-up"));
+                *timed_out = Some(TimedOut {
+                    budget,
+                    during: "warm-up",
+                });
                 None
             }
             Err(error) => return Err(run_error(query, "reading the results of", error)),
@@ -446,12 +514,27 @@ async fn measure_within(
         }
         plans.push(estimate(client, query, budget).await?);
     }
-    let captured = shown.finish(capturing, CAPTURE_PHASE);
-    let timing_clock = shown.phase(TIMING_PHASE);
-    let skipped: Vec<bool> = timed_out.iter().map(Option::is_some).collect();
-    let timings =
-        timing::time_queries(client, &queries, &skipped, options, budget, comparisons).await?;
-    let timed = shown.finish(timing_clock, TIMING_PHASE);
+    Ok(Explained {
+        timed_out,
+        warm_ups,
+        plans,
+        analyze_cancelled,
+    })
+}
+
+/// Each query's evidence from what was explained and its timing.
+fn assemble(
+    queries: Vec<BoundQuery>,
+    explained: Explained,
+    timings: Vec<Timing>,
+    budget: Duration,
+) -> Vec<QueryEvidence> {
+    let Explained {
+        timed_out,
+        warm_ups,
+        plans,
+        analyze_cancelled,
+    } = explained;
     let mut evidence = Vec::with_capacity(queries.len());
     for (((((query, (raw_explain, plan)), warm_up), timing), timed_out), analyze_cancelled) in
         queries
@@ -463,7 +546,10 @@ async fn measure_within(
             .zip(analyze_cancelled)
     {
         let timed_out = timed_out.or_else(|| {
-            (timing.stopped == SamplingStop::TimedOut).then(|| timed_out_during("timing"))
+            (timing.stopped == SamplingStop::TimedOut).then_some(TimedOut {
+                budget,
+                during: "timing",
+            })
         });
         let (results, warm_up_ms) = warm_up.unzip();
         evidence.push(QueryEvidence {
@@ -480,7 +566,7 @@ async fn measure_within(
             analyze_cancelled,
         });
     }
-    Ok((evidence, [captured, timed]))
+    evidence
 }
 
 /// The phase that reads each query's rows and runs EXPLAIN ANALYZE.

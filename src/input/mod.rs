@@ -51,6 +51,52 @@ pub struct Scenario {
     pub picks: Vec<Pick>,
     pub queries: Vec<Query>,
     pub checks: Vec<CheckEntry>,
+    /// The scenario's `[sweep]`, if it declares one.
+    pub sweep: Option<SweepSpec>,
+}
+
+/// A scenario's `[sweep]`: the scales it runs at with `--sweep` and the queries whose
+/// growth is fitted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepSpec {
+    /// Increasing, at least two.
+    pub scales: Vec<u64>,
+    /// Declared queries, in the scenario's order; every query when `[sweep]` names none.
+    pub queries: Vec<String>,
+}
+
+/// What is wrong with a list of sweep scales, if anything: a sweep needs at least two
+/// scales, each a positive number of rows, in increasing order.
+pub fn sweep_scales_problem(scales: &[u64]) -> Option<String> {
+    let listed = || {
+        scales
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    if scales.len() < 2 {
+        return Some(format!(
+            "{} gives {} scale(s); a sweep fits growth through at least two, such as 10000,100000,1000000",
+            listed(),
+            scales.len()
+        ));
+    }
+    if scales.contains(&0) {
+        return Some(format!(
+            "{}: a scale is a positive number of rows",
+            listed()
+        ));
+    }
+    if let Some(pair) = scales.windows(2).find(|pair| pair[1] <= pair[0]) {
+        return Some(format!(
+            "{}: scales must increase, and {} comes after {}",
+            listed(),
+            pair[1],
+            pair[0]
+        ));
+    }
+    None
 }
 
 /// A SQL file and its contents, read once at validation time.
@@ -428,6 +474,11 @@ fn validate(path: &Path, text: &str, raw: ScenarioFile) -> Result<Scenario> {
         .as_ref()
         .map(|value| time_budget(&report, value))
         .transpose()?;
+    let sweep = raw
+        .sweep
+        .as_ref()
+        .map(|section| sweep_spec(&report, section, &queries, &checks))
+        .transpose()?;
     if raw.min_scale == Some(0) {
         return Err(report.key(
             "min_scale",
@@ -449,6 +500,66 @@ fn validate(path: &Path, text: &str, raw: ScenarioFile) -> Result<Scenario> {
         picks,
         queries,
         checks,
+        sweep,
+    })
+}
+
+/// `[sweep]`: its scales (see [`sweep_scales_problem`]) and queries, each declared;
+/// and every query a check reads over the sweep is one it fits.
+fn sweep_spec(
+    report: &Reporter,
+    section: &Spanned<scenario::SweepSection>,
+    queries: &[Query],
+    checks: &[CheckEntry],
+) -> Result<SweepSpec> {
+    let raw = section.get_ref();
+    if let Some(problem) = sweep_scales_problem(&raw.scales) {
+        return Err(report.at(section.span(), "sweep.scales", problem));
+    }
+    let declared: Vec<&str> = queries.iter().map(|query| query.name.as_str()).collect();
+    if let Some(unknown) = raw
+        .queries
+        .iter()
+        .find(|name| !declared.contains(&name.as_str()))
+    {
+        return Err(report.at(
+            section.span(),
+            "sweep.queries",
+            format!(
+                "{unknown:?} is not a declared query; declared: {}",
+                declared.join(", ")
+            ),
+        ));
+    }
+    let fitted: Vec<String> = match raw.queries.is_empty() {
+        true => declared.iter().map(|name| (*name).to_owned()).collect(),
+        false => declared
+            .iter()
+            .filter(|name| raw.queries.iter().any(|listed| listed == *name))
+            .map(|name| (*name).to_owned())
+            .collect(),
+    };
+    for (index, entry) in checks.iter().enumerate() {
+        if let Some(query) = entry
+            .check
+            .sweep_queries()
+            .into_iter()
+            .find(|query| !fitted.iter().any(|name| name == query))
+        {
+            return Err(report.at(
+                section.span(),
+                "sweep.queries",
+                format!(
+                    "check[{index}] ({}) reads the growth of query {query:?}, which the sweep does not fit; add it to sweep.queries (fitted: {})",
+                    entry.check.name(),
+                    fitted.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(SweepSpec {
+        scales: raw.scales.clone(),
+        queries: fitted,
     })
 }
 

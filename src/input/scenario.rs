@@ -36,6 +36,19 @@ pub struct ScenarioFile {
     pub queries: Vec<Spanned<QueryEntry>>,
     #[serde(default, rename = "check")]
     pub checks: Vec<Spanned<toml::Table>>,
+    /// The scales a sweep runs at (`--sweep`, `--find-flip`) and the queries it fits.
+    pub sweep: Option<Spanned<SweepSection>>,
+}
+
+/// `[sweep]`: the scenario run at several scales, each seeded afresh.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepSection {
+    /// Rows of the dataset's scale table at each scale, increasing.
+    pub scales: Vec<u64>,
+    /// The queries whose growth is fitted; every query when left out.
+    #[serde(default)]
+    pub queries: Vec<String>,
 }
 
 /// Which generated row the queries' `target.*` parameters are bound to.

@@ -7,6 +7,7 @@
 //! Adding a check: write `judge/<name>.rs` with a config struct implementing `Check`,
 //! then add one line to `REGISTRY`.
 
+pub mod growth;
 pub mod no_node;
 pub mod no_slowdown;
 pub mod ordered_walk;
@@ -19,6 +20,7 @@ pub mod time_budget;
 
 use serde::de::DeserializeOwned;
 
+use crate::outcome::sweep::Sweep;
 use crate::outcome::{Evidence, Expect, Finding, QueryEvidence, Verdict};
 
 /// A named check with its configuration from a scenario's `[[check]]`.
@@ -61,8 +63,20 @@ pub trait Check: std::fmt::Debug + Send + Sync {
     fn baseline(&self) -> Option<&str> {
         None
     }
+
+    /// The queries whose growth over a scale sweep this check reads: each must be
+    /// one the sweep fits (the scenario's `[sweep] queries`).
+    fn sweep_queries(&self) -> Vec<&str> {
+        Vec::new()
+    }
     /// Judges one variant's evidence.
     fn judge(&self, evidence: &Evidence) -> Verdict;
+    /// Judges one variant over a scale sweep, for a check that reads the sweep rather
+    /// than one scale's evidence; `None` (the default) for a check of one scale, which
+    /// a sweep judges at its largest scale with [`Check::judge`].
+    fn judge_sweep(&self, _sweep: &Sweep, _variant: &[(String, String)]) -> Option<Verdict> {
+        None
+    }
 }
 
 type Parse = fn(toml::Value) -> Result<Box<dyn Check>, String>;
@@ -80,6 +94,7 @@ pub const REGISTRY: &[(&str, Parse)] = &[
     ("speedup", parse::<speedup::Speedup>),
     ("no-slowdown", parse::<no_slowdown::NoSlowdown>),
     ("same-results", parse::<same_results::SameResults>),
+    ("growth", parse::<growth::Growth>),
 ];
 
 fn parse<T: Check + DeserializeOwned + 'static>(
@@ -107,8 +122,28 @@ pub fn parse_check(name: &str, table: toml::Table) -> Result<Box<dyn Check>, Str
 /// Every verdict a cell gets from `checks`: first whether each query kept to the time
 /// budget, then each check's own.
 pub fn verdicts(checks: &[&dyn Check], evidence: &Evidence) -> Vec<Verdict> {
+    verdicts_over_sweep(checks, evidence, None)
+}
+
+/// [`verdicts`] of the largest scale of a sweep, when `sweep` gives the sweep and the
+/// cell's variant: the checks that read a sweep ([`Check::judge_sweep`]) judge it,
+/// the others `evidence`.
+pub fn verdicts_over_sweep(
+    checks: &[&dyn Check],
+    evidence: &Evidence,
+    sweep: Option<(&Sweep, &[(String, String)])>,
+) -> Vec<Verdict> {
     let mut verdicts = time_budget::verdicts(checks, evidence);
-    verdicts.extend(checks.iter().map(|check| evaluate(*check, evidence)));
+    verdicts.extend(checks.iter().map(|check| {
+        let over_sweep = sweep.and_then(|(sweep, variant)| check.judge_sweep(sweep, variant));
+        match over_sweep {
+            Some(mut verdict) => {
+                verdict.queries = check.queries().into_iter().map(str::to_owned).collect();
+                verdict
+            }
+            None => evaluate(*check, evidence),
+        }
+    }));
     verdicts
 }
 
@@ -406,6 +441,10 @@ mod tests {
                 "baseline = \"a\"\ncandidate = \"b\"\nmax_ratio = 1.2",
             ),
             ("same-results", "baseline = \"a\"\ncandidate = \"b\""),
+            (
+                "growth",
+                "query = \"q\"\nmeasure = \"rows-examined\"\nmax_slope = 0.5",
+            ),
         ];
         let registered: Vec<&str> = REGISTRY.iter().map(|(name, _)| *name).collect();
         let sampled: Vec<&str> = samples.iter().map(|(name, _)| *name).collect();

@@ -2,6 +2,7 @@
 //! timings, result digests and verdicts. Capture and judge fill it; every exporter in
 //! `report` reads it. Nothing here talks to a server.
 
+pub mod sweep;
 pub mod verdict;
 
 use std::hash::{Hash, Hasher};
@@ -30,12 +31,17 @@ pub struct Outcome {
     pub phases: Vec<Phase>,
     /// The per-statement time budget the measured queries ran under.
     pub time_budget: Duration,
+    /// The scale sweep, when the run was one (`--scales`, `--sweep`, `--find-flip`):
+    /// `cells` are then the largest scale's, judged with the growth checks over the
+    /// sweep. `None` for a run at one scale.
+    pub sweep: Option<sweep::Sweep>,
 }
 
 impl Outcome {
-    /// Whether every check of every variant passed.
+    /// Whether every check of every variant passed, and the sweep's flip search (if
+    /// any) supports the scenario.
     pub fn passed(&self) -> bool {
-        self.cells.iter().all(Cell::passed)
+        self.cells.iter().all(Cell::passed) && self.sweep.as_ref().is_none_or(sweep::Sweep::passed)
     }
 
     /// Whether the scenario declares a variant matrix.

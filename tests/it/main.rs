@@ -15,4 +15,5 @@ mod scenarios;
 mod scripts;
 mod support;
 mod sweep;
+mod sweep_scales;
 mod tidy;
