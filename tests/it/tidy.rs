@@ -8,7 +8,7 @@ use crate::support::repo_path;
 
 /// The model layer: the vocabulary every stage speaks. It imports none of the stages.
 const MODEL: &[&str] = &[
-    "error", "format", "outcome", "pg_wire", "plan", "slug", "value",
+    "error", "fit", "format", "outcome", "pg_wire", "plan", "slug", "value",
 ];
 
 /// The top-level modules of `src/` and the other top-level modules each one's code
