@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::outcome::Expect;
+use crate::outcome::sweep::Sweep;
 use crate::outcome::{Cell, EstimateMethod, Outcome, QueryEvidence, SamplingStop};
 use crate::plan::Catalog;
 
@@ -51,6 +52,10 @@ pub struct Report {
     pub catalog: Catalog,
     /// The index facts after the migration, when the scenario has one.
     pub catalog_after: Option<Catalog>,
+    /// The scale sweep, for a run at several scales (`--scales`, `--sweep`): what
+    /// each query did at each scale, the growth fitted to it, and the flip search.
+    /// The rest of the document is the largest scale's run. `null` at one scale.
+    pub sweep: Option<Sweep>,
 }
 
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
@@ -335,6 +340,7 @@ pub fn report(outcome: &Outcome) -> Report {
             .cells
             .first()
             .and_then(|cell| cell.evidence.catalog_after.clone()),
+        sweep: outcome.sweep.clone(),
     }
 }
 

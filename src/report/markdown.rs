@@ -13,6 +13,7 @@ use super::plan_tree;
 use crate::format::{format_budget, format_bytes, format_count, format_ms};
 use crate::outcome::EstimateMethod;
 use crate::outcome::Expect;
+use crate::outcome::sweep::{Sweep, variant_label};
 use crate::plan::Plan;
 
 /// GitHub's limit on a comment's length, in characters.
@@ -74,6 +75,12 @@ pub fn render(report: &Report) -> String {
     }];
     if report.has_variants() {
         matrix(&mut blocks, report);
+    }
+    if let Some(sweep) = &report.sweep {
+        blocks.push(Block {
+            need: Need::Checks,
+            text: growth(sweep),
+        });
     }
     for variant in &report.variants {
         let mut text = String::new();
@@ -206,6 +213,89 @@ fn matrix(blocks: &mut Vec<Block>, report: &Report) {
             text: row,
         });
     }
+}
+
+/// The sweep: each fit in words with its spread, every plan shape per scale (so a
+/// plan that changes between scales is seen), and the flip search.
+fn growth(sweep: &Sweep) -> String {
+    let scales: Vec<String> = sweep
+        .scales
+        .iter()
+        .map(|scale| format_count(*scale as f64))
+        .collect();
+    let mut md = format!(
+        "\n### Growth across scales\n\nSeeded afresh at {} rows of `{}` (seed {}); slopes fitted on log-log axes, ± half the 95% interval.\n\n| Query | Measure | Slope | 95% interval | r² | Scales | Reads as |\n|---|---|--:|--:|--:|--:|---|\n",
+        scales.join(" / "),
+        sweep.scale_table,
+        sweep.seed
+    );
+    for fit in &sweep.fits {
+        let query = match fit.variant.is_empty() {
+            true => format!("`{}`", fit.query),
+            false => format!("`{}` ({})", fit.query, variant_label(&fit.variant)),
+        };
+        let interval = fit.interval.map_or("unknown".to_owned(), |[low, high]| {
+            format!("{low:.2} … {high:.2}")
+        });
+        let r_squared = fit.r_squared.map_or("-".to_owned(), |r| format!("{r:.3}"));
+        let _ = writeln!(
+            md,
+            "| {query} | {} | {:.2} | {interval} | {r_squared} | {} | {} |",
+            fit.measure.words(),
+            fit.slope,
+            fit.points,
+            cell_text(&fit.sentence())
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\n| Scale | Variant | Query | Plan shape | Rows examined | Buffers | Median ± spread |\n|--:|---|---|---|--:|--:|--:|"
+    );
+    for at in &sweep.points {
+        for cell in &at.cells {
+            for point in &cell.queries {
+                let time = match (point.median_ms, point.spread_ms) {
+                    (Some(median), Some(spread)) => {
+                        format!("{} ± {}", format_ms(median), format_ms(spread))
+                    }
+                    (Some(median), None) => format_ms(median),
+                    (None, _) if point.timed_out => "timed out".to_owned(),
+                    (None, _) => "not timed".to_owned(),
+                };
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | `{}` | {}{} | {} | {} | {time} |",
+                    format_count(at.scale as f64),
+                    match cell.variant.is_empty() {
+                        true => "-".to_owned(),
+                        false => variant_label(&cell.variant),
+                    },
+                    point.query,
+                    cell_text(&point.shape),
+                    if point.flagged { " ⚑" } else { "" },
+                    point.rows_examined.map_or("-".to_owned(), format_count),
+                    point
+                        .buffers
+                        .map_or("-".to_owned(), |buffers| format_count(buffers as f64)),
+                );
+            }
+        }
+    }
+    md.push_str("\n⚑: a plan check found its problem in this plan.\n");
+    for line in sweep.shape_changes() {
+        let _ = writeln!(md, "\n- Plan changed: {}", cell_text(&line));
+    }
+    if let Some(flip) = &sweep.flip {
+        let _ = writeln!(
+            md,
+            "\n**Where the plan flips:** {}.",
+            flip.sentence(&sweep.scale_table)
+        );
+        if let Some(min_scale) = flip.min_scale_sentence() {
+            let _ = writeln!(md, "\n{min_scale}.");
+        }
+    }
+    md
 }
 
 /// What a check required, in the words of its `expect`.
