@@ -470,6 +470,7 @@ async fn measure_within(
             params: query.values.iter().map(Value::to_string).collect(),
             name: query.name,
             file: query.file,
+            sql: query.sql,
             state: query.state,
             plan,
             raw_explain,

@@ -415,7 +415,7 @@ fn dataset(report: &Report) -> String {
 }
 
 /// `2026-06-01 00:00 UTC` from the document's RFC 3339 instant.
-fn as_of(instant: &str) -> String {
+pub(super) fn as_of(instant: &str) -> String {
     chrono::DateTime::parse_from_rfc3339(instant).map_or_else(
         |_| instant.to_owned(),
         |time| {

@@ -24,6 +24,7 @@ fn stored_query(name: &str, file: &str, samples_ms: Vec<f64>) -> QueryEvidence {
     QueryEvidence {
         name: name.into(),
         file: format!("fixtures/queries/{name}.sql"),
+        sql: sample_sql(name),
         state: SchemaState::Before,
         params: vec!["0c5f8f1e-2d6a-4b7c-9e3f-1a2b3c4d5e6f".into()],
         plan: Plan::from_explain_text(&raw_explain).unwrap(),
@@ -40,6 +41,17 @@ fn stored_query(name: &str, file: &str, samples_ms: Vec<f64>) -> QueryEvidence {
         timed_out: None,
         analyze_cancelled: None,
     }
+}
+
+/// The SQL of the sparse-org scenario's query `name` (`old` or `new`), as capture
+/// keeps it: without its trailing semicolon.
+fn sample_sql(name: &str) -> String {
+    let file = match name {
+        "old" => "list_runs_by_org_exists.sql",
+        _ => "list_runs_by_org_column.sql",
+    };
+    let text = std::fs::read_to_string(repo_path("fixtures/queries").join(file)).unwrap();
+    text.trim_end().trim_end_matches(';').trim_end().to_owned()
 }
 
 /// A query that ran past a 60 s budget in its warm-up: its plan is the stored
@@ -96,7 +108,7 @@ fn cell(group: &str, old: QueryEvidence) -> Cell {
     }
 }
 
-fn sample_outcome() -> Outcome {
+pub(crate) fn sample_outcome() -> Outcome {
     let as_of = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
     Outcome {
         scenario: "sparse-org".into(),
