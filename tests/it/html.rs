@@ -233,59 +233,80 @@ async fn a_real_run_writes_a_report_html_that_chromium_renders() {
 }
 
 /// The page's structure, as a reader scans it: headings, table headers, each plan
-/// tree's node labels (indented by depth, flagged ones marked) and charts. Digits are
-/// redacted so that the outline holds structure, not figures.
+/// tree's node labels (indented by depth, flagged ones marked), folded parts and
+/// charts. Digits are redacted so that the outline holds structure, not figures.
 fn outline(html: &str) -> String {
     let dom = tl::parse(html, tl::ParserOptions::default()).unwrap();
     let parser = dom.parser();
-    let text = |tag: &tl::HTMLTag| {
-        let text = tag.inner_text(parser);
-        text.split_whitespace().collect::<Vec<_>>().join(" ")
-    };
+    let text = |tag: &tl::HTMLTag| redact(&tag.inner_text(parser));
     let attribute = |tag: &tl::HTMLTag, name: &str| {
         tag.attributes()
             .get(name)
             .flatten()
-            .map(|value| value.as_utf8_str().into_owned())
+            .map(|value| unescape(&value.as_utf8_str()))
+            .unwrap_or_default()
     };
-    let mut lines = Vec::new();
+    let mut lines: Vec<String> = Vec::new();
     for tag in dom.nodes().iter().filter_map(tl::Node::as_tag) {
         let name = tag.name().as_utf8_str();
-        let class = attribute(tag, "class").unwrap_or_default();
+        let class = attribute(tag, "class");
         match name.as_ref() {
             "h1" | "h2" | "h3" | "h4" => lines.push(format!("{name} {}", text(tag))),
-            "thead" => lines.push(format!("  [{}]", text(tag))),
+            "thead" => lines.push("  [table]".into()),
+            "th" => lines
+                .last_mut()
+                .unwrap()
+                .push_str(&format!(" {} |", text(tag))),
             "div" if class.starts_with("node") => {
-                let path = attribute(tag, "data-path").unwrap_or_default();
+                let depth = attribute(tag, "data-path").matches('/').count();
                 let head = tag
                     .children()
                     .top()
                     .iter()
                     .filter_map(|child| child.get(parser)?.as_tag())
-                    .find(|child| attribute(child, "class").as_deref() == Some("head"))
+                    .find(|child| attribute(child, "class") == "head")
                     .map(text)
                     .unwrap_or_default();
                 let flagged = if class.contains("flagged") {
-                    "  ⚑"
+                    "  ⚑ flagged"
                 } else {
                     ""
                 };
-                lines.push(format!(
-                    "  {}{head}{flagged}",
-                    "  ".repeat(path.matches('/').count())
-                ));
+                lines.push(format!("  {}{head}{flagged}", "  ".repeat(depth)));
             }
             "summary" => lines.push(format!("  > {}", text(tag))),
             "svg" => lines.push("  <svg chart>".into()),
             _ => {}
         }
     }
-    let redacted: String = lines
-        .join("\n")
+    lines.join("\n")
+}
+
+/// Text as it reads: entities decoded, whitespace collapsed, digits as `#`.
+fn redact(text: &str) -> String {
+    unescape(text)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
         .chars()
         .map(|c| if c.is_ascii_digit() { '#' } else { c })
-        .collect();
-    redacted
+        .collect()
+}
+
+/// The entities minijinja writes, decoded (tl leaves them as written).
+fn unescape(text: &str) -> String {
+    [
+        ("&#x2f;", "/"),
+        ("&#x27;", "'"),
+        ("&quot;", "\""),
+        ("&lt;", "<"),
+        ("&gt;", ">"),
+        ("&amp;", "&"),
+    ]
+    .iter()
+    .fold(text.to_owned(), |text, (entity, plain)| {
+        text.replace(entity, plain)
+    })
 }
 
 #[test]
