@@ -148,6 +148,8 @@ fn draw_strip(
     chart
         .configure_mesh()
         .disable_y_mesh()
+        // Queries are categories: a tick between them would read as a value.
+        .set_tick_mark_size(LabelAreaPosition::Left, 0)
         .x_desc("time per run (ms, log scale)")
         .x_label_formatter(&|ms| format_ms(*ms))
         .y_label_formatter(&|row| match row {
@@ -224,10 +226,10 @@ fn draw_sweep(
         .margin(12)
         .caption(
             format!("{} against scale (log-log)", measure.axis()),
-            ("sans-serif", 17),
+            ("sans-serif", 20),
         )
-        .x_label_area_size(40)
-        .y_label_area_size(80)
+        .x_label_area_size(48)
+        .y_label_area_size(96)
         .build_cartesian_2d(scales.clone().log_scale(), values.log_scale())?;
     chart
         .configure_mesh()
@@ -237,8 +239,8 @@ fn draw_sweep(
         .y_label_formatter(&|value| {
             round_label(*value).map_or_else(String::new, |value| measure.format(value))
         })
-        .label_style(("sans-serif", 13))
-        .axis_desc_style(("sans-serif", 13))
+        .label_style(("sans-serif", 16))
+        .axis_desc_style(("sans-serif", 16))
         .light_line_style(RGBColor(238, 240, 242))
         .draw()?;
     for (index, series) in series.iter().enumerate() {
@@ -271,7 +273,7 @@ fn draw_sweep(
         .position(SeriesLabelPosition::UpperLeft)
         .background_style(WHITE.mix(0.85))
         .border_style(RGBColor(208, 215, 222))
-        .label_font(("sans-serif", 13))
+        .label_font(("sans-serif", 16))
         .draw()?;
     Ok(())
 }
@@ -338,7 +340,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(svg.matches("<circle").count(), 7);
-        assert!(svg.contains(">old<") && svg.contains(">new<"));
+        assert!(svg.contains("\nold\n</text>") && svg.contains("\nnew\n</text>"));
         assert_eq!(timing_strip(&[("old".into(), vec![])]), None);
     }
 
