@@ -154,7 +154,8 @@ fn draw_strip(
         .x_label_formatter(&|ms| format_ms(*ms))
         .y_label_formatter(&|row| match row {
             SegmentValue::CenterOf(row) if *row < names.len() => {
-                names[names.len() - 1 - row].clone()
+                // No-break spaces keep the name off the axis, which has no tick marks.
+                format!("{}\u{a0}\u{a0}", names[names.len() - 1 - row])
             }
             _ => String::new(),
         })
@@ -340,7 +341,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(svg.matches("<circle").count(), 7);
-        assert!(svg.contains("\nold\n</text>") && svg.contains("\nnew\n</text>"));
+        assert!(svg.contains("\nold\u{a0}") && svg.contains("\nnew\u{a0}"));
         assert_eq!(timing_strip(&[("old".into(), vec![])]), None);
     }
 
