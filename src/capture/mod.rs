@@ -556,6 +556,7 @@ fn assemble(
             params: query.values.iter().map(Value::to_string).collect(),
             name: query.name,
             file: query.file,
+            sql: query.sql,
             state: query.state,
             plan,
             raw_explain,

@@ -360,6 +360,7 @@ pub(crate) mod stored {
         QueryEvidence {
             name: name.to_owned(),
             file: format!("{name}.sql"),
+            sql: String::new(),
             state: SchemaState::Before,
             params: vec![],
             plan: Plan::from_explain_text(&raw_explain).expect("stored plans parse"),

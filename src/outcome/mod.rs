@@ -232,6 +232,9 @@ pub struct QueryEvidence {
     pub state: SchemaState,
     /// The bound parameter values, as text.
     pub params: Vec<String>,
+    /// The statement as it was prepared (the file's SQL without a trailing
+    /// semicolon), kept so a report can show it beside its plan.
+    pub sql: String,
     /// The parsed EXPLAIN (ANALYZE, BUFFERS) plan, or the estimated plan of plain
     /// EXPLAIN when the query did not finish within the time budget or its EXPLAIN
     /// ANALYZE did not finish within its allowance (`analyze_cancelled`).

@@ -472,9 +472,23 @@ impl Sweep {
                 if shapes.windows(2).all(|pair| pair[0].1 == pair[1].1) {
                     continue;
                 }
-                let steps: Vec<String> = shapes
+                // Consecutive scales with the same plan read as one step.
+                let mut runs: Vec<(&str, Vec<u64>)> = Vec::new();
+                for (scale, shape) in &shapes {
+                    match runs.last_mut() {
+                        Some((last, scales)) if last == shape => scales.push(*scale),
+                        _ => runs.push((shape, vec![*scale])),
+                    }
+                }
+                let steps: Vec<String> = runs
                     .iter()
-                    .map(|(scale, shape)| format!("{shape} at {}", format_count(*scale as f64)))
+                    .map(|(shape, scales)| {
+                        let at: Vec<String> = scales
+                            .iter()
+                            .map(|scale| format_count(*scale as f64))
+                            .collect();
+                        format!("{shape} at {}", at.join(", "))
+                    })
                     .collect();
                 let subject = match cell.variant.is_empty() {
                     true => query.clone(),

@@ -178,6 +178,10 @@ pub struct TargetReport {
 pub struct QueryReport {
     pub name: String,
     pub file: String,
+    /// The statement as it ran, with `$1`-style parameters (bound to `params`).
+    /// Absent from reports written before it was added, hence the default.
+    #[serde(default)]
+    pub sql: String,
     /// `before` or `after` the scenario's migration.
     pub schema_state: String,
     /// The bound parameter values as text.
@@ -413,6 +417,7 @@ fn query_report(cell: &Cell, query: &QueryEvidence) -> QueryReport {
     QueryReport {
         name: query.name.clone(),
         file: query.file.clone(),
+        sql: query.sql.clone(),
         schema_state: query.state.word().to_owned(),
         params: query.params.clone(),
         verdict: if cell.query_passed(&query.name) {

@@ -283,7 +283,7 @@ fn growth(sweep: &Sweep) -> String {
     }
     md.push_str("\n⚑: a plan check found its problem in this plan.\n");
     for line in sweep.shape_changes() {
-        let _ = writeln!(md, "\n- Plan changed: {}", cell_text(&line));
+        let _ = writeln!(md, "\n- {}", cell_text(&line));
     }
     if let Some(flip) = &sweep.flip {
         let _ = writeln!(
@@ -506,7 +506,7 @@ fn dataset(report: &Report) -> String {
 }
 
 /// `2026-06-01 00:00 UTC` from the document's RFC 3339 instant.
-fn as_of(instant: &str) -> String {
+pub(super) fn as_of(instant: &str) -> String {
     chrono::DateTime::parse_from_rfc3339(instant).map_or_else(
         |_| instant.to_owned(),
         |time| {

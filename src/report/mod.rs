@@ -8,6 +8,7 @@
 
 mod destination;
 pub mod document;
+pub mod html;
 mod index;
 pub mod json;
 pub mod markdown;
@@ -41,7 +42,8 @@ pub trait Exporter: Sync {
 
 /// Every exporter, in the order their files are listed. Adding one is a file and a
 /// line here.
-pub const EXPORTERS: &[&dyn Exporter] = &[&json::Json, &markdown::Markdown, &index::Index];
+pub const EXPORTERS: &[&dyn Exporter] =
+    &[&json::Json, &markdown::Markdown, &html::Html, &index::Index];
 
 /// The file holding the index facts the checks used, so the plans beside it can be
 /// judged again without a server.

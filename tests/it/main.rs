@@ -8,6 +8,7 @@ mod connections;
 mod disk;
 mod docker;
 mod errors;
+mod html;
 mod lifecycle;
 mod migration;
 mod reports;

@@ -24,6 +24,7 @@ fn stored_query(name: &str, file: &str, samples_ms: Vec<f64>) -> QueryEvidence {
     QueryEvidence {
         name: name.into(),
         file: format!("fixtures/queries/{name}.sql"),
+        sql: sample_sql(name),
         state: SchemaState::Before,
         params: vec!["0c5f8f1e-2d6a-4b7c-9e3f-1a2b3c4d5e6f".into()],
         plan: Plan::from_explain_text(&raw_explain).unwrap(),
@@ -40,6 +41,17 @@ fn stored_query(name: &str, file: &str, samples_ms: Vec<f64>) -> QueryEvidence {
         timed_out: None,
         analyze_cancelled: None,
     }
+}
+
+/// The SQL of the sparse-org scenario's query `name` (`old` or `new`), as capture
+/// keeps it: without its trailing semicolon.
+fn sample_sql(name: &str) -> String {
+    let file = match name {
+        "old" => "list_runs_by_org_exists.sql",
+        _ => "list_runs_by_org_column.sql",
+    };
+    let text = std::fs::read_to_string(repo_path("fixtures/queries").join(file)).unwrap();
+    text.trim_end().trim_end_matches(';').trim_end().to_owned()
 }
 
 /// A query that ran past a 60 s budget in its warm-up: its plan is the stored
@@ -99,7 +111,7 @@ fn cell(group: &str, old: QueryEvidence) -> Cell {
     }
 }
 
-fn sample_outcome() -> Outcome {
+pub(crate) fn sample_outcome() -> Outcome {
     let as_of = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
     Outcome {
         scenario: "sparse-org".into(),
@@ -402,4 +414,122 @@ fn several_reports_get_an_index_and_a_summary() {
         std::fs::read_to_string(out.path().join("index.html")).unwrap(),
         "<p>my own page</p>"
     );
+}
+
+/// A hand-made sweep of the sample: the old query's plan changes from a workflow_id
+/// lookup to the created_at walk between 100,000 and 400,000 rows and grows with the
+/// table; the new one stays flat. The flip search found 280,000.
+pub(crate) fn sample_sweep() -> plancheck::outcome::sweep::Sweep {
+    use plancheck::outcome::sweep::{
+        CellPoints, Fit, FlipProbe, FlipResult, FlipSearch, Measure, ProbeShape, QueryPoint,
+        ScalePoints, Sweep,
+    };
+    let scales = [50_000u64, 100_000, 200_000, 400_000];
+    let point = |query: &str, scale: u64| {
+        let ratio = scale as f64 / 50_000.0;
+        let (shape, rows, ms, flagged) = match (query, scale) {
+            ("old", 50_000 | 100_000) => (
+                "Index Scan using workflow_runs_workflow_id on workflow_runs",
+                48_000.0 * ratio.powf(0.98),
+                160.0 * ratio.powf(0.98),
+                false,
+            ),
+            ("old", _) => (
+                "Index Scan using workflow_runs_created_at on workflow_runs",
+                48_000.0 * ratio.powf(0.98),
+                160.0 * ratio.powf(0.98),
+                true,
+            ),
+            _ => (
+                "Index Scan using workflow_runs_organization_id_created_at on workflow_runs wr",
+                52.0,
+                0.6,
+                false,
+            ),
+        };
+        QueryPoint {
+            query: query.into(),
+            shape: shape.into(),
+            flagged,
+            analyzed: true,
+            rows_examined: Some(rows.round()),
+            buffers: Some((rows / 2.0).round() as u64),
+            samples_ms: vec![ms * 0.98, ms, ms * 1.03],
+            median_ms: Some(ms),
+            spread_ms: Some(ms * 0.02),
+            timed_out: false,
+        }
+    };
+    let fit = |query: &str, measure, slope: f64, first: f64, half: f64| Fit {
+        query: query.into(),
+        variant: vec![],
+        measure,
+        slope,
+        intercept: first.ln() - slope * 50_000f64.ln(),
+        std_error: Some(half / 4.3),
+        interval: Some([slope - half, slope + half]),
+        r_squared: Some(0.998),
+        points: 4,
+    };
+    Sweep {
+        scales: scales.to_vec(),
+        scale_table: "workflow_runs".into(),
+        seed: 20_261_124,
+        queries: vec!["old".into(), "new".into()],
+        points: scales
+            .iter()
+            .map(|&scale| ScalePoints {
+                scale,
+                cells: vec![CellPoints {
+                    variant: vec![],
+                    queries: vec![point("old", scale), point("new", scale)],
+                }],
+            })
+            .collect(),
+        fits: vec![
+            fit("old", Measure::RowsExamined, 0.98, 48_000.0, 0.02),
+            fit("new", Measure::RowsExamined, 0.0, 52.0, 0.0),
+            fit("old", Measure::Time, 0.98, 160.0, 0.03),
+            fit("new", Measure::Time, 0.0, 0.6, 0.05),
+        ],
+        flip: Some(FlipSearch {
+            query: "old".into(),
+            low: 50_000,
+            high: 400_000,
+            precision: 1.1,
+            probes: [
+                (50_000, false),
+                (400_000, true),
+                (260_000, false),
+                (280_000, true),
+            ]
+            .iter()
+            .map(|&(scale, regressed)| FlipProbe {
+                scale,
+                regressed,
+                shapes: vec![ProbeShape {
+                    variant: vec![],
+                    shape: point("old", if regressed { 400_000 } else { 50_000 }).shape,
+                }],
+                from_sweep: scale == 50_000 || scale == 400_000,
+            })
+            .collect(),
+            result: FlipResult::Found {
+                scale: 280_000,
+                clean_below: 260_000,
+            },
+            min_scale: Some(350_000),
+            min_scale_holds: Some(true),
+        }),
+    }
+}
+
+#[test]
+fn markdown_report_with_a_sweep() {
+    let mut outcome = sample_outcome();
+    outcome.cells.truncate(1);
+    outcome.sweep = Some(sample_sweep());
+    let document = report::document::report(&outcome);
+    crate::support::assert_valid_report(&document.to_json());
+    insta::assert_snapshot!(report::markdown::render(&document));
 }
