@@ -4,6 +4,7 @@
 use rand::RngExt;
 use serde::Deserialize;
 
+use super::{ColumnGenerator, RowContext, Scope};
 use crate::datagen::rng::SeededRng;
 use crate::value::{Value, ValueKind};
 
@@ -33,8 +34,10 @@ impl Choice {
             })
             .collect()
     }
+}
 
-    pub(super) fn resolve(&mut self) -> Result<ValueKind, String> {
+impl ColumnGenerator for Choice {
+    fn resolve(&mut self, _scope: &Scope) -> Result<ValueKind, String> {
         if self.values.is_empty() {
             return Err("values = [] offers nothing to choose".into());
         }
@@ -75,7 +78,7 @@ impl Choice {
         Ok(kind)
     }
 
-    pub(super) fn generate(&self, rng: &mut SeededRng) -> Value {
+    fn generate(&mut self, rng: &mut SeededRng, _row: &RowContext, _pick: &mut u32) -> Value {
         let u: f64 = rng.random();
         let index = self
             .cumulative
@@ -88,15 +91,18 @@ impl Choice {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::datagen::generators::{generate_alone, resolve_alone};
     use crate::datagen::rng::stream;
 
     #[test]
     fn shares_follow_the_weights() {
         let mut choice: Choice =
             toml::from_str("values = [\"a\", \"b\", \"c\"]\nweights = [80, 15, 5]").unwrap();
-        choice.resolve().unwrap();
+        resolve_alone(&mut choice).unwrap();
         let mut rng = stream(2, "t", "state");
-        let draws: Vec<Value> = (0..100_000).map(|_| choice.generate(&mut rng)).collect();
+        let draws: Vec<Value> = (0..100_000)
+            .map(|_| generate_alone(&mut choice, &mut rng))
+            .collect();
         for (value, share) in choice.shares() {
             let observed = draws.iter().filter(|d| **d == value).count() as f64 / 100_000.0;
             assert!(
@@ -110,12 +116,11 @@ mod tests {
     fn mismatched_weights_and_mixed_kinds_are_refused() {
         let mut short: Choice = toml::from_str("values = [1, 2]\nweights = [1]").unwrap();
         assert!(
-            short
-                .resolve()
+            resolve_alone(&mut short)
                 .unwrap_err()
                 .contains("2 values but 1 weights")
         );
         let mut mixed: Choice = toml::from_str("values = [1, \"two\"]").unwrap();
-        assert!(mixed.resolve().is_err());
+        assert!(resolve_alone(&mut mixed).is_err());
     }
 }

@@ -4,7 +4,8 @@
 
 use serde::Deserialize;
 
-use super::{Reads, RowContext, Scope};
+use super::{ColumnGenerator, Reads, RowContext, Scope};
+use crate::datagen::rng::SeededRng;
 use crate::value::{Value, ValueKind};
 
 /// `kind = "copy"`.
@@ -19,8 +20,8 @@ pub struct Copy {
     resolved: Option<(usize, usize, Option<usize>)>,
 }
 
-impl Copy {
-    pub(super) fn resolve(&mut self, scope: &Scope) -> Result<ValueKind, String> {
+impl ColumnGenerator for Copy {
+    fn resolve(&mut self, scope: &Scope) -> Result<ValueKind, String> {
         let (table, column, kind) = scope.table_column(&self.from)?;
         let via = match &self.via {
             None if scope.is_ancestor(table) => None,
@@ -47,13 +48,13 @@ impl Copy {
         Ok(kind)
     }
 
-    pub(super) fn reads(&self, reads: &mut Reads) {
+    fn reads(&self, reads: &mut Reads) {
         if let Some((table, column, _)) = self.resolved {
             reads.columns.push((table, column));
         }
     }
 
-    pub(super) fn generate(&self, row: &RowContext) -> Value {
+    fn generate(&mut self, _rng: &mut SeededRng, row: &RowContext, _pick: &mut u32) -> Value {
         let Some((table, column, via)) = self.resolved else {
             return Value::Null;
         };
@@ -72,6 +73,7 @@ impl Copy {
 mod tests {
     use super::*;
     use crate::datagen::generators::{Materialized, TableSignature};
+    use crate::datagen::rng::stream;
 
     #[test]
     fn copies_from_the_ancestor_or_through_a_pick() {
@@ -123,8 +125,16 @@ mod tests {
             picks: &picks,
             tables: &tables,
         };
-        assert_eq!(name.generate(&row), Value::Text("acme".into()));
-        assert_eq!(slug.generate(&row), Value::Text("b".into()));
+        let mut rng = stream(0, "runs", "c");
+        let mut pick = u32::MAX;
+        assert_eq!(
+            name.generate(&mut rng, &row, &mut pick),
+            Value::Text("acme".into())
+        );
+        assert_eq!(
+            slug.generate(&mut rng, &row, &mut pick),
+            Value::Text("b".into())
+        );
         let mut unrelated: Copy = toml::from_str("from = \"projects.slug\"").unwrap();
         assert!(unrelated.resolve(&scope).unwrap_err().contains("via"));
     }

@@ -14,6 +14,7 @@ use fake::faker::{lorem::en as lorem, name::en as name, phone_number::en as phon
 use rand::RngExt;
 use serde::Deserialize;
 
+use super::{ColumnGenerator, RowContext, Scope};
 use crate::datagen::rng::SeededRng;
 use crate::value::{Value, ValueKind};
 
@@ -62,8 +63,8 @@ pub struct Fake {
 /// The default pool size.
 const POOL: usize = 4096;
 
-impl Fake {
-    pub(super) fn resolve(&self) -> Result<ValueKind, String> {
+impl ColumnGenerator for Fake {
+    fn resolve(&mut self, _scope: &Scope) -> Result<ValueKind, String> {
         match self.pool {
             Some(_) if self.unique => {
                 return Err(
@@ -89,7 +90,7 @@ impl Fake {
         Ok(ValueKind::Text)
     }
 
-    pub(super) fn generate(&mut self, rng: &mut SeededRng) -> Value {
+    fn generate(&mut self, rng: &mut SeededRng, _row: &RowContext, _pick: &mut u32) -> Value {
         if self.unique {
             return Value::Text(self.fresh_unique(rng));
         }
@@ -99,7 +100,9 @@ impl Fake {
         }
         Value::Text(self.drawn[rng.random_range(0..self.drawn.len())].clone())
     }
+}
 
+impl Fake {
     fn fresh_unique(&mut self, rng: &mut SeededRng) -> String {
         let mut text = self.fresh(rng);
         let base = text.clone();
@@ -145,15 +148,16 @@ impl Fake {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::datagen::generators::{generate_alone, resolve_alone};
     use crate::datagen::rng::stream;
 
     fn draws(kind: &str, unique: bool, count: usize) -> Vec<String> {
         let mut generator: Fake =
             toml::from_str(&format!("fake = \"{kind}\"\nunique = {unique}")).unwrap();
-        generator.resolve().unwrap();
+        resolve_alone(&mut generator).unwrap();
         let mut rng = stream(3, "t", "c");
         (0..count)
-            .map(|_| generator.generate(&mut rng).to_string())
+            .map(|_| generate_alone(&mut generator, &mut rng).to_string())
             .collect()
     }
 
@@ -179,8 +183,8 @@ mod tests {
 
     #[test]
     fn words_only_for_prose() {
-        let generator: Fake = toml::from_str("fake = \"email\"\nwords = [1, 3]").unwrap();
-        assert!(generator.resolve().is_err());
+        let mut generator: Fake = toml::from_str("fake = \"email\"\nwords = [1, 3]").unwrap();
+        assert!(resolve_alone(&mut generator).is_err());
         assert!(toml::from_str::<Fake>("fake = \"astrology\"").is_err());
     }
 }

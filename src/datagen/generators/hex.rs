@@ -4,6 +4,7 @@
 use rand::RngExt;
 use serde::Deserialize;
 
+use super::{ColumnGenerator, RowContext, Scope};
 use crate::datagen::rng::SeededRng;
 use crate::value::{Value, ValueKind};
 
@@ -22,15 +23,15 @@ fn sixteen() -> usize {
     16
 }
 
-impl Hex {
-    pub(super) fn resolve(&self) -> Result<ValueKind, String> {
+impl ColumnGenerator for Hex {
+    fn resolve(&mut self, _scope: &Scope) -> Result<ValueKind, String> {
         if !(1..=1024).contains(&self.bytes) {
             return Err(format!("bytes = {} is outside 1..=1024", self.bytes));
         }
         Ok(ValueKind::Text)
     }
 
-    pub(super) fn generate(&self, rng: &mut SeededRng) -> Value {
+    fn generate(&mut self, rng: &mut SeededRng, _row: &RowContext, _pick: &mut u32) -> Value {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut text = String::with_capacity(self.prefix.len() + self.bytes * 2);
         text.push_str(&self.prefix);
@@ -46,16 +47,17 @@ impl Hex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::datagen::generators::generate_alone;
     use crate::datagen::rng::stream;
 
     #[test]
     fn prefix_and_length() {
-        let generator = Hex {
+        let mut generator = Hex {
             bytes: 32,
             prefix: "sha256:".into(),
         };
         let mut rng = stream(1, "t", "digest");
-        let Value::Text(text) = generator.generate(&mut rng) else {
+        let Value::Text(text) = generate_alone(&mut generator, &mut rng) else {
             panic!()
         };
         assert!(
@@ -63,6 +65,9 @@ mod tests {
             "{text}"
         );
         let mut again = stream(1, "t", "digest");
-        assert_eq!(generator.generate(&mut again), Value::Text(text));
+        assert_eq!(
+            generate_alone(&mut generator, &mut again),
+            Value::Text(text)
+        );
     }
 }

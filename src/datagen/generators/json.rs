@@ -5,7 +5,9 @@
 
 use serde::Deserialize;
 
-use super::{Generator, Materialized, Reads, RowContext, Scope, TableSignature, parse};
+use super::{
+    ColumnGenerator, Generator, Materialized, Reads, RowContext, Scope, TableSignature, parse,
+};
 use crate::datagen::rng::SeededRng;
 use crate::value::{Value, ValueKind};
 
@@ -30,25 +32,25 @@ enum Node {
     Array(Vec<Node>),
 }
 
-impl Json {
-    pub(super) fn resolve(&mut self, scope: &Scope) -> Result<ValueKind, String> {
+impl ColumnGenerator for Json {
+    fn resolve(&mut self, scope: &Scope) -> Result<ValueKind, String> {
         self.tree = Some(build(&self.value, scope, "value")?);
         Ok(ValueKind::Json)
     }
 
-    pub(super) fn reads(&self, reads: &mut Reads) {
+    fn reads(&self, reads: &mut Reads) {
         if let Some(tree) = &self.tree {
             visit(tree, &mut |generator| generator.reads(reads));
         }
     }
 
-    pub(super) fn prepare(&mut self, tables: &[Materialized], signatures: &[TableSignature]) {
+    fn prepare(&mut self, tables: &[Materialized], signatures: &[TableSignature]) {
         if let Some(tree) = &mut self.tree {
             visit_mut(tree, &mut |generator| generator.prepare(tables, signatures));
         }
     }
 
-    pub(super) fn generate(&mut self, rng: &mut SeededRng, row: &RowContext) -> Value {
+    fn generate(&mut self, rng: &mut SeededRng, row: &RowContext, _pick: &mut u32) -> Value {
         let Some(tree) = &mut self.tree else {
             return Value::Null;
         };
@@ -180,7 +182,9 @@ mod tests {
             picks: &[],
             tables: &[],
         };
-        let Value::Json(text) = json.generate(&mut stream(1, "runs", "doc"), &row) else {
+        let mut pick = u32::MAX;
+        let Value::Json(text) = json.generate(&mut stream(1, "runs", "doc"), &row, &mut pick)
+        else {
             panic!()
         };
         let document: serde_json::Value = serde_json::from_str(&text).unwrap();

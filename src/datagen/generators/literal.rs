@@ -3,6 +3,8 @@
 
 use serde::Deserialize;
 
+use super::{ColumnGenerator, RowContext, Scope};
+use crate::datagen::rng::SeededRng;
 use crate::value::{Value, ValueKind};
 
 /// `kind = "literal"`.
@@ -14,15 +16,15 @@ pub struct Literal {
     resolved: Option<Value>,
 }
 
-impl Literal {
-    pub(super) fn resolve(&mut self) -> ValueKind {
+impl ColumnGenerator for Literal {
+    fn resolve(&mut self, _scope: &Scope) -> Result<ValueKind, String> {
         let value = Value::from_toml(&self.value);
         let kind = value.kind();
         self.resolved = Some(value);
-        kind
+        Ok(kind)
     }
 
-    pub(super) fn generate(&self) -> Value {
+    fn generate(&mut self, _rng: &mut SeededRng, _row: &RowContext, _pick: &mut u32) -> Value {
         self.resolved.clone().unwrap_or(Value::Null)
     }
 }
@@ -30,6 +32,8 @@ impl Literal {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::datagen::generators::{generate_alone, resolve_alone};
+    use crate::datagen::rng::stream;
 
     #[test]
     fn toml_values_become_values_of_their_kind() {
@@ -37,10 +41,14 @@ mod tests {
             value: toml::Value::Integer(7),
             resolved: None,
         };
-        assert_eq!(literal.resolve(), ValueKind::Int);
-        assert_eq!(literal.generate(), Value::Int(7));
+        let mut rng = stream(0, "t", "c");
+        assert_eq!(resolve_alone(&mut literal), Ok(ValueKind::Int));
+        assert_eq!(generate_alone(&mut literal, &mut rng), Value::Int(7));
         let mut table: Literal = toml::from_str("value = { a = 1 }").unwrap();
-        assert_eq!(table.resolve(), ValueKind::Json);
-        assert_eq!(table.generate(), Value::Json("{\"a\":1}".into()));
+        assert_eq!(resolve_alone(&mut table), Ok(ValueKind::Json));
+        assert_eq!(
+            generate_alone(&mut table, &mut rng),
+            Value::Json("{\"a\":1}".into())
+        );
     }
 }

@@ -7,6 +7,7 @@
 use rand::RngExt;
 use serde::Deserialize;
 
+use super::{ColumnGenerator, RowContext, Scope};
 use crate::datagen::rng::SeededRng;
 use crate::value::{Value, ValueKind};
 
@@ -37,8 +38,8 @@ pub struct IntRange {
 /// The largest range a zipf draw tabulates.
 const ZIPF_MAX_VALUES: i64 = 1_000_000;
 
-impl IntRange {
-    pub(super) fn resolve(&mut self) -> Result<ValueKind, String> {
+impl ColumnGenerator for IntRange {
+    fn resolve(&mut self, _scope: &Scope) -> Result<ValueKind, String> {
         let [min, max] = self.range;
         if min > max {
             return Err(format!("range = [{min}, {max}] is empty; write [min, max]"));
@@ -64,7 +65,7 @@ impl IntRange {
         Ok(ValueKind::Int)
     }
 
-    pub(super) fn generate(&self, rng: &mut SeededRng) -> Value {
+    fn generate(&mut self, rng: &mut SeededRng, _row: &RowContext, _pick: &mut u32) -> Value {
         let [min, max] = self.range;
         let value = match self.distribution {
             Distribution::Uniform => rng.random_range(min..=max),
@@ -86,8 +87,8 @@ pub struct FloatRange {
     pub decimals: Option<u32>,
 }
 
-impl FloatRange {
-    pub(super) fn resolve(&self) -> Result<ValueKind, String> {
+impl ColumnGenerator for FloatRange {
+    fn resolve(&mut self, _scope: &Scope) -> Result<ValueKind, String> {
         let [min, max] = self.range;
         if !(min.is_finite() && max.is_finite() && min < max) {
             return Err(format!("range = [{min}, {max}] is empty; write [min, max]"));
@@ -104,7 +105,7 @@ impl FloatRange {
         }
     }
 
-    pub(super) fn generate(&self, rng: &mut SeededRng) -> Value {
+    fn generate(&mut self, rng: &mut SeededRng, _row: &RowContext, _pick: &mut u32) -> Value {
         let [min, max] = self.range;
         let mut value = draw_real(self.distribution, min, max, rng);
         if let Some(decimals) = self.decimals {
@@ -172,13 +173,14 @@ pub fn zipf_rank(cdf: &[f64], rng: &mut SeededRng) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::datagen::generators::{generate_alone, resolve_alone};
     use crate::datagen::rng::stream;
 
     fn ints(generator: &mut IntRange, count: usize) -> Vec<i64> {
-        generator.resolve().unwrap();
+        resolve_alone(generator).unwrap();
         let mut rng = stream(9, "t", "n");
         (0..count)
-            .map(|_| match generator.generate(&mut rng) {
+            .map(|_| match generate_alone(generator, &mut rng) {
                 Value::Int(value) => value,
                 other => panic!("{other:?}"),
             })
@@ -217,11 +219,7 @@ mod tests {
         // Harmonic number H(100) ≈ 5.187: rank 1 takes ~19.3%, rank 2 half of that.
         assert!((count(1) / 100_000.0 - 0.193).abs() < 0.01, "{}", count(1));
         assert!((count(1) / count(2) - 2.0).abs() < 0.15);
-        assert!(
-            int_range([1, 2_000_000], Distribution::Zipf, None)
-                .resolve()
-                .is_err()
-        );
+        assert!(resolve_alone(&mut int_range([1, 2_000_000], Distribution::Zipf, None)).is_err());
     }
 
     #[test]
@@ -238,45 +236,35 @@ mod tests {
 
     #[test]
     fn log_uniform_gives_every_decade_the_same_share() {
-        let generator = FloatRange {
+        let mut generator = FloatRange {
             range: [1.0, 1000.0],
             distribution: Distribution::LogUniform,
             decimals: None,
         };
-        generator.resolve().unwrap();
+        resolve_alone(&mut generator).unwrap();
         let mut rng = stream(3, "t", "f");
         let below_10 = (0..30_000)
-            .filter(|_| matches!(generator.generate(&mut rng), Value::Float(v) if v < 10.0))
+            .filter(
+                |_| matches!(generate_alone(&mut generator, &mut rng), Value::Float(v) if v < 10.0),
+            )
             .count();
         assert!((below_10 as f64 / 30_000.0 - 1.0 / 3.0).abs() < 0.01);
     }
 
     #[test]
     fn decimals_round_and_bad_ranges_are_refused() {
-        let money = FloatRange {
+        let mut money = FloatRange {
             range: [1.0, 2.0],
             distribution: Distribution::Uniform,
             decimals: Some(2),
         };
         let mut rng = stream(1, "t", "price");
-        let Value::Float(price) = money.generate(&mut rng) else {
+        let Value::Float(price) = generate_alone(&mut money, &mut rng) else {
             panic!()
         };
         assert_eq!((price * 100.0).round() / 100.0, price);
-        assert!(
-            int_range([5, 1], Distribution::Uniform, None)
-                .resolve()
-                .is_err()
-        );
-        assert!(
-            int_range([1, 5], Distribution::Uniform, Some(2.0))
-                .resolve()
-                .is_err()
-        );
-        assert!(
-            int_range([0, 5], Distribution::LogUniform, None)
-                .resolve()
-                .is_err()
-        );
+        assert!(resolve_alone(&mut int_range([5, 1], Distribution::Uniform, None)).is_err());
+        assert!(resolve_alone(&mut int_range([1, 5], Distribution::Uniform, Some(2.0))).is_err());
+        assert!(resolve_alone(&mut int_range([0, 5], Distribution::LogUniform, None)).is_err());
     }
 }

@@ -10,7 +10,7 @@ use rand::RngExt;
 use serde::Deserialize;
 
 use super::number::{zipf_cdf, zipf_rank};
-use super::{Materialized, Reads, RowContext, Scope, TableSignature};
+use super::{ColumnGenerator, Materialized, Reads, RowContext, Scope, TableSignature};
 use crate::datagen::rng::SeededRng;
 use crate::value::{Value, ValueKind};
 
@@ -59,8 +59,10 @@ impl Reference {
     pub fn table(&self) -> Option<usize> {
         self.resolved.map(|resolved| resolved.table)
     }
+}
 
-    pub(super) fn resolve(&mut self, scope: &Scope) -> Result<ValueKind, String> {
+impl ColumnGenerator for Reference {
+    fn resolve(&mut self, scope: &Scope) -> Result<ValueKind, String> {
         let (table, column, kind) = scope.table_column(&self.to)?;
         if table == scope.own() {
             return Err(format!(
@@ -106,7 +108,7 @@ impl Reference {
         Ok(kind)
     }
 
-    pub(super) fn reads(&self, reads: &mut Reads) {
+    fn reads(&self, reads: &mut Reads) {
         if let Some(resolved) = self.resolved {
             reads.columns.push((resolved.table, resolved.column));
             if !resolved.ancestor {
@@ -115,7 +117,7 @@ impl Reference {
         }
     }
 
-    pub(super) fn prepare(&mut self, tables: &[Materialized], signatures: &[TableSignature]) {
+    fn prepare(&mut self, tables: &[Materialized], signatures: &[TableSignature]) {
         let Some(resolved) = self.resolved.filter(|r| !r.ancestor) else {
             return;
         };
@@ -143,7 +145,7 @@ impl Reference {
         }
     }
 
-    pub(super) fn generate(&self, rng: &mut SeededRng, row: &RowContext, pick: &mut u32) -> Value {
+    fn generate(&mut self, rng: &mut SeededRng, row: &RowContext, pick: &mut u32) -> Value {
         let Some(resolved) = self.resolved else {
             return Value::Null;
         };
@@ -264,7 +266,7 @@ mod tests {
     #[test]
     fn an_ancestor_key_is_the_rows_own_ancestor() {
         let (signatures, tables) = world();
-        let organization = reference("to = \"orgs.id\"", &signatures, &tables).unwrap();
+        let mut organization = reference("to = \"orgs.id\"", &signatures, &tables).unwrap();
         let ancestors = [1, u32::MAX, u32::MAX];
         let row = RowContext {
             row: 0,
@@ -284,7 +286,7 @@ mod tests {
     #[test]
     fn within_picks_only_rows_under_the_same_ancestor_skewed_by_power() {
         let (signatures, tables) = world();
-        let workflow = reference(
+        let mut workflow = reference(
             "to = \"workflows.id\"\nwithin = \"orgs\"\npick = \"power\"\nexponent = 2.0",
             &signatures,
             &tables,

@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use serde::Deserialize;
 
-use super::{Reads, RowContext, Scope};
+use super::{ColumnGenerator, Reads, RowContext, Scope};
 use crate::datagen::rng::SeededRng;
 use crate::value::{Value, ValueKind};
 
@@ -36,13 +36,13 @@ enum Filter {
     Upper,
 }
 
-impl Template {
-    pub(super) fn resolve(&mut self, scope: &Scope) -> Result<ValueKind, String> {
+impl ColumnGenerator for Template {
+    fn resolve(&mut self, scope: &Scope) -> Result<ValueKind, String> {
         self.pieces = parse(&self.template, scope)?;
         Ok(ValueKind::Text)
     }
 
-    pub(super) fn reads(&self, reads: &mut Reads) {
+    fn reads(&self, reads: &mut Reads) {
         for piece in &self.pieces {
             if let Piece::AncestorColumn(table, column, _) = piece {
                 reads.columns.push((*table, *column));
@@ -50,7 +50,7 @@ impl Template {
         }
     }
 
-    pub(super) fn generate(&self, _: &mut SeededRng, row: &RowContext) -> Value {
+    fn generate(&mut self, _rng: &mut SeededRng, row: &RowContext, _pick: &mut u32) -> Value {
         Value::Text(render(&self.pieces, row))
     }
 }
@@ -206,8 +206,9 @@ mod tests {
             picks: &[],
             tables: &tables,
         };
+        let mut pick = u32::MAX;
         assert_eq!(
-            template.generate(&mut stream(0, "runs", "url"), &row),
+            template.generate(&mut stream(0, "runs", "url"), &row, &mut pick),
             Value::Text("https://ci/acme-sons-inc/OK/42{x}".into())
         );
     }

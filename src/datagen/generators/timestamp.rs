@@ -8,7 +8,7 @@ use rand::RngExt;
 use serde::Deserialize;
 
 use super::number::Distribution;
-use super::{RowContext, Scope};
+use super::{ColumnGenerator, RowContext, Scope};
 use crate::datagen::rng::SeededRng;
 use crate::value::{Value, ValueKind};
 
@@ -96,8 +96,10 @@ impl Timestamp {
             Resolved::After { .. } => None,
         }
     }
+}
 
-    pub(super) fn resolve(&mut self, scope: &Scope) -> Result<ValueKind, String> {
+impl ColumnGenerator for Timestamp {
+    fn resolve(&mut self, scope: &Scope) -> Result<ValueKind, String> {
         self.resolved = Some(match (&self.days_ago, &self.after) {
             (Some([recent, oldest]), None) => {
                 if self.seconds.is_some() || self.distribution != Distribution::Uniform {
@@ -156,7 +158,7 @@ impl Timestamp {
         Ok(ValueKind::Timestamp)
     }
 
-    pub(super) fn generate(&self, rng: &mut SeededRng, row: &RowContext) -> Value {
+    fn generate(&mut self, rng: &mut SeededRng, row: &RowContext, _pick: &mut u32) -> Value {
         match self.resolved {
             Some(Resolved::Window {
                 oldest_micros,
@@ -229,7 +231,7 @@ mod tests {
     }
 
     fn share_in_recent_half(spread: Spread) -> f64 {
-        let generator = window(spread);
+        let mut generator = window(spread);
         let mut rng = stream(5, "t", "created_at");
         let row = RowContext {
             row: 0,
@@ -238,8 +240,9 @@ mod tests {
             picks: &[],
             tables: &[],
         };
+        let mut pick = u32::MAX;
         let draws: Vec<f64> = (0..50_000)
-            .map(|_| days_ago(&generator.generate(&mut rng, &row)))
+            .map(|_| days_ago(&generator.generate(&mut rng, &row, &mut pick)))
             .collect();
         assert!(draws.iter().all(|d| (0.0..=100.0).contains(d)));
         draws.iter().filter(|d| **d < 50.0).count() as f64 / 50_000.0
@@ -275,8 +278,9 @@ mod tests {
             tables: &[],
         };
         let mut rng = stream(5, "t", "finished_at");
+        let mut pick = u32::MAX;
         for _ in 0..1000 {
-            let Value::Timestamp(at) = generator.generate(&mut rng, &row) else {
+            let Value::Timestamp(at) = generator.generate(&mut rng, &row, &mut pick) else {
                 panic!()
             };
             let seconds = (at - AS_OF) as f64 / 1e6;

@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 
+use super::{ColumnGenerator, RowContext, Scope};
 use crate::datagen::rng::{SeededRng, uuid_from};
 use crate::value::{Value, ValueKind};
 
@@ -10,12 +11,12 @@ use crate::value::{Value, ValueKind};
 #[serde(deny_unknown_fields)]
 pub struct UuidGen {}
 
-impl UuidGen {
-    pub(super) fn resolve(&self) -> ValueKind {
-        ValueKind::Uuid
+impl ColumnGenerator for UuidGen {
+    fn resolve(&mut self, _scope: &Scope) -> Result<ValueKind, String> {
+        Ok(ValueKind::Uuid)
     }
 
-    pub(super) fn generate(&self, rng: &mut SeededRng) -> Value {
+    fn generate(&mut self, rng: &mut SeededRng, _row: &RowContext, _pick: &mut u32) -> Value {
         Value::Uuid(uuid_from(rng))
     }
 }
@@ -23,6 +24,7 @@ impl UuidGen {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::datagen::generators::generate_alone;
     use crate::datagen::rng::stream;
 
     #[test]
@@ -30,7 +32,7 @@ mod tests {
         let ids = |seed| {
             let mut rng = stream(seed, "t", "id");
             (0..10_000)
-                .map(|_| UuidGen {}.generate(&mut rng))
+                .map(|_| generate_alone(&mut UuidGen {}, &mut rng))
                 .collect::<Vec<_>>()
         };
         assert_eq!(ids(1), ids(1));
