@@ -121,8 +121,20 @@ impl SweepInput {
                 .flip
                 .iter()
                 .flat_map(|flip| {
+                    let mut probes: Vec<_> = flip.probes.iter().collect();
+                    probes.sort_by_key(|probe| probe.scale);
                     std::iter::once(flip.sentence(&sweep.scale_table))
                         .chain(flip.min_scale_sentence())
+                        .chain(probes.into_iter().map(|probe| {
+                            let shapes: Vec<&str> =
+                                probe.shapes.iter().map(|shape| shape.shape.as_str()).collect();
+                            format!(
+                                "at {}: {} ({})",
+                                format_count(probe.scale as f64),
+                                if probe.regressed { "regression shows" } else { "no regression" },
+                                shapes.join(" · ")
+                            )
+                        }))
                 })
                 .collect(),
         }

@@ -294,6 +294,30 @@ fn growth(sweep: &Sweep) -> String {
         if let Some(min_scale) = flip.min_scale_sentence() {
             let _ = writeln!(md, "\n{min_scale}.");
         }
+        let _ = writeln!(
+            md,
+            "\n| Scale | Shows the regression | `{}` plan shape |\n|--:|---|---|",
+            flip.query
+        );
+        let mut probes: Vec<_> = flip.probes.iter().collect();
+        probes.sort_by_key(|probe| probe.scale);
+        for probe in probes {
+            let shapes: Vec<String> = probe
+                .shapes
+                .iter()
+                .map(|shape| match shape.variant.is_empty() {
+                    true => shape.shape.clone(),
+                    false => format!("{}: {}", variant_label(&shape.variant), shape.shape),
+                })
+                .collect();
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} |",
+                format_count(probe.scale as f64),
+                if probe.regressed { "yes" } else { "no" },
+                cell_text(&shapes.join(" · "))
+            );
+        }
     }
     md
 }
