@@ -287,7 +287,15 @@ fn render_reports(dirs: &[PathBuf], index_dir: Option<&std::path::Path>) -> Resu
         say!("report rendered in {}", written.display());
     }
     if let (true, Some(root)) = (reports.len() > 1, &index_dir) {
-        for path in report::write_run_files(root, &reports)? {
+        let placed: Vec<report::Placed> = dirs
+            .iter()
+            .zip(&reports)
+            .map(|(dir, report)| report::Placed {
+                dir: report::link(root, dir),
+                report,
+            })
+            .collect();
+        for path in report::write_run_files(root, &placed)? {
             say!("run summary written to {}", path.display());
         }
     }
@@ -366,7 +374,15 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
     }
     let mut ran = run_each(&server, &scenarios, &sweeps, &claims, &options).await;
     if ran.reports.len() > 1 {
-        match report::write_run_files(&args.out, &ran.reports) {
+        let placed: Vec<report::Placed> = ran
+            .reports
+            .iter()
+            .map(|report| report::Placed {
+                dir: report.scenario.clone(),
+                report,
+            })
+            .collect();
+        match report::write_run_files(&args.out, &placed) {
             Ok(written) => {
                 for path in written {
                     say!("run summary written to {}", path.display());

@@ -126,12 +126,19 @@ impl SweepInput {
                     std::iter::once(flip.sentence(&sweep.scale_table))
                         .chain(flip.min_scale_sentence())
                         .chain(probes.into_iter().map(|probe| {
-                            let shapes: Vec<&str> =
-                                probe.shapes.iter().map(|shape| shape.shape.as_str()).collect();
+                            let shapes: Vec<&str> = probe
+                                .shapes
+                                .iter()
+                                .map(|shape| shape.shape.as_str())
+                                .collect();
                             format!(
                                 "at {}: {} ({})",
                                 format_count(probe.scale as f64),
-                                if probe.regressed { "regression shows" } else { "no regression" },
+                                if probe.regressed {
+                                    "regression shows"
+                                } else {
+                                    "no regression"
+                                },
                                 shapes.join(" · ")
                             )
                         }))

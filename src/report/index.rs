@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::Exporter;
 use super::document::Report;
+use super::{Exporter, Placed};
 use crate::error::{Error, Result};
 use crate::format::format_count;
 
@@ -24,6 +24,8 @@ pub const FILES: [&str; 2] = ["index.html", "summary.md"];
 #[derive(Serialize)]
 struct Row {
     scenario: String,
+    /// The scenario's report directory, relative to the index.
+    dir: String,
     description: String,
     passed: bool,
     checks_passed: usize,
@@ -35,10 +37,10 @@ struct Row {
     failed: Vec<String>,
 }
 
-fn rows(reports: &[Report]) -> Vec<Row> {
+fn rows(reports: &[Placed]) -> Vec<Row> {
     reports
         .iter()
-        .map(|report| {
+        .map(|Placed { dir, report }| {
             let verdicts = report
                 .variants
                 .iter()
@@ -53,6 +55,7 @@ fn rows(reports: &[Report]) -> Vec<Row> {
                 .collect();
             Row {
                 scenario: report.scenario.clone(),
+                dir: dir.clone(),
                 description: report.description.trim().to_owned(),
                 passed: report.passed,
                 checks_passed: verdicts.clone().filter(|(_, check)| check.passed).count(),
@@ -80,12 +83,12 @@ impl Exporter for Index {
     }
 
     /// Only a run of several scenarios has an index; one scenario's report is its own.
-    fn run_files(&self, reports: &[Report]) -> Vec<(String, String)> {
+    fn run_files(&self, reports: &[Placed]) -> Vec<(String, String)> {
         if reports.len() < 2 {
             return Vec::new();
         }
         let rows = rows(reports);
-        let passed = reports.iter().all(|report| report.passed);
+        let passed = reports.iter().all(|placed| placed.report.passed);
         let mut env = minijinja::Environment::new();
         env.add_template("index.html", include_str!("templates/index.html"))
             .expect("the index template parses");
@@ -111,13 +114,14 @@ fn summary(rows: &[Row], passed: bool) -> String {
     );
     for row in rows {
         md.push_str(&format!(
-            "| [`{0}`]({0}/report.md) | {1} | {2}/{3} | {4} | {5} |\n",
+            "| [`{0}`]({6}/report.md) | {1} | {2}/{3} | {4} | {5} |\n",
             row.scenario,
             if row.passed { "✅ pass" } else { "❌ fail" },
             row.checks_passed,
             row.checks,
             row.scale,
-            row.server
+            row.server,
+            row.dir
         ));
     }
     for row in rows.iter().filter(|row| !row.failed.is_empty()) {
@@ -136,7 +140,7 @@ pub fn check(root: &Path) -> Result<()> {
         match std::fs::read_to_string(&path) {
             Ok(text) if !text.contains(MARKER) => {
                 return Err(Error::Usage(format!(
-                    "{} exists and was not written by plancheck; a run of several scenarios writes its index there (move it, or choose another --out)",
+                    "{} exists and was not written by plancheck; the index of several reports goes there (move it, or send the index elsewhere: --out for a run, --index-dir for plancheck report)",
                     path.display()
                 )));
             }
@@ -163,6 +167,12 @@ pub fn write(root: &Path, files: &[(String, String)]) -> Result<Vec<PathBuf>> {
         };
         let mut temporary = tempfile::NamedTempFile::new_in(root).map_err(io)?;
         std::io::Write::write_all(&mut temporary, text.as_bytes()).map_err(io)?;
+        // Readable like the reports beside it (a temporary file starts private).
+        std::fs::set_permissions(
+            temporary.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o644),
+        )
+        .map_err(io)?;
         temporary.persist(&path).map_err(|error| io(error.error))?;
         written.push(path);
     }

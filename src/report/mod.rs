@@ -35,9 +35,16 @@ pub trait Exporter: Sync {
     /// Files over every scenario of a run (or every report directory given to
     /// `plancheck report`), written beside the scenarios' directories; most exporters
     /// have none.
-    fn run_files(&self, _reports: &[Report]) -> Vec<(String, String)> {
+    fn run_files(&self, _reports: &[Placed]) -> Vec<(String, String)> {
         Vec::new()
     }
+}
+
+/// One scenario's report among a run's, with where its directory is from the
+/// run-level files (a relative path with `/`, for links).
+pub struct Placed<'a> {
+    pub dir: String,
+    pub report: &'a Report,
 }
 
 /// Every exporter, in the order their files are listed. Adding one is a file and a
@@ -105,7 +112,7 @@ pub fn files(report: &Report) -> Vec<(String, String)> {
 }
 
 /// The run-level files over `reports`, from every exporter.
-pub fn run_files(reports: &[Report]) -> Vec<(String, String)> {
+pub fn run_files(reports: &[Placed]) -> Vec<(String, String)> {
     EXPORTERS
         .iter()
         .flat_map(|exporter| exporter.run_files(reports))
@@ -121,8 +128,27 @@ pub fn write(run: &Outcome, root: &Path) -> Result<PathBuf> {
 }
 
 /// Writes the run-level files over `reports` into `root` (see [`index`]).
-pub fn write_run_files(root: &Path, reports: &[Report]) -> Result<Vec<PathBuf>> {
+pub fn write_run_files(root: &Path, reports: &[Placed]) -> Result<Vec<PathBuf>> {
     index::write(root, &run_files(reports))
+}
+
+/// The path from directory `from` to `to`, `/`-separated, for a link in a page
+/// written in `from` (`../other/sparse-org`).
+pub fn link(from: &Path, to: &Path) -> String {
+    let absolute = |path: &Path| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let (from, to) = (absolute(from), absolute(to));
+    let (from, to): (Vec<_>, Vec<_>) = (from.components().collect(), to.components().collect());
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<String> = vec!["..".to_owned(); from.len() - common];
+    parts.extend(
+        to[common..]
+            .iter()
+            .map(|part| part.as_os_str().to_string_lossy().into_owned()),
+    );
+    match parts.is_empty() {
+        true => ".".to_owned(),
+        false => parts.join("/"),
+    }
 }
 
 /// Refuses, before a run of several scenarios, an `index.html` or `summary.md` in

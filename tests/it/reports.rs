@@ -329,6 +329,7 @@ fn a_report_renders_again_from_its_json_alone() {
     let out = tempfile::tempdir().unwrap();
     let dir = report::write(&sample_outcome(), out.path()).unwrap();
     let markdown = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    let written = std::fs::read_to_string(dir.join("report.json")).unwrap();
     std::fs::remove_file(dir.join("report.md")).unwrap();
     std::fs::write(dir.join("notes.txt"), "mine").unwrap();
     crate::support::plancheck()
@@ -344,8 +345,10 @@ fn a_report_renders_again_from_its_json_alone() {
         std::fs::read_to_string(dir.join("notes.txt")).unwrap(),
         "mine"
     );
-
+    // The document itself comes out as it went in, to the last digit of every float.
     let json = std::fs::read_to_string(dir.join("report.json")).unwrap();
+    assert_eq!(json, written);
+
     std::fs::write(
         dir.join("report.json"),
         json.replace("\"format_version\": 5", "\"format_version\": 99"),
@@ -400,6 +403,41 @@ fn several_reports_get_an_index_and_a_summary() {
             && summary.contains("| [`second-case`](second-case/report.md) | ✅ pass | 5/5 |"),
         "{summary}"
     );
+
+    // Reports of the same scenario from two runs elsewhere, indexed in a third place:
+    // each link leads to its own directory.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let (one, two, index) = (
+        elsewhere.path().join("run-1"),
+        elsewhere.path().join("run-2"),
+        elsewhere.path().join("index"),
+    );
+    std::fs::create_dir(&index).unwrap();
+    let again = [
+        report::write(&sample_outcome(), &one).unwrap(),
+        report::write(&sample_outcome(), &two).unwrap(),
+    ];
+    crate::support::plancheck()
+        .args(["report", "--index-dir"])
+        .arg(&index)
+        .args(&again)
+        .assert()
+        .code(1);
+    // minijinja writes `/` in attributes as `&#x2f;`, which browsers read as `/`.
+    let page = std::fs::read_to_string(index.join("index.html"))
+        .unwrap()
+        .replace("&#x2f;", "/");
+    assert!(
+        page.contains("href=\"../run-1/sparse-org/report.html\"")
+            && page.contains("href=\"../run-2/sparse-org/report.html\""),
+        "{page}"
+    );
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(index.join("index.html"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o644, "readable like the reports");
 
     std::fs::write(out.path().join("index.html"), "<p>my own page</p>").unwrap();
     crate::support::plancheck()
