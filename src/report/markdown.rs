@@ -76,12 +76,18 @@ pub fn render(report: &Report) -> String {
     if report.has_variants() {
         matrix(&mut blocks, report);
     }
-    if let Some(sweep) = &report.sweep {
-        blocks.push(Block {
-            need: Need::Checks,
-            text: growth(sweep),
-        });
-    }
+    let growth_summary = report.sweep.as_ref().map(|sweep| Block {
+        need: Need::Checks,
+        text: growth(sweep),
+    });
+    // With a matrix the sweep's summary follows the matrix; without, the checks.
+    let mut growth_summary = match report.has_variants() {
+        true => {
+            blocks.extend(growth_summary);
+            None
+        }
+        false => growth_summary,
+    };
     for variant in &report.variants {
         let mut text = String::new();
         if report.has_variants() {
@@ -92,6 +98,7 @@ pub fn render(report: &Report) -> String {
             need: Need::Checks,
             text,
         });
+        blocks.extend(growth_summary.take());
         blocks.push(Block {
             need: Need::Figures,
             text: queries(report, variant),
@@ -102,6 +109,12 @@ pub fn render(report: &Report) -> String {
                 text: plan(report, query),
             });
         }
+    }
+    if let Some(sweep) = &report.sweep {
+        blocks.push(Block {
+            need: Need::Figures,
+            text: growth_details(sweep),
+        });
     }
     blocks.push(Block {
         need: Need::Context,
@@ -217,6 +230,7 @@ fn matrix(blocks: &mut Vec<Block>, report: &Report) {
 
 /// The sweep: each fit in words with its spread, every plan shape per scale (so a
 /// plan that changes between scales is seen), and the flip search.
+/// The sweep in short: each fit in words with its spread, and where the plan flips.
 fn growth(sweep: &Sweep) -> String {
     let scales: Vec<String> = sweep
         .scales
@@ -247,6 +261,23 @@ fn growth(sweep: &Sweep) -> String {
             cell_text(&fit.sentence())
         );
     }
+    if let Some(flip) = &sweep.flip {
+        let _ = writeln!(
+            md,
+            "\n**Where the plan flips:** {}.",
+            flip.sentence(&sweep.scale_table)
+        );
+        if let Some(min_scale) = flip.min_scale_sentence() {
+            let _ = writeln!(md, "\n{min_scale}.");
+        }
+    }
+    md
+}
+
+/// The sweep's evidence: every plan shape per scale (so a plan that changes between
+/// scales is seen) and every scale the flip search looked at.
+fn growth_details(sweep: &Sweep) -> String {
+    let mut md = String::from("\n#### Growth: each scale\n");
     let _ = writeln!(
         md,
         "\n| Scale | Variant | Query | Plan shape | Rows examined | Buffers | Median ± spread |\n|--:|---|---|---|--:|--:|--:|"
@@ -286,14 +317,6 @@ fn growth(sweep: &Sweep) -> String {
         let _ = writeln!(md, "\n- {}", cell_text(&line));
     }
     if let Some(flip) = &sweep.flip {
-        let _ = writeln!(
-            md,
-            "\n**Where the plan flips:** {}.",
-            flip.sentence(&sweep.scale_table)
-        );
-        if let Some(min_scale) = flip.min_scale_sentence() {
-            let _ = writeln!(md, "\n{min_scale}.");
-        }
         let _ = writeln!(
             md,
             "\n| Scale | Shows the regression | `{}` plan shape |\n|--:|---|---|",
