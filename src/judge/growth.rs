@@ -75,7 +75,10 @@ impl Check for Growth {
     }
 
     fn judge(&self, _evidence: &Evidence) -> Verdict {
-        Verdict::new(NAME, self.subject(), true, NOT_JUDGED.to_owned())
+        let mut verdict = Verdict::new(NAME, self.subject(), true, NOT_JUDGED.to_owned());
+        verdict.expect = Some(self.expect);
+        verdict.judged = false;
+        verdict
     }
 
     fn judge_sweep(&self, sweep: &Sweep, variant: &[(String, String)]) -> Option<Verdict> {
@@ -91,9 +94,25 @@ impl Growth {
 
     /// The verdict over the sweep's fit of this query in `variant`.
     pub fn judge_fit(&self, sweep: &Sweep, variant: &[(String, String)]) -> Verdict {
-        let verdict = |passed, summary| Verdict::new(NAME, self.subject(), passed, summary);
+        let verdict = |passed, summary| {
+            let mut verdict = Verdict::new(NAME, self.subject(), passed, summary);
+            verdict.expect = Some(self.expect);
+            verdict
+        };
         if let Err(reason) = self.measurable(sweep, variant) {
             return verdict(false, format!("cannot judge: {reason}"));
+        }
+        // A line through scales on both sides of a plan change fits a kink: its slope
+        // says how far apart two plans are, not how either grows.
+        let change = plan_change(sweep, &self.query, variant);
+        if !change.is_empty() {
+            return verdict(
+                false,
+                format!(
+                    "cannot judge {} over this sweep{change}: a fit across a plan change is a kink, not a growth; sweep scales on one side of it (--find-flip names where it is)",
+                    self.subject()
+                ),
+            );
         }
         let Some(fit) = sweep.fit(&self.query, variant, self.measure) else {
             return verdict(
@@ -130,9 +149,8 @@ impl Growth {
             (false, false, _) => verdict(
                 false,
                 format!(
-                    "cannot tell whether {} grows faster than slope {limit}: the slope's 95% interval [{low:.2}, {high:.2}] straddles it ({how}){}; sweep more scales or a wider range",
+                    "cannot tell whether {} grows faster than slope {limit}: the slope's 95% interval [{low:.2}, {high:.2}] straddles it ({how}); sweep more scales or a wider range",
                     self.subject(),
-                    plan_change(sweep, &self.query, variant)
                 ),
             ),
         }
@@ -330,23 +348,36 @@ mod tests {
             (100_000, Some(5_000.0)),
             (1_000_000, Some(1_000.0)),
         ]);
-        let mut sweep = sweep;
-        sweep.points[1].cells[0].queries[0].shape = "Index Scan using t_created_at on t".into();
         for expect in [Expect::Present, Expect::Absent] {
             let verdict = check("old", Measure::RowsExamined, 0.3, expect).judge_fit(&sweep, &[]);
-            assert!(
-                verdict
-                    .summary
-                    .contains("; its plan changes between 10,000 and 100,000;"),
-                "{}",
-                verdict.summary
-            );
             assert!(!verdict.passed, "{}", verdict.summary);
             assert!(
                 verdict.summary.starts_with("cannot tell"),
                 "{}",
                 verdict.summary
             );
+        }
+    }
+
+    /// Two scales on either side of a plan change lie on a line with a steep slope;
+    /// that slope measures the gap between two plans, so no growth verdict is drawn
+    /// from it, whatever was expected.
+    #[test]
+    fn a_fit_across_a_plan_change_is_not_judged_a_growth() {
+        let mut two = sweep(&[(10_000, Some(42.0)), (1_000_000, Some(989_806.0))]);
+        two.points[1].cells[0].queries[0].shape = "Index Scan using t_created_at on t".into();
+        for expect in [Expect::Present, Expect::Absent] {
+            let verdict = check("old", Measure::RowsExamined, 0.5, expect).judge_fit(&two, &[]);
+            assert!(!verdict.passed, "{}", verdict.summary);
+            assert!(
+                verdict
+                    .summary
+                    .contains("its plan changes between 10,000 and 1,000,000")
+                    && verdict.summary.contains("a kink, not a growth"),
+                "{}",
+                verdict.summary
+            );
+            assert_eq!(verdict.expect, Some(expect));
         }
     }
 

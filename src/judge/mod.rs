@@ -239,6 +239,7 @@ pub(crate) fn expectation_verdict(
         summary,
         findings,
         expect: Some(expect),
+        judged: true,
     }
 }
 

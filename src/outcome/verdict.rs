@@ -52,8 +52,13 @@ pub struct Verdict {
     /// One sentence saying what was found and what was required.
     pub summary: String,
     pub findings: Vec<Finding>,
-    /// What a plan check expected of its query's plan; `None` for the other checks.
+    /// What a check expected of its query (a plan check's problem, a growth); `None`
+    /// for the comparisons.
     pub expect: Option<Expect>,
+    /// Whether the check could judge at all in this run: a growth check in a run at
+    /// one scale could not. Such a verdict does not fail the run, and every report
+    /// shows it as not judged, never as a pass.
+    pub judged: bool,
 }
 
 impl Verdict {
@@ -67,6 +72,7 @@ impl Verdict {
             summary,
             findings: vec![],
             expect: None,
+            judged: true,
         }
     }
 }

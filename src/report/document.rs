@@ -231,11 +231,15 @@ pub struct QueryReport {
 pub struct CheckReport {
     pub check: String,
     pub subject: String,
-    /// What a plan check expected of its query's plan (`present`: the problem must
-    /// show; `absent`: it must not); `null` for checks that take no expectation.
+    /// What the check expected (`present`: its problem, or for `growth` a growth past
+    /// `max_slope`, must
+    /// show; `absent`: it must not); `null` for the comparisons, which take none.
     pub expect: Option<Expect>,
     /// The queries the check read.
     pub queries: Vec<String>,
+    /// `false` when the check could not judge in this run (a growth check at one
+    /// scale): it does not fail the run, and `passed` is then no pass.
+    pub judged: bool,
     pub passed: bool,
     pub summary: String,
     pub findings: Vec<FindingReport>,
@@ -393,6 +397,7 @@ fn variant_report(cell: &Cell) -> VariantReport {
                 subject: verdict.subject.clone(),
                 expect: verdict.expect,
                 queries: verdict.queries.clone(),
+                judged: verdict.judged,
                 passed: verdict.passed,
                 summary: verdict.summary.clone(),
                 findings: verdict
@@ -552,6 +557,18 @@ impl VariantReport {
             .map(|(name, value)| format!("{name}={}", value.as_str().unwrap_or_default()))
             .collect::<Vec<_>>()
             .join(", ")
+    }
+
+    /// `5/5`: checks passed of those judged, and `5/5, 3 not judged` when some could
+    /// not judge in this run (they are neither passes nor failures).
+    pub fn tally(&self) -> String {
+        let judged = self.checks.iter().filter(|check| check.judged);
+        let passed = judged.clone().filter(|check| check.passed).count();
+        let not_judged = self.checks.len() - judged.clone().count();
+        match not_judged {
+            0 => format!("{passed}/{}", judged.count()),
+            _ => format!("{passed}/{}, {not_judged} not judged", judged.count()),
+        }
     }
 
     /// The query named `name`.

@@ -279,8 +279,7 @@ fn matrix(report: &Report) -> Matrix {
 }
 
 fn checks_count(variant: &VariantReport) -> String {
-    let passed = variant.checks.iter().filter(|check| check.passed).count();
-    format!("{passed}/{}", variant.checks.len())
+    variant.tally()
 }
 
 fn variant_anchor(index: usize) -> String {
@@ -364,6 +363,8 @@ struct CheckView {
     subject: String,
     expect: &'static str,
     passed: bool,
+    /// Whether the check could judge in this run.
+    judged: bool,
     summary: String,
     findings: Vec<FindingView>,
 }
@@ -387,6 +388,7 @@ fn check_view(check: &CheckReport, query_anchors: &HashMap<&str, String>) -> Che
             None => "",
         },
         passed: check.passed,
+        judged: check.judged,
         summary: check.summary.clone(),
         findings: check
             .findings

@@ -44,7 +44,8 @@ fn rows(reports: &[Placed]) -> Vec<Row> {
             let verdicts = report
                 .variants
                 .iter()
-                .flat_map(|variant| variant.checks.iter().map(move |check| (variant, check)));
+                .flat_map(|variant| variant.checks.iter().map(move |check| (variant, check)))
+                .filter(|(_, check)| check.judged);
             let failed = verdicts
                 .clone()
                 .filter(|(_, check)| !check.passed)
@@ -61,7 +62,15 @@ fn rows(reports: &[Placed]) -> Vec<Row> {
                 checks_passed: verdicts.clone().filter(|(_, check)| check.passed).count(),
                 checks: verdicts.count(),
                 variants: report.variants.len(),
-                scale: format_count(report.scale as f64),
+                scale: match &report.sweep {
+                    Some(sweep) => sweep
+                        .scales
+                        .iter()
+                        .map(|scale| format_count(*scale as f64))
+                        .collect::<Vec<_>>()
+                        .join(" / "),
+                    None => format_count(report.scale as f64),
+                },
                 seed: report.seed,
                 server: format!(
                     "PostgreSQL {} ({})",

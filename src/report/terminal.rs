@@ -133,11 +133,15 @@ fn checks(variant: &VariantReport, colour: bool, new_table: &dyn Fn(Vec<&str>) -
         for finding in &check.findings {
             detail.push_str(&format!("\n• {} at {}", finding.node_label, finding.node));
         }
-        let mark = TableCell::new(if check.passed { "PASS" } else { "FAIL" });
-        let mark = match (colour, check.passed) {
-            (false, _) => mark,
-            (true, true) => mark.fg(Color::Green),
-            (true, false) => mark.fg(Color::Red),
+        let mark = TableCell::new(match (check.judged, check.passed) {
+            (false, _) => "NOT JUDGED",
+            (true, true) => "PASS",
+            (true, false) => "FAIL",
+        });
+        let mark = match (colour, check.judged, check.passed) {
+            (false, _, _) | (true, false, _) => mark,
+            (true, true, true) => mark.fg(Color::Green),
+            (true, true, false) => mark.fg(Color::Red),
         };
         table.add_row(vec![
             TableCell::new(&check.check),
