@@ -244,7 +244,8 @@ pub async fn run(
     if let Some(query) = &plan.find_flip {
         let clock = Instant::now();
         let flip = find_flip(server, scenario, options, query, probes).await?;
-        let name = format!("find flip ({} probes)", flip.probes.len());
+        let probed = flip.probes.iter().filter(|probe| !probe.from_sweep).count();
+        let name = format!("find flip ({probed} probes)");
         phases.push(Phase::new(&name, clock.elapsed()));
         sweep.flip = Some(flip);
     }
@@ -283,6 +284,12 @@ fn judge_over_sweep(scenario: &Scenario, outcome: &mut Outcome, sweep: &Sweep) {
             &cell.evidence,
             Some((sweep, &cell.variant)),
         );
+        // A min_scale the search finds too low fails the scenario where its verdicts
+        // are read, not only in the sweep's paragraph.
+        if let Some(flip) = &sweep.flip {
+            cell.verdicts
+                .push(judge::flip_search::verdict(flip, &sweep.scale_table));
+        }
     }
 }
 
