@@ -448,7 +448,7 @@ fn load_scenarios(args: &ScenarioArgs) -> Result<Vec<Scenario>> {
     for scenario in &scenarios {
         report::check_destination(&args.out, &scenario.name)?;
         let scale = args.scale.unwrap_or(scenario.dataset.default_scale);
-        crate::disk_guard::refuse_absurd(scenario, scale)?;
+        crate::disk_guard::refuse_absurd(scenario, scale, "--scale")?;
         if let Some(min_scale) = scenario.min_scale.filter(|min_scale| scale < *min_scale) {
             say!(
                 "warning: scenario {} declares that it reproduces from --scale {min_scale}; at {scale} its old plan may not show the regression",

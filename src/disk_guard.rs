@@ -89,8 +89,9 @@ impl DiskCheck {
 }
 
 /// Refuses a scale at which even the dataset's bare rows exceed [`CEILING_BYTES`].
-/// Needs no server and allocates nothing in proportion to the scale.
-pub fn refuse_absurd(scenario: &Scenario, scale: u64) -> Result<()> {
+/// Needs no server and allocates nothing in proportion to the scale. `flag` is how
+/// the user gave the scale (`--scale`, `--scales`), for the message.
+pub fn refuse_absurd(scenario: &Scenario, scale: u64, flag: &str) -> Result<()> {
     let dataset = &scenario.dataset;
     let expected = layout::expected_rows(&dataset.model, scale);
     let least = estimate::lower_bound_bytes(&expected);
@@ -100,9 +101,9 @@ pub fn refuse_absurd(scenario: &Scenario, scale: u64) -> Result<()> {
     Err(Error::input(
         &dataset.path,
         format!(
-            "--scale {scale} ({} rows of {}) makes {} rows in all, at least {} before any column or index \
+            "{flag} {scale} ({} rows of {}) makes {} rows in all, at least {} before any column or index \
              ({MIN_ROW_BYTES} bytes of row header each), over the {} plancheck seeds at most on any backend; \
-             lower --scale (the dataset's own is {})",
+             lower {flag} (the dataset's own is {})",
             format_count(scale as f64),
             dataset.scale_table(),
             format_count(expected.iter().sum()),
@@ -131,7 +132,7 @@ pub async fn check(
     lanes: usize,
 ) -> Result<DiskCheck> {
     // Again, for callers that did not ask before starting the server (the benches).
-    refuse_absurd(scenario, scale)?;
+    refuse_absurd(scenario, scale, "--scale")?;
     let run = Run {
         server,
         client,

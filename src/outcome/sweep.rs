@@ -164,7 +164,9 @@ pub const UNCERTAIN_HALF_WIDTH: f64 = 0.25;
 
 /// How the slope of a fit reads in words.
 pub fn growth_words(slope: f64) -> &'static str {
-    if slope < 0.15 {
+    if slope < -0.15 {
+        "shrinks as the table grows"
+    } else if slope < 0.15 {
         "stays flat"
     } else if slope < 0.85 {
         "grows slower than the table"
@@ -186,23 +188,32 @@ pub fn variant_label(variant: &[(String, String)]) -> String {
 
 impl Fit {
     /// `old grows with the table (slope 0.98 ± 0.02, 3 scales)`; without a spread,
-    /// `old stays flat (slope 0.01 from 2 scales; spread unknown)`; and when the 95%
-    /// interval is too wide to name a growth (± more than 0.25),
+    /// `old stays flat (slope 0.01 from 2 scales; spread unknown)`. The words hold over
+    /// the whole 95% interval: one that only grows but at no clear rate reads
+    /// `old grows (slope 1.34 ± 0.49, 3 scales)`, and one too wide to say whether it
+    /// grows at all (± more than 0.25 across the line between flat and growing)
     /// `old: growth uncertain (slope 0.20 ± 1.15, 3 scales)`.
     pub fn sentence(&self) -> String {
         let subject = match self.variant.is_empty() {
             true => self.query.clone(),
             false => format!("{} ({})", self.query, variant_label(&self.variant)),
         };
-        match self.interval {
-            Some([low, high]) if high - low > 2.0 * UNCERTAIN_HALF_WIDTH => {
-                format!("{subject}: growth uncertain ({})", self.slope_text())
+        // The words must hold over the whole 95% interval: the same words at both
+        // ends; or, when every slope in it grows, "grows" without a rate.
+        let words = match self.interval {
+            None => Some(growth_words(self.slope)),
+            Some([low, high]) if growth_words(low) == growth_words(high) => {
+                Some(growth_words(self.slope))
             }
-            _ => format!(
-                "{subject} {} ({})",
-                growth_words(self.slope),
-                self.slope_text()
-            ),
+            Some([low, _]) if low >= 0.15 => Some("grows"),
+            Some([low, high]) if high - low <= 2.0 * UNCERTAIN_HALF_WIDTH => {
+                Some(growth_words(self.slope))
+            }
+            Some(_) => None,
+        };
+        match words {
+            Some(words) => format!("{subject} {words} ({})", self.slope_text()),
+            None => format!("{subject}: growth uncertain ({})", self.slope_text()),
         }
     }
 

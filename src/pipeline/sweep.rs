@@ -97,7 +97,7 @@ pub fn plan(
         return Err(Error::Usage(format!("--scales {problem}")));
     }
     let (first, last) = (scales[0], scales[scales.len() - 1]);
-    crate::disk_guard::refuse_absurd(scenario, last)?;
+    crate::disk_guard::refuse_absurd(scenario, last, "--scales")?;
     reseedable(scenario, first, last).map_err(refuse)?;
     let dataset = &scenario.dataset;
     let seed = seed.unwrap_or(dataset.model.seed);
