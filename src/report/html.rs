@@ -50,6 +50,7 @@ impl Exporter for Html {
 pub struct SweepInput {
     pub time: Vec<SweepSeries>,
     pub rows_examined: Vec<SweepSeries>,
+    pub buffers: Vec<SweepSeries>,
     /// Each fit in words, with its spread (`old grows with the table (slope 0.98 ±
     /// 0.02, 3 scales)`).
     pub sentences: Vec<String>,
@@ -111,6 +112,7 @@ impl SweepInput {
         SweepInput {
             time: series(Measure::Time),
             rows_examined: series(Measure::RowsExamined),
+            buffers: series(Measure::Buffers),
             sentences: sweep
                 .fits
                 .iter()
@@ -577,6 +579,7 @@ fn estimated_note(report: &Report, query: &QueryReport) -> Option<String> {
 struct SweepView {
     time_svg: Option<String>,
     rows_svg: Option<String>,
+    buffers_svg: Option<String>,
     /// `old: time slope 0.98`, one line per fitted series.
     slopes: Vec<String>,
     shapes: Vec<(String, String, String, bool)>,
@@ -602,6 +605,7 @@ fn sweep_view(sweep: &SweepInput) -> Option<SweepView> {
     let view = SweepView {
         time_svg: charts::sweep_plot(SweepMeasure::TimeMs, &sweep.time),
         rows_svg: charts::sweep_plot(SweepMeasure::RowsExamined, &sweep.rows_examined),
+        buffers_svg: charts::sweep_plot(SweepMeasure::Buffers, &sweep.buffers),
         slopes: match sweep.sentences.is_empty() {
             true => slopes,
             false => sweep.sentences.clone(),

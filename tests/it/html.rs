@@ -169,7 +169,10 @@ fn the_sample_report_html_shows_both_trees_the_flagged_node_and_the_sweep_in_chr
     }
     assert_page_shows_the_walk(&dom, &png, "variant-1");
     let sweep = element(&dom, "sweep");
-    assert!(sweep.matches("<svg").count() == 2, "time and rows plots");
+    assert!(
+        sweep.matches("<svg").count() == 3,
+        "time, rows examined and buffers plots"
+    );
     assert!(sweep.contains("old · slope 0.98") && sweep.contains("new · slope 0.00"));
     assert!(
         sweep.contains("old grows with the table (slope 0.98 ± 0.03, 4 scales)")

@@ -527,6 +527,8 @@ pub(crate) fn sample_sweep() -> plancheck::outcome::sweep::Sweep {
         fits: vec![
             fit("old", Measure::RowsExamined, 0.98, 48_000.0, 0.02),
             fit("new", Measure::RowsExamined, 0.0, 52.0, 0.0),
+            fit("old", Measure::Buffers, 0.98, 24_000.0, 0.02),
+            fit("new", Measure::Buffers, 0.0, 26.0, 0.0),
             fit("old", Measure::Time, 0.98, 160.0, 0.03),
             fit("new", Measure::Time, 0.0, 0.6, 0.05),
         ],

@@ -46,6 +46,7 @@ pub struct SweepSeries {
 pub enum SweepMeasure {
     TimeMs,
     RowsExamined,
+    Buffers,
 }
 
 impl SweepMeasure {
@@ -53,13 +54,14 @@ impl SweepMeasure {
         match self {
             SweepMeasure::TimeMs => "time (ms)",
             SweepMeasure::RowsExamined => "rows examined",
+            SweepMeasure::Buffers => "shared buffers",
         }
     }
 
     fn format(self, value: f64) -> String {
         match self {
             SweepMeasure::TimeMs => format_ms(value),
-            SweepMeasure::RowsExamined => format_count(value),
+            SweepMeasure::RowsExamined | SweepMeasure::Buffers => format_count(value),
         }
     }
 }
@@ -212,6 +214,11 @@ pub fn sweep_plot(measure: SweepMeasure, series: &[SweepSeries]) -> Option<Strin
     let points = || series.iter().flat_map(|series| series.points.iter());
     let scales = log_range(points().map(|point| point.scale))?;
     let values = log_range(points().map(|point| point.value))?;
+    // Room above the data for the legend (upper left), a line per series, so that
+    // no point hides behind it.
+    let reserved = 0.15 + 0.1 * series.len() as f64;
+    let span = (values.end / values.start).ln();
+    let values = values.start..values.end * (span * reserved / (1.0 - reserved)).exp();
     Some(svg((620, 380), |root| {
         draw_sweep(root, measure, series, (scales, values))
     }))
@@ -250,15 +257,21 @@ fn draw_sweep(
             Some(fit) => format!("{} · slope {:.2}", series.label, fit.slope),
             None => series.label.clone(),
         };
+        // Every other series is drawn as a larger ring, so two series with the same
+        // values (two flat queries) both show.
+        let style = match index % 2 {
+            0 => (4, colour.filled()),
+            _ => (7, colour.stroke_width(2)),
+        };
         chart
             .draw_series(
                 series
                     .points
                     .iter()
-                    .map(|point| Circle::new((point.scale, point.value), 4, colour.filled())),
+                    .map(move |point| Circle::new((point.scale, point.value), style.0, style.1)),
             )?
             .label(label)
-            .legend(move |(x, y)| Circle::new((x + 8, y), 4, colour.filled()));
+            .legend(move |(x, y)| Circle::new((x + 8, y), style.0, style.1));
         if let Some(fit) = series.fit {
             let ends = [scales.start * 1.5, scales.end / 1.5];
             chart.draw_series(DashedLineSeries::new(
