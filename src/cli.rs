@@ -60,6 +60,17 @@ pub enum Command {
         #[arg(long, env = "PLANCHECK_DATABASE_URL")]
         database_url: Option<String>,
     },
+    /// Judge plans saved elsewhere (EXPLAIN (FORMAT JSON) output, as psql prints it or
+    /// alone, a plan object, or auto_explain JSON log lines) with a scenario's checks
+    /// on one of its queries, without seeding anything. Catalog facts come from
+    /// --catalog, or from the scenario's schema applied to an empty database on a
+    /// server started for it. Exit code 0 when every check that could judge passed, 1
+    /// when one failed, 2 for bad input.
+    Judge(JudgeArgs),
+    /// Print the SQL that exports the catalog facts `plancheck judge --catalog` reads
+    /// (index and constraint definitions only, never a row): run it on production with
+    /// `psql -At -f catalog.sql > catalog.json`.
+    CatalogSql,
     /// Render reports again from their `report.json` alone (no database): each
     /// directory's report.md, report.html and raw plan files, and with several
     /// directories an index.html and summary.md over them. Files a user added to a
@@ -78,6 +89,43 @@ pub enum Command {
         #[arg(long, conflicts_with = "dirs")]
         schema: bool,
     },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct JudgeArgs {
+    /// Plan files: EXPLAIN (FORMAT JSON) output, a plan object, or a server log with
+    /// auto_explain's JSON plans.
+    #[arg(required = true)]
+    pub plans: Vec<PathBuf>,
+    /// The scenario whose checks judge the plans (a name in --scenarios-dir or a path).
+    #[arg(long)]
+    pub scenario: String,
+    /// The scenario's query the plans are plans of; its checks that read this query
+    /// alone judge them.
+    #[arg(long)]
+    pub query: String,
+    /// Catalog facts (`catalog.json` of a report, or what `plancheck catalog-sql`
+    /// exports); without it, the scenario's schema is applied to an empty database.
+    #[arg(long)]
+    pub catalog: Option<PathBuf>,
+    /// `terminal`, `markdown` or `json`, on stdout.
+    #[arg(long, value_enum, default_value_t = JudgeFormat::Terminal)]
+    pub format: JudgeFormat,
+    #[arg(long, env = "PLANCHECK_SCENARIOS", default_value = "scenarios")]
+    pub scenarios_dir: PathBuf,
+    /// Where the server for the schema's catalog comes from (as for `scenario`).
+    #[arg(long, value_enum, env = "PLANCHECK_BACKEND", default_value_t = BackendChoice::Auto)]
+    pub backend: BackendChoice,
+    #[arg(long, env = "PLANCHECK_IMAGE", default_value = DEFAULT_IMAGE)]
+    pub image: String,
+}
+
+/// How `plancheck judge` prints its verdicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum JudgeFormat {
+    Terminal,
+    Markdown,
+    Json,
 }
 
 #[derive(Debug, clap::Args)]
@@ -210,6 +258,21 @@ pub enum Outcome {
 pub async fn execute(cli: Cli, mut signals: Signals) -> Result<Outcome> {
     match cli.command {
         Command::List { scenarios_dir } => list(&scenarios_dir),
+        Command::CatalogSql => {
+            print_stdout(crate::capture::CATALOG_SQL);
+            Ok(Outcome::Passed)
+        }
+        Command::Judge(args) => {
+            let registry = Registry::new();
+            let judged = tokio::select! {
+                outcome = judge_saved(args, registry.clone()) => outcome,
+                () = signals.received() => Ok(Outcome::Interrupted),
+            };
+            for line in registry.release().await {
+                say!("{line}");
+            }
+            judged
+        }
         Command::Report {
             dirs,
             index_dir,
@@ -259,6 +322,31 @@ pub async fn execute(cli: Cli, mut signals: Signals) -> Result<Outcome> {
             ending
         }
     }
+}
+
+/// `plancheck judge`: saved plans judged with a scenario's checks.
+async fn judge_saved(args: JudgeArgs, registry: Registry) -> Result<Outcome> {
+    use crate::pipeline::saved::{CatalogSource, judge_files};
+    let scenario = Scenario::find(&args.scenarios_dir, &args.scenario)?;
+    let catalog = match &args.catalog {
+        Some(path) => CatalogSource::File(path),
+        None => CatalogSource::Schema(ProvisionOptions {
+            backend: args.backend,
+            image: args.image.clone(),
+            database_url: None,
+            registry,
+        }),
+    };
+    let judgement = judge_files(&scenario, &args.query, &args.plans, catalog).await?;
+    print_stdout(&match args.format {
+        JudgeFormat::Terminal => report::saved::terminal(&judgement),
+        JudgeFormat::Markdown => report::saved::markdown(&judgement),
+        JudgeFormat::Json => report::saved::json(&judgement),
+    });
+    Ok(match judgement.passed() {
+        true => Outcome::Passed,
+        false => Outcome::ChecksFailed,
+    })
 }
 
 /// `plancheck report`: every directory's files rendered again from its document,

@@ -3,6 +3,7 @@
 //! this module only wires them together and keeps the clock. Reports are written by
 //! the caller from the [`Outcome`] this returns, so they never touch the database.
 
+pub mod saved;
 pub mod sweep;
 
 use std::time::{Duration, Instant};

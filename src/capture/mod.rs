@@ -18,7 +18,7 @@ use crate::outcome::{
     AnalyzeCancelled, DigestBuilder, Phase, QueryEvidence, ResultDigest, SamplingStop, SchemaState,
     TimedOut, Timing,
 };
-use crate::plan::{Catalog, IndexFacts, IndexKey, Plan};
+use crate::plan::{Catalog, Plan};
 use crate::progress::{PhaseClock, Progress};
 use crate::schema::sql_error;
 use crate::value::Value;
@@ -784,45 +784,44 @@ impl<'a> tokio_postgres::types::FromSql<'a> for RawBytes {
 /// The key columns and their declared order of every index outside the system
 /// schemas.
 pub async fn catalog(client: &Client) -> Result<Catalog> {
-    let rows = client
-        .query(
-            "SELECT ci.relname::text, ct.relname::text, i.indisunique, \
-                    pg_get_expr(i.indpred, i.indrelid), a.attname::text, \
-                    (i.indoption[k.n - 1] & 1) = 1 \
-             FROM pg_index i \
-             JOIN pg_class ci ON ci.oid = i.indexrelid \
-             JOIN pg_class ct ON ct.oid = i.indrelid \
-             JOIN pg_namespace ns ON ns.oid = ct.relnamespace \
-             CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n) \
-             LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum AND k.attnum > 0 \
-             WHERE ns.nspname NOT IN ('pg_catalog', 'information_schema') \
-               AND ns.nspname NOT LIKE 'pg_toast%' \
-               AND k.n <= i.indnkeyatts \
-             ORDER BY ci.relname, k.n",
-            &[],
-        )
+    let row = client
+        .query_one(CATALOG_SQL, &[])
         .await
         .map_err(Error::database("reading index facts from the catalog"))?;
-    let mut indexes: Vec<IndexFacts> = Vec::new();
-    for row in rows {
-        let name: String = row.get(0);
-        let key = IndexKey {
-            column: row.get(4),
-            descending: row.get(5),
-        };
-        match indexes.last_mut() {
-            Some(last) if last.name == name => last.keys.push(key),
-            _ => indexes.push(IndexFacts {
-                name,
-                table: row.get(1),
-                unique: row.get(2),
-                predicate: row.get(3),
-                keys: vec![key],
-            }),
-        }
-    }
-    Ok(Catalog { indexes })
+    let document: serde_json::Value = row.get(0);
+    serde_json::from_value(document).map_err(|error| {
+        Error::Infrastructure(format!("the catalog's index facts did not read: {error}"))
+    })
 }
+
+/// The query that reads the index facts the checks need (every index's table, key
+/// columns in order with their direction, uniqueness and predicate), as one JSON
+/// document in `catalog.json`'s shape. Definitions only, never a row of data: it is
+/// what `plancheck catalog-sql` prints for exporting a production catalog, so the
+/// file judged offline and the facts a run reads are made the same way.
+pub const CATALOG_SQL: &str = "\
+SELECT json_build_object('indexes', coalesce(json_agg(facts ORDER BY facts->>'name'), '[]'::json))
+FROM (
+  SELECT json_build_object(
+           'name', ci.relname,
+           'table', ct.relname,
+           'unique', i.indisunique,
+           'predicate', pg_get_expr(i.indpred, i.indrelid),
+           'keys', (SELECT json_agg(json_build_object(
+                               'column', a.attname,
+                               'descending', (i.indoption[k.n - 1] & 1) = 1) ORDER BY k.n)
+                    FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)
+                    LEFT JOIN pg_attribute a
+                      ON a.attrelid = i.indrelid AND a.attnum = k.attnum AND k.attnum > 0
+                    WHERE k.n <= i.indnkeyatts)) AS facts
+  FROM pg_index i
+  JOIN pg_class ci ON ci.oid = i.indexrelid
+  JOIN pg_class ct ON ct.oid = i.indrelid
+  JOIN pg_namespace ns ON ns.oid = ct.relnamespace
+  WHERE ns.nspname NOT IN ('pg_catalog', 'information_schema')
+    AND ns.nspname NOT LIKE 'pg_toast%'
+) indexes;
+";
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,7 @@
 //! later stages never see an unchecked value. Errors name the file, line, key and value.
 
 pub mod dataset;
+pub mod saved_plan;
 pub mod scenario;
 pub mod statements;
 

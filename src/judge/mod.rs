@@ -15,6 +15,7 @@ pub mod ordered_walk;
 pub mod row_amplification;
 pub mod rows_examined;
 pub mod same_results;
+pub mod saved;
 pub mod shared_buffers;
 pub mod speedup;
 pub mod time_budget;
@@ -69,6 +70,12 @@ pub trait Check: std::fmt::Debug + Send + Sync {
     /// one the sweep fits (the scenario's `[sweep] queries`).
     fn sweep_queries(&self) -> Vec<&str> {
         Vec::new()
+    }
+    /// Whether the check reads what only a plan that ran can count (actual rows,
+    /// buffers): its cost, where the other plan checks read its shape. A plan saved
+    /// without ANALYZE cannot be judged by it.
+    fn reads_counts(&self) -> bool {
+        false
     }
     /// Judges one variant's evidence.
     fn judge(&self, evidence: &Evidence) -> Verdict;

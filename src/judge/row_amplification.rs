@@ -31,6 +31,10 @@ impl Check for RowAmplification {
         vec![&self.query]
     }
 
+    fn reads_counts(&self) -> bool {
+        true
+    }
+
     fn validate(&self) -> Result<(), String> {
         if self.max_ratio.is_finite() && self.max_ratio >= 1.0 {
             Ok(())

@@ -33,6 +33,10 @@ impl Check for RowsExamined {
         vec![&self.query]
     }
 
+    fn reads_counts(&self) -> bool {
+        true
+    }
+
     fn validate(&self) -> Result<(), String> {
         if self.max_per_row.is_none() && self.max_rows.is_none() {
             return Err("give max_per_row, max_rows or both".into());

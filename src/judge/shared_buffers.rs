@@ -31,6 +31,10 @@ impl Check for SharedBuffers {
         vec![&self.query]
     }
 
+    fn reads_counts(&self) -> bool {
+        true
+    }
+
     fn validate(&self) -> Result<(), String> {
         if self.max_buffers == 0 {
             return Err(
