@@ -43,20 +43,22 @@ pub fn read(path: &Path) -> Result<Vec<SavedPlan>> {
     }
     let text = std::fs::read_to_string(path)
         .map_err(|error| Error::input(path, format!("cannot read: {error}")))?;
-    parse(&text).map_err(|message| Error::input(path, message)).map(|plans| {
-        plans
-            .into_iter()
-            .map(|(line, text, plan, query_text)| SavedPlan {
-                source: match line {
-                    Some(line) => format!("{}:{line}", path.display()),
-                    None => path.display().to_string(),
-                },
-                text,
-                plan,
-                query_text,
-            })
-            .collect()
-    })
+    parse(&text)
+        .map_err(|message| Error::input(path, message))
+        .map(|plans| {
+            plans
+                .into_iter()
+                .map(|(line, text, plan, query_text)| SavedPlan {
+                    source: match line {
+                        Some(line) => format!("{}:{line}", path.display()),
+                        None => path.display().to_string(),
+                    },
+                    text,
+                    plan,
+                    query_text,
+                })
+                .collect()
+        })
 }
 
 /// A plan found in a text: the line it starts at (for logs), its JSON text, the plan
@@ -104,9 +106,8 @@ fn looks_like_text_explain(text: &str) -> bool {
 /// One JSON document: an EXPLAIN array, `{"Plan": …}` (as auto_explain logs it, with
 /// `Query Text`), or a bare node `{"Node Type": …}`.
 fn document(json: &str) -> std::result::Result<(String, Plan, Option<String>), String> {
-    let value: serde_json::Value = serde_json::from_str(json).map_err(|error| {
-        format!("is not valid JSON ({error}); {EXPECTED}")
-    })?;
+    let value: serde_json::Value = serde_json::from_str(json)
+        .map_err(|error| format!("is not valid JSON ({error}); {EXPECTED}"))?;
     let first = match &value {
         serde_json::Value::Array(items) => items.first().cloned().unwrap_or_default(),
         other => other.clone(),
@@ -114,7 +115,11 @@ fn document(json: &str) -> std::result::Result<(String, Plan, Option<String>), S
     let document = match (&first.get("Plan"), &first.get("Node Type")) {
         (Some(_), _) => first,
         (None, Some(_)) => serde_json::json!({ "Plan": first }),
-        _ => return Err(format!("holds JSON without a \"Plan\" or \"Node Type\" key; {EXPECTED}")),
+        _ => {
+            return Err(format!(
+                "holds JSON without a \"Plan\" or \"Node Type\" key; {EXPECTED}"
+            ));
+        }
     };
     let query = document
         .get("Query Text")
@@ -128,7 +133,9 @@ fn document(json: &str) -> std::result::Result<(String, Plan, Option<String>), S
 /// The JSON inside psql's aligned output: a `QUERY PLAN` header and a dashed rule,
 /// lines ending in ` +`, and a `(1 row)` footer.
 fn psql_aligned(text: &str) -> Option<String> {
-    let mut lines = text.lines().skip_while(|line| !line.trim_start().starts_with("---"));
+    let mut lines = text
+        .lines()
+        .skip_while(|line| !line.trim_start().starts_with("---"));
     lines.next()?;
     let mut json = String::new();
     for line in lines {
@@ -239,7 +246,14 @@ mod tests {
             "{}\n",
             serde_json::json!({"timestamp": "2026-11-29", "message": format!("duration: 1.2 ms  plan:\n{object}")})
         );
-        for text in [ARRAY, psql.as_str(), bare, object, log.as_str(), jsonlog.as_str()] {
+        for text in [
+            ARRAY,
+            psql.as_str(),
+            bare,
+            object,
+            log.as_str(),
+            jsonlog.as_str(),
+        ] {
             let plans = parse(text).unwrap_or_else(|error| panic!("{error}\n{text}"));
             assert_eq!(plans.len(), 1, "{text}");
             assert_eq!(plans[0].2.root.index_name.as_deref(), Some("t_created_at"));
@@ -250,11 +264,24 @@ mod tests {
 
     #[test]
     fn what_is_not_a_json_plan_is_refused_saying_what_was_expected() {
-        let text = "Limit  (cost=0.43..10.2 rows=26 width=8)\n  ->  Index Scan using t_created_at on t";
+        let text =
+            "Limit  (cost=0.43..10.2 rows=26 width=8)\n  ->  Index Scan using t_created_at on t";
         assert!(parse(text).unwrap_err().contains("EXPLAIN's text format"));
         assert!(parse("").unwrap_err().starts_with("is empty"));
-        assert!(parse("[{\"Plan\": {\"Node Type\"").unwrap_err().contains("not valid JSON"));
-        assert!(parse("{\"rows\": 3}").unwrap_err().contains("without a \"Plan\""));
-        assert!(parse("hello\nworld\n").unwrap_err().starts_with("holds no plan"));
+        assert!(
+            parse("[{\"Plan\": {\"Node Type\"")
+                .unwrap_err()
+                .contains("not valid JSON")
+        );
+        assert!(
+            parse("{\"rows\": 3}")
+                .unwrap_err()
+                .contains("without a \"Plan\"")
+        );
+        assert!(
+            parse("hello\nworld\n")
+                .unwrap_err()
+                .starts_with("holds no plan")
+        );
     }
 }

@@ -18,9 +18,7 @@
 
 use super::{Check, evaluate};
 use crate::outcome::saved::JudgedPlan;
-use crate::outcome::{
-    Evidence, Expect, QueryEvidence, SamplingStop, SchemaState, Timing, Verdict,
-};
+use crate::outcome::{Evidence, Expect, QueryEvidence, SamplingStop, SchemaState, Timing, Verdict};
 use crate::plan::{Catalog, Plan};
 
 /// What is known of the query a saved plan belongs to.

@@ -46,4 +46,3 @@ impl JudgedPlan {
             .all(|verdict| !verdict.judged || verdict.passed)
     }
 }
-

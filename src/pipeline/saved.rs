@@ -12,8 +12,8 @@ use crate::input::Scenario;
 use crate::input::saved_plan::{self, SavedPlan};
 use crate::judge::Check;
 use crate::judge::saved::{SavedQuery, judge_plan};
-use crate::outcome::saved::Judgement;
 use crate::outcome::SchemaState;
+use crate::outcome::saved::Judgement;
 use crate::plan::Catalog;
 use crate::provision::{ProvisionOptions, Server};
 use crate::schema;
@@ -59,7 +59,10 @@ pub async fn judge_files(
         CatalogSource::File(path) => (read_catalog(path)?, path.display().to_string()),
         CatalogSource::Schema(options) => (
             schema_catalog(scenario, declared.state, &options).await?,
-            format!("the scenario's schema ({} state) on an empty database", declared.state.word()),
+            format!(
+                "the scenario's schema ({} state) on an empty database",
+                declared.state.word()
+            ),
         ),
     };
     let saved = SavedQuery {
@@ -73,7 +76,14 @@ pub async fn judge_files(
         catalog_from,
         plans: plans
             .iter()
-            .map(|plan| judge_plan(&checks, &saved, &catalog, (&plan.source, &plan.text, &plan.plan)))
+            .map(|plan| {
+                judge_plan(
+                    &checks,
+                    &saved,
+                    &catalog,
+                    (&plan.source, &plan.text, &plan.plan),
+                )
+            })
             .collect(),
     })
 }

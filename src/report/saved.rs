@@ -47,7 +47,11 @@ pub fn terminal(judgement: &Judgement) -> String {
         "judge {} of scenario {} — {}\ncatalog: {}\n",
         judgement.query,
         judgement.scenario,
-        if judgement.passed() { "all judged checks passed" } else { "CHECKS FAILED" },
+        if judgement.passed() {
+            "all judged checks passed"
+        } else {
+            "CHECKS FAILED"
+        },
         judgement.catalog_from
     );
     for plan in &judgement.plans {
@@ -82,7 +86,11 @@ pub fn markdown(judgement: &Judgement) -> String {
         "## plancheck judge · `{}` of `{}` · {}\n\nCatalog: {}.\n",
         judgement.query,
         judgement.scenario,
-        if judgement.passed() { "✅ pass" } else { "❌ fail" },
+        if judgement.passed() {
+            "✅ pass"
+        } else {
+            "❌ fail"
+        },
         judgement.catalog_from
     );
     for plan in &judgement.plans {

@@ -9,6 +9,7 @@ mod disk;
 mod docker;
 mod errors;
 mod html;
+mod judge;
 mod lifecycle;
 mod migration;
 mod reports;

@@ -1,0 +1,248 @@
+//! `plancheck judge` on plans captured in real runs (tests/data/plans): a walk of the
+//! time index in either direction, a short walk that reads about what it returns, a
+//! plan below the flip that uses no time index, the fixed plan, and a plan saved
+//! without ANALYZE; each in the forms a plan reaches a team in (EXPLAIN's array, psql's
+//! output, an auto_explain log line).
+
+use std::path::{Path, PathBuf};
+
+use crate::support::{plancheck, repo_path};
+
+fn plan(file: &str) -> PathBuf {
+    repo_path("tests/data/plans").join(file)
+}
+
+/// Runs `plancheck judge` on sparse-org's `query` with the stored catalog, returning
+/// the exit code and stdout.
+fn judge(query: &str, catalog: &str, files: &[&Path]) -> (i32, String) {
+    let output = plancheck()
+        .args([
+            "judge",
+            "--scenario",
+            "sparse-org",
+            "--query",
+            query,
+            "--catalog",
+        ])
+        .arg(plan(catalog))
+        .args(files)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    (
+        output.status.code().unwrap_or(-1),
+        format!("{stdout}{stderr}"),
+    )
+}
+
+#[test]
+fn saved_plans_get_the_scenarios_verdicts() {
+    let walk = plan("desc-index-forward-walk.explain.json");
+    let short = plan("dense-short-walk.explain.json");
+    let fixed = plan("org-index.explain.json");
+    let no_time_index = plan("workflow-id-index.explain.json");
+
+    // The old query's walk shows the regression: its checks expect it present.
+    let (code, out) = judge("old", "desc-index.catalog.json", &[&walk]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("regression reproduced: the old plan shows ordered walk"),
+        "{out}"
+    );
+
+    // As a plan of the new query the same walk fails; the fixed plan passes.
+    let (code, out) = judge("new", "desc-index.catalog.json", &[&walk]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("FAIL") && out.contains("row amplification above 10"),
+        "{out}"
+    );
+    let (code, out) = judge("new", "desc-index.catalog.json", &[&fixed]);
+    assert_eq!(code, 0, "{out}");
+
+    // A short walk (57 rows for 26) has the regression's shape without its cost.
+    let (code, out) = judge("new", "desc-index.catalog.json", &[&short]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("the regression's shape without its cost, so not flagged"),
+        "{out}"
+    );
+
+    // Below the flip the old query walks no time index: the regression is not there.
+    let (code, out) = judge("old", "desc-index.catalog.json", &[&no_time_index]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("regression not reproduced"), "{out}");
+    assert!(out.contains("workflow_runs_workflow_id"), "{out}");
+
+    // The other index direction: an ascending index walked backward is the same walk.
+    let backward = plan("asc-index-backward-walk.explain.json");
+    let (code, out) = judge("old", "asc-index.catalog.json", &[&backward]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("regression reproduced"), "{out}");
+}
+
+#[test]
+fn what_a_saved_plan_cannot_tell_is_not_judged_never_passed() {
+    // Without ANALYZE, rows examined are unknown: the cost check says so, and the walk
+    // (a shape) still fails as a plan of the new query.
+    let estimated = plan("desc-index-forward-walk.estimated.json");
+    let (code, out) = judge("new", "desc-index.catalog.json", &[&estimated]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("not judged: needs ANALYZE"), "{out}");
+    assert!(out.contains("its cost is unknown"), "{out}");
+
+    // A plan of a query that never reads the walked table: ordered-walk does not apply.
+    let dir = tempfile::tempdir().unwrap();
+    let unrelated = dir.path().join("unrelated.json");
+    std::fs::write(
+        &unrelated,
+        r#"[{"Plan": {"Node Type": "Seq Scan", "Relation Name": "projects", "Alias": "projects",
+             "Plan Rows": 10, "Total Cost": 1.0, "Actual Rows": 10, "Actual Loops": 1}}]"#,
+    )
+    .unwrap();
+    let (code, out) = judge("new", "desc-index.catalog.json", &[&unrelated]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("not applicable: the plan reads no workflow_runs (it reads projects)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_plan_reads_the_same_from_psql_output_and_an_auto_explain_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let array = std::fs::read_to_string(plan("desc-index-forward-walk.explain.json")).unwrap();
+    let psql = dir.path().join("psql.txt");
+    std::fs::write(
+        &psql,
+        format!(
+            "                    QUERY PLAN\n-----------------------------------------\n{}\n(1 row)\n\n",
+            array
+                .trim_end()
+                .lines()
+                .map(|line| format!(" {line}+"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+    )
+    .unwrap();
+    let document: serde_json::Value = serde_json::from_str(&array).unwrap();
+    let mut logged = document[0].clone();
+    logged["Query Text"] = "SELECT … FROM workflow_runs …".into();
+    let log = dir.path().join("postgresql.log");
+    std::fs::write(
+        &log,
+        format!(
+            "2026-11-29 10:00:00 UTC [42] LOG:  checkpoint starting: time\n2026-11-29 10:00:01 UTC [43] LOG:  duration: 2077.141 ms  plan:\n{}\n",
+            serde_json::to_string_pretty(&logged).unwrap()
+        ),
+    )
+    .unwrap();
+    let (code, out) = judge("old", "desc-index.catalog.json", &[&psql, &log]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        out.matches("regression reproduced: the old plan shows ordered walk")
+            .count(),
+        2,
+        "{out}"
+    );
+    assert!(
+        out.contains("postgresql.log:2"),
+        "the log line is named: {out}"
+    );
+}
+
+#[test]
+fn plan_files_that_are_not_json_plans_are_refused_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("empty.json", "", "is empty"),
+        (
+            "truncated.json",
+            "[{\"Plan\": {\"Node Type\": \"Limit\"",
+            "is not valid JSON",
+        ),
+        (
+            "text.txt",
+            "Limit  (cost=0.71..1101.83 rows=26 width=728)\n  ->  Index Scan using t_created_at on t",
+            "holds EXPLAIN's text format; plancheck reads JSON: run EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)",
+        ),
+    ];
+    for (name, text, message) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let (code, out) = judge("old", "desc-index.catalog.json", &[&path]);
+        assert_eq!(code, 2, "{name}: {out}");
+        assert!(out.contains(name) && out.contains(message), "{name}: {out}");
+    }
+    let big = dir.path().join("big.json");
+    let file = std::fs::File::create(&big).unwrap();
+    file.set_len(100 * 1024 * 1024).unwrap();
+    let (code, out) = judge("old", "desc-index.catalog.json", &[&big]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("over the 64 MiB plancheck reads as a plan file"),
+        "{out}"
+    );
+    let (code, out) = judge(
+        "newest",
+        "desc-index.catalog.json",
+        &[&plan("org-index.explain.json")],
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("--query newest: scenario sparse-org declares no query"),
+        "{out}"
+    );
+}
+
+/// Without --catalog the scenario's schema is built on an empty database of a local
+/// server, and its index facts judge the plan; `catalog-sql` prints the query that
+/// reads them, which gives the same facts on that schema.
+#[test]
+fn without_a_catalog_file_the_schema_on_an_empty_database_gives_the_facts() {
+    let output = plancheck()
+        .args([
+            "judge",
+            "--scenario",
+            "sparse-org",
+            "--query",
+            "old",
+            "--backend",
+            "local",
+            "--format",
+            "json",
+        ])
+        .arg(plan("desc-index-forward-walk.explain.json"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let judgement: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(
+        judgement["catalog_from"]
+            .as_str()
+            .unwrap()
+            .contains("the scenario's schema")
+    );
+    let walk = judgement["plans"][0]["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|verdict| verdict["check"] == "ordered-walk")
+        .unwrap()
+        .clone();
+    assert_eq!(walk["passed"], true, "{walk}");
+    let sql = plancheck().arg("catalog-sql").output().unwrap();
+    let sql = String::from_utf8_lossy(&sql.stdout);
+    assert!(
+        sql.contains("json_build_object('indexes'")
+            && !sql.to_lowercase().contains("from workflow_runs")
+    );
+}
