@@ -659,6 +659,10 @@ fn list(dir: &std::path::Path) -> Result<Outcome> {
     for name in input::list(dir)? {
         match Scenario::find(dir, &name) {
             Ok(scenario) => table.add_row(vec![name, scenario.description.trim().to_owned()]),
+            // A dataset kept beside the scenarios is not a broken scenario.
+            Err(error) if error.to_string().ends_with(input::NOT_A_SCENARIO) => {
+                table.add_row(vec![name, "(a dataset file, not a scenario)".to_owned()])
+            }
             Err(error) => {
                 let row = vec![name, format!("invalid: {error}")];
                 first_error.get_or_insert(error);

@@ -34,6 +34,16 @@ pub struct Dataset {
     pub generated_kinds: Vec<(usize, usize, ValueKind, String)>,
 }
 
+/// Whether `text` is a dataset file (it declares `scale_table` or `[[table]]` and
+/// names no `dataset` of its own), so a dataset kept beside the scenarios is told
+/// apart from a broken scenario.
+pub fn is_dataset_file(text: &str) -> bool {
+    toml::from_str::<toml::Table>(text).is_ok_and(|table| {
+        !table.contains_key("dataset")
+            && (table.contains_key("scale_table") || table.contains_key("table"))
+    })
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DatasetFile {

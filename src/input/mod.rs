@@ -227,6 +227,9 @@ impl Scenario {
     /// Reads and validates one scenario file.
     pub fn load(path: &Path) -> Result<Scenario> {
         let text = read_text(path)?;
+        if dataset::is_dataset_file(&text) {
+            return Err(Error::input(path, NOT_A_SCENARIO));
+        }
         let raw: ScenarioFile = parse_toml_text(path, &text)?;
         validate(path, &text, raw)
     }
@@ -293,6 +296,10 @@ impl Scenario {
 }
 
 /// The names of the scenarios in `dir`, sorted.
+/// What a dataset file named as a scenario is told.
+pub const NOT_A_SCENARIO: &str =
+    "is a dataset file, not a scenario: a scenario names it with `dataset = \"<path>\"`";
+
 pub fn list(dir: &Path) -> Result<Vec<String>> {
     let entries = std::fs::read_dir(dir).map_err(|source| {
         Error::Usage(format!(

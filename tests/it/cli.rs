@@ -553,3 +553,28 @@ fn a_rerun_keeps_what_the_user_added_to_the_report_directory() {
     );
     assert!(out.path().join(aside).join("report.json").exists());
 }
+
+/// A dataset file kept beside the scenarios is listed as one, not as a broken
+/// scenario, and naming it as a scenario says what it is.
+#[test]
+fn a_dataset_file_beside_the_scenarios_is_told_apart() {
+    let dir = crate::support::repo_path("tests/data/datasets");
+    let listed = crate::support::plancheck()
+        .args(["list", "--scenarios-dir"])
+        .arg(&dir)
+        .assert()
+        .code(0);
+    let stdout = String::from_utf8_lossy(&listed.get_output().stdout).into_owned();
+    assert!(
+        stdout.contains("small") && stdout.contains("(a dataset file, not a scenario)"),
+        "{stdout}"
+    );
+    crate::support::plancheck()
+        .arg("scenario")
+        .arg(dir.join("small.toml"))
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "small.toml: is a dataset file, not a scenario",
+        ));
+}
