@@ -12,6 +12,7 @@ pub mod choice;
 pub mod copy;
 pub mod fake;
 pub mod hex;
+pub mod histogram;
 pub mod json;
 pub mod literal;
 pub mod number;
@@ -139,6 +140,7 @@ registry! {
     "json" => Json(json::Json),
     "literal" => Literal(literal::Literal),
     "hex" => Hex(hex::Hex),
+    "histogram" => Histogram(histogram::Histogram),
 }
 
 /// What a table looks like to the generators of later tables and columns.
