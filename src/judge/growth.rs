@@ -158,7 +158,7 @@ impl Growth {
 
     /// Every scale of the sweep measured this query's measure in `variant`.
     fn measurable(&self, sweep: &Sweep, variant: &[(String, String)]) -> Result<(), String> {
-        if !sweep.queries.iter().any(|query| *query == self.query) {
+        if !sweep.queries.contains(&self.query) {
             return Err(format!(
                 "the sweep did not fit query {:?} (it fitted {})",
                 self.query,
