@@ -17,10 +17,12 @@ pub mod rows_examined;
 pub mod same_results;
 pub mod shared_buffers;
 pub mod speedup;
+pub mod stable;
 pub mod time_budget;
 
 use serde::de::DeserializeOwned;
 
+use crate::outcome::stability::Stability;
 use crate::outcome::sweep::Sweep;
 use crate::outcome::{Evidence, Expect, Finding, QueryEvidence, Verdict};
 
@@ -78,6 +80,22 @@ pub trait Check: std::fmt::Debug + Send + Sync {
     fn judge_sweep(&self, _sweep: &Sweep, _variant: &[(String, String)]) -> Option<Verdict> {
         None
     }
+    /// Whether this check judges a plan by its shape alone, so that an estimated plan
+    /// (plain EXPLAIN, as the stability rounds take) gives a verdict as good as an
+    /// analysed one. Checks that count what a plan did (rows, buffers) cannot.
+    fn judges_estimated_plans(&self) -> bool {
+        false
+    }
+    /// Judges one variant over the plans of repeated `ANALYZE` rounds
+    /// (`--stability N`), for a check that reads them; `None` (the default) for the
+    /// others, which judge the run's own evidence.
+    fn judge_stability(
+        &self,
+        _stability: &Stability,
+        _variant: &[(String, String)],
+    ) -> Option<Verdict> {
+        None
+    }
 }
 
 type Parse = fn(toml::Value) -> Result<Box<dyn Check>, String>;
@@ -96,6 +114,7 @@ pub const REGISTRY: &[(&str, Parse)] = &[
     ("no-slowdown", parse::<no_slowdown::NoSlowdown>),
     ("same-results", parse::<same_results::SameResults>),
     ("growth", parse::<growth::Growth>),
+    ("stable", parse::<stable::Stable>),
 ];
 
 fn parse<T: Check + DeserializeOwned + 'static>(
@@ -145,6 +164,30 @@ pub fn verdicts_over_sweep(
             None => evaluate(*check, evidence),
         }
     }));
+    verdicts
+}
+
+/// [`verdicts`] of a run with `--stability N`: the checks that read the stability
+/// rounds ([`Check::judge_stability`]) judge `stability` in `variant`, the others
+/// `evidence`.
+pub fn verdicts_over_stability(
+    checks: &[&dyn Check],
+    evidence: &Evidence,
+    stability: &Stability,
+    variant: &[(String, String)],
+) -> Vec<Verdict> {
+    let mut verdicts = time_budget::verdicts(checks, evidence);
+    verdicts.extend(
+        checks
+            .iter()
+            .map(|check| match check.judge_stability(stability, variant) {
+                Some(mut verdict) => {
+                    verdict.queries = check.queries().into_iter().map(str::to_owned).collect();
+                    verdict
+                }
+                None => evaluate(*check, evidence),
+            }),
+    );
     verdicts
 }
 
@@ -448,6 +491,7 @@ mod tests {
                 "growth",
                 "query = \"q\"\nmeasure = \"rows-examined\"\nmax_slope = 0.5",
             ),
+            ("stable", "query = \"q\""),
         ];
         let registered: Vec<&str> = REGISTRY.iter().map(|(name, _)| *name).collect();
         let sampled: Vec<&str> = samples.iter().map(|(name, _)| *name).collect();

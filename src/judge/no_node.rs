@@ -74,6 +74,10 @@ impl Check for NoNode {
         vec![&self.query]
     }
 
+    fn judges_estimated_plans(&self) -> bool {
+        true
+    }
+
     fn validate(&self) -> Result<(), String> {
         if NODE_TYPES.contains(&self.node_type.as_str()) {
             Ok(())

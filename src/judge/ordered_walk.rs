@@ -38,6 +38,10 @@ impl Check for OrderedWalk {
         vec![&self.query]
     }
 
+    fn judges_estimated_plans(&self) -> bool {
+        true
+    }
+
     fn validate(&self) -> Result<(), String> {
         self.validate_column()
     }
