@@ -685,7 +685,12 @@ pub async fn run_scenario(
 ) -> Result<Outcome> {
     let mut prepared = PreparedDatabase::create(server, &[scenario], options).await?;
     let outcome = prepared
-        .judge_with(scenario, options.timing, Measuring::Timed, options.stability)
+        .judge_with(
+            scenario,
+            options.timing,
+            Measuring::Timed,
+            options.stability,
+        )
         .await;
     if options.keep {
         let kept = prepared.keep().await;

@@ -176,7 +176,11 @@ mod tests {
     #[test]
     fn a_flagged_plan_fails_even_when_it_is_the_only_one() {
         let flag = "ordered-walk: the new plan shows an ordered walk";
-        let verdict = judge(&stability(vec![shape("Index Scan using c on t", 3, &[flag])]));
+        let verdict = judge(&stability(vec![shape(
+            "Index Scan using c on t",
+            3,
+            &[flag],
+        )]));
         assert!(!verdict.passed);
         assert!(
             verdict.summary.contains("a plan check flags it") && verdict.summary.contains(flag),

@@ -121,10 +121,9 @@ impl PreparedDatabase {
         cells: &mut [Cell],
         request: StabilityRequest,
     ) -> Result<(Stability, Phase)> {
-        let phase = self.progress.phase(&format!(
-            "stability: {} ANALYZE rounds",
-            request.rounds
-        ));
+        let phase = self
+            .progress
+            .phase(&format!("stability: {} ANALYZE rounds", request.rounds));
         let client = &self.clients[0];
         let database_statistics_target: String = client
             .query_one("SHOW default_statistics_target", &[])
@@ -228,8 +227,8 @@ async fn rounds(
             .await
             .map_err(Error::database("analysing for a stability round"))?;
         for (index, queries) in bound.iter().enumerate() {
-            let plans = explain_round(client, scenario, &values[index], queries, &cells[index])
-                .await?;
+            let plans =
+                explain_round(client, scenario, &values[index], queries, &cells[index]).await?;
             for (name, shape, flags) in plans {
                 if let Some(tally) = tallies[index].iter_mut().find(|t| t.query == name) {
                     count(tally, shape, flags, round);

@@ -14,6 +14,7 @@ mod migration;
 mod reports;
 mod scenarios;
 mod scripts;
+mod stability;
 mod support;
 mod sweep;
 mod sweep_scales;
