@@ -112,11 +112,16 @@ pub struct ScenarioArgs {
     /// the report lists the distinct plans with how often each appeared, and `stable`
     /// checks fail on more than one, or on one a plan check flags. 1 to 1000; not with
     /// a sweep.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub stability: Option<u32>,
     /// The default_statistics_target of the --stability rounds only (1 to 10000;
     /// default: the database's). A smaller sample flips plans more often.
-    #[arg(long, value_name = "TARGET", requires = "stability")]
+    #[arg(
+        long,
+        value_name = "TARGET",
+        requires = "stability",
+        allow_negative_numbers = true
+    )]
     pub stability_target: Option<u32>,
     /// Seed for every random choice (default: the dataset's `seed`): a whole number
     /// from 0 to 18446744073709551615.

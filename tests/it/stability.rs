@@ -82,7 +82,15 @@ async fn five_analyze_rounds_keep_one_plan_per_query_and_the_stable_checks_pass(
 #[test]
 fn without_stability_the_stable_checks_are_not_judged_and_the_run_says_so() {
     let out = tempfile::tempdir().unwrap();
-    let assert = crate::support::small_run("sparse-small-stable", out.path())
+    // At the dataset's default scale, where the old query shows the regression.
+    let assert = plancheck()
+        .args([
+            "scenario",
+            "tests/data/scenarios/sparse-small-stable.toml",
+            "--no-progress",
+            "--out",
+        ])
+        .arg(out.path())
         .assert()
         .success()
         .stderr(contains(
