@@ -87,6 +87,7 @@ fn main() -> ExitCode {
         progress: plancheck::progress::Progress::for_stderr(true),
         timing: TimingOptions::default(),
         keep: false,
+        stability: None,
     };
     let server = runtime
         .block_on(Server::start(&ProvisionOptions {

@@ -155,6 +155,22 @@ pub struct ScenarioArgs {
     /// it. Sweeps at --scales (such as --scales 10000,1000000) or the `[sweep]` scales.
     #[arg(long, value_name = "QUERY")]
     pub find_flip: Option<String>,
+    /// After the run's own capture, run ANALYZE N more times (each draws a new random
+    /// sample) and take every query's plan (plain EXPLAIN, same parameters) after each:
+    /// the report lists the distinct plans with how often each appeared, and `stable`
+    /// checks fail on more than one, or on one a plan check flags. 1 to 1000; not with
+    /// a sweep.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub stability: Option<u32>,
+    /// The default_statistics_target of the --stability rounds only (1 to 10000;
+    /// default: the database's). A smaller sample flips plans more often.
+    #[arg(
+        long,
+        value_name = "TARGET",
+        requires = "stability",
+        allow_negative_numbers = true
+    )]
+    pub stability_target: Option<u32>,
     /// Seed for every random choice (default: the dataset's `seed`): a whole number
     /// from 0 to 18446744073709551615.
     #[arg(long, value_parser = parse_seed, allow_negative_numbers = true)]
@@ -416,6 +432,11 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
     // the second one does not cost the first one's seeding.
     let scenarios = load_scenarios(&args)?;
     let sweeps = sweep_plans(&args, &scenarios)?;
+    let stability = crate::pipeline::stability::request(
+        args.stability,
+        args.stability_target,
+        sweeps.iter().any(Option::is_some),
+    )?;
     if let Some(url) = &args.database_url {
         crate::provision::parse_database_url(url)?;
     }
@@ -442,6 +463,7 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
             ..TimingOptions::default()
         },
         keep,
+        stability,
     };
 
     say!(
@@ -618,7 +640,10 @@ async fn run_each(
         let document = report::document::report(&run);
         let written = claim.install(&report::files(&document));
         print_stdout(&report::terminal::render(&document, colour, None));
-        for line in scale_sweep::summary(&run) {
+        for line in scale_sweep::summary(&run)
+            .into_iter()
+            .chain(crate::pipeline::stability::summary(&run))
+        {
             say!("{line}");
         }
         match written {

@@ -4,6 +4,7 @@
 //! the caller from the [`Outcome`] this returns, so they never touch the database.
 
 pub mod saved;
+pub mod stability;
 pub mod sweep;
 
 use std::time::{Duration, Instant};
@@ -42,6 +43,9 @@ pub struct RunOptions {
     pub timing: TimingOptions,
     /// Keep the scratch database after the run instead of dropping it.
     pub keep: bool,
+    /// `--stability N`: `ANALYZE` rounds after the capture, each query's plan taken
+    /// after every one; `None` for none.
+    pub stability: Option<stability::StabilityRequest>,
 }
 
 /// Whether a capture times the queries or takes only their plans.
@@ -192,7 +196,8 @@ impl PreparedDatabase {
     /// first the queries on the schema as seeded, then, when the scenario has a
     /// migration, the `after` queries once it is applied and the tables analysed.
     pub async fn judge(&mut self, scenario: &Scenario, timing: TimingOptions) -> Result<Outcome> {
-        self.judge_with(scenario, timing, Measuring::Timed).await
+        self.judge_with(scenario, timing, Measuring::Timed, None)
+            .await
     }
 
     /// Captures and judges `scenario` as [`PreparedDatabase::judge`] does, but takes
@@ -203,7 +208,7 @@ impl PreparedDatabase {
         scenario: &Scenario,
         timing: TimingOptions,
     ) -> Result<Outcome> {
-        self.judge_with(scenario, timing, Measuring::PlansOnly)
+        self.judge_with(scenario, timing, Measuring::PlansOnly, None)
             .await
     }
 
@@ -212,6 +217,7 @@ impl PreparedDatabase {
         scenario: &Scenario,
         timing: TimingOptions,
         measuring: Measuring,
+        stability: Option<stability::StabilityRequest>,
     ) -> Result<Outcome> {
         if scenario.dataset.path != self.dataset_file
             || scenario.settings != self.settings
@@ -240,9 +246,20 @@ impl PreparedDatabase {
             .await?;
         let mut environment = self.environment.clone();
         environment.notes.extend(Host::busy_note());
+        let bindings = captured.bindings();
         let phase = self.progress.phase("judge");
-        let cells = judge_cells(scenario, &values, captured);
+        let mut cells = judge_cells(scenario, &values, captured);
         phases.push(phase.finish());
+        let stability = match stability {
+            Some(request) => {
+                let (stability, phase) = self
+                    .stability(scenario, &values, &bindings, &mut cells, request)
+                    .await?;
+                phases.push(phase);
+                Some(stability)
+            }
+            None => None,
+        };
         Ok(Outcome {
             scenario: scenario.name.clone(),
             description: scenario.description.clone(),
@@ -259,6 +276,7 @@ impl PreparedDatabase {
             phases: self.phases.iter().cloned().chain(phases).collect(),
             time_budget,
             sweep: None,
+            stability,
         })
     }
 
@@ -279,6 +297,7 @@ impl PreparedDatabase {
             queries: vec![Vec::new(); cells.len()],
             targets: Vec::new(),
             picks: Vec::new(),
+            pick_rows: Vec::new(),
             catalog_before: capture::catalog(&self.clients[0]).await?,
             catalog_after: None,
         };
@@ -306,6 +325,7 @@ impl PreparedDatabase {
             picks.push(rows);
             captured.targets.push((target, values));
         }
+        captured.pick_rows = picks.clone();
         capture::lift_limit(&self.clients[0]).await?;
         let picked = Phase::new(capture::CAPTURE_PHASE, picking.elapsed());
         for state in [SchemaState::Before, SchemaState::After] {
@@ -597,8 +617,24 @@ struct Captured {
     targets: Vec<(Option<Target>, Vec<Value>)>,
     /// Per cell, the row each `[[pick]]` returned.
     picks: Vec<Vec<Picked>>,
+    /// Per cell, each pick's columns and values, as the queries were bound from.
+    pick_rows: Vec<Vec<(Vec<String>, Vec<Value>)>>,
     catalog_before: crate::plan::Catalog,
     catalog_after: Option<crate::plan::Catalog>,
+}
+
+impl Captured {
+    /// What each cell's queries were bound from, for binding them again.
+    fn bindings(&self) -> Vec<stability::CellBindings> {
+        self.targets
+            .iter()
+            .zip(&self.pick_rows)
+            .map(|((_, target), picks)| stability::CellBindings {
+                target: target.clone(),
+                picks: picks.clone(),
+            })
+            .collect()
+    }
 }
 
 /// Judges every cell with the checks that apply to it.
@@ -609,6 +645,7 @@ fn judge_cells(scenario: &Scenario, cells: &[Vec<Value>], captured: Captured) ->
         picks,
         catalog_before,
         catalog_after,
+        ..
     } = captured;
     cells
         .iter()
@@ -648,7 +685,14 @@ pub async fn run_scenario(
     options: &RunOptions,
 ) -> Result<Outcome> {
     let mut prepared = PreparedDatabase::create(server, &[scenario], options).await?;
-    let outcome = prepared.judge(scenario, options.timing).await;
+    let outcome = prepared
+        .judge_with(
+            scenario,
+            options.timing,
+            Measuring::Timed,
+            options.stability,
+        )
+        .await;
     if options.keep {
         let kept = prepared.keep().await;
         let outcome = outcome?;

@@ -645,6 +645,15 @@ pub async fn lift_limit(client: &Client) -> Result<()> {
         .map_err(Error::database("lifting the time budget"))
 }
 
+/// The plan of plain EXPLAIN (FORMAT JSON) of `query` under the session's limits:
+/// for the stability rounds, which ask only which plan the planner picks after each
+/// `ANALYZE`.
+pub async fn estimated_plan(client: &Client, query: &BoundQuery) -> Result<(String, Plan)> {
+    explain(client, query, "EXPLAIN (FORMAT JSON)")
+        .await
+        .map_err(|error| run_error(query, "explaining (without ANALYZE)", error))?
+}
+
 /// The plan of plain EXPLAIN (FORMAT JSON), for a query that ran past `budget` or
 /// whose EXPLAIN ANALYZE did. It only plans, so it runs without the budget: under a
 /// budget of a few milliseconds planning alone could be cancelled, and the query would

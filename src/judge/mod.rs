@@ -18,10 +18,12 @@ pub mod same_results;
 pub mod saved;
 pub mod shared_buffers;
 pub mod speedup;
+pub mod stable;
 pub mod time_budget;
 
 use serde::de::DeserializeOwned;
 
+use crate::outcome::stability::Stability;
 use crate::outcome::sweep::Sweep;
 use crate::outcome::{Evidence, Expect, Finding, QueryEvidence, Verdict};
 
@@ -71,11 +73,12 @@ pub trait Check: std::fmt::Debug + Send + Sync {
     fn sweep_queries(&self) -> Vec<&str> {
         Vec::new()
     }
-    /// Whether the check reads what only a plan that ran can count (actual rows,
-    /// buffers): its cost, where the other plan checks read its shape. A plan saved
-    /// without ANALYZE cannot be judged by it.
-    fn reads_counts(&self) -> bool {
-        false
+    /// What of a plan the check reads: its shape (a node, a walk), which an
+    /// estimated plan (plain EXPLAIN: a stability round, a plan saved without ANALYZE)
+    /// shows as well as an analysed one; its counts (rows, buffers), its cost, which
+    /// only a plan that ran has; or no plan at all (comparisons, growth).
+    fn reads(&self) -> PlanReading {
+        PlanReading::Nothing
     }
     /// Judges one variant's evidence.
     fn judge(&self, evidence: &Evidence) -> Verdict;
@@ -85,6 +88,27 @@ pub trait Check: std::fmt::Debug + Send + Sync {
     fn judge_sweep(&self, _sweep: &Sweep, _variant: &[(String, String)]) -> Option<Verdict> {
         None
     }
+    /// Judges one variant over the plans of repeated `ANALYZE` rounds
+    /// (`--stability N`), for a check that reads them; `None` (the default) for the
+    /// others, which judge the run's own evidence.
+    fn judge_stability(
+        &self,
+        _stability: &Stability,
+        _variant: &[(String, String)],
+    ) -> Option<Verdict> {
+        None
+    }
+}
+
+/// What of a plan a check reads (see [`Check::reads`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanReading {
+    /// No plan: timings, results, a sweep's fits.
+    Nothing,
+    /// The plan's shape: which nodes, which index, which direction.
+    Shape,
+    /// What the plan counted when it ran: rows, buffers.
+    Counts,
 }
 
 type Parse = fn(toml::Value) -> Result<Box<dyn Check>, String>;
@@ -103,6 +127,7 @@ pub const REGISTRY: &[(&str, Parse)] = &[
     ("no-slowdown", parse::<no_slowdown::NoSlowdown>),
     ("same-results", parse::<same_results::SameResults>),
     ("growth", parse::<growth::Growth>),
+    ("stable", parse::<stable::Stable>),
 ];
 
 fn parse<T: Check + DeserializeOwned + 'static>(
@@ -152,6 +177,30 @@ pub fn verdicts_over_sweep(
             None => evaluate(*check, evidence),
         }
     }));
+    verdicts
+}
+
+/// [`verdicts`] of a run with `--stability N`: the checks that read the stability
+/// rounds ([`Check::judge_stability`]) judge `stability` in `variant`, the others
+/// `evidence`.
+pub fn verdicts_over_stability(
+    checks: &[&dyn Check],
+    evidence: &Evidence,
+    stability: &Stability,
+    variant: &[(String, String)],
+) -> Vec<Verdict> {
+    let mut verdicts = time_budget::verdicts(checks, evidence);
+    verdicts.extend(
+        checks
+            .iter()
+            .map(|check| match check.judge_stability(stability, variant) {
+                Some(mut verdict) => {
+                    verdict.queries = check.queries().into_iter().map(str::to_owned).collect();
+                    verdict
+                }
+                None => evaluate(*check, evidence),
+            }),
+    );
     verdicts
 }
 
@@ -455,6 +504,7 @@ mod tests {
                 "growth",
                 "query = \"q\"\nmeasure = \"rows-examined\"\nmax_slope = 0.5",
             ),
+            ("stable", "query = \"q\""),
         ];
         let registered: Vec<&str> = REGISTRY.iter().map(|(name, _)| *name).collect();
         let sampled: Vec<&str> = samples.iter().map(|(name, _)| *name).collect();

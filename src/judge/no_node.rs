@@ -74,6 +74,10 @@ impl Check for NoNode {
         vec![&self.query]
     }
 
+    fn reads(&self) -> super::PlanReading {
+        super::PlanReading::Shape
+    }
+
     fn validate(&self) -> Result<(), String> {
         if NODE_TYPES.contains(&self.node_type.as_str()) {
             Ok(())

@@ -38,6 +38,10 @@ impl Check for OrderedWalk {
         vec![&self.query]
     }
 
+    fn reads(&self) -> super::PlanReading {
+        super::PlanReading::Shape
+    }
+
     fn validate(&self) -> Result<(), String> {
         self.validate_column()
     }

@@ -31,8 +31,8 @@ impl Check for RowAmplification {
         vec![&self.query]
     }
 
-    fn reads_counts(&self) -> bool {
-        true
+    fn reads(&self) -> super::PlanReading {
+        super::PlanReading::Counts
     }
 
     fn validate(&self) -> Result<(), String> {

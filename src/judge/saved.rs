@@ -16,7 +16,7 @@
 //! - The catalog the plan is read against is the one given (production's, exported
 //!   with `plancheck catalog-sql`, or the scenario's schema on an empty database).
 
-use super::{Check, evaluate};
+use super::{Check, PlanReading, evaluate};
 use crate::outcome::saved::JudgedPlan;
 use crate::outcome::{Evidence, Expect, QueryEvidence, SamplingStop, SchemaState, Timing, Verdict};
 use crate::plan::{Catalog, Plan};
@@ -101,7 +101,7 @@ fn judge_one(check: &dyn Check, evidence: &Evidence, plan: &Plan, relations: &[&
             }
         ));
     }
-    if check.reads_counts() && !plan.analyzed {
+    if check.reads() == PlanReading::Counts && !plan.analyzed {
         return not_judged(
             "not judged: needs ANALYZE (the plan was saved from EXPLAIN without ANALYZE, so it counts no rows or buffers; save EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON))"
                 .to_owned(),
@@ -116,7 +116,7 @@ fn corroborate(judged: Vec<(&dyn Check, Verdict)>) -> Vec<Verdict> {
     let cheap: Vec<String> = judged
         .iter()
         .filter(|(check, verdict)| {
-            check.reads_counts()
+            check.reads() == PlanReading::Counts
                 && verdict.judged
                 && verdict.passed
                 && verdict.expect == Some(Expect::Absent)
@@ -125,11 +125,11 @@ fn corroborate(judged: Vec<(&dyn Check, Verdict)>) -> Vec<Verdict> {
         .collect();
     let cost_unknown = judged
         .iter()
-        .any(|(check, verdict)| check.reads_counts() && !verdict.judged);
+        .any(|(check, verdict)| check.reads() == PlanReading::Counts && !verdict.judged);
     judged
         .into_iter()
         .map(|(check, mut verdict)| {
-            let shape_problem = !check.reads_counts()
+            let shape_problem = check.reads() == PlanReading::Shape
                 && verdict.judged
                 && !verdict.passed
                 && verdict.expect == Some(Expect::Absent)

@@ -3,6 +3,7 @@
 //! `report` reads it. Nothing here talks to a server.
 
 pub mod saved;
+pub mod stability;
 pub mod sweep;
 pub mod verdict;
 
@@ -36,6 +37,9 @@ pub struct Outcome {
     /// `cells` are then the largest scale's, judged with the growth checks over the
     /// sweep. `None` for a run at one scale.
     pub sweep: Option<sweep::Sweep>,
+    /// The plans each query took over repeated `ANALYZE` rounds (`--stability N`),
+    /// taken after the run's own capture; `None` without `--stability`.
+    pub stability: Option<stability::Stability>,
 }
 
 impl Outcome {

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::outcome::Expect;
+use crate::outcome::stability::Stability;
 use crate::outcome::sweep::Sweep;
 use crate::outcome::{Cell, EstimateMethod, Outcome, QueryEvidence, SamplingStop};
 use crate::plan::Catalog;
@@ -56,6 +57,9 @@ pub struct Report {
     /// each query did at each scale, the growth fitted to it, and the flip search.
     /// The rest of the document is the largest scale's run. `null` at one scale.
     pub sweep: Option<Sweep>,
+    /// The plans each query took over repeated `ANALYZE` rounds (`--stability N`),
+    /// after the run's own capture. `null` without `--stability`.
+    pub stability: Option<Stability>,
 }
 
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
@@ -349,6 +353,7 @@ pub fn report(outcome: &Outcome) -> Report {
             .first()
             .and_then(|cell| cell.evidence.catalog_after.clone()),
         sweep: outcome.sweep.clone(),
+        stability: outcome.stability.clone(),
     }
 }
 

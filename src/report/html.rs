@@ -23,6 +23,7 @@ use crate::format::format_budget;
 use crate::format::{format_bytes, format_count, format_ms};
 use crate::outcome::EstimateMethod;
 use crate::outcome::Expect;
+use crate::outcome::stability::Stability;
 use crate::outcome::sweep::{Measure, Sweep, variant_label};
 use crate::plan::Plan;
 use charts::{FittedLine, SeriesPoint, SweepMeasure, SweepSeries};
@@ -176,6 +177,7 @@ pub fn render_with_sweep(report: &Report, sweep: Option<&SweepInput>) -> String 
             .map(|(index, variant)| variant_view(report, index, variant))
             .collect(),
         sweep: sweep.and_then(sweep_view),
+        stability: report.stability.as_ref().map(stability_view),
         dataset: dataset_view(report),
         environment: environment_view(report),
     };
@@ -197,8 +199,54 @@ struct Page {
     matrix: Option<Matrix>,
     variants: Vec<VariantView>,
     sweep: Option<SweepView>,
+    stability: Option<StabilityView>,
     dataset: DatasetView,
     environment: EnvironmentView,
+}
+
+/// The stability section: the rounds in words and one row per distinct plan.
+#[derive(Serialize)]
+struct StabilityView {
+    heading: String,
+    rows: Vec<StabilityRow>,
+    skipped: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct StabilityRow {
+    query: String,
+    variant: String,
+    shape: String,
+    /// `18 of 20`.
+    rounds: String,
+    /// The plan checks' objections, joined; empty when none.
+    flags: String,
+}
+
+fn stability_view(stability: &Stability) -> StabilityView {
+    let rows = stability
+        .cells
+        .iter()
+        .flat_map(|cell| {
+            cell.queries.iter().flat_map(move |query| {
+                query.shapes.iter().map(move |shape| StabilityRow {
+                    query: query.query.clone(),
+                    variant: match cell.variant.is_empty() {
+                        true => "-".to_owned(),
+                        false => variant_label(&cell.variant),
+                    },
+                    shape: shape.shape.clone(),
+                    rounds: format!("{} of {}", shape.rounds, stability.rounds),
+                    flags: shape.flags.join("; "),
+                })
+            })
+        })
+        .collect();
+    StabilityView {
+        heading: stability.heading(),
+        rows,
+        skipped: stability.skipped.clone(),
+    }
 }
 
 /// The facts under the title: seed, scale, server.

@@ -13,6 +13,7 @@ use super::plan_tree;
 use crate::format::{format_budget, format_bytes, format_count, format_ms};
 use crate::outcome::EstimateMethod;
 use crate::outcome::Expect;
+use crate::outcome::stability::Stability;
 use crate::outcome::sweep::{Sweep, variant_label};
 use crate::plan::Plan;
 
@@ -109,6 +110,12 @@ pub fn render(report: &Report) -> String {
                 text: plan(report, query),
             });
         }
+    }
+    if let Some(stability) = &report.stability {
+        blocks.push(Block {
+            need: Need::Checks,
+            text: stability_table(stability),
+        });
     }
     if let Some(sweep) = &report.sweep {
         blocks.push(Block {
@@ -269,6 +276,41 @@ fn growth(sweep: &Sweep) -> String {
         if let Some(min_scale) = flip.min_scale_sentence() {
             let _ = writeln!(md, "\n{min_scale}.");
         }
+    }
+    md
+}
+
+/// The plans each query took over the stability rounds: one row per distinct plan.
+fn stability_table(stability: &Stability) -> String {
+    let mut md = format!("\n#### Plan stability: {}\n", stability.heading());
+    let _ = writeln!(
+        md,
+        "\n| Query | Variant | Plan shape | Rounds | Flagged |\n|---|---|---|--:|---|"
+    );
+    for cell in &stability.cells {
+        for query in &cell.queries {
+            for shape in &query.shapes {
+                let _ = writeln!(
+                    md,
+                    "| `{}` | {} | {} | {} of {} | {} |",
+                    query.query,
+                    match cell.variant.is_empty() {
+                        true => "-".to_owned(),
+                        false => variant_label(&cell.variant),
+                    },
+                    cell_text(&shape.shape),
+                    shape.rounds,
+                    stability.rounds,
+                    match shape.flagged() {
+                        true => format!("⚑ {}", cell_text(&shape.flags.join("; "))),
+                        false => "-".to_owned(),
+                    },
+                );
+            }
+        }
+    }
+    for skipped in &stability.skipped {
+        let _ = writeln!(md, "\n- {}", cell_text(skipped));
     }
     md
 }

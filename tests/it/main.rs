@@ -15,6 +15,7 @@ mod migration;
 mod reports;
 mod scenarios;
 mod scripts;
+mod stability;
 mod statistics;
 mod support;
 mod sweep;

@@ -74,6 +74,7 @@ pub fn quick_options() -> RunOptions {
             statement_budget: None,
         },
         keep: false,
+        stability: None,
     }
 }
 
