@@ -272,19 +272,7 @@ mod tests {
                         .collect()
                 });
                 if let Some(line) = crate::fit::log_log(&values, sigma.as_deref()) {
-                    sweep.fits.push(Fit {
-                        query: query.into(),
-                        variant: vec![],
-                        measure,
-                        slope: line.slope,
-                        intercept: line.intercept,
-                        std_error: line.std_error,
-                        interval: line
-                            .half_width
-                            .map(|half| [line.slope - half, line.slope + half]),
-                        r_squared: line.r_squared,
-                        points: line.points,
-                    });
+                    sweep.fits.push(Fit::from_line(query, &[], measure, line));
                 }
             }
         }

@@ -71,14 +71,10 @@ pub struct Cell {
 impl Cell {
     /// `state=error, depth=500`, or `-` without variants.
     pub fn label(&self) -> String {
-        if self.variant.is_empty() {
-            return "-".into();
+        match self.variant.is_empty() {
+            true => "-".into(),
+            false => sweep::variant_label(&self.variant),
         }
-        self.variant
-            .iter()
-            .map(|(name, value)| format!("{name}={value}"))
-            .collect::<Vec<_>>()
-            .join(", ")
     }
 
     /// A name usable in file names: `state-error_depth-500`, or empty.

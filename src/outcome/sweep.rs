@@ -81,6 +81,18 @@ pub struct QueryPoint {
 }
 
 impl QueryPoint {
+    /// `0.250 ms ± 0.006 ms`: the median run and its spread, or why there is none.
+    pub fn time_text(&self) -> String {
+        match (self.median_ms, self.spread_ms) {
+            (Some(median), Some(spread)) => {
+                format!("{} ± {}", format_ms(median), format_ms(spread))
+            }
+            (Some(median), None) => format_ms(median),
+            (None, _) if self.timed_out => "timed out".to_owned(),
+            (None, _) => "not timed".to_owned(),
+        }
+    }
+
     /// The value of `measure` at this point, if known.
     pub fn value(&self, measure: Measure) -> Option<f64> {
         match measure {
@@ -187,6 +199,28 @@ pub fn variant_label(variant: &[(String, String)]) -> String {
 }
 
 impl Fit {
+    /// The fit of `query`'s `measure` in `variant` that `line` describes.
+    pub fn from_line(
+        query: &str,
+        variant: &[(String, String)],
+        measure: Measure,
+        line: crate::fit::LineFit,
+    ) -> Fit {
+        Fit {
+            query: query.to_owned(),
+            variant: variant.to_vec(),
+            measure,
+            slope: line.slope,
+            intercept: line.intercept,
+            std_error: line.std_error,
+            interval: line
+                .half_width
+                .map(|half| [line.slope - half, line.slope + half]),
+            r_squared: line.r_squared,
+            points: line.points,
+        }
+    }
+
     /// `old grows with the table (slope 0.98 ± 0.02, 3 scales)`; without a spread,
     /// `old stays flat (slope 0.01 from 2 scales; spread unknown)`. The words hold over
     /// the whole 95% interval: one that only grows but at no clear rate reads
@@ -436,14 +470,7 @@ impl Sweep {
                             Some(value) => format!("{} {unit}", format_count(value)),
                             None => format!("? {unit}"),
                         };
-                        let time = match (point.median_ms, point.spread_ms) {
-                            (Some(median), Some(spread)) => {
-                                format!("{} ± {}", format_ms(median), format_ms(spread))
-                            }
-                            (Some(median), None) => format_ms(median),
-                            (None, _) if point.timed_out => "timed out".to_owned(),
-                            (None, _) => "not timed".to_owned(),
-                        };
+                        let time = point.time_text();
                         format!(
                             "{} {}, {}, {time}{}",
                             point.query,

@@ -304,7 +304,7 @@ async fn explain_round(
                     format!("{}: {summary}", verdict.check)
                 })
                 .collect();
-            (query.name.clone(), super::sweep::shape(&query.plan), flags)
+            (query.name.clone(), query.plan.shape(), flags)
         })
         .collect())
 }

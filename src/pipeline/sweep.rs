@@ -20,7 +20,6 @@ use crate::outcome::sweep::{
     ScalePoints, Sweep,
 };
 use crate::outcome::{Cell, Outcome, Phase, QueryEvidence};
-use crate::plan::{Plan, ScanDirection};
 use crate::provision::Server;
 
 /// The flip search stops when the smallest scale showing the regression is within
@@ -322,7 +321,7 @@ fn query_point(query: &QueryEvidence, cell: &Cell) -> QueryPoint {
     let samples = &query.timing.samples_ms;
     QueryPoint {
         query: query.name.clone(),
-        shape: shape(plan),
+        shape: plan.shape(),
         flagged: cell.verdicts.iter().any(|verdict| {
             verdict
                 .findings
@@ -338,23 +337,6 @@ fn query_point(query: &QueryEvidence, cell: &Cell) -> QueryPoint {
         spread_ms: fit::median_absolute_deviation(samples)
             .filter(|_| !timed_out && samples.len() > 1),
         timed_out,
-    }
-}
-
-/// A plan's shape in short: its scans in plan order, with the direction of an index
-/// walked backward.
-pub fn shape(plan: &Plan) -> String {
-    let scans: Vec<String> = plan
-        .nodes()
-        .filter(|(_, node)| node.is_relation_scan())
-        .map(|(_, node)| match node.scan_direction {
-            Some(ScanDirection::Backward) => format!("{} (backward)", node.label()),
-            _ => node.label(),
-        })
-        .collect();
-    match scans.is_empty() {
-        true => plan.root.label(),
-        false => scans.join("; "),
     }
 }
 
@@ -411,19 +393,7 @@ fn fit_series(
         .collect();
     let noise = (!measure.is_exact() && !noise.is_empty()).then_some(noise);
     let line = fit::log_log(&values, noise.as_deref())?;
-    Some(Fit {
-        query: query.to_owned(),
-        variant: variant.to_vec(),
-        measure,
-        slope: line.slope,
-        intercept: line.intercept,
-        std_error: line.std_error,
-        interval: line
-            .half_width
-            .map(|half| [line.slope - half, line.slope + half]),
-        r_squared: line.r_squared,
-        points: line.points,
-    })
+    Some(Fit::from_line(query, variant, measure, line))
 }
 
 /// Whether every regression check of `query` found the regression in every cell it
@@ -455,7 +425,7 @@ fn flip_probe(
             .filter_map(|cell| {
                 Some(ProbeShape {
                     variant: cell.variant.clone(),
-                    shape: shape(&cell.evidence.query(query)?.plan),
+                    shape: cell.evidence.query(query)?.plan.shape(),
                 })
             })
             .collect(),

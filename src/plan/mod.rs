@@ -132,6 +132,25 @@ impl Plan {
         (self.root.shared_hit_blocks, self.root.shared_read_blocks)
     }
 
+    /// The plan's shape in short: its scans in plan order, with the direction of an
+    /// index walked backward (the plan itself when it scans nothing). Two plans of
+    /// one query with the same shape read their rows the same way: a sweep and the
+    /// stability rounds tell plans apart by it.
+    pub fn shape(&self) -> String {
+        let scans: Vec<String> = self
+            .nodes()
+            .filter(|(_, node)| node.is_relation_scan())
+            .map(|(_, node)| match node.scan_direction {
+                Some(ScanDirection::Backward) => format!("{} (backward)", node.label()),
+                _ => node.label(),
+            })
+            .collect();
+        match scans.is_empty() {
+            true => self.root.label(),
+            false => scans.join("; "),
+        }
+    }
+
     /// The labels of the scan nodes, in plan order: how the statement reaches its rows.
     pub fn access_path(&self) -> Vec<String> {
         self.nodes()

@@ -45,120 +45,8 @@ impl Exporter for Html {
     }
 }
 
-/// A sweep's measurements as the page plots them: per query, time and rows examined
-/// against scale, with their fitted lines, and what the sweep says in words.
-#[derive(Debug, Clone, Default)]
-pub struct SweepInput {
-    pub time: Vec<SweepSeries>,
-    pub rows_examined: Vec<SweepSeries>,
-    pub buffers: Vec<SweepSeries>,
-    /// Each fit in words, with its spread (`old grows with the table (slope 0.98 ±
-    /// 0.02, 3 scales)`).
-    pub sentences: Vec<String>,
-    /// The plan shape of each query at each scale, as `(scale, query, shape, flagged)`.
-    pub shapes: Vec<(String, String, String, bool)>,
-    /// Where the plan flips, and what that says of the scenario's `min_scale`.
-    pub flip: Vec<String>,
-}
-
-impl SweepInput {
-    /// The plots and words of the document's sweep.
-    pub fn from_sweep(sweep: &Sweep) -> SweepInput {
-        let series = |measure: Measure| -> Vec<SweepSeries> {
-            sweep
-                .fits
-                .iter()
-                .filter(|fit| fit.measure == measure)
-                .map(|fit| SweepSeries {
-                    label: match fit.variant.is_empty() {
-                        true => fit.query.clone(),
-                        false => format!("{} ({})", fit.query, variant_label(&fit.variant)),
-                    },
-                    points: sweep
-                        .points_of(&fit.query, &fit.variant)
-                        .filter_map(|(scale, point)| {
-                            Some(SeriesPoint {
-                                scale: scale as f64,
-                                value: point.value(measure)?,
-                            })
-                        })
-                        .collect(),
-                    fit: Some(FittedLine {
-                        slope: fit.slope,
-                        intercept: fit.intercept,
-                    }),
-                })
-                .collect()
-        };
-        let shapes = sweep
-            .points
-            .iter()
-            .flat_map(|at| {
-                at.cells.iter().flat_map(move |cell| {
-                    cell.queries.iter().map(move |point| {
-                        let query = match cell.variant.is_empty() {
-                            true => point.query.clone(),
-                            false => format!("{} ({})", point.query, variant_label(&cell.variant)),
-                        };
-                        (
-                            format_count(at.scale as f64),
-                            query,
-                            point.shape.clone(),
-                            point.flagged,
-                        )
-                    })
-                })
-            })
-            .collect();
-        SweepInput {
-            time: series(Measure::Time),
-            rows_examined: series(Measure::RowsExamined),
-            buffers: series(Measure::Buffers),
-            sentences: sweep
-                .fits
-                .iter()
-                .map(|fit| format!("{}: {}", fit.measure.words(), fit.sentence()))
-                .collect(),
-            shapes,
-            flip: sweep
-                .flip
-                .iter()
-                .flat_map(|flip| {
-                    let mut probes: Vec<_> = flip.probes.iter().collect();
-                    probes.sort_by_key(|probe| probe.scale);
-                    std::iter::once(flip.sentence(&sweep.scale_table))
-                        .chain(flip.min_scale_sentence())
-                        .chain(probes.into_iter().map(|probe| {
-                            let shapes: Vec<&str> = probe
-                                .shapes
-                                .iter()
-                                .map(|shape| shape.shape.as_str())
-                                .collect();
-                            format!(
-                                "at {}: {} ({})",
-                                format_count(probe.scale as f64),
-                                if probe.regressed {
-                                    "regression shows"
-                                } else {
-                                    "no regression"
-                                },
-                                shapes.join(" · ")
-                            )
-                        }))
-                })
-                .collect(),
-        }
-    }
-}
-
 /// `report.html`'s text.
 pub fn render(report: &Report) -> String {
-    let sweep = report.sweep.as_ref().map(SweepInput::from_sweep);
-    render_with_sweep(report, sweep.as_ref())
-}
-
-/// `report.html`'s text, with the sweep plot drawn from `sweep` when given.
-pub fn render_with_sweep(report: &Report, sweep: Option<&SweepInput>) -> String {
     let page = Page {
         title: format!(
             "plancheck · {} · {}",
@@ -176,7 +64,7 @@ pub fn render_with_sweep(report: &Report, sweep: Option<&SweepInput>) -> String 
             .enumerate()
             .map(|(index, variant)| variant_view(report, index, variant))
             .collect(),
-        sweep: sweep.and_then(sweep_view),
+        sweep: report.sweep.as_ref().and_then(sweep_view),
         stability: report.stability.as_ref().map(stability_view),
         dataset: dataset_view(report),
         environment: environment_view(report),
@@ -634,34 +522,105 @@ struct SweepView {
     flip: Vec<String>,
 }
 
-fn sweep_view(sweep: &SweepInput) -> Option<SweepView> {
-    let slopes = [
-        ("time", &sweep.time),
-        ("rows examined", &sweep.rows_examined),
-    ]
-    .into_iter()
-    .flat_map(|(measure, series)| {
-        series.iter().filter_map(move |series| {
-            let fit = series.fit?;
-            Some(format!(
-                "{}: {measure} slope {:.2}",
-                series.label, fit.slope
-            ))
-        })
-    })
-    .collect();
+/// The sweep's plots (time, rows examined and buffers against scale, with the fitted
+/// lines) and its words: each fit with its spread, the plan shape at each scale, the
+/// flip search and its probes. `None` when there is nothing to plot.
+fn sweep_view(sweep: &Sweep) -> Option<SweepView> {
+    let plot = |measure, chart| charts::sweep_plot(chart, &sweep_series(sweep, measure));
     let view = SweepView {
-        time_svg: charts::sweep_plot(SweepMeasure::TimeMs, &sweep.time),
-        rows_svg: charts::sweep_plot(SweepMeasure::RowsExamined, &sweep.rows_examined),
-        buffers_svg: charts::sweep_plot(SweepMeasure::Buffers, &sweep.buffers),
-        slopes: match sweep.sentences.is_empty() {
-            true => slopes,
-            false => sweep.sentences.clone(),
-        },
-        shapes: sweep.shapes.clone(),
-        flip: sweep.flip.clone(),
+        time_svg: plot(Measure::Time, SweepMeasure::TimeMs),
+        rows_svg: plot(Measure::RowsExamined, SweepMeasure::RowsExamined),
+        buffers_svg: plot(Measure::Buffers, SweepMeasure::Buffers),
+        slopes: sweep
+            .fits
+            .iter()
+            .map(|fit| format!("{}: {}", fit.measure.words(), fit.sentence()))
+            .collect(),
+        shapes: sweep_shapes(sweep),
+        flip: flip_lines(sweep),
     };
     (view.time_svg.is_some() || view.rows_svg.is_some()).then_some(view)
+}
+
+/// Each fitted query's `measure` at every scale, with its fitted line.
+fn sweep_series(sweep: &Sweep, measure: Measure) -> Vec<SweepSeries> {
+    sweep
+        .fits
+        .iter()
+        .filter(|fit| fit.measure == measure)
+        .map(|fit| SweepSeries {
+            label: match fit.variant.is_empty() {
+                true => fit.query.clone(),
+                false => format!("{} ({})", fit.query, variant_label(&fit.variant)),
+            },
+            points: sweep
+                .points_of(&fit.query, &fit.variant)
+                .filter_map(|(scale, point)| {
+                    Some(SeriesPoint {
+                        scale: scale as f64,
+                        value: point.value(measure)?,
+                    })
+                })
+                .collect(),
+            fit: Some(FittedLine {
+                slope: fit.slope,
+                intercept: fit.intercept,
+            }),
+        })
+        .collect()
+}
+
+/// `(scale, query, shape, flagged)` for every fitted query at every scale.
+fn sweep_shapes(sweep: &Sweep) -> Vec<(String, String, String, bool)> {
+    sweep
+        .points
+        .iter()
+        .flat_map(|at| {
+            at.cells.iter().flat_map(move |cell| {
+                cell.queries.iter().map(move |point| {
+                    let query = match cell.variant.is_empty() {
+                        true => point.query.clone(),
+                        false => format!("{} ({})", point.query, variant_label(&cell.variant)),
+                    };
+                    (
+                        format_count(at.scale as f64),
+                        query,
+                        point.shape.clone(),
+                        point.flagged,
+                    )
+                })
+            })
+        })
+        .collect()
+}
+
+/// Where the plan flips, what that says of `min_scale`, and every probe by scale.
+fn flip_lines(sweep: &Sweep) -> Vec<String> {
+    let Some(flip) = &sweep.flip else {
+        return Vec::new();
+    };
+    let mut probes: Vec<_> = flip.probes.iter().collect();
+    probes.sort_by_key(|probe| probe.scale);
+    std::iter::once(flip.sentence(&sweep.scale_table))
+        .chain(flip.min_scale_sentence())
+        .chain(probes.into_iter().map(|probe| {
+            let shapes: Vec<&str> = probe
+                .shapes
+                .iter()
+                .map(|shape| shape.shape.as_str())
+                .collect();
+            format!(
+                "at {}: {} ({})",
+                format_count(probe.scale as f64),
+                if probe.regressed {
+                    "regression shows"
+                } else {
+                    "no regression"
+                },
+                shapes.join(" · ")
+            )
+        }))
+        .collect()
 }
 
 #[derive(Serialize)]

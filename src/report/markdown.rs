@@ -326,14 +326,7 @@ fn growth_details(sweep: &Sweep) -> String {
     for at in &sweep.points {
         for cell in &at.cells {
             for point in &cell.queries {
-                let time = match (point.median_ms, point.spread_ms) {
-                    (Some(median), Some(spread)) => {
-                        format!("{} ± {}", format_ms(median), format_ms(spread))
-                    }
-                    (Some(median), None) => format_ms(median),
-                    (None, _) if point.timed_out => "timed out".to_owned(),
-                    (None, _) => "not timed".to_owned(),
-                };
+                let time = point.time_text();
                 let _ = writeln!(
                     md,
                     "| {} | {} | `{}` | {}{} | {} | {} | {time} |",

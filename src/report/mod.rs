@@ -137,15 +137,11 @@ pub fn write_run_files(root: &Path, reports: &[Placed]) -> Result<Vec<PathBuf>> 
 /// written in `from` (`../other/sparse-org`).
 pub fn link(from: &Path, to: &Path) -> String {
     let absolute = |path: &Path| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let (from, to) = (absolute(from), absolute(to));
-    let (from, to): (Vec<_>, Vec<_>) = (from.components().collect(), to.components().collect());
-    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
-    let mut parts: Vec<String> = vec!["..".to_owned(); from.len() - common];
-    parts.extend(
-        to[common..]
-            .iter()
-            .map(|part| part.as_os_str().to_string_lossy().into_owned()),
-    );
+    let relative = pathdiff::diff_paths(absolute(to), absolute(from)).unwrap_or_default();
+    let parts: Vec<String> = relative
+        .components()
+        .map(|part| part.as_os_str().to_string_lossy().into_owned())
+        .collect();
     match parts.is_empty() {
         true => ".".to_owned(),
         false => parts.join("/"),
