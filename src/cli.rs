@@ -67,6 +67,10 @@ pub enum Command {
     /// server started for it. Exit code 0 when every check that could judge passed, 1
     /// when one failed, 2 for bad input.
     Judge(JudgeArgs),
+    /// Describe data: `from-stats` writes a dataset file fitted to a server's
+    /// statistics.
+    #[command(subcommand)]
+    Dataset(DatasetCommand),
     /// Print the SQL that exports the catalog facts `plancheck judge --catalog` reads
     /// (index and constraint definitions only, never a row): run it on production with
     /// `psql -At -f catalog.sql > catalog.json`.
@@ -89,6 +93,41 @@ pub enum Command {
         #[arg(long, conflicts_with = "dirs")]
         schema: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DatasetCommand {
+    /// Write a dataset file (on stdout) fitted to the statistics of tables on a live
+    /// server: row counts, null fractions, distinct counts, most common values,
+    /// histograms, correlation, foreign keys. Reads pg_class, pg_stats and the catalog,
+    /// never a row of data. Exit code 2 for a table that does not exist, was never
+    /// analyzed or whose statistics the role cannot read; 3 when the server cannot be
+    /// reached.
+    FromStats(FromStatsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FromStatsArgs {
+    /// The server and database holding the tables (a PostgreSQL URL or key=value
+    /// connection string).
+    #[arg(long, env = "PLANCHECK_DATABASE_URL")]
+    pub database_url: String,
+    /// The tables, comma-separated, schema-qualified where off the search path. Every
+    /// table another one references must be among them.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub tables: Vec<String>,
+    /// The dataset's `schema` entries (SQL fixtures relative to the dataset file);
+    /// default `schema.sql`.
+    #[arg(long)]
+    pub schema: Vec<String>,
+    /// Replace the most common values of text columns (emails, names, codes) with
+    /// generated ones of the same frequencies and widths; the values of enums and of
+    /// columns a CHECK constraint reads are kept.
+    #[arg(long)]
+    pub anonymize: bool,
+    /// The dataset's seed.
+    #[arg(long, default_value_t = 1, value_parser = parse_seed)]
+    pub seed: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -274,6 +313,10 @@ pub enum Outcome {
 pub async fn execute(cli: Cli, mut signals: Signals) -> Result<Outcome> {
     match cli.command {
         Command::List { scenarios_dir } => list(&scenarios_dir),
+        Command::Dataset(DatasetCommand::FromStats(args)) => tokio::select! {
+            outcome = from_stats(args) => outcome,
+            () = signals.received() => Ok(Outcome::Interrupted),
+        },
         Command::CatalogSql => {
             print_stdout(crate::capture::CATALOG_SQL);
             Ok(Outcome::Passed)
@@ -784,6 +827,34 @@ fn ignored_signals() -> u64 {
 /// `plancheck clean`: lists the leftovers and, with `--yes`, removes them. A place
 /// it could not look at (a server that refused or did not answer, an engine that did
 /// not) is said, and makes the exit code 3: it is not an all-clear.
+/// `plancheck dataset from-stats`: the fitted dataset file on stdout.
+async fn from_stats(args: FromStatsArgs) -> Result<Outcome> {
+    let config = crate::provision::parse_database_url(&args.database_url)?;
+    let client = crate::provision::connect(&config).await?;
+    let tables: Vec<String> = args
+        .tables
+        .iter()
+        .map(|table| table.trim().to_owned())
+        .filter(|table| !table.is_empty())
+        .collect();
+    let options = crate::describe::FitOptions {
+        anonymize: args.anonymize,
+        schema: match args.schema.is_empty() {
+            true => vec!["schema.sql".into()],
+            false => args.schema.clone(),
+        },
+        seed: args.seed,
+    };
+    let command = format!(
+        "plancheck dataset from-stats --tables {}{}",
+        tables.join(","),
+        if args.anonymize { " --anonymize" } else { "" }
+    );
+    let text = crate::describe::from_stats(&client, &tables, &options, &command).await?;
+    print_stdout(&text);
+    Ok(Outcome::Passed)
+}
+
 async fn clean(yes: bool, database_url: Option<&str>) -> Result<Outcome> {
     let server = database_url
         .map(crate::provision::parse_database_url)

@@ -7,6 +7,7 @@
 
 pub mod capture;
 pub mod datagen;
+pub mod describe;
 pub mod disk_guard;
 pub mod fit;
 pub mod format;

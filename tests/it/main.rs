@@ -8,6 +8,7 @@ mod connections;
 mod disk;
 mod docker;
 mod errors;
+mod from_stats;
 mod html;
 mod judge;
 mod lifecycle;

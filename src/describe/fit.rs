@@ -1,0 +1,1273 @@
+//! Fits a dataset to statistics: each table's rows, each column's generator, the
+//! groups that give skewed foreign keys their heavy parents, and the write order. Pure:
+//! statistics in, a [`Fitted`] dataset out, which `render` writes as a commented file.
+//!
+//! What the statistics say, and how each becomes a generator:
+//!
+//! - a column's most common values and their frequencies: a weighted `choice`, or
+//!   zero-width buckets of a `histogram` for numbers and instants;
+//! - histogram bounds: the `histogram` generator's bounds, equally populated apart from
+//!   the most common values, as `pg_stats` defines them;
+//! - the null fraction: `null_fraction`;
+//! - the distinct count and width of text nobody should copy: `hex` of that width
+//!   drawing from a pool sized to give that many distinct values;
+//! - a foreign key whose column has a value far above the others (one tenant with 90%
+//!   of the rows): the parent table gets groups (heavy parents one by one, then the
+//!   common, rare and childless tiers), the child becomes its `parent`'s child, and each
+//!   group gets its share of the child's rows;
+//! - correlation: `sorted` by the timestamp that follows the heap's order (near 1),
+//!   `scattered` when nothing does (near 0).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use rand::RngExt;
+
+use super::stats::{ColumnFacts, ColumnStats, Table};
+use crate::datagen::rng::{SeededRng, stream};
+
+/// A most common value counts as heavy when it holds at least this share of the
+/// rows and this many times the average value's share.
+const HEAVY_SHARE: f64 = 0.01;
+const HEAVY_TIMES_AVERAGE: f64 = 10.0;
+/// A foreign key's most common value at least this many times the average value's
+/// share makes the referenced (root) table the parent, so groups can give it its share.
+const PARENT_TIMES_AVERAGE: f64 = 3.0;
+/// Frequencies within this factor of a band's most frequent value share its group.
+const BAND_GAP: f64 = 3.0;
+/// Most common values covering this much of the non-NULL rows leave no remainder
+/// worth generating: a `choice` of them alone.
+const MCV_COVERS_ALL: f64 = 0.995;
+/// Correlation at or past which a timestamp is taken to follow the heap's order.
+const SORTED_CORRELATION: f64 = 0.9;
+/// Distinct values a column needs for its correlation to speak of the heap's order.
+const ORDERING_DISTINCT: f64 = 1000.0;
+/// Correlation below which the heap is taken to be in no column's order.
+const SCATTERED_CORRELATION: f64 = 0.3;
+
+/// What the user asked for besides the tables.
+#[derive(Debug, Clone)]
+pub struct FitOptions {
+    /// Replace the values of text and identifier columns (most common values) with
+    /// generated ones of the same frequencies and widths.
+    pub anonymize: bool,
+    /// The `schema` entries of the dataset file.
+    pub schema: Vec<String>,
+    /// The dataset's `seed`, and the seed of the anonymized values.
+    pub seed: u64,
+}
+
+/// A dataset fitted to statistics, in the order its file declares it.
+#[derive(Debug, Clone)]
+pub struct Fitted {
+    pub as_of: String,
+    pub scale_table: String,
+    pub seed: u64,
+    pub schema: Vec<String>,
+    pub tables: Vec<FittedTable>,
+    pub anonymized: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct FittedTable {
+    pub name: String,
+    /// Comment lines above the table.
+    pub notes: Vec<String>,
+    pub rows: u64,
+    pub parent: Option<String>,
+    /// `write_order`, and `sorted_by` for `sorted`.
+    pub write_order: (&'static str, Option<String>),
+    pub columns: Vec<FittedColumn>,
+    /// Columns the file leaves out, with why.
+    pub left_out: Vec<(String, String)>,
+    pub groups: Vec<FittedGroup>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FittedColumn {
+    pub name: String,
+    /// The generator, an inline TOML table (or a kind name).
+    pub generator: toml::Value,
+    /// What it was fitted from.
+    pub note: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct FittedGroup {
+    pub name: String,
+    pub note: String,
+    pub size: GroupSize,
+    /// Descendant table → its count (`Count`) or share (`Share`) for this group.
+    pub children: Vec<(String, ChildRows)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum GroupSize {
+    Rows(u64),
+    Share(f64),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum ChildRows {
+    Count(u64),
+    Share(f64),
+}
+
+/// A foreign key of one column to one column of another named table.
+#[derive(Debug, Clone)]
+struct Link {
+    column: String,
+    to_table: String,
+    to_column: String,
+}
+
+/// Fits the dataset. Refuses (with a message naming table and column) a foreign key to
+/// a table left out of `tables`, which the load could never satisfy.
+pub fn fit(tables: &[Table], options: &FitOptions) -> Result<Fitted, String> {
+    let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+    let mut links: BTreeMap<String, Vec<Link>> = BTreeMap::new();
+    for table in tables {
+        let mut own = Vec::new();
+        for key in &table.foreign_keys {
+            let target = tables.iter().find(|t| t.oid == key.to_oid);
+            let Some(target) = target else {
+                return Err(format!(
+                    "{}.{} references {} (foreign key {}), which --tables leaves out: add it, as the load restores the foreign key and its rows must exist",
+                    table.name,
+                    key.columns.join(", "),
+                    key.to_table,
+                    key.name
+                ));
+            };
+            if let ([column], [to_column]) = (key.columns.as_slice(), key.to_columns.as_slice())
+                && target.name != table.name
+            {
+                own.push(Link {
+                    column: column.clone(),
+                    to_table: target.name.clone(),
+                    to_column: to_column.clone(),
+                });
+            }
+        }
+        links.insert(table.name.clone(), own);
+    }
+    let order = foreign_key_order(&names, &links)?;
+    let mut by_name: BTreeMap<&str, &Table> = tables.iter().map(|t| (t.name.as_str(), t)).collect();
+    let ordered: Vec<&Table> = order
+        .iter()
+        .map(|name| {
+            by_name
+                .remove(name.as_str())
+                .expect("ordered names are tables")
+        })
+        .collect();
+
+    let as_of = as_of(tables);
+    let as_of_time = DateTime::parse_from_rfc3339(&as_of)
+        .expect("as_of is RFC 3339")
+        .with_timezone(&Utc);
+    let parents = choose_parents(&ordered, &links);
+
+    let mut fitted: Vec<FittedTable> = Vec::new();
+    for table in &ordered {
+        let own_links = &links[&table.name];
+        let parent_link = parents.get(&table.name);
+        let mut columns = Vec::new();
+        let mut left_out = Vec::new();
+        for column in &table.columns {
+            let link = own_links.iter().find(|link| link.column == column.name);
+            match fit_column(table, column, link, parent_link, options) {
+                Ok(generator) => columns.push(generator),
+                Err(reason) => left_out.push((column.name.clone(), reason)),
+            }
+        }
+        let write_order = write_order(table, &mut columns, &as_of_time);
+        let mut notes = vec![format!(
+            "Fitted from pg_class.reltuples = {} and pg_stats (analyzed {}).",
+            table.rows.round(),
+            table.analyzed
+        )];
+        notes.extend(table.indexes.iter().map(|index| format!("  {index}")));
+        fitted.push(FittedTable {
+            name: table.name.clone(),
+            notes,
+            rows: (table.rows.round() as u64).max(1),
+            parent: parent_link.map(|link| link.to_table.clone()),
+            write_order,
+            columns,
+            left_out,
+            groups: Vec::new(),
+        });
+    }
+    add_groups(&ordered, &parents, &mut fitted);
+    let scale_table = ordered
+        .iter()
+        .max_by(|a, b| a.rows.total_cmp(&b.rows))
+        .map(|t| t.name.clone())
+        .unwrap_or_default();
+    Ok(Fitted {
+        as_of,
+        scale_table,
+        seed: options.seed,
+        schema: options.schema.clone(),
+        tables: fitted,
+        anonymized: options.anonymize,
+    })
+}
+
+/// Tables in foreign-key order (a referenced table before the tables referring to
+/// it), otherwise in the order named. A cycle is refused with its tables named.
+fn foreign_key_order(
+    names: &[&str],
+    links: &BTreeMap<String, Vec<Link>>,
+) -> Result<Vec<String>, String> {
+    let mut placed: Vec<String> = Vec::new();
+    while placed.len() < names.len() {
+        let next = names.iter().find(|name| {
+            !placed.iter().any(|p| p == *name)
+                && links[**name]
+                    .iter()
+                    .all(|link| placed.contains(&link.to_table))
+        });
+        match next {
+            Some(name) => placed.push((*name).to_owned()),
+            None => {
+                let left: Vec<&str> = names
+                    .iter()
+                    .copied()
+                    .filter(|name| !placed.iter().any(|p| p == name))
+                    .collect();
+                return Err(format!(
+                    "the foreign keys among {} form a cycle; a dataset generates tables in order, so fit them separately and join the cycle by hand (a nullable key left out)",
+                    left.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(placed)
+}
+
+/// The share of non-NULL rows each most common value holds, and the average share
+/// of the other distinct values.
+struct Skew {
+    /// `(value, share of all rows)`, most frequent first.
+    common: Vec<(String, f64)>,
+    /// Estimated distinct values.
+    distinct: f64,
+    /// Share of all rows not NULL and not among the common values.
+    rest: f64,
+}
+
+impl Skew {
+    fn of(stats: &ColumnStats, rows: f64) -> Skew {
+        let values = stats.mcv.clone().unwrap_or_default();
+        let freqs = stats.mcf.clone().unwrap_or_default();
+        let common: Vec<(String, f64)> = values.into_iter().zip(freqs).collect();
+        let covered: f64 = common.iter().map(|(_, f)| f).sum();
+        Skew {
+            distinct: distinct(stats, rows).max(common.len() as f64),
+            rest: (1.0 - stats.null_frac - covered).max(0.0),
+            common,
+        }
+    }
+
+    /// The average share of a value that is not among the common ones (or of any
+    /// value, when all are).
+    fn average(&self) -> f64 {
+        let others = self.distinct - self.common.len() as f64;
+        if others >= 1.0 && self.rest > 0.0 {
+            self.rest / others
+        } else {
+            1.0 / self.distinct.max(1.0)
+        }
+    }
+
+    fn heavy(&self) -> Vec<(String, f64)> {
+        let average = self.average();
+        self.common
+            .iter()
+            .filter(|(_, share)| *share >= HEAVY_SHARE && *share >= HEAVY_TIMES_AVERAGE * average)
+            .cloned()
+            .collect()
+    }
+}
+
+/// `n_distinct` as a count.
+fn distinct(stats: &ColumnStats, rows: f64) -> f64 {
+    if stats.n_distinct < 0.0 {
+        -stats.n_distinct * rows
+    } else {
+        stats.n_distinct
+    }
+}
+
+/// For each table, the foreign key that makes it a child: the one whose column is the
+/// most skewed, when its most common value is well above the average and the
+/// referenced table is a root (groups live on root tables). Other keys stay
+/// `reference` columns.
+fn choose_parents(
+    ordered: &[&Table],
+    links: &BTreeMap<String, Vec<Link>>,
+) -> BTreeMap<String, Link> {
+    let mut parents: BTreeMap<String, Link> = BTreeMap::new();
+    for table in ordered {
+        let best = links[&table.name]
+            .iter()
+            .filter(|link| !parents.contains_key(&link.to_table))
+            .filter_map(|link| {
+                let stats = column(table, &link.column)?.stats.as_ref()?;
+                let skew = Skew::of(stats, table.rows);
+                let (_, top) = skew.common.first()?;
+                (*top >= PARENT_TIMES_AVERAGE * skew.average()).then_some((link, *top))
+            })
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        if let Some((link, _)) = best {
+            parents.insert(table.name.clone(), link.clone());
+        }
+    }
+    parents
+}
+
+fn column<'a>(table: &'a Table, name: &str) -> Option<&'a ColumnFacts> {
+    table.columns.iter().find(|column| column.name == name)
+}
+
+/// Groups on each parent table: its heavy values one by one, then the tiers of its
+/// largest child's key column (common values, the rarer rest, parents with no
+/// children), each with its share of that child's rows; other children of the same
+/// parent get the shares their own statistics give the heavy parents.
+fn add_groups(ordered: &[&Table], parents: &BTreeMap<String, Link>, fitted: &mut [FittedTable]) {
+    let mut children_of: BTreeMap<&str, Vec<&Table>> = BTreeMap::new();
+    for table in ordered {
+        if let Some(link) = parents.get(&table.name) {
+            children_of
+                .entry(link.to_table.as_str())
+                .or_default()
+                .push(table);
+        }
+    }
+    for (parent_name, mut children) in children_of {
+        children.sort_by(|a, b| b.rows.total_cmp(&a.rows));
+        let Some(parent) = ordered.iter().find(|t| t.name == parent_name) else {
+            continue;
+        };
+        let parent_rows = (parent.rows.round() as u64).max(1);
+        let main = children[0];
+        let link = &parents[&main.name];
+        let Some(stats) = column(main, &link.column).and_then(|c| c.stats.as_ref()) else {
+            continue;
+        };
+        let skew = Skew::of(stats, main.rows);
+        let heavy = skew.heavy();
+        let non_null = (1.0 - stats.null_frac).max(f64::EPSILON);
+        let mut groups: Vec<FittedGroup> = Vec::new();
+        for (index, (value, share)) in heavy.iter().enumerate() {
+            let mut children_rows = vec![(main.name.clone(), ChildRows::Share(share / non_null))];
+            for other in &children[1..] {
+                let other_link = &parents[&other.name];
+                let other_share = column(other, &other_link.column)
+                    .and_then(|c| c.stats.as_ref())
+                    .and_then(|s| {
+                        let skew = Skew::of(s, other.rows);
+                        let non_null = (1.0 - s.null_frac).max(f64::EPSILON);
+                        skew.common
+                            .iter()
+                            .find(|(v, _)| v == value)
+                            .map(|(_, f)| f / non_null)
+                    });
+                if let Some(other_share) = other_share {
+                    children_rows.push((other.name.clone(), ChildRows::Share(other_share)));
+                }
+            }
+            groups.push(FittedGroup {
+                name: format!("heavy_{}", index + 1),
+                note: format!(
+                    "{}.{}: one value holds {} of the rows",
+                    main.name,
+                    link.column,
+                    percent(*share)
+                ),
+                size: GroupSize::Rows(1),
+                children: children_rows,
+            });
+        }
+        let heavy_share: f64 = heavy.iter().map(|(_, s)| s).sum();
+        let common: Vec<&(String, f64)> = skew.common.iter().skip(heavy.len()).collect();
+        let others = (skew.distinct - skew.common.len() as f64).round().max(0.0) as u64;
+        let with_children = heavy.len() as u64 + common.len() as u64 + others;
+        let childless = parent_rows.saturating_sub(with_children);
+        let mut tiers: Vec<(String, u64, f64, String)> = Vec::new();
+        let bands = bands(&common);
+        for (index, band) in bands.iter().enumerate() {
+            let share: f64 = band.iter().map(|(_, s)| s).sum();
+            tiers.push((
+                match bands.len() {
+                    1 => "common".into(),
+                    _ => format!("common_{}", index + 1),
+                },
+                band.len() as u64,
+                share,
+                format!(
+                    "{} more of the most common values of {}.{}: {} of the rows, {} to {} each",
+                    band.len(),
+                    main.name,
+                    link.column,
+                    percent(share),
+                    percent(band.last().map(|c| c.1).unwrap_or_default()),
+                    percent(band.first().map(|c| c.1).unwrap_or_default())
+                ),
+            ));
+        }
+        if others > 0 && skew.rest > 0.0 {
+            tiers.push((
+                "rare".into(),
+                others,
+                skew.rest,
+                format!(
+                    "the other {} values of {}.{}: {} of the rows, about {} each",
+                    others,
+                    main.name,
+                    link.column,
+                    percent(skew.rest),
+                    percent(skew.rest / others as f64)
+                ),
+            ));
+        }
+        let total_share = heavy_share + tiers.iter().map(|t| t.2).sum::<f64>();
+        // The largest tier scales with --scale; the others keep their row counts.
+        let largest = tiers
+            .iter()
+            .chain(std::iter::once(&(
+                String::new(),
+                childless,
+                0.0,
+                String::new(),
+            )))
+            .map(|t| t.1)
+            .max()
+            .unwrap_or(0);
+        let mut scaled_taken = false;
+        for (name, rows, share, note) in &tiers {
+            let size = if *rows == largest && !scaled_taken {
+                scaled_taken = true;
+                GroupSize::Share(1.0)
+            } else {
+                GroupSize::Rows(*rows)
+            };
+            groups.push(FittedGroup {
+                name: name.clone(),
+                note: note.clone(),
+                size,
+                children: vec![(
+                    main.name.clone(),
+                    ChildRows::Share(share / total_share.max(f64::EPSILON)),
+                )],
+            });
+        }
+        if childless > 0 {
+            groups.push(FittedGroup {
+                name: "childless".into(),
+                note: format!(
+                    "{} has {} rows and {}.{} about {} distinct values: the rest have no {}",
+                    parent.name, parent_rows, main.name, link.column, with_children, main.name
+                ),
+                size: if scaled_taken {
+                    GroupSize::Rows(childless)
+                } else {
+                    GroupSize::Share(1.0)
+                },
+                children: vec![(main.name.clone(), ChildRows::Count(0))],
+            });
+        }
+        // Heavy groups' shares were of the non-NULL rows already; the tiers' were
+        // normalised to what is left; rescale the heavy ones the same way.
+        for group in groups.iter_mut().take(heavy.len()) {
+            if let Some((_, ChildRows::Share(share))) = group.children.first_mut() {
+                *share = (*share * non_null / total_share.max(f64::EPSILON)).min(1.0);
+            }
+        }
+        settle_shares(&mut groups, &main.name);
+        if let Some(target) = fitted.iter_mut().find(|t| t.name == parent_name) {
+            target.groups = groups;
+            target.notes.push(format!(
+                "Groups: {}.{} is skewed; its parents are grouped by how many rows they have.",
+                main.name, link.column
+            ));
+        }
+    }
+}
+
+/// The most common values (most frequent first) in bands of similar frequency: a new
+/// band starts where a value is [`BAND_GAP`] times rarer than the band's first. Each
+/// band becomes a group whose parents share its rows evenly.
+fn bands<'a>(common: &[&'a (String, f64)]) -> Vec<Vec<&'a (String, f64)>> {
+    let mut bands: Vec<Vec<&(String, f64)>> = Vec::new();
+    for value in common {
+        match bands.last_mut() {
+            Some(band) if band[0].1 < BAND_GAP * value.1 => band.push(value),
+            _ => bands.push(vec![value]),
+        }
+    }
+    bands
+}
+
+/// Rounds `child`'s shares to six places, as the file writes them, and makes them add
+/// up to exactly 1 by moving the rounding onto the largest.
+fn settle_shares(groups: &mut [FittedGroup], child: &str) {
+    let mut shares: Vec<&mut f64> = groups
+        .iter_mut()
+        .flat_map(|group| group.children.iter_mut())
+        .filter(|(name, _)| name == child)
+        .filter_map(|(_, rows)| match rows {
+            ChildRows::Share(share) => Some(share),
+            ChildRows::Count(_) => None,
+        })
+        .collect();
+    for share in shares.iter_mut() {
+        **share = round(**share, 6).max(0.000_001);
+    }
+    let total: f64 = shares.iter().map(|share| **share).sum();
+    if let Some(largest) = shares.iter_mut().max_by(|a, b| a.total_cmp(b)) {
+        **largest = round(**largest + 1.0 - total, 6);
+    }
+}
+
+/// The column's generator, or why it is left out.
+fn fit_column(
+    table: &Table,
+    column: &ColumnFacts,
+    link: Option<&Link>,
+    parent: Option<&Link>,
+    options: &FitOptions,
+) -> Result<FittedColumn, String> {
+    if column.generated {
+        return Err("a generated column: the server computes it".into());
+    }
+    if column.identity {
+        return Err("an identity column: the server numbers it".into());
+    }
+    let Some(stats) = &column.stats else {
+        if !column.not_null || column.has_default {
+            return Err(
+                "no statistics (added since the last ANALYZE?), and it may be NULL or has a default"
+                    .into(),
+            );
+        }
+        return Ok(FittedColumn {
+            name: column.name.clone(),
+            generator: by_type_alone(column),
+            note: "no statistics: fitted by its type alone; write its generator by hand".into(),
+        });
+    };
+    let mut note = describe_stats(stats, table.rows);
+    let mut generator = if let Some(link) = link {
+        let mut reference = inline(&[
+            ("kind", "reference".into()),
+            ("to", format!("{}.{}", link.to_table, link.to_column).into()),
+        ]);
+        if parent.is_some_and(|p| p.column == link.column) {
+            note.push_str("; the parent key: its skew is in the parent's groups");
+        } else {
+            let skew = Skew::of(stats, table.rows);
+            if let Some(exponent) = zipf_exponent(&skew) {
+                insert(&mut reference, "pick", "zipf".into());
+                insert(&mut reference, "exponent", round(exponent, 2).into());
+                note.push_str("; skewed: the most common values fitted as a zipf pick");
+            }
+        }
+        reference
+    } else {
+        fit_values(table, column, stats, options, &mut note)?
+    };
+    if stats.null_frac > 0.0 && !column.not_null {
+        insert(
+            &mut generator,
+            "null_fraction",
+            round(stats.null_frac, 4).into(),
+        );
+    }
+    Ok(FittedColumn {
+        name: column.name.clone(),
+        generator,
+        note,
+    })
+}
+
+/// One line on what `pg_stats` says of a column.
+fn describe_stats(stats: &ColumnStats, rows: f64) -> String {
+    let skew = Skew::of(stats, rows);
+    let covered: f64 = skew.common.iter().map(|(_, f)| f).sum();
+    let mut parts = vec![format!("~{} distinct", format_count(distinct(stats, rows)))];
+    if stats.null_frac > 0.0 {
+        parts.push(format!("{} NULL", percent(stats.null_frac)));
+    }
+    if !skew.common.is_empty() {
+        parts.push(format!(
+            "{} common values cover {}",
+            skew.common.len(),
+            percent(covered)
+        ));
+    }
+    if let Some(correlation) = stats.correlation {
+        parts.push(format!("correlation {correlation:.2}"));
+    }
+    parts.push(format!("width {}", stats.avg_width));
+    parts.join(", ")
+}
+
+fn format_count(count: f64) -> String {
+    crate::format::format_count(count.round().max(0.0))
+}
+
+fn percent(share: f64) -> String {
+    let value = share * 100.0;
+    if value >= 10.0 {
+        format!("{value:.0}%")
+    } else if value >= 0.1 {
+        format!("{value:.1}%")
+    } else {
+        format!("{value:.3}%")
+    }
+}
+
+fn round(value: f64, digits: i32) -> f64 {
+    let factor = 10f64.powi(digits);
+    (value * factor).round() / factor
+}
+
+/// The exponent of a zipf pick over the column's distinct values whose most frequent
+/// value has the share the statistics give it, when a value is heavy at all. Ranks
+/// after the first follow the zipf curve, not the statistics: a reference cannot
+/// weigh rows one by one.
+fn zipf_exponent(skew: &Skew) -> Option<f64> {
+    let (_, top) = skew.heavy().first().cloned()?;
+    let values = skew.distinct.round().max(2.0) as usize;
+    let non_null = skew.rest + skew.common.iter().map(|c| c.1).sum::<f64>();
+    let top = top / non_null.max(f64::MIN_POSITIVE);
+    let top_share = |exponent: f64| {
+        1.0 / (1..=values)
+            .map(|rank| (rank as f64).powf(-exponent))
+            .sum::<f64>()
+    };
+    if top <= top_share(0.0) {
+        return None;
+    }
+    let (mut low, mut high) = (0.0, 8.0);
+    for _ in 0..50 {
+        let middle = (low + high) / 2.0;
+        if top_share(middle) < top {
+            low = middle;
+        } else {
+            high = middle;
+        }
+    }
+    Some(high)
+}
+
+/// The kind of value a column's type takes, as the statistics' text is read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Shape {
+    Int,
+    Float,
+    Instant,
+    Bool,
+    Uuid,
+    Json,
+    Text,
+    Other,
+}
+
+fn shape(column: &ColumnFacts) -> Shape {
+    let sql = column.sql_type.as_str();
+    match column.category.as_str() {
+        _ if matches!(sql, "smallint" | "integer" | "bigint") => Shape::Int,
+        "N" => Shape::Float,
+        _ if sql.starts_with("timestamp") || sql == "date" => Shape::Instant,
+        "B" => Shape::Bool,
+        _ if sql == "uuid" => Shape::Uuid,
+        _ if sql == "json" || sql == "jsonb" => Shape::Json,
+        "S" | "E" => Shape::Text,
+        _ => Shape::Other,
+    }
+}
+
+/// A generator for a column with no statistics, from its type alone.
+fn by_type_alone(column: &ColumnFacts) -> toml::Value {
+    match shape(column) {
+        Shape::Int => inline(&[
+            ("kind", "int".into()),
+            ("range", toml::Value::Array(vec![1.into(), 1000.into()])),
+        ]),
+        Shape::Float => inline(&[
+            ("kind", "float".into()),
+            ("range", toml::Value::Array(vec![0.into(), 1000.into()])),
+        ]),
+        Shape::Instant => inline(&[
+            ("kind", "timestamp".into()),
+            ("days_ago", toml::Value::Array(vec![0.into(), 365.into()])),
+        ]),
+        Shape::Bool => "bool".into(),
+        Shape::Uuid => "uuid".into(),
+        Shape::Json => inline(&[
+            ("kind", "literal".into()),
+            ("value", toml::Value::Table(toml::Table::new())),
+        ]),
+        Shape::Text | Shape::Other => inline(&[("kind", "hex".into()), ("bytes", 8.into())]),
+    }
+}
+
+/// The generator of a column that is no foreign key.
+fn fit_values(
+    table: &Table,
+    column: &ColumnFacts,
+    stats: &ColumnStats,
+    options: &FitOptions,
+    note: &mut String,
+) -> Result<toml::Value, String> {
+    let rows = table.rows;
+    let skew = Skew::of(stats, rows);
+    let non_null = (1.0 - stats.null_frac).max(f64::EPSILON);
+    let covered: f64 = skew.common.iter().map(|(_, f)| f).sum::<f64>() / non_null;
+    let histogram = stats.histogram.clone().unwrap_or_default();
+    let shape = shape(column);
+    let width = (stats.avg_width - 1.0).max(1.0);
+    let mut rng = stream(options.seed, &table.name, &column.name);
+    match shape {
+        Shape::Uuid => {
+            if column.unique || skew.common.is_empty() || covered < MCV_COVERS_ALL {
+                return Ok("uuid".into());
+            }
+            let values = skew
+                .common
+                .iter()
+                .map(|_| toml::Value::String(crate::datagen::rng::uuid_from(&mut rng).to_string()))
+                .collect();
+            note.push_str("; its few values are replaced by generated ones");
+            Ok(choice(values, &skew.common))
+        }
+        Shape::Bool => {
+            let truth = skew
+                .common
+                .iter()
+                .find(|(value, _)| value == "true" || value == "t")
+                .map(|(_, f)| f / non_null)
+                .unwrap_or(0.0);
+            Ok(inline(&[
+                ("kind", "bool".into()),
+                ("probability", round(truth, 4).into()),
+            ]))
+        }
+        Shape::Int if column.unique => {
+            let start = histogram
+                .first()
+                .and_then(|first| first.parse::<i64>().ok())
+                .unwrap_or(1);
+            note.push_str("; unique: a sequence");
+            Ok(inline(&[
+                ("kind", "sequence".into()),
+                ("start", start.into()),
+            ]))
+        }
+        Shape::Int | Shape::Float | Shape::Instant => {
+            let read = |text: &str| read_value(shape, column, text);
+            if histogram.len() < 2 || covered >= MCV_COVERS_ALL {
+                if skew.common.is_empty() {
+                    return Err(match histogram.len() {
+                        0 => "no value statistics (every row NULL?)".into(),
+                        _ => "a single value in the histogram; write it as a literal".into(),
+                    });
+                }
+                let values = skew
+                    .common
+                    .iter()
+                    .map(|(value, _)| read(value))
+                    .collect::<Result<Vec<_>, _>>()?;
+                return Ok(choice(values, &skew.common));
+            }
+            let bounds = histogram
+                .iter()
+                .map(|b| read(b))
+                .collect::<Result<Vec<_>, _>>()?;
+            let common = skew
+                .common
+                .iter()
+                .map(|(value, share)| Ok((read(value)?, *share)))
+                .collect::<Result<Vec<_>, String>>()?;
+            Ok(histogram_with_common(&bounds, &common, skew.rest))
+        }
+        Shape::Json => {
+            let bytes = ((width - 10.0) / 2.0).round().clamp(1.0, 1024.0) as i64;
+            note.push_str("; documents' structure is not in the statistics: one key of that width");
+            Ok(inline(&[
+                ("kind", "json".into()),
+                (
+                    "value",
+                    inline(&[(
+                        "v",
+                        inline(&[("kind", "hex".into()), ("bytes", bytes.into())]),
+                    )]),
+                ),
+            ]))
+        }
+        Shape::Text => {
+            let keep = !options.anonymize || column.is_enum || column.checked;
+            if options.anonymize && keep && !skew.common.is_empty() {
+                note.push_str(if column.is_enum {
+                    "; an enum: its labels are the schema's, kept"
+                } else {
+                    "; a CHECK constraint reads it: its values are the schema's, kept"
+                });
+            }
+            let values: Vec<toml::Value> = skew
+                .common
+                .iter()
+                .map(|(value, _)| {
+                    toml::Value::String(match keep {
+                        true => value.clone(),
+                        false => anonymous_text(&mut rng, value.chars().count()),
+                    })
+                })
+                .collect();
+            if !keep && !skew.common.is_empty() {
+                note.push_str("; common values replaced by generated ones of the same widths");
+            }
+            if column.unique {
+                note.push_str("; unique");
+                return Ok(unique_text(width, rows));
+            }
+            let others_rows = rows * skew.rest;
+            let sampled = (300.0 * f64::from(table.statistics_target) / rows.max(1.0)).min(1.0);
+            let others_distinct = (skew.distinct - skew.common.len() as f64).max(0.0);
+            if skew.common.is_empty() || covered < 1.0 - MCV_COVERS_ALL {
+                return Ok(text_of_width(width, others_distinct, others_rows, sampled));
+            }
+            let mut generator = choice(values, &skew.common);
+            if covered < MCV_COVERS_ALL && others_distinct >= 1.0 {
+                let mean_common_width = skew
+                    .common
+                    .iter()
+                    .map(|(v, f)| v.chars().count() as f64 * f)
+                    .sum::<f64>()
+                    / (covered * non_null);
+                let others_width = ((width * non_null - mean_common_width * covered * non_null)
+                    / (non_null - covered * non_null))
+                    .max(2.0);
+                insert(
+                    &mut generator,
+                    "others",
+                    text_of_width(others_width, others_distinct, others_rows, sampled),
+                );
+                // The values' weights are scaled to 1000 for the most common one.
+                let top = skew
+                    .common
+                    .iter()
+                    .map(|c| c.1)
+                    .fold(0.0, f64::max)
+                    .max(f64::MIN_POSITIVE);
+                insert(
+                    &mut generator,
+                    "others_weight",
+                    round(skew.rest / top * 1000.0, 3).into(),
+                );
+            }
+            Ok(generator)
+        }
+        Shape::Other => Err(format!(
+            "type {}: no generator fits it from statistics; write one by hand",
+            column.sql_type
+        )),
+    }
+}
+
+/// Text of about `width` characters with `distinct` values over `rows` rows: `hex`,
+/// from a pool sized so that ANALYZE sees about `distinct` values.
+fn text_of_width(width: f64, distinct: f64, rows: f64, sampled: f64) -> toml::Value {
+    let bytes = (width / 2.0).round().clamp(1.0, 1024.0) as i64;
+    let mut generator = inline(&[("kind", "hex".into()), ("bytes", bytes.into())]);
+    if distinct < 0.5 * rows && distinct >= 1.0 {
+        let pool = pool_for(distinct, rows, sampled).min(1_000_000.0);
+        insert(&mut generator, "pool", (pool as i64).into());
+    }
+    generator
+}
+
+/// Unique text of about `width` characters: random hex when that is wide enough to
+/// never repeat, else a numbered template padded to the width.
+fn unique_text(width: f64, rows: f64) -> toml::Value {
+    if width >= 16.0 {
+        return inline(&[
+            ("kind", "hex".into()),
+            ("bytes", ((width / 2.0).round() as i64).into()),
+        ]);
+    }
+    let digits = (rows.max(1.0).log10().floor() as usize) + 1;
+    let pad = (width.round() as usize).saturating_sub(digits + 1).max(1);
+    inline(&[
+        ("kind", "template".into()),
+        ("template", format!("{}-{{n}}", "x".repeat(pad)).into()),
+    ])
+}
+
+/// The pool size P for which ANALYZE, sampling `rows` uniform draws from P values,
+/// estimates `distinct` values: what the planner reads is the estimate, and its
+/// estimator (Haas and Stokes' Duj1, `analyze.c`) undercounts values that repeat a
+/// few times, so a pool sized to the estimate alone shows 10% fewer. `sampled` is
+/// the share of the table ANALYZE reads (300 × the statistics target rows).
+fn pool_for(distinct: f64, rows: f64, sampled: f64) -> f64 {
+    let estimate = |pool: f64| {
+        let lambda = sampled * rows / pool;
+        let n = sampled * rows;
+        let seen = pool * (1.0 - (-lambda).exp());
+        let once = pool * lambda * (-lambda).exp();
+        n * seen / ((n - once) + once * n / rows)
+    };
+    let (mut low, mut high) = (1.0, distinct * 50.0 + 1.0);
+    for _ in 0..80 {
+        let middle = (low + high) / 2.0;
+        if estimate(middle) < distinct {
+            low = middle;
+        } else {
+            high = middle;
+        }
+    }
+    high.round().max(1.0)
+}
+
+/// A generated stand-in for a text value: letters of the same length.
+fn anonymous_text(rng: &mut SeededRng, length: usize) -> String {
+    const LETTERS: &[u8] = b"abcdefghijklmnopqrstuvwxyz";
+    (0..length.max(1))
+        .map(|_| LETTERS[rng.random_range(0..LETTERS.len())] as char)
+        .collect()
+}
+
+/// A statistics value as TOML of the column's kind.
+fn read_value(shape: Shape, column: &ColumnFacts, text: &str) -> Result<toml::Value, String> {
+    let wrong = || {
+        format!(
+            "{} value {text:?} does not read as {}",
+            column.name, column.sql_type
+        )
+    };
+    match shape {
+        Shape::Int => text
+            .parse::<i64>()
+            .map(toml::Value::from)
+            .map_err(|_| wrong()),
+        Shape::Float => text
+            .parse::<f64>()
+            .map(toml::Value::from)
+            .map_err(|_| wrong()),
+        Shape::Instant => instant(text).map(toml::Value::from).ok_or_else(wrong),
+        _ => Ok(text.into()),
+    }
+}
+
+/// An ISO-style timestamp as `pg_stats` prints it (DateStyle ISO, TimeZone UTC) in
+/// RFC 3339.
+fn instant(text: &str) -> Option<String> {
+    let text = text.trim();
+    if let Ok(with_zone) = DateTime::parse_from_str(&format!("{text}00"), "%Y-%m-%d %H:%M:%S%.f%z")
+    {
+        return Some(rfc3339(with_zone.with_timezone(&Utc)));
+    }
+    if let Ok(naive) = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f") {
+        return Some(rfc3339(naive.and_utc()));
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .map(|date| rfc3339(date.and_hms_opt(0, 0, 0).expect("midnight").and_utc()))
+}
+
+fn rfc3339(instant: DateTime<Utc>) -> String {
+    instant.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+/// A histogram whose bounds are `pg_stats`'s, its buckets sharing `rest` equally,
+/// with each common value a zero-width bucket of its own share, inside the bucket
+/// that holds it (or before or after the bounds).
+fn histogram_with_common(
+    bounds: &[toml::Value],
+    common: &[(toml::Value, f64)],
+    rest: f64,
+) -> toml::Value {
+    let key = |value: &toml::Value| -> f64 {
+        match value {
+            toml::Value::Integer(n) => *n as f64,
+            toml::Value::Float(f) => *f,
+            toml::Value::String(text) => DateTime::parse_from_rfc3339(text)
+                .map(|t| t.timestamp_micros() as f64)
+                .unwrap_or(0.0),
+            _ => 0.0,
+        }
+    };
+    let buckets = bounds.len() - 1;
+    let mut points: Vec<(toml::Value, f64)> = Vec::new();
+    let mut weights: Vec<f64> = Vec::new();
+    let mut pending: Vec<&(toml::Value, f64)> = common.iter().collect();
+    pending.sort_by(|a, b| key(&a.0).total_cmp(&key(&b.0)));
+    let mut pending = pending.into_iter().peekable();
+    let each = rest / buckets as f64;
+    // Common values below the first bound.
+    while let Some(value) = pending.next_if(|(v, _)| key(v) < key(&bounds[0])) {
+        push_point(&mut points, &mut weights, value.0.clone(), value.1);
+        push_point(&mut points, &mut weights, value.0.clone(), 0.0);
+    }
+    for bucket in 0..buckets {
+        let (low, high) = (&bounds[bucket], &bounds[bucket + 1]);
+        push_point(&mut points, &mut weights, low.clone(), 0.0);
+        let (low_key, high_key) = (key(low), key(high));
+        let span = (high_key - low_key).max(f64::MIN_POSITIVE);
+        let mut from = low_key;
+        let last = bucket + 1 == buckets;
+        while let Some(value) =
+            pending.next_if(|(v, _)| key(v) < high_key || (last && key(v) <= high_key))
+        {
+            let at = key(&value.0);
+            // The part of the bucket before the value, then the value alone.
+            set_last_weight(&mut weights, each * (at - from) / span);
+            push_point(&mut points, &mut weights, value.0.clone(), value.1);
+            push_point(&mut points, &mut weights, value.0.clone(), 0.0);
+            from = at;
+        }
+        set_last_weight(&mut weights, each * (high_key - from) / span);
+    }
+    push_point(&mut points, &mut weights, bounds[buckets].clone(), 0.0);
+    for value in pending {
+        push_point(&mut points, &mut weights, value.0.clone(), value.1);
+        push_point(&mut points, &mut weights, value.0.clone(), 0.0);
+    }
+    // `weights[i]` is the bucket from points[i] to points[i + 1].
+    weights.pop();
+    let values: Vec<toml::Value> = points.into_iter().map(|p| p.0).collect();
+    let scale = weights
+        .iter()
+        .copied()
+        .fold(0.0, f64::max)
+        .max(f64::MIN_POSITIVE);
+    let mut generator = inline(&[
+        ("kind", "histogram".into()),
+        ("bounds", toml::Value::Array(values)),
+    ]);
+    if !common.is_empty() {
+        let weights = weights
+            .iter()
+            .map(|w| toml::Value::from(round(w / scale * 1000.0, 3)))
+            .collect();
+        insert(&mut generator, "weights", toml::Value::Array(weights));
+    }
+    generator
+}
+
+/// Appends a bound, whose bucket (to the next bound) has `weight` for now; a bound
+/// equal to the last one, whose bucket is still empty, only sets that bucket's weight.
+fn push_point(
+    points: &mut Vec<(toml::Value, f64)>,
+    weights: &mut Vec<f64>,
+    value: toml::Value,
+    weight: f64,
+) {
+    if points.last().is_some_and(|last| last.0 == value) && weights.last() == Some(&0.0) {
+        *weights.last_mut().expect("a weight per point") = weight;
+        return;
+    }
+    points.push((value, weight));
+    weights.push(weight);
+}
+
+fn set_last_weight(weights: &mut [f64], weight: f64) {
+    if let Some(last) = weights.last_mut() {
+        *last += weight;
+    }
+}
+
+/// A weighted `choice` of `values`, weights from the statistics' shares.
+fn choice(values: Vec<toml::Value>, common: &[(String, f64)]) -> toml::Value {
+    let scale = common
+        .iter()
+        .map(|c| c.1)
+        .fold(0.0, f64::max)
+        .max(f64::MIN_POSITIVE);
+    let weights = common
+        .iter()
+        .map(|(_, share)| toml::Value::from(round(share / scale * 1000.0, 3)))
+        .collect();
+    inline(&[
+        ("kind", "choice".into()),
+        ("values", toml::Value::Array(values)),
+        ("weights", toml::Value::Array(weights)),
+    ])
+}
+
+/// The heap order: `sorted` by a timestamp whose correlation is near 1 (its generator
+/// becomes the window `sorted_by` needs), else `scattered` when no column follows the
+/// heap, else `generated`, with a note saying what was seen.
+fn write_order(
+    table: &Table,
+    columns: &mut [FittedColumn],
+    as_of: &DateTime<Utc>,
+) -> (&'static str, Option<String>) {
+    let correlated = table
+        .columns
+        .iter()
+        .filter(|column| shape(column) == Shape::Instant && !column.unique)
+        .filter_map(|column| Some((column, column.stats.as_ref()?.correlation?)))
+        .max_by(|a, b| a.1.total_cmp(&b.1));
+    if let Some((column, correlation)) = correlated
+        && correlation >= SORTED_CORRELATION
+        && let Some(fitted) = columns.iter_mut().find(|c| c.name == column.name)
+        && let Some(window) = window_of(column.stats.as_ref(), as_of)
+    {
+        fitted.generator = window;
+        fitted.note.push_str(
+            "; the heap follows it: a window (sorted_by needs one), its spread from the histogram",
+        );
+        return ("sorted", Some(column.name.clone()));
+    }
+    // A column of few values correlates with anything through its ties: only columns
+    // of many values say how the heap is ordered.
+    let strongest = table
+        .columns
+        .iter()
+        .filter(|column| !column.unique)
+        .filter_map(|column| {
+            let stats = column.stats.as_ref()?;
+            (distinct(stats, table.rows) >= ORDERING_DISTINCT).then_some(stats.correlation?.abs())
+        })
+        .fold(0.0, f64::max);
+    if strongest < SCATTERED_CORRELATION {
+        ("scattered", None)
+    } else {
+        ("generated", None)
+    }
+}
+
+/// A `days_ago` window spanning a timestamp column's histogram, `recent` or `old`
+/// when most of its buckets sit in one half.
+fn window_of(stats: Option<&ColumnStats>, as_of: &DateTime<Utc>) -> Option<toml::Value> {
+    let bounds: Vec<DateTime<Utc>> = stats?
+        .histogram
+        .as_ref()?
+        .iter()
+        .filter_map(|b| instant(b))
+        .filter_map(|b| DateTime::parse_from_rfc3339(&b).ok())
+        .map(|b| b.with_timezone(&Utc))
+        .collect();
+    let (first, last) = (*bounds.first()?, *bounds.last()?);
+    let days = |t: DateTime<Utc>| (*as_of - t).num_seconds() as f64 / 86_400.0;
+    let (recent, oldest) = (days(last).max(0.0), days(first));
+    if oldest <= recent {
+        return None;
+    }
+    let middle = first + (last - first) / 2;
+    let recent_half = bounds.iter().filter(|b| **b >= middle).count() as f64 / bounds.len() as f64;
+    let mut window = inline(&[
+        ("kind", "timestamp".into()),
+        (
+            "days_ago",
+            toml::Value::Array(vec![round(recent, 3).into(), round(oldest, 3).into()]),
+        ),
+    ]);
+    if recent_half > 0.65 {
+        insert(&mut window, "spread", "recent".into());
+    } else if recent_half < 0.35 {
+        insert(&mut window, "spread", "old".into());
+    }
+    Some(window)
+}
+
+/// `as_of`: the day after the latest instant any timestamp histogram holds, so that
+/// windows count back from the data's own "now"; or a fixed day with none.
+fn as_of(tables: &[Table]) -> String {
+    let latest = tables
+        .iter()
+        .flat_map(|table| &table.columns)
+        .filter(|column| shape(column) == Shape::Instant)
+        .filter_map(|column| column.stats.as_ref()?.histogram.as_ref()?.last().cloned())
+        .filter_map(|text| instant(&text))
+        .filter_map(|text| DateTime::parse_from_rfc3339(&text).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .max();
+    match latest {
+        Some(latest) => rfc3339(
+            (latest.date_naive() + chrono::Days::new(1))
+                .and_hms_opt(0, 0, 0)
+                .expect("midnight")
+                .and_utc(),
+        ),
+        None => "2026-01-01T00:00:00Z".into(),
+    }
+}
+
+/// An inline table with keys in the order given.
+fn inline(entries: &[(&str, toml::Value)]) -> toml::Value {
+    toml::Value::Table(
+        entries
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect(),
+    )
+}
+
+fn insert(generator: &mut toml::Value, key: &str, value: toml::Value) {
+    if let toml::Value::String(kind) = generator {
+        *generator = inline(&[("kind", kind.clone().into())]);
+    }
+    if let toml::Value::Table(table) = generator {
+        table.insert(key.to_owned(), value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pool_is_larger_than_the_estimate_it_is_sized_for() {
+        // Read whole, a pool's estimate is its distinct draws.
+        let whole = pool_for(5_000.0, 20_000.0, 1.0);
+        let seen = whole * (1.0 - (-20_000.0 / whole).exp());
+        assert!((seen - 5_000.0).abs() < 2.0, "{whole} {seen}");
+        // Sampled, the estimator undercounts, so the pool is larger.
+        assert!(pool_for(5_000.0, 20_000.0, 0.3) > whole);
+    }
+
+    #[test]
+    fn timestamps_read_in_every_form_pg_stats_prints() {
+        assert_eq!(
+            instant("2026-05-31 12:00:01.5+00").unwrap(),
+            "2026-05-31T12:00:01.500Z"
+        );
+        assert_eq!(
+            instant("2026-05-31 12:00:01").unwrap(),
+            "2026-05-31T12:00:01Z"
+        );
+        assert_eq!(instant("2026-05-31").unwrap(), "2026-05-31T00:00:00Z");
+    }
+
+    #[test]
+    fn common_values_become_buckets_of_their_own_inside_the_histogram() {
+        let bounds: Vec<toml::Value> = vec![0.into(), 10.into(), 20.into()];
+        let common = vec![(toml::Value::from(5), 0.5)];
+        let generator = histogram_with_common(&bounds, &common, 0.5);
+        assert_eq!(
+            generator.to_string(),
+            "{ kind = \"histogram\", bounds = [0, 5, 5, 10, 20], weights = [250.0, 1000.0, 250.0, 500.0] }"
+        );
+    }
+
+    #[test]
+    fn a_value_far_above_the_rest_is_heavy() {
+        let stats = ColumnStats {
+            null_frac: 0.0,
+            n_distinct: 100.0,
+            avg_width: 16.0,
+            correlation: Some(0.0),
+            mcv: Some(vec!["a".into(), "b".into()]),
+            mcf: Some(vec![0.9, 0.002]),
+            histogram: None,
+        };
+        let skew = Skew::of(&stats, 1_000_000.0);
+        assert_eq!(skew.heavy(), vec![("a".to_owned(), 0.9)]);
+    }
+}

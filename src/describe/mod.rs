@@ -1,0 +1,29 @@
+//! From production to a dataset file: `plancheck dataset from-stats` reads a live
+//! server's statistics and catalog (never a row of data) for the tables named, fits a
+//! generator to every column and writes a commented dataset file. A path beside the
+//! run's pipeline, not a stage of it: `stats` reads, `fit` decides (pure), `render`
+//! writes.
+
+pub mod fit;
+pub mod render;
+pub mod stats;
+
+use tokio_postgres::Client;
+
+pub use fit::FitOptions;
+
+use crate::error::{Error, Result};
+
+/// The dataset file fitted to the statistics of `tables` on `client`'s database.
+/// `command` is quoted in the file's first line.
+pub async fn from_stats(
+    client: &Client,
+    tables: &[String],
+    options: &FitOptions,
+    command: &str,
+) -> Result<String> {
+    let facts = stats::read(client, tables).await?;
+    let fitted = fit::fit(&facts, options)
+        .map_err(|message| Error::Usage(format!("--tables: {message}")))?;
+    Ok(render::render(&fitted, command))
+}

@@ -1,0 +1,311 @@
+//! `plancheck dataset from-stats` round trips: seed a shipped dataset, fit a dataset to
+//! its statistics, seed the fitted one, and compare what ANALYZE makes of both
+//! (`pg_stats`, column by column) and the plans the shipped scenarios' queries get on
+//! both, for targets chosen by one rule on both.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use plancheck::describe::{FitOptions, from_stats};
+use plancheck::pipeline::PreparedDatabase;
+use plancheck::plan::Plan;
+
+use crate::support::{local_server, quick_options, repo_path};
+
+/// A column as ANALYZE saw it.
+#[derive(Debug, Clone)]
+struct ColumnStats {
+    numeric: bool,
+    /// The table's rows (`reltuples`).
+    rows: f64,
+    null_frac: f64,
+    distinct: f64,
+    /// Most common values' frequencies, most frequent first.
+    top: Vec<f64>,
+    /// Histogram bounds as numbers (instants as epoch seconds), for number and
+    /// time columns.
+    bounds: Vec<f64>,
+}
+
+/// Every column's statistics of `tables`, by `table.column`.
+async fn snapshot(
+    client: &tokio_postgres::Client,
+    tables: &[&str],
+) -> BTreeMap<String, ColumnStats> {
+    let tables: Vec<String> = tables.iter().map(|t| (*t).to_owned()).collect();
+    let rows = client
+        .query(
+            "SELECT s.tablename || '.' || s.attname, \
+                    t.typcategory IN ('N', 'D'), c.reltuples::float8, s.null_frac::float8, \
+                    CASE WHEN s.n_distinct < 0 THEN -s.n_distinct * c.reltuples ELSE s.n_distinct END::float8, \
+                    coalesce(s.most_common_freqs::float8[], '{}'), \
+                    CASE WHEN t.typcategory = 'N' THEN s.histogram_bounds::text::float8[] \
+                         WHEN t.typcategory = 'D' THEN (SELECT array_agg(extract(epoch FROM b)::float8 ORDER BY n) \
+                              FROM unnest(s.histogram_bounds::text::timestamptz[]) WITH ORDINALITY AS u(b, n)) \
+                    END \
+             FROM pg_stats s \
+             JOIN pg_class c ON c.relname = s.tablename AND c.relkind = 'r' \
+             JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = s.attname \
+             JOIN pg_type t ON t.oid = a.atttypid \
+             WHERE s.schemaname = 'public' AND s.tablename = ANY($1)",
+            &[&tables],
+        )
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|row| {
+            (
+                row.get::<_, String>(0),
+                ColumnStats {
+                    numeric: row.get(1),
+                    rows: row.get(2),
+                    null_frac: row.get(3),
+                    distinct: row.get(4),
+                    top: row.get(5),
+                    bounds: row.get::<_, Option<Vec<f64>>>(6).unwrap_or_default(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// One shipped dataset's round trip: the scenario that seeds it, the scale, the tables,
+/// and the queries whose plans must keep their shape, each with the rule that picks
+/// its parameter (`SELECT <value>::text …`, run on each database).
+struct Case {
+    scenario: &'static str,
+    scale: u64,
+    schema: &'static [&'static str],
+    tables: &'static [&'static str],
+    queries: &'static [(&'static str, &'static str, &'static str)],
+    /// Columns whose most common values' frequencies the fit cannot keep, with why.
+    top_lost: &'static [(&'static str, &'static str)],
+}
+
+/// The plan shape of `query_file` with `$1` bound to what `rule` picks.
+async fn shape(client: &tokio_postgres::Client, query_file: &str, rule: &str) -> (String, String) {
+    let target: String = client.query_one(rule, &[]).await.unwrap().get(0);
+    let sql = std::fs::read_to_string(repo_path(query_file)).unwrap();
+    let sql = sql.replace("$1", &format!("'{}'", target.replace('\'', "''")));
+    let explained: serde_json::Value = client
+        .query_one(&format!("EXPLAIN (FORMAT JSON) {sql}"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    (target, Plan::from_explain(&explained).unwrap().shape())
+}
+
+/// Seeds `case`'s dataset, fits a dataset to its statistics, seeds that, and returns
+/// every difference beyond the tolerances, as sentences.
+async fn round_trip(case: &Case, dir: &Path) -> Vec<String> {
+    let server = local_server().await;
+    let scenario = plancheck::input::Scenario::load(&repo_path(case.scenario)).unwrap();
+    let mut options = quick_options();
+    options.scale = Some(case.scale);
+    let original = PreparedDatabase::create(&server, &[&scenario], &options)
+        .await
+        .unwrap();
+    let fit = FitOptions {
+        anonymize: false,
+        schema: case
+            .schema
+            .iter()
+            .map(|path| repo_path(path).display().to_string())
+            .collect(),
+        seed: 1,
+    };
+    let tables: Vec<String> = case.tables.iter().map(|t| (*t).to_owned()).collect();
+    let text = from_stats(original.client(), &tables, &fit, "test")
+        .await
+        .unwrap();
+    let before = snapshot(original.client(), case.tables).await;
+    let mut shapes_before = Vec::new();
+    for (query, rule, _) in case.queries {
+        shapes_before.push(shape(original.client(), query, rule).await);
+    }
+    original.discard().await.unwrap();
+
+    std::fs::write(dir.join("dataset.toml"), &text).unwrap();
+    std::fs::write(dir.join("count.sql"), "SELECT 1").unwrap();
+    std::fs::write(
+        dir.join("fitted.toml"),
+        "description = \"Seeds the fitted dataset.\"\ndataset = \"dataset.toml\"\n\n\
+         [[query]]\nname = \"one\"\nfile = \"count.sql\"\n\n\
+         [[check]]\ncheck = \"no-node\"\nquery = \"one\"\nnode_type = \"Sort\"\n",
+    )
+    .unwrap();
+    let fitted = plancheck::input::Scenario::load(&dir.join("fitted.toml"))
+        .unwrap_or_else(|error| panic!("the fitted dataset loads: {error}\n{text}"));
+    let copy = PreparedDatabase::create(&server, &[&fitted], &quick_options())
+        .await
+        .unwrap_or_else(|error| panic!("the fitted dataset seeds: {error}\n{text}"));
+    let after = snapshot(copy.client(), case.tables).await;
+    let mut shapes_after = Vec::new();
+    for (query, rule, _) in case.queries {
+        shapes_after.push(shape(copy.client(), query, rule).await);
+    }
+    copy.discard().await.unwrap();
+    server.stop().await.unwrap();
+
+    let mut differences = Vec::new();
+    for (column, seen) in &before {
+        let Some(fitted) = after.get(column) else {
+            differences.push(format!("{column}: no statistics after the round trip"));
+            continue;
+        };
+        if (seen.null_frac - fitted.null_frac).abs() > 0.01 {
+            differences.push(format!(
+                "{column}: null fraction {:.4} became {:.4}",
+                seen.null_frac, fitted.null_frac
+            ));
+        }
+        if (seen.distinct - fitted.distinct).abs() > 0.1 * seen.distinct.max(1.0) {
+            differences.push(format!(
+                "{column}: {:.0} distinct values became {:.0}",
+                seen.distinct, fitted.distinct
+            ));
+        }
+        let top_lost = case.top_lost.iter().any(|(name, _)| name == column);
+        for (rank, (was, now)) in seen.top.iter().zip(&fitted.top).take(5).enumerate() {
+            // Within 0.01, or, in a table too small for that, three standard errors
+            // of a frequency among that many rows: 400 products put a 3% name at 12
+            // rows, and a draw of 400 rows moves it by 3 either way.
+            let error = 3.0 * (was * (1.0 - was) / seen.rows.max(1.0)).sqrt();
+            if !top_lost && (was - now).abs() > error.max(0.01) {
+                differences.push(format!(
+                    "{column}: the most common value {} has frequency {now:.4}, was {was:.4}",
+                    rank + 1
+                ));
+            }
+        }
+        if seen.numeric && seen.bounds.len() > 2 && fitted.bounds.len() > 2 {
+            let rows = seen.distinct.max(1.0);
+            differences.extend(quantiles_differ(column, &seen.bounds, &fitted.bounds, rows));
+        }
+    }
+    for ((query, rule, why), (before, after)) in case
+        .queries
+        .iter()
+        .zip(shapes_before.iter().zip(&shapes_after))
+    {
+        if before.1 != after.1 {
+            differences.push(format!(
+                "{query} ({why}, {rule}): the plan was {:?} for {}, and is {:?} for {} on the fitted data",
+                before.1, before.0, after.1, after.0
+            ));
+        }
+    }
+    differences
+}
+
+/// Each quantile of `fitted` lies within one bucket of the same quantile of `seen`, or,
+/// in a table too small for that, within three standard errors of a quantile of
+/// `rows` random draws (400 products put a bucket at 4 rows, and a quantile's
+/// rank wanders by more than that from one draw of the rows to the next).
+fn quantiles_differ(column: &str, seen: &[f64], fitted: &[f64], rows: f64) -> Option<String> {
+    let at = |bounds: &[f64], q: f64| {
+        let position = q * (bounds.len() - 1) as f64;
+        let low = position.floor() as usize;
+        let high = (low + 1).min(bounds.len() - 1);
+        bounds[low] + (bounds[high] - bounds[low]) * (position - low as f64)
+    };
+    let buckets = seen.len() - 1;
+    for index in 1..buckets {
+        let q = index as f64 / buckets as f64;
+        let value = at(fitted, q);
+        let error = 3.0 * (q * (1.0 - q) / rows).sqrt();
+        let slack = (1.0 / buckets as f64).max(error);
+        let (low, high) = (
+            at(seen, (q - slack).max(0.0)),
+            at(seen, (q + slack).min(1.0)),
+        );
+        if value < low || value > high {
+            return Some(format!(
+                "{column}: the {:.0}% quantile is {value}, outside {low}..{high}, one bucket either side of {}",
+                q * 100.0,
+                seen[index]
+            ));
+        }
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_orders_dataset_round_trips_through_its_statistics() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = Case {
+        scenario: "scenarios/orders-by-status.toml",
+        scale: 100_000,
+        schema: &["fixtures/schema/orders.sql"],
+        tables: &["customers", "products", "orders"],
+        queries: &[
+            (
+                "fixtures/queries/orders_by_status.sql",
+                "SELECT status FROM orders GROUP BY status ORDER BY count(*), status LIMIT 1",
+                "the rarest status",
+            ),
+            (
+                "fixtures/queries/orders_by_status.sql",
+                "SELECT status FROM orders GROUP BY status ORDER BY count(*) DESC, status LIMIT 1",
+                "the commonest status",
+            ),
+        ],
+        top_lost: &[],
+    };
+    let differences = round_trip(&case, dir.path()).await;
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_workflow_runs_dataset_round_trips_through_its_statistics() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = Case {
+        scenario: "scenarios/sparse-org.toml",
+        scale: 350_000,
+        schema: &[
+            "fixtures/schema/workflow_runs.sql",
+            "fixtures/migrations/denormalize_organization_id.sql",
+            "fixtures/migrations/drop_organization_id_trigger.sql",
+        ],
+        tables: &[
+            "organizations",
+            "projects",
+            "project_versions",
+            "workflows",
+            "workflow_runs",
+        ],
+        queries: &[
+            (
+                "fixtures/queries/list_runs_by_org_exists.sql",
+                "SELECT organization_id::text FROM workflow_runs GROUP BY 1 ORDER BY count(*), 1 LIMIT 1",
+                "the organization with the fewest runs",
+            ),
+            (
+                "fixtures/queries/list_runs_by_org_column.sql",
+                "SELECT organization_id::text FROM workflow_runs GROUP BY 1 ORDER BY count(*), 1 LIMIT 1",
+                "the organization with the fewest runs",
+            ),
+            (
+                "fixtures/queries/list_runs_by_org_column.sql",
+                "SELECT organization_id::text FROM workflow_runs GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1",
+                "the organization with the most runs",
+            ),
+        ],
+        // Statistics are per column: that a run picks among its own organization's
+        // workflows and versions (the dense organization's 60 workflows share 90% of
+        // the runs, 1.5% each) is a correlation across columns. The fit keeps each
+        // column's top share and spreads the rest on a zipf curve over all of them.
+        top_lost: &[
+            (
+                "workflow_runs.workflow_id",
+                "picked within the run's organization",
+            ),
+            (
+                "workflow_runs.version_id",
+                "picked within the run's organization",
+            ),
+        ],
+    };
+    let differences = round_trip(&case, dir.path()).await;
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
