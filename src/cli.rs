@@ -125,6 +125,10 @@ pub struct FromStatsArgs {
     /// columns a CHECK constraint reads are kept.
     #[arg(long)]
     pub anonymize: bool,
+    /// With --anonymize, text columns whose values are labels rather than people's
+    /// data (statuses, currencies), kept as they are: table.column, comma-separated.
+    #[arg(long, value_delimiter = ',', requires = "anonymize")]
+    pub keep_values: Vec<String>,
     /// The dataset's seed.
     #[arg(long, default_value_t = 1, value_parser = parse_seed)]
     pub seed: u64,
@@ -839,6 +843,7 @@ async fn from_stats(args: FromStatsArgs) -> Result<Outcome> {
         .collect();
     let options = crate::describe::FitOptions {
         anonymize: args.anonymize,
+        keep_values: args.keep_values.clone(),
         schema: match args.schema.is_empty() {
             true => vec!["schema.sql".into()],
             false => args.schema.clone(),

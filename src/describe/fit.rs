@@ -51,6 +51,9 @@ pub struct FitOptions {
     /// Replace the values of text and identifier columns (most common values) with
     /// generated ones of the same frequencies and widths.
     pub anonymize: bool,
+    /// `table.column` of text columns whose values `anonymize` keeps (statuses,
+    /// currencies: labels, not people).
+    pub keep_values: Vec<String>,
     /// The `schema` entries of the dataset file.
     pub schema: Vec<String>,
     /// The dataset's `seed`, and the seed of the anonymized values.
@@ -125,6 +128,18 @@ struct Link {
 /// a table left out of `tables`, which the load could never satisfy.
 pub fn fit(tables: &[Table], options: &FitOptions) -> Result<Fitted, String> {
     let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+    for kept in &options.keep_values {
+        let known = kept.rsplit_once('.').is_some_and(|(table, column)| {
+            tables
+                .iter()
+                .any(|t| t.name == table && t.columns.iter().any(|c| c.name == column))
+        });
+        if !known {
+            return Err(format!(
+                "--keep-values names {kept:?}, which is no column of the tables fitted; write table.column"
+            ));
+        }
+    }
     let mut links: BTreeMap<String, Vec<Link>> = BTreeMap::new();
     for table in tables {
         let mut own = Vec::new();
@@ -810,9 +825,14 @@ fn fit_values(
             ]))
         }
         Shape::Text => {
-            let keep = !options.anonymize || column.is_enum || column.checked;
+            let asked = options
+                .keep_values
+                .contains(&format!("{}.{}", table.name, column.name));
+            let keep = !options.anonymize || column.is_enum || column.checked || asked;
             if options.anonymize && keep && !skew.common.is_empty() {
-                note.push_str(if column.is_enum {
+                note.push_str(if asked {
+                    "; values kept (--keep-values)"
+                } else if column.is_enum {
                     "; an enum: its labels are the schema's, kept"
                 } else {
                     "; a CHECK constraint reads it: its values are the schema's, kept"

@@ -10,7 +10,10 @@ use plancheck::describe::{FitOptions, from_stats};
 use plancheck::pipeline::PreparedDatabase;
 use plancheck::plan::Plan;
 
-use crate::support::{local_server, quick_options, repo_path};
+use predicates::prelude::*;
+use predicates::str::contains;
+
+use crate::support::{local_server, plancheck, quick_options, repo_path, superuser_url};
 
 /// A column as ANALYZE saw it.
 #[derive(Debug, Clone)]
@@ -107,6 +110,7 @@ async fn round_trip(case: &Case, dir: &Path) -> Vec<String> {
         .unwrap();
     let fit = FitOptions {
         anonymize: false,
+        keep_values: Vec::new(),
         schema: case
             .schema
             .iter()
@@ -308,4 +312,126 @@ async fn the_workflow_runs_dataset_round_trips_through_its_statistics() {
     };
     let differences = round_trip(&case, dir.path()).await;
     assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
+/// Bad input names the table and says how to fix it (exit 2); a server out of reach is
+/// exit 3; `--anonymize` replaces the values of text columns but the schema's own
+/// vocabulary (a CHECK constraint's) and what `--keep-values` names.
+#[tokio::test(flavor = "multi_thread")]
+async fn from_stats_refuses_what_it_cannot_fit_and_anonymizes_what_it_fits() {
+    let server = local_server().await;
+    let url = superuser_url(&server);
+    let config = plancheck::provision::parse_database_url(&url).unwrap();
+    let client = plancheck::provision::connect(&config).await.unwrap();
+    client
+        .batch_execute(
+            "CREATE TABLE accounts (id bigint PRIMARY KEY, email text NOT NULL, \
+                 plan text NOT NULL CHECK (plan IN ('free', 'pro')), region text NOT NULL);
+             INSERT INTO accounts SELECT g, 'user' || (g % 50) || '@example.com', \
+                 CASE WHEN g % 10 = 0 THEN 'pro' ELSE 'free' END, \
+                 CASE WHEN g % 3 = 0 THEN 'eu-west' ELSE 'us-east' END \
+             FROM generate_series(1, 5000) g;
+             ANALYZE accounts;
+             CREATE TABLE invoices (id bigint PRIMARY KEY, account_id bigint REFERENCES accounts (id));
+             ANALYZE invoices;
+             CREATE TABLE fresh (id int);
+             INSERT INTO fresh VALUES (1);
+             CREATE TABLE secret (id int);
+             INSERT INTO secret SELECT generate_series(1, 100);
+             ANALYZE secret;
+             CREATE ROLE reader LOGIN PASSWORD 'reader-password';
+             GRANT SELECT ON accounts, fresh TO reader;",
+        )
+        .await
+        .unwrap();
+    let run = |url: &str, extra: &[&str]| {
+        let mut command = plancheck();
+        command.args(["dataset", "from-stats", "--database-url", url]);
+        command.args(extra);
+        command.assert()
+    };
+    run(&url, &["--tables", "accounts,nope"])
+        .code(2)
+        .stderr(contains("table \"nope\" does not exist"));
+    run(&url, &["--tables", "fresh"])
+        .code(2)
+        .stderr(contains("fresh has never been analyzed").and(contains("run ANALYZE fresh")));
+    run(&url, &["--tables", "invoices"]).code(2).stderr(
+        contains("invoices.account_id references accounts").and(contains("--tables leaves out")),
+    );
+    let reader = url
+        .split_whitespace()
+        .map(|pair| match pair {
+            _ if pair.starts_with("user=") => "user=reader",
+            _ if pair.starts_with("password=") => "password=reader-password",
+            _ => pair,
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    run(&reader, &["--tables", "secret"])
+        .code(2)
+        .stderr(contains("GRANT SELECT ON secret TO reader"));
+    run(
+        "host=127.0.0.1 port=1 user=x dbname=x connect_timeout=2",
+        &["--tables", "accounts"],
+    )
+    .code(3);
+    run(
+        &url,
+        &[
+            "--tables",
+            "accounts",
+            "--anonymize",
+            "--keep-values",
+            "accounts.nope",
+        ],
+    )
+    .code(2)
+    .stderr(contains("accounts.nope"));
+
+    let plain = run(&reader, &["--tables", "accounts"])
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let plain = String::from_utf8(plain).unwrap();
+    assert!(
+        plain.contains("@example.com") && plain.contains("eu-west"),
+        "{plain}"
+    );
+    let anonymized = run(&url, &["--tables", "accounts", "--anonymize"])
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let anonymized = String::from_utf8(anonymized).unwrap();
+    assert!(
+        !anonymized.contains("example.com") && !anonymized.contains("eu-west"),
+        "{anonymized}"
+    );
+    assert!(
+        anonymized.contains("\"pro\"") && anonymized.contains("\"free\""),
+        "{anonymized}"
+    );
+    let kept = run(
+        &url,
+        &[
+            "--tables",
+            "accounts",
+            "--anonymize",
+            "--keep-values",
+            "accounts.region",
+        ],
+    )
+    .code(0)
+    .get_output()
+    .stdout
+    .clone();
+    let kept = String::from_utf8(kept).unwrap();
+    assert!(
+        kept.contains("eu-west") && !kept.contains("example.com"),
+        "{kept}"
+    );
+    toml::from_str::<toml::Table>(&anonymized).expect("the file is TOML");
+    server.stop().await.unwrap();
 }
