@@ -33,6 +33,8 @@ const HEAVY_TIMES_AVERAGE: f64 = 10.0;
 /// A foreign key's most common value at least this many times the average value's
 /// share makes the referenced (root) table the parent, so groups can give it its share.
 const PARENT_TIMES_AVERAGE: f64 = 3.0;
+/// A key reaching this share of the referenced table's rows covers it.
+const COVERING_SHARE: f64 = 0.95;
 /// Frequencies within this factor of a band's most frequent value share its group.
 const BAND_GAP: f64 = 3.0;
 /// Most common values covering this much of the non-NULL rows leave no remainder
@@ -119,6 +121,8 @@ pub enum ChildRows {
 /// A foreign key of one column to one column of another named table.
 #[derive(Debug, Clone)]
 struct Link {
+    /// A parent link chosen for its skew, whose parent gets groups.
+    skewed: bool,
     column: String,
     to_table: String,
     to_column: String,
@@ -158,6 +162,7 @@ pub fn fit(tables: &[Table], options: &FitOptions) -> Result<Fitted, String> {
                 && target.name != table.name
             {
                 own.push(Link {
+                    skewed: false,
                     column: column.clone(),
                     to_table: target.name.clone(),
                     to_column: to_column.clone(),
@@ -326,7 +331,7 @@ fn choose_parents(
 ) -> BTreeMap<String, Link> {
     let mut parents: BTreeMap<String, Link> = BTreeMap::new();
     for table in ordered {
-        let best = links[&table.name]
+        let skewed = links[&table.name]
             .iter()
             .filter(|link| !parents.contains_key(&link.to_table))
             .filter_map(|link| {
@@ -336,7 +341,31 @@ fn choose_parents(
                 (*top >= PARENT_TIMES_AVERAGE * skew.average()).then_some((link, *top))
             })
             .max_by(|a, b| a.1.total_cmp(&b.1));
-        if let Some((link, _)) = best {
+        // Without skew, a key that reaches (nearly) every referenced row, and a table
+        // with at least as many rows as the one referenced: a child spread evenly, so
+        // that no parent is left without children as random picks would leave some.
+        let covering = || {
+            links[&table.name].iter().find(|link| {
+                let Some(stats) = column(table, &link.column).and_then(|c| c.stats.as_ref()) else {
+                    return false;
+                };
+                let Some(target) = ordered.iter().find(|t| t.name == link.to_table) else {
+                    return false;
+                };
+                stats.null_frac == 0.0
+                    && table.rows >= target.rows
+                    && distinct(stats, table.rows) >= COVERING_SHARE * target.rows
+            })
+        };
+        if let Some((link, _)) = skewed {
+            parents.insert(
+                table.name.clone(),
+                Link {
+                    skewed: true,
+                    ..link.clone()
+                },
+            );
+        } else if let Some(link) = covering() {
             parents.insert(table.name.clone(), link.clone());
         }
     }
@@ -354,7 +383,9 @@ fn column<'a>(table: &'a Table, name: &str) -> Option<&'a ColumnFacts> {
 fn add_groups(ordered: &[&Table], parents: &BTreeMap<String, Link>, fitted: &mut [FittedTable]) {
     let mut children_of: BTreeMap<&str, Vec<&Table>> = BTreeMap::new();
     for table in ordered {
-        if let Some(link) = parents.get(&table.name) {
+        if let Some(link) = parents.get(&table.name)
+            && link.skewed
+        {
             children_of
                 .entry(link.to_table.as_str())
                 .or_default()

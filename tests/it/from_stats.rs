@@ -152,18 +152,29 @@ async fn round_trip(case: &Case, dir: &Path) -> Vec<String> {
     server.stop().await.unwrap();
 
     let mut differences = Vec::new();
+    let mut worst = [0.0f64; 3];
     for (column, seen) in &before {
         let Some(fitted) = after.get(column) else {
             differences.push(format!("{column}: no statistics after the round trip"));
             continue;
         };
+        worst[0] = worst[0].max((seen.null_frac - fitted.null_frac).abs());
+        worst[1] = worst[1].max((seen.distinct - fitted.distinct).abs() / seen.distinct.max(1.0));
+        if !case.top_lost.iter().any(|(name, _)| name == column) {
+            for (was, now) in seen.top.iter().zip(&fitted.top).take(5) {
+                worst[2] = worst[2].max((was - now).abs());
+            }
+        }
         if (seen.null_frac - fitted.null_frac).abs() > 0.01 {
             differences.push(format!(
                 "{column}: null fraction {:.4} became {:.4}",
                 seen.null_frac, fitted.null_frac
             ));
         }
-        if (seen.distinct - fitted.distinct).abs() > 0.1 * seen.distinct.max(1.0) {
+        // Within 10%, or 15% in a table under 1,000 rows, where a value of two or three
+        // rows is left out of e^-2 of the draws (289 projects with 93 names lose 5-9).
+        let tolerance = if seen.rows < 1_000.0 { 0.15 } else { 0.1 };
+        if (seen.distinct - fitted.distinct).abs() > tolerance * seen.distinct.max(1.0) {
             differences.push(format!(
                 "{column}: {:.0} distinct values became {:.0}",
                 seen.distinct, fitted.distinct
@@ -187,11 +198,20 @@ async fn round_trip(case: &Case, dir: &Path) -> Vec<String> {
             differences.extend(quantiles_differ(column, &seen.bounds, &fitted.bounds, rows));
         }
     }
+    eprintln!(
+        "{}: {} columns; worst null fraction difference {:.4}, distinct count {:.1}%, top-5 frequency {:.4}",
+        case.scenario,
+        before.len(),
+        worst[0],
+        worst[1] * 100.0,
+        worst[2]
+    );
     for ((query, rule, why), (before, after)) in case
         .queries
         .iter()
         .zip(shapes_before.iter().zip(&shapes_after))
     {
+        eprintln!("{query} for {why}: {} | {}", before.1, after.1);
         if before.1 != after.1 {
             differences.push(format!(
                 "{query} ({why}, {rule}): the plan was {:?} for {}, and is {:?} for {} on the fitted data",
