@@ -85,17 +85,23 @@ struct Case {
     top_lost: &'static [(&'static str, &'static str)],
 }
 
-/// The plan shape of `query_file` with `$1` bound to what `rule` picks.
-async fn shape(client: &tokio_postgres::Client, query_file: &str, rule: &str) -> (String, String) {
+/// The plan shape of `query_file` with `$1` bound to what `rule` picks, and the rows
+/// it examined.
+async fn shape(
+    client: &tokio_postgres::Client,
+    query_file: &str,
+    rule: &str,
+) -> (String, String, f64) {
     let target: String = client.query_one(rule, &[]).await.unwrap().get(0);
     let sql = std::fs::read_to_string(repo_path(query_file)).unwrap();
     let sql = sql.replace("$1", &format!("'{}'", target.replace('\'', "''")));
     let explained: serde_json::Value = client
-        .query_one(&format!("EXPLAIN (FORMAT JSON) {sql}"), &[])
+        .query_one(&format!("EXPLAIN (ANALYZE, FORMAT JSON) {sql}"), &[])
         .await
         .unwrap()
         .get(0);
-    (target, Plan::from_explain(&explained).unwrap().shape())
+    let plan = Plan::from_explain(&explained).unwrap();
+    (target, plan.shape(), plan.rows_examined())
 }
 
 /// Seeds `case`'s dataset, fits a dataset to its statistics, seeds that, and returns
@@ -211,7 +217,10 @@ async fn round_trip(case: &Case, dir: &Path) -> Vec<String> {
         .iter()
         .zip(shapes_before.iter().zip(&shapes_after))
     {
-        eprintln!("{query} for {why}: {} | {}", before.1, after.1);
+        eprintln!(
+            "{query} for {why}: {} | {}; rows examined {} | {}",
+            before.1, after.1, before.2, after.2
+        );
         if before.1 != after.1 {
             differences.push(format!(
                 "{query} ({why}, {rule}): the plan was {:?} for {}, and is {:?} for {} on the fitted data",
