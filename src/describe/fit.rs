@@ -145,6 +145,8 @@ pub fn fit(tables: &[Table], options: &FitOptions) -> Result<Fitted, String> {
         }
     }
     let mut links: BTreeMap<String, Vec<Link>> = BTreeMap::new();
+    // Key columns no generator can fill consistently: `table` → (column, why).
+    let mut unkeyed: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
     for table in tables {
         let mut own = Vec::new();
         for key in &table.foreign_keys {
@@ -158,15 +160,29 @@ pub fn fit(tables: &[Table], options: &FitOptions) -> Result<Fitted, String> {
                     key.name
                 ));
             };
-            if let ([column], [to_column]) = (key.columns.as_slice(), key.to_columns.as_slice())
-                && target.name != table.name
-            {
-                own.push(Link {
+            match (key.columns.as_slice(), key.to_columns.as_slice()) {
+                _ if target.name == table.name => {
+                    for column in &key.columns {
+                        unkeyed.entry(table.name.clone()).or_default().push((
+                            column.clone(),
+                            format!("it references its own table ({}): a dataset generates a table's rows in one pass, so set it by hand after seeding, or leave it NULL", key.name),
+                        ));
+                    }
+                }
+                ([column], [to_column]) => own.push(Link {
                     skewed: false,
                     column: column.clone(),
                     to_table: target.name.clone(),
                     to_column: to_column.clone(),
-                });
+                }),
+                _ => {
+                    for column in &key.columns {
+                        unkeyed.entry(table.name.clone()).or_default().push((
+                            column.clone(),
+                            format!("part of the multi-column foreign key {} to {}: columns generated one by one would not match a row; reference one column and copy the others (`copy` with `via`)", key.name, target.name),
+                        ));
+                    }
+                }
             }
         }
         links.insert(table.name.clone(), own);
@@ -195,6 +211,13 @@ pub fn fit(tables: &[Table], options: &FitOptions) -> Result<Fitted, String> {
         let mut columns = Vec::new();
         let mut left_out = Vec::new();
         for column in &table.columns {
+            if let Some((_, why)) = unkeyed
+                .get(&table.name)
+                .and_then(|columns| columns.iter().find(|(name, _)| *name == column.name))
+            {
+                left_out.push((column.name.clone(), why.clone()));
+                continue;
+            }
             let link = own_links.iter().find(|link| link.column == column.name);
             match fit_column(table, column, link, parent_link, options) {
                 Ok(generator) => columns.push(generator),
