@@ -462,7 +462,11 @@ fn add_groups(ordered: &[&Table], parents: &BTreeMap<String, Link>, fitted: &mut
         }
         let heavy_share: f64 = heavy.iter().map(|(_, s)| s).sum();
         let common: Vec<&(String, f64)> = skew.common.iter().skip(heavy.len()).collect();
-        let others = (skew.distinct - skew.common.len() as f64).round().max(0.0) as u64;
+        // Values not listed hold the rest of the rows; with no rest left they hold none.
+        let others = match skew.rest > 1e-9 {
+            true => (skew.distinct - skew.common.len() as f64).round().max(0.0) as u64,
+            false => 0,
+        };
         let with_children = heavy.len() as u64 + common.len() as u64 + others;
         let childless = parent_rows.saturating_sub(with_children);
         let mut tiers: Vec<(String, u64, f64, String)> = Vec::new();
@@ -1343,5 +1347,211 @@ mod tests {
         };
         let skew = Skew::of(&stats, 1_000_000.0);
         assert_eq!(skew.heavy(), vec![("a".to_owned(), 0.9)]);
+    }
+
+    fn facts(name: &str, sql_type: &str, category: &str, stats: ColumnStats) -> ColumnFacts {
+        ColumnFacts {
+            name: name.into(),
+            sql_type: sql_type.into(),
+            category: category.into(),
+            not_null: true,
+            has_default: false,
+            identity: false,
+            generated: false,
+            readable: true,
+            is_enum: false,
+            checked: false,
+            unique: false,
+            stats: Some(stats),
+        }
+    }
+
+    fn stats(
+        n_distinct: f64,
+        correlation: f64,
+        mcv: &[(&str, f64)],
+        histogram: &[&str],
+    ) -> ColumnStats {
+        ColumnStats {
+            null_frac: 0.0,
+            n_distinct,
+            avg_width: 16.0,
+            correlation: Some(correlation),
+            mcv: (!mcv.is_empty()).then(|| mcv.iter().map(|(v, _)| (*v).to_owned()).collect()),
+            mcf: (!mcv.is_empty()).then(|| mcv.iter().map(|(_, f)| *f).collect()),
+            histogram: (!histogram.is_empty())
+                .then(|| histogram.iter().map(|b| (*b).to_owned()).collect()),
+        }
+    }
+
+    fn table(
+        name: &str,
+        rows: f64,
+        columns: Vec<ColumnFacts>,
+        keys: Vec<super::super::stats::ForeignKey>,
+        oid: i64,
+    ) -> Table {
+        Table {
+            name: name.into(),
+            oid,
+            rows,
+            analyzed: "2026-06-01".into(),
+            statistics_target: 100,
+            columns,
+            foreign_keys: keys,
+            indexes: Vec::new(),
+        }
+    }
+
+    fn options() -> FitOptions {
+        FitOptions {
+            anonymize: false,
+            keep_values: Vec::new(),
+            schema: vec!["schema.sql".into()],
+            seed: 1,
+        }
+    }
+
+    /// A tenant with 90% of the events becomes a group of one with 90% of them; the
+    /// other tenants' bands share the rest, and the shares add up to exactly 1.
+    #[test]
+    fn a_heavy_tenant_becomes_a_group_and_the_shares_add_up() {
+        let tenants = table(
+            "tenants",
+            100.0,
+            vec![{
+                let mut id = facts("id", "uuid", "U", stats(-1.0, 0.0, &[], &[]));
+                id.unique = true;
+                id
+            }],
+            Vec::new(),
+            1,
+        );
+        let mut common: Vec<(String, f64)> = vec![("t0".into(), 0.9)];
+        common.extend((1..60).map(|i| (format!("t{i}"), 0.1 / 59.0)));
+        let common: Vec<(&str, f64)> = common.iter().map(|(v, f)| (v.as_str(), *f)).collect();
+        let events = table(
+            "events",
+            1_000_000.0,
+            vec![facts(
+                "tenant_id",
+                "uuid",
+                "U",
+                stats(80.0, 0.0, &common, &[]),
+            )],
+            vec![super::super::stats::ForeignKey {
+                name: "events_tenant_id_fkey".into(),
+                columns: vec!["tenant_id".into()],
+                to_oid: 1,
+                to_table: "tenants".into(),
+                to_columns: vec!["id".into()],
+            }],
+            2,
+        );
+        let fitted = fit(&[events, tenants], &options()).unwrap();
+        assert_eq!(
+            fitted.tables[0].name, "tenants",
+            "a referenced table comes first"
+        );
+        assert_eq!(fitted.tables[1].parent.as_deref(), Some("tenants"));
+        let groups = &fitted.tables[0].groups;
+        assert_eq!(groups[0].name, "heavy_1");
+        let shares: Vec<f64> = groups
+            .iter()
+            .flat_map(|g| &g.children)
+            .filter_map(|(_, rows)| match rows {
+                ChildRows::Share(share) => Some(*share),
+                ChildRows::Count(_) => None,
+            })
+            .collect();
+        assert!(
+            (shares.iter().sum::<f64>() - 1.0).abs() < 1e-9,
+            "{shares:?}"
+        );
+        assert!((shares[0] - 0.9).abs() < 0.001, "{shares:?}");
+        // 60 listed tenants hold every event: of 100 tenants, 40 have none.
+        let childless = groups.iter().find(|g| g.name == "childless").unwrap();
+        assert!(
+            matches!(childless.size, GroupSize::Rows(40)),
+            "{childless:?}"
+        );
+    }
+
+    /// A timestamp the heap follows makes the table `sorted` by it, through a window;
+    /// a table whose columns of many values do not follow the heap is `scattered`,
+    /// whatever a column of few values says.
+    #[test]
+    fn correlation_decides_the_write_order() {
+        let bounds = [
+            "2026-01-01 00:00:00+00",
+            "2026-03-01 00:00:00+00",
+            "2026-05-01 00:00:00+00",
+            "2026-05-31 00:00:00+00",
+        ];
+        let sorted = table(
+            "log",
+            100_000.0,
+            vec![
+                facts(
+                    "at",
+                    "timestamp with time zone",
+                    "D",
+                    stats(-1.0, 0.99, &[], &bounds),
+                ),
+                facts(
+                    "level",
+                    "text",
+                    "S",
+                    stats(
+                        3.0,
+                        0.8,
+                        &[("info", 0.9), ("warn", 0.09), ("error", 0.01)],
+                        &[],
+                    ),
+                ),
+            ],
+            Vec::new(),
+            1,
+        );
+        let fitted = fit(&[sorted], &options()).unwrap();
+        let log = &fitted.tables[0];
+        assert_eq!(log.write_order, ("sorted", Some("at".to_owned())));
+        let at = log.columns.iter().find(|c| c.name == "at").unwrap();
+        assert!(
+            at.generator.to_string().contains("days_ago"),
+            "{}",
+            at.generator
+        );
+        assert_eq!(fitted.as_of, "2026-06-01T00:00:00Z");
+
+        let scattered = table(
+            "log",
+            100_000.0,
+            vec![
+                facts(
+                    "at",
+                    "timestamp with time zone",
+                    "D",
+                    stats(-1.0, 0.01, &[], &bounds),
+                ),
+                facts(
+                    "level",
+                    "text",
+                    "S",
+                    stats(
+                        3.0,
+                        0.8,
+                        &[("info", 0.9), ("warn", 0.09), ("error", 0.01)],
+                        &[],
+                    ),
+                ),
+            ],
+            Vec::new(),
+            1,
+        );
+        assert_eq!(
+            fit(&[scattered], &options()).unwrap().tables[0].write_order,
+            ("scattered", None)
+        );
     }
 }
