@@ -855,8 +855,12 @@ async fn from_stats(args: FromStatsArgs) -> Result<Outcome> {
         tables.join(","),
         if args.anonymize { " --anonymize" } else { "" }
     );
-    let text = crate::describe::from_stats(&client, &tables, &options, &command).await?;
+    let (text, warnings) =
+        crate::describe::from_stats(&client, &tables, &options, &command).await?;
     print_stdout(&text);
+    for warning in warnings {
+        say!("before the file loads: {warning}");
+    }
     Ok(Outcome::Passed)
 }
 

@@ -31,8 +31,12 @@ use crate::datagen::rng::{SeededRng, stream};
 const HEAVY_SHARE: f64 = 0.01;
 const HEAVY_TIMES_AVERAGE: f64 = 10.0;
 /// A foreign key's most common value at least this many times the average value's
-/// share makes the referenced (root) table the parent, so groups can give it its share.
-const PARENT_TIMES_AVERAGE: f64 = 3.0;
+/// share makes the referenced (root) table the parent, so groups can give it its share
+/// (1.5: EUR at 50% of four currencies is skewed, sampling noise over 1,000 values is
+/// not, as it seldom lifts one value past 1.5 times the rest).
+const PARENT_TIMES_AVERAGE: f64 = 1.5;
+/// A key column listing at most this many most common values gives each its group.
+const INDIVIDUAL_GROUPS: usize = 20;
 /// A key reaching this share of the referenced table's rows covers it.
 const COVERING_SHARE: f64 = 0.95;
 /// Frequencies within this factor of a band's most frequent value share its group.
@@ -44,7 +48,7 @@ const MCV_COVERS_ALL: f64 = 0.995;
 const SORTED_CORRELATION: f64 = 0.9;
 /// Distinct values a column needs for its correlation to speak of the heap's order.
 const ORDERING_DISTINCT: f64 = 1000.0;
-/// Correlation below which the heap is taken to be in no column's order.
+/// Correlation from which a column the heap follows is named as lost.
 const SCATTERED_CORRELATION: f64 = 0.3;
 
 /// What the user asked for besides the tables.
@@ -71,6 +75,8 @@ pub struct Fitted {
     pub schema: Vec<String>,
     pub tables: Vec<FittedTable>,
     pub anonymized: bool,
+    /// What keeps the file from loading as written, for the user to fix.
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -123,6 +129,8 @@ pub enum ChildRows {
 struct Link {
     /// A parent link chosen for its skew, whose parent gets groups.
     skewed: bool,
+    /// The key column may be NULL: a cycle can be broken here.
+    nullable: bool,
     column: String,
     to_table: String,
     to_column: String,
@@ -140,7 +148,12 @@ pub fn fit(tables: &[Table], options: &FitOptions) -> Result<Fitted, String> {
         });
         if !known {
             return Err(format!(
-                "--keep-values names {kept:?}, which is no column of the tables fitted; write table.column"
+                "--keep-values names {kept:?}, which is no column of the tables fitted; name a column as the file names its table: {}",
+                tables
+                    .iter()
+                    .filter_map(|t| t.columns.first().map(|c| format!("{}.{}", t.name, c.name)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
     }
@@ -151,6 +164,24 @@ pub fn fit(tables: &[Table], options: &FitOptions) -> Result<Fitted, String> {
         let mut own = Vec::new();
         for key in &table.foreign_keys {
             let target = tables.iter().find(|t| t.oid == key.to_oid);
+            let nullable = key.columns.iter().all(|name| {
+                table
+                    .columns
+                    .iter()
+                    .any(|column| column.name == *name && !column.not_null)
+            });
+            if target.is_none() && nullable {
+                for column in &key.columns {
+                    unkeyed.entry(table.name.clone()).or_default().push((
+                        column.clone(),
+                        format!(
+                            "it references {}, which --tables leaves out: NULL here (add that table to fit the key)",
+                            key.to_table
+                        ),
+                    ));
+                }
+                continue;
+            }
             let Some(target) = target else {
                 return Err(format!(
                     "{}.{} references {} (foreign key {}), which --tables leaves out: add it, as the load restores the foreign key and its rows must exist",
@@ -165,12 +196,13 @@ pub fn fit(tables: &[Table], options: &FitOptions) -> Result<Fitted, String> {
                     for column in &key.columns {
                         unkeyed.entry(table.name.clone()).or_default().push((
                             column.clone(),
-                            format!("it references its own table ({}): a dataset generates a table's rows in one pass, so set it by hand after seeding, or leave it NULL", key.name),
+                            format!("it references its own table ({}): a dataset generates a table in one pass and cannot point its rows at each other, so it is NULL in every row", key.name),
                         ));
                     }
                 }
                 ([column], [to_column]) => own.push(Link {
                     skewed: false,
+                    nullable,
                     column: column.clone(),
                     to_table: target.name.clone(),
                     to_column: to_column.clone(),
@@ -187,7 +219,36 @@ pub fn fit(tables: &[Table], options: &FitOptions) -> Result<Fitted, String> {
         }
         links.insert(table.name.clone(), own);
     }
-    let order = foreign_key_order(&names, &links)?;
+    let order = loop {
+        match foreign_key_order(&names, &links) {
+            Ok(order) => break order,
+            Err(cycle) => {
+                // Break the cycle at a key that may be NULL: that column is left out.
+                let Some((table, index)) = cycle.iter().find_map(|table| {
+                    links[table]
+                        .iter()
+                        .position(|link| link.nullable && cycle.contains(&link.to_table))
+                        .map(|index| (table.clone(), index))
+                }) else {
+                    return Err(format!(
+                        "the foreign keys among {} form a cycle and every key in it is NOT NULL: no order can generate them; fit them without one of those tables",
+                        cycle.join(", ")
+                    ));
+                };
+                let link = links
+                    .get_mut(&table)
+                    .expect("a table of the cycle")
+                    .remove(index);
+                unkeyed.entry(table).or_default().push((
+                    link.column.clone(),
+                    format!(
+                        "it references {}, and the foreign keys form a cycle this key breaks: NULL here",
+                        link.to_table
+                    ),
+                ));
+            }
+        }
+    };
     let mut by_name: BTreeMap<&str, &Table> = tables.iter().map(|t| (t.name.as_str(), t)).collect();
     let ordered: Vec<&Table> = order
         .iter()
@@ -204,13 +265,38 @@ pub fn fit(tables: &[Table], options: &FitOptions) -> Result<Fitted, String> {
         .with_timezone(&Utc);
     let parents = choose_parents(&ordered, &links);
 
+    // Columns other tables' keys point at: generated even when the server would
+    // number them, since the referencing rows need their values.
+    let referenced: Vec<(String, String)> = links
+        .values()
+        .flatten()
+        .map(|link| (link.to_table.clone(), link.to_column.clone()))
+        .collect();
     let mut fitted: Vec<FittedTable> = Vec::new();
+    let mut warnings: Vec<String> = Vec::new();
     for table in &ordered {
         let own_links = &links[&table.name];
         let parent_link = parents.get(&table.name);
         let mut columns = Vec::new();
         let mut left_out = Vec::new();
+        let forced = composite_key_columns(table, own_links);
         for column in &table.columns {
+            let mut column = column.clone();
+            if forced.contains(&column.name) {
+                column.unique = true;
+            }
+            let column = &column;
+            let is_referenced = referenced
+                .iter()
+                .any(|(t, c)| *t == table.name && *c == column.name);
+            if column.identity && is_referenced {
+                columns.push(FittedColumn {
+                    name: column.name.clone(),
+                    generator: "sequence".into(),
+                    note: "an identity key other tables reference: numbered here (COPY writes it; the server's identity sequence is not advanced, so setval it before inserting more rows)".into(),
+                });
+                continue;
+            }
             if let Some((_, why)) = unkeyed
                 .get(&table.name)
                 .and_then(|columns| columns.iter().find(|(name, _)| *name == column.name))
@@ -219,17 +305,41 @@ pub fn fit(tables: &[Table], options: &FitOptions) -> Result<Fitted, String> {
                 continue;
             }
             let link = own_links.iter().find(|link| link.column == column.name);
-            match fit_column(table, column, link, parent_link, options) {
-                Ok(generator) => columns.push(generator),
+            let target_rows = link
+                .and_then(|link| ordered.iter().find(|t| t.name == link.to_table))
+                .map(|t| t.rows);
+            match fit_column(table, column, link, parent_link, target_rows, options) {
+                Ok(mut generator) => {
+                    if forced.contains(&column.name) {
+                        generator
+                            .note
+                            .push_str("; made unique: it keeps a key of several columns unique");
+                    }
+                    columns.push(generator)
+                }
                 Err(reason) => left_out.push((column.name.clone(), reason)),
             }
         }
-        let write_order = write_order(table, &mut columns, &as_of_time);
+        for (column, reason) in &left_out {
+            let facts = table.columns.iter().find(|c| c.name == *column);
+            if facts.is_some_and(|c| c.not_null && !c.has_default && !c.identity && !c.generated) {
+                warnings.push(format!(
+                    "{}.{} is NOT NULL and left out ({reason}): the file does not load until you give it a generator, or drop NOT NULL in the schema plancheck loads",
+                    table.name, column
+                ));
+            }
+        }
         let mut notes = vec![format!(
             "Fitted from pg_class.reltuples = {} and pg_stats (analyzed {}).",
             table.rows.round(),
             table.analyzed
         )];
+        if table.rows < 0.5 {
+            notes.push(
+                "The table was empty when analyzed: rows = 1, the least a dataset can say.".into(),
+            );
+        }
+        let write_order = write_order(table, &mut columns, &as_of_time, &mut notes);
         notes.extend(table.indexes.iter().map(|index| format!("  {index}")));
         fitted.push(FittedTable {
             name: table.name.clone(),
@@ -255,15 +365,16 @@ pub fn fit(tables: &[Table], options: &FitOptions) -> Result<Fitted, String> {
         schema: options.schema.clone(),
         tables: fitted,
         anonymized: options.anonymize,
+        warnings,
     })
 }
 
 /// Tables in foreign-key order (a referenced table before the tables referring to
-/// it), otherwise in the order named. A cycle is refused with its tables named.
+/// it), otherwise in the order named; or the tables a cycle leaves unplaced.
 fn foreign_key_order(
     names: &[&str],
     links: &BTreeMap<String, Vec<Link>>,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, Vec<String>> {
     let mut placed: Vec<String> = Vec::new();
     while placed.len() < names.len() {
         let next = names.iter().find(|name| {
@@ -275,15 +386,11 @@ fn foreign_key_order(
         match next {
             Some(name) => placed.push((*name).to_owned()),
             None => {
-                let left: Vec<&str> = names
+                return Err(names
                     .iter()
-                    .copied()
-                    .filter(|name| !placed.iter().any(|p| p == name))
-                    .collect();
-                return Err(format!(
-                    "the foreign keys among {} form a cycle; a dataset generates tables in order, so fit them separately and join the cycle by hand (a nullable key left out)",
-                    left.join(", ")
-                ));
+                    .filter(|name| !placed.iter().any(|p| p == *name))
+                    .map(|name| (*name).to_owned())
+                    .collect());
             }
         }
     }
@@ -427,7 +534,12 @@ fn add_groups(ordered: &[&Table], parents: &BTreeMap<String, Link>, fitted: &mut
             continue;
         };
         let skew = Skew::of(stats, main.rows);
-        let heavy = skew.heavy();
+        // Few listed values each get a group of their own (four currencies keep their
+        // four shares); many get groups for the heavy ones and bands for the rest.
+        let heavy = match skew.common.len() <= INDIVIDUAL_GROUPS {
+            true => skew.common.clone(),
+            false => skew.heavy(),
+        };
         let non_null = (1.0 - stats.null_frac).max(f64::EPSILON);
         let mut groups: Vec<FittedGroup> = Vec::new();
         for (index, (value, share)) in heavy.iter().enumerate() {
@@ -449,7 +561,7 @@ fn add_groups(ordered: &[&Table], parents: &BTreeMap<String, Link>, fitted: &mut
                 }
             }
             groups.push(FittedGroup {
-                name: format!("heavy_{}", index + 1),
+                name: format!("top_{}", index + 1),
                 note: format!(
                     "{}.{}: one value holds {} of the rows",
                     main.name,
@@ -611,6 +723,7 @@ fn fit_column(
     column: &ColumnFacts,
     link: Option<&Link>,
     parent: Option<&Link>,
+    target_rows: Option<f64>,
     options: &FitOptions,
 ) -> Result<FittedColumn, String> {
     if column.generated {
@@ -638,11 +751,14 @@ fn fit_column(
             ("kind", "reference".into()),
             ("to", format!("{}.{}", link.to_table, link.to_column).into()),
         ]);
-        if parent.is_some_and(|p| p.column == link.column) {
-            note.push_str("; the parent key: its skew is in the parent's groups");
+        if let Some(parent) = parent.filter(|p| p.column == link.column) {
+            note.push_str(match parent.skewed {
+                true => "; the parent key: its skew is in the parent's groups",
+                false => "; the parent key: it reaches every parent row, so each gets rows",
+            });
         } else {
             let skew = Skew::of(stats, table.rows);
-            if let Some(exponent) = zipf_exponent(&skew) {
+            if let Some(exponent) = zipf_exponent(&skew, target_rows.unwrap_or(skew.distinct)) {
                 insert(&mut reference, "pick", "zipf".into());
                 insert(&mut reference, "exponent", round(exponent, 2).into());
                 note.push_str("; skewed: the most common values fitted as a zipf pick");
@@ -708,20 +824,16 @@ fn round(value: f64, digits: i32) -> f64 {
     (value * factor).round() / factor
 }
 
-/// The exponent of a zipf pick over the column's distinct values whose most frequent
-/// value has the share the statistics give it, when a value is heavy at all. Ranks
+/// The exponent of a zipf pick over the referenced table's `candidates` rows whose
+/// most frequent value has the share the statistics give it, when a value is heavy at all. Ranks
 /// after the first follow the zipf curve, not the statistics: a reference cannot
 /// weigh rows one by one.
-fn zipf_exponent(skew: &Skew) -> Option<f64> {
+fn zipf_exponent(skew: &Skew, candidates: f64) -> Option<f64> {
     let (_, top) = skew.heavy().first().cloned()?;
-    let values = skew.distinct.round().max(2.0) as usize;
+    let values = candidates.round().clamp(2.0, 10_000_000.0) as usize;
     let non_null = skew.rest + skew.common.iter().map(|c| c.1).sum::<f64>();
     let top = top / non_null.max(f64::MIN_POSITIVE);
-    let top_share = |exponent: f64| {
-        1.0 / (1..=values)
-            .map(|rank| (rank as f64).powf(-exponent))
-            .sum::<f64>()
-    };
+    let top_share = |exponent: f64| 1.0 / harmonic(values, exponent);
     if top <= top_share(0.0) {
         return None;
     }
@@ -735,6 +847,46 @@ fn zipf_exponent(skew: &Skew) -> Option<f64> {
         }
     }
     Some(high)
+}
+
+/// The generalized harmonic number H(n, s) = Σ k^-s for k in 1..=n: summed for the
+/// first thousand terms, the rest by the integral (close for smooth tails).
+fn harmonic(n: usize, exponent: f64) -> f64 {
+    let exact = n.min(1_000);
+    let head: f64 = (1..=exact).map(|k| (k as f64).powf(-exponent)).sum();
+    if n <= exact {
+        return head;
+    }
+    let (from, to) = (exact as f64 + 0.5, n as f64 + 0.5);
+    let tail = if (exponent - 1.0).abs() < 1e-9 {
+        (to / from).ln()
+    } else {
+        (to.powf(1.0 - exponent) - from.powf(1.0 - exponent)) / (1.0 - exponent)
+    };
+    head + tail
+}
+
+/// The columns to make unique so that each key of several columns stays unique: for a
+/// key none of whose columns is unique alone, its last column that is not a foreign
+/// key and has a kind that can be numbered (an integer, a uuid, text).
+fn composite_key_columns(table: &Table, links: &[Link]) -> Vec<String> {
+    let mut forced = Vec::new();
+    for key in &table.unique_keys {
+        let columns: Vec<&ColumnFacts> =
+            key.iter().filter_map(|name| column(table, name)).collect();
+        if columns.iter().any(|c| c.unique || forced.contains(&c.name)) {
+            continue;
+        }
+        let numbered = columns.iter().rev().find(|c| {
+            !links.iter().any(|link| link.column == c.name)
+                && matches!(shape(c), Shape::Int | Shape::Uuid | Shape::Text)
+                && !c.is_enum
+        });
+        if let Some(chosen) = numbered {
+            forced.push(chosen.name.clone());
+        }
+    }
+    forced
 }
 
 /// The kind of value a column's type takes, as the statistics' text is read.
@@ -831,9 +983,12 @@ fn fit_values(
             ]))
         }
         Shape::Int if column.unique => {
+            // Keys far from 1 (ids from a shared sequence) start near their smallest;
+            // otherwise at 1, as the histogram's first bound is only a sample's.
             let start = histogram
                 .first()
                 .and_then(|first| first.parse::<i64>().ok())
+                .filter(|first| *first as f64 > 2.0 * rows)
                 .unwrap_or(1);
             note.push_str("; unique: a sequence");
             Ok(inline(&[
@@ -909,15 +1064,22 @@ fn fit_values(
             if !keep && !skew.common.is_empty() {
                 note.push_str("; common values replaced by generated ones of the same widths");
             }
+            let limit = column.max_length.map(f64::from);
+            let width = limit.map_or(width, |limit| width.min(limit));
             if column.unique {
                 note.push_str("; unique");
-                return Ok(unique_text(width, rows));
+                return unique_text(width, limit, rows);
             }
-            let others_rows = rows * skew.rest;
-            let sampled = (300.0 * f64::from(table.statistics_target) / rows.max(1.0)).min(1.0);
+            let spread = Spread {
+                distinct: skew.distinct,
+                listed: skew.common.len() as f64,
+                others_rows: rows * skew.rest,
+                non_null_rows: rows * non_null,
+                sampled: (300.0 * f64::from(table.statistics_target) / rows.max(1.0)).min(1.0),
+            };
             let others_distinct = (skew.distinct - skew.common.len() as f64).max(0.0);
             if skew.common.is_empty() || covered < 1.0 - MCV_COVERS_ALL {
-                return Ok(text_of_width(width, others_distinct, others_rows, sampled));
+                return text_of_width(width, limit, &spread);
             }
             let mut generator = choice(values, &skew.common);
             if covered < MCV_COVERS_ALL && others_distinct >= 1.0 {
@@ -933,7 +1095,11 @@ fn fit_values(
                 insert(
                     &mut generator,
                     "others",
-                    text_of_width(others_width, others_distinct, others_rows, sampled),
+                    text_of_width(
+                        limit.map_or(others_width, |limit| others_width.min(limit)),
+                        limit,
+                        &spread,
+                    )?,
                 );
                 // The values' weights are scaled to 1000 for the most common one.
                 let top = skew
@@ -951,58 +1117,89 @@ fn fit_values(
             Ok(generator)
         }
         Shape::Other => Err(format!(
-            "type {}: no generator fits it from statistics; write one by hand",
+            "type {}: no generator gives its values (docs/scenario-format.md 2.8); in the schema plancheck loads, declare it text or let it be NULL",
             column.sql_type
         )),
     }
 }
 
-/// Text of about `width` characters with `distinct` values over `rows` rows: `hex`,
-/// from a pool sized so that ANALYZE sees about `distinct` values.
-fn text_of_width(width: f64, distinct: f64, rows: f64, sampled: f64) -> toml::Value {
-    let bytes = (width / 2.0).round().clamp(1.0, 1024.0) as i64;
+/// What ANALYZE saw of a text column's values: its estimated distinct count, how
+/// many of those it listed as most common, the rows holding the others and all
+/// non-NULL rows, and the share of the table it sampled.
+struct Spread {
+    distinct: f64,
+    listed: f64,
+    others_rows: f64,
+    non_null_rows: f64,
+    sampled: f64,
+}
+
+/// Text of about `width` characters (at most `limit`, a `varchar(n)`'s n) for the
+/// values not listed: `hex`, from a pool sized so that ANALYZE estimates the column's
+/// distinct count, or fresh values when nearly every row has its own.
+fn text_of_width(width: f64, limit: Option<f64>, spread: &Spread) -> Result<toml::Value, String> {
+    if limit.is_some_and(|limit| limit < 2.0) {
+        return Err("a one-character column with values beyond its most common ones: write its choice by hand".into());
+    }
+    let most = limit.map_or(2048.0, |limit| limit);
+    let bytes = (width.min(most) / 2.0).floor().clamp(1.0, 1024.0) as i64;
     let mut generator = inline(&[("kind", "hex".into()), ("bytes", bytes.into())]);
-    if distinct < 0.5 * rows && distinct >= 1.0 {
-        let pool = pool_for(distinct, rows, sampled).min(1_000_000.0);
+    let others = (spread.distinct - spread.listed).max(0.0);
+    if others < 0.5 * spread.others_rows && others >= 1.0 {
+        let pool = pool_for(spread).min(1_000_000.0);
         insert(&mut generator, "pool", (pool as i64).into());
     }
-    generator
+    Ok(generator)
 }
 
-/// Unique text of about `width` characters: random hex when that is wide enough to
-/// never repeat, else a numbered template padded to the width.
-fn unique_text(width: f64, rows: f64) -> toml::Value {
+/// Unique text of about `width` characters, within `limit`: random hex when that is
+/// wide enough never to repeat, else the row's number padded to the width.
+fn unique_text(width: f64, limit: Option<f64>, rows: f64) -> Result<toml::Value, String> {
     if width >= 16.0 {
-        return inline(&[
+        return Ok(inline(&[
             ("kind", "hex".into()),
-            ("bytes", ((width / 2.0).round() as i64).into()),
-        ]);
+            ("bytes", ((width / 2.0).floor() as i64).into()),
+        ]));
     }
     let digits = (rows.max(1.0).log10().floor() as usize) + 1;
-    let pad = (width.round() as usize).saturating_sub(digits + 1).max(1);
-    inline(&[
+    if limit.is_some_and(|limit| (limit as usize) < digits) {
+        return Err(format!(
+            "unique in at most {} characters over {} rows: no generator numbers rows that tightly; write a choice or a template by hand",
+            limit.unwrap_or_default(),
+            format_count(rows)
+        ));
+    }
+    let pad = (width.round() as usize).saturating_sub(digits + 1);
+    let template = match pad {
+        0 => "{n}".to_owned(),
+        pad => format!("{}-{{n}}", "x".repeat(pad)),
+    };
+    Ok(inline(&[
         ("kind", "template".into()),
-        ("template", format!("{}-{{n}}", "x".repeat(pad)).into()),
-    ])
+        ("template", template.into()),
+    ]))
 }
 
-/// The pool size P for which ANALYZE, sampling `rows` uniform draws from P values,
-/// estimates `distinct` values: what the planner reads is the estimate, and its
-/// estimator (Haas and Stokes' Duj1, `analyze.c`) undercounts values that repeat a
-/// few times, so a pool sized to the estimate alone shows 10% fewer. `sampled` is
-/// the share of the table ANALYZE reads (300 × the statistics target rows).
-fn pool_for(distinct: f64, rows: f64, sampled: f64) -> f64 {
+/// The pool size P for which ANALYZE estimates the column's distinct count: what the
+/// planner reads is the estimate, and its estimator (Haas and Stokes' Duj1 in
+/// `analyze.c`: n·d / (n − f1 + f1·n/N), over the n sampled non-NULL rows of N, with d
+/// values seen and f1 seen once) undercounts values that repeat a few times, so a
+/// pool sized to the estimate alone shows 10-20% fewer. The listed values are taken
+/// as seen more than once; the pool's draws are Poisson in the sample.
+fn pool_for(spread: &Spread) -> f64 {
+    let n = spread.sampled * spread.non_null_rows;
+    let big_n = spread.non_null_rows.max(1.0);
     let estimate = |pool: f64| {
-        let lambda = sampled * rows / pool;
-        let n = sampled * rows;
-        let seen = pool * (1.0 - (-lambda).exp());
+        let lambda = spread.sampled * spread.others_rows / pool;
+        let seen = spread.listed + pool * (1.0 - (-lambda).exp());
         let once = pool * lambda * (-lambda).exp();
-        n * seen / ((n - once) + once * n / rows)
+        n * seen / ((n - once) + once * n / big_n)
     };
-    let (mut low, mut high) = (1.0, distinct * 50.0 + 1.0);
+    let target = spread.distinct;
+    let (mut low, mut high) = (1.0, target * 50.0 + 1.0);
     for _ in 0..80 {
         let middle = (low + high) / 2.0;
-        if estimate(middle) < distinct {
+        if estimate(middle) < target {
             low = middle;
         } else {
             high = middle;
@@ -1178,12 +1375,13 @@ fn choice(values: Vec<toml::Value>, common: &[(String, f64)]) -> toml::Value {
 }
 
 /// The heap order: `sorted` by a timestamp whose correlation is near 1 (its generator
-/// becomes the window `sorted_by` needs), else `scattered` when no column follows the
-/// heap, else `generated`, with a note saying what was seen.
+/// becomes the window `sorted_by` needs), else `scattered`, with a note naming the
+/// columns the heap followed in part, which no write order reproduces.
 fn write_order(
     table: &Table,
     columns: &mut [FittedColumn],
     as_of: &DateTime<Utc>,
+    notes: &mut Vec<String>,
 ) -> (&'static str, Option<String>) {
     let correlated = table
         .columns
@@ -1202,22 +1400,28 @@ fn write_order(
         );
         return ("sorted", Some(column.name.clone()));
     }
-    // A column of few values correlates with anything through its ties: only columns
-    // of many values say how the heap is ordered.
-    let strongest = table
+    // Scattered, the heap follows no column. A column of few values correlates with
+    // anything through its ties, and a numbered key follows any write order: neither
+    // says what the order was. Say what else followed the heap, as it is lost.
+    let followed: Vec<String> = table
         .columns
         .iter()
-        .filter(|column| !column.unique)
+        .filter(|column| !column.identity && !(column.unique && shape(column) == Shape::Int))
         .filter_map(|column| {
             let stats = column.stats.as_ref()?;
-            (distinct(stats, table.rows) >= ORDERING_DISTINCT).then_some(stats.correlation?.abs())
+            let correlation = stats.correlation?;
+            (distinct(stats, table.rows) >= ORDERING_DISTINCT
+                && correlation.abs() >= SCATTERED_CORRELATION)
+                .then(|| format!("{} ({correlation:.2})", column.name))
         })
-        .fold(0.0, f64::max);
-    if strongest < SCATTERED_CORRELATION {
-        ("scattered", None)
-    } else {
-        ("generated", None)
+        .collect();
+    if !followed.is_empty() {
+        notes.push(format!(
+            "The heap partly follows {}: only an ascending timestamp at 0.9 or more can be written (sorted); this is written scattered, and index walks on those columns will cost more than in production.",
+            followed.join(", ")
+        ));
     }
+    ("scattered", None)
 }
 
 /// A `days_ago` window spanning a timestamp column's histogram, `recent` or `old`
@@ -1302,12 +1506,19 @@ mod tests {
 
     #[test]
     fn a_pool_is_larger_than_the_estimate_it_is_sized_for() {
+        let spread = |sampled| Spread {
+            distinct: 5_000.0,
+            listed: 0.0,
+            others_rows: 20_000.0,
+            non_null_rows: 20_000.0,
+            sampled,
+        };
         // Read whole, a pool's estimate is its distinct draws.
-        let whole = pool_for(5_000.0, 20_000.0, 1.0);
+        let whole = pool_for(&spread(1.0));
         let seen = whole * (1.0 - (-20_000.0 / whole).exp());
         assert!((seen - 5_000.0).abs() < 2.0, "{whole} {seen}");
         // Sampled, the estimator undercounts, so the pool is larger.
-        assert!(pool_for(5_000.0, 20_000.0, 0.3) > whole);
+        assert!(pool_for(&spread(0.3)) > whole);
     }
 
     #[test]
@@ -1354,6 +1565,7 @@ mod tests {
             name: name.into(),
             sql_type: sql_type.into(),
             category: category.into(),
+            max_length: None,
             not_null: true,
             has_default: false,
             identity: false,
@@ -1398,6 +1610,7 @@ mod tests {
             analyzed: "2026-06-01".into(),
             statistics_target: 100,
             columns,
+            unique_keys: Vec::new(),
             foreign_keys: keys,
             indexes: Vec::new(),
         }
@@ -1455,7 +1668,7 @@ mod tests {
         );
         assert_eq!(fitted.tables[1].parent.as_deref(), Some("tenants"));
         let groups = &fitted.tables[0].groups;
-        assert_eq!(groups[0].name, "heavy_1");
+        assert_eq!(groups[0].name, "top_1");
         let shares: Vec<f64> = groups
             .iter()
             .flat_map(|g| &g.children)

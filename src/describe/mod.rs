@@ -15,15 +15,17 @@ pub use fit::FitOptions;
 use crate::error::{Error, Result};
 
 /// The dataset file fitted to the statistics of `tables` on `client`'s database.
-/// `command` is quoted in the file's first line.
+/// `command` is quoted in the file's first line. Also returns what keeps the file
+/// from loading as written (a NOT NULL column no generator fits), which the file
+/// lists too.
 pub async fn from_stats(
     client: &Client,
     tables: &[String],
     options: &FitOptions,
     command: &str,
-) -> Result<String> {
+) -> Result<(String, Vec<String>)> {
     let facts = stats::read(client, tables).await?;
     let fitted = fit::fit(&facts, options)
         .map_err(|message| Error::Usage(format!("--tables: {message}")))?;
-    Ok(render::render(&fitted, command))
+    Ok((render::render(&fitted, command), fitted.warnings.clone()))
 }

@@ -8,10 +8,10 @@ use super::fit::{ChildRows, Fitted, FittedTable, GroupSize};
 
 /// What per-column statistics never carry, said once per table.
 const CANNOT_SAY: &str = "\
-# What statistics cannot say, to add by hand: how columns go together (which parents'
-# rows are old, which states leave which columns NULL: group `columns` overrides and
-# `when`), how each parent's rows spread over time, and the order of values within
-# a parent. Check the plans of the queries you care about against production's.";
+# What statistics cannot say, to add by hand: how columns go together (which rows
+# are old, which states leave which columns NULL: group `columns` overrides and
+# `when`; which rows a key picks: `within`). Check the plans of the queries you care
+# about against production's.";
 
 /// The dataset file's text.
 pub fn render(fitted: &Fitted, command: &str) -> String {
@@ -28,8 +28,15 @@ pub fn render(fitted: &Fitted, command: &str) -> String {
     );
     let _ = writeln!(
         out,
-        "# See docs/scenario-format.md, section 2, for every key; edit freely.\n"
+        "# See docs/scenario-format.md, section 2, for every key; edit freely."
     );
+    if !fitted.warnings.is_empty() {
+        let _ = writeln!(out, "#\n# Before it loads:");
+        for warning in &fitted.warnings {
+            let _ = writeln!(out, "# - {warning}");
+        }
+    }
+    out.push('\n');
     let tables: Vec<&str> = fitted.tables.iter().map(|t| t.name.as_str()).collect();
     let _ = writeln!(
         out,
@@ -39,12 +46,22 @@ pub fn render(fitted: &Fitted, command: &str) -> String {
             tables.join(", ")
         ))
     );
+    let mut schemas: Vec<&str> = fitted
+        .tables
+        .iter()
+        .map(|t| {
+            t.name
+                .rsplit_once('.')
+                .map_or("public", |(schema, _)| schema)
+        })
+        .collect();
+    schemas.dedup();
     let _ = writeln!(
         out,
-        "\n# Relative to this file. Dump the schema with\n#   pg_dump --schema-only {} > schema.sql",
-        tables
+        "\n# Relative to this file. Dump the schema (its types, functions and tables) with\n#   pg_dump --schema-only --no-owner --no-privileges {} > schema.sql\n# (the \\restrict lines of newer pg_dumps are skipped when it is applied).",
+        schemas
             .iter()
-            .map(|t| format!("--table={t}"))
+            .map(|schema| format!("--schema={schema}"))
             .collect::<Vec<_>>()
             .join(" ")
     );

@@ -30,14 +30,15 @@ SELECT coalesce(json_agg(json_build_object(
     'columns', (
         SELECT coalesce(json_agg(json_build_object(
             'name', a.attname,
-            'type', format_type(a.atttypid, a.atttypmod),
-            'category', t.typcategory,
+            'type', format_type(bt.oid, m.typmod),
+            'category', bt.typcategory,
+            'max_length', CASE WHEN bt.typname IN ('bpchar', 'varchar') AND m.typmod > 4 THEN m.typmod - 4 END,
             'not_null', a.attnotnull,
             'has_default', a.atthasdef,
             'identity', a.attidentity <> '',
             'generated', a.attgenerated <> '',
             'readable', has_column_privilege(c.oid, a.attnum, 'SELECT'),
-            'enum', t.typtype = 'e',
+            'enum', bt.typtype = 'e',
             'checked', EXISTS (SELECT 1 FROM pg_constraint k
                                WHERE k.conrelid = c.oid AND k.contype = 'c' AND a.attnum = ANY (k.conkey)),
             'unique', EXISTS (SELECT 1 FROM pg_index i
@@ -49,15 +50,26 @@ SELECT coalesce(json_agg(json_build_object(
                     'n_distinct', s.n_distinct,
                     'avg_width', s.avg_width,
                     'correlation', s.correlation,
-                    'mcv', CASE WHEN t.typcategory <> 'A' THEN s.most_common_vals::text::text[] END,
+                    'mcv', CASE WHEN bt.typcategory <> 'A' THEN s.most_common_vals::text::text[] END,
                     'mcf', s.most_common_freqs,
-                    'histogram', CASE WHEN t.typcategory <> 'A' THEN s.histogram_bounds::text::text[] END)
+                    'histogram', CASE WHEN bt.typcategory <> 'A' THEN s.histogram_bounds::text::text[] END)
                 FROM pg_stats s
                 WHERE s.schemaname = n.nspname AND s.tablename = c.relname
-                  AND s.attname = a.attname AND NOT s.inherited)
+                  AND s.attname = a.attname AND s.inherited = (c.relkind = 'p'))
         ) ORDER BY a.attnum), '[]')
-        FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+        FROM pg_attribute a
+        JOIN pg_type t ON t.oid = a.atttypid
+        -- A domain is read as its base type, as the loader does.
+        JOIN pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+        CROSS JOIN LATERAL (SELECT CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END AS typmod) m
         WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped),
+    'unique_keys', (
+        SELECT coalesce(json_agg((
+            SELECT array_agg(a.attname ORDER BY k.i)
+            FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(n, i)
+            JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.n)), '[]')
+        FROM pg_index i
+        WHERE i.indrelid = c.oid AND i.indisunique AND i.indnatts > 1 AND i.indpred IS NULL),
     'foreign_keys', (
         SELECT coalesce(json_agg(json_build_object(
             'name', k.conname,
@@ -95,6 +107,7 @@ pub struct TableFacts {
     pub statistics_target: i32,
     pub can_select: bool,
     pub columns: Option<Vec<ColumnFacts>>,
+    pub unique_keys: Option<Vec<Vec<String>>>,
     pub foreign_keys: Option<Vec<ForeignKey>>,
     pub indexes: Option<Vec<String>>,
     pub oid: Option<i64>,
@@ -109,6 +122,8 @@ pub struct ColumnFacts {
     /// `pg_type.typcategory`: N numeric, S string, D date/time, B boolean, U user
     /// (uuid, json), A array, E enum, …
     pub category: String,
+    /// The declared length of a `char(n)` or `varchar(n)` column.
+    pub max_length: Option<i32>,
     pub not_null: bool,
     pub has_default: bool,
     pub identity: bool,
@@ -156,6 +171,8 @@ pub struct Table {
     /// `default_statistics_target`: ANALYZE samples 300 times this many rows.
     pub statistics_target: i32,
     pub columns: Vec<ColumnFacts>,
+    /// Unique keys of several columns (a composite primary key).
+    pub unique_keys: Vec<Vec<String>>,
     pub foreign_keys: Vec<ForeignKey>,
     pub indexes: Vec<String>,
 }
@@ -164,6 +181,11 @@ pub struct Table {
 /// not exist, is not a table, was never analyzed, or whose statistics the role may
 /// not read.
 pub async fn read(client: &Client, names: &[String]) -> Result<Vec<Table>> {
+    if names.is_empty() {
+        return Err(Error::Usage(
+            "--tables names no table; give the tables to fit, comma-separated".into(),
+        ));
+    }
     client
         .batch_execute("SET DateStyle = ISO; SET TimeZone = 'UTC'; SET extra_float_digits = 3")
         .await
@@ -184,7 +206,24 @@ pub async fn read(client: &Client, names: &[String]) -> Result<Vec<Table>> {
             "the statistics query gave unexpected JSON: {error}"
         ))
     })?;
-    facts.into_iter().map(checked).collect()
+    let tables = facts
+        .into_iter()
+        .map(checked)
+        .collect::<Result<Vec<Table>>>()?;
+    for (index, table) in tables.iter().enumerate() {
+        if let Some(twice) = tables[..index]
+            .iter()
+            .find(|earlier| earlier.oid == table.oid)
+        {
+            return Err(Error::Usage(format!(
+                "--tables names {} twice ({:?} and {:?}); name each table once",
+                table.name,
+                names[tables.iter().position(|t| t.oid == twice.oid).unwrap_or(0)],
+                names[index]
+            )));
+        }
+    }
+    Ok(tables)
 }
 
 /// One table's facts, or the error that says what is wrong and how to fix it.
@@ -193,7 +232,15 @@ fn checked(facts: TableFacts) -> Result<Table> {
     let usage = |message: String| Err(Error::Usage(format!("--tables: {message}")));
     if !facts.found {
         return usage(format!(
-            "table {name:?} does not exist on this server (looked up as to_regclass({name:?}) in the connecting role's search path; schema-qualify it, as in app.{name})"
+            "table {name:?} does not exist on this server (looked up as to_regclass({name:?}), in the connecting role's search path): check the name; a table in another schema needs it (schema.table), and a mixed-case name its double quotes ('\"Users\"')"
+        ));
+    }
+    if matches!(
+        facts.schema.as_deref(),
+        Some("pg_catalog" | "information_schema" | "pg_toast")
+    ) {
+        return usage(format!(
+            "{name:?} is a system catalog, not a table of yours"
         ));
     }
     if !matches!(facts.kind.as_deref(), Some("r" | "p")) {
@@ -208,6 +255,19 @@ fn checked(facts: TableFacts) -> Result<Table> {
     if !has_stats && columns.iter().all(|column| !column.readable) {
         return usage(format!(
             "role {role} cannot read the statistics of {name}: pg_stats shows a column's statistics only to roles that may SELECT it. Ask for GRANT SELECT ON {name} TO {role} (plancheck reads pg_stats and the catalog, never a row)",
+            role = facts.role
+        ));
+    }
+    let unreadable: Vec<&str> = columns
+        .iter()
+        .filter(|column| !column.readable)
+        .map(|column| column.name.as_str())
+        .collect();
+    if !unreadable.is_empty() {
+        return usage(format!(
+            "role {role} cannot read the statistics of {name}'s columns {}: pg_stats shows a column's statistics only to roles that may SELECT it. Ask for GRANT SELECT ({}) ON {name} TO {role} (plancheck reads pg_stats and the catalog, never a row)",
+            unreadable.join(", "),
+            unreadable.join(", "),
             role = facts.role
         ));
     }
@@ -229,6 +289,7 @@ fn checked(facts: TableFacts) -> Result<Table> {
         analyzed: facts.analyzed.unwrap_or_else(|| "never".into()),
         statistics_target: facts.statistics_target.max(1),
         columns,
+        unique_keys: facts.unique_keys.unwrap_or_default(),
         foreign_keys: facts.foreign_keys.unwrap_or_default(),
         indexes: facts.indexes.unwrap_or_default(),
     })

@@ -26,6 +26,9 @@ pub fn split(text: &str) -> Vec<Statement> {
                 index = find_from(bytes, index, b"\n").map_or(bytes.len(), |end| end + 1);
             }
             b'/' if bytes.get(index + 1) == Some(&b'*') => index = skip_block_comment(bytes, index),
+            b'\\' if is_restrict_line(bytes, index) => {
+                index = find_from(bytes, index, b"\n").map_or(bytes.len(), |end| end + 1);
+            }
             b'\'' | b'"' => index = skip_quoted(bytes, index, bytes[index]),
             b'$' => index = skip_dollar_quoted(bytes, index),
             b'(' => {
@@ -71,10 +74,23 @@ fn first_code_offset(piece: &str) -> Option<usize> {
                 index = find_from(bytes, index, b"\n").map_or(bytes.len(), |end| end + 1);
             }
             b'/' if bytes.get(index + 1) == Some(&b'*') => index = skip_block_comment(bytes, index),
+            b'\\' if is_restrict_line(bytes, index) => {
+                index = find_from(bytes, index, b"\n").map_or(bytes.len(), |end| end + 1);
+            }
             _ => return Some(index),
         }
     }
     None
+}
+
+/// `\restrict KEY` and `\unrestrict KEY` at the start of a line: psql meta-commands
+/// that pg_dump (15.14, 16.10 and later) writes around a dump, which mean nothing to a
+/// server and are read as comments. Other meta-commands are left for the server to
+/// refuse, naming the line.
+fn is_restrict_line(bytes: &[u8], index: usize) -> bool {
+    let at_line_start = index == 0 || bytes[index - 1] == b'\n';
+    let rest = &bytes[index..];
+    at_line_start && (rest.starts_with(b"\\restrict ") || rest.starts_with(b"\\unrestrict "))
 }
 
 fn find_from(bytes: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
@@ -153,6 +169,15 @@ mod tests {
 
     fn sqls(text: &str) -> Vec<(usize, String)> {
         split(text).into_iter().map(|s| (s.line, s.sql)).collect()
+    }
+
+    #[test]
+    fn pg_dumps_restrict_lines_are_not_statements() {
+        let dump = "\\restrict abc123\nCREATE TABLE t (id int);\n\\unrestrict abc123\n";
+        let statements = split(dump);
+        assert_eq!(statements.len(), 1, "{statements:?}");
+        assert_eq!(statements[0].sql, "CREATE TABLE t (id int)");
+        assert_eq!(statements[0].line, 2);
     }
 
     #[test]
