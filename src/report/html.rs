@@ -97,7 +97,6 @@ struct Page {
 struct StabilityView {
     heading: String,
     rows: Vec<StabilityRow>,
-    skipped: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -133,7 +132,6 @@ fn stability_view(stability: &Stability) -> StabilityView {
     StabilityView {
         heading: stability.heading(),
         rows,
-        skipped: stability.skipped.clone(),
     }
 }
 

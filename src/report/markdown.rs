@@ -309,9 +309,6 @@ fn stability_table(stability: &Stability) -> String {
             }
         }
     }
-    for skipped in &stability.skipped {
-        let _ = writeln!(md, "\n- {}", cell_text(skipped));
-    }
     md
 }
 
