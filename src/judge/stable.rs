@@ -52,6 +52,10 @@ impl Check for Stable {
         verdict
     }
 
+    fn reads_beyond_one_run(&self) -> Option<(&'static str, &'static str)> {
+        Some(("repeated ANALYZE rounds", "--stability N"))
+    }
+
     fn judge_stability(
         &self,
         stability: &Stability,
