@@ -153,7 +153,8 @@ async fn with_a_migration_each_side_gets_its_rounds_on_its_own_schema() {
     let document = report::document::report(&run);
     let markdown = report::markdown::render(&document);
     assert!(
-        markdown.contains("| `old` | status=awaiting_transfer |"),
+        markdown.contains("| `old` | before | status=awaiting_transfer |")
+            && markdown.contains("| `new` | after | status=awaiting_transfer |"),
         "{markdown}"
     );
     crate::support::assert_valid_report(&serde_json::to_string(&document).unwrap());
