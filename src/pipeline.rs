@@ -21,6 +21,7 @@ use crate::error::{Error, Result};
 use crate::input::Scenario;
 use crate::judge;
 use crate::load;
+use crate::outcome::stability::Stability;
 use crate::outcome::{
     Cell, Environment, Evidence, Host, Outcome, Phase, Picked, QueryEvidence, SchemaState, Seeded,
     Target,
@@ -235,31 +236,24 @@ impl PreparedDatabase {
             .or(scenario.time_budget)
             .unwrap_or(timing::DEFAULT_TIME_BUDGET);
         let time_budget = capture::effective_budget(&self.clients[0], requested).await?;
-        let captured = self
+        let mut captured = self
             .capture(
                 scenario,
                 &values,
-                (timing, measuring),
+                (timing, measuring, stability),
                 time_budget,
                 &mut phases,
             )
             .await?;
         let mut environment = self.environment.clone();
         environment.notes.extend(Host::busy_note());
-        let bindings = captured.bindings();
+        let stability = captured
+            .rounds
+            .take()
+            .map(|rounds| rounds.into_stability(scenario, &values));
         let phase = self.progress.phase("judge");
-        let mut cells = judge_cells(scenario, &values, captured);
+        let cells = judge_cells(scenario, &values, captured, stability.as_ref());
         phases.push(phase.finish());
-        let stability = match stability {
-            Some(request) => {
-                let (stability, phase) = self
-                    .stability(scenario, &values, &bindings, &mut cells, request)
-                    .await?;
-                phases.push(phase);
-                Some(stability)
-            }
-            None => None,
-        };
         Ok(Outcome {
             scenario: scenario.name.clone(),
             description: scenario.description.clone(),
@@ -283,50 +277,24 @@ impl PreparedDatabase {
     /// Captures every cell's queries: first those on the schema as seeded, then, when
     /// the scenario has a migration, the `after` queries once it is applied. Picks and
     /// the queries run under `time_budget`; the migration, like the seed, runs without
-    /// a timeout.
+    /// a timeout. With `--stability N`, each schema state's queries go through the
+    /// `ANALYZE` rounds once that state's capture is done, so the `before` queries'
+    /// rounds run on the schema before the migration and the `after` queries' on the
+    /// migrated one.
     async fn capture(
         &mut self,
         scenario: &Scenario,
         cells: &[Vec<Value>],
-        timing: (TimingOptions, Measuring),
+        (timing, measuring, stability): (
+            TimingOptions,
+            Measuring,
+            Option<stability::StabilityRequest>,
+        ),
         time_budget: Duration,
         phases: &mut Vec<Phase>,
     ) -> Result<Captured> {
         let picking = Instant::now();
-        let mut captured = Captured {
-            queries: vec![Vec::new(); cells.len()],
-            targets: Vec::new(),
-            picks: Vec::new(),
-            pick_rows: Vec::new(),
-            catalog_before: capture::catalog(&self.clients[0]).await?,
-            catalog_after: None,
-        };
-        let mut picks = Vec::new();
-        capture::limit_statements(&self.clients[0], time_budget).await?;
-        for cell in cells {
-            let (target, values) = self.target(scenario, cell)?;
-            let rows =
-                capture::picks(&self.clients[0], scenario, &values, cell, time_budget).await?;
-            captured.picks.push(
-                scenario
-                    .picks
-                    .iter()
-                    .zip(&rows)
-                    .map(|(pick, (columns, values))| Picked {
-                        name: pick.name.clone(),
-                        columns: columns
-                            .iter()
-                            .cloned()
-                            .zip(values.iter().map(Value::to_string))
-                            .collect(),
-                    })
-                    .collect(),
-            );
-            picks.push(rows);
-            captured.targets.push((target, values));
-        }
-        captured.pick_rows = picks.clone();
-        capture::lift_limit(&self.clients[0]).await?;
+        let mut captured = self.pick(scenario, cells, time_budget).await?;
         let picked = Phase::new(capture::CAPTURE_PHASE, picking.elapsed());
         for state in [SchemaState::Before, SchemaState::After] {
             if state == SchemaState::After {
@@ -354,11 +322,18 @@ impl PreparedDatabase {
                 let bindings = Bindings {
                     target: &captured.targets[index].1,
                     variant: cell,
-                    picks: picks[index].clone(),
+                    picks: captured.pick_rows[index].clone(),
                 };
                 let label = format!("{suffix}{}", variant_label(scenario, cell));
                 let (evidence, measured) = self
-                    .capture_cell(scenario, state, &bindings, timing, time_budget, &label)
+                    .capture_cell(
+                        scenario,
+                        state,
+                        &bindings,
+                        (timing, measuring),
+                        time_budget,
+                        &label,
+                    )
                     .await?;
                 captured.queries[index].extend(evidence);
                 for phase in measured {
@@ -372,7 +347,57 @@ impl PreparedDatabase {
                 name: format!("{}{suffix}", total.name),
                 ms: total.ms,
             }));
+            if let Some(request) = stability {
+                let phase = self
+                    .stability_rounds(scenario, state, cells, &mut captured, request, suffix)
+                    .await?;
+                phases.extend(phase);
+            }
         }
+        Ok(captured)
+    }
+
+    /// Every cell's target row and picks (each pick under `time_budget`), with the
+    /// catalog of the schema as seeded: a [`Captured`] with no query yet.
+    async fn pick(
+        &self,
+        scenario: &Scenario,
+        cells: &[Vec<Value>],
+        time_budget: Duration,
+    ) -> Result<Captured> {
+        let mut captured = Captured {
+            queries: vec![Vec::new(); cells.len()],
+            targets: Vec::new(),
+            picks: Vec::new(),
+            pick_rows: Vec::new(),
+            catalog_before: capture::catalog(&self.clients[0]).await?,
+            catalog_after: None,
+            rounds: None,
+        };
+        capture::limit_statements(&self.clients[0], time_budget).await?;
+        for cell in cells {
+            let (target, values) = self.target(scenario, cell)?;
+            let rows =
+                capture::picks(&self.clients[0], scenario, &values, cell, time_budget).await?;
+            captured.picks.push(
+                scenario
+                    .picks
+                    .iter()
+                    .zip(&rows)
+                    .map(|(pick, (columns, values))| Picked {
+                        name: pick.name.clone(),
+                        columns: columns
+                            .iter()
+                            .cloned()
+                            .zip(values.iter().map(Value::to_string))
+                            .collect(),
+                    })
+                    .collect(),
+            );
+            captured.pick_rows.push(rows);
+            captured.targets.push((target, values));
+        }
+        capture::lift_limit(&self.clients[0]).await?;
         Ok(captured)
     }
 
@@ -509,6 +534,16 @@ fn variant_label(scenario: &Scenario, cell: &[Value]) -> String {
     format!(" ({})", values.join(", "))
 }
 
+/// `(axis, value)` per variant axis of `cell`, as the outcome names a variant.
+fn variant_pairs(scenario: &Scenario, cell: &[Value]) -> Vec<(String, String)> {
+    scenario
+        .variants
+        .iter()
+        .zip(cell)
+        .map(|(axis, value)| (axis.name.clone(), value.to_string()))
+        .collect()
+}
+
 /// Builds the schema, and checks on the empty schema what needs no data: the
 /// queries' SQL and the dataset's columns, so such errors come in a second, not after
 /// the seed. Returns each table's column types.
@@ -621,24 +656,18 @@ struct Captured {
     pick_rows: Vec<Vec<(Vec<String>, Vec<Value>)>>,
     catalog_before: crate::plan::Catalog,
     catalog_after: Option<crate::plan::Catalog>,
+    /// With `--stability N`, the plans each query took over the `ANALYZE` rounds.
+    rounds: Option<stability::Rounds>,
 }
 
-impl Captured {
-    /// What each cell's queries were bound from, for binding them again.
-    fn bindings(&self) -> Vec<stability::CellBindings> {
-        self.targets
-            .iter()
-            .zip(&self.pick_rows)
-            .map(|((_, target), picks)| stability::CellBindings {
-                target: target.clone(),
-                picks: picks.clone(),
-            })
-            .collect()
-    }
-}
-
-/// Judges every cell with the checks that apply to it.
-fn judge_cells(scenario: &Scenario, cells: &[Vec<Value>], captured: Captured) -> Vec<Cell> {
+/// Judges every cell with the checks that apply to it; with `--stability N`, the
+/// checks that read the rounds judge `stability`.
+fn judge_cells(
+    scenario: &Scenario,
+    cells: &[Vec<Value>],
+    captured: Captured,
+    stability: Option<&Stability>,
+) -> Vec<Cell> {
     let Captured {
         queries,
         targets,
@@ -660,14 +689,16 @@ fn judge_cells(scenario: &Scenario, cells: &[Vec<Value>], captured: Captured) ->
                 catalog_after: catalog_after.clone(),
                 baselines: scenario.baselines(),
             };
-            let verdicts = judge::verdicts(&scenario.checks_for(values), &evidence);
+            let variant = variant_pairs(scenario, values);
+            let checks = scenario.checks_for(values);
+            let verdicts = match stability {
+                Some(stability) => {
+                    judge::verdicts_over_stability(&checks, &evidence, stability, &variant)
+                }
+                None => judge::verdicts(&checks, &evidence),
+            };
             Cell {
-                variant: scenario
-                    .variants
-                    .iter()
-                    .zip(values)
-                    .map(|(axis, value)| (axis.name.clone(), value.to_string()))
-                    .collect(),
+                variant,
                 target,
                 picks,
                 evidence,

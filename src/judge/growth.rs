@@ -60,6 +60,10 @@ impl Check for Growth {
         vec![&self.query]
     }
 
+    fn reads_beyond_one_run(&self) -> Option<(&'static str, &'static str)> {
+        Some(("a scale sweep", "--sweep"))
+    }
+
     fn validate(&self) -> Result<(), String> {
         if !self.max_slope.is_finite() || self.max_slope.abs() > 10.0 {
             return Err(format!(

@@ -73,6 +73,12 @@ pub trait Check: std::fmt::Debug + Send + Sync {
     fn sweep_queries(&self) -> Vec<&str> {
         Vec::new()
     }
+    /// What the check reads beyond one run, if anything, and the flag of `plancheck
+    /// scenario` that gives it: `("a scale sweep", "--sweep")`. One saved plan never
+    /// has it, so `plancheck judge` says which run would judge the check.
+    fn reads_beyond_one_run(&self) -> Option<(&'static str, &'static str)> {
+        None
+    }
     /// What of a plan the check reads: its shape (a node, a walk), which an
     /// estimated plan (plain EXPLAIN: a stability round, a plan saved without ANALYZE)
     /// shows as well as an analysed one; its counts (rows, buffers), its cost, which

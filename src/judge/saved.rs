@@ -4,8 +4,9 @@
 //! honest:
 //!
 //! - A check that reads counts (rows examined, buffers) on a plan saved without
-//!   ANALYZE says "not judged: needs ANALYZE", and a check whose relation the plan
-//!   never reads says "not applicable": neither is a pass.
+//!   ANALYZE says "not judged: needs ANALYZE", a check that reads more than one run
+//!   (a sweep's growth, the stability rounds) says which run judges it, and a check
+//!   whose relation the plan never reads says "not applicable": none is a pass.
 //! - **Shape and cost.** A shape check (an ordered walk, a node type) that finds its
 //!   problem where the scenario expects none is corroborated by the query's cost
 //!   checks: when one of them judged the same plan and found its cost within bounds
@@ -82,11 +83,14 @@ pub fn judge_plan(
 
 /// One check's verdict, or why it could not judge this plan.
 fn judge_one(check: &dyn Check, evidence: &Evidence, plan: &Plan, relations: &[&str]) -> Verdict {
-    let not_judged = |summary: String| {
-        let mut verdict = Verdict::new(check.name(), check.queries().join(" vs "), true, summary);
-        verdict.queries = check.queries().into_iter().map(str::to_owned).collect();
-        verdict.judged = false;
-        verdict
+    // The check's own verdict keeps what it judged and expected (a growth's measure,
+    // a problem expected absent); only what it found gives way to why it could not.
+    let not_judged = |summary: String| Verdict {
+        summary,
+        passed: true,
+        judged: false,
+        findings: Vec::new(),
+        ..evaluate(check, evidence)
     };
     if let Some((table, _)) = check
         .relations()
@@ -99,6 +103,11 @@ fn judge_one(check: &dyn Check, evidence: &Evidence, plan: &Plan, relations: &[&
                 true => "no table".to_owned(),
                 false => relations.join(", "),
             }
+        ));
+    }
+    if let Some((what, flag)) = check.reads_beyond_one_run() {
+        return not_judged(format!(
+            "not judged: reads {what}, which a saved plan does not have (plancheck scenario {flag} judges it)"
         ));
     }
     if check.reads() == PlanReading::Counts && !plan.analyzed {
@@ -145,7 +154,7 @@ fn corroborate(judged: Vec<(&dyn Check, Verdict)>) -> Vec<Verdict> {
                 }
                 (true, true, true) => {
                     verdict.summary = format!(
-                        "{} (its cost is unknown: the cost checks need ANALYZE)",
+                        "{}; its cost is unknown: the cost checks need ANALYZE",
                         verdict.summary
                     );
                 }

@@ -1,6 +1,8 @@
 //! Plan stability as plain data: after a run's own capture, `--stability N` runs
 //! `ANALYZE` N times (each a fresh random sample) and takes every query's estimated
-//! plan after each; this is what shapes the plans took and how often. The stability
+//! plan after each (in a scenario with a migration, the `before` queries' before it
+//! and the `after` queries' after it); this is what shapes the plans took and how
+//! often. The stability
 //! stage (`pipeline::stability`) fills it; the `stable` check and every exporter read
 //! it. The sentences every report says about it live here.
 
@@ -23,9 +25,6 @@ pub struct Stability {
     pub database_statistics_target: String,
     /// One entry per variant (one without a variant matrix), in the run's order.
     pub cells: Vec<StabilityCell>,
-    /// Queries the rounds could not explain, with why (a query of the schema before
-    /// a scenario's migration, which the rounds run after).
-    pub skipped: Vec<String>,
 }
 
 /// The plans of one variant's queries over the rounds.
@@ -120,7 +119,7 @@ impl Stability {
     }
 
     /// What a run says about stability: the heading, then per variant and query the
-    /// plans it took, then the queries skipped.
+    /// plans it took.
     pub fn sentences(&self) -> Vec<String> {
         let mut lines = vec![format!("plan stability over {}:", self.heading())];
         for cell in &self.cells {
@@ -139,7 +138,6 @@ impl Stability {
                 ));
             }
         }
-        lines.extend(self.skipped.iter().map(|skipped| format!("  {skipped}")));
         lines
     }
 }

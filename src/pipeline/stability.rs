@@ -1,8 +1,9 @@
 //! Plan stability (`--stability N`): after a run's own capture, so that its verdicts
-//! stay those of the statistics the load's `VACUUM (ANALYZE)` made, the database is
-//! analysed N more times and every query of every variant is explained (plain
-//! EXPLAIN, same bound parameters) after each round. The distinct plans and how often
-//! each appeared go into [`Stability`]; the `stable` check judges them.
+//! stay those of the statistics the load's `VACUUM (ANALYZE)` (or the migration's
+//! `ANALYZE`) made, the database is analysed N more times and every query of every
+//! variant is explained (plain EXPLAIN, same bound parameters) after each round. The
+//! distinct plans and how often each appeared go into [`Stability`]; the `stable`
+//! check judges them.
 //!
 //! Why the rounds differ: `ANALYZE` reads a random sample of 300 ×
 //! `default_statistics_target` rows per table, drawn from the server process's own
@@ -11,21 +12,25 @@
 //! samples anew. A table no larger than the sample is read whole, and its statistics
 //! are the same every round: only tables past 300 × the target vary, which is why
 //! `--stability-target` can lower the target for the rounds (and only for them: it
-//! is a session setting, reset afterwards).
+//! is a session setting, reset after each side's rounds, so the migration's own
+//! `ANALYZE` keeps the database's target).
 //!
-//! A scenario with a migration is analysed after it: the rounds explain only the
-//! queries of the migrated schema and say which they skipped. The database keeps the
-//! last round's statistics (which matters only with `--keep`).
+//! A scenario with a migration has two sides, each analysed on its own schema: the
+//! `before` queries' rounds run once their capture is done and before the migration
+//! is applied, the `after` queries' once theirs is done on the migrated schema. The
+//! database keeps the last round's statistics (which matters only with `--keep`).
 
 use tokio_postgres::Client;
 
-use super::{PreparedDatabase, TIMEOUTS_FROM_DATABASE, TIMEOUTS_OFF, set_on_all};
+use super::{
+    Captured, PreparedDatabase, TIMEOUTS_FROM_DATABASE, TIMEOUTS_OFF, set_on_all, variant_pairs,
+};
 use crate::capture::{self, Bindings, BoundQuery};
 use crate::error::{Error, Result};
 use crate::input::Scenario;
-use crate::judge;
+use crate::judge::{self, Check, PlanReading};
 use crate::outcome::stability::{QueryShapes, ShapeCount, Stability, StabilityCell};
-use crate::outcome::{Cell, Evidence, Outcome, Phase, SchemaState};
+use crate::outcome::{Evidence, Outcome, Phase, SchemaState};
 use crate::value::Value;
 
 /// The most rounds `--stability` takes: each is an `ANALYZE` of the whole database.
@@ -83,11 +88,39 @@ pub fn request(
     }))
 }
 
-/// What each variant's queries are bound from, kept from the run's capture so the
-/// rounds explain the queries with the same parameters.
-pub(super) struct CellBindings {
-    pub target: Vec<Value>,
-    pub picks: Vec<(Vec<String>, Vec<Value>)>,
+/// The plans the rounds found so far, side by side: the `before` queries' after the
+/// rounds before a migration, then the `after` queries' after those on the migrated
+/// schema.
+pub(super) struct Rounds {
+    request: StabilityRequest,
+    /// The run's own `default_statistics_target`, read before the first round.
+    database_statistics_target: String,
+    /// Per cell, each query's distinct plans.
+    cells: Vec<Vec<QueryShapes>>,
+}
+
+impl Rounds {
+    /// The rounds as the outcome keeps them: per variant, the queries in the
+    /// scenario's order.
+    pub(super) fn into_stability(self, scenario: &Scenario, values: &[Vec<Value>]) -> Stability {
+        let order = |name: &str| scenario.queries.iter().position(|query| query.name == name);
+        Stability {
+            rounds: self.request.rounds,
+            statistics_target: self.request.statistics_target,
+            database_statistics_target: self.database_statistics_target,
+            cells: values
+                .iter()
+                .zip(self.cells)
+                .map(|(cell, mut queries)| {
+                    queries.sort_by_key(|query| order(&query.query));
+                    StabilityCell {
+                        variant: variant_pairs(scenario, cell),
+                        queries,
+                    }
+                })
+                .collect(),
+        }
+    }
 }
 
 /// What a run says on stderr about stability after its report: the plans each query
@@ -111,55 +144,66 @@ pub fn summary(outcome: &Outcome) -> Vec<String> {
 }
 
 impl PreparedDatabase {
-    /// Runs the rounds `request` asks for on this database, after the run's capture,
-    /// and judges `cells` again with the checks that read them.
-    pub(super) async fn stability(
+    /// Runs the rounds `request` asks for on the schema as it stands, after the
+    /// capture of the queries that run on it (`state`), and adds their plans to
+    /// `captured.rounds`. Returns the rounds' phase, named with `suffix` as that
+    /// state's capture phases are; nothing when no query runs on `state`.
+    pub(super) async fn stability_rounds(
         &self,
         scenario: &Scenario,
+        state: SchemaState,
         values: &[Vec<Value>],
-        bindings: &[CellBindings],
-        cells: &mut [Cell],
+        captured: &mut Captured,
         request: StabilityRequest,
-    ) -> Result<(Stability, Phase)> {
-        let phase = self
-            .progress
-            .phase(&format!("stability: {} ANALYZE rounds", request.rounds));
+        suffix: &str,
+    ) -> Result<Option<Phase>> {
+        if !scenario.queries.iter().any(|query| query.state == state) {
+            return Ok(None);
+        }
+        let phase = self.progress.phase(&format!(
+            "stability: {} ANALYZE rounds{suffix}",
+            request.rounds
+        ));
         let client = &self.clients[0];
-        let database_statistics_target: String = client
-            .query_one("SHOW default_statistics_target", &[])
-            .await
-            .map_err(Error::database("reading default_statistics_target"))?
-            .get(0);
-        // The rounds explain the schema as it now stands: migrated, if the scenario
-        // has a migration.
-        let state = match scenario.has_after_state() {
-            true => SchemaState::After,
-            false => SchemaState::Before,
-        };
-        let skipped = scenario
-            .queries
-            .iter()
-            .filter(|query| query.state != state)
-            .map(|query| {
-                format!(
-                    "{} runs before the scenario's migration; the rounds run after it, so it was not explained",
-                    query.name
-                )
-            })
-            .collect();
-        let mut bound = Vec::with_capacity(bindings.len());
-        for (cell, binding) in values.iter().zip(bindings) {
+        if captured.rounds.is_none() {
+            let database_statistics_target: String = client
+                .query_one("SHOW default_statistics_target", &[])
+                .await
+                .map_err(Error::database("reading default_statistics_target"))?
+                .get(0);
+            captured.rounds = Some(Rounds {
+                request,
+                database_statistics_target,
+                cells: vec![Vec::new(); values.len()],
+            });
+        }
+        let mut bound = Vec::with_capacity(values.len());
+        let mut evidence = Vec::with_capacity(values.len());
+        for (index, cell) in values.iter().enumerate() {
             let bindings = Bindings {
-                target: &binding.target,
+                target: &captured.targets[index].1,
                 variant: cell,
-                picks: binding.picks.clone(),
+                picks: captured.pick_rows[index].clone(),
             };
             bound.push(capture::bind(client, scenario, state, &bindings).await?);
+            // The run's evidence of this side's queries, whose plans each round
+            // replaces; the catalogs are the ones the plan checks read.
+            evidence.push(Evidence {
+                queries: captured.queries[index]
+                    .iter()
+                    .filter(|query| query.state == state)
+                    .cloned()
+                    .collect(),
+                catalog_before: captured.catalog_before.clone(),
+                catalog_after: captured.catalog_after.clone(),
+                baselines: scenario.baselines(),
+            });
         }
         set_on_all(&self.clients[..1], TIMEOUTS_OFF).await?;
-        let tallies = rounds(client, scenario, values, &bound, cells, request).await;
-        // The target was the rounds' alone; the database's own comes back even when
-        // a round failed, though the run is then over.
+        let tallies = rounds(client, scenario, values, &bound, &evidence, request).await;
+        // The target was the rounds' alone (not the migration's ANALYZE's, which
+        // may come next); the database's own comes back even when a round failed,
+        // though the run is then over.
         let reset = client
             .batch_execute("RESET default_statistics_target")
             .await
@@ -167,29 +211,12 @@ impl PreparedDatabase {
         set_on_all(&self.clients[..1], TIMEOUTS_FROM_DATABASE).await?;
         let tallies = tallies?;
         reset?;
-        let stability = Stability {
-            rounds: request.rounds,
-            statistics_target: request.statistics_target,
-            database_statistics_target,
-            cells: cells
-                .iter()
-                .zip(tallies)
-                .map(|(cell, queries)| StabilityCell {
-                    variant: cell.variant.clone(),
-                    queries,
-                })
-                .collect(),
-            skipped,
-        };
-        for (cell_values, cell) in values.iter().zip(cells.iter_mut()) {
-            cell.verdicts = judge::verdicts_over_stability(
-                &scenario.checks_for(cell_values),
-                &cell.evidence,
-                &stability,
-                &cell.variant,
-            );
+        if let Some(rounds) = &mut captured.rounds {
+            for (cell, queries) in rounds.cells.iter_mut().zip(tallies) {
+                cell.extend(queries);
+            }
         }
-        Ok((stability, phase.finish()))
+        Ok(Some(phase.finish()))
     }
 }
 
@@ -200,7 +227,7 @@ async fn rounds(
     scenario: &Scenario,
     values: &[Vec<Value>],
     bound: &[Vec<BoundQuery>],
-    cells: &[Cell],
+    evidence: &[Evidence],
     request: StabilityRequest,
 ) -> Result<Vec<Vec<QueryShapes>>> {
     if let Some(target) = request.statistics_target {
@@ -227,8 +254,8 @@ async fn rounds(
             .await
             .map_err(Error::database("analysing for a stability round"))?;
         for (index, queries) in bound.iter().enumerate() {
-            let plans =
-                explain_round(client, scenario, &values[index], queries, &cells[index]).await?;
+            let checks = scenario.checks_for(&values[index]);
+            let plans = explain_round(client, &checks, queries, &evidence[index]).await?;
             for (name, shape, flags) in plans {
                 if let Some(tally) = tallies[index].iter_mut().find(|t| t.query == name) {
                     count(tally, shape, flags, round);
@@ -258,21 +285,22 @@ fn count(tally: &mut QueryShapes, shape: String, flags: Vec<String>, round: u32)
 
 /// One variant's queries explained after a round: per query, its name, its plan's
 /// shape and what the plan checks that judge estimated plans say against it.
+/// `captured` is the run's evidence of these queries, whose plans the round's replace.
 async fn explain_round(
     client: &Client,
-    scenario: &Scenario,
-    values: &[Value],
+    checks: &[&dyn Check],
     queries: &[BoundQuery],
-    cell: &Cell,
+    captured: &Evidence,
 ) -> Result<Vec<(String, String, Vec<String>)>> {
     let mut evidence = Evidence {
         queries: Vec::with_capacity(queries.len()),
-        ..cell.evidence.clone()
+        catalog_before: captured.catalog_before.clone(),
+        catalog_after: captured.catalog_after.clone(),
+        baselines: captured.baselines.clone(),
     };
-    evidence.queries.clear();
     for query in queries {
         let (raw_explain, plan) = capture::estimated_plan(client, query).await?;
-        let Some(run) = cell.evidence.query(&query.name) else {
+        let Some(run) = captured.query(&query.name) else {
             continue;
         };
         let mut estimated = run.clone();
@@ -282,13 +310,17 @@ async fn explain_round(
         estimated.analyze_cancelled = None;
         evidence.queries.push(estimated);
     }
-    let checks: Vec<_> = scenario
-        .checks_for(values)
-        .into_iter()
-        .filter(|check| check.reads() == crate::judge::PlanReading::Shape)
-        .collect();
+    // Only the checks on this side's queries: the other side's are not explained
+    // here and would only fail for want of a plan.
     let verdicts: Vec<_> = checks
         .iter()
+        .filter(|check| check.reads() == PlanReading::Shape)
+        .filter(|check| {
+            check
+                .queries()
+                .iter()
+                .all(|name| evidence.query(name).is_some())
+        })
         .map(|check| (check.queries(), judge::evaluate(*check, &evidence)))
         .collect();
     Ok(evidence

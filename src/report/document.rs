@@ -21,7 +21,7 @@ use crate::plan::Catalog;
 pub const FORMAT: &str = "plancheck.report";
 
 /// The version of the document this build writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 
 /// The file every report directory holds the document in.
 pub const FILE: &str = "report.json";

@@ -65,7 +65,10 @@ pub fn render(report: &Report) -> String {
             .map(|(index, variant)| variant_view(report, index, variant))
             .collect(),
         sweep: report.sweep.as_ref().and_then(sweep_view),
-        stability: report.stability.as_ref().map(stability_view),
+        stability: report
+            .stability
+            .as_ref()
+            .map(|stability| stability_view(report, stability)),
         dataset: dataset_view(report),
         environment: environment_view(report),
     };
@@ -97,12 +100,13 @@ struct Page {
 struct StabilityView {
     heading: String,
     rows: Vec<StabilityRow>,
-    skipped: Vec<String>,
 }
 
 #[derive(Serialize)]
 struct StabilityRow {
     query: String,
+    /// The schema state the rounds explained the query on.
+    schema_state: String,
     variant: String,
     shape: String,
     /// `18 of 20`.
@@ -111,7 +115,7 @@ struct StabilityRow {
     flags: String,
 }
 
-fn stability_view(stability: &Stability) -> StabilityView {
+fn stability_view(report: &Report, stability: &Stability) -> StabilityView {
     let rows = stability
         .cells
         .iter()
@@ -119,6 +123,7 @@ fn stability_view(stability: &Stability) -> StabilityView {
             cell.queries.iter().flat_map(move |query| {
                 query.shapes.iter().map(move |shape| StabilityRow {
                     query: query.query.clone(),
+                    schema_state: super::schema_state(report, &query.query).to_owned(),
                     variant: match cell.variant.is_empty() {
                         true => "-".to_owned(),
                         false => variant_label(&cell.variant),
@@ -133,7 +138,6 @@ fn stability_view(stability: &Stability) -> StabilityView {
     StabilityView {
         heading: stability.heading(),
         rows,
-        skipped: stability.skipped.clone(),
     }
 }
 

@@ -114,7 +114,7 @@ pub fn render(report: &Report) -> String {
     if let Some(stability) = &report.stability {
         blocks.push(Block {
             need: Need::Checks,
-            text: stability_table(stability),
+            text: stability_table(report, stability),
         });
     }
     if let Some(sweep) = &report.sweep {
@@ -281,19 +281,20 @@ fn growth(sweep: &Sweep) -> String {
 }
 
 /// The plans each query took over the stability rounds: one row per distinct plan.
-fn stability_table(stability: &Stability) -> String {
+fn stability_table(report: &Report, stability: &Stability) -> String {
     let mut md = format!("\n#### Plan stability: {}\n", stability.heading());
     let _ = writeln!(
         md,
-        "\n| Query | Variant | Plan shape | Rounds | Flagged |\n|---|---|---|--:|---|"
+        "\n| Query | Schema | Variant | Plan shape | Rounds | Flagged |\n|---|---|---|---|--:|---|"
     );
     for cell in &stability.cells {
         for query in &cell.queries {
             for shape in &query.shapes {
                 let _ = writeln!(
                     md,
-                    "| `{}` | {} | {} | {} of {} | {} |",
+                    "| `{}` | {} | {} | {} | {} of {} | {} |",
                     query.query,
+                    super::schema_state(report, &query.query),
                     match cell.variant.is_empty() {
                         true => "-".to_owned(),
                         false => variant_label(&cell.variant),
@@ -308,9 +309,6 @@ fn stability_table(stability: &Stability) -> String {
                 );
             }
         }
-    }
-    for skipped in &stability.skipped {
-        let _ = writeln!(md, "\n- {}", cell_text(skipped));
     }
     md
 }

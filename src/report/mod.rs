@@ -60,6 +60,17 @@ pub const CATALOG_FILE: &str = "catalog.json";
 /// The index facts after the scenario's migration, when it has one.
 pub const CATALOG_AFTER_FILE: &str = "catalog.after.json";
 
+/// The schema state `query` ran on (`before`, `after`), as its variants' entries say:
+/// the side of a migration its stability rounds ran on.
+fn schema_state<'a>(report: &'a Report, query: &str) -> &'a str {
+    report
+        .variants
+        .iter()
+        .flat_map(|variant| &variant.queries)
+        .find(|entry| entry.name == query)
+        .map_or("-", |entry| entry.schema_state.as_str())
+}
+
 /// The time budget the report's measured queries ran under.
 fn budget(report: &Report) -> std::time::Duration {
     std::time::Duration::from_millis(report.time_budget_ms)

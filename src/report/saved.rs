@@ -26,6 +26,17 @@ fn expect(verdict: &Verdict) -> &'static str {
     }
 }
 
+/// What a check judged beyond the query's name (a growth's measure: `new shared
+/// buffers` gives `shared buffers`), so that two checks of one kind tell apart.
+fn subject<'a>(verdict: &'a Verdict, query: &str) -> Option<&'a str> {
+    let subject = verdict.subject.as_str();
+    let beyond = subject
+        .strip_prefix(query)
+        .and_then(|rest| rest.strip_prefix(' '))
+        .unwrap_or(subject);
+    (subject != query && !beyond.is_empty()).then_some(beyond)
+}
+
 /// A plan in one line: rows examined and returned, or that it did not run.
 fn figures(plan: &JudgedPlan) -> String {
     match plan.rows_examined {
@@ -63,7 +74,10 @@ pub fn terminal(judgement: &Judgement) -> String {
             .set_header(vec!["check", "expect", "verdict", "detail"]);
         for verdict in &plan.verdicts {
             table.add_row(vec![
-                verdict.check.to_owned(),
+                match subject(verdict, &judgement.query) {
+                    Some(subject) => format!("{} ({subject})", verdict.check),
+                    None => verdict.check.to_owned(),
+                },
                 expect(verdict).to_owned(),
                 mark(verdict).to_owned(),
                 verdict.summary.clone(),
@@ -94,29 +108,43 @@ pub fn markdown(judgement: &Judgement) -> String {
         judgement.catalog_from
     );
     for plan in &judgement.plans {
+        let scans: Vec<String> = plan
+            .access_path
+            .iter()
+            .map(|scan| format!("`{scan}`"))
+            .collect();
         let _ = writeln!(
             md,
-            "\n### `{}`\n\n{}; {}.\n\n| Check | Expect | Verdict | Detail |\n|---|---|---|---|",
+            "\n### `{}`\n\n{}.\n\nAccess path: {}.\n\n| Check | Expect | Verdict | Detail |\n|---|---|---|---|",
             plan.source,
             figures(plan),
-            plan.access_path.join("; ")
+            scans.join("; ")
         );
         for verdict in &plan.verdicts {
             let _ = writeln!(
                 md,
-                "| `{}` | {} | {} | {} |",
+                "| `{}`{} | {} | {} | {} |",
                 verdict.check,
+                match subject(verdict, &judgement.query) {
+                    Some(subject) => format!(" ({})", cell_text(subject)),
+                    None => String::new(),
+                },
                 expect(verdict),
                 match (verdict.judged, verdict.passed) {
                     (false, _) => "➖ not judged",
                     (true, true) => "✅ pass",
                     (true, false) => "❌ fail",
                 },
-                verdict.summary.replace('|', "\\|").replace('\n', " ")
+                cell_text(&verdict.summary)
             );
         }
     }
     md
+}
+
+/// `text` as one Markdown table cell: no line break, no column separator.
+fn cell_text(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
 }
 
 /// The JSON document.

@@ -153,6 +153,38 @@ fn a_plan_reads_the_same_from_psql_output_and_an_auto_explain_log() {
     );
 }
 
+/// The Markdown a team pastes into a pull request or an incident note: one section
+/// per plan, its figures and scans, and every check's verdict, with what a saved
+/// plan cannot tell (counts without ANALYZE, a sweep, the stability rounds) shown as
+/// not judged and why.
+#[test]
+fn judge_in_markdown_reads_well_in_a_pull_request() {
+    let output = plancheck()
+        .args([
+            "judge",
+            "--scenario",
+            "sparse-org",
+            "--query",
+            "new",
+            "--format",
+            "markdown",
+            "--catalog",
+            "tests/data/plans/desc-index.catalog.json",
+            "tests/data/plans/org-index.explain.json",
+            "tests/data/plans/desc-index-forward-walk.estimated.json",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "the walk fails as a plan of the new query: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    insta::assert_snapshot!(stdout);
+}
+
 #[test]
 fn plan_files_that_are_not_json_plans_are_refused_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();

@@ -352,7 +352,7 @@ fn a_report_renders_again_from_its_json_alone() {
 
     std::fs::write(
         dir.join("report.json"),
-        json.replace("\"format_version\": 5", "\"format_version\": 99"),
+        json.replace("\"format_version\": 6", "\"format_version\": 99"),
     )
     .unwrap();
     crate::support::plancheck()
@@ -361,7 +361,7 @@ fn a_report_renders_again_from_its_json_alone() {
         .assert()
         .code(2)
         .stderr(predicates::str::contains(
-            "key `format_version` is 99, newer than this plancheck reads (format_version 5)",
+            "key `format_version` is 99, newer than this plancheck reads (format_version 6)",
         ));
     let empty = tempfile::tempdir().unwrap();
     crate::support::plancheck()

@@ -1,6 +1,7 @@
 //! Plan stability on a real server (`--stability N`): the rounds' plans in the
-//! outcome and every report, the `stable` check's verdict over them, the verdict
-//! without them (not judged), and the refusals of bad input before anything starts.
+//! outcome and every report, the `stable` check's verdict over them (on both sides
+//! of a migration), the verdict without them (not judged), and the refusals of bad
+//! input before anything starts.
 
 use predicates::str::contains;
 
@@ -77,6 +78,86 @@ async fn five_analyze_rounds_keep_one_plan_per_query_and_the_stable_checks_pass(
     );
     let json = serde_json::to_string(&document).unwrap();
     crate::support::assert_valid_report(&json);
+}
+
+/// A scenario with a migration: the old query's rounds run before the migration, on
+/// the schema it was captured on, and the new query's after it, so both get a verdict.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_a_migration_each_side_gets_its_rounds_on_its_own_schema() {
+    let scenario = plancheck::input::Scenario::load(&crate::support::repo_path(
+        "scenarios/orders-by-status.toml",
+    ))
+    .unwrap();
+    let options = RunOptions {
+        scale: scenario.min_scale,
+        stability: Some(StabilityRequest {
+            rounds: 3,
+            statistics_target: None,
+        }),
+        ..quick_options()
+    };
+    let server = local_server().await;
+    let run = plancheck::pipeline::run_scenario(&server, &scenario, &options).await;
+    server.stop().await.unwrap();
+    let run = run.unwrap();
+    let stability = run.stability.as_ref().expect("the run carries its rounds");
+    assert_eq!(stability.cells.len(), 2, "one per status");
+    for cell in &stability.cells {
+        let names: Vec<&str> = cell.queries.iter().map(|q| q.query.as_str()).collect();
+        assert_eq!(
+            names,
+            ["old", "new"],
+            "every query, in the scenario's order"
+        );
+        for query in &cell.queries {
+            assert_eq!(query.shapes.len(), 1, "{:?}: {query:?}", cell.variant);
+            assert_eq!(query.shapes[0].rounds, 3);
+            assert!(!query.shapes[0].flagged(), "{:?}: {query:?}", cell.variant);
+        }
+    }
+    // The old query was explained before the migration: its rounds never saw the
+    // index the migration creates, which the new query's rounds use.
+    let rare = vec![("status".to_owned(), "awaiting_transfer".to_owned())];
+    let old = &stability.query(&rare, "old").unwrap().shapes[0].shape;
+    assert!(
+        old.contains("orders_created_at on orders") && !old.contains("orders_status_created_at"),
+        "{old}"
+    );
+    let new = &stability.query(&rare, "new").unwrap().shapes[0].shape;
+    assert!(new.contains("orders_status_created_at on orders"), "{new}");
+    for cell in &run.cells {
+        let stable: Vec<_> = cell
+            .verdicts
+            .iter()
+            .filter(|verdict| verdict.check == "stable")
+            .collect();
+        assert_eq!(stable.len(), 2, "{}", cell.label());
+        for verdict in stable {
+            assert!(verdict.passed && verdict.judged, "{}", verdict.summary);
+            assert!(verdict.summary.contains("(3 of 3)"), "{}", verdict.summary);
+        }
+    }
+    // Each side's rounds are a phase of their own, in the order they ran.
+    let names: Vec<&str> = run.phases.iter().map(|phase| phase.name.as_str()).collect();
+    let position = |name: &str| {
+        names
+            .iter()
+            .position(|phase| *phase == name)
+            .unwrap_or_else(|| panic!("no phase {name:?} in {names:?}"))
+    };
+    assert!(
+        position("stability: 3 ANALYZE rounds before") < position("migrate and analyze")
+            && position("migrate and analyze") < position("stability: 3 ANALYZE rounds after"),
+        "{names:?}"
+    );
+    let document = report::document::report(&run);
+    let markdown = report::markdown::render(&document);
+    assert!(
+        markdown.contains("| `old` | before | status=awaiting_transfer |")
+            && markdown.contains("| `new` | after | status=awaiting_transfer |"),
+        "{markdown}"
+    );
+    crate::support::assert_valid_report(&serde_json::to_string(&document).unwrap());
 }
 
 #[test]
