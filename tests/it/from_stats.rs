@@ -125,9 +125,10 @@ async fn round_trip(case: &Case, dir: &Path) -> Vec<String> {
         seed: 1,
     };
     let tables: Vec<String> = case.tables.iter().map(|t| (*t).to_owned()).collect();
-    let text = from_stats(original.client(), &tables, &fit, "test")
+    let (text, warnings) = from_stats(original.client(), &tables, &fit, "test")
         .await
         .unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
     let before = snapshot(original.client(), case.tables).await;
     let mut shapes_before = Vec::new();
     for (query, rule, _) in case.queries {
@@ -361,8 +362,11 @@ async fn from_stats_refuses_what_it_cannot_fit_and_anonymizes_what_it_fits() {
                  CASE WHEN g % 3 = 0 THEN 'eu-west' ELSE 'us-east' END \
              FROM generate_series(1, 5000) g;
              ANALYZE accounts;
-             CREATE TABLE invoices (id bigint PRIMARY KEY, account_id bigint REFERENCES accounts (id));
+             CREATE TABLE invoices (id bigint PRIMARY KEY, account_id bigint NOT NULL REFERENCES accounts (id));
              ANALYZE invoices;
+             CREATE TABLE notes (id bigint PRIMARY KEY, account_id bigint REFERENCES accounts (id));
+             INSERT INTO notes SELECT g, NULL FROM generate_series(1, 10) g;
+             ANALYZE notes;
              CREATE TABLE fresh (id int);
              INSERT INTO fresh VALUES (1);
              CREATE TABLE secret (id int);
@@ -387,6 +391,18 @@ async fn from_stats_refuses_what_it_cannot_fit_and_anonymizes_what_it_fits() {
         .stderr(contains("fresh has never been analyzed").and(contains("run ANALYZE fresh")));
     run(&url, &["--tables", "invoices"]).code(2).stderr(
         contains("invoices.account_id references accounts").and(contains("--tables leaves out")),
+    );
+    let notes = run(&url, &["--tables", "notes"])
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let notes = String::from_utf8(notes).unwrap();
+    assert!(
+        notes.contains(
+            "# account_id: left out, it references accounts, which --tables leaves out: NULL here"
+        ),
+        "{notes}"
     );
     let reader = url
         .split_whitespace()
@@ -463,4 +479,95 @@ async fn from_stats_refuses_what_it_cannot_fit_and_anonymizes_what_it_fits() {
     );
     toml::from_str::<toml::Table>(&anonymized).expect("the file is TOML");
     server.stop().await.unwrap();
+}
+
+/// A schema unlike the shipped ones (identity keys other tables reference, a key of
+/// two columns, short unique codes, a domain, an enum, a self-reference, a heavy
+/// tenant, a time-sorted heap) fits into a file that loads and seeds as written.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_schema_of_its_own_fits_into_a_file_that_seeds_as_written() {
+    const SCHEMA: &str = "\
+        CREATE DOMAIN posint AS integer CHECK (VALUE > 0);
+        CREATE TYPE tier AS ENUM ('free', 'pro', 'enterprise');
+        CREATE TABLE tenants (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, \
+            name text NOT NULL, tier tier NOT NULL, created_at timestamptz NOT NULL);
+        CREATE TABLE regions (country char(2) NOT NULL, code varchar(4) NOT NULL, label text, \
+            PRIMARY KEY (country, code));
+        CREATE TABLE items (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, \
+            tenant_id bigint NOT NULL REFERENCES tenants, parent_id bigint REFERENCES items, \
+            sku char(6) NOT NULL UNIQUE, qty posint NOT NULL, price numeric(12, 2), \
+            active boolean NOT NULL, made date, created_at timestamptz NOT NULL);
+        CREATE INDEX items_created_at ON items (created_at);
+    ";
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("schema.sql"), SCHEMA).unwrap();
+    let server = local_server().await;
+    let url = superuser_url(&server);
+    let config = plancheck::provision::parse_database_url(&url).unwrap();
+    let client = plancheck::provision::connect(&config).await.unwrap();
+    client.batch_execute(SCHEMA).await.unwrap();
+    client
+        .batch_execute(
+            "INSERT INTO tenants (name, tier, created_at) \
+                 SELECT 'tenant ' || g, (ARRAY['free', 'pro', 'enterprise']::tier[])[1 + g % 3], \
+                        now() - g * interval '1 day' FROM generate_series(1, 50) g;
+             INSERT INTO regions SELECT c, 'r' || g, CASE WHEN g % 4 = 0 THEN NULL ELSE 'Region ' || g END \
+                 FROM unnest(ARRAY['DE', 'FR', 'GB', 'US', 'NL']) c, generate_series(1, 40) g;
+             INSERT INTO items (tenant_id, parent_id, sku, qty, price, active, made, created_at) \
+                 SELECT CASE WHEN g % 5 = 0 THEN 2 + g % 49 ELSE 1 END, NULL, lpad(g::text, 6, '0'), \
+                        1 + g % 17, CASE WHEN g % 10 = 0 THEN NULL ELSE (g % 1000) / 4.0 END, \
+                        g % 3 = 0, date '2026-01-01' + g % 300, \
+                        timestamptz '2026-01-01' + g * interval '5 minutes' \
+                 FROM generate_series(1, 50000) g;
+             ANALYZE tenants, regions, items;",
+        )
+        .await
+        .unwrap();
+    let fit = FitOptions {
+        anonymize: false,
+        keep_values: Vec::new(),
+        schema: vec!["schema.sql".into()],
+        seed: 1,
+    };
+    let tables: Vec<String> = ["items", "regions", "tenants"].map(String::from).to_vec();
+    let (text, warnings) = from_stats(&client, &tables, &fit, "test").await.unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(
+        text.contains("write_order = \"sorted\"\nsorted_by = \"created_at\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("# parent_id: left out, it references its own table"),
+        "{text}"
+    );
+    std::fs::write(dir.path().join("dataset.toml"), &text).unwrap();
+    std::fs::write(dir.path().join("one.sql"), "SELECT 1").unwrap();
+    std::fs::write(
+        dir.path().join("fitted.toml"),
+        "description = \"Seeds the fitted dataset.\"\ndataset = \"dataset.toml\"\n\n\
+         [[query]]\nname = \"one\"\nfile = \"one.sql\"\n\n\
+         [[check]]\ncheck = \"no-node\"\nquery = \"one\"\nnode_type = \"Sort\"\n",
+    )
+    .unwrap();
+    let scenario = plancheck::input::Scenario::load(&dir.path().join("fitted.toml"))
+        .unwrap_or_else(|error| panic!("the fitted dataset loads: {error}\n{text}"));
+    let copy = PreparedDatabase::create(&server, &[&scenario], &quick_options())
+        .await
+        .unwrap_or_else(|error| panic!("the fitted dataset seeds: {error}\n{text}"));
+    let row = copy
+        .client()
+        .query_one(
+            "SELECT (SELECT max(n)::float8 / sum(n) FROM (SELECT count(*) AS n FROM items GROUP BY tenant_id) t), \
+                    (SELECT correlation::float8 FROM pg_stats WHERE tablename = 'items' AND attname = 'created_at'), \
+                    (SELECT count(*) FROM regions)",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (heavy, correlation, regions): (f64, f64, i64) = (row.get(0), row.get(1), row.get(2));
+    copy.discard().await.unwrap();
+    server.stop().await.unwrap();
+    assert!((heavy - 0.8).abs() < 0.02, "the heavy tenant holds {heavy}");
+    assert!(correlation > 0.99, "created_at correlation {correlation}");
+    assert_eq!(regions, 200);
 }
