@@ -1406,7 +1406,7 @@ fn write_order(
     let followed: Vec<String> = table
         .columns
         .iter()
-        .filter(|column| !column.identity && !(column.unique && shape(column) == Shape::Int))
+        .filter(|column| !(column.identity || column.unique && shape(column) == Shape::Int))
         .filter_map(|column| {
             let stats = column.stats.as_ref()?;
             let correlation = stats.correlation?;
