@@ -130,20 +130,18 @@ pub fn root_counts(
     Ok((counts, labels))
 }
 
-/// Rows per parent row of child table `index`, whose parents carry `labels` of
-/// `groups`: drawn per parent (`per_parent`, or the group's count), or the scaled
-/// `rows` split among the parents.
+/// Rows per parent row of `table`, whose parents carry `labels`: drawn per parent
+/// (`per_parent`, or the count `spec_of(label)` gives), or the scaled `rows` split
+/// among the parents.
 pub fn child_counts(
     table: &TableModel,
-    index: usize,
-    groups: &[GroupModel],
+    spec_of: &dyn Fn(u16) -> Option<ChildCount>,
     labels: &[u16],
     factor: f64,
     rng: &mut SeededRng,
 ) -> Result<Vec<u64>, String> {
-    let spec_of = |label: u16| child_count_of(groups, label, index);
     if let Some(rows) = table.rows {
-        return split_among_parents(scaled(rows, factor), labels, &spec_of, table.split, rng);
+        return split_among_parents(scaled(rows, factor), labels, spec_of, table.split, rng);
     }
     let mut tables = std::collections::HashMap::new();
     Ok(labels
@@ -157,6 +155,40 @@ pub fn child_counts(
             spec.draw(rng, zipf)
         })
         .collect())
+}
+
+/// How many of one parent row's `children` each of a child table's `groups` takes,
+/// in declaration order (the rest are in none): groups with `rows` the first ones (at
+/// most what is left), then groups with a `share` that share of what the fixed groups
+/// left, rounded so that the shares so far add up. Groups that do not `apply` to this
+/// parent take none.
+pub fn group_blocks(
+    groups: &[GroupModel],
+    children: u64,
+    applies: &dyn Fn(&GroupModel) -> bool,
+) -> Vec<u64> {
+    let mut blocks = vec![0u64; groups.len()];
+    let mut left = children;
+    for (block, group) in blocks.iter_mut().zip(groups) {
+        if let GroupSize::Rows(rows) = group.size
+            && applies(group)
+        {
+            *block = rows.min(left);
+            left -= *block;
+        }
+    }
+    let (mut shares, mut given) = (0.0f64, 0u64);
+    for (block, group) in blocks.iter_mut().zip(groups) {
+        if let GroupSize::Share(share) = group.size
+            && applies(group)
+        {
+            shares = (shares + share).min(1.0);
+            let upto = ((left as f64 * shares).round() as u64).min(left);
+            *block = upto - given;
+            given = upto;
+        }
+    }
+    blocks
 }
 
 /// A set of parents that shares rows: a group with a share, or everyone else.
@@ -252,9 +284,7 @@ pub fn expected_rows(model: &super::DatasetModel, scale: u64) -> Vec<f64> {
         let rows = match table.parent {
             None => expected_root_rows(table, factor),
             Some(parent) => {
-                let groups = table
-                    .grouped_by
-                    .map_or(&[][..], |by| &model.tables[by].groups[..]);
+                let groups = root_groups(model, table);
                 expected_child_rows(table, index, groups, &by_table[parent], factor)
             }
         };
@@ -264,6 +294,18 @@ pub fn expected_rows(model: &super::DatasetModel, scale: u64) -> Vec<f64> {
         .iter()
         .map(|rows| rows.iter().map(|(_, count)| count).sum())
         .collect()
+}
+
+/// The groups of `table`'s root ancestor (when it declares any), the only ones the
+/// expected rows follow. A child table's groups are left out: their shares only move
+/// rows among the children of one ancestor row, but a count they fix for a descendant
+/// is not expected (an approximation, as for the per-parent draws).
+fn root_groups<'a>(model: &'a super::DatasetModel, table: &TableModel) -> &'a [GroupModel] {
+    table
+        .grouping
+        .first()
+        .filter(|by| model.tables[**by].parent.is_none())
+        .map_or(&[][..], |by| &model.tables[*by].groups[..])
 }
 
 /// [`scaled`] without the integer cast, so absurd scales do not saturate.
@@ -526,6 +568,34 @@ mod tests {
             assert!(absurd >= 1e12, "{file}: {absurd}");
             assert!(clock.elapsed() < std::time::Duration::from_millis(100));
         }
+    }
+
+    fn group(size: GroupSize, under: Option<(usize, u16)>) -> GroupModel {
+        GroupModel {
+            name: "g".into(),
+            size,
+            under,
+            children: Vec::new(),
+            overrides: Vec::new(),
+        }
+    }
+
+    /// Fixed blocks first (at most what the parent has), shares of what they leave
+    /// rounded so that they add up, and a group that does not apply takes nothing.
+    #[test]
+    fn group_blocks_take_the_first_children_then_shares() {
+        let groups = [
+            group(GroupSize::Share(0.5), None),
+            group(GroupSize::Rows(2), None),
+            group(GroupSize::Rows(5), Some((0, 1))),
+            group(GroupSize::Share(0.25), None),
+        ];
+        let all = |_: &GroupModel| true;
+        assert_eq!(group_blocks(&groups, 11, &all), vec![2, 2, 5, 1]);
+        assert_eq!(group_blocks(&groups, 5, &all), vec![0, 2, 3, 0]);
+        let not_under = |group: &GroupModel| group.under.is_none();
+        assert_eq!(group_blocks(&groups, 10, &not_under), vec![4, 2, 0, 2]);
+        assert_eq!(group_blocks(&groups, 0, &all), vec![0, 0, 0, 0]);
     }
 
     #[test]
