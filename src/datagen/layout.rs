@@ -5,7 +5,9 @@
 //! `per_parent` are served first, groups with a `share` split the rest, and parents in
 //! no such group share what is left. Within a set of parents the split is even (the
 //! remainder one row at a time to the first parents) or zipf-skewed. Counts always
-//! add up exactly.
+//! add up exactly. A child table's groups take blocks of each parent row's children
+//! ([`group_blocks`]), and their shares of a descendant split its rows again within
+//! each row of the group table's parent ([`split_within_ancestors`]).
 
 use rand::RngExt;
 
@@ -189,6 +191,55 @@ pub fn group_blocks(
         }
     }
     blocks
+}
+
+/// A parent row as a child table's group share sees it: the ancestor row it is under
+/// (a row of the group's table's parent), its set (the group with a share, or
+/// [`NO_GROUP`] for the others) and its index among the parents.
+pub type ShareMember = (u32, u16, u32);
+
+/// Splits again, within each ancestor row, the rows `counts` gives its `members`: each
+/// set with a share gets ⌊share × the ancestor row's rows⌋, the others the rest
+/// (without others, the largest share takes it), each set split among its members
+/// `how` in index order. None when the shares under one ancestor row take more than
+/// all its rows.
+pub fn split_within_ancestors(
+    counts: &mut [u64],
+    members: &mut [ShareMember],
+    shares: &[Option<f64>],
+    how: Split,
+) -> Option<()> {
+    members.sort_unstable();
+    let share_of = |set: u16| shares.get(set as usize).copied().flatten();
+    for ancestor in members.chunk_by(|a, b| a.0 == b.0) {
+        let pool: u64 = ancestor
+            .iter()
+            .map(|(_, _, row)| counts[*row as usize])
+            .sum();
+        let sets: Vec<&[ShareMember]> = ancestor.chunk_by(|a, b| a.1 == b.1).collect();
+        let mut totals: Vec<u64> = sets
+            .iter()
+            .map(|set| share_of(set[0].1).map_or(0, |share| (pool as f64 * share).floor() as u64))
+            .collect();
+        let given: u64 = totals.iter().sum();
+        if given > pool {
+            return None;
+        }
+        let takes_rest = match sets.iter().position(|set| set[0].1 == NO_GROUP) {
+            Some(others) => others,
+            None => (0..sets.len()).max_by(|a, b| {
+                let share = |set: usize| share_of(sets[set][0].1).unwrap_or(0.0);
+                share(*a).total_cmp(&share(*b)).then(b.cmp(a))
+            })?,
+        };
+        totals[takes_rest] += pool - given;
+        for (set, total) in sets.iter().zip(totals) {
+            for ((_, _, row), count) in set.iter().zip(split(total, set.len(), how)) {
+                counts[*row as usize] = count;
+            }
+        }
+    }
+    Some(())
 }
 
 /// A set of parents that shares rows: a group with a share, or everyone else.
@@ -596,6 +647,30 @@ mod tests {
         let not_under = |group: &GroupModel| group.under.is_none();
         assert_eq!(group_blocks(&groups, 10, &not_under), vec![4, 2, 0, 2]);
         assert_eq!(group_blocks(&groups, 0, &all), vec![0, 0, 0, 0]);
+    }
+
+    /// Within each ancestor row, the busy set gets ⌊80%⌋ of that row's rows and the
+    /// others the rest; an ancestor row whose parents are all busy keeps all of its
+    /// rows; shares above 1 under one ancestor row are refused.
+    #[test]
+    fn shares_split_again_within_each_ancestor_row() {
+        // Ancestor 0: parents 0 (busy), 1, 2; ancestor 1: parents 3 (busy), 4;
+        // ancestor 2: parent 5 (busy) alone.
+        let mut counts = vec![100, 100, 100, 7, 3, 9];
+        let mut members: Vec<ShareMember> = vec![
+            (1, NO_GROUP, 4),
+            (0, 0, 0),
+            (0, NO_GROUP, 1),
+            (0, NO_GROUP, 2),
+            (1, 0, 3),
+            (2, 0, 5),
+        ];
+        split_within_ancestors(&mut counts, &mut members, &[Some(0.8)], Split::Even).unwrap();
+        assert_eq!(counts, vec![240, 30, 30, 8, 2, 9]);
+        let mut counts = vec![10, 10];
+        let mut members: Vec<ShareMember> = vec![(0, 0, 0), (0, 1, 1)];
+        let shares = [Some(0.7), Some(0.6)];
+        assert!(split_within_ancestors(&mut counts, &mut members, &shares, Split::Even).is_none());
     }
 
     #[test]

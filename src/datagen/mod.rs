@@ -444,8 +444,7 @@ impl Datagen {
                 .map(|path| self.nearest_count(parent, path, index, false))
                 .map(|found| found.map(|(group, count)| (flat[group as usize].0, count)))
                 .collect();
-            // (ancestor row, set: the group with a share or NO_GROUP, parent row)
-            let mut members: Vec<(u32, u16, u32)> = Vec::new();
+            let mut members: Vec<layout::ShareMember> = Vec::new();
             for (row, label) in labels.iter().enumerate() {
                 let path = self.paths[parent].get(*label as usize);
                 let fixed_below = matches!(
@@ -462,46 +461,14 @@ impl Datagen {
                 };
                 members.push((scope_rows[row], set, row as u32));
             }
-            members.sort_unstable();
-            for ancestor in members.chunk_by(|a, b| a.0 == b.0) {
-                let pool: u64 = ancestor
-                    .iter()
-                    .map(|(_, _, row)| counts[*row as usize])
-                    .sum();
-                let sets: Vec<&[(u32, u16, u32)]> = ancestor.chunk_by(|a, b| a.1 == b.1).collect();
-                let mut totals: Vec<u64> = sets
-                    .iter()
-                    .map(|set| match shares.get(set[0].1 as usize) {
-                        Some(Some(share)) => (pool as f64 * share).floor() as u64,
-                        _ => 0,
-                    })
-                    .collect();
-                let given: u64 = totals.iter().sum();
-                if given > pool {
-                    return Err(format!(
+            layout::split_within_ancestors(counts, &mut members, &shares, table.split).ok_or_else(
+                || {
+                    format!(
                         "the shares of {} that groups of {} give under one {} row add up to more than 1",
                         table.name, self.model.tables[*by].name, self.model.tables[scope].name
-                    ));
-                }
-                // The others take the rest; without others, the largest share does.
-                let takes_rest = match sets.iter().position(|set| set[0].1 == NO_GROUP) {
-                    Some(others) => others,
-                    None => (0..sets.len())
-                        .max_by(|a, b| {
-                            let share = |set: usize| shares[sets[set][0].1 as usize].unwrap_or(0.0);
-                            share(*a).total_cmp(&share(*b)).then(b.cmp(a))
-                        })
-                        .expect("an ancestor row has members"),
-                };
-                totals[takes_rest] += pool - given;
-                for (set, total) in sets.iter().zip(totals) {
-                    for ((_, _, row), count) in
-                        set.iter().zip(layout::split(total, set.len(), table.split))
-                    {
-                        counts[*row as usize] = count;
-                    }
-                }
-            }
+                    )
+                },
+            )?;
         }
         Ok(())
     }

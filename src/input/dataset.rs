@@ -748,11 +748,11 @@ fn group_model(
     }
     let under = match (&raw.under, parent) {
         (None, _) => None,
-        (Some(_), None) => {
+        (Some(name), None) => {
             return Err(keys.at(
                 "under",
                 format!(
-                    "applies to a group of a child table; {owner} has no parent, so its groups are blocks of all its rows"
+                    "{name:?}: under applies to a group of a child table; {owner} has no parent, so its groups are blocks of all its rows"
                 ),
             ));
         }
