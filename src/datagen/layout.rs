@@ -597,6 +597,7 @@ mod tests {
             "fixtures/datasets/workflow-runs.toml",
             "fixtures/datasets/orders.toml",
             "tests/data/custom/dataset.toml",
+            "tests/data/datasets/child-groups.toml",
         ] {
             let dataset = crate::input::Dataset::load(&root.join(file)).unwrap();
             for scale in [20_000, 300_000] {

@@ -995,9 +995,9 @@ fn column_override(
     Ok((table, column, model))
 }
 
-/// Group shares of one table may not add up to more than 1: a root table's groups'
-/// across the table, a child table's groups' among the groups that can apply to the
-/// same parent row.
+/// A root table's groups' shares of one table may not add up to more than 1, and
+/// must add up to 1 when they leave no parent to take the rest (a child table's
+/// groups are checked by [`check_local_shares`]).
 fn check_shares(report: &Reporter, tables: &[TableModel]) -> Result<()> {
     for (index, table) in tables.iter().enumerate() {
         let Some(by) = table
@@ -1111,12 +1111,12 @@ fn check_local_shares(
                     let (field, whose) = match target == by {
                         true => (
                             "share".to_owned(),
-                            format!("of each {} row's children", tables[parent].name),
+                            format!("of one {} row's children", tables[parent].name),
                         ),
                         false => (
                             format!("children.{}", tables[target].name),
                             format!(
-                                "of {} under each {} row",
+                                "of {} under one {} row",
                                 tables[target].name, tables[parent].name
                             ),
                         ),
@@ -1125,7 +1125,7 @@ fn check_local_shares(
                         entry.span(),
                         &format!("table \"{}\".group \"{}\".{field}", owner.name, group.name),
                         format!(
-                            "{share} brings the shares {whose} of the groups that apply together to {}, above 1",
+                            "share {share} brings the shares {whose}, from groups that apply together, to {}, above 1",
                             round6(total)
                         ),
                     ));
