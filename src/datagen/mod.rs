@@ -178,6 +178,10 @@ pub struct Datagen {
     captured: Vec<Option<Vec<Value>>>,
 }
 
+/// A table's slots as laid out: count and label per slot, the label paths, and the
+/// parent row of each slot when slots are blocks of a parent row's children.
+type ChildLayout = (Vec<u64>, Vec<u16>, Vec<Vec<u16>>, Option<Vec<u32>>);
+
 /// No group.
 pub const NO_GROUP: u16 = u16::MAX;
 
@@ -275,43 +279,9 @@ impl Datagen {
                 let paths = (0..table.groups.len() as u16).map(|g| vec![g]).collect();
                 (counts, labels, paths, None)
             }
-            Some(parent) => {
-                let labels = self.row_labels[parent].clone();
-                // Parents are counted by the group whose count they follow (its flat
-                // index among the parent table's groups), not by their label: a
-                // root group's share is split among all its parents, whatever groups
-                // of child tables they are in too.
-                let sources: Vec<Option<(u16, ChildCount)>> = self.paths[parent]
-                    .iter()
-                    .map(|path| self.nearest_count(parent, path, index, true))
-                    .collect();
-                let counted_by: Vec<u16> = labels
-                    .iter()
-                    .map(|label| match sources.get(*label as usize) {
-                        Some(Some((group, _))) => *group,
-                        _ => NO_GROUP,
-                    })
-                    .collect();
-                let spec_of = |group: u16| {
-                    sources
-                        .iter()
-                        .flatten()
-                        .find(|(source, _)| *source == group)
-                        .map(|(_, count)| count.clone())
-                };
-                let mut counts =
-                    layout::child_counts(table, &spec_of, &counted_by, factor, &mut rng)
-                        .map_err(fail)?;
-                self.share_within_ancestors(index, &mut counts, &labels)
-                    .map_err(fail)?;
-                if table.groups.is_empty() {
-                    (counts, labels, self.paths[parent].clone(), None)
-                } else {
-                    let (counts, labels, paths, parents) =
-                        self.blocks_of_children(index, &counts, &labels);
-                    (counts, labels, paths, Some(parents))
-                }
-            }
+            Some(parent) => self
+                .child_layout(index, parent, factor, &mut rng)
+                .map_err(fail)?,
         };
         let emission = table.materialize.then(|| {
             self.emission_with(index, &counts, &labels, &paths)
@@ -343,6 +313,51 @@ impl Datagen {
         self.row_labels.push(row_labels);
         self.row_parents.push(row_parents);
         Ok(())
+    }
+
+    /// A child table's slots: its count per parent row (as the parents' groups say,
+    /// then shared again within ancestor rows), and, when it declares groups, each
+    /// parent row's children in blocks; with each slot's label, the label paths, and
+    /// the parent row of each slot when slots are blocks.
+    fn child_layout(
+        &self,
+        index: usize,
+        parent: usize,
+        factor: f64,
+        rng: &mut SeededRng,
+    ) -> Result<ChildLayout, String> {
+        let table = &self.model.tables[index];
+        let labels = self.row_labels[parent].clone();
+        // Parents are counted by the group whose count they follow (its flat index
+        // among the parent table's groups), not by their label: a root group's share
+        // is split among all its parents, whatever groups of child tables they are in
+        // too.
+        let sources: Vec<Option<(u16, ChildCount)>> = self.paths[parent]
+            .iter()
+            .map(|path| self.nearest_count(parent, path, index, true))
+            .collect();
+        let counted_by: Vec<u16> = labels
+            .iter()
+            .map(|label| match sources.get(*label as usize) {
+                Some(Some((group, _))) => *group,
+                _ => NO_GROUP,
+            })
+            .collect();
+        let spec_of = |group: u16| {
+            sources
+                .iter()
+                .flatten()
+                .find(|(source, _)| *source == group)
+                .map(|(_, count)| count.clone())
+        };
+        let mut counts = layout::child_counts(table, &spec_of, &counted_by, factor, rng)?;
+        self.share_within_ancestors(index, &mut counts, &labels)?;
+        Ok(if table.groups.is_empty() {
+            (counts, labels, self.paths[parent].clone(), None)
+        } else {
+            let (counts, labels, paths, parents) = self.blocks_of_children(index, &counts, &labels);
+            (counts, labels, paths, Some(parents))
+        })
     }
 
     /// What the nearest group on a row's label `path` (of a row of `table`) says of

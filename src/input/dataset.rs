@@ -726,56 +726,7 @@ fn group_model(
         return Err(keys.at("name", "must be letters, digits, - and _"));
     }
     let parent = tables[table_index].parent;
-    let ancestor_groups: Vec<(usize, u16)> = parent.map_or(Vec::new(), |parent| {
-        tables[parent]
-            .grouping
-            .iter()
-            .flat_map(|by| (0..tables[*by].groups.len() as u16).map(|label| (*by, label)))
-            .collect()
-    });
-    let group_name = |(by, label): (usize, u16)| tables[by].groups[label as usize].name.as_str();
-    if let Some(same) = ancestor_groups
-        .iter()
-        .find(|group| group_name(**group) == raw.name)
-    {
-        return Err(keys.at(
-            "name",
-            format!(
-                "is already a group of {}, an ancestor; a row's groups must have distinct names (target.group and under name them)",
-                tables[same.0].name
-            ),
-        ));
-    }
-    let under = match (&raw.under, parent) {
-        (None, _) => None,
-        (Some(name), None) => {
-            return Err(keys.at(
-                "under",
-                format!(
-                    "{name:?}: under applies to a group of a child table; {owner} has no parent, so its groups are blocks of all its rows"
-                ),
-            ));
-        }
-        (Some(name), Some(_)) => Some(
-            ancestor_groups
-                .iter()
-                .copied()
-                .find(|group| group_name(*group) == name)
-                .ok_or_else(|| {
-                    let known: Vec<&str> = ancestor_groups.iter().map(|g| group_name(*g)).collect();
-                    keys.at(
-                        "under",
-                        match known.is_empty() {
-                            true => format!("{name:?}: no ancestor of {owner} declares groups"),
-                            false => format!(
-                                "{name:?} is not a group of an ancestor of {owner}; groups: {}",
-                                known.join(", ")
-                            ),
-                        },
-                    )
-                })?,
-        ),
-    };
+    let under = group_under(&keys, table_index, tables)?;
     let size = match (raw.rows, raw.share) {
         (Some(0), None) => return Err(keys.at("rows", "is 0; a group needs at least one row")),
         (Some(rows), None) => {
@@ -827,6 +778,69 @@ fn group_model(
         under,
         children,
         overrides,
+    })
+}
+
+/// A group's `under`, resolved among the groups of the table's ancestors, after
+/// checking that the group's name is not one of theirs (a row's groups are named
+/// apart, since `under` and `target.group` name them).
+fn group_under(
+    keys: &GroupKeys,
+    table_index: usize,
+    tables: &[TableModel],
+) -> Result<Option<(usize, u16)>> {
+    let raw = keys.entry.get_ref();
+    let owner = &tables[table_index].name;
+    let parent = tables[table_index].parent;
+    let ancestor_groups: Vec<(usize, u16)> = parent.map_or(Vec::new(), |parent| {
+        tables[parent]
+            .grouping
+            .iter()
+            .flat_map(|by| (0..tables[*by].groups.len() as u16).map(|label| (*by, label)))
+            .collect()
+    });
+    let group_name = |(by, label): (usize, u16)| tables[by].groups[label as usize].name.as_str();
+    if let Some(same) = ancestor_groups
+        .iter()
+        .find(|group| group_name(**group) == raw.name)
+    {
+        return Err(keys.at(
+            "name",
+            format!(
+                "is already a group of {}, an ancestor; a row's groups must have distinct names (target.group and under name them)",
+                tables[same.0].name
+            ),
+        ));
+    }
+    Ok(match (&raw.under, parent) {
+        (None, _) => None,
+        (Some(name), None) => {
+            return Err(keys.at(
+                "under",
+                format!(
+                    "{name:?}: under applies to a group of a child table; {owner} has no parent, so its groups are blocks of all its rows"
+                ),
+            ));
+        }
+        (Some(name), Some(_)) => Some(
+            ancestor_groups
+                .iter()
+                .copied()
+                .find(|group| group_name(*group) == name)
+                .ok_or_else(|| {
+                    let known: Vec<&str> = ancestor_groups.iter().map(|g| group_name(*g)).collect();
+                    keys.at(
+                        "under",
+                        match known.is_empty() {
+                            true => format!("{name:?}: no ancestor of {owner} declares groups"),
+                            false => format!(
+                                "{name:?} is not a group of an ancestor of {owner}; groups: {}",
+                                known.join(", ")
+                            ),
+                        },
+                    )
+                })?,
+        ),
     })
 }
 
