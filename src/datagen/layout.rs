@@ -5,7 +5,9 @@
 //! `per_parent` are served first, groups with a `share` split the rest, and parents in
 //! no such group share what is left. Within a set of parents the split is even (the
 //! remainder one row at a time to the first parents) or zipf-skewed. Counts always
-//! add up exactly.
+//! add up exactly. A child table's groups take blocks of each parent row's children
+//! ([`group_blocks`]), and their shares of a descendant split its rows again within
+//! each row of the group table's parent ([`split_within_ancestors`]).
 
 use rand::RngExt;
 
@@ -130,20 +132,18 @@ pub fn root_counts(
     Ok((counts, labels))
 }
 
-/// Rows per parent row of child table `index`, whose parents carry `labels` of
-/// `groups`: drawn per parent (`per_parent`, or the group's count), or the scaled
-/// `rows` split among the parents.
+/// Rows per parent row of `table`, whose parents carry `labels`: drawn per parent
+/// (`per_parent`, or the count `spec_of(label)` gives), or the scaled `rows` split
+/// among the parents.
 pub fn child_counts(
     table: &TableModel,
-    index: usize,
-    groups: &[GroupModel],
+    spec_of: &dyn Fn(u16) -> Option<ChildCount>,
     labels: &[u16],
     factor: f64,
     rng: &mut SeededRng,
 ) -> Result<Vec<u64>, String> {
-    let spec_of = |label: u16| child_count_of(groups, label, index);
     if let Some(rows) = table.rows {
-        return split_among_parents(scaled(rows, factor), labels, &spec_of, table.split, rng);
+        return split_among_parents(scaled(rows, factor), labels, spec_of, table.split, rng);
     }
     let mut tables = std::collections::HashMap::new();
     Ok(labels
@@ -157,6 +157,89 @@ pub fn child_counts(
             spec.draw(rng, zipf)
         })
         .collect())
+}
+
+/// How many of one parent row's `children` each of a child table's `groups` takes,
+/// in declaration order (the rest are in none): groups with `rows` the first ones (at
+/// most what is left), then groups with a `share` that share of what the fixed groups
+/// left, rounded so that the shares so far add up. Groups that do not `apply` to this
+/// parent take none.
+pub fn group_blocks(
+    groups: &[GroupModel],
+    children: u64,
+    applies: &dyn Fn(&GroupModel) -> bool,
+) -> Vec<u64> {
+    let mut blocks = vec![0u64; groups.len()];
+    let mut left = children;
+    for (block, group) in blocks.iter_mut().zip(groups) {
+        if let GroupSize::Rows(rows) = group.size
+            && applies(group)
+        {
+            *block = rows.min(left);
+            left -= *block;
+        }
+    }
+    let (mut shares, mut given) = (0.0f64, 0u64);
+    for (block, group) in blocks.iter_mut().zip(groups) {
+        if let GroupSize::Share(share) = group.size
+            && applies(group)
+        {
+            shares = (shares + share).min(1.0);
+            let upto = ((left as f64 * shares).round() as u64).min(left);
+            *block = upto - given;
+            given = upto;
+        }
+    }
+    blocks
+}
+
+/// A parent row as a child table's group share sees it: the ancestor row it is under
+/// (a row of the group's table's parent), its set (the group with a share, or
+/// [`NO_GROUP`] for the others) and its index among the parents.
+pub type ShareMember = (u32, u16, u32);
+
+/// Splits again, within each ancestor row, the rows `counts` gives its `members`: each
+/// set with a share gets ⌊share × the ancestor row's rows⌋, the others the rest
+/// (without others, the largest share takes it), each set split among its members
+/// `how` in index order. None when the shares under one ancestor row take more than
+/// all its rows.
+pub fn split_within_ancestors(
+    counts: &mut [u64],
+    members: &mut [ShareMember],
+    shares: &[Option<f64>],
+    how: Split,
+) -> Option<()> {
+    members.sort_unstable();
+    let share_of = |set: u16| shares.get(set as usize).copied().flatten();
+    for ancestor in members.chunk_by(|a, b| a.0 == b.0) {
+        let pool: u64 = ancestor
+            .iter()
+            .map(|(_, _, row)| counts[*row as usize])
+            .sum();
+        let sets: Vec<&[ShareMember]> = ancestor.chunk_by(|a, b| a.1 == b.1).collect();
+        let mut totals: Vec<u64> = sets
+            .iter()
+            .map(|set| share_of(set[0].1).map_or(0, |share| (pool as f64 * share).floor() as u64))
+            .collect();
+        let given: u64 = totals.iter().sum();
+        if given > pool {
+            return None;
+        }
+        let takes_rest = match sets.iter().position(|set| set[0].1 == NO_GROUP) {
+            Some(others) => others,
+            None => (0..sets.len()).max_by(|a, b| {
+                let share = |set: usize| share_of(sets[set][0].1).unwrap_or(0.0);
+                share(*a).total_cmp(&share(*b)).then(b.cmp(a))
+            })?,
+        };
+        totals[takes_rest] += pool - given;
+        for (set, total) in sets.iter().zip(totals) {
+            for ((_, _, row), count) in set.iter().zip(split(total, set.len(), how)) {
+                counts[*row as usize] = count;
+            }
+        }
+    }
+    Some(())
 }
 
 /// A set of parents that shares rows: a group with a share, or everyone else.
@@ -252,9 +335,7 @@ pub fn expected_rows(model: &super::DatasetModel, scale: u64) -> Vec<f64> {
         let rows = match table.parent {
             None => expected_root_rows(table, factor),
             Some(parent) => {
-                let groups = table
-                    .grouped_by
-                    .map_or(&[][..], |by| &model.tables[by].groups[..]);
+                let groups = root_groups(model, table);
                 expected_child_rows(table, index, groups, &by_table[parent], factor)
             }
         };
@@ -264,6 +345,18 @@ pub fn expected_rows(model: &super::DatasetModel, scale: u64) -> Vec<f64> {
         .iter()
         .map(|rows| rows.iter().map(|(_, count)| count).sum())
         .collect()
+}
+
+/// The groups of `table`'s root ancestor (when it declares any), the only ones the
+/// expected rows follow. A child table's groups are left out: their shares only move
+/// rows among the children of one ancestor row, but a count they fix for a descendant
+/// is not expected (an approximation, as for the per-parent draws).
+fn root_groups<'a>(model: &'a super::DatasetModel, table: &TableModel) -> &'a [GroupModel] {
+    table
+        .grouping
+        .first()
+        .filter(|by| model.tables[**by].parent.is_none())
+        .map_or(&[][..], |by| &model.tables[*by].groups[..])
 }
 
 /// [`scaled`] without the integer cast, so absurd scales do not saturate.
@@ -504,6 +597,7 @@ mod tests {
             "fixtures/datasets/workflow-runs.toml",
             "fixtures/datasets/orders.toml",
             "tests/data/custom/dataset.toml",
+            "tests/data/datasets/child-groups.toml",
         ] {
             let dataset = crate::input::Dataset::load(&root.join(file)).unwrap();
             for scale in [20_000, 300_000] {
@@ -526,6 +620,58 @@ mod tests {
             assert!(absurd >= 1e12, "{file}: {absurd}");
             assert!(clock.elapsed() < std::time::Duration::from_millis(100));
         }
+    }
+
+    fn group(size: GroupSize, under: Option<(usize, u16)>) -> GroupModel {
+        GroupModel {
+            name: "g".into(),
+            size,
+            under,
+            children: Vec::new(),
+            overrides: Vec::new(),
+        }
+    }
+
+    /// Fixed blocks first (at most what the parent has), shares of what they leave
+    /// rounded so that they add up, and a group that does not apply takes nothing.
+    #[test]
+    fn group_blocks_take_the_first_children_then_shares() {
+        let groups = [
+            group(GroupSize::Share(0.5), None),
+            group(GroupSize::Rows(2), None),
+            group(GroupSize::Rows(5), Some((0, 1))),
+            group(GroupSize::Share(0.25), None),
+        ];
+        let all = |_: &GroupModel| true;
+        assert_eq!(group_blocks(&groups, 11, &all), vec![2, 2, 5, 1]);
+        assert_eq!(group_blocks(&groups, 5, &all), vec![0, 2, 3, 0]);
+        let not_under = |group: &GroupModel| group.under.is_none();
+        assert_eq!(group_blocks(&groups, 10, &not_under), vec![4, 2, 0, 2]);
+        assert_eq!(group_blocks(&groups, 0, &all), vec![0, 0, 0, 0]);
+    }
+
+    /// Within each ancestor row, the busy set gets ⌊80%⌋ of that row's rows and the
+    /// others the rest; an ancestor row whose parents are all busy keeps all of its
+    /// rows; shares above 1 under one ancestor row are refused.
+    #[test]
+    fn shares_split_again_within_each_ancestor_row() {
+        // Ancestor 0: parents 0 (busy), 1, 2; ancestor 1: parents 3 (busy), 4;
+        // ancestor 2: parent 5 (busy) alone.
+        let mut counts = vec![100, 100, 100, 7, 3, 9];
+        let mut members: Vec<ShareMember> = vec![
+            (1, NO_GROUP, 4),
+            (0, 0, 0),
+            (0, NO_GROUP, 1),
+            (0, NO_GROUP, 2),
+            (1, 0, 3),
+            (2, 0, 5),
+        ];
+        split_within_ancestors(&mut counts, &mut members, &[Some(0.8)], Split::Even).unwrap();
+        assert_eq!(counts, vec![240, 30, 30, 8, 2, 9]);
+        let mut counts = vec![10, 10];
+        let mut members: Vec<ShareMember> = vec![(0, 0, 0), (0, 1, 1)];
+        let shares = [Some(0.7), Some(0.6)];
+        assert!(split_within_ancestors(&mut counts, &mut members, &shares, Split::Even).is_none());
     }
 
     #[test]

@@ -80,6 +80,7 @@ struct GroupEntry {
     name: String,
     rows: Option<u64>,
     share: Option<f64>,
+    under: Option<String>,
     #[serde(default)]
     children: IndexMap<String, Spanned<toml::Value>>,
     #[serde(default)]
@@ -99,20 +100,15 @@ impl Dataset {
         &self.model.tables[self.model.scale_table].name
     }
 
-    /// The names of the groups that label `table`'s rows (its own, or its grouped
-    /// ancestor's), by label.
+    /// The names of the groups that label `table`'s rows (its own and its ancestors'),
+    /// by flat index: root-most table's groups first.
     pub fn group_names(&self, table: usize) -> Vec<&str> {
         let tables = &self.model.tables;
         tables[table]
-            .grouped_by
-            .map(|by| {
-                tables[by]
-                    .groups
-                    .iter()
-                    .map(|group| group.name.as_str())
-                    .collect()
-            })
-            .unwrap_or_default()
+            .grouping
+            .iter()
+            .flat_map(|by| tables[*by].groups.iter().map(|group| group.name.as_str()))
+            .collect()
     }
 
     /// The index of `table`.
@@ -181,6 +177,7 @@ fn validate(report: &Reporter, raw: DatasetFile) -> Result<Dataset> {
             groups.push(model);
         }
         tables[index].groups = groups;
+        check_local_shares(report, &tables, index, &entry.get_ref().groups)?;
     }
     check_shares(report, &tables)?;
     mark_reads(&mut tables);
@@ -380,11 +377,10 @@ fn table_model(
         ancestors.push(parent);
         ancestors.extend(&tables[parent].signature.ancestors);
     }
-    let grouped_by = if raw.groups.is_empty() {
-        parent.and_then(|p| tables[p].grouped_by)
-    } else {
-        Some(index)
-    };
+    let mut grouping = parent.map_or(Vec::new(), |p| tables[p].grouping.clone());
+    if !raw.groups.is_empty() {
+        grouping.push(index);
+    }
     let signature = TableSignature {
         name: raw.name.clone(),
         columns: Vec::new(),
@@ -408,7 +404,7 @@ fn table_model(
         per_parent,
         split,
         groups: Vec::new(),
-        grouped_by,
+        grouping,
         columns,
         order,
         shuffle_window,
@@ -460,9 +456,6 @@ fn parent_and_counts(
                 "rows",
                 "the groups' rows make up the table; give rows only to split it with group shares",
             ));
-        }
-        (Some(_), _, _, false) => {
-            return Err(keys.at("group", "groups are declared on tables without a parent; their children follow their groups"));
         }
         (Some(_), Some(_), Some(_), _) => {
             return Err(keys.at(
@@ -732,11 +725,25 @@ fn group_model(
     if !valid {
         return Err(keys.at("name", "must be letters, digits, - and _"));
     }
+    let parent = tables[table_index].parent;
+    let under = group_under(&keys, table_index, tables)?;
     let size = match (raw.rows, raw.share) {
         (Some(0), None) => return Err(keys.at("rows", "is 0; a group needs at least one row")),
-        (Some(rows), None) => GroupSize::Rows(rows),
+        (Some(rows), None) => {
+            if let Some(most) = most_children(table_index, tables)
+                && rows > most
+            {
+                return Err(keys.at(
+                    "rows",
+                    format!(
+                        "{rows} is more than the {most} children a parent row of {owner} can have (per_parent, and the ancestors' groups' children.{owner}); the group takes the first rows of each parent row's children"
+                    ),
+                ));
+            }
+            GroupSize::Rows(rows)
+        }
         (None, Some(share)) if share > 0.0 && share <= 1.0 => {
-            if tables[table_index].rows.is_none() {
+            if parent.is_none() && tables[table_index].rows.is_none() {
                 return Err(keys.at(
                     "share",
                     format!(
@@ -768,9 +775,95 @@ fn group_model(
     Ok(GroupModel {
         name: raw.name.clone(),
         size,
+        under,
         children,
         overrides,
     })
+}
+
+/// A group's `under`, resolved among the groups of the table's ancestors, after
+/// checking that the group's name is not one of theirs (a row's groups are named
+/// apart, since `under` and `target.group` name them).
+fn group_under(
+    keys: &GroupKeys,
+    table_index: usize,
+    tables: &[TableModel],
+) -> Result<Option<(usize, u16)>> {
+    let raw = keys.entry.get_ref();
+    let owner = &tables[table_index].name;
+    let parent = tables[table_index].parent;
+    let ancestor_groups: Vec<(usize, u16)> = parent.map_or(Vec::new(), |parent| {
+        tables[parent]
+            .grouping
+            .iter()
+            .flat_map(|by| (0..tables[*by].groups.len() as u16).map(|label| (*by, label)))
+            .collect()
+    });
+    let group_name = |(by, label): (usize, u16)| tables[by].groups[label as usize].name.as_str();
+    if let Some(same) = ancestor_groups
+        .iter()
+        .find(|group| group_name(**group) == raw.name)
+    {
+        return Err(keys.at(
+            "name",
+            format!(
+                "is already a group of {}, an ancestor; a row's groups must have distinct names (target.group and under name them)",
+                tables[same.0].name
+            ),
+        ));
+    }
+    Ok(match (&raw.under, parent) {
+        (None, _) => None,
+        (Some(name), None) => {
+            return Err(keys.at(
+                "under",
+                format!(
+                    "{name:?}: under applies to a group of a child table; {owner} has no parent, so its groups are blocks of all its rows"
+                ),
+            ));
+        }
+        (Some(name), Some(_)) => Some(
+            ancestor_groups
+                .iter()
+                .copied()
+                .find(|group| group_name(*group) == name)
+                .ok_or_else(|| {
+                    let known: Vec<&str> = ancestor_groups.iter().map(|g| group_name(*g)).collect();
+                    keys.at(
+                        "under",
+                        match known.is_empty() {
+                            true => format!("{name:?}: no ancestor of {owner} declares groups"),
+                            false => format!(
+                                "{name:?} is not a group of an ancestor of {owner}; groups: {}",
+                                known.join(", ")
+                            ),
+                        },
+                    )
+                })?,
+        ),
+    })
+}
+
+/// The most children one parent row of child table `index` can have, when its
+/// `per_parent` bounds it: the largest count its `per_parent` and its ancestors'
+/// groups' `children.<table>` can draw. None for a table that splits `rows`.
+fn most_children(index: usize, tables: &[TableModel]) -> Option<u64> {
+    let table = &tables[index];
+    let most = |spec: &CountSpec| match spec {
+        CountSpec::Fixed(count) => *count,
+        CountSpec::Uniform(_, max) | CountSpec::Zipf { max, .. } => *max,
+    };
+    let mut bound = most(table.per_parent.as_ref()?);
+    for by in &table.grouping {
+        for group in &tables[*by].groups {
+            for (child, count) in &group.children {
+                if let (true, ChildCount::PerParent(spec)) = (*child == index, count) {
+                    bound = bound.max(most(spec));
+                }
+            }
+        }
+    }
+    Some(bound)
 }
 
 /// The table `name` among the grouped table's descendants (or the grouped table itself
@@ -790,7 +883,7 @@ fn descendant(
     if index == table_index && itself {
         return Ok(index);
     }
-    if tables[index].grouped_by != Some(table_index) || index == table_index {
+    if !tables[index].signature.ancestors.contains(&table_index) {
         return Err(keys.at(
             field,
             format!(
@@ -916,10 +1009,19 @@ fn column_override(
     Ok((table, column, model))
 }
 
-/// Group shares of one table may not add up to more than 1.
+/// A root table's groups' shares of one table may not add up to more than 1, and
+/// must add up to 1 when they leave no parent to take the rest (a child table's
+/// groups are checked by [`check_local_shares`]).
 fn check_shares(report: &Reporter, tables: &[TableModel]) -> Result<()> {
     for (index, table) in tables.iter().enumerate() {
-        let Some(by) = table.grouped_by else { continue };
+        let Some(by) = table
+            .grouping
+            .first()
+            .copied()
+            .filter(|by| tables[*by].parent.is_none())
+        else {
+            continue;
+        };
         let mut total = 0.0;
         for group in &tables[by].groups {
             if by == index
@@ -971,6 +1073,78 @@ fn check_shares(report: &Reporter, tables: &[TableModel]) -> Result<()> {
                     round6(total)
                 ),
             ));
+        }
+    }
+    Ok(())
+}
+
+/// A child table's groups split each parent row's children, and their
+/// `children.<table> = { share }` split the rows under one row of their table's
+/// parent: the shares of groups that apply there together (those without `under`,
+/// and those under one same ancestor group) may not exceed 1. The error points at the
+/// group whose share goes past 1.
+fn check_local_shares(
+    report: &Reporter,
+    tables: &[TableModel],
+    by: usize,
+    entries: &[Spanned<GroupEntry>],
+) -> Result<()> {
+    let owner = &tables[by];
+    let Some(parent) = owner.parent else {
+        return Ok(());
+    };
+    let mut targets: Vec<usize> = vec![by];
+    for group in &owner.groups {
+        for (child, _) in &group.children {
+            if !targets.contains(child) {
+                targets.push(*child);
+            }
+        }
+    }
+    for target in targets {
+        let share_of = |group: &GroupModel| match (target == by, &group.size) {
+            (true, GroupSize::Share(share)) => Some(*share),
+            (true, _) => None,
+            (false, _) => group
+                .children
+                .iter()
+                .find_map(|(child, count)| match count {
+                    ChildCount::Share(share) if *child == target => Some(*share),
+                    _ => None,
+                }),
+        };
+        for under in owner.groups.iter().map(|group| group.under) {
+            let mut total = 0.0;
+            for (group, entry) in owner.groups.iter().zip(entries) {
+                let together = group.under.is_none() || (under.is_some() && group.under == under);
+                let Some(share) = share_of(group).filter(|_| together) else {
+                    continue;
+                };
+                total += share;
+                if total > 1.0 + 1e-9 {
+                    let (field, whose) = match target == by {
+                        true => (
+                            "share".to_owned(),
+                            format!("of one {} row's children", tables[parent].name),
+                        ),
+                        false => (
+                            format!("children.{}", tables[target].name),
+                            format!(
+                                "of {} under one {} row",
+                                tables[target].name, tables[parent].name
+                            ),
+                        ),
+                    };
+                    return Err(report.at(
+                        entry.span(),
+                        &format!("table \"{}\".group \"{}\".{field}", owner.name, group.name),
+                        format!(
+                            "share {share} brings the shares {whose}, from groups that apply together, to {}, above 1",
+                            round6(total)
+                        ),
+                    ));
+                }
+            }
         }
     }
     Ok(())

@@ -457,6 +457,48 @@ fn more_bad_dataset_and_scenario_inputs_name_the_key_and_value() {
             "seconds = [20, 4000], spread = \"recent\"",
             &["spread goes with days_ago"],
         ),
+        // Groups on a child table: more first rows than a parent row can have children
+        // (per_parent 10, the dense organizations' 60), shares of each parent's children
+        // above 1, `under` naming no ancestor's group, a name an ancestor's group has.
+        (
+            DATASET,
+            "days_ago = [366, 700] }\n",
+            "days_ago = [366, 700] }\n\n[[table.group]]\nname = \"busy\"\nrows = 61\n",
+            &["line ", "group \"busy\".rows", "61", "60 children"],
+        ),
+        (
+            DATASET,
+            "days_ago = [366, 700] }\n",
+            "days_ago = [366, 700] }\n\n[[table.group]]\nname = \"a\"\nshare = 0.6\n\n[[table.group]]\nname = \"b\"\nshare = 0.6\n",
+            &["line ", "group \"b\".share", "0.6", "1.2, above 1"],
+        ),
+        (
+            DATASET,
+            "days_ago = [366, 700] }\n",
+            "days_ago = [366, 700] }\n\n[[table.group]]\nname = \"busy\"\nrows = 1\nunder = \"sprase\"\n",
+            &[
+                "line ",
+                "group \"busy\".under",
+                "sprase",
+                "dense, medium, sparse",
+            ],
+        ),
+        (
+            DATASET,
+            "name = \"dense\"\nrows = 1\n",
+            "name = \"dense\"\nrows = 1\nunder = \"medium\"\n",
+            &["line ", "group \"dense\".under", "has no parent"],
+        ),
+        (
+            DATASET,
+            "days_ago = [366, 700] }\n",
+            "days_ago = [366, 700] }\n\n[[table.group]]\nname = \"sparse\"\nrows = 1\n",
+            &[
+                "line ",
+                "group \"sparse\".name",
+                "already a group of organizations",
+            ],
+        ),
         // A migration that no query runs after.
         (
             SCENARIO,

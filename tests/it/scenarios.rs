@@ -498,3 +498,101 @@ async fn a_foreign_key_the_rows_break_is_named_though_restored_in_a_batch() {
         "{message}"
     );
 }
+
+/// Groups on child tables, seeded on a real server: in every organization the busy
+/// workflow has 80% of that organization's runs (the dense one has half of all runs)
+/// and its name from the nearer group, every sparse tenant's first 5 items are live
+/// and the rest deleted, and a target can be taken from a child table's group.
+#[tokio::test(flavor = "multi_thread")]
+async fn groups_on_child_tables_seed_exact_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = crate::support::repo_path("tests/data/datasets/child-groups.toml");
+    std::fs::write(
+        dir.path().join("busy.sql"),
+        "SELECT name FROM workflows WHERE id = $1",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("child-groups.toml"),
+        format!(
+            "description = \"Seeds groups on child tables.\"\ndataset = {:?}\n\n\
+             [target]\ntable = \"workflows\"\ngroup = \"busy\"\nindex = 3\n\n\
+             [[query]]\nname = \"busy\"\nfile = \"busy.sql\"\nparams = [\"target.id\"]\n\n\
+             [[check]]\ncheck = \"no-node\"\nquery = \"busy\"\nnode_type = \"Sort\"\n",
+            dataset.display().to_string()
+        ),
+    )
+    .unwrap();
+    let scenario = plancheck::input::Scenario::load(&dir.path().join("child-groups.toml")).unwrap();
+    let server = local_server().await;
+    let mut options = quick_options();
+    options.scale = Some(10_000);
+    let prepared = PreparedDatabase::create(&server, &[&scenario], &options)
+        .await
+        .unwrap();
+    let client = prepared.client();
+    let per_organization = client
+        .query(
+            "WITH counted AS (
+                 SELECT w.organization_id, w.name, count(r.id) AS runs
+                 FROM workflows w LEFT JOIN workflow_runs r ON r.workflow_id = w.id
+                 GROUP BY w.id, w.organization_id, w.name)
+             SELECT o.name,
+                    sum(runs)::bigint,
+                    sum(runs) FILTER (WHERE counted.name LIKE 'busy-%')::bigint,
+                    count(*) FILTER (WHERE counted.name LIKE 'busy-%'),
+                    count(*) FILTER (WHERE counted.name LIKE 'dense-%')
+             FROM counted JOIN organizations o ON o.id = counted.organization_id
+             GROUP BY o.name ORDER BY o.name",
+            &[],
+        )
+        .await
+        .unwrap();
+    let tenants = client
+        .query(
+            "SELECT t.name,
+                    count(*),
+                    count(*) FILTER (WHERE i.deleted_at IS NULL),
+                    count(*) FILTER (WHERE i.deleted_at IS NULL AND i.position <=
+                        (SELECT min(position) + 4 FROM items WHERE tenant_id = t.id))
+             FROM tenants t JOIN items i ON i.tenant_id = t.id
+             GROUP BY t.id, t.name ORDER BY t.name",
+            &[],
+        )
+        .await
+        .unwrap();
+    let bound = prepared.bind_first_variant(&scenario).await.unwrap();
+    let target_id = bound[0].values[0].to_string();
+    let target: String = client
+        .query_one(
+            "SELECT name FROM workflows WHERE id = $1::text::uuid",
+            &[&target_id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    prepared.discard().await.unwrap();
+    server.stop().await.unwrap();
+
+    assert_eq!(per_organization.len(), 20);
+    let mut dense = 0;
+    for row in &per_organization {
+        let (name, total, busy): (String, i64, i64) = (row.get(0), row.get(1), row.get(2));
+        let (busy_workflows, dense_workflows): (i64, i64) = (row.get(3), row.get(4));
+        assert_eq!(busy_workflows, 1, "{name}");
+        assert_eq!(busy, total * 8 / 10, "{name}: {busy} of {total}");
+        if dense_workflows > 0 {
+            assert_eq!((dense_workflows, total), (9, 5_000), "{name}");
+            dense += 1;
+        }
+    }
+    assert_eq!(dense, 1);
+    assert_eq!(tenants.len(), 10);
+    let sparse: Vec<(i64, i64, i64)> = tenants
+        .iter()
+        .map(|row| (row.get(1), row.get(2), row.get(3)))
+        .filter(|(items, _, _)| *items == 200)
+        .collect();
+    assert_eq!(sparse, vec![(200, 5, 5); 3], "{tenants:?}");
+    assert!(target.starts_with("busy-"), "{target}");
+}
