@@ -982,7 +982,10 @@ fn fit_values(
                 ("probability", round(truth, 4).into()),
             ]))
         }
-        Shape::Int if column.unique => {
+        // Every row its own value (n_distinct near -1) packed in a range about as wide
+        // as the rows (an id without a key): numbered too, as draws over the range
+        // would repeat a third of them. Sparse values (prices) stay a histogram.
+        Shape::Int if column.unique || (stats.n_distinct <= -0.95 && packed(&histogram, rows)) => {
             // Keys far from 1 (ids from a shared sequence) start near their smallest;
             // otherwise at 1, as the histogram's first bound is only a sample's.
             let start = histogram
@@ -990,7 +993,10 @@ fn fit_values(
                 .and_then(|first| first.parse::<i64>().ok())
                 .filter(|first| *first as f64 > 2.0 * rows)
                 .unwrap_or(1);
-            note.push_str("; unique: a sequence");
+            note.push_str(match column.unique {
+                true => "; unique: a sequence",
+                false => "; every row its own value: a sequence",
+            });
             Ok(inline(&[
                 ("kind", "sequence".into()),
                 ("start", start.into()),
@@ -1132,6 +1138,15 @@ struct Spread {
     others_rows: f64,
     non_null_rows: f64,
     sampled: f64,
+}
+
+/// Whether integer histogram bounds span no more than twice `rows` values.
+fn packed(histogram: &[String], rows: f64) -> bool {
+    let bound = |text: Option<&String>| text.and_then(|t| t.parse::<i64>().ok());
+    match (bound(histogram.first()), bound(histogram.last())) {
+        (Some(low), Some(high)) => ((high - low) as f64) <= 2.0 * rows,
+        _ => false,
+    }
 }
 
 /// Text of about `width` characters (at most `limit`, a `varchar(n)`'s n) for the

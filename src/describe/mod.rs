@@ -25,7 +25,6 @@ pub async fn from_stats(
     command: &str,
 ) -> Result<(String, Vec<String>)> {
     let facts = stats::read(client, tables).await?;
-    let fitted = fit::fit(&facts, options)
-        .map_err(|message| Error::Usage(format!("--tables: {message}")))?;
+    let fitted = fit::fit(&facts, options).map_err(Error::Usage)?;
     Ok((render::render(&fitted, command), fitted.warnings.clone()))
 }

@@ -94,7 +94,8 @@ pub async fn detach(client: &Client, tables: &[String]) -> Result<Detached> {
 }
 
 /// Reads from the catalog what `detach` takes off: constraints, indexes and triggers,
-/// each kind in table and name order.
+/// each kind in table and name order. A partition's copy of its partitioned table's
+/// constraint (`conparentid` set) goes and comes back with the original.
 async fn read_attachments(client: &Client, tables: &[String]) -> Result<Vec<Attachment>> {
     // The names are resolved once. Cast inside a filter (`ANY($1::text[]::regclass[])`),
     // they were resolved again for every catalog row the filter read: on pg_constraint,
@@ -112,6 +113,7 @@ async fn read_attachments(client: &Client, tables: &[String]) -> Result<Vec<Atta
             "SELECT conrelid::regclass::text, quote_ident(conname), contype::text, pg_get_constraintdef(oid) \
              FROM pg_constraint \
              WHERE contype IN ('p', 'u', 'f') AND (conrelid = ANY($1) OR confrelid = ANY($1)) \
+               AND conparentid = 0 \
              ORDER BY conrelid::regclass::text, conname",
             &[&oids],
         )
