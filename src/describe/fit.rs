@@ -39,6 +39,9 @@ const PARENT_TIMES_AVERAGE: f64 = 1.5;
 const INDIVIDUAL_GROUPS: usize = 20;
 /// A key reaching this share of the referenced table's rows covers it.
 const COVERING_SHARE: f64 = 0.95;
+/// A common integer below this many times its bucket's density per value is folded
+/// back into its bucket.
+const SPIKE_TIMES_DENSITY: f64 = 2.0;
 /// Frequencies within this factor of a band's most frequent value share its group.
 const BAND_GAP: f64 = 3.0;
 /// Most common values covering this much of the non-NULL rows leave no remainder
@@ -1294,17 +1297,50 @@ fn histogram_with_common(
     let buckets = bounds.len() - 1;
     let mut points: Vec<(toml::Value, f64)> = Vec::new();
     let mut weights: Vec<f64> = Vec::new();
-    let mut pending: Vec<&(toml::Value, f64)> = common.iter().collect();
+    let each = rest / buckets as f64;
+    // An integer listed as common but hardly above its bucket's own density per value
+    // is a sampling winner, not a spike (a normal column's centre lists a hundred values
+    // at 1.6 times their share): its share goes back to its bucket, spread as the
+    // bucket's, so no false spikes pull mass to where the sample happened to look.
+    let mut extra = vec![0.0; buckets];
+    let bucket_of =
+        |at: f64| (0..buckets).find(|&b| at >= key(&bounds[b]) && at <= key(&bounds[b + 1]));
+    let mut pending: Vec<&(toml::Value, f64)> = Vec::new();
+    for value in common {
+        let spread = match (&value.0, bucket_of(key(&value.0))) {
+            (toml::Value::Integer(_), Some(bucket)) => {
+                let width = (key(&bounds[bucket + 1]) - key(&bounds[bucket])).max(1.0);
+                (value.1 < SPIKE_TIMES_DENSITY * each / width).then_some(bucket)
+            }
+            _ => None,
+        };
+        match spread {
+            Some(bucket) => extra[bucket] += value.1,
+            None => pending.push(value),
+        }
+    }
     pending.sort_by(|a, b| key(&a.0).total_cmp(&key(&b.0)));
     let mut pending = pending.into_iter().peekable();
-    let each = rest / buckets as f64;
     // Common values below the first bound.
+    // After a common value, the rest of its bucket: from the next integer (a bucket
+    // holds its lower bound, so restarting at the value would draw it again), or from
+    // the value itself for numbers and instants.
+    let after = |value: &toml::Value, limit: f64| match value {
+        toml::Value::Integer(n) if ((*n + 1) as f64) <= limit => toml::Value::Integer(n + 1),
+        other => other.clone(),
+    };
     while let Some(value) = pending.next_if(|(v, _)| key(v) < key(&bounds[0])) {
         push_point(&mut points, &mut weights, value.0.clone(), value.1);
-        push_point(&mut points, &mut weights, value.0.clone(), 0.0);
+        push_point(
+            &mut points,
+            &mut weights,
+            after(&value.0, key(&bounds[0])),
+            0.0,
+        );
     }
     for bucket in 0..buckets {
         let (low, high) = (&bounds[bucket], &bounds[bucket + 1]);
+        let each = each + extra[bucket];
         push_point(&mut points, &mut weights, low.clone(), 0.0);
         let (low_key, high_key) = (key(low), key(high));
         let span = (high_key - low_key).max(f64::MIN_POSITIVE);
@@ -1317,15 +1353,21 @@ fn histogram_with_common(
             // The part of the bucket before the value, then the value alone.
             set_last_weight(&mut weights, each * (at - from) / span);
             push_point(&mut points, &mut weights, value.0.clone(), value.1);
-            push_point(&mut points, &mut weights, value.0.clone(), 0.0);
-            from = at;
+            let rest = after(&value.0, high_key);
+            from = key(&rest);
+            push_point(&mut points, &mut weights, rest, 0.0);
         }
         set_last_weight(&mut weights, each * (high_key - from) / span);
     }
     push_point(&mut points, &mut weights, bounds[buckets].clone(), 0.0);
     for value in pending {
         push_point(&mut points, &mut weights, value.0.clone(), value.1);
-        push_point(&mut points, &mut weights, value.0.clone(), 0.0);
+        push_point(
+            &mut points,
+            &mut weights,
+            after(&value.0, f64::INFINITY),
+            0.0,
+        );
     }
     // `weights[i]` is the bucket from points[i] to points[i + 1].
     weights.pop();
@@ -1556,7 +1598,7 @@ mod tests {
         let generator = histogram_with_common(&bounds, &common, 0.5);
         assert_eq!(
             generator.to_string(),
-            "{ kind = \"histogram\", bounds = [0, 5, 5, 10, 20], weights = [250.0, 1000.0, 250.0, 500.0] }"
+            "{ kind = \"histogram\", bounds = [0, 5, 6, 10, 20], weights = [250.0, 1000.0, 200.0, 500.0] }"
         );
     }
 
