@@ -219,6 +219,14 @@ impl LockSampler {
             .await
             .map_err(Error::database("reading the sampler's server version"))?;
         let (version, backend_pid): (i32, i32) = (facts.get(0), facts.get(1));
+        // No reading may hang the rehearsal; the session is named for whoever looks
+        // at pg_stat_activity meanwhile.
+        client
+            .batch_execute(
+                "SET statement_timeout = '5s'; SET application_name = 'plancheck lock sampler'",
+            )
+            .await
+            .map_err(Error::database("setting up the lock sampler's session"))?;
         let waited = if version >= 140_000 {
             "extract(epoch FROM clock_timestamp() - l.waitstart)::float8"
         } else {
@@ -283,11 +291,19 @@ impl LockSampler {
     }
 
     /// Stops after the reading under way and returns the recording.
-    pub async fn stop(self) -> Result<LockRecording> {
+    pub async fn stop(mut self) -> Result<LockRecording> {
         self.stop.store(true, Ordering::Release);
-        self.task
+        (&mut self.task)
             .await
             .map_err(|error| Error::Infrastructure(format!("the lock sampler failed: {error}")))?
+    }
+}
+
+impl Drop for LockSampler {
+    /// A sampler dropped without `stop` (an error or an interrupt elsewhere) still
+    /// ends after its reading under way, and its session with it.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
     }
 }
 

@@ -148,6 +148,32 @@ async fn the_sampler_sees_a_lock_held_for_300_ms_and_the_reader_queued_behind_it
         "the sampler leaves itself out"
     );
 
+    // A sampler dropped without `stop` ends, and its session with it.
+    let dropped = LockSampler::start(database.connect().await.unwrap(), start, DEFAULT_INTERVAL)
+        .await
+        .unwrap();
+    let dropped_pid = dropped.backend_pid();
+    drop(dropped);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let alive: bool = holder
+            .query_one(
+                "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE pid = $1)",
+                &[&dropped_pid],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if !alive {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a dropped sampler's session {dropped_pid} still runs after 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
     database.drop_database().await.unwrap();
     server.stop().await.unwrap();
 }
