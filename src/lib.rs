@@ -18,6 +18,7 @@ pub mod outcome;
 pub mod pg_wire;
 pub mod plan;
 pub mod provision;
+pub mod rehearse;
 pub mod report;
 pub mod schema;
 pub mod settings;

@@ -13,6 +13,7 @@ mod html;
 mod judge;
 mod lifecycle;
 mod migration;
+mod rehearse;
 mod reports;
 mod scenarios;
 mod scripts;
