@@ -56,6 +56,9 @@ pub enum ErrorKind {
     Infrastructure,
 }
 
+/// How a connection that found no server begins its message (`provision::connect`).
+pub const CANNOT_REACH: &str = "cannot reach the server at ";
+
 impl Error {
     /// The family of this error.
     pub fn kind(&self) -> ErrorKind {
@@ -79,6 +82,9 @@ impl Error {
                         .as_db_error()
                         .is_some_and(|db| db.code().code().starts_with("57P"))
             }
+            // A new connection (to a scratch database, or a second client) to a server
+            // that answered before: it went away between the two (connect.rs words it).
+            Error::Infrastructure(message) => message.starts_with(CANNOT_REACH),
             _ => false,
         }
     }
@@ -146,5 +152,22 @@ impl fmt::Display for ServerError<'_> {
             write!(f, "; hint: {hint}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server killed while the run opens a new connection (to the scratch database
+    /// it just created) is as lost as one killed under a running statement: both get
+    /// the advice to try another backend.
+    #[test]
+    fn a_connection_that_finds_no_server_is_a_lost_server() {
+        let lost = Error::Infrastructure(format!(
+            "{CANNOT_REACH}/tmp/plancheck-pg-1:5432: error communicating with the server: Broken pipe"
+        ));
+        assert!(lost.is_server_lost());
+        assert!(!Error::Infrastructure("docker is not running".into()).is_server_lost());
     }
 }

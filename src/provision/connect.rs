@@ -209,7 +209,8 @@ fn connect_error(config: &Config, error: &tokio_postgres::Error) -> Error {
             ServerError(error)
         )),
         None => Error::Infrastructure(format!(
-            "cannot reach the server at {place}: {}",
+            "{}{place}: {}",
+            crate::error::CANNOT_REACH,
             ServerError(error)
         )),
     }
