@@ -52,7 +52,7 @@ const SORTED_CORRELATION: f64 = 0.9;
 /// Distinct values a column needs for its correlation to speak of the heap's order.
 const ORDERING_DISTINCT: f64 = 1000.0;
 /// Correlation from which a column the heap follows is named as lost.
-const SCATTERED_CORRELATION: f64 = 0.3;
+const FOLLOWED_CORRELATION: f64 = 0.3;
 
 /// What the user asked for besides the tables.
 #[derive(Debug, Clone)]
@@ -1468,7 +1468,7 @@ fn write_order(
             let stats = column.stats.as_ref()?;
             let correlation = stats.correlation?;
             (distinct(stats, table.rows) >= ORDERING_DISTINCT
-                && correlation.abs() >= SCATTERED_CORRELATION)
+                && correlation.abs() >= FOLLOWED_CORRELATION)
                 .then(|| format!("{} ({correlation:.2})", column.name))
         })
         .collect();
@@ -1758,31 +1758,34 @@ mod tests {
             "2026-05-01 00:00:00+00",
             "2026-05-31 00:00:00+00",
         ];
-        let sorted = table(
-            "log",
-            100_000.0,
-            vec![
-                facts(
-                    "at",
-                    "timestamp with time zone",
-                    "D",
-                    stats(-1.0, 0.99, &[], &bounds),
-                ),
-                facts(
-                    "level",
-                    "text",
-                    "S",
-                    stats(
-                        3.0,
-                        0.8,
-                        &[("info", 0.9), ("warn", 0.09), ("error", 0.01)],
-                        &[],
+        let heap = |correlation: f64| {
+            table(
+                "log",
+                100_000.0,
+                vec![
+                    facts(
+                        "at",
+                        "timestamp with time zone",
+                        "D",
+                        stats(-1.0, correlation, &[], &bounds),
                     ),
-                ),
-            ],
-            Vec::new(),
-            1,
-        );
+                    facts(
+                        "level",
+                        "text",
+                        "S",
+                        stats(
+                            3.0,
+                            0.8,
+                            &[("info", 0.9), ("warn", 0.09), ("error", 0.01)],
+                            &[],
+                        ),
+                    ),
+                ],
+                Vec::new(),
+                1,
+            )
+        };
+        let sorted = heap(0.99);
         let fitted = fit(&[sorted], &options()).unwrap();
         let log = &fitted.tables[0];
         assert_eq!(log.write_order, ("sorted", Some("at".to_owned())));
@@ -1794,31 +1797,7 @@ mod tests {
         );
         assert_eq!(fitted.as_of, "2026-06-01T00:00:00Z");
 
-        let scattered = table(
-            "log",
-            100_000.0,
-            vec![
-                facts(
-                    "at",
-                    "timestamp with time zone",
-                    "D",
-                    stats(-1.0, 0.01, &[], &bounds),
-                ),
-                facts(
-                    "level",
-                    "text",
-                    "S",
-                    stats(
-                        3.0,
-                        0.8,
-                        &[("info", 0.9), ("warn", 0.09), ("error", 0.01)],
-                        &[],
-                    ),
-                ),
-            ],
-            Vec::new(),
-            1,
-        );
+        let scattered = heap(0.01);
         assert_eq!(
             fit(&[scattered], &options()).unwrap().tables[0].write_order,
             ("scattered", None)
