@@ -5,6 +5,7 @@
 //! later stages never see an unchecked value. Errors name the file, line, key and value.
 
 pub mod dataset;
+pub mod rehearsal;
 pub mod saved_plan;
 pub mod scenario;
 pub mod statements;
@@ -54,6 +55,8 @@ pub struct Scenario {
     pub checks: Vec<CheckEntry>,
     /// The scenario's `[sweep]`, if it declares one.
     pub sweep: Option<SweepSpec>,
+    /// The migrations `plancheck rehearse` runs under traffic, if it declares them.
+    pub rehearsal: Option<rehearsal::RehearsalSpec>,
 }
 
 /// A scenario's `[sweep]`: the scales it runs at with `--sweep` and the queries whose
@@ -438,8 +441,25 @@ fn validate(path: &Path, text: &str, raw: ScenarioFile) -> Result<Scenario> {
         let pick = pick(&report, entry, &picks, &dataset, target.as_ref(), &variants)?;
         picks.push(pick);
     }
-    if raw.queries.is_empty() {
-        return Err(report.key("query", "no [[query]] is declared"));
+    let rehearsal = raw
+        .rehearsal
+        .as_ref()
+        .map(|section| {
+            rehearsal::rehearsal_spec(
+                &report,
+                section,
+                &dataset,
+                &picks,
+                target.as_ref(),
+                &variants,
+            )
+        })
+        .transpose()?;
+    if raw.queries.is_empty() && rehearsal.is_none() {
+        return Err(report.key(
+            "query",
+            "no [[query]] is declared (a scenario without queries must declare a [rehearsal])",
+        ));
     }
     let mut queries: Vec<Query> = Vec::new();
     for entry in &raw.queries {
@@ -461,7 +481,7 @@ fn validate(path: &Path, text: &str, raw: ScenarioFile) -> Result<Scenario> {
         .enumerate()
         .map(|(index, entry)| check_entry(&report, index, entry, &queries, &variants))
         .collect::<Result<Vec<_>>>()?;
-    if checks.is_empty() {
+    if checks.is_empty() && rehearsal.is_none() {
         return Err(report.key(
             "check",
             "no [[check]] is declared; a scenario without checks proves nothing",
@@ -509,6 +529,7 @@ fn validate(path: &Path, text: &str, raw: ScenarioFile) -> Result<Scenario> {
         queries,
         checks,
         sweep,
+        rehearsal,
     })
 }
 

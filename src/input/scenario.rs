@@ -38,6 +38,98 @@ pub struct ScenarioFile {
     pub checks: Vec<Spanned<toml::Table>>,
     /// The scales a sweep runs at (`--sweep`, `--find-flip`) and the queries it fits.
     pub sweep: Option<Spanned<SweepSection>>,
+    /// A migration rehearsed under traffic (`plancheck rehearse`).
+    pub rehearsal: Option<Spanned<RehearsalSection>>,
+}
+
+/// `[rehearsal]`: migrations run on the pre-migration state while traffic runs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RehearsalSection {
+    /// The pre-migration schema's fixtures, relative to the scenario file; the
+    /// dataset's own schema when left out.
+    #[serde(default)]
+    pub schema: Vec<String>,
+    /// Columns the dataset generates that the pre-migration schema does not have yet
+    /// (`table.column`): generated as always, so every other value is the same, but
+    /// not written.
+    #[serde(default)]
+    pub leave_out: Vec<String>,
+    /// Rows of the scale table to rehearse at; the dataset's default scale when left out.
+    #[serde(default)]
+    pub scales: Vec<u64>,
+    /// Traffic runs alone this long before the first step: `"3s"`.
+    pub warm_up: Option<toml::Value>,
+    /// And this long after the last one.
+    pub tail: Option<toml::Value>,
+    /// How long one step may take.
+    pub step_budget: Option<toml::Value>,
+    /// How long one migration's run (warm-up, steps, tail) may take.
+    pub time_budget: Option<toml::Value>,
+    pub limits: Option<LimitsSection>,
+    #[serde(default, rename = "migration")]
+    pub migrations: Vec<Spanned<RehearsedMigrationEntry>>,
+    #[serde(default)]
+    pub traffic: Vec<Spanned<TrafficEntry>>,
+    #[serde(default, rename = "invariant")]
+    pub invariants: Vec<Spanned<InvariantEntry>>,
+}
+
+/// `[rehearsal.limits]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    /// The longest stall a traffic statement may see during a step: `"250ms"`.
+    pub max_stall: Option<toml::Value>,
+    /// Failed traffic statements allowed over a run.
+    pub failed_statements: Option<u64>,
+}
+
+/// `[[rehearsal.migration]]`: one migration to rehearse.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RehearsedMigrationEntry {
+    pub name: String,
+    pub fixtures: Vec<String>,
+}
+
+/// `[[rehearsal.traffic]]`: a statement run at a rate during the rehearsal.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrafficEntry {
+    pub name: String,
+    /// The statement, inline; or `file`.
+    pub sql: Option<String>,
+    /// A SQL file holding the statement, relative to the scenario file.
+    pub file: Option<String>,
+    #[serde(default)]
+    pub params: Vec<toml::Value>,
+    /// Executions per second, over all its connections.
+    pub rate: toml::Value,
+    #[serde(default = "one")]
+    pub connections: u32,
+    /// Text that names one step of every migration: the statement starts once that
+    /// step has finished (a new release's writes need the new column).
+    pub start_after: Option<String>,
+    /// Keep one prepared statement per connection, as drivers with a statement cache
+    /// do; by default each execution is parsed afresh.
+    #[serde(default)]
+    pub prepared: bool,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// `[[rehearsal.invariant]]`: a query that must hold after the migration.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvariantEntry {
+    pub name: String,
+    pub sql: String,
+    /// For a count: the value it must equal, `0` when left out; a number or a sum of
+    /// `seeded(<table>)`, `inserted(<table>)` and numbers.
+    pub expect: Option<toml::Value>,
 }
 
 /// `[sweep]`: the scenario run at several scales, each seeded afresh.
