@@ -481,6 +481,18 @@ impl PreparedDatabase {
         &self.clients[0]
     }
 
+    /// The scratch database, for opening more connections to it (a rehearsal's
+    /// traffic).
+    pub fn scratch(&self) -> Option<&ScratchDatabase> {
+        self.scratch.as_ref()
+    }
+
+    /// The values of `scenario`'s target row (none when it names no target), for a
+    /// scenario without variants.
+    pub fn target_values(&self, scenario: &Scenario) -> Result<Vec<Value>> {
+        self.target(scenario, &[]).map(|(_, values)| values)
+    }
+
     /// The target values of `scenario`'s first variant, for binding outside a run
     /// (the benchmarks).
     pub async fn bind_first_variant(

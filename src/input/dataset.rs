@@ -32,6 +32,10 @@ pub struct Dataset {
     /// Every generator and the kind it produces, for the type check against the
     /// catalog: `(table, column, kind, where it is declared as "line N: key `…`")`.
     pub generated_kinds: Vec<(usize, usize, ValueKind, String)>,
+    /// `(table, column)` generated but not written: a rehearsal's pre-migration state
+    /// lacks columns its migration adds, yet every other value must be the same as in
+    /// the full dataset (see `input::rehearsal`). Empty for a dataset file as read.
+    pub left_out: Vec<(usize, usize)>,
 }
 
 /// Whether `text` is a dataset file (it declares `scale_table` or `[[table]]` and
@@ -114,6 +118,35 @@ impl Dataset {
     /// The index of `table`.
     pub fn table(&self, table: &str) -> Option<usize> {
         self.model.tables.iter().position(|t| t.name == table)
+    }
+
+    /// The indexes of `table`'s generated columns that are written, in order.
+    pub fn written_columns(&self, table: usize) -> Vec<usize> {
+        (0..self.model.tables[table].columns.len())
+            .filter(|column| !self.left_out.contains(&(table, *column)))
+            .collect()
+    }
+
+    /// A generated row of `table` as it is written: without the left-out columns.
+    pub fn written_row(&self, table: usize, row: Vec<Value>) -> Vec<Value> {
+        if !self.left_out.iter().any(|(t, _)| *t == table) {
+            return row;
+        }
+        row.into_iter()
+            .enumerate()
+            .filter(|(column, _)| !self.left_out.contains(&(table, *column)))
+            .map(|(_, value)| value)
+            .collect()
+    }
+
+    /// This dataset seeded into another schema, without the `left_out` columns: a
+    /// rehearsal's pre-migration state.
+    pub fn before_migration(&self, schema: Vec<Fixture>, left_out: Vec<(usize, usize)>) -> Dataset {
+        Dataset {
+            schema,
+            left_out,
+            ..self.clone()
+        }
     }
 }
 
@@ -209,6 +242,7 @@ fn validate(report: &Reporter, raw: DatasetFile) -> Result<Dataset> {
         },
         default_scale,
         generated_kinds: kinds,
+        left_out: Vec::new(),
     })
 }
 

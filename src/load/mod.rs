@@ -14,7 +14,7 @@ use std::path::Path;
 use tokio_postgres::Client;
 use tokio_postgres::types::Type;
 
-use crate::datagen::{Datagen, TableModel};
+use crate::datagen::Datagen;
 use crate::error::{Error, Result};
 use crate::input::Dataset;
 use crate::outcome::{Phase, TableFacts};
@@ -33,11 +33,18 @@ pub fn quoted(name: &str) -> String {
 /// the generators produce. Run on the empty schema, before anything is generated.
 pub async fn column_types(client: &Client, dataset: &Dataset) -> Result<Vec<Vec<(String, Type)>>> {
     let mut types = Vec::new();
-    for table in &dataset.model.tables {
-        types.push(table_column_types(client, dataset, table).await?);
+    for index in 0..dataset.model.tables.len() {
+        types.push(table_column_types(client, dataset, index).await?);
     }
     for (table, column, kind, key) in &dataset.generated_kinds {
-        let (name, ty) = &types[*table][*column];
+        let Some(written) = dataset
+            .written_columns(*table)
+            .iter()
+            .position(|written| written == column)
+        else {
+            continue;
+        };
+        let (name, ty) = &types[*table][written];
         if !crate::pg_wire::fits(*kind, ty) {
             return Err(Error::input(
                 &dataset.path,
@@ -58,8 +65,10 @@ pub async fn column_types(client: &Client, dataset: &Dataset) -> Result<Vec<Vec<
 async fn table_column_types(
     client: &Client,
     dataset: &Dataset,
-    table: &TableModel,
+    index: usize,
 ) -> Result<Vec<(String, Type)>> {
+    let table = &dataset.model.tables[index];
+    let written = dataset.written_columns(index);
     let rows = client
         .query(
             "SELECT a.attname::text, a.attnotnull, a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '' \
@@ -82,7 +91,8 @@ async fn table_column_types(
         .signature
         .columns
         .iter()
-        .position(|(name, _)| !existing.contains(name))
+        .enumerate()
+        .position(|(column, (name, _))| written.contains(&column) && !existing.contains(name))
     {
         let name = &table.signature.columns[column].0;
         let declared = dataset
@@ -106,10 +116,9 @@ async fn table_column_types(
             )));
         }
     }
-    let names: Vec<&str> = table
-        .columns
+    let names: Vec<&str> = written
         .iter()
-        .map(|column| column.name.as_str())
+        .map(|column| table.columns[*column].name.as_str())
         .collect();
     let selected: Vec<String> = names.iter().map(|name| quoted(name)).collect();
     let statement = client
@@ -220,6 +229,7 @@ async fn copy_all(
         .collect();
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<copy::Chunk>(4);
     let thread_types = types.to_vec();
+    let thread_dataset = dataset.clone();
     let names: Vec<String> = dataset
         .model
         .tables
@@ -228,7 +238,9 @@ async fn copy_all(
         .collect();
     let generator = tokio::task::spawn_blocking(move || {
         for (index, table) in names.iter().enumerate() {
-            let rows = datagen.stream(index);
+            let rows = datagen
+                .stream(index)
+                .map(|row| thread_dataset.written_row(index, row));
             if !copy::encode_table(table, &thread_types[index], rows, |chunk| {
                 sender.blocking_send(chunk).is_ok()
             }) {

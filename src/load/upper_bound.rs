@@ -193,7 +193,10 @@ pub fn generated_widths(
         let table = &dataset.model.tables[index].name;
         let mut sums = vec![0.0; columns.len()];
         let mut rows = 0u64;
-        for row in datagen.stream(index) {
+        for row in datagen
+            .stream(index)
+            .map(|row| dataset.written_row(index, row))
+        {
             for ((value, (name, ty)), sum) in row.iter().zip(columns).zip(&mut sums) {
                 buffer.clear();
                 copy::encode_field(&mut buffer, value, ty).map_err(|cause| {

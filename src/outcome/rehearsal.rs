@@ -52,8 +52,7 @@ impl Rehearsal {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
-    /// The longest stall any traffic statement may see during a step: from when it was
-    /// due to when it finished.
+    /// The longest stall (see [`Stall`]) any traffic statement may see during a step.
     pub max_stall_ms: f64,
     /// Failed traffic statements allowed over the whole run.
     pub failed_statements: u64,
@@ -124,11 +123,15 @@ pub struct TrafficStream {
     pub table: Option<String>,
     /// Rows its successful executions reported (the `INSERT 0 n` count).
     pub rows_acknowledged: u64,
-    /// Stall (due to finished) over the whole run.
+    /// Latency (from when an execution was due to when it finished) over the whole run.
     pub latency: Latency,
+    /// The longest stall over the whole run (see [`Stall`]).
+    pub max_stall_ms: f64,
 }
 
-/// Percentiles (nearest rank) of traffic stalls, in milliseconds.
+/// Percentiles (nearest rank) of traffic latencies, in milliseconds: from when an
+/// execution was due to when it finished, so time spent queued for a busy connection
+/// counts.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Latency {
@@ -168,13 +171,13 @@ pub struct StepOutcome {
     pub waited_for: Vec<String>,
     /// The traffic statement that stalled longest while the step ran.
     pub longest_stall: Option<Stall>,
-    /// Stalls of traffic statements that ran (at least partly) during the step.
+    /// Latencies of traffic statements that ran (at least partly) during the step.
     pub latency: Latency,
     /// Traffic statements that failed during the step.
     pub failures: Vec<TrafficFailure>,
     /// Why the traffic stalled or failed during the step, in sentences.
     pub explanation: Vec<String>,
-    /// Whether a stall during the step went past `max_stall_ms`.
+    /// Whether a traffic stall during the step went past `max_stall_ms`.
     pub over_limit: bool,
 }
 
@@ -202,15 +205,19 @@ impl HeldLock {
     }
 }
 
-/// One traffic statement's stall.
+/// One traffic statement's stall: the time it was kept from running, neither its own
+/// work nor the server's: queued for a connection still busy with an earlier execution
+/// (from when it was due to when it started) plus waiting for locks (from the lock
+/// sampler). A slow reader's own 1.3 s is latency, not stall.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Stall {
     pub stream: String,
     /// When it was due.
     pub due_ms: f64,
-    /// From when it was due to when it finished.
     pub stall_ms: f64,
+    /// From when it was due to when it finished.
+    pub latency_ms: f64,
     /// The lock it was seen waiting for (`ROW EXCLUSIVE on workflow_runs`), if any.
     pub waited_for_lock: Option<String>,
     /// Who was first in the queue ahead of it: the step, a traffic stream, or `pid N`.
@@ -245,8 +252,8 @@ pub struct InvariantOutcome {
 pub struct Timeline {
     /// From the traffic's start to its stop.
     pub duration_ms: f64,
-    /// Every traffic execution: stream (index into `traffic`), when it was due and
-    /// its stall.
+    /// Every traffic execution: stream (index into `traffic`), when it was due, its
+    /// latency and its stall.
     pub points: Vec<LatencyPoint>,
     /// Locks of ROW EXCLUSIVE strength or more that the steps' sessions held, and
     /// every wait of any session, for the chart's lock lanes.
@@ -258,6 +265,7 @@ pub struct Timeline {
 pub struct LatencyPoint {
     pub stream: usize,
     pub due_ms: f64,
+    pub latency_ms: f64,
     pub stall_ms: f64,
     pub failed: bool,
 }

@@ -7,6 +7,7 @@
 
 pub mod sampler;
 pub mod steps;
+pub mod traffic;
 
 /// A table-level lock mode, weakest first, so that `Ord` says which is stronger
 /// (a stronger mode conflicts with at least what a weaker one does, in this order of
