@@ -5,6 +5,7 @@
 //! the server's lock table on its own connection and clock, so that lock holds and
 //! waits can later be lined up with traffic latencies.
 
+pub mod analyze;
 pub mod sampler;
 pub mod steps;
 pub mod traffic;

@@ -1,0 +1,846 @@
+//! What the traffic felt, from what a run recorded: each step's window on the clock,
+//! every traffic execution, and the lock sampler's spans. Pure functions over plain
+//! data, so each rule is tested without a server.
+//!
+//! A traffic execution's *latency* runs from when it was due to when it finished. Its
+//! *stall* is the part of that it was kept from running: queued behind its own
+//! connection's earlier execution (due to started) plus every lock wait the sampler saw
+//! its session in while it ran. Limits judge stalls, so a reader that is slow on its
+//! own is not a stall, and a writer queued behind a lock is one.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::LockMode;
+use super::sampler::LockSpan;
+use super::steps::{Step, Transaction};
+use super::traffic::Execution;
+use crate::fit;
+use crate::outcome::rehearsal::{
+    HeldLock, Latency, LatencyPoint, MigrationRun, Stall, StepGrowth, StepOutcome, Timeline,
+    TimelineLock, TrafficFailure, TrafficStream,
+};
+
+/// A step's wait or hold shorter than this is not worth a sentence.
+const WORTH_SAYING: Duration = Duration::from_millis(10);
+/// The exponent above which a step is said to grow faster than the table: clear of
+/// the noise of two timings (a linear step measures 0.9-1.15 between 250,000 and
+/// 1,000,000 rows), well short of the square.
+pub const SUPER_LINEAR: f64 = 1.3;
+/// Steps shorter than this at the largest scale are not judged for growth: their
+/// timings are mostly fixed costs.
+const GROWTH_FLOOR_MS: f64 = 20.0;
+
+/// One step as it ran.
+#[derive(Debug, Clone)]
+pub struct StepRun {
+    pub step: Step,
+    pub start: Duration,
+    pub end: Duration,
+    pub rows: Option<u64>,
+    pub error: Option<String>,
+    /// For `ALTER TABLE … SET NOT NULL`: the validated CHECK constraint that proved
+    /// before the step that the column has no NULL (`Some(None)`: none did).
+    pub not_null_proof: Option<Option<String>>,
+}
+
+/// A traffic stream as the analysis names it.
+#[derive(Debug, Clone)]
+pub struct StreamInfo {
+    pub name: String,
+    pub rate: f64,
+    pub connections: u32,
+    /// The summary of the step it started after.
+    pub started_after: Option<String>,
+    /// The table its statement writes, if it writes one.
+    pub table: Option<String>,
+}
+
+/// Everything one run recorded.
+#[derive(Debug, Clone)]
+pub struct Observed<'a> {
+    pub steps: &'a [StepRun],
+    /// The session that ran the steps.
+    pub step_pid: i32,
+    pub streams: &'a [StreamInfo],
+    /// When each stream started, if it did.
+    pub starts: &'a [Option<Duration>],
+    /// Each traffic connection's session and its stream.
+    pub pids: &'a [(i32, usize)],
+    pub executions: &'a [Execution],
+    pub spans: &'a [LockSpan],
+    /// The sampler's interval: a wait is seen to end within one of its last sight.
+    pub interval: Duration,
+    /// Relations that are tables (not indexes or sequences).
+    pub tables: &'a [String],
+    /// When the traffic stopped.
+    pub end: Duration,
+    pub max_stall: Duration,
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// The statement's first line, at most 90 characters.
+pub fn summary(sql: &str) -> String {
+    let line = sql
+        .lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty() && !line.starts_with("--"))
+        .unwrap_or("");
+    let flat: String = line.split_whitespace().collect::<Vec<_>>().join(" ");
+    match flat.chars().count() > 90 {
+        true => format!("{}…", flat.chars().take(89).collect::<String>()),
+        false => flat,
+    }
+}
+
+impl Observed<'_> {
+    /// Who a session is: a stream's name, `step N` for the migration's session at
+    /// `at`, or `pid N`.
+    fn who(&self, pid: i32, at: Duration) -> String {
+        if pid == self.step_pid {
+            return match self.step_at(at) {
+                Some(index) => format!("step {}", index + 1),
+                None => "the migration".into(),
+            };
+        }
+        match self.pids.iter().find(|(seen, _)| *seen == pid) {
+            Some((_, stream)) => self.streams[*stream].name.clone(),
+            None => format!("pid {pid}"),
+        }
+    }
+
+    fn step_at(&self, at: Duration) -> Option<usize> {
+        self.steps
+            .iter()
+            .position(|step| step.start <= at && at <= step.end)
+    }
+
+    fn pids_of(&self, stream: usize) -> Vec<i32> {
+        self.pids
+            .iter()
+            .filter(|(_, of)| *of == stream)
+            .map(|(pid, _)| *pid)
+            .collect()
+    }
+
+    /// The sessions' lock waits overlapping `from..to`.
+    fn waits_of<'s>(
+        &'s self,
+        pids: &'s [i32],
+        from: Duration,
+        to: Duration,
+    ) -> impl Iterator<Item = &'s LockSpan> + 's {
+        self.spans.iter().filter(move |span| {
+            !span.granted
+                && pids.contains(&span.pid)
+                && span.first_seen <= to
+                && self.wait_end(span) >= from
+        })
+    }
+
+    fn wait_begin(&self, span: &LockSpan) -> Duration {
+        span.wait_start.unwrap_or(span.first_seen).min(span.first_seen)
+    }
+
+    fn wait_end(&self, span: &LockSpan) -> Duration {
+        span.last_seen + self.interval / 2
+    }
+
+    /// How long `execution` was kept from running.
+    pub fn stall(&self, execution: &Execution) -> Duration {
+        let queued = execution.started.saturating_sub(execution.due);
+        let mut waited = Duration::ZERO;
+        let pids = [execution.pid];
+        for span in self.waits_of(&pids, execution.started, execution.finished) {
+            let begin = self.wait_begin(span).max(execution.started);
+            let end = self.wait_end(span).min(execution.finished);
+            waited += end.saturating_sub(begin);
+        }
+        (queued + waited).min(execution.finished.saturating_sub(execution.due))
+    }
+
+    /// The lock `execution` (or, for a queued one, its connection's earlier
+    /// execution) waited for longest, and who was first ahead of it.
+    fn stall_cause(&self, execution: &Execution) -> (Option<String>, Option<String>) {
+        let pids = [execution.pid];
+        let Some(span) = self
+            .waits_of(&pids, execution.due, execution.finished)
+            .max_by_key(|span| span.seen_for())
+        else {
+            return (None, None);
+        };
+        let lock = lock_name(span);
+        let first = span.blocking_pids.first().map(|pid| {
+            let who = self.who(*pid, span.first_seen);
+            match self.is_waiting(*pid, span) {
+                true => format!("{who} (itself waiting)"),
+                false => who,
+            }
+        });
+        // The step ahead in the queue is the one to name, even when the holder it
+        // waits for comes first in pg_blocking_pids' order.
+        let first = match span.blocking_pids.contains(&self.step_pid) && self.is_waiting(self.step_pid, span) {
+            true => Some(format!("{} (itself waiting)", self.who(self.step_pid, span.first_seen))),
+            false => first,
+        };
+        (Some(lock), first)
+    }
+
+    /// Whether `pid` was itself waiting for a lock while `span` was seen.
+    fn is_waiting(&self, pid: i32, span: &LockSpan) -> bool {
+        self.spans.iter().any(|other| {
+            other.pid == pid
+                && !other.granted
+                && other.first_seen <= span.last_seen
+                && other.last_seen >= span.first_seen
+        })
+    }
+
+    fn outcome_of(&self, index: usize) -> StepOutcome {
+        let run = &self.steps[index];
+        let (from, to) = (run.start, run.end);
+        let step_pids = [self.step_pid];
+        let summary = summary(&run.step.sql);
+
+        // The strongest mode per table, from its first sight to its last.
+        let mut strongest: BTreeMap<String, (LockMode, Duration, Duration)> = BTreeMap::new();
+        for span in self.spans.iter().filter(|span| {
+            span.pid == self.step_pid
+                && span.granted
+                && span.first_seen <= to
+                && span.last_seen >= from
+        }) {
+            let (Some(relation), Some(mode)) = (&span.relation, LockMode::from_pg_name(&span.mode))
+            else {
+                continue;
+            };
+            if !self.tables.contains(relation) {
+                continue;
+            }
+            let entry = strongest
+                .entry(relation.clone())
+                .or_insert((mode, span.first_seen, span.last_seen));
+            if mode > entry.0 {
+                *entry = (mode, span.first_seen, span.last_seen);
+            } else if mode == entry.0 {
+                entry.1 = entry.1.min(span.first_seen);
+                entry.2 = entry.2.max(span.last_seen);
+            }
+        }
+        let mut locks: Vec<(LockMode, HeldLock)> = strongest
+            .into_iter()
+            .map(|(relation, (mode, first, last))| {
+                (
+                    mode,
+                    HeldLock {
+                        relation,
+                        mode: mode.sql_name().into(),
+                        from_ms: ms(first),
+                        to_ms: ms(last),
+                    },
+                )
+            })
+            .collect();
+        locks.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.relation.cmp(&b.1.relation)));
+
+        // The step's own waits.
+        let own_waits: Vec<&LockSpan> = self.waits_of(&step_pids, from, to).collect();
+        let waited: Duration = own_waits
+            .iter()
+            .map(|span| self.wait_end(span).min(to).saturating_sub(self.wait_begin(span).max(from)))
+            .sum();
+        let mut waited_for: Vec<String> = Vec::new();
+        for span in &own_waits {
+            for pid in &span.blocking_pids {
+                let who = self.who(*pid, span.first_seen);
+                if !waited_for.contains(&who) {
+                    waited_for.push(who);
+                }
+            }
+        }
+
+        // The traffic that ran during the step.
+        let during: Vec<&Execution> = self
+            .executions
+            .iter()
+            .filter(|execution| execution.due <= to && execution.finished >= from)
+            .collect();
+        let latency = latency(during.iter().map(|execution| execution.finished.saturating_sub(execution.due)));
+        let longest = during
+            .iter()
+            .map(|execution| (self.stall(execution), *execution))
+            .max_by_key(|(stall, _)| *stall);
+        let longest_stall = longest.map(|(stall, execution)| {
+            let (lock, first) = self.stall_cause(execution);
+            Stall {
+                stream: self.streams[execution.stream].name.clone(),
+                due_ms: ms(execution.due),
+                stall_ms: ms(stall),
+                latency_ms: ms(execution.finished.saturating_sub(execution.due)),
+                waited_for_lock: lock,
+                first_in_queue: first,
+            }
+        });
+        let over_limit = longest.is_some_and(|(stall, _)| stall > self.max_stall);
+        let mut failures: Vec<TrafficFailure> = Vec::new();
+        for execution in during.iter().filter(|execution| execution.error.is_some()) {
+            let stream = &self.streams[execution.stream].name;
+            let error = execution.error.clone().unwrap_or_default();
+            match failures
+                .iter_mut()
+                .find(|failure| &failure.stream == stream && failure.error == error)
+            {
+                Some(failure) => failure.count += 1,
+                None => failures.push(TrafficFailure {
+                    stream: stream.clone(),
+                    at_ms: ms(execution.finished),
+                    error,
+                    count: 1,
+                }),
+            }
+        }
+
+        let mut explanation = Vec::new();
+        if waited >= WORTH_SAYING
+            && let Some(span) = own_waits.iter().max_by_key(|span| span.seen_for())
+        {
+            let holders: Vec<String> = span
+                .blocking_pids
+                .iter()
+                .map(|pid| {
+                    let who = self.who(*pid, span.first_seen);
+                    match self.held_mode(*pid, span) {
+                        Some(mode) => format!("{who} ({} held)", mode.sql_name()),
+                        None => who,
+                    }
+                })
+                .collect();
+            explanation.push(format!(
+                "`{summary}` waited {:.0} ms for {} behind {}.",
+                ms(waited),
+                lock_name(span),
+                match holders.is_empty() {
+                    true => "a session that ended before it was named".into(),
+                    false => holders.join(", "),
+                }
+            ));
+            let queued = self.queued_behind(self.step_pid, from, to);
+            if !queued.is_empty() {
+                explanation.push(format!(
+                    "Traffic queued behind the waiting step, since a lock request waits for the ones ahead of it: {}. Their stall is the holder's remaining time plus the step's own.",
+                    queued
+                        .iter()
+                        .map(|(stream, stall)| format!("{stream} stalled up to {stall:.0} ms"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+        if let Some((mode, lock)) = locks.first()
+            && *mode >= LockMode::ShareUpdateExclusive
+            && lock.held_ms() >= ms(WORTH_SAYING)
+        {
+            let blocks = match *mode {
+                LockMode::AccessExclusive => "every reader and writer",
+                LockMode::Exclusive | LockMode::ShareRowExclusive | LockMode::Share => "every writer",
+                _ => "other schema changes, VACUUM and ANALYZE (not reads or writes)",
+            };
+            let why = match &run.not_null_proof {
+                Some(None) => " while it scanned the table: no validated CHECK constraint proves the column has no NULL".to_owned(),
+                Some(Some(name)) => format!(
+                    " without a scan: the validated CHECK constraint {name} proves the column has no NULL"
+                ),
+                None => String::new(),
+            };
+            explanation.push(format!(
+                "`{summary}` held {} on {} for {:.0} ms{why}; it blocks {blocks}.",
+                lock.mode,
+                lock.relation,
+                lock.held_ms(),
+            ));
+        }
+        if let Some((stall, execution)) = longest
+            && stall > self.max_stall
+            && !explanation.iter().any(|sentence| sentence.contains("queued behind"))
+        {
+            let (lock, first) = self.stall_cause(execution);
+            explanation.push(format!(
+                "{} stalled {:.0} ms{}{}.",
+                self.streams[execution.stream].name,
+                ms(stall),
+                lock.map_or(String::new(), |lock| format!(" waiting for {lock}")),
+                first.map_or(String::new(), |first| format!(" behind {first}")),
+            ));
+        }
+        for failure in &failures {
+            explanation.push(format!(
+                "{} execution(s) of {} failed: {}.",
+                failure.count, failure.stream, failure.error
+            ));
+        }
+
+        StepOutcome {
+            index: index + 1,
+            file: run.step.file.display().to_string(),
+            line: run.step.line,
+            summary,
+            sql: run.step.sql.clone(),
+            transaction: match run.step.transaction {
+                Transaction::InBlock => "in a transaction block".into(),
+                Transaction::Outside(why) => format!("outside a transaction block: {why}"),
+            },
+            start_ms: ms(from),
+            end_ms: ms(to),
+            error: run.error.clone(),
+            rows: run.rows,
+            locks: locks.into_iter().map(|(_, lock)| lock).collect(),
+            waited_ms: ms(waited),
+            waited_for,
+            longest_stall,
+            latency,
+            failures,
+            explanation,
+            over_limit,
+        }
+    }
+
+    /// The mode `pid` held on `span`'s relation while `span` was seen.
+    fn held_mode(&self, pid: i32, span: &LockSpan) -> Option<LockMode> {
+        self.spans
+            .iter()
+            .filter(|other| {
+                other.pid == pid
+                    && other.granted
+                    && other.relation == span.relation
+                    && other.first_seen <= span.last_seen
+                    && other.last_seen >= span.first_seen
+            })
+            .filter_map(|other| LockMode::from_pg_name(&other.mode))
+            .max()
+    }
+
+    /// Each stream whose sessions waited behind `pid` between `from` and `to`, with
+    /// its longest stall then.
+    fn queued_behind(&self, pid: i32, from: Duration, to: Duration) -> Vec<(String, f64)> {
+        let mut queued: Vec<(String, f64)> = Vec::new();
+        for (index, stream) in self.streams.iter().enumerate() {
+            let pids = self.pids_of(index);
+            let behind = self
+                .waits_of(&pids, from, to)
+                .any(|span| span.blocking_pids.contains(&pid));
+            if !behind {
+                continue;
+            }
+            let worst = self
+                .executions
+                .iter()
+                .filter(|execution| execution.stream == index && execution.due <= to && execution.finished >= from)
+                .map(|execution| ms(self.stall(execution)))
+                .fold(0.0, f64::max);
+            queued.push((stream.name.clone(), worst));
+        }
+        queued
+    }
+
+    /// Every step that ran, judged.
+    pub fn step_outcomes(&self) -> Vec<StepOutcome> {
+        (0..self.steps.len()).map(|index| self.outcome_of(index)).collect()
+    }
+
+    /// Each stream over the whole run.
+    pub fn stream_summaries(&self) -> Vec<TrafficStream> {
+        self.streams
+            .iter()
+            .enumerate()
+            .map(|(index, stream)| {
+                let executions: Vec<&Execution> = self
+                    .executions
+                    .iter()
+                    .filter(|execution| execution.stream == index)
+                    .collect();
+                let start = self.starts.get(index).copied().flatten();
+                let ran_for = start.map_or(0.0, |start| (self.end.saturating_sub(start)).as_secs_f64());
+                TrafficStream {
+                    name: stream.name.clone(),
+                    rate: stream.rate,
+                    connections: stream.connections,
+                    started_ms: start.map_or(0.0, ms),
+                    started_after: stream.started_after.clone(),
+                    executed: executions.len() as u64,
+                    failed: executions.iter().filter(|execution| execution.error.is_some()).count() as u64,
+                    achieved_rate: match ran_for > 0.0 {
+                        true => executions.len() as f64 / ran_for,
+                        false => 0.0,
+                    },
+                    table: stream.table.clone(),
+                    rows_acknowledged: executions
+                        .iter()
+                        .filter(|execution| execution.error.is_none())
+                        .map(|execution| execution.rows)
+                        .sum(),
+                    latency: latency(
+                        executions
+                            .iter()
+                            .map(|execution| execution.finished.saturating_sub(execution.due)),
+                    ),
+                    max_stall_ms: executions
+                        .iter()
+                        .map(|execution| ms(self.stall(execution)))
+                        .fold(0.0, f64::max),
+                }
+            })
+            .collect()
+    }
+
+    /// What the chart draws.
+    pub fn timeline(&self) -> Timeline {
+        let points = self
+            .executions
+            .iter()
+            .map(|execution| LatencyPoint {
+                stream: execution.stream,
+                due_ms: ms(execution.due),
+                latency_ms: ms(execution.finished.saturating_sub(execution.due)),
+                stall_ms: ms(self.stall(execution)),
+                failed: execution.error.is_some(),
+            })
+            .collect();
+        let holds = self
+            .spans
+            .iter()
+            .filter(|span| {
+                let Some(relation) = &span.relation else {
+                    return !span.granted;
+                };
+                let strong = LockMode::from_pg_name(&span.mode)
+                    .is_some_and(|mode| mode >= LockMode::RowExclusive);
+                match span.granted {
+                    true => span.pid == self.step_pid && strong && self.tables.contains(relation),
+                    false => true,
+                }
+            })
+            .map(|span| TimelineLock {
+                holder: self.who(span.pid, span.first_seen),
+                relation: span
+                    .relation
+                    .clone()
+                    .unwrap_or_else(|| span.locktype.clone()),
+                mode: LockMode::from_pg_name(&span.mode)
+                    .map_or_else(|| span.mode.clone(), |mode| mode.sql_name().to_owned()),
+                granted: span.granted,
+                from_ms: ms(match span.granted {
+                    true => span.first_seen,
+                    false => self.wait_begin(span),
+                }),
+                to_ms: ms(span.last_seen),
+            })
+            .collect();
+        Timeline {
+            duration_ms: ms(self.end),
+            points,
+            holds,
+        }
+    }
+}
+
+/// `ROW EXCLUSIVE on workflow_runs`, or the lock type for a lock on no relation.
+fn lock_name(span: &LockSpan) -> String {
+    let mode = LockMode::from_pg_name(&span.mode)
+        .map_or_else(|| span.mode.clone(), |mode| mode.sql_name().to_owned());
+    match &span.relation {
+        Some(relation) => format!("{mode} on {relation}"),
+        None => format!("{mode} ({} lock)", span.locktype),
+    }
+}
+
+/// Nearest-rank percentiles.
+pub fn latency(values: impl Iterator<Item = Duration>) -> Latency {
+    let mut sorted: Vec<f64> = values.map(ms).collect();
+    if sorted.is_empty() {
+        return Latency::default();
+    }
+    sorted.sort_by(f64::total_cmp);
+    let rank = |q: f64| sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
+    Latency {
+        count: sorted.len() as u64,
+        p50_ms: rank(0.5),
+        p99_ms: rank(0.99),
+        max_ms: *sorted.last().unwrap_or(&0.0),
+    }
+}
+
+/// Each step's duration across the scales, per migration, with its growth exponent.
+/// Runs are grouped by migration; steps are matched by their index.
+pub fn growth(runs: &[MigrationRun]) -> Vec<StepGrowth> {
+    let mut migrations: Vec<&str> = Vec::new();
+    for run in runs {
+        if !migrations.contains(&run.migration.as_str()) {
+            migrations.push(&run.migration);
+        }
+    }
+    let mut growth = Vec::new();
+    for migration in migrations {
+        let mut of: Vec<&MigrationRun> = runs.iter().filter(|run| run.migration == migration).collect();
+        of.sort_by_key(|run| run.scale);
+        if of.len() < 2 {
+            continue;
+        }
+        let steps = of.iter().map(|run| run.steps.len() + run.steps_not_run).max().unwrap_or(0);
+        for step in 0..steps {
+            let found: Vec<Option<&StepOutcome>> = of
+                .iter()
+                .map(|run| run.steps.get(step).filter(|outcome| outcome.error.is_none()))
+                .collect();
+            let Some(first) = found.iter().flatten().next() else {
+                continue;
+            };
+            let durations: Vec<f64> = found
+                .iter()
+                .map(|outcome| outcome.map_or(f64::NAN, StepOutcome::duration_ms))
+                .collect();
+            let fitted = durations.iter().all(|duration| *duration >= 1.0);
+            let exponent = fitted
+                .then(|| {
+                    let points: Vec<(f64, f64)> = of
+                        .iter()
+                        .zip(&durations)
+                        .map(|(run, duration)| (run.scale as f64, *duration))
+                        .collect();
+                    fit::log_log(&points, None).map(|line| line.slope)
+                })
+                .flatten();
+            let largest = durations.last().copied().unwrap_or(0.0);
+            growth.push(StepGrowth {
+                migration: migration.to_owned(),
+                step: step + 1,
+                summary: first.summary.clone(),
+                scales: of.iter().map(|run| run.scale).collect(),
+                durations_ms: durations.iter().map(|d| if d.is_nan() { 0.0 } else { *d }).collect(),
+                exponent,
+                super_linear: exponent.is_some_and(|slope| slope > SUPER_LINEAR)
+                    && largest >= GROWTH_FLOOR_MS,
+            });
+        }
+    }
+    growth
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rehearse::steps::StaticLocks;
+
+    fn ms(millis: u64) -> Duration {
+        Duration::from_millis(millis)
+    }
+
+    fn span(pid: i32, mode: &str, granted: bool, from: u64, to: u64, blocking: &[i32]) -> LockSpan {
+        LockSpan {
+            pid,
+            locktype: "relation".into(),
+            mode: mode.into(),
+            relation: Some("t".into()),
+            granted,
+            first_seen: ms(from),
+            last_seen: ms(to),
+            blocking_pids: blocking.to_vec(),
+            wait_start: (!granted).then(|| ms(from)),
+        }
+    }
+
+    fn execution(stream: usize, pid: i32, due: u64, started: u64, finished: u64) -> Execution {
+        Execution {
+            stream,
+            pid,
+            due: ms(due),
+            started: ms(started),
+            finished: ms(finished),
+            rows: 1,
+            error: None,
+        }
+    }
+
+    /// The lock queue of the issue: a reader (pid 20) holds ACCESS SHARE from 0 to
+    /// 1300 ms; the step (pid 10) asks for ACCESS EXCLUSIVE at 500 and gets it at 1300,
+    /// holding it to 1500; a writer (pid 30) due at 600 waits behind the step until
+    /// 1500.
+    fn queue() -> (Vec<StepRun>, Vec<StreamInfo>, Vec<Execution>, Vec<LockSpan>) {
+        let steps = vec![StepRun {
+            step: Step {
+                file: "m.sql".into(),
+                line: 3,
+                sql: "ALTER TABLE t ALTER COLUMN c SET NOT NULL".into(),
+                transaction: Transaction::InBlock,
+                locks: StaticLocks::Unknown,
+            },
+            start: ms(500),
+            end: ms(1500),
+            rows: None,
+            error: None,
+            not_null_proof: Some(None),
+        }];
+        let streams = vec![
+            StreamInfo { name: "reader".into(), rate: 0.5, connections: 1, started_after: None, table: None },
+            StreamInfo { name: "writer".into(), rate: 10.0, connections: 1, started_after: None, table: Some("t".into()) },
+        ];
+        let executions = vec![
+            execution(0, 20, 0, 0, 1300),
+            execution(1, 30, 600, 600, 1500),
+            // Queued on the writer's busy connection from 700 to 1500.
+            execution(1, 30, 700, 1500, 1501),
+            execution(1, 30, 1600, 1600, 1601),
+        ];
+        let spans = vec![
+            span(20, "AccessShareLock", true, 0, 1290, &[]),
+            span(10, "AccessExclusiveLock", false, 500, 1290, &[20]),
+            span(10, "AccessExclusiveLock", true, 1300, 1490, &[]),
+            span(30, "RowExclusiveLock", false, 600, 1490, &[10]),
+        ];
+        (steps, streams, executions, spans)
+    }
+
+    fn observed<'a>(
+        steps: &'a [StepRun],
+        streams: &'a [StreamInfo],
+        executions: &'a [Execution],
+        spans: &'a [LockSpan],
+        tables: &'a [String],
+    ) -> Observed<'a> {
+        Observed {
+            steps,
+            step_pid: 10,
+            streams,
+            starts: &[Some(Duration::ZERO), Some(Duration::ZERO)],
+            pids: &[(20, 0), (30, 1)],
+            executions,
+            spans,
+            interval: ms(10),
+            tables,
+            end: ms(2000),
+            max_stall: ms(250),
+        }
+    }
+
+    #[test]
+    fn a_writer_queued_behind_a_waiting_step_stalls_for_the_readers_rest_and_the_steps_own() {
+        let (steps, streams, executions, spans) = queue();
+        let tables = vec!["t".to_owned()];
+        let observed = observed(&steps, &streams, &executions, &spans, &tables);
+        let outcome = &observed.step_outcomes()[0];
+        assert_eq!(outcome.locks.len(), 1);
+        assert_eq!(outcome.locks[0].mode, "ACCESS EXCLUSIVE");
+        assert!((outcome.waited_ms - 795.0).abs() < 1.0, "{}", outcome.waited_ms);
+        assert_eq!(outcome.waited_for, ["reader"]);
+        let stall = outcome.longest_stall.as_ref().expect("a stall");
+        assert_eq!(stall.stream, "writer");
+        // The writer due at 600 waited for its lock until 1495; the one due at 700
+        // queued on the busy connection until 1500 (800 ms) and waited no more.
+        assert!((stall.stall_ms - 895.0).abs() < 2.0, "{}", stall.stall_ms);
+        assert_eq!(stall.first_in_queue.as_deref(), Some("step 1 (itself waiting)"));
+        assert!((ms_of(observed.stall(&executions[2])) - 800.0).abs() < 1.0);
+        assert!(outcome.over_limit);
+        // The reader's own 1.3 s is latency, not stall.
+        let reader = execution(0, 20, 0, 0, 1300);
+        assert_eq!(observed.stall(&reader), Duration::ZERO);
+        let text = outcome.explanation.join(" ");
+        assert!(text.contains("waited 795 ms for ACCESS EXCLUSIVE on t behind reader (ACCESS SHARE held)"), "{text}");
+        assert!(text.contains("writer stalled up to"), "{text}");
+        assert!(text.contains("while it scanned the table: no validated CHECK constraint proves the column has no NULL"), "{text}");
+    }
+
+    #[test]
+    fn the_writer_that_waited_names_the_step_first_in_its_queue() {
+        let (steps, streams, executions, spans) = queue();
+        let tables = vec!["t".to_owned()];
+        let observed = observed(&steps, &streams, &executions, &spans, &tables);
+        let (lock, first) = observed.stall_cause(&executions[1]);
+        assert_eq!(lock.as_deref(), Some("ROW EXCLUSIVE on t"));
+        assert_eq!(first.as_deref(), Some("step 1 (itself waiting)"));
+        // Waited 600-1495: the stall is the wait.
+        assert!((ms_of(observed.stall(&executions[1])) - 895.0).abs() < 2.0);
+    }
+
+    fn ms_of(duration: Duration) -> f64 {
+        duration.as_secs_f64() * 1000.0
+    }
+
+    #[test]
+    fn streams_count_what_their_acknowledged_executions_wrote() {
+        let (steps, streams, mut executions, spans) = queue();
+        executions[3].error = Some("boom".into());
+        executions[3].rows = 0;
+        let tables = vec!["t".to_owned()];
+        let observed = observed(&steps, &streams, &executions, &spans, &tables);
+        let summaries = observed.stream_summaries();
+        assert_eq!(summaries[1].executed, 3);
+        assert_eq!(summaries[1].failed, 1);
+        assert_eq!(summaries[1].rows_acknowledged, 2);
+        assert!((summaries[1].achieved_rate - 1.5).abs() < 1e-9);
+    }
+
+    fn run(migration: &str, scale: u64, durations: &[f64]) -> MigrationRun {
+        MigrationRun {
+            migration: migration.into(),
+            scale,
+            seeded: Vec::new(),
+            seed_ms: 0.0,
+            warm_up_ms: 0.0,
+            tail_ms: 0.0,
+            traffic: Vec::new(),
+            steps: durations
+                .iter()
+                .enumerate()
+                .map(|(index, duration)| StepOutcome {
+                    index: index + 1,
+                    file: "m.sql".into(),
+                    line: 1,
+                    summary: format!("step {index}"),
+                    sql: String::new(),
+                    transaction: String::new(),
+                    start_ms: 0.0,
+                    end_ms: *duration,
+                    error: None,
+                    rows: None,
+                    locks: Vec::new(),
+                    waited_ms: 0.0,
+                    waited_for: Vec::new(),
+                    longest_stall: None,
+                    latency: Latency::default(),
+                    failures: Vec::new(),
+                    explanation: Vec::new(),
+                    over_limit: false,
+                })
+                .collect(),
+            steps_not_run: 0,
+            invariants: Vec::new(),
+            timeline: Timeline::default(),
+            sampler: Default::default(),
+            stopped: None,
+            violations: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_step_four_times_the_rows_sixteen_times_slower_is_super_linear_and_a_linear_one_is_not() {
+        let runs = [
+            run("shipped", 250_000, &[800.0, 50.0, 0.5]),
+            run("shipped", 1_000_000, &[12_800.0, 200.0, 0.6]),
+        ];
+        let growth = growth(&runs);
+        assert_eq!(growth.len(), 3);
+        assert!((growth[0].exponent.unwrap() - 2.0).abs() < 1e-9);
+        assert!(growth[0].super_linear);
+        assert!((growth[1].exponent.unwrap() - 1.0).abs() < 1e-9);
+        assert!(!growth[1].super_linear);
+        assert_eq!(growth[2].exponent, None, "too short to fit");
+    }
+
+    #[test]
+    fn summaries_take_the_first_line_that_is_not_a_comment() {
+        assert_eq!(summary("-- why\nALTER TABLE t\n  ADD c int"), "ALTER TABLE t");
+        assert_eq!(summary(&"x".repeat(200)).chars().count(), 90);
+    }
+}
