@@ -39,6 +39,14 @@ pub enum Command {
     /// queries and write reports. Exit code 0 when every check passes, 1 when one fails.
     #[command(after_help = AFTER_HELP)]
     Scenario(ScenarioArgs),
+    /// Rehearse a scenario's migrations under live traffic: seed the pre-migration
+    /// state, run the `[rehearsal]` traffic, run each migration step by step while
+    /// sampling pg_locks every 10 ms, then check the invariants; each migration at each
+    /// scale on a fresh database. Reports go to <out>/rehearsals/<scenario>/. Exit code
+    /// 0 when every limit and invariant holds, 1 when one does not, 2 for bad input
+    /// (a failing step names its file and line; the report keeps the steps done).
+    #[command(after_help = AFTER_HELP)]
+    Rehearse(RehearseArgs),
     /// List the scenarios in the scenarios directory, with their descriptions. Exit code
     /// 2 when one does not load (the listing says why).
     List {
@@ -253,6 +261,46 @@ pub struct ScenarioArgs {
     pub keep: bool,
 }
 
+#[derive(Debug, clap::Args)]
+pub struct RehearseArgs {
+    /// The scenario (a file in --scenarios-dir, without .toml, or a path to one).
+    pub name: String,
+    /// Rehearse at these scales (comma-separated, increasing) instead of the
+    /// `[rehearsal] scales`: rows of the dataset's scale table.
+    #[arg(long, value_name = "SCALE,SCALE,...", value_delimiter = ',', value_parser = parse_scale,
+          allow_negative_numbers = true)]
+    pub scales: Option<Vec<u64>>,
+    /// Rehearse only this migration (by its name in the scenario); repeat for several.
+    #[arg(long = "migration", value_name = "NAME")]
+    pub migrations: Vec<String>,
+    /// Seed for every random choice (default: the dataset's `seed`).
+    #[arg(long, value_parser = parse_seed, allow_negative_numbers = true)]
+    pub seed: Option<u64>,
+    /// Skip measuring what the lock sampler costs the traffic (three phases of 1.5 s
+    /// after the last run).
+    #[arg(long)]
+    pub no_sampler_cost: bool,
+    /// Where PostgreSQL comes from, as for `plancheck scenario`.
+    #[arg(long, value_enum, env = "PLANCHECK_BACKEND", default_value_t = BackendChoice::Auto)]
+    pub backend: BackendChoice,
+    /// Container image for the docker backend, as name:tag.
+    #[arg(long, env = "PLANCHECK_IMAGE", default_value = DEFAULT_IMAGE)]
+    pub image: String,
+    /// An existing server to create the scratch databases on (implies --backend url).
+    /// The traffic and the migration run only there.
+    #[arg(long, env = "PLANCHECK_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Directory the reports go to: <out>/rehearsals/<scenario>/.
+    #[arg(long, default_value = "reports")]
+    pub out: PathBuf,
+    /// Directory holding the scenario files that names refer to.
+    #[arg(long, env = "PLANCHECK_SCENARIOS", default_value = "scenarios")]
+    pub scenarios_dir: PathBuf,
+    /// Report phases as plain lines on stderr, without spinners.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
 /// `--scale`: a whole number of rows in digits, `_` allowed as in the dataset files.
 /// `1e6` and `1.5M` are refused with a message saying so, not clap's "invalid digit".
 fn parse_scale(text: &str) -> std::result::Result<u64, String> {
@@ -351,6 +399,32 @@ pub async fn execute(cli: Cli, mut signals: Signals) -> Result<Outcome> {
             outcome = clean(yes, database_url.as_deref()) => outcome,
             () = signals.received() => Ok(Outcome::Interrupted),
         },
+        Command::Rehearse(args) => {
+            let registry = Registry::new();
+            let mut run = tokio::spawn(run_rehearsal(args, registry.clone()));
+            let ending = tokio::select! {
+                biased;
+                joined = &mut run => match joined {
+                    Ok(outcome) => return outcome,
+                    Err(error) => Err(Error::Infrastructure(format!(
+                        "plancheck failed unexpectedly (a bug; please report it with the lines above): {}",
+                        panic_message(error)
+                    ))),
+                },
+                () = signals.received() => {
+                    say!("interrupted; stopping the traffic and cleaning up");
+                    // Dropping the run stops the traffic first (its connections'
+                    // statements are cancelled), then the sampler, then the database.
+                    run.abort();
+                    let _ = run.await;
+                    Ok(Outcome::Interrupted)
+                }
+            };
+            for line in registry.release().await {
+                say!("{line}");
+            }
+            ending
+        }
         Command::Scenario(args) => {
             // The handlers stay installed until exit, so a second signal cannot cut
             // the clean-up short. The run is a task of its own so that a panic in it
@@ -572,12 +646,108 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
     })
 }
 
+/// `plancheck rehearse`: the scenario's rehearsal, its report put in place even when
+/// a step failed (with the steps done), then the error.
+async fn run_rehearsal(args: RehearseArgs, registry: Registry) -> Result<Outcome> {
+    use crate::rehearse::run::{RehearseOptions, rehearse};
+    let scenario = Scenario::find(&args.scenarios_dir, &args.name)?;
+    if scenario.rehearsal.is_none() {
+        return Err(Error::input(
+            &scenario.path,
+            "declares no [rehearsal]; see docs/scenario-format.md, \"Rehearsals\"",
+        ));
+    }
+    if let Some(scales) = &args.scales
+        && (scales.contains(&0) || scales.windows(2).any(|pair| pair[1] <= pair[0]))
+    {
+        return Err(Error::Usage(format!(
+            "--scales {scales:?}: give positive row counts in increasing order"
+        )));
+    }
+    for scale in args.scales.iter().flatten() {
+        crate::disk_guard::refuse_absurd(&scenario, *scale, "--scales")?;
+    }
+    if let Some(url) = &args.database_url {
+        crate::provision::parse_database_url(url)?;
+    }
+    let root = args.out.join("rehearsals");
+    let claim = report::Claim::take(&root, &scenario.name)?;
+    let backend = match (args.backend, &args.database_url) {
+        (BackendChoice::Auto, Some(_)) => BackendChoice::Url,
+        (BackendChoice::Docker | BackendChoice::Local, Some(_)) => {
+            return Err(Error::Usage(
+                "--database-url goes with --backend url (or auto)".into(),
+            ));
+        }
+        (backend, _) => backend,
+    };
+    let provision = ProvisionOptions {
+        backend,
+        image: args.image.clone(),
+        database_url: args.database_url.clone(),
+        registry,
+    };
+    let options = RehearseOptions {
+        scales: args.scales.clone(),
+        seed: args.seed,
+        migrations: args.migrations.clone(),
+        progress: Progress::for_stderr(!args.no_progress),
+        measure_overhead: !args.no_sampler_cost,
+    };
+    say!(
+        "starting PostgreSQL ({} backend)…",
+        format!("{:?}", provision.backend).to_lowercase()
+    );
+    let server = Server::start(&provision).await?;
+    say!(
+        "start server: {} ({})",
+        crate::progress::duration(server.startup),
+        server.backend()
+    );
+    let rehearsed = rehearse(&server, &scenario, &options).await;
+    let server_backend = server.backend().clone();
+    let stopped = server.stop().await;
+    let rehearsed = rehearsed?;
+    let rehearsal = &rehearsed.rehearsal;
+    if !rehearsal.runs.is_empty() {
+        print_stdout(&report::terminal::rehearsal(rehearsal));
+        let json = serde_json::to_string_pretty(rehearsal).map_err(|error| {
+            Error::Infrastructure(format!("writing the rehearsal's JSON: {error}"))
+        })?;
+        let dir = claim.install(&[("rehearsal.json".to_owned(), json)])?;
+        say!("report written to {}", dir.display());
+    }
+    if let Some(error) = rehearsed.failure {
+        return Err(match error.is_server_lost() {
+            true => Error::Infrastructure(format!(
+                "{error}; if it keeps happening on this backend, {}",
+                other_backends(&server_backend)
+            )),
+            false => error,
+        });
+    }
+    stopped?;
+    Ok(match rehearsal.passed() {
+        true => Outcome::Passed,
+        false => Outcome::ChecksFailed,
+    })
+}
+
 /// The scenarios the command line names, each once, checked as far as can be without
 /// a server: their report destinations and scales.
 fn load_scenarios(args: &ScenarioArgs) -> Result<Vec<Scenario>> {
     let mut scenarios: Vec<Scenario> = Vec::new();
     for name in &args.names {
         let scenario = Scenario::find(&args.scenarios_dir, name)?;
+        if scenario.queries.is_empty() {
+            return Err(Error::input(
+                &scenario.path,
+                format!(
+                    "declares no [[query]] to capture: it is a rehearsal; run `plancheck rehearse {}`",
+                    scenario.name
+                ),
+            ));
+        }
         match scenarios.iter().find(|seen| seen.name == scenario.name) {
             // Named twice: run once.
             Some(seen) if seen.path == scenario.path => {

@@ -304,11 +304,16 @@ pub(super) fn rehearsal_spec(
     })
 }
 
+/// A label: what a report calls a traffic stream or an invariant.
+fn valid_label(name: &str) -> bool {
+    !name.trim().is_empty() && name.chars().count() <= 80 && !name.chars().any(char::is_control)
+}
+
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == ' ')
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 fn fixtures(report: &Reporter, key: &str, relative: &[String]) -> Result<Vec<Fixture>> {
@@ -374,10 +379,10 @@ fn traffic_entry(
     let raw = entry.get_ref();
     let key = |field: &str| format!("rehearsal.traffic \"{}\".{field}", raw.name);
     let at = |field: &str, message: String| report.at(entry.span(), &key(field), message);
-    if !valid_name(&raw.name) || earlier.iter().any(|seen| seen.name == raw.name) {
+    if !valid_label(&raw.name) || earlier.iter().any(|seen| seen.name == raw.name) {
         return Err(at(
             "name",
-            "must be a new name of letters, digits, spaces, - and _".into(),
+            "must be a new, non-empty name of at most 80 characters".into(),
         ));
     }
     let (sql, origin) = match (&raw.sql, &raw.file) {
@@ -472,10 +477,10 @@ fn invariant(
     let raw = entry.get_ref();
     let key = |field: &str| format!("rehearsal.invariant \"{}\".{field}", raw.name);
     let at = |field: &str, message: String| report.at(entry.span(), &key(field), message);
-    if !valid_name(&raw.name) {
+    if !valid_label(&raw.name) {
         return Err(at(
             "name",
-            "must be letters, digits, spaces, - and _".into(),
+            "must be a non-empty name of at most 80 characters".into(),
         ));
     }
     if split(&raw.sql).len() != 1 {

@@ -162,8 +162,13 @@ pub struct StepOutcome {
     /// Rows the step wrote, where the server reports them (a DML command's tag) or
     /// its tables' write counters show them; `None` when neither says.
     pub rows: Option<u64>,
-    /// The strongest lock the step's session held on each relation, strongest first.
+    /// The strongest lock the step's session held on each relation, strongest first,
+    /// as the sampler saw it.
     pub locks: Vec<HeldLock>,
+    /// The locks the statement's kind takes, from its SQL alone (`ACCESS EXCLUSIVE on
+    /// workflow_runs`): a lock held for less than the sampler's interval may not be
+    /// seen. Empty when the SQL does not say (a `DO` block).
+    pub declared_locks: Vec<String>,
     /// How long the step's session waited for a lock before it could go on.
     pub waited_ms: f64,
     /// Who the step waited for: traffic stream names (or `pid N` for sessions

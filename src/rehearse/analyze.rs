@@ -142,7 +142,9 @@ impl Observed<'_> {
     }
 
     fn wait_begin(&self, span: &LockSpan) -> Duration {
-        span.wait_start.unwrap_or(span.first_seen).min(span.first_seen)
+        span.wait_start
+            .unwrap_or(span.first_seen)
+            .min(span.first_seen)
     }
 
     fn wait_end(&self, span: &LockSpan) -> Duration {
@@ -182,8 +184,13 @@ impl Observed<'_> {
         });
         // The step ahead in the queue is the one to name, even when the holder it
         // waits for comes first in pg_blocking_pids' order.
-        let first = match span.blocking_pids.contains(&self.step_pid) && self.is_waiting(self.step_pid, span) {
-            true => Some(format!("{} (itself waiting)", self.who(self.step_pid, span.first_seen))),
+        let first = match span.blocking_pids.contains(&self.step_pid)
+            && self.is_waiting(self.step_pid, span)
+        {
+            true => Some(format!(
+                "{} (itself waiting)",
+                self.who(self.step_pid, span.first_seen)
+            )),
             false => first,
         };
         (Some(lock), first)
@@ -220,9 +227,11 @@ impl Observed<'_> {
             if !self.tables.contains(relation) {
                 continue;
             }
-            let entry = strongest
-                .entry(relation.clone())
-                .or_insert((mode, span.first_seen, span.last_seen));
+            let entry = strongest.entry(relation.clone()).or_insert((
+                mode,
+                span.first_seen,
+                span.last_seen,
+            ));
             if mode > entry.0 {
                 *entry = (mode, span.first_seen, span.last_seen);
             } else if mode == entry.0 {
@@ -250,7 +259,11 @@ impl Observed<'_> {
         let own_waits: Vec<&LockSpan> = self.waits_of(&step_pids, from, to).collect();
         let waited: Duration = own_waits
             .iter()
-            .map(|span| self.wait_end(span).min(to).saturating_sub(self.wait_begin(span).max(from)))
+            .map(|span| {
+                self.wait_end(span)
+                    .min(to)
+                    .saturating_sub(self.wait_begin(span).max(from))
+            })
             .sum();
         let mut waited_for: Vec<String> = Vec::new();
         for span in &own_waits {
@@ -268,7 +281,11 @@ impl Observed<'_> {
             .iter()
             .filter(|execution| execution.due <= to && execution.finished >= from)
             .collect();
-        let latency = latency(during.iter().map(|execution| execution.finished.saturating_sub(execution.due)));
+        let latency = latency(
+            during
+                .iter()
+                .map(|execution| execution.finished.saturating_sub(execution.due)),
+        );
         let longest = during
             .iter()
             .map(|execution| (self.stall(execution), *execution))
@@ -345,7 +362,9 @@ impl Observed<'_> {
         {
             let blocks = match *mode {
                 LockMode::AccessExclusive => "every reader and writer",
-                LockMode::Exclusive | LockMode::ShareRowExclusive | LockMode::Share => "every writer",
+                LockMode::Exclusive | LockMode::ShareRowExclusive | LockMode::Share => {
+                    "every writer"
+                }
                 _ => "other schema changes, VACUUM and ANALYZE (not reads or writes)",
             };
             let why = match &run.not_null_proof {
@@ -364,7 +383,9 @@ impl Observed<'_> {
         }
         if let Some((stall, execution)) = longest
             && stall > self.max_stall
-            && !explanation.iter().any(|sentence| sentence.contains("queued behind"))
+            && !explanation
+                .iter()
+                .any(|sentence| sentence.contains("queued behind"))
         {
             let (lock, first) = self.stall_cause(execution);
             explanation.push(format!(
@@ -397,6 +418,13 @@ impl Observed<'_> {
             error: run.error.clone(),
             rows: run.rows,
             locks: locks.into_iter().map(|(_, lock)| lock).collect(),
+            declared_locks: match &run.step.locks {
+                super::steps::StaticLocks::Known(locks) => locks
+                    .iter()
+                    .map(|lock| format!("{} on {}", lock.mode.sql_name(), lock.relation))
+                    .collect(),
+                super::steps::StaticLocks::Unknown => Vec::new(),
+            },
             waited_ms: ms(waited),
             waited_for,
             longest_stall,
@@ -437,7 +465,9 @@ impl Observed<'_> {
             let worst = self
                 .executions
                 .iter()
-                .filter(|execution| execution.stream == index && execution.due <= to && execution.finished >= from)
+                .filter(|execution| {
+                    execution.stream == index && execution.due <= to && execution.finished >= from
+                })
                 .map(|execution| ms(self.stall(execution)))
                 .fold(0.0, f64::max);
             queued.push((stream.name.clone(), worst));
@@ -447,7 +477,9 @@ impl Observed<'_> {
 
     /// Every step that ran, judged.
     pub fn step_outcomes(&self) -> Vec<StepOutcome> {
-        (0..self.steps.len()).map(|index| self.outcome_of(index)).collect()
+        (0..self.steps.len())
+            .map(|index| self.outcome_of(index))
+            .collect()
     }
 
     /// Each stream over the whole run.
@@ -462,7 +494,8 @@ impl Observed<'_> {
                     .filter(|execution| execution.stream == index)
                     .collect();
                 let start = self.starts.get(index).copied().flatten();
-                let ran_for = start.map_or(0.0, |start| (self.end.saturating_sub(start)).as_secs_f64());
+                let ran_for =
+                    start.map_or(0.0, |start| (self.end.saturating_sub(start)).as_secs_f64());
                 TrafficStream {
                     name: stream.name.clone(),
                     rate: stream.rate,
@@ -470,7 +503,10 @@ impl Observed<'_> {
                     started_ms: start.map_or(0.0, ms),
                     started_after: stream.started_after.clone(),
                     executed: executions.len() as u64,
-                    failed: executions.iter().filter(|execution| execution.error.is_some()).count() as u64,
+                    failed: executions
+                        .iter()
+                        .filter(|execution| execution.error.is_some())
+                        .count() as u64,
                     achieved_rate: match ran_for > 0.0 {
                         true => executions.len() as f64 / ran_for,
                         false => 0.0,
@@ -563,7 +599,8 @@ pub fn latency(values: impl Iterator<Item = Duration>) -> Latency {
         return Latency::default();
     }
     sorted.sort_by(f64::total_cmp);
-    let rank = |q: f64| sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
+    let rank =
+        |q: f64| sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
     Latency {
         count: sorted.len() as u64,
         p50_ms: rank(0.5),
@@ -583,16 +620,27 @@ pub fn growth(runs: &[MigrationRun]) -> Vec<StepGrowth> {
     }
     let mut growth = Vec::new();
     for migration in migrations {
-        let mut of: Vec<&MigrationRun> = runs.iter().filter(|run| run.migration == migration).collect();
+        let mut of: Vec<&MigrationRun> = runs
+            .iter()
+            .filter(|run| run.migration == migration)
+            .collect();
         of.sort_by_key(|run| run.scale);
         if of.len() < 2 {
             continue;
         }
-        let steps = of.iter().map(|run| run.steps.len() + run.steps_not_run).max().unwrap_or(0);
+        let steps = of
+            .iter()
+            .map(|run| run.steps.len() + run.steps_not_run)
+            .max()
+            .unwrap_or(0);
         for step in 0..steps {
             let found: Vec<Option<&StepOutcome>> = of
                 .iter()
-                .map(|run| run.steps.get(step).filter(|outcome| outcome.error.is_none()))
+                .map(|run| {
+                    run.steps
+                        .get(step)
+                        .filter(|outcome| outcome.error.is_none())
+                })
                 .collect();
             let Some(first) = found.iter().flatten().next() else {
                 continue;
@@ -618,7 +666,10 @@ pub fn growth(runs: &[MigrationRun]) -> Vec<StepGrowth> {
                 step: step + 1,
                 summary: first.summary.clone(),
                 scales: of.iter().map(|run| run.scale).collect(),
-                durations_ms: durations.iter().map(|d| if d.is_nan() { 0.0 } else { *d }).collect(),
+                durations_ms: durations
+                    .iter()
+                    .map(|d| if d.is_nan() { 0.0 } else { *d })
+                    .collect(),
                 exponent,
                 super_linear: exponent.is_some_and(|slope| slope > SUPER_LINEAR)
                     && largest >= GROWTH_FLOOR_MS,
@@ -683,8 +734,20 @@ mod tests {
             not_null_proof: Some(None),
         }];
         let streams = vec![
-            StreamInfo { name: "reader".into(), rate: 0.5, connections: 1, started_after: None, table: None },
-            StreamInfo { name: "writer".into(), rate: 10.0, connections: 1, started_after: None, table: Some("t".into()) },
+            StreamInfo {
+                name: "reader".into(),
+                rate: 0.5,
+                connections: 1,
+                started_after: None,
+                table: None,
+            },
+            StreamInfo {
+                name: "writer".into(),
+                rate: 10.0,
+                connections: 1,
+                started_after: None,
+                table: Some("t".into()),
+            },
         ];
         let executions = vec![
             execution(0, 20, 0, 0, 1300),
@@ -732,21 +795,33 @@ mod tests {
         let outcome = &observed.step_outcomes()[0];
         assert_eq!(outcome.locks.len(), 1);
         assert_eq!(outcome.locks[0].mode, "ACCESS EXCLUSIVE");
-        assert!((outcome.waited_ms - 795.0).abs() < 1.0, "{}", outcome.waited_ms);
+        assert!(
+            (outcome.waited_ms - 795.0).abs() < 1.0,
+            "{}",
+            outcome.waited_ms
+        );
         assert_eq!(outcome.waited_for, ["reader"]);
         let stall = outcome.longest_stall.as_ref().expect("a stall");
         assert_eq!(stall.stream, "writer");
         // The writer due at 600 waited for its lock until 1495; the one due at 700
         // queued on the busy connection until 1500 (800 ms) and waited no more.
         assert!((stall.stall_ms - 895.0).abs() < 2.0, "{}", stall.stall_ms);
-        assert_eq!(stall.first_in_queue.as_deref(), Some("step 1 (itself waiting)"));
+        assert_eq!(
+            stall.first_in_queue.as_deref(),
+            Some("step 1 (itself waiting)")
+        );
         assert!((ms_of(observed.stall(&executions[2])) - 800.0).abs() < 1.0);
         assert!(outcome.over_limit);
         // The reader's own 1.3 s is latency, not stall.
         let reader = execution(0, 20, 0, 0, 1300);
         assert_eq!(observed.stall(&reader), Duration::ZERO);
         let text = outcome.explanation.join(" ");
-        assert!(text.contains("waited 795 ms for ACCESS EXCLUSIVE on t behind reader (ACCESS SHARE held)"), "{text}");
+        assert!(
+            text.contains(
+                "waited 795 ms for ACCESS EXCLUSIVE on t behind reader (ACCESS SHARE held)"
+            ),
+            "{text}"
+        );
         assert!(text.contains("writer stalled up to"), "{text}");
         assert!(text.contains("while it scanned the table: no validated CHECK constraint proves the column has no NULL"), "{text}");
     }
@@ -805,6 +880,7 @@ mod tests {
                     error: None,
                     rows: None,
                     locks: Vec::new(),
+                    declared_locks: Vec::new(),
                     waited_ms: 0.0,
                     waited_for: Vec::new(),
                     longest_stall: None,
@@ -840,7 +916,10 @@ mod tests {
 
     #[test]
     fn summaries_take_the_first_line_that_is_not_a_comment() {
-        assert_eq!(summary("-- why\nALTER TABLE t\n  ADD c int"), "ALTER TABLE t");
+        assert_eq!(
+            summary("-- why\nALTER TABLE t\n  ADD c int"),
+            "ALTER TABLE t"
+        );
         assert_eq!(summary(&"x".repeat(200)).chars().count(), 90);
     }
 }

@@ -6,6 +6,7 @@
 //! waits can later be lined up with traffic latencies.
 
 pub mod analyze;
+pub mod run;
 pub mod sampler;
 pub mod steps;
 pub mod traffic;

@@ -44,7 +44,10 @@ pub struct Stream {
 pub enum Binding {
     Fixed(Value),
     /// A column of a row drawn afresh for each execution from a pick's rows.
-    Drawn { pick: usize, column: usize },
+    Drawn {
+        pick: usize,
+        column: usize,
+    },
 }
 
 /// The rows each pick returned, that [`Binding::Drawn`] parameters draw from.
@@ -128,7 +131,12 @@ impl Traffic {
                     stream: stream.clone(),
                     client,
                     pid,
-                    rng: rng::indexed_stream(seed, "rehearsal traffic", &stream.name, u64::from(connection)),
+                    rng: rng::indexed_stream(
+                        seed,
+                        "rehearsal traffic",
+                        &stream.name,
+                        u64::from(connection),
+                    ),
                     pools: Arc::clone(&pools),
                     turn: Arc::clone(&turns[index]),
                     starts: Arc::clone(&starts),
@@ -275,8 +283,10 @@ impl Worker {
 
     async fn execute(&mut self, due: Duration) -> Execution {
         let values = self.values();
-        let params: Vec<&(dyn ToSql + Sync)> =
-            values.iter().map(|value| value as &(dyn ToSql + Sync)).collect();
+        let params: Vec<&(dyn ToSql + Sync)> = values
+            .iter()
+            .map(|value| value as &(dyn ToSql + Sync))
+            .collect();
         let started = self.clock.elapsed();
         let result = match self.stream.prepared {
             true => self.execute_prepared(&params).await,

@@ -28,6 +28,9 @@ const FIXED_FILES: [&str; 5] = [
     super::CATALOG_AFTER_FILE,
 ];
 
+/// The files of a rehearsal's report besides its timelines; the JSON document last.
+pub const REHEARSAL_FILES: [&str; 3] = ["rehearsal.md", "rehearsal.html", "rehearsal.json"];
+
 /// The right to write one scenario's report, held from before the run starts until
 /// its report is in place. Dropping it releases the lock and removes the lock file.
 #[derive(Debug)]
@@ -303,6 +306,18 @@ fn report_files_in(dir: &Path) -> Vec<String> {
         }
     }
     let mut names: Vec<String> = FIXED_FILES.iter().map(|name| (*name).to_owned()).collect();
+    // A rehearsal's report: its three documents and a timeline per run.
+    if dir.join(REHEARSAL_FILES[2]).is_file() {
+        names.extend(REHEARSAL_FILES.iter().map(|name| (*name).to_owned()));
+        names.extend(
+            std::fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                .filter(|name| name.starts_with("timeline-") && name.ends_with(".svg")),
+        );
+    }
     if let Some(report) = std::fs::read_to_string(dir.join("report.json"))
         .ok()
         .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())

@@ -193,4 +193,6 @@ fn is_replaceable(dir: &Path) -> bool {
     empty
         || std::fs::read_to_string(dir.join(document::FILE))
             .is_ok_and(|text| text.contains(&format!("\"format\": \"{}", document::FORMAT)))
+        || std::fs::read_to_string(dir.join(destination::REHEARSAL_FILES[2]))
+            .is_ok_and(|text| text.contains("\"format_version\"") && text.contains("\"runs\""))
 }

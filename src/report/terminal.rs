@@ -152,3 +152,112 @@ fn checks(variant: &VariantReport, colour: bool, new_table: &dyn Fn(Vec<&str>) -
     }
     table
 }
+
+/// The summary of a rehearsal, for stdout: one row per migration and scale with its
+/// worst stall and what broke, then each broken limit or invariant.
+pub fn rehearsal(rehearsal: &crate::outcome::rehearsal::Rehearsal) -> String {
+    let mut table = Table::new();
+    table
+        .load_style(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .force_no_tty()
+        .set_header(vec![
+            "migration",
+            "rows",
+            "steps",
+            "took",
+            "worst stall",
+            "failed",
+            "invariants",
+            "verdict",
+        ]);
+    for run in &rehearsal.runs {
+        let worst = run
+            .steps
+            .iter()
+            .filter_map(|step| step.longest_stall.as_ref().map(|stall| (step, stall)))
+            .max_by(|a, b| a.1.stall_ms.total_cmp(&b.1.stall_ms));
+        let took: f64 = run.steps.iter().map(|step| step.duration_ms()).sum();
+        table.add_row(vec![
+            run.migration.clone(),
+            format_count(run.scale as f64),
+            format!(
+                "{}/{}",
+                run.steps.len(),
+                run.steps.len() + run.steps_not_run
+            ),
+            format_ms(took),
+            worst.map_or("-".into(), |(step, stall)| {
+                format!(
+                    "{} ({}, step {})",
+                    format_ms(stall.stall_ms),
+                    stall.stream,
+                    step.index
+                )
+            }),
+            run.traffic
+                .iter()
+                .map(|stream| stream.failed)
+                .sum::<u64>()
+                .to_string(),
+            format!(
+                "{}/{} held",
+                run.invariants
+                    .iter()
+                    .filter(|invariant| invariant.held)
+                    .count(),
+                run.invariants.len()
+            ),
+            match (run.passed(), &run.stopped) {
+                (_, Some(_)) => "stopped".into(),
+                (true, None) => "passed".into(),
+                (false, None) => "FAILED".into(),
+            },
+        ]);
+    }
+    let mut text = format!(
+        "rehearsal {} — {}\nseed {}, PostgreSQL {} on {}; stall limit {}, failed statements allowed {}\n{table}\n",
+        rehearsal.scenario,
+        match rehearsal.passed() {
+            true => "every limit and invariant held",
+            false => "LIMITS OR INVARIANTS BROKEN",
+        },
+        rehearsal.seed,
+        rehearsal.server_version,
+        rehearsal.backend,
+        format_ms(rehearsal.limits.max_stall_ms),
+        rehearsal.limits.failed_statements,
+    );
+    for run in &rehearsal.runs {
+        for violation in &run.violations {
+            text.push_str(&format!(
+                "{} at {}: {violation}\n",
+                run.migration,
+                format_count(run.scale as f64)
+            ));
+        }
+        if let Some(why) = &run.stopped {
+            text.push_str(&format!(
+                "{} at {}: stopped: {why}\n",
+                run.migration,
+                format_count(run.scale as f64)
+            ));
+        }
+    }
+    for growth in rehearsal.growth.iter().filter(|growth| growth.super_linear) {
+        text.push_str(&format!(
+            "{} step {} (`{}`) grows faster than the table: exponent {:.2}\n",
+            growth.migration,
+            growth.step,
+            growth.summary,
+            growth.exponent.unwrap_or(f64::NAN)
+        ));
+    }
+    if let Some(overhead) = &rehearsal.sampler_overhead {
+        text.push_str(&format!(
+            "lock sampler: traffic ran at {:.0}/s with it, {:.0}/s without (ratio {:.3}), median interval {:.1} ms\n",
+            overhead.with_per_s, overhead.without_per_s, overhead.ratio, overhead.median_interval_ms
+        ));
+    }
+    text
+}
