@@ -1,11 +1,18 @@
-//! The rehearsal's lock sampler on a real server: a session holding ACCESS EXCLUSIVE
-//! on a table while another waits to read it.
+//! `plancheck rehearse` on a real server: the lock sampler seeing a session hold ACCESS
+//! EXCLUSIVE while another waits; a small rehearsal's traffic accounting, stalls and
+//! invariants; a failing step; bad traffic and invariants; Ctrl-C.
 
 use std::time::{Duration, Instant};
 
+use plancheck::input::Scenario;
+use plancheck::progress::Progress;
+use plancheck::rehearse::run::{RehearseOptions, rehearse};
 use plancheck::rehearse::sampler::{DEFAULT_INTERVAL, LockSampler};
 
-use crate::support::local_server;
+use crate::support::{
+    local_server, local_server_of, plancheck, process_alive, repo_path, scratch_databases,
+    superuser_url, wait_for,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_sampler_sees_a_lock_held_for_300_ms_and_the_reader_queued_behind_it() {
@@ -170,4 +177,359 @@ async fn the_sampler_sees_a_lock_held_for_300_ms_and_the_reader_queued_behind_it
 
     database.drop_database().await.unwrap();
     server.stop().await.unwrap();
+}
+
+/// The small rehearsal of `tests/data/scenarios/rehearsal-small.toml`, edited by
+/// `edit` and written to `dir` with its fixture paths made absolute.
+fn rehearsal_variant(
+    dir: &std::path::Path,
+    edit: impl FnOnce(String) -> String,
+) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(repo_path("tests/data/scenarios/rehearsal-small.toml"))
+        .unwrap()
+        .replace(
+            "../rehearsal/",
+            &format!("{}/", repo_path("tests/data/rehearsal").display()),
+        );
+    let path = dir.join("rehearsal-variant.toml");
+    std::fs::write(&path, edit(text)).unwrap();
+    path
+}
+
+fn quiet_options() -> RehearseOptions {
+    RehearseOptions {
+        scales: None,
+        seed: None,
+        migrations: Vec::new(),
+        progress: Progress::Silent,
+        measure_overhead: false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rehearsal_accounts_for_every_insert_and_names_the_step_that_stalled_the_writers() {
+    let server = local_server().await;
+    let scenario = Scenario::load(&repo_path("tests/data/scenarios/rehearsal-small.toml")).unwrap();
+    let rehearsed = rehearse(&server, &scenario, &quiet_options())
+        .await
+        .unwrap();
+    server.stop().await.unwrap();
+    assert!(rehearsed.failure.is_none(), "{:?}", rehearsed.failure);
+    let rehearsal = rehearsed.rehearsal;
+    let [gentle, blocking] = &rehearsal.runs[..] else {
+        panic!("two runs: {:#?}", rehearsal.runs);
+    };
+
+    // Traffic accounting: every acknowledged insert is a row found, and nothing else.
+    assert!(gentle.passed(), "{:#?}", gentle.violations);
+    let writer = &gentle.traffic[0];
+    assert_eq!((writer.name.as_str(), writer.failed), ("writer", 0));
+    assert!(writer.executed >= 50, "{} writes", writer.executed);
+    assert_eq!(writer.rows_acknowledged, writer.executed);
+    assert_eq!(writer.table.as_deref(), Some("events"));
+    let lost = gentle
+        .invariants
+        .iter()
+        .find(|invariant| invariant.name == "nothing lost")
+        .unwrap();
+    let expected = 5_000 + writer.rows_acknowledged;
+    assert_eq!(lost.actual, expected.to_string());
+    assert!(
+        lost.held
+            && lost
+                .expected
+                .starts_with(&format!("{expected} = seeded 5000 + inserted")),
+        "{lost:?}"
+    );
+    assert!(
+        gentle.invariants.iter().all(|invariant| invariant.held),
+        "{:#?}",
+        gentle.invariants
+    );
+    assert!(
+        gentle
+            .invariants
+            .iter()
+            .any(|invariant| invariant.name.contains("every index valid"))
+    );
+
+    // The steps as psql runs them, with what their SQL says they lock.
+    let summaries: Vec<&str> = gentle
+        .steps
+        .iter()
+        .map(|step| step.summary.as_str())
+        .collect();
+    assert_eq!(
+        summaries,
+        [
+            "ALTER TABLE events ADD COLUMN note text NOT NULL DEFAULT 'none'",
+            "UPDATE events SET note = kind WHERE note = 'none'",
+            "CREATE INDEX CONCURRENTLY events_note ON events (note)",
+        ]
+    );
+    assert_eq!(
+        gentle.steps[0].declared_locks,
+        ["ACCESS EXCLUSIVE on events"]
+    );
+    assert!(
+        gentle.steps[2]
+            .transaction
+            .starts_with("outside a transaction block")
+    );
+    // Every seeded event but the clicks, whose kind is the default's... no: every row
+    // has note 'none' after the column is added, so the update writes every row there
+    // was when it ran: the seeded ones and the writers' so far.
+    let updated = gentle.steps[1].rows.expect("an UPDATE reports its rows");
+    assert!(updated >= 5_000, "the update's rows: {updated}");
+
+    // The blocking step: seen holding ACCESS EXCLUSIVE, the writers queued behind it.
+    assert!(!blocking.passed());
+    let step = &blocking.steps[1];
+    let held = &step.locks[0];
+    assert_eq!(
+        (held.mode.as_str(), held.relation.as_str()),
+        ("ACCESS EXCLUSIVE", "events")
+    );
+    assert!(held.held_ms() >= 200.0, "held {} ms", held.held_ms());
+    let stall = step.longest_stall.as_ref().expect("a stall");
+    assert_eq!(stall.stream, "writer");
+    assert!(stall.stall_ms > 250.0, "{stall:?}");
+    assert_eq!(stall.first_in_queue.as_deref(), Some("step 2"));
+    assert_eq!(
+        stall.waited_for_lock.as_deref(),
+        Some("ROW EXCLUSIVE on events")
+    );
+    assert!(step.over_limit);
+    assert!(
+        blocking
+            .violations
+            .iter()
+            .any(|violation| violation.contains("step 2")
+                && violation.contains("over the limit of 250 ms")),
+        "{:?}",
+        blocking.violations
+    );
+    assert!(
+        step.explanation
+            .iter()
+            .any(|sentence| sentence.contains("held ACCESS EXCLUSIVE on events")),
+        "{:?}",
+        step.explanation
+    );
+    assert!(
+        blocking
+            .timeline
+            .holds
+            .iter()
+            .any(|hold| hold.holder == "step 2" && hold.granted)
+    );
+    assert!(
+        blocking
+            .timeline
+            .points
+            .iter()
+            .any(|point| point.stall_ms > 250.0)
+    );
+    assert!(blocking.sampler.ticks > 50);
+
+    // The document round-trips through its JSON.
+    let json = serde_json::to_string(&rehearsal).unwrap();
+    let back: plancheck::outcome::rehearsal::Rehearsal = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, rehearsal);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_step_stops_the_rehearsal_and_keeps_the_steps_done() {
+    let server = local_server().await;
+    let url = superuser_url(&server);
+    let dir = tempfile::tempdir().unwrap();
+    let path = rehearsal_variant(dir.path(), |text| {
+        text.replace("add_note_blocking.sql", "add_note_broken.sql")
+    });
+    let out = dir.path().join("reports");
+    let output = plancheck()
+        .arg("rehearse")
+        .arg(&path)
+        .args([
+            "--migration",
+            "blocking",
+            "--no-progress",
+            "--no-sampler-cost",
+            "--backend",
+            "url",
+            "--database-url",
+            &url,
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("add_note_broken.sql")
+            && stderr.contains("step 2 of migration blocking (line 4) failed"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("column \"nope\" of relation \"events\" does not exist"),
+        "{stderr}"
+    );
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("rehearsals/rehearsal-variant/rehearsal.json")).unwrap(),
+    )
+    .unwrap();
+    let run = &report["runs"][0];
+    assert_eq!(run["steps"].as_array().unwrap().len(), 2, "the steps done");
+    assert_eq!(run["steps_not_run"], 1);
+    assert!(run["stopped"].as_str().unwrap().contains("step 2 failed"));
+    let client = plancheck::provision::connect(&url.parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        scratch_databases(&client).await,
+        Vec::<String>::new(),
+        "the scratch database was left on the server"
+    );
+    drop(client);
+    server.stop().await.unwrap();
+}
+
+#[test]
+fn bad_traffic_and_invariants_are_refused_with_the_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, fn(String) -> String, &str); 4] = [
+        (
+            "a rate of 0",
+            |text| text.replacen("rate = 100", "rate = 0", 1),
+            "key `rehearsal.traffic \"writer\".rate`: 0 executions per second would never run the statement",
+        ),
+        (
+            "a statement that needs the migration",
+            |text| {
+                text.replace("INSERT INTO events (account_id, kind, created_at) VALUES ($1, 'click', now())", "INSERT INTO events (account_id, kind, created_at, note) VALUES ($1, 'click', now(), 'x')")
+            },
+            "traffic \"writer\" fails on the pre-migration schema, before the migration starts: column \"note\" of relation \"events\" does not exist",
+        ),
+        (
+            "a rate its connections cannot keep",
+            |text| {
+                text.replace(
+                    "SELECT count(*) FROM events WHERE account_id = $1",
+                    "SELECT pg_sleep(0.25), $1::uuid",
+                )
+            },
+            "traffic \"reader\": a rate of 20 per second is above what its 1 connection(s) can do",
+        ),
+        (
+            "an invariant that is not a boolean or a count",
+            |text| {
+                text.replace(
+                    "SELECT bool_and(note <> 'none' OR kind = 'click') FROM events",
+                    "SELECT min(note) FROM events",
+                )
+            },
+            "key `rehearsal.invariant \"every note filled\"`: returns text; an invariant returns one row of one boolean",
+        ),
+    ];
+    for (what, edit, message) in cases {
+        let path = rehearsal_variant(dir.path(), edit);
+        let output = plancheck()
+            .arg("rehearse")
+            .arg(&path)
+            .args([
+                "--migration",
+                "gentle",
+                "--no-progress",
+                "--no-sampler-cost",
+                "--out",
+            ])
+            .arg(dir.path().join("reports"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{what}: {stderr}");
+        assert!(
+            stderr.contains(message),
+            "{what}: expected {message:?} in {stderr}"
+        );
+    }
+}
+
+#[test]
+fn ctrl_c_stops_the_traffic_then_the_server_and_exits_130() {
+    let dir = tempfile::tempdir().unwrap();
+    let slow = dir.path().join("slow.sql");
+    std::fs::write(
+        &slow,
+        "ALTER TABLE events ADD COLUMN note text NOT NULL DEFAULT 'none';\nSELECT pg_sleep(60);\n",
+    )
+    .unwrap();
+    let path = rehearsal_variant(dir.path(), |text| {
+        text.replace(
+            &format!(
+                "{}/add_note_blocking.sql",
+                repo_path("tests/data/rehearsal").display()
+            ),
+            &slow.display().to_string(),
+        )
+    });
+    let log = dir.path().join("stderr.log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_plancheck"))
+        .current_dir(repo_path(""))
+        .env("PLANCHECK_BACKEND", "local")
+        .arg("rehearse")
+        .arg(&path)
+        .args([
+            "--migration",
+            "blocking",
+            "--no-progress",
+            "--no-sampler-cost",
+            "--out",
+        ])
+        .arg(dir.path().join("reports"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut server = None;
+    assert!(
+        wait_for(Duration::from_secs(60), || {
+            if server.is_none() {
+                server = local_server_of(child.id());
+            }
+            std::fs::read_to_string(&log)
+                .is_ok_and(|text| text.contains("rehearsal: migration steps"))
+        }),
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    let (server_pid, directory) = server.expect("the run's local server");
+    std::thread::sleep(Duration::from_millis(500));
+    let interrupted = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(
+        interrupted.elapsed() < Duration::from_secs(30),
+        "the sleeping step was not waited out: {:?}",
+        interrupted.elapsed()
+    );
+    assert!(
+        stderr.contains("interrupted; stopping the traffic and cleaning up"),
+        "{stderr}"
+    );
+    assert!(!process_alive(server_pid), "server left running");
+    assert!(!directory.exists(), "{} left behind", directory.display());
+    assert!(
+        !dir.path()
+            .join("reports/rehearsals/rehearsal-variant")
+            .exists(),
+        "no report from an interrupted run"
+    );
 }
