@@ -436,8 +436,10 @@ fn step_notes(step: &StepOutcome) -> Option<String> {
 /// One run's traffic, invariants and sampler.
 fn run_details(run: &MigrationRun) -> String {
     let mut md = format!(
-        "\n<details><summary>Traffic, invariants and lock sampler of {}</summary>\n\n| Stream | Rate asked | Achieved | Connections | Started | Executed | Failed | Rows acknowledged | p50 | p99 | Max |\n|---|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|\n",
-        run_name(run)
+        // Markdown is not read inside `<summary>`: the name goes in `<code>`.
+        "\n<details><summary>Traffic, invariants and lock sampler of <code>{}</code> at {} rows</summary>\n\n| Stream | Rate asked | Achieved | Connections | Started | Executed | Failed | Rows acknowledged | p50 | p99 | Max |\n|---|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|\n",
+        html_text(&run.migration),
+        format_count(run.scale as f64)
     );
     for stream in &run.traffic {
         let started = match &stream.started_after {
@@ -595,6 +597,13 @@ fn names(who: &[String]) -> String {
         .map(|one| name(one))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Text safe inside HTML, where Markdown is not read.
+fn html_text(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Makes text safe inside a Markdown table cell.

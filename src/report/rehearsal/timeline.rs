@@ -127,7 +127,8 @@ pub fn timeline_svg(run: &MigrationRun, limits: &Limits) -> String {
         .collect();
     let mut body = String::new();
     let legend_bottom = legend(&mut body, &names, &id);
-    let frame = frame(run, limits, legend_bottom + 34.0);
+    // Two rows of step numbers go between the legend and the plot.
+    let frame = frame(run, limits, legend_bottom + 40.0);
     let lanes = lanes(&run.timeline.holds);
     let lanes_top = frame.plot_bottom + 46.0;
     let shown = lanes.len().min(MAX_LANES);
@@ -823,17 +824,18 @@ fn bar(
         .map(|_| lock.mode.clone())
 }
 
-/// `text` cut to `chars` characters, with an ellipsis when cut.
+/// `text` cut to `chars` characters, with an ellipsis in the middle when cut: the
+/// end of a lane's name (a partition's suffix) tells lanes apart as much as its start.
 fn shorten(text: &str, chars: usize) -> String {
-    match text.chars().count() > chars {
-        true => {
-            text.chars()
-                .take(chars.saturating_sub(1))
-                .collect::<String>()
-                + "…"
-        }
-        false => text.to_owned(),
+    let count = text.chars().count();
+    if count <= chars {
+        return text.to_owned();
     }
+    let tail = chars.saturating_sub(1) / 2;
+    let head = chars.saturating_sub(1) - tail;
+    let start: String = text.chars().take(head).collect();
+    let end: String = text.chars().skip(count - tail).collect();
+    format!("{start}…{end}")
 }
 
 #[cfg(test)]
@@ -947,6 +949,15 @@ mod tests {
         assert_eq!(time_label(2_000.0, 1_000.0), "2 s");
         assert_eq!(stall_label(0.1), "0.1 ms");
         assert_eq!(stall_label(10_000.0), "10 s");
+    }
+
+    #[test]
+    fn a_long_lane_name_keeps_its_start_and_its_end() {
+        assert_eq!(
+            shorten("step 12 · public.workflow_runs_2024_01", 20),
+            "step 12 · …s_2024_01"
+        );
+        assert_eq!(shorten("step 1 · runs", 20), "step 1 · runs");
     }
 
     #[test]
