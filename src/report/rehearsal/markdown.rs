@@ -684,6 +684,33 @@ mod tests {
     }
 
     #[test]
+    fn a_run_stopped_by_a_failed_step_says_why_and_what_did_not_run() {
+        let mut rehearsal = sample::rehearsal();
+        let run = &mut rehearsal.runs[3];
+        run.steps.truncate(2);
+        run.steps[1].error =
+            Some("ERROR: canceling statement due to lock timeout (55P03)".to_owned());
+        run.steps_not_run = 1;
+        run.stopped = Some("step 2 failed".to_owned());
+        let text = render(&rehearsal);
+        assert!(
+            text.contains("- `safer` at 1,000,000 rows: stopped: step 2 failed"),
+            "{text}"
+        );
+        assert!(text.contains("❌ Stopped: step 2 failed"));
+        assert!(text.contains("`fixtures/migrations/safer.sql:2`<br>❌ **failed**"));
+        assert!(text.contains(
+            "- **Step 2**: It failed: `ERROR: canceling statement due to lock timeout (55P03)`."
+        ));
+        assert!(text.contains("1 of the migration's steps did not run."));
+        let page = super::super::html(&rehearsal);
+        assert!(page.contains("✘ Stopped: step 2 failed"));
+        assert!(page.contains(
+            "It failed: <code>ERROR: canceling statement due to lock timeout (55P03)</code>."
+        ));
+    }
+
+    #[test]
     fn a_passing_rehearsal_says_so_without_a_list() {
         let mut rehearsal = sample::rehearsal();
         rehearsal.runs.retain(|run| run.migration == "safer");
