@@ -13,6 +13,7 @@ mod index;
 pub mod json;
 pub mod markdown;
 pub mod plan_tree;
+pub mod rehearsal;
 pub mod saved;
 pub mod terminal;
 
