@@ -711,10 +711,7 @@ async fn run_rehearsal(args: RehearseArgs, registry: Registry) -> Result<Outcome
     let rehearsal = &rehearsed.rehearsal;
     if !rehearsal.runs.is_empty() {
         print_stdout(&report::terminal::rehearsal(rehearsal));
-        let json = serde_json::to_string_pretty(rehearsal).map_err(|error| {
-            Error::Infrastructure(format!("writing the rehearsal's JSON: {error}"))
-        })?;
-        let dir = claim.install(&[("rehearsal.json".to_owned(), json)])?;
+        let dir = claim.install(&report::rehearsal::files(rehearsal))?;
         say!("report written to {}", dir.display());
     }
     if let Some(error) = rehearsed.failure {

@@ -315,6 +315,9 @@ pub struct StepGrowth {
     pub exponent: Option<f64>,
     /// The exponent is clearly above 1 (the step grows faster than the table).
     pub super_linear: bool,
+    /// Why the exponent is not judged, when it is not: the step waited for locks at
+    /// some scale, so its duration measures the traffic's timing, not the table.
+    pub not_judged: Option<String>,
 }
 
 /// Traffic throughput with and without the lock sampler, measured in one run.

@@ -30,6 +30,9 @@ pub const SUPER_LINEAR: f64 = 1.3;
 /// Steps shorter than this at the largest scale are not judged for growth: their
 /// timings are mostly fixed costs.
 const GROWTH_FLOOR_MS: f64 = 20.0;
+/// A step that spent this share of its time waiting for locks at some scale is not
+/// judged for growth.
+const WAITED_SHARE: f64 = 0.1;
 
 /// One step as it ran.
 #[derive(Debug, Clone)]
@@ -151,9 +154,8 @@ impl Observed<'_> {
         span.last_seen + self.interval / 2
     }
 
-    /// How long `execution` was kept from running.
-    pub fn stall(&self, execution: &Execution) -> Duration {
-        let queued = execution.started.saturating_sub(execution.due);
+    /// How long `execution` waited for locks while it ran, as the sampler saw it.
+    fn lock_wait(&self, execution: &Execution) -> Duration {
         let mut waited = Duration::ZERO;
         let pids = [execution.pid];
         for span in self.waits_of(&pids, execution.started, execution.finished) {
@@ -161,7 +163,51 @@ impl Observed<'_> {
             let end = self.wait_end(span).min(execution.finished);
             waited += end.saturating_sub(begin);
         }
-        (queued + waited).min(execution.finished.saturating_sub(execution.due))
+        waited.min(execution.finished.saturating_sub(execution.started))
+    }
+
+    /// Every execution's stall, in `executions`' order: how much later it finished
+    /// than it would have had no execution on its connection waited for a lock. Each
+    /// connection's executions are replayed in order with their lock waits taken out
+    /// (an execution starts when it is due or when the one before it would have
+    /// finished); the stall is the actual finish less the replayed one. So a writer
+    /// queued behind an earlier one that waited for a lock is stalled, and a reader
+    /// that falls behind its rate because it got slower on its own is not.
+    pub fn stalls(&self) -> Vec<Duration> {
+        let mut order: Vec<usize> = (0..self.executions.len()).collect();
+        order.sort_by_key(|index| {
+            let execution = &self.executions[*index];
+            (execution.pid, execution.started)
+        });
+        let mut stalls = vec![Duration::ZERO; self.executions.len()];
+        let mut connection = None;
+        let mut free = Duration::ZERO;
+        for index in order {
+            let execution = &self.executions[index];
+            if connection != Some(execution.pid) {
+                connection = Some(execution.pid);
+                free = Duration::ZERO;
+            }
+            let work = execution
+                .finished
+                .saturating_sub(execution.started)
+                .saturating_sub(self.lock_wait(execution));
+            let replayed = execution.due.max(free) + work;
+            stalls[index] = execution.finished.saturating_sub(replayed);
+            free = replayed;
+        }
+        stalls
+    }
+
+    /// How long `execution`, one of this run's, was kept from running (see
+    /// [`Observed::stalls`]).
+    pub fn stall(&self, execution: &Execution) -> Duration {
+        let index = self
+            .executions
+            .iter()
+            .position(|candidate| candidate == execution)
+            .expect("an execution of this run");
+        self.stalls()[index]
     }
 
     /// The lock `execution` (or, for a queued one, its connection's earlier
@@ -206,7 +252,7 @@ impl Observed<'_> {
         })
     }
 
-    fn outcome_of(&self, index: usize) -> StepOutcome {
+    fn outcome_of(&self, index: usize, stalls: &[Duration]) -> StepOutcome {
         let run = &self.steps[index];
         let (from, to) = (run.start, run.end);
         let step_pids = [self.step_pid];
@@ -227,16 +273,17 @@ impl Observed<'_> {
             if !self.tables.contains(relation) {
                 continue;
             }
-            let entry = strongest.entry(relation.clone()).or_insert((
-                mode,
-                span.first_seen,
-                span.last_seen,
-            ));
+            // A span can run on into the next step when both hold the same lock (the
+            // sampler does not know where steps end): each step gets its own part.
+            let (first, last) = (span.first_seen.max(from), span.last_seen.min(to));
+            let entry = strongest
+                .entry(relation.clone())
+                .or_insert((mode, first, last));
             if mode > entry.0 {
-                *entry = (mode, span.first_seen, span.last_seen);
+                *entry = (mode, first, last);
             } else if mode == entry.0 {
-                entry.1 = entry.1.min(span.first_seen);
-                entry.2 = entry.2.max(span.last_seen);
+                entry.1 = entry.1.min(first);
+                entry.2 = entry.2.max(last);
             }
         }
         let mut locks: Vec<(LockMode, HeldLock)> = strongest
@@ -276,20 +323,19 @@ impl Observed<'_> {
         }
 
         // The traffic that ran during the step.
-        let during: Vec<&Execution> = self
+        let during: Vec<(Duration, &Execution)> = self
             .executions
             .iter()
-            .filter(|execution| execution.due <= to && execution.finished >= from)
+            .zip(stalls)
+            .filter(|(execution, _)| execution.due <= to && execution.finished >= from)
+            .map(|(execution, stall)| (*stall, execution))
             .collect();
         let latency = latency(
             during
                 .iter()
-                .map(|execution| execution.finished.saturating_sub(execution.due)),
+                .map(|(_, execution)| execution.finished.saturating_sub(execution.due)),
         );
-        let longest = during
-            .iter()
-            .map(|execution| (self.stall(execution), *execution))
-            .max_by_key(|(stall, _)| *stall);
+        let longest = during.iter().copied().max_by_key(|(stall, _)| *stall);
         let longest_stall = longest.map(|(stall, execution)| {
             let (lock, first) = self.stall_cause(execution);
             Stall {
@@ -303,7 +349,10 @@ impl Observed<'_> {
         });
         let over_limit = longest.is_some_and(|(stall, _)| stall > self.max_stall);
         let mut failures: Vec<TrafficFailure> = Vec::new();
-        for execution in during.iter().filter(|execution| execution.error.is_some()) {
+        for (_, execution) in during
+            .iter()
+            .filter(|(_, execution)| execution.error.is_some())
+        {
             let stream = &self.streams[execution.stream].name;
             let error = execution.error.clone().unwrap_or_default();
             match failures
@@ -344,7 +393,7 @@ impl Observed<'_> {
                     false => holders.join(", "),
                 }
             ));
-            let queued = self.queued_behind(self.step_pid, from, to);
+            let queued = self.queued_behind(self.step_pid, from, to, stalls);
             if !queued.is_empty() {
                 explanation.push(format!(
                     "Traffic queued behind the waiting step, since a lock request waits for the ones ahead of it: {}. Their stall is the holder's remaining time plus the step's own.",
@@ -452,7 +501,13 @@ impl Observed<'_> {
 
     /// Each stream whose sessions waited behind `pid` between `from` and `to`, with
     /// its longest stall then.
-    fn queued_behind(&self, pid: i32, from: Duration, to: Duration) -> Vec<(String, f64)> {
+    fn queued_behind(
+        &self,
+        pid: i32,
+        from: Duration,
+        to: Duration,
+        stalls: &[Duration],
+    ) -> Vec<(String, f64)> {
         let mut queued: Vec<(String, f64)> = Vec::new();
         for (index, stream) in self.streams.iter().enumerate() {
             let pids = self.pids_of(index);
@@ -465,10 +520,11 @@ impl Observed<'_> {
             let worst = self
                 .executions
                 .iter()
-                .filter(|execution| {
+                .zip(stalls)
+                .filter(|(execution, _)| {
                     execution.stream == index && execution.due <= to && execution.finished >= from
                 })
-                .map(|execution| ms(self.stall(execution)))
+                .map(|(_, stall)| ms(*stall))
                 .fold(0.0, f64::max);
             queued.push((stream.name.clone(), worst));
         }
@@ -477,13 +533,15 @@ impl Observed<'_> {
 
     /// Every step that ran, judged.
     pub fn step_outcomes(&self) -> Vec<StepOutcome> {
+        let stalls = self.stalls();
         (0..self.steps.len())
-            .map(|index| self.outcome_of(index))
+            .map(|index| self.outcome_of(index, &stalls))
             .collect()
     }
 
     /// Each stream over the whole run.
     pub fn stream_summaries(&self) -> Vec<TrafficStream> {
+        let stalls = self.stalls();
         self.streams
             .iter()
             .enumerate()
@@ -522,9 +580,12 @@ impl Observed<'_> {
                             .iter()
                             .map(|execution| execution.finished.saturating_sub(execution.due)),
                     ),
-                    max_stall_ms: executions
+                    max_stall_ms: self
+                        .executions
                         .iter()
-                        .map(|execution| ms(self.stall(execution)))
+                        .zip(&stalls)
+                        .filter(|(execution, _)| execution.stream == index)
+                        .map(|(_, stall)| ms(*stall))
                         .fold(0.0, f64::max),
                 }
             })
@@ -536,11 +597,12 @@ impl Observed<'_> {
         let points = self
             .executions
             .iter()
-            .map(|execution| LatencyPoint {
+            .zip(self.stalls())
+            .map(|(execution, stall)| LatencyPoint {
                 stream: execution.stream,
                 due_ms: ms(execution.due),
                 latency_ms: ms(execution.finished.saturating_sub(execution.due)),
-                stall_ms: ms(self.stall(execution)),
+                stall_ms: ms(stall),
                 failed: execution.error.is_some(),
             })
             .collect();
@@ -661,6 +723,13 @@ pub fn growth(runs: &[MigrationRun]) -> Vec<StepGrowth> {
                 })
                 .flatten();
             let largest = durations.last().copied().unwrap_or(0.0);
+            let waited = found
+                .iter()
+                .flatten()
+                .any(|outcome| outcome.waited_ms >= WAITED_SHARE * outcome.duration_ms());
+            let not_judged = (waited && exponent.is_some()).then(|| {
+                "it waited for locks, so its time measures the traffic, not the table".to_owned()
+            });
             growth.push(StepGrowth {
                 migration: migration.to_owned(),
                 step: step + 1,
@@ -672,7 +741,9 @@ pub fn growth(runs: &[MigrationRun]) -> Vec<StepGrowth> {
                     .collect(),
                 exponent,
                 super_linear: exponent.is_some_and(|slope| slope > SUPER_LINEAR)
-                    && largest >= GROWTH_FLOOR_MS,
+                    && largest >= GROWTH_FLOOR_MS
+                    && not_judged.is_none(),
+                not_judged,
             });
         }
     }
@@ -912,6 +983,41 @@ mod tests {
         assert!((growth[1].exponent.unwrap() - 1.0).abs() < 1e-9);
         assert!(!growth[1].super_linear);
         assert_eq!(growth[2].exponent, None, "too short to fit");
+    }
+
+    #[test]
+    fn a_reader_that_falls_behind_its_rate_on_its_own_is_late_but_not_stalled() {
+        let (steps, streams, _, _) = queue();
+        // Due every second, each taking 1.5 s with no lock wait: each starts later.
+        let mut executions = Vec::new();
+        let mut free = 0;
+        for turn in 0..5 {
+            let due = turn * 1000;
+            let started = due.max(free);
+            free = started + 1500;
+            executions.push(execution(0, 20, due, started, free));
+        }
+        let tables = vec!["t".to_owned()];
+        let observed = observed(&steps, &streams, &executions, &[], &tables);
+        assert!(observed.stalls().iter().all(|stall| stall.is_zero()));
+        let summary = &observed.stream_summaries()[0];
+        assert_eq!(summary.max_stall_ms, 0.0);
+        assert_eq!(summary.latency.max_ms, 3500.0, "the last one finished 3.5 s after it was due");
+    }
+
+    #[test]
+    fn a_step_that_waited_for_locks_is_not_judged_for_growth() {
+        let mut runs = [
+            run("safer", 250_000, &[2.0, 100.0]),
+            run("safer", 1_000_000, &[2_000.0, 400.0]),
+        ];
+        // At 1,000,000 the first step retried behind a reader for most of its time.
+        runs[1].steps[0].waited_ms = 500.0;
+        let growth = growth(&runs);
+        assert!((growth[0].exponent.unwrap() - 4.98).abs() < 0.01);
+        assert!(!growth[0].super_linear);
+        assert!(growth[0].not_judged.as_deref().unwrap().contains("waited for locks"));
+        assert_eq!(growth[1].not_judged, None);
     }
 
     #[test]

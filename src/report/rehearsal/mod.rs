@@ -226,6 +226,10 @@ fn growth_words(growth: &StepGrowth) -> Option<String> {
 /// A step's exponent as a table shows it, or why there is none.
 fn exponent_text(growth: &StepGrowth) -> String {
     match growth.exponent {
+        Some(exponent) if growth.not_judged.is_some() => format!(
+            "{exponent:.2} (not judged: {})",
+            growth.not_judged.as_deref().unwrap_or_default()
+        ),
         Some(exponent) => format!("{exponent:.2}"),
         None if growth.durations_ms.len() < growth.scales.len() => "- (not reached)".to_owned(),
         None => "- (too short)".to_owned(),

@@ -374,6 +374,7 @@ fn points(script: &Script, duration_ms: f64) -> Vec<(LatencyPoint, Option<(&str,
                 LatencyPoint {
                     stream,
                     due_ms: due,
+                    latency_ms: (stall * 10.0).round() / 10.0,
                     stall_ms: (stall * 10.0).round() / 10.0,
                     failed,
                 },
@@ -427,6 +428,7 @@ fn run(script: Script) -> MigrationRun {
                     stream: STREAMS[point.stream].to_owned(),
                     due_ms: point.due_ms,
                     stall_ms: point.stall_ms,
+                    latency_ms: point.latency_ms,
                     waited_for_lock: why.map(|(lock, _)| lock.to_owned()),
                     first_in_queue: why.map(|(_, head)| head.to_owned()),
                 });
@@ -459,6 +461,7 @@ fn run(script: Script) -> MigrationRun {
                 error: None,
                 rows: step.rows,
                 locks: step.locks.clone(),
+                declared_locks: Vec::new(),
                 waited_ms: step.waited_ms,
                 waited_for: step.waited_for.clone(),
                 over_limit: longest.as_ref().is_some_and(|stall| stall.stall_ms > limit),
@@ -497,6 +500,7 @@ fn run(script: Script) -> MigrationRun {
                     0
                 },
                 latency: latency(&stalls),
+                max_stall_ms: stalls.iter().copied().fold(0.0, f64::max),
             }
         })
         .collect();
@@ -608,6 +612,7 @@ fn growth(runs: &[MigrationRun]) -> Vec<StepGrowth> {
                 durations_ms,
                 super_linear: exponent.is_some_and(|exponent| exponent > 1.3),
                 exponent,
+                not_judged: None,
             });
         }
     }

@@ -888,6 +888,7 @@ mod tests {
             .map(|k| LatencyPoint {
                 stream: k % 3,
                 due_ms: k as f64 * 0.5,
+                latency_ms: 1.0,
                 stall_ms: match k {
                     k if k % 7_919 == 0 => 2_500.0 + k as f64 / 100.0,
                     k => 1.0 + (k * 7_919 % 1_000) as f64 / 100.0,
