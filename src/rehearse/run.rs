@@ -33,8 +33,12 @@ pub const POOL_ROWS: i64 = 10_000;
 /// How long the traffic's last executions may take to finish once it is stopped
 /// before they are cancelled.
 const STOP_GRACE: Duration = Duration::from_secs(30);
-/// How long each of the three phases of the sampler's cost measurement runs.
-const OVERHEAD_PHASE: Duration = Duration::from_millis(1500);
+/// How long each phase of the sampler's cost measurement runs; the phases alternate
+/// without and with the sampler, [`OVERHEAD_PHASES`] of each, so that a drift of the
+/// machine's speed over the measurement (another process, the server's own
+/// housekeeping) falls on both sides alike.
+const OVERHEAD_PHASE: Duration = Duration::from_secs(1);
+const OVERHEAD_PHASES: usize = 3;
 
 /// What the user chose for one rehearsal, beyond the scenario file.
 #[derive(Debug, Clone)]
@@ -1029,9 +1033,9 @@ async fn sampler_overhead(
             ..stream.clone()
         })
         .collect();
-    let mut rates = Vec::new();
-    let mut interval = Duration::ZERO;
-    for with_sampler in [false, true, false] {
+    let mut rates = (Vec::new(), Vec::new());
+    let mut intervals = Vec::new();
+    for with_sampler in [false, true].repeat(OVERHEAD_PHASES) {
         let clock = Instant::now();
         let sampler = match with_sampler {
             true => {
@@ -1048,20 +1052,28 @@ async fn sampler_overhead(
             .iter()
             .filter(|execution| execution.error.is_none() && execution.finished <= clock.elapsed())
             .count();
-        rates.push(ok as f64 / OVERHEAD_PHASE.as_secs_f64());
-        if let Some(sampler) = sampler {
-            interval = sampler.stop().await?.interval_stats().median_gap;
+        let rate = ok as f64 / OVERHEAD_PHASE.as_secs_f64();
+        match sampler {
+            Some(sampler) => {
+                rates.1.push(rate);
+                intervals.push(sampler.stop().await?.interval_stats().median_gap);
+            }
+            None => rates.0.push(rate),
         }
     }
     phase.finish();
-    let without = (rates[0] + rates[2]) / 2.0;
+    let mean = |values: &[f64]| values.iter().sum::<f64>() / values.len().max(1) as f64;
+    let (without, with) = (mean(&rates.0), mean(&rates.1));
+    intervals.sort();
     Ok(SamplerOverhead {
         without_per_s: without,
-        with_per_s: rates[1],
+        with_per_s: with,
         ratio: match without > 0.0 {
-            true => rates[1] / without,
+            true => with / without,
             false => 0.0,
         },
-        median_interval_ms: interval.as_secs_f64() * 1000.0,
+        median_interval_ms: intervals
+            .get(intervals.len() / 2)
+            .map_or(0.0, |interval| interval.as_secs_f64() * 1000.0),
     })
 }
