@@ -276,8 +276,8 @@ pub struct RehearseArgs {
     /// Seed for every random choice (default: the dataset's `seed`).
     #[arg(long, value_parser = parse_seed, allow_negative_numbers = true)]
     pub seed: Option<u64>,
-    /// Skip measuring what the lock sampler costs the traffic (six alternating phases
-    /// of 1 s, without and with it, after the last run).
+    /// Skip measuring what the lock sampler costs the traffic (twelve alternating
+    /// phases of 1 s, without and with it, after the last run).
     #[arg(long)]
     pub no_sampler_cost: bool,
     /// Where PostgreSQL comes from, as for `plancheck scenario`.

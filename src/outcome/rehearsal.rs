@@ -320,14 +320,16 @@ pub struct StepGrowth {
     pub not_judged: Option<String>,
 }
 
-/// Traffic throughput with and without the lock sampler, measured in one run.
+/// Traffic throughput with and without the lock sampler, measured in one run: the
+/// traffic's writers flat out in alternating phases of a second without and with it.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SamplerOverhead {
-    /// Statements per second the traffic's writers managed flat out without the sampler.
+    /// Statements per second the writers managed without the sampler (the median phase).
     pub without_per_s: f64,
+    /// And with it.
     pub with_per_s: f64,
-    /// `with / without`: 0.95 means a 5% cost.
+    /// The median over the pairs of phases of `with / without`: 0.95 means a 5% cost.
     pub ratio: f64,
     /// The sampler's median interval while it measured.
     pub median_interval_ms: f64,

@@ -82,8 +82,10 @@ pub struct Observed<'a> {
     pub max_stall: Duration,
 }
 
+/// Milliseconds to the microsecond: finer than any clock here is worth, and it keeps
+/// the JSON of tens of thousands of executions small.
 fn ms(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1000.0
+    (duration.as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
 
 /// The statement's first line, at most 90 characters.
@@ -1027,7 +1029,10 @@ mod tests {
         assert!(observed.stalls().iter().all(|stall| stall.is_zero()));
         let summary = &observed.stream_summaries()[0];
         assert_eq!(summary.max_stall_ms, 0.0);
-        assert_eq!(summary.latency.max_ms, 3500.0, "the last one finished 3.5 s after it was due");
+        assert_eq!(
+            summary.latency.max_ms, 3500.0,
+            "the last one finished 3.5 s after it was due"
+        );
     }
 
     #[test]
@@ -1041,7 +1046,13 @@ mod tests {
         let growth = growth(&runs);
         assert!((growth[0].exponent.unwrap() - 4.98).abs() < 0.01);
         assert!(!growth[0].super_linear);
-        assert!(growth[0].not_judged.as_deref().unwrap().contains("waited for locks"));
+        assert!(
+            growth[0]
+                .not_judged
+                .as_deref()
+                .unwrap()
+                .contains("waited for locks")
+        );
         assert_eq!(growth[1].not_judged, None);
     }
 

@@ -38,7 +38,7 @@ const STOP_GRACE: Duration = Duration::from_secs(30);
 /// machine's speed over the measurement (another process, the server's own
 /// housekeeping) falls on both sides alike.
 const OVERHEAD_PHASE: Duration = Duration::from_secs(1);
-const OVERHEAD_PHASES: usize = 3;
+const OVERHEAD_PHASES: usize = 6;
 
 /// What the user chose for one rehearsal, beyond the scenario file.
 #[derive(Debug, Clone)]
@@ -275,7 +275,13 @@ async fn rehearse_one(
         .collect();
 
     let clock = Instant::now();
-    let sampler = LockSampler::start(scratch.connect().await?, clock, DEFAULT_INTERVAL).await?;
+    let sampler = LockSampler::start_watching(
+        scratch.connect().await?,
+        clock,
+        DEFAULT_INTERVAL,
+        vec![step_pid],
+    )
+    .await?;
     let (steps_done, steps_seen) = watch::channel(0usize);
     let pools = Arc::new(pools);
     let traffic = Traffic::start(
@@ -1062,16 +1068,28 @@ async fn sampler_overhead(
         }
     }
     phase.finish();
-    let mean = |values: &[f64]| values.iter().sum::<f64>() / values.len().max(1) as f64;
-    let (without, with) = (mean(&rates.0), mean(&rates.1));
+    // Medians, and the median of each pair's ratio (a phase disturbed by something
+    // else on the machine moves one pair, not the figure).
+    let median = |mut values: Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        match values.len() {
+            0 => 0.0,
+            n if n % 2 == 1 => values[n / 2],
+            n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+        }
+    };
+    let ratios: Vec<f64> = rates
+        .0
+        .iter()
+        .zip(&rates.1)
+        .filter(|(without, _)| **without > 0.0)
+        .map(|(without, with)| with / without)
+        .collect();
     intervals.sort();
     Ok(SamplerOverhead {
-        without_per_s: without,
-        with_per_s: with,
-        ratio: match without > 0.0 {
-            true => with / without,
-            false => 0.0,
-        },
+        without_per_s: median(rates.0),
+        with_per_s: median(rates.1),
+        ratio: median(ratios),
         median_interval_ms: intervals
             .get(intervals.len() / 2)
             .map_or(0.0, |interval| interval.as_secs_f64() * 1000.0),

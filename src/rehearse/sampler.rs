@@ -23,20 +23,36 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Relation locks on user relations (system catalogs, below the first normal OID
 /// 16384, are locked by every statement's catalog reads and say nothing about a
-/// migration) and every lock someone waits for, in the sampled database, of every
-/// session but the sampler's own. `$waited` is how long a waiter has waited, from
+/// migration) in the sampled database (`$2`), and every lock a session of that
+/// database waits for, of every session but the sampler's own. The sessions are
+/// looked up only when someone waits, since reading every backend's activity on
+/// every tick costs more than the lock table itself. `$waited` is how long a waiter has waited, from
 /// `pg_locks.waitstart` (PostgreSQL 14 and later).
+///
+/// While nobody waits, the weak locks that every read and write takes (ACCESS SHARE,
+/// ROW SHARE, ROW EXCLUSIVE) are left out except for the sessions in `$1` (the
+/// migration's): they block nobody then, and leaving them out keeps each reading
+/// short (no name lookup for each of the traffic's index locks) and its answer small.
+/// When anyone waits, every lock is kept, so that who held what is known.
 const SAMPLE_SQL: &str = "\
-SELECT l.pid, l.locktype, l.mode, l.granted,
-       CASE WHEN l.relation IS NOT NULL THEN l.relation::regclass::text END,
-       CASE WHEN NOT l.granted THEN pg_blocking_pids(l.pid) END,
-       CASE WHEN NOT l.granted THEN $waited END
-FROM pg_locks l
-JOIN pg_stat_activity a ON a.pid = l.pid
-WHERE a.datname = current_database()
-  AND l.pid <> pg_backend_pid()
-  AND ((l.locktype = 'relation' AND l.database = a.datid AND l.relation >= 16384::oid)
-       OR NOT l.granted)";
+WITH l AS MATERIALIZED (
+    SELECT l.pid, l.locktype, l.mode, l.granted, l.relation,
+           CASE WHEN NOT l.granted THEN $waited END AS waited
+    FROM pg_locks l
+    WHERE l.pid <> pg_backend_pid()
+      AND ((l.locktype = 'relation' AND l.database = $2 AND l.relation >= 16384::oid)
+           OR (NOT l.granted
+               AND l.pid IN (SELECT pid FROM pg_stat_get_activity(NULL) WHERE datid = $2)))
+)
+SELECT pid, locktype, mode, granted,
+       CASE WHEN relation IS NOT NULL THEN relation::regclass::text END,
+       CASE WHEN NOT granted THEN pg_blocking_pids(pid) END,
+       waited
+FROM l
+WHERE NOT granted
+   OR mode NOT IN ('AccessShareLock', 'RowShareLock', 'RowExclusiveLock')
+   OR pid = ANY($1)
+   OR EXISTS (SELECT FROM l AS w WHERE NOT w.granted)";
 
 /// One lock one session held or awaited when the lock table was read.
 #[derive(Debug, Clone, PartialEq)]
@@ -211,14 +227,27 @@ impl LockSampler {
     /// `interval`, stamping samples with the time since `start`. Fails before the
     /// first tick if the server refuses the query.
     pub async fn start(client: Client, start: Instant, interval: Duration) -> Result<LockSampler> {
+        LockSampler::start_watching(client, start, interval, Vec::new()).await
+    }
+
+    /// As [`LockSampler::start`], keeping every lock of the sessions `watched` (the
+    /// migration's) in every reading, weak ones included.
+    pub async fn start_watching(
+        client: Client,
+        start: Instant,
+        interval: Duration,
+        watched: Vec<i32>,
+    ) -> Result<LockSampler> {
         let facts = client
             .query_one(
-                "SELECT current_setting('server_version_num')::int, pg_backend_pid()",
+                "SELECT current_setting('server_version_num')::int, pg_backend_pid(), \
+                        oid FROM pg_database WHERE datname = current_database()",
                 &[],
             )
             .await
             .map_err(Error::database("reading the sampler's server version"))?;
-        let (version, backend_pid): (i32, i32) = (facts.get(0), facts.get(1));
+        let (version, backend_pid, database): (i32, i32, tokio_postgres::types::Oid) =
+            (facts.get(0), facts.get(1), facts.get(2));
         // No reading may hang the rehearsal; the session is named for whoever looks
         // at pg_stat_activity meanwhile.
         client
@@ -251,7 +280,7 @@ impl LockSampler {
                 ticker.tick().await;
                 let sent = start.elapsed();
                 let rows = client
-                    .query(&statement, &[])
+                    .query(&statement, &[&watched, &database])
                     .await
                     .map_err(Error::database("sampling pg_locks"))?;
                 let answered = start.elapsed();
