@@ -118,10 +118,12 @@ impl Observed<'_> {
         }
     }
 
+    /// The step the migration's session was in at `at`: the last one started by then,
+    /// give or take half a sampling interval (a sample is stamped at its query's
+    /// midpoint, so a step of a millisecond can be seen just before it started).
     fn step_at(&self, at: Duration) -> Option<usize> {
-        self.steps
-            .iter()
-            .position(|step| step.start <= at && at <= step.end)
+        let at = at + self.interval / 2;
+        self.steps.iter().rposition(|step| step.start <= at)
     }
 
     fn pids_of(&self, stream: usize) -> Vec<i32> {
@@ -157,13 +159,12 @@ impl Observed<'_> {
         span.last_seen + self.interval / 2
     }
 
-    /// When `execution`'s trouble began: its first lock wait, or when it was due.
-    fn blame_time(&self, execution: &Execution) -> Duration {
+    /// When `execution`'s own lock wait began, if it waited.
+    fn wait_began(&self, execution: &Execution) -> Option<Duration> {
         let pids = [execution.pid];
         self.waits_of(&pids, execution.started, execution.finished)
             .map(|span| self.wait_begin(span).max(execution.started))
             .min()
-            .unwrap_or(execution.due)
     }
 
     /// How long `execution` waited for locks while it ran, as the sampler saw it.
@@ -186,29 +187,47 @@ impl Observed<'_> {
     /// queued behind an earlier one that waited for a lock is stalled, and a reader
     /// that falls behind its rate because it got slower on its own is not.
     pub fn stalls(&self) -> Vec<Duration> {
+        self.replay().0
+    }
+
+    /// Every execution's stall (see [`Observed::stalls`]) and when the trouble behind
+    /// it began: its own lock wait; for one queued behind an earlier execution that
+    /// waited, that one's; with neither, when it was due.
+    fn replay(&self) -> (Vec<Duration>, Vec<Duration>) {
         let mut order: Vec<usize> = (0..self.executions.len()).collect();
         order.sort_by_key(|index| {
             let execution = &self.executions[*index];
             (execution.pid, execution.started)
         });
         let mut stalls = vec![Duration::ZERO; self.executions.len()];
+        let mut blames = vec![Duration::ZERO; self.executions.len()];
         let mut connection = None;
         let mut free = Duration::ZERO;
+        let mut inherited = None;
         for index in order {
             let execution = &self.executions[index];
             if connection != Some(execution.pid) {
                 connection = Some(execution.pid);
                 free = Duration::ZERO;
+                inherited = None;
             }
             let work = execution
                 .finished
                 .saturating_sub(execution.started)
                 .saturating_sub(self.lock_wait(execution));
             let replayed = execution.due.max(free) + work;
-            stalls[index] = execution.finished.saturating_sub(replayed);
+            let stall = execution.finished.saturating_sub(replayed);
+            let blame = match (self.wait_began(execution), inherited) {
+                (Some(began), _) => began,
+                (None, Some(earlier)) if !stall.is_zero() => earlier,
+                _ => execution.due,
+            };
+            inherited = (!stall.is_zero()).then_some(blame);
+            stalls[index] = stall;
+            blames[index] = blame;
             free = replayed;
         }
-        stalls
+        (stalls, blames)
     }
 
     /// How long `execution`, one of this run's, was kept from running (see
@@ -264,7 +283,7 @@ impl Observed<'_> {
         })
     }
 
-    fn outcome_of(&self, index: usize, stalls: &[Duration]) -> StepOutcome {
+    fn outcome_of(&self, index: usize, stalls: &[Duration], blames: &[Duration]) -> StepOutcome {
         let run = &self.steps[index];
         let (from, to) = (run.start, run.end);
         let step_pids = [self.step_pid];
@@ -335,17 +354,17 @@ impl Observed<'_> {
         }
 
         // The traffic that ran during the step.
-        let during: Vec<(Duration, &Execution)> = self
+        let during: Vec<(Duration, Duration, &Execution)> = self
             .executions
             .iter()
-            .zip(stalls)
+            .zip(stalls.iter().zip(blames))
             .filter(|(execution, _)| execution.due <= to && execution.finished >= from)
-            .map(|(execution, stall)| (*stall, execution))
+            .map(|(execution, (stall, blame))| (*stall, *blame, execution))
             .collect();
         let latency = latency(
             during
                 .iter()
-                .map(|(_, execution)| execution.finished.saturating_sub(execution.due)),
+                .map(|(_, _, execution)| execution.finished.saturating_sub(execution.due)),
         );
         // Stalls and failures belong to the step they happened in: an execution's
         // stall to the step running when its lock wait began (or, with none, when it
@@ -357,11 +376,10 @@ impl Observed<'_> {
             .map_or(to, |next| next.start.max(to));
         let blamed: Vec<(Duration, &Execution)> = during
             .iter()
-            .copied()
-            .filter(|(_, execution)| {
-                let at = self.blame_time(execution);
-                from <= at && at < until.max(from + Duration::from_nanos(1))
+            .filter(|(_, blame, _)| {
+                from <= *blame && *blame < until.max(from + Duration::from_nanos(1))
             })
+            .map(|(stall, _, execution)| (*stall, *execution))
             .collect();
         let longest = blamed.iter().copied().max_by_key(|(stall, _)| *stall);
         let longest_stall = longest.map(|(stall, execution)| {
@@ -377,7 +395,7 @@ impl Observed<'_> {
         });
         let over_limit = longest.is_some_and(|(stall, _)| stall > self.max_stall);
         let mut failures: Vec<TrafficFailure> = Vec::new();
-        for (_, execution) in during.iter().filter(|(_, execution)| {
+        for (_, _, execution) in during.iter().filter(|(_, _, execution)| {
             execution.error.is_some() && from <= execution.finished && execution.finished < until
         }) {
             let stream = &self.streams[execution.stream].name;
@@ -560,9 +578,9 @@ impl Observed<'_> {
 
     /// Every step that ran, judged.
     pub fn step_outcomes(&self) -> Vec<StepOutcome> {
-        let stalls = self.stalls();
+        let (stalls, blames) = self.replay();
         (0..self.steps.len())
-            .map(|index| self.outcome_of(index, &stalls))
+            .map(|index| self.outcome_of(index, &stalls, &blames))
             .collect()
     }
 
@@ -1033,6 +1051,42 @@ mod tests {
             summary.latency.max_ms, 3500.0,
             "the last one finished 3.5 s after it was due"
         );
+    }
+
+    #[test]
+    fn a_stall_inherited_through_a_queue_is_blamed_on_the_step_that_caused_it() {
+        let (mut steps, streams, _, _) = queue();
+        steps[0].start = ms(1000);
+        steps[0].end = ms(1600);
+        let mut earlier = steps[0].clone();
+        (earlier.start, earlier.end, earlier.not_null_proof) = (ms(0), ms(999), None);
+        steps.insert(0, earlier);
+        // A slow reader, already behind its rate: the second execution waits for a
+        // lock during the second step, and the third, queued behind it, inherits that.
+        let executions = vec![
+            execution(0, 20, 0, 0, 900),
+            execution(0, 20, 100, 900, 1500),
+            execution(0, 20, 200, 1500, 2000),
+        ];
+        let spans = vec![span(20, "AccessShareLock", false, 1000, 1395, &[10])];
+        let tables = vec!["t".to_owned()];
+        let observed = observed(&steps, &streams, &executions, &spans, &tables);
+        let stalls: Vec<f64> = observed.stalls().into_iter().map(ms_of).collect();
+        assert_eq!(stalls[0], 0.0);
+        assert!(
+            (stalls[1] - 400.0).abs() < 1.0 && (stalls[2] - 400.0).abs() < 1.0,
+            "{stalls:?}"
+        );
+        let outcomes = observed.step_outcomes();
+        assert!(
+            outcomes[0]
+                .longest_stall
+                .as_ref()
+                .is_none_or(|stall| stall.stall_ms == 0.0),
+            "{:?}",
+            outcomes[0].longest_stall
+        );
+        assert!((outcomes[1].longest_stall.as_ref().unwrap().stall_ms - 400.0).abs() < 1.0);
     }
 
     #[test]

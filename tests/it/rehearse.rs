@@ -533,3 +533,35 @@ fn ctrl_c_stops_the_traffic_then_the_server_and_exits_130() {
         "no report from an interrupted run"
     );
 }
+
+#[test]
+fn a_step_past_its_budget_stops_the_rehearsal_with_the_step_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = rehearsal_variant(dir.path(), |text| {
+        text.replace(
+            "tail = \"300ms\"",
+            "tail = \"300ms\"\nstep_budget = \"150ms\"",
+        )
+    });
+    let output = plancheck()
+        .arg("rehearse")
+        .arg(&path)
+        .args([
+            "--migration",
+            "blocking",
+            "--no-progress",
+            "--no-sampler-cost",
+            "--out",
+        ])
+        .arg(dir.path().join("reports"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("add_note_blocking.sql")
+            && stderr.contains("step 2 (")
+            && stderr.contains("ran past its budget of 150 ms"),
+        "{stderr}"
+    );
+}
