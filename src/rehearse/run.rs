@@ -387,7 +387,6 @@ async fn rehearse_one(
     let step_outcomes = observed.step_outcomes();
     let traffic_summaries = observed.stream_summaries();
     let timeline = observed.timeline();
-    drop(observed);
 
     let seeded = prepared.seeded.tables.clone();
     let invariants = match stopped {

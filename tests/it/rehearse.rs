@@ -398,7 +398,9 @@ async fn a_failing_step_stops_the_rehearsal_and_keeps_the_steps_done() {
 #[test]
 fn bad_traffic_and_invariants_are_refused_with_the_file_and_key() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&str, fn(String) -> String, &str); 4] = [
+    // What is wrong, how the small rehearsal is edited to be so, what stderr says.
+    type Case = (&'static str, fn(String) -> String, &'static str);
+    let cases: [Case; 4] = [
         (
             "a rate of 0",
             |text| text.replacen("rate = 100", "rate = 0", 1),
