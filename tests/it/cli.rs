@@ -24,7 +24,7 @@ fn unknown_scenario_is_a_usage_error() {
         .code(2)
         .stderr(contains("no scenario named \"sparse-orgg\""))
         .stderr(contains(
-            "known scenarios: dense-org, orders-by-status, sparse-org",
+            "known scenarios: denormalize-org, dense-org, orders-by-status, sparse-org",
         ));
 }
 
