@@ -395,8 +395,16 @@ impl Observed<'_> {
         });
         let over_limit = longest.is_some_and(|(stall, _)| stall > self.max_stall);
         let mut failures: Vec<TrafficFailure> = Vec::new();
-        for (_, _, execution) in during.iter().filter(|(_, _, execution)| {
-            execution.error.is_some() && from <= execution.finished && execution.finished < until
+        // The last step's failures include the tail's: a statement the migration broke
+        // goes on failing after it.
+        let failures_until = match index + 1 == self.steps.len() {
+            true => self.end.max(until),
+            false => until,
+        };
+        for execution in self.executions.iter().filter(|execution| {
+            execution.error.is_some()
+                && from <= execution.finished
+                && execution.finished <= failures_until
         }) {
             let stream = &self.streams[execution.stream].name;
             let error = execution.error.clone().unwrap_or_default();

@@ -567,3 +567,64 @@ fn a_step_past_its_budget_stops_the_rehearsal_with_the_step_named() {
         "{stderr}"
     );
 }
+
+/// A driver's statement cache meets `ADD COLUMN`: the reader's prepared `SELECT *`
+/// fails from the step on, as it does in production, and the run says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_prepared_select_star_fails_after_add_column_and_the_step_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = rehearsal_variant(dir.path(), |text| {
+        text.replace(
+            "sql = \"SELECT count(*) FROM events WHERE account_id = $1\"",
+            "sql = \"SELECT * FROM events WHERE account_id = $1\"\nprepared = true",
+        )
+    });
+    let scenario = Scenario::load(&path).unwrap();
+    let server = local_server().await;
+    let mut options = quiet_options();
+    options.migrations = vec!["gentle".into()];
+    let rehearsed = rehearse(&server, &scenario, &options).await.unwrap();
+    server.stop().await.unwrap();
+    assert!(rehearsed.failure.is_none(), "{:?}", rehearsed.failure);
+    let run = &rehearsed.rehearsal.runs[0];
+    assert!(!run.passed());
+    let reader = run
+        .traffic
+        .iter()
+        .find(|stream| stream.name == "reader")
+        .unwrap();
+    assert!(reader.failed > 0, "{reader:?}");
+    let failures: Vec<_> = run.steps.iter().flat_map(|step| &step.failures).collect();
+    let counted: u64 = failures.iter().map(|failure| failure.count).sum();
+    assert_eq!(
+        counted, reader.failed,
+        "every failure is a step's: {failures:#?}"
+    );
+    assert!(
+        failures.iter().all(|failure| failure.stream == "reader"
+            && failure
+                .error
+                .contains("cached plan must not change result type")),
+        "{failures:#?}"
+    );
+    assert!(
+        run.violations
+            .iter()
+            .any(|violation| violation.contains("traffic statement(s) failed, over the 0 allowed")),
+        "{:?}",
+        run.violations
+    );
+    // The reader ran fine before the column came: no failure in the warm-up.
+    let first_failure = run
+        .timeline
+        .points
+        .iter()
+        .filter(|point| point.failed)
+        .map(|point| point.due_ms)
+        .fold(f64::INFINITY, f64::min);
+    assert!(
+        first_failure + 50.0 >= run.steps[0].start_ms,
+        "failed at {first_failure} ms, step 1 at {} ms",
+        run.steps[0].start_ms
+    );
+}
