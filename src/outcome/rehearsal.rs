@@ -210,10 +210,11 @@ impl HeldLock {
     }
 }
 
-/// One traffic statement's stall: the time it was kept from running, neither its own
-/// work nor the server's: queued for a connection still busy with an earlier execution
-/// (from when it was due to when it started) plus waiting for locks (from the lock
-/// sampler). A slow reader's own 1.3 s is latency, not stall.
+/// One traffic statement's stall: how much later it finished than it would have if no
+/// execution on its connection had waited for a lock (its own lock waits, and those of
+/// earlier executions it queued behind, as the lock sampler saw them). A slow
+/// reader's own 1.3 s is latency, not stall, and so is the queue of a reader that
+/// falls behind its rate because it got slower on its own.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Stall {

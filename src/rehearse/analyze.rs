@@ -3,10 +3,10 @@
 //! data, so each rule is tested without a server.
 //!
 //! A traffic execution's *latency* runs from when it was due to when it finished. Its
-//! *stall* is the part of that it was kept from running: queued behind its own
-//! connection's earlier execution (due to started) plus every lock wait the sampler saw
-//! its session in while it ran. Limits judge stalls, so a reader that is slow on its
-//! own is not a stall, and a writer queued behind a lock is one.
+//! *stall* is how much later it finished than it would have if no execution on its
+//! connection had waited for a lock (see [`Observed::stalls`]). Limits judge stalls, so
+//! a reader that is slow on its own is not stalled, and a writer waiting behind a lock,
+//! or queued behind one that waited, is.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -230,8 +230,7 @@ impl Observed<'_> {
         (stalls, blames)
     }
 
-    /// How long `execution`, one of this run's, was kept from running (see
-    /// [`Observed::stalls`]).
+    /// `execution`'s stall; it must be one of this run's (see [`Observed::stalls`]).
     pub fn stall(&self, execution: &Execution) -> Duration {
         let index = self
             .executions

@@ -185,7 +185,7 @@ pub async fn rehearse(
     }
     rehearsal.growth = analyze::growth(&rehearsal.runs);
     rehearsal.notes.push(format!(
-        "Stall: the time a traffic statement was kept from running (queued for its connection, or waiting for a lock as the sampler saw it every {} ms); latency: from when it was due to when it finished.",
+        "Stall: how much later a traffic statement finished than it would have if no statement on its connection had waited for a lock (lock waits as the sampler saw them, every {} ms); latency: from when it was due to when it finished.",
         DEFAULT_INTERVAL.as_millis()
     ));
     Ok(Rehearsed { rehearsal, failure })
