@@ -107,6 +107,8 @@ pub struct TableRows {
 #[serde(deny_unknown_fields)]
 pub struct TrafficStream {
     pub name: String,
+    /// The statement it ran.
+    pub sql: String,
     /// Executions per second asked for.
     pub rate: f64,
     pub connections: u32,

@@ -52,6 +52,7 @@ pub struct StepRun {
 #[derive(Debug, Clone)]
 pub struct StreamInfo {
     pub name: String,
+    pub sql: String,
     pub rate: f64,
     pub connections: u32,
     /// The summary of the step it started after.
@@ -608,6 +609,7 @@ impl Observed<'_> {
                     start.map_or(0.0, |start| (self.end.saturating_sub(start)).as_secs_f64());
                 TrafficStream {
                     name: stream.name.clone(),
+                    sql: stream.sql.clone(),
                     rate: stream.rate,
                     connections: stream.connections,
                     started_ms: start.map_or(0.0, ms),
@@ -859,6 +861,7 @@ mod tests {
         let streams = vec![
             StreamInfo {
                 name: "reader".into(),
+                sql: String::new(),
                 rate: 0.5,
                 connections: 1,
                 started_after: None,
@@ -866,6 +869,7 @@ mod tests {
             },
             StreamInfo {
                 name: "writer".into(),
+                sql: String::new(),
                 rate: 10.0,
                 connections: 1,
                 started_after: None,

@@ -266,6 +266,7 @@ async fn rehearse_one(
         .zip(&streams)
         .map(|(traffic, stream)| StreamInfo {
             name: traffic.name.clone(),
+            sql: stream.sql.clone(),
             rate: traffic.rate,
             connections: traffic.connections,
             started_after: (stream.after_steps > 0)

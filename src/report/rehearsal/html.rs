@@ -240,6 +240,7 @@ fn run_view(rehearsal: &Rehearsal, run: &MigrationRun) -> RunView {
             .enumerate()
             .map(|(index, stream)| TrafficView {
                 name: stream.name.clone(),
+                sql: stream.sql.clone(),
                 colour: super::timeline::stream_colour(index).to_owned(),
                 rate: format!("{}/s", rate(stream.rate)),
                 achieved: format!("{}/s", rate(stream.achieved_rate)),
@@ -427,6 +428,7 @@ fn step_view(rehearsal: &Rehearsal, step: &StepOutcome) -> StepView {
 #[derive(Serialize)]
 struct TrafficView {
     name: String,
+    sql: String,
     colour: String,
     rate: String,
     achieved: String,

@@ -486,6 +486,12 @@ fn run(script: Script) -> MigrationRun {
             let stalls: Vec<f64> = mine.iter().map(|point| point.stall_ms).collect();
             TrafficStream {
                 name: (*name).to_owned(),
+                sql: [
+                    "INSERT INTO workflow_runs (id, created_at, state, workflow_id) VALUES (gen_random_uuid(), now(), 'initialized', $1)",
+                    "SELECT state FROM workflow_runs WHERE id = $1",
+                    "SELECT workflow_runs.* FROM workflow_runs WHERE EXISTS (SELECT 1 FROM workflows WHERE workflows.id = workflow_runs.workflow_id AND workflows.organization_id = $1) ORDER BY created_at DESC LIMIT 26",
+                ][index]
+                    .to_owned(),
                 rate: [20.0, 10.0, 0.5][index],
                 connections: [2, 1, 1][index],
                 started_ms: 0.0,
