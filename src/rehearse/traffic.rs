@@ -264,7 +264,12 @@ impl Worker {
                 () = tokio::time::sleep_until(wake) => {}
                 _ = self.stopped.wait_for(|stop| *stop) => return,
             }
-            let execution = self.execute(due).await;
+            let (execution, cancelled) = self.execute(due).await;
+            // A statement cancelled because the traffic was stopping (its grace ran
+            // out) is plancheck's doing, not a failure the migration caused.
+            if cancelled && *self.stopped.borrow() {
+                return;
+            }
             self.log.lock().expect("traffic log").push(execution);
         }
     }
@@ -281,7 +286,9 @@ impl Worker {
         }
     }
 
-    async fn execute(&mut self, due: Duration) -> Execution {
+    /// Runs one execution; also says whether the server cancelled it (SQLSTATE
+    /// 57014, a cancel request or a statement timeout).
+    async fn execute(&mut self, due: Duration) -> (Execution, bool) {
         let values = self.values();
         let params: Vec<&(dyn ToSql + Sync)> = values
             .iter()
@@ -293,11 +300,16 @@ impl Worker {
             false => self.client.execute(self.stream.sql.as_str(), &params).await,
         };
         let finished = self.clock.elapsed();
+        let cancelled = result
+            .as_ref()
+            .err()
+            .and_then(tokio_postgres::Error::code)
+            .is_some_and(|code| *code == tokio_postgres::error::SqlState::QUERY_CANCELED);
         let (rows, error) = match result {
             Ok(rows) => (rows, None),
             Err(error) => (0, Some(ServerError(&error).to_string())),
         };
-        Execution {
+        let execution = Execution {
             stream: self.stream_index,
             pid: self.pid,
             due,
@@ -305,7 +317,8 @@ impl Worker {
             finished,
             rows,
             error,
-        }
+        };
+        (execution, cancelled)
     }
 
     /// Runs the connection's prepared statement, preparing it first if it is not yet
