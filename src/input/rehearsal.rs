@@ -26,6 +26,9 @@ pub const DEFAULT_TIME_BUDGET: Duration = Duration::from_secs(30 * 60);
 /// after the warm-up, on the server).
 pub const MAX_RATE_PER_CONNECTION: f64 = 5_000.0;
 
+/// The most connections one traffic stream may open.
+pub const MAX_CONNECTIONS: u32 = 32;
+
 /// A validated `[rehearsal]`.
 #[derive(Debug, Clone)]
 pub struct RehearsalSpec {
@@ -425,6 +428,15 @@ fn traffic_entry(
             ),
         ));
     }
+    if raw.connections > MAX_CONNECTIONS {
+        return Err(at(
+            "connections",
+            format!(
+                "{} connections for one stream is more than a rehearsal opens ({MAX_CONNECTIONS} at most per stream): a server's max_connections is often 100",
+                raw.connections
+            ),
+        ));
+    }
     if raw.connections == 0 {
         return Err(at(
             "connections",
@@ -536,7 +548,15 @@ fn count_terms(text: &str, dataset: &Dataset) -> std::result::Result<Vec<CountTe
             match function.trim() {
                 "seeded" if dataset.table(&table).is_some() => Ok(CountTerm::Seeded(table)),
                 "seeded" => Err(format!("{text:?}: the dataset seeds no table {table:?}")),
-                "inserted" => Ok(CountTerm::Inserted(table)),
+                "inserted"
+                    if !table.is_empty()
+                        && table
+                            .chars()
+                            .all(|c| c.is_alphanumeric() || "_.\"$".contains(c)) =>
+                {
+                    Ok(CountTerm::Inserted(table))
+                }
+                "inserted" => Err(format!("{text:?}: {table:?} is not a table name; {syntax}")),
                 other => Err(format!(
                     "{text:?}: {other:?} is not seeded or inserted; {syntax}"
                 )),

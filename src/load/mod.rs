@@ -87,6 +87,17 @@ async fn table_column_types(
         )));
     }
     let existing: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
+    if let Some(column) = (0..table.columns.len())
+        .filter(|column| !written.contains(column))
+        .map(|column| &table.columns[column].name)
+        .find(|name| existing.contains(name))
+    {
+        return Err(fail(format!(
+            "column {}.{column} is left out (leave_out) but is already in the schema the fixtures build ({}): leave_out names the columns the migration adds, so the pre-migration schema must not have it",
+            table.name,
+            fixture_list(dataset)
+        )));
+    }
     if let Some(column) = table
         .signature
         .columns

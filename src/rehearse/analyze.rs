@@ -43,6 +43,8 @@ pub struct StepRun {
     pub end: Duration,
     pub rows: Option<u64>,
     pub error: Option<String>,
+    /// The step ran past its time budget (its error says so too).
+    pub timed_out: bool,
     /// For `ALTER TABLE … SET NOT NULL`: the validated CHECK constraint that proved
     /// before the step that the column has no NULL (`Some(None)`: none did).
     pub not_null_proof: Option<Option<String>>,
@@ -856,6 +858,7 @@ mod tests {
             end: ms(1500),
             rows: None,
             error: None,
+            timed_out: false,
             not_null_proof: Some(None),
         }];
         let streams = vec![

@@ -301,6 +301,11 @@ async fn rehearse_one(
     phase.finish();
     check_warm_up(&traffic, spec, &streams)?;
 
+    let sessions = Sessions {
+        stepper: &stepper,
+        observer: client,
+        server_major,
+    };
     let phase = progress.phase("rehearsal: migration steps");
     let mut runs: Vec<StepRun> = Vec::new();
     let mut stopped: Option<(String, Error)> = None;
@@ -328,12 +333,14 @@ async fn rehearse_one(
             ));
             break;
         }
-        let run = run_step(&stepper, step, budget, clock).await?;
-        let error = run.error.clone();
+        let run = run_step(&sessions, step, budget, clock).await?;
+        let (error, timed_out) = (run.error.clone(), run.timed_out);
         runs.push(run);
-        let _ = steps_done.send(index + 1);
+        // Streams waiting for a step that failed are not started: the run stops.
+        if error.is_none() {
+            let _ = steps_done.send(index + 1);
+        }
         if let Some(error) = error {
-            let timed_out = error.contains("canceling statement due to statement timeout");
             let message = match timed_out {
                 true => format!(
                     "step {} ({}:{}) of migration {} ran past its budget of {}: raise rehearsal.step_budget or rehearsal.time_budget, or rehearse at a smaller scale",
@@ -695,12 +702,26 @@ fn check_warm_up(traffic: &Traffic, spec: &RehearsalSpec, streams: &[Stream]) ->
 
 /// Runs one step on the migration's session, as psql would: one statement in
 /// autocommit, under `budget`.
+/// The session that ran the steps and the one that looks at the catalog and the
+/// counters around them: a migration may open a transaction block of its own
+/// (`BEGIN;` is a step like any other), and nothing of plancheck's must run inside it.
+struct Sessions<'a> {
+    stepper: &'a Client,
+    observer: &'a Client,
+    server_major: u32,
+}
+
 async fn run_step(
-    stepper: &Client,
+    sessions: &Sessions<'_>,
     step: &Step,
     budget: Duration,
     clock: Instant,
 ) -> Result<StepRun> {
+    let Sessions {
+        stepper,
+        observer,
+        server_major,
+    } = *sessions;
     stepper
         .batch_execute(&format!(
             "SET statement_timeout = {}",
@@ -708,11 +729,14 @@ async fn run_step(
         ))
         .await
         .map_err(Error::database("setting the step's time budget"))?;
-    let not_null_proof = not_null_proof(stepper, &step.sql).await?;
-    let written_before = rows_written(stepper).await?;
+    let not_null_proof = not_null_proof(observer, &step.sql).await?;
+    let written_before = rows_written(observer).await?;
     let start = clock.elapsed();
     let result = stepper.simple_query(&step.sql).await;
     let end = clock.elapsed();
+    // Only the statement timeout plancheck set cancels a step (SQLSTATE 57014).
+    let timed_out = result.as_ref().err().and_then(tokio_postgres::Error::code)
+        == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED);
     let (rows, error) = match result {
         Ok(messages) => {
             let rows: u64 = messages
@@ -727,12 +751,27 @@ async fn run_step(
                 true => (Some(rows), None),
                 // A DO block or a procedure reports no rows: its tables' counters do.
                 false => {
-                    let written = rows_written(stepper).await?.saturating_sub(written_before);
+                    // The step's session flushes its counters on request from 15 on
+                    // (before, within half a second of going idle).
+                    if server_major >= 15 {
+                        let _ = stepper
+                            .batch_execute("SELECT pg_stat_force_next_flush()")
+                            .await;
+                    }
+                    let written = rows_written(observer).await?.saturating_sub(written_before);
                     ((written > 0).then_some(written), None)
                 }
             }
         }
-        Err(error) if error.as_db_error().is_some() => {
+        // What the step's SQL did wrong; a server that went away or ran out of
+        // something (classes 53, 57P, 58) is not the migration's fault.
+        Err(error)
+            if error.as_db_error().is_some()
+                && !error.code().is_some_and(|code| {
+                    let code = code.code();
+                    code.starts_with("53") || code.starts_with("57P") || code.starts_with("58")
+                }) =>
+        {
             (None, Some(ServerError(&error).to_string()))
         }
         Err(error) => {
@@ -742,16 +781,21 @@ async fn run_step(
             ))(error));
         }
     };
-    stepper
-        .batch_execute("RESET statement_timeout")
-        .await
-        .map_err(Error::database("resetting the step's time budget"))?;
+    // After a failure the run stops, and inside a failed transaction block of the
+    // migration's own the server would refuse the RESET.
+    if error.is_none() {
+        stepper
+            .batch_execute("RESET statement_timeout")
+            .await
+            .map_err(Error::database("resetting the step's time budget"))?;
+    }
     Ok(StepRun {
         step: step.clone(),
         start,
         end,
         rows,
         error,
+        timed_out,
         not_null_proof,
     })
 }
@@ -857,6 +901,14 @@ pub fn written_table(sql: &str) -> Option<String> {
             .map(|lock| lock.relation),
         StaticLocks::Unknown => None,
     }
+}
+
+/// Whether a traffic statement is an INSERT (its first word, comments aside).
+fn is_insert(sql: &str) -> bool {
+    analyze::summary(sql)
+        .split_whitespace()
+        .next()
+        .is_some_and(|word| word.eq_ignore_ascii_case("insert"))
 }
 
 /// A table name as written (`public.workflow_runs`, `"Runs"`) compared with another.
@@ -977,14 +1029,24 @@ async fn check_invariant(
                 (rows, format!("seeded {rows}"))
             }
             CountTerm::Inserted(table) => {
-                let rows: u64 = traffic
+                // Only INSERT streams: an UPDATE's or DELETE's rows are not new ones.
+                let inserting: Vec<&crate::outcome::rehearsal::TrafficStream> = traffic
                     .iter()
                     .filter(|stream| {
-                        stream
-                            .table
-                            .as_deref()
-                            .is_some_and(|written| same_table(written, table))
+                        is_insert(&stream.sql)
+                            && stream
+                                .table
+                                .as_deref()
+                                .is_some_and(|written| same_table(written, table))
                     })
+                    .collect();
+                if inserting.is_empty() {
+                    return Err(bad(format!(
+                        "`expect` counts inserted({table}), but no traffic stream inserts into {table}"
+                    )));
+                }
+                let rows: u64 = inserting
+                    .iter()
                     .map(|stream| stream.rows_acknowledged)
                     .sum();
                 (rows as i64, format!("inserted {rows}"))
@@ -1053,10 +1115,12 @@ async fn sampler_overhead(
         let traffic =
             Traffic::start(scratch, &flat_out, Arc::clone(pools), seed, clock, seen).await?;
         tokio::time::sleep(OVERHEAD_PHASE).await;
+        let stopping = clock.elapsed();
         let executions: Vec<Execution> = traffic.stop(STOP_GRACE).await;
+        // What finished within the phase; the executions under way at its end are not.
         let ok = executions
             .iter()
-            .filter(|execution| execution.error.is_none() && execution.finished <= clock.elapsed())
+            .filter(|execution| execution.error.is_none() && execution.finished <= stopping)
             .count();
         let rate = ok as f64 / OVERHEAD_PHASE.as_secs_f64();
         match sampler {

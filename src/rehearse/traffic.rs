@@ -192,12 +192,14 @@ impl Traffic {
     pub async fn stop(mut self, grace: Duration) -> Vec<Execution> {
         let _ = self.stop.send(true);
         let deadline = tokio::time::Instant::now() + grace;
-        let tasks = std::mem::take(&mut self.tasks);
-        for mut task in tasks {
-            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+        // Each task leaves the list only once it has ended, so a stop cut short (an
+        // interrupt during the grace) still leaves the rest to `Drop`.
+        while let Some(task) = self.tasks.first_mut() {
+            if tokio::time::timeout_at(deadline, &mut *task).await.is_err() {
                 cancel_all(&self.cancels).await;
-                let _ = task.await;
+                let _ = (&mut *task).await;
             }
+            self.tasks.remove(0);
         }
         self.executions()
     }

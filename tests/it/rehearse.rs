@@ -400,7 +400,7 @@ fn bad_traffic_and_invariants_are_refused_with_the_file_and_key() {
     let dir = tempfile::tempdir().unwrap();
     // What is wrong, how the small rehearsal is edited to be so, what stderr says.
     type Case = (&'static str, fn(String) -> String, &'static str);
-    let cases: [Case; 4] = [
+    let cases: [Case; 8] = [
         (
             "a rate of 0",
             |text| text.replacen("rate = 100", "rate = 0", 1),
@@ -433,6 +433,46 @@ fn bad_traffic_and_invariants_are_refused_with_the_file_and_key() {
             },
             "key `rehearsal.invariant \"every note filled\"`: returns text; an invariant returns one row of one boolean",
         ),
+        (
+            "more connections than a rehearsal opens",
+            |text| text.replacen("connections = 2", "connections = 500", 1),
+            "key `rehearsal.traffic \"writer\".connections`: 500 connections for one stream is more than a rehearsal opens",
+        ),
+        (
+            "a left-out column the pre-migration schema already has",
+            |text| {
+                let start = text.find("schema = [").unwrap();
+                let end = start + text[start..].find('\n').unwrap();
+                format!("{}{}", &text[..start], &text[end + 1..])
+            },
+            "column events.note is left out (leave_out) but is already in the schema the fixtures build",
+        ),
+        (
+            "a count of inserts into a table no stream inserts into",
+            |text| text.replace("inserted(events)", "inserted(event)"),
+            "`expect` counts inserted(event), but no traffic stream inserts into event",
+        ),
+        (
+            "a step that fails inside the migration's own transaction block",
+            |text| {
+                let broken = std::env::temp_dir()
+                    .join(format!("plancheck-in-block-{}.sql", std::process::id()));
+                std::fs::write(
+                    &broken,
+                    "BEGIN;\nALTER TABLE events ADD COLUMN note text NOT NULL DEFAULT 'none';\nUPDATE events SET nope = 1;\nCOMMIT;\n",
+                )
+                .unwrap();
+                let gentle = text.find("add_note.sql").unwrap();
+                let quote = text[..gentle].rfind('"').unwrap();
+                format!(
+                    "{}\"{}{}",
+                    &text[..quote],
+                    broken.display(),
+                    &text[gentle + "add_note.sql".len()..]
+                )
+            },
+            "step 3 of migration gentle (line 3) failed: column \"nope\" of relation \"events\" does not exist",
+        ),
     ];
     for (what, edit, message) in cases {
         let path = rehearsal_variant(dir.path(), edit);
@@ -456,6 +496,10 @@ fn bad_traffic_and_invariants_are_refused_with_the_file_and_key() {
             "{what}: expected {message:?} in {stderr}"
         );
     }
+    // The transaction-block case wrote its migration beside the temporary files.
+    let _ = std::fs::remove_file(
+        std::env::temp_dir().join(format!("plancheck-in-block-{}.sql", std::process::id())),
+    );
 }
 
 #[test]
