@@ -8,6 +8,7 @@
 use std::fmt::Write;
 
 use super::Exporter;
+use super::comment;
 use super::document::{CheckReport, QueryReport, Report, VariantReport};
 use super::plan_tree;
 use crate::format::{format_budget, format_bytes, format_count, format_ms};
@@ -17,11 +18,7 @@ use crate::outcome::stability::Stability;
 use crate::outcome::sweep::{Sweep, variant_label};
 use crate::plan::Plan;
 
-/// GitHub's limit on a comment's length, in characters.
-pub const MAX_CHARS: usize = 65_536;
-
-/// Room kept for the note that says what was cut.
-const NOTE_ROOM: usize = 1_024;
+pub use super::comment::MAX_CHARS;
 
 /// Writes `report.md`.
 pub struct Markdown;
@@ -46,8 +43,7 @@ enum Need {
     Plan,
 }
 
-impl Need {
-    /// What a cut part is called in the note, singular and plural.
+impl comment::Need for Need {
     fn words(self) -> (&'static str, &'static str) {
         match self {
             Need::Verdict => ("matrix row", "matrix rows"),
@@ -62,11 +58,7 @@ impl Need {
     }
 }
 
-/// One part of the report, in document order.
-struct Block {
-    need: Need,
-    text: String,
-}
+type Block = comment::Block<Need>;
 
 /// `report.md`'s text.
 pub fn render(report: &Report) -> String {
@@ -134,47 +126,18 @@ pub fn render(report: &Report) -> String {
     fit(blocks)
 }
 
-/// Joins the blocks, leaving out the least needed ones (the last of them first) until
-/// the text fits in [`MAX_CHARS`], and says what was left out.
-fn fit(mut blocks: Vec<Block>) -> String {
-    let length = |blocks: &[Block]| blocks.iter().map(|b| b.text.chars().count()).sum::<usize>();
-    if length(&blocks) <= MAX_CHARS {
-        return blocks.into_iter().map(|block| block.text).collect();
-    }
-    let mut cut: Vec<(Need, usize)> = Vec::new();
-    for need in [
-        Need::Plan,
-        Need::Context,
-        Need::Figures,
-        Need::Checks,
-        Need::Verdict,
-    ] {
-        while length(&blocks) > MAX_CHARS - NOTE_ROOM {
-            // The first block is the title and the overall verdict: never cut.
-            let Some(index) = blocks.iter().skip(1).rposition(|block| block.need == need) else {
-                break;
-            };
-            blocks.remove(index + 1);
-            match cut.iter_mut().find(|(kind, _)| *kind == need) {
-                Some((_, count)) => *count += 1,
-                None => cut.push((need, 1)),
-            }
-        }
-    }
-    let parts: Vec<String> = cut
-        .iter()
-        .map(|(need, count)| {
-            let (one, many) = need.words();
-            format!("{count} {}", if *count == 1 { one } else { many })
-        })
-        .collect();
-    let mut text: String = blocks.into_iter().map(|block| block.text).collect();
-    let _ = writeln!(
-        text,
-        "\n> ✂️ Cut to fit a {MAX_CHARS}-character pull-request comment: {} left out. The whole report is in `report.html` and `report.json` beside this file.",
-        parts.join(", ")
-    );
-    text
+fn fit(blocks: Vec<Block>) -> String {
+    comment::fit(
+        blocks,
+        &[
+            Need::Plan,
+            Need::Context,
+            Need::Figures,
+            Need::Checks,
+            Need::Verdict,
+        ],
+        "The whole report is in `report.html` and `report.json`",
+    )
 }
 
 fn mark(passed: bool) -> &'static str {

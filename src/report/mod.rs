@@ -6,6 +6,7 @@
 //! knows about Markdown, HTML or the layout of `reports/`, and it never touches the
 //! database.
 
+pub mod comment;
 mod destination;
 pub mod document;
 pub mod html;

@@ -15,10 +15,7 @@ use super::{
 };
 use crate::format::{format_count, format_ms};
 use crate::outcome::rehearsal::{MigrationRun, Rehearsal, StepOutcome};
-use crate::report::markdown::MAX_CHARS;
-
-/// Room kept for the note that says what was cut.
-const NOTE_ROOM: usize = 512;
+use crate::report::comment;
 
 /// At most this many kinds of failure are listed per step; the rest are counted.
 pub(super) const FAILURES_SHOWN: usize = 5;
@@ -35,8 +32,7 @@ enum Need {
     Details,
 }
 
-impl Need {
-    /// What a cut part is called in the note, singular and plural.
+impl comment::Need for Need {
     fn words(self) -> (&'static str, &'static str) {
         match self {
             Need::Verdict => ("verdict part", "verdict parts"),
@@ -50,10 +46,7 @@ impl Need {
     }
 }
 
-struct Block {
-    need: Need,
-    text: String,
-}
+type Block = comment::Block<Need>;
 
 /// `rehearsal.md`'s text.
 pub fn render(rehearsal: &Rehearsal) -> String {
@@ -92,41 +85,12 @@ pub fn render(rehearsal: &Rehearsal) -> String {
     fit(blocks)
 }
 
-/// Joins the blocks, leaving out the least needed ones (the last of them first) until
-/// the text fits in GitHub's limit, and says what was left out.
-fn fit(mut blocks: Vec<Block>) -> String {
-    let length = |blocks: &[Block]| blocks.iter().map(|b| b.text.chars().count()).sum::<usize>();
-    if length(&blocks) <= MAX_CHARS {
-        return blocks.into_iter().map(|block| block.text).collect();
-    }
-    let mut cut: Vec<(Need, usize)> = Vec::new();
-    for need in [Need::Details, Need::Growth, Need::Steps, Need::Verdict] {
-        while length(&blocks) > MAX_CHARS - NOTE_ROOM {
-            // The first block is the title and the verdict: never cut.
-            let Some(index) = blocks.iter().skip(1).rposition(|block| block.need == need) else {
-                break;
-            };
-            blocks.remove(index + 1);
-            match cut.iter_mut().find(|(kind, _)| *kind == need) {
-                Some((_, count)) => *count += 1,
-                None => cut.push((need, 1)),
-            }
-        }
-    }
-    let parts: Vec<String> = cut
-        .iter()
-        .map(|(need, count)| {
-            let (one, many) = need.words();
-            format!("{count} {}", if *count == 1 { one } else { many })
-        })
-        .collect();
-    let mut text: String = blocks.into_iter().map(|block| block.text).collect();
-    let _ = writeln!(
-        text,
-        "\n> ✂️ Cut to fit a {MAX_CHARS}-character pull-request comment: {} left out. The whole rehearsal is in `rehearsal.html` and `rehearsal.json` beside this file.",
-        parts.join(", ")
-    );
-    text
+fn fit(blocks: Vec<Block>) -> String {
+    comment::fit(
+        blocks,
+        &[Need::Details, Need::Growth, Need::Steps, Need::Verdict],
+        "The whole rehearsal is in `rehearsal.html` and `rehearsal.json`",
+    )
 }
 
 fn mark(passed: bool) -> &'static str {
@@ -622,6 +586,7 @@ mod tests {
     use super::super::sample;
     use super::*;
     use crate::outcome::rehearsal::TrafficFailure;
+    use crate::report::comment::MAX_CHARS;
 
     #[test]
     fn the_sample_rehearsal_reads_well_in_a_pull_request() {
