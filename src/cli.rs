@@ -401,64 +401,61 @@ pub async fn execute(cli: Cli, mut signals: Signals) -> Result<Outcome> {
         },
         Command::Rehearse(args) => {
             let registry = Registry::new();
-            let mut run = tokio::spawn(run_rehearsal(args, registry.clone()));
-            let ending = tokio::select! {
-                biased;
-                joined = &mut run => match joined {
-                    Ok(outcome) => return outcome,
-                    Err(error) => Err(Error::Infrastructure(format!(
-                        "plancheck failed unexpectedly (a bug; please report it with the lines above): {}",
-                        panic_message(error)
-                    ))),
-                },
-                () = signals.received() => {
-                    say!("interrupted; stopping the traffic and cleaning up");
-                    // Dropping the run stops the traffic first (its connections'
-                    // statements are cancelled), then the sampler, then the database.
-                    run.abort();
-                    let _ = run.await;
-                    Ok(Outcome::Interrupted)
-                }
-            };
-            for line in registry.release().await {
-                say!("{line}");
-            }
-            ending
+            let run = run_rehearsal(args, registry.clone());
+            // Dropping the run stops the traffic first (its connections' statements
+            // are cancelled), then the sampler, then the database.
+            guarded(
+                run,
+                registry,
+                &mut signals,
+                "interrupted; stopping the traffic and cleaning up",
+            )
+            .await
         }
         Command::Scenario(args) => {
-            // The handlers stay installed until exit, so a second signal cannot cut
-            // the clean-up short. The run is a task of its own so that a panic in it
-            // (a bug) is caught here and cleaned up after like an interrupt, rather
-            // than unwinding past the registry.
             let registry = Registry::new();
-            let mut run = tokio::spawn(run_scenarios(args, registry.clone()));
-            let ending = tokio::select! {
-                // A run that has just ended wins over a signal at the same instant:
-                // its report is written and its outcome is the one to report.
-                biased;
-                joined = &mut run => match joined {
-                    Ok(outcome) => return outcome,
-                    Err(error) => Err(Error::Infrastructure(format!(
-                        "plancheck failed unexpectedly (a bug; please report it with the lines above): {}",
-                        panic_message(error)
-                    ))),
-                },
-                () = signals.received() => {
-                    say!("interrupted; cleaning up");
-                    run.abort();
-                    // Dropping the run's future runs every guard, which stops what it
-                    // held; wait for that before the registry looks.
-                    let _ = run.await;
-                    Ok(Outcome::Interrupted)
-                }
-            };
-            // The registry removes what no guard held yet.
-            for line in registry.release().await {
-                say!("{line}");
-            }
-            ending
+            let run = run_scenarios(args, registry.clone());
+            guarded(run, registry, &mut signals, "interrupted; cleaning up").await
         }
     }
+}
+
+/// Runs a command that starts servers as a task of its own, so that a panic in it (a
+/// bug) is caught here and cleaned up after like an interrupt, rather than unwinding
+/// past `registry`. On a signal the run is dropped (every guard it held stops what it
+/// started), `interrupted` is said, and the registry removes what no guard held yet.
+/// The handlers stay installed until exit, so a second signal cannot cut the clean-up
+/// short.
+async fn guarded(
+    run: impl std::future::Future<Output = Result<Outcome>> + Send + 'static,
+    registry: Registry,
+    signals: &mut Signals,
+    interrupted: &str,
+) -> Result<Outcome> {
+    let mut run = tokio::spawn(run);
+    let ending = tokio::select! {
+        // A run that has just ended wins over a signal at the same instant: its
+        // report is written and its outcome is the one to report.
+        biased;
+        joined = &mut run => match joined {
+            Ok(outcome) => return outcome,
+            Err(error) => Err(Error::Infrastructure(format!(
+                "plancheck failed unexpectedly (a bug; please report it with the lines above): {}",
+                panic_message(error)
+            ))),
+        },
+        () = signals.received() => {
+            say!("{interrupted}");
+            run.abort();
+            // Wait for the dropped run's guards before the registry looks.
+            let _ = run.await;
+            Ok(Outcome::Interrupted)
+        }
+    };
+    for line in registry.release().await {
+        say!("{line}");
+    }
+    ending
 }
 
 /// `plancheck judge`: saved plans judged with a scenario's checks.
@@ -568,7 +565,7 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
         .map(|scenario| report::Claim::take(&args.out, &scenario.name))
         .collect::<Result<Vec<_>>>()?;
     let provision = ProvisionOptions {
-        backend: backend_choice(&args)?,
+        backend: backend_choice(args.backend, args.database_url.as_deref())?,
         image: args.image.clone(),
         database_url: args.database_url.clone(),
         registry,
@@ -672,17 +669,8 @@ async fn run_rehearsal(args: RehearseArgs, registry: Registry) -> Result<Outcome
     }
     let root = args.out.join("rehearsals");
     let claim = report::Claim::take(&root, &scenario.name)?;
-    let backend = match (args.backend, &args.database_url) {
-        (BackendChoice::Auto, Some(_)) => BackendChoice::Url,
-        (BackendChoice::Docker | BackendChoice::Local, Some(_)) => {
-            return Err(Error::Usage(
-                "--database-url goes with --backend url (or auto)".into(),
-            ));
-        }
-        (backend, _) => backend,
-    };
     let provision = ProvisionOptions {
-        backend,
+        backend: backend_choice(args.backend, args.database_url.as_deref())?,
         image: args.image.clone(),
         database_url: args.database_url.clone(),
         registry,
@@ -798,12 +786,12 @@ fn sweep_plans(args: &ScenarioArgs, scenarios: &[Scenario]) -> Result<Vec<Option
 }
 
 /// `--backend`, with `--database-url` choosing `url` under `auto`.
-fn backend_choice(args: &ScenarioArgs) -> Result<BackendChoice> {
-    match (args.backend, &args.database_url) {
+fn backend_choice(backend: BackendChoice, database_url: Option<&str>) -> Result<BackendChoice> {
+    match (backend, database_url) {
         (BackendChoice::Auto, Some(_)) => Ok(BackendChoice::Url),
         (BackendChoice::Docker | BackendChoice::Local, Some(_)) => Err(Error::Usage(format!(
             "--database-url goes with --backend url (or auto), not --backend {}",
-            format!("{:?}", args.backend).to_lowercase()
+            format!("{backend:?}").to_lowercase()
         ))),
         (backend, _) => Ok(backend),
     }
