@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::LockMode;
-use super::sampler::LockSpan;
+use super::sampler::{LockSpan, percentile};
 use super::steps::{Step, Transaction};
 use super::traffic::Execution;
 use crate::fit;
@@ -712,18 +712,13 @@ fn lock_name(span: &LockSpan) -> String {
 
 /// Nearest-rank percentiles.
 pub fn latency(values: impl Iterator<Item = Duration>) -> Latency {
-    let mut sorted: Vec<f64> = values.map(ms).collect();
-    if sorted.is_empty() {
-        return Latency::default();
-    }
-    sorted.sort_by(f64::total_cmp);
-    let rank =
-        |q: f64| sorted[((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
+    let mut sorted: Vec<Duration> = values.collect();
+    sorted.sort();
     Latency {
         count: sorted.len() as u64,
-        p50_ms: rank(0.5),
-        p99_ms: rank(0.99),
-        max_ms: *sorted.last().unwrap_or(&0.0),
+        p50_ms: ms(percentile(&sorted, 0.5)),
+        p99_ms: ms(percentile(&sorted, 0.99)),
+        max_ms: ms(sorted.last().copied().unwrap_or_default()),
     }
 }
 

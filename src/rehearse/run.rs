@@ -823,50 +823,28 @@ async fn rows_written(client: &Client) -> Result<u64> {
 /// on `t` whose expression is `c IS NOT NULL`, which lets the server skip the scan
 /// (PostgreSQL 12 and later); `Some(None)` when there is none.
 async fn not_null_proof(client: &Client, sql: &str) -> Result<Option<Option<String>>> {
-    let words: Vec<String> = sql
-        .split_whitespace()
-        .map(|word| word.trim_end_matches(';').to_lowercase())
-        .collect();
-    let find = |pattern: &[&str]| {
-        words.windows(pattern.len()).position(|window| {
-            window
-                .iter()
-                .zip(pattern)
-                .all(|(word, want)| want.is_empty() || word == want)
-        })
-    };
-    let Some(at) = find(&["alter", "table", "", "alter"]) else {
+    let Some((table, columns)) = steps::set_not_null(sql) else {
         return Ok(None);
     };
-    let table = words[at + 2].trim_matches('"').to_owned();
-    let rest = &words[at + 3..];
-    let column_at = match rest.get(1).map(String::as_str) {
-        Some("column") => 2,
-        _ => 1,
-    };
-    let (Some(column), Some(set), Some(not), Some(null)) = (
-        rest.get(column_at),
-        rest.get(column_at + 1),
-        rest.get(column_at + 2),
-        rest.get(column_at + 3),
-    ) else {
-        return Ok(None);
-    };
-    if (set.as_str(), not.as_str(), null.as_str()) != ("set", "not", "null") {
-        return Ok(None);
+    let mut proofs = Vec::new();
+    for column in &columns {
+        let row = client
+            .query_opt(
+                "SELECT conname::text FROM pg_constraint \
+                 WHERE conrelid = to_regclass($1) AND contype = 'c' AND convalidated \
+                   AND regexp_replace(pg_get_constraintdef(oid), '[()\\s\"]', '', 'g') ILIKE 'CHECK' || $2 || 'ISNOTNULL' \
+                 LIMIT 1",
+                &[&crate::load::quoted(&table), column],
+            )
+            .await
+            .map_err(Error::database("looking for a CHECK constraint that proves NOT NULL"))?;
+        match row {
+            Some(row) => proofs.push(row.get::<_, String>(0)),
+            // One column without a proof is enough for the scan.
+            None => return Ok(Some(None)),
+        }
     }
-    let column = column.trim_matches('"');
-    let row = client
-        .query_opt(
-            "SELECT conname::text FROM pg_constraint \
-             WHERE conrelid = to_regclass($1) AND contype = 'c' AND convalidated \
-               AND regexp_replace(pg_get_constraintdef(oid), '[()\\s\"]', '', 'g') ILIKE 'CHECK' || $2 || 'ISNOTNULL' \
-             LIMIT 1",
-            &[&table, &column],
-        )
-        .await
-        .map_err(Error::database("looking for a CHECK constraint that proves NOT NULL"))?;
-    Ok(Some(row.map(|row| row.get(0))))
+    Ok(Some(Some(proofs.join(", "))))
 }
 
 /// The relations the sampler saw that are tables (of any kind), not indexes.

@@ -207,7 +207,7 @@ impl LockRecording {
 }
 
 /// The nearest-rank percentile `q` of sorted `values`; zero for none.
-fn percentile(sorted: &[Duration], q: f64) -> Duration {
+pub(super) fn percentile(sorted: &[Duration], q: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }

@@ -77,6 +77,33 @@ pub fn migration_steps(files: &[Fixture], server_major: u32) -> Vec<Step> {
         .collect()
 }
 
+/// For `ALTER TABLE t … ALTER [COLUMN] c SET NOT NULL …`: the table as the statement
+/// names it and each column it sets NOT NULL (the one subcommand that scans the table
+/// under ACCESS EXCLUSIVE unless a validated CHECK constraint proves the column has no
+/// NULL); `None` for any other statement.
+pub fn set_not_null(sql: &str) -> Option<(String, Vec<String>)> {
+    let tokens = tokenize(sql);
+    let words = words_of(&tokens);
+    let taken = match_pattern(&["alter", "table"], &words)?;
+    let table = listed_names(&words[taken..]).into_iter().next()?;
+    let columns: Vec<String> = alter_table_subcommands(&tokens)
+        .into_iter()
+        .filter_map(|subcommand| {
+            let words = words_of(subcommand);
+            match_pattern(
+                &["alter", "?column", "*", "set", "not", "null", "$"],
+                &words,
+            )?;
+            let at = match words[1].keyword.as_deref() {
+                Some("column") => 2,
+                _ => 1,
+            };
+            Some(words[at].name.clone())
+        })
+        .collect();
+    (!columns.is_empty()).then_some((table, columns))
+}
+
 /// Whether the statement `sql` must run outside a transaction block.
 pub fn transaction(sql: &str, server_major: u32) -> Transaction {
     transaction_of(&tokenize(sql), server_major)
@@ -765,6 +792,28 @@ fn strengthen(locks: &mut Vec<TableLock>, relation: String, mode: LockMode) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn set_not_null_names_the_table_and_each_column_it_sets() {
+        assert_eq!(
+            set_not_null("ALTER TABLE workflow_runs ALTER COLUMN organization_id SET NOT NULL;"),
+            Some(("workflow_runs".into(), vec!["organization_id".into()]))
+        );
+        assert_eq!(
+            set_not_null(
+                "alter table only app.\"Runs\" alter a set not null, alter column b set not null"
+            ),
+            Some(("app.Runs".into(), vec!["a".into(), "b".into()]))
+        );
+        assert_eq!(
+            set_not_null("ALTER TABLE t ALTER COLUMN c DROP NOT NULL"),
+            None
+        );
+        assert_eq!(
+            set_not_null("ALTER TABLE t ADD CONSTRAINT c CHECK (c IS NOT NULL)"),
+            None
+        );
+    }
 
     fn locks(sql: &str) -> Vec<(String, LockMode)> {
         match static_locks(sql) {
