@@ -81,9 +81,18 @@ pub fn migration_steps(files: &[Fixture], server_major: u32) -> Vec<Step> {
 /// names it and each column it sets NOT NULL (the one subcommand that scans the table
 /// under ACCESS EXCLUSIVE unless a validated CHECK constraint proves the column has no
 /// NULL); `None` for any other statement.
+///
+/// In a `DO` block, the first such statement of its body counts (the safer form of a
+/// migration wraps each strong-lock change in one, to retry it).
 pub fn set_not_null(sql: &str) -> Option<(String, Vec<String>)> {
     let tokens = tokenize(sql);
     let words = words_of(&tokens);
+    if match_pattern(&["do"], &words).is_some() {
+        return tokens.iter().find_map(|token| match token {
+            Token::Text(body) => body.split(';').find_map(set_not_null),
+            _ => None,
+        });
+    }
     let taken = match_pattern(&["alter", "table"], &words)?;
     let table = listed_names(&words[taken..]).into_iter().next()?;
     let columns: Vec<String> = alter_table_subcommands(&tokens)
@@ -804,6 +813,13 @@ mod tests {
                 "alter table only app.\"Runs\" alter a set not null, alter column b set not null"
             ),
             Some(("app.Runs".into(), vec!["a".into(), "b".into()]))
+        );
+        assert_eq!(
+            set_not_null(
+                "DO $$ BEGIN PERFORM set_config('lock_timeout', '100ms', true); \
+                 ALTER TABLE t ALTER COLUMN c SET NOT NULL; RETURN; END $$"
+            ),
+            Some(("t".into(), vec!["c".into()]))
         );
         assert_eq!(
             set_not_null("ALTER TABLE t ALTER COLUMN c DROP NOT NULL"),
