@@ -5,6 +5,7 @@
 //! checks, times the queries and writes reports. Each stage is one module below, in
 //! pipeline order; `pipeline` wires them together. See ARCHITECTURE.md.
 
+pub mod cache;
 pub mod capture;
 pub mod datagen;
 pub mod describe;
