@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
+use crate::cache::Cache;
 use crate::capture::timing::TimingOptions;
 use crate::error::{Error, Result};
 use crate::input::{self, Scenario};
@@ -63,6 +64,10 @@ pub enum Command {
         /// Remove what is listed (orphans and kept resources alike).
         #[arg(long)]
         yes: bool,
+        /// Also empty the cache of initdb templates and seeded data (PLANCHECK_CACHE_DIR,
+        /// default ~/.cache/plancheck); entries a running run is using stay.
+        #[arg(long)]
+        cache: bool,
         /// Also look for scratch databases on this server (those the connecting role
         /// owns).
         #[arg(long, env = "PLANCHECK_DATABASE_URL")]
@@ -259,6 +264,14 @@ pub struct ScenarioArgs {
     /// how to connect and how to remove them. `TESTCONTAINERS_COMMAND=keep` does the same.
     #[arg(long)]
     pub keep: bool,
+    /// Seed afresh and leave the cache alone: no initdb template or seeded data is
+    /// read or stored. Without it, the local backend keeps each seeded database's
+    /// cluster under PLANCHECK_CACHE_DIR (default ~/.cache/plancheck, at most
+    /// PLANCHECK_CACHE_SIZE, default a quarter of that disk's free room) and a run with
+    /// the same dataset, schema, seed, scale, settings, plancheck build and server
+    /// reuses it. `plancheck clean --cache` empties it.
+    #[arg(long, env = "PLANCHECK_NO_CACHE")]
+    pub no_cache: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -280,6 +293,9 @@ pub struct RehearseArgs {
     /// phases of 1 s, without and with it, after the last run).
     #[arg(long)]
     pub no_sampler_cost: bool,
+    /// Seed afresh and leave the cache alone, as for `plancheck scenario`.
+    #[arg(long, env = "PLANCHECK_NO_CACHE")]
+    pub no_cache: bool,
     /// Where PostgreSQL comes from, as for `plancheck scenario`.
     #[arg(long, value_enum, env = "PLANCHECK_BACKEND", default_value_t = BackendChoice::Auto)]
     pub backend: BackendChoice,
@@ -395,8 +411,12 @@ pub async fn execute(cli: Cli, mut signals: Signals) -> Result<Outcome> {
             }
             false => render_reports(&dirs, index_dir.as_deref()),
         },
-        Command::Clean { yes, database_url } => tokio::select! {
-            outcome = clean(yes, database_url.as_deref()) => outcome,
+        Command::Clean {
+            yes,
+            cache,
+            database_url,
+        } => tokio::select! {
+            outcome = clean(yes, cache, database_url.as_deref()) => outcome,
             () = signals.received() => Ok(Outcome::Interrupted),
         },
         Command::Rehearse(args) => {
@@ -469,6 +489,7 @@ async fn judge_saved(args: JudgeArgs, registry: Registry) -> Result<Outcome> {
             image: args.image.clone(),
             database_url: None,
             registry,
+            cache: cache_for(false)?,
         }),
     };
     let judgement = judge_files(&scenario, &args.query, &args.plans, catalog).await?;
@@ -569,6 +590,7 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
         image: args.image.clone(),
         database_url: args.database_url.clone(),
         registry,
+        cache: cache_for(args.no_cache)?,
     };
     let keep =
         args.keep || std::env::var("TESTCONTAINERS_COMMAND").is_ok_and(|command| command == "keep");
@@ -674,6 +696,7 @@ async fn run_rehearsal(args: RehearseArgs, registry: Registry) -> Result<Outcome
         image: args.image.clone(),
         database_url: args.database_url.clone(),
         registry,
+        cache: cache_for(args.no_cache)?,
     };
     let options = RehearseOptions {
         scales: args.scales.clone(),
@@ -1019,7 +1042,37 @@ async fn from_stats(args: FromStatsArgs) -> Result<Outcome> {
     Ok(Outcome::Passed)
 }
 
-async fn clean(yes: bool, database_url: Option<&str>) -> Result<Outcome> {
+/// The cache a run uses: none with `--no-cache` (or `PLANCHECK_NO_CACHE`); a bad
+/// `PLANCHECK_CACHE_SIZE` is a usage error; a cache directory that cannot be made is
+/// said and the run goes on without one.
+fn cache_for(no_cache: bool) -> Result<Option<Cache>> {
+    if no_cache {
+        return Ok(None);
+    }
+    match Cache::from_env() {
+        Ok(cache) => Ok(Some(cache)),
+        Err(error) if error.starts_with("PLANCHECK_CACHE_SIZE") => Err(Error::Usage(error)),
+        Err(error) => {
+            say!("cache: not used: {error}");
+            Ok(None)
+        }
+    }
+}
+
+async fn clean(yes: bool, cache: bool, database_url: Option<&str>) -> Result<Outcome> {
+    if cache {
+        let cache = Cache::from_env().map_err(Error::Usage)?;
+        let (removed, bytes, busy) = cache.clean();
+        say!(
+            "cache: removed {removed} entries ({}) from {}{}",
+            crate::format::format_bytes(bytes as f64),
+            cache.root().display(),
+            match busy {
+                0 => String::new(),
+                _ => format!("; {busy} in use by a running plancheck stayed"),
+            }
+        );
+    }
     let server = database_url
         .map(crate::provision::parse_database_url)
         .transpose()?;

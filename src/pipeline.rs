@@ -3,6 +3,7 @@
 //! this module only wires them together and keeps the clock. Reports are written by
 //! the caller from the [`Outcome`] this returns, so they never touch the database.
 
+mod cached;
 pub mod saved;
 pub mod stability;
 pub mod sweep;
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use tokio_postgres::Client;
 
+use crate::cache::Kind;
 use crate::capture::{
     self, Bindings,
     timing::{self, TimingOptions},
@@ -23,8 +25,8 @@ use crate::judge;
 use crate::load;
 use crate::outcome::stability::Stability;
 use crate::outcome::{
-    Cell, Environment, Evidence, Host, Outcome, Phase, Picked, QueryEvidence, SchemaState, Seeded,
-    Target,
+    CacheStatus, Cell, DataCache, Environment, Evidence, Host, Outcome, Phase, Picked,
+    QueryEvidence, SchemaState, Seeded, Target,
 };
 use crate::progress::Progress;
 use crate::provision::{ScratchDatabase, Server};
@@ -106,16 +108,64 @@ fn captures(scenarios: &[&Scenario]) -> Vec<Capture> {
 impl PreparedDatabase {
     /// Creates a scratch database on `server`, pins the scenarios' settings, builds
     /// the schema and seeds the dataset. Every scenario must share the first one's
-    /// dataset and settings.
+    /// dataset and settings. When the server keeps data in the cache (the local
+    /// backend without `--no-cache`), a database seeded before under the same key is
+    /// taken from the cache instead, and a freshly seeded one is stored there.
     pub async fn create(
         server: &Server,
         scenarios: &[&Scenario],
         options: &RunOptions,
     ) -> Result<PreparedDatabase> {
-        let first = scenarios
-            .first()
-            .ok_or_else(|| Error::Usage("no scenario to prepare a database for".into()))?;
-        let scratch = server.create_scratch(&first.name).await?;
+        if scenarios.is_empty() {
+            return Err(Error::Usage("no scenario to prepare a database for".into()));
+        }
+        let cache = match server.data_cache() {
+            Ok(cache) => cache,
+            Err(reason) => {
+                let mut prepared = Self::seeded(server, scenarios, options).await?;
+                prepared.seeded.cache = Some(DataCache {
+                    status: CacheStatus::Off,
+                    key: None,
+                    note: Some(reason),
+                });
+                return Ok(prepared);
+            }
+        };
+        let key = cached::seeded_key(server, scenarios, options)?;
+        let mut passed_over = None;
+        if let Some(entry) = cache.find(Kind::Seeded, &key) {
+            match Self::restore(server, scenarios, options, (entry, &key)).await? {
+                Ok(prepared) => return Ok(prepared),
+                Err(reason) => {
+                    crate::say!("cache: not using entry {}: {reason}", key.hex());
+                    passed_over = Some(reason);
+                }
+            }
+        }
+        let mut prepared = Self::seeded(server, scenarios, options).await?;
+        let stored = prepared.store(server, &key).await;
+        match stored {
+            Ok(mut cache_use) => {
+                if cache_use.note.is_none() {
+                    cache_use.note = passed_over;
+                }
+                prepared.seeded.cache = Some(cache_use);
+                Ok(prepared)
+            }
+            Err(error) => {
+                let _ = prepared.discard().await;
+                Err(error)
+            }
+        }
+    }
+
+    /// A scratch database seeded afresh.
+    async fn seeded(
+        server: &Server,
+        scenarios: &[&Scenario],
+        options: &RunOptions,
+    ) -> Result<PreparedDatabase> {
+        let scratch = server.create_scratch(&scenarios[0].name).await?;
         match Self::build(server, &scratch, scenarios, options).await {
             Ok(mut prepared) => {
                 prepared.scratch = Some(scratch);
@@ -136,23 +186,11 @@ impl PreparedDatabase {
     ) -> Result<PreparedDatabase> {
         let scenario = scenarios[0];
         let mut phases = vec![Phase::new("start server", server.startup)];
-        let phase = options.progress.phase("create database");
-        let admin = scratch.connect().await?;
-        let mut notes =
-            settings::pin(&admin, &scratch.name, &scenario.settings, &scenario.path).await?;
-        drop(admin);
-        let mut clients = Vec::new();
-        for _ in 0..index_build_lanes() {
-            clients.push(scratch.connect().await?);
-        }
-        let server_version: String = clients[0]
-            .query_one("SELECT current_setting('server_version')", &[])
-            .await
-            .map_err(Error::database("reading the server version"))?
-            .get(0);
-        phases.push(phase.finish());
+        let (mut clients, mut notes, server_version) =
+            connect_and_pin(scratch, scenario, options, &mut phases).await?;
         let phase = options.progress.phase("apply schema");
-        let types = prepare_schema(&clients[0], scenarios).await?;
+        schema::apply(&clients[0], &scenario.dataset.schema).await?;
+        let types = check_schema(&clients[0], scenarios).await?;
         phases.push(phase.finish());
         let phase = options.progress.phase("estimate size");
         let disk = disk_guard::check(
@@ -171,26 +209,15 @@ impl PreparedDatabase {
             seed(&mut clients, scenarios, &types, options).await?;
         seeded.size_check = Some(disk.facts());
         phases.extend(load_phases);
-        let environment = Environment {
-            backend: server.backend().clone(),
-            backend_note: server.selection_note.clone(),
-            server_version,
-            settings: settings::non_default(&clients[0]).await?,
-            notes,
-            host: Host::current(),
-        };
-        Ok(PreparedDatabase {
-            scratch: None,
+        finish(
+            server,
             clients,
-            dataset_file: scenario.dataset.path.clone(),
-            settings: scenario.settings.clone(),
-            migrated: false,
-            seeded,
-            environment,
-            targets,
-            phases,
-            progress: options.progress,
-        })
+            scenario,
+            (seeded, targets, phases),
+            (notes, server_version),
+            options,
+        )
+        .await
     }
 
     /// Captures, times and judges `scenario` on this database, variant by variant:
@@ -556,15 +583,71 @@ fn variant_pairs(scenario: &Scenario, cell: &[Value]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Builds the schema, and checks on the empty schema what needs no data: the
-/// queries' SQL and the dataset's columns, so such errors come in a second, not after
-/// the seed. Returns each table's column types.
-async fn prepare_schema(
+/// The connections a prepared database works with (one per index build lane), its
+/// settings pinned: the `create database` phase. Returns them with the pinning's notes
+/// and the server's version.
+async fn connect_and_pin(
+    scratch: &ScratchDatabase,
+    scenario: &Scenario,
+    options: &RunOptions,
+    phases: &mut Vec<Phase>,
+) -> Result<(Vec<Client>, Vec<String>, String)> {
+    let phase = options.progress.phase("create database");
+    let admin = scratch.connect().await?;
+    let notes = settings::pin(&admin, &scratch.name, &scenario.settings, &scenario.path).await?;
+    drop(admin);
+    let mut clients = Vec::new();
+    for _ in 0..index_build_lanes() {
+        clients.push(scratch.connect().await?);
+    }
+    let server_version: String = clients[0]
+        .query_one("SELECT current_setting('server_version')", &[])
+        .await
+        .map_err(Error::database("reading the server version"))?
+        .get(0);
+    phases.push(phase.finish());
+    Ok((clients, notes, server_version))
+}
+
+/// The prepared database, once seeded (or restored): its environment read.
+async fn finish(
+    server: &Server,
+    clients: Vec<Client>,
+    scenario: &Scenario,
+    (seeded, targets, phases): (Seeded, Vec<TargetRow>, Vec<Phase>),
+    (notes, server_version): (Vec<String>, String),
+    options: &RunOptions,
+) -> Result<PreparedDatabase> {
+    let environment = Environment {
+        backend: server.backend().clone(),
+        backend_note: server.selection_note.clone(),
+        server_version,
+        settings: settings::non_default(&clients[0]).await?,
+        notes,
+        host: Host::current(),
+    };
+    Ok(PreparedDatabase {
+        scratch: None,
+        clients,
+        dataset_file: scenario.dataset.path.clone(),
+        settings: scenario.settings.clone(),
+        migrated: false,
+        seeded,
+        environment,
+        targets,
+        phases,
+        progress: options.progress,
+    })
+}
+
+/// Checks on the schema what needs no data: the queries' SQL and the dataset's
+/// columns, so such errors come in a second, not after the seed. Returns each table's
+/// column types.
+async fn check_schema(
     client: &Client,
     scenarios: &[&Scenario],
 ) -> Result<Vec<Vec<(String, tokio_postgres::types::Type)>>> {
     let dataset = &scenarios[0].dataset;
-    schema::apply(client, &dataset.schema).await?;
     for scenario in scenarios {
         for query in scenario
             .queries
@@ -580,14 +663,13 @@ async fn prepare_schema(
     load::column_types(client, dataset).await
 }
 
-/// Generates and loads the dataset; returns what was seeded, the target rows every
-/// scenario's variants ask for, and the load's phases.
-async fn seed(
-    clients: &mut [Client],
+/// The generator for `scenarios`' dataset at the run's scale and seed, the target
+/// rows it is to capture, the rows of each target's group, and what is seeded (the
+/// tables' facts still empty).
+fn datagen_for(
     scenarios: &[&Scenario],
-    types: &[Vec<(String, tokio_postgres::types::Type)>],
     options: &RunOptions,
-) -> Result<(Seeded, Vec<TargetRow>, Vec<Phase>)> {
+) -> Result<(Datagen, Vec<Capture>, Vec<u64>, Seeded)> {
     let dataset = &scenarios[0].dataset;
     let scale = options.scale.unwrap_or(dataset.default_scale);
     let seed = options.seed.unwrap_or(dataset.model.seed);
@@ -605,12 +687,21 @@ async fn seed(
         .iter()
         .map(|capture| datagen.rows_labelled(capture.table, capture.group))
         .collect();
-    // A scenario's timeouts are for its measured queries, never for the seed.
-    set_on_all(clients, TIMEOUTS_OFF).await?;
-    let (tables, phases, datagen) =
-        load::load(clients, dataset, types, datagen, options.progress).await?;
-    set_on_all(clients, TIMEOUTS_FROM_DATABASE).await?;
-    let targets = captures
+    let seeded = Seeded {
+        seed,
+        scale,
+        scale_table: dataset.scale_table().to_owned(),
+        as_of: dataset.model.as_of,
+        tables: Vec::new(),
+        size_check: None,
+        cache: None,
+    };
+    Ok((datagen, captures, group_rows, seeded))
+}
+
+/// The target rows the generator captured.
+fn target_rows(captures: Vec<Capture>, datagen: &Datagen, group_rows: Vec<u64>) -> Vec<TargetRow> {
+    captures
         .into_iter()
         .zip(datagen.captured().iter().cloned())
         .zip(group_rows)
@@ -619,16 +710,31 @@ async fn seed(
             values: row.unwrap_or_default(),
             group_rows,
         })
-        .collect();
-    let seeded = Seeded {
-        seed,
-        scale,
-        scale_table: dataset.scale_table().to_owned(),
-        as_of: dataset.model.as_of,
-        tables,
-        size_check: None,
-    };
-    Ok((seeded, targets, phases))
+        .collect()
+}
+
+/// Generates and loads the dataset; returns what was seeded, the target rows every
+/// scenario's variants ask for, and the load's phases.
+async fn seed(
+    clients: &mut [Client],
+    scenarios: &[&Scenario],
+    types: &[Vec<(String, tokio_postgres::types::Type)>],
+    options: &RunOptions,
+) -> Result<(Seeded, Vec<TargetRow>, Vec<Phase>)> {
+    let (datagen, captures, group_rows, mut seeded) = datagen_for(scenarios, options)?;
+    // A scenario's timeouts are for its measured queries, never for the seed.
+    set_on_all(clients, TIMEOUTS_OFF).await?;
+    let (tables, phases, datagen) = load::load(
+        clients,
+        &scenarios[0].dataset,
+        types,
+        datagen,
+        options.progress,
+    )
+    .await?;
+    set_on_all(clients, TIMEOUTS_FROM_DATABASE).await?;
+    seeded.tables = tables;
+    Ok((seeded, target_rows(captures, &datagen, group_rows), phases))
 }
 
 /// Session settings that lift any timeout the scenario pins on its database.

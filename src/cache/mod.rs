@@ -21,7 +21,6 @@
 pub mod key;
 
 use std::fs::File;
-use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -97,9 +96,17 @@ struct Manifest {
 struct FileSum {
     path: String,
     bytes: u64,
-    blake3: String,
     mode: u32,
+    /// The BLAKE3 hash of each [`CHUNK`] of the file, in order.
+    chunks: Vec<String>,
 }
+
+/// Files are copied and hashed in pieces of this size, so that one large relation
+/// file (a heap segment is up to 1 GiB) is copied by every thread, not one.
+const CHUNK: u64 = 32 << 20;
+
+/// What each copying thread reads and writes at once.
+const BUFFER: usize = 4 << 20;
 
 /// An entry found complete and of this format, held (shared) until dropped so no
 /// eviction removes it while it is copied out.
@@ -132,6 +139,9 @@ struct Listed {
 }
 
 type CacheResult<T> = std::result::Result<T, String>;
+
+/// A directory tree: its directories and its files with their sizes, relative.
+type Tree = (Vec<String>, Vec<(String, u64)>);
 
 impl Cache {
     /// The cache at `PLANCHECK_CACHE_DIR`, else `$XDG_CACHE_HOME/plancheck`, else
@@ -511,7 +521,7 @@ fn free_bytes(path: &Path) -> Option<u64> {
 
 /// Every directory and regular file under `root`, relative, parents first. Anything
 /// else (a symlink, a socket) is refused: a cluster plancheck made has none.
-fn walk(root: &Path) -> CacheResult<(Vec<String>, Vec<(String, u64)>)> {
+fn walk(root: &Path) -> CacheResult<Tree> {
     let mut directories = Vec::new();
     let mut files = Vec::new();
     let mut pending = vec![String::new()];
@@ -546,8 +556,9 @@ fn walk(root: &Path) -> CacheResult<(Vec<String>, Vec<(String, u64)>)> {
     Ok((directories, files))
 }
 
-/// Copies `files` from `source` to `destination` on a few threads, hashing each on the
-/// way. With `expected`, a file whose size or hash differs fails the copy.
+/// Copies `files` from `source` to `destination` on a few threads, a [`CHUNK`] at a
+/// time, hashing each chunk on the way. With `expected`, a file whose size or any of
+/// whose chunks differs fails the copy.
 fn copy_tree(
     source: &Path,
     destination: &Path,
@@ -556,53 +567,93 @@ fn copy_tree(
     expected: Option<&[FileSum]>,
     owner: Option<(u32, u32)>,
 ) -> CacheResult<Vec<FileSum>> {
-    let make = |path: &Path| -> CacheResult<()> {
-        std::fs::create_dir(path)
-            .map_err(|error| format!("creating {}: {error}", path.display()))?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
-            .map_err(|error| error.to_string())?;
+    let hand_over = |path: &Path, mode: u32| -> CacheResult<()> {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .map_err(|error| format!("setting the mode of {}: {error}", path.display()))?;
         if let Some((uid, gid)) = owner {
             std::os::unix::fs::chown(path, Some(uid), Some(gid))
-                .map_err(|error| error.to_string())?;
+                .map_err(|error| format!("handing over {}: {error}", path.display()))?;
         }
         Ok(())
     };
     if let Some(parent) = destination.parent() {
         std::fs::create_dir_all(parent).map_err(|error| error.to_string())?;
     }
-    make(destination)?;
-    for directory in directories {
-        make(&destination.join(directory))?;
+    for directory in std::iter::once(destination.to_owned()).chain(
+        directories
+            .iter()
+            .map(|directory| destination.join(directory)),
+    ) {
+        std::fs::create_dir(&directory)
+            .map_err(|error| format!("creating {}: {error}", directory.display()))?;
+        hand_over(&directory, 0o700)?;
+    }
+    // Every file is created at its full size first; the threads then fill chunks.
+    let mut sums = Vec::with_capacity(files.len());
+    let mut work = Vec::new();
+    for (index, (path, size)) in files.iter().enumerate() {
+        let from = source.join(path);
+        let meta = std::fs::metadata(&from)
+            .map_err(|error| format!("reading {}: {error}", from.display()))?;
+        if let Some(expected) = expected
+            && meta.len() != expected[index].bytes
+        {
+            return Err(format!(
+                "{} is {} bytes, not the {} stored",
+                from.display(),
+                meta.len(),
+                expected[index].bytes
+            ));
+        }
+        let to = destination.join(path);
+        File::create(&to)
+            .and_then(|file| file.set_len(*size))
+            .map_err(|error| format!("creating {}: {error}", to.display()))?;
+        let mode = meta.mode() & 0o777;
+        hand_over(&to, mode)?;
+        let chunks = size.div_ceil(CHUNK);
+        sums.push(FileSum {
+            path: path.clone(),
+            bytes: *size,
+            mode,
+            chunks: vec![String::new(); chunks as usize],
+        });
+        work.extend((0..chunks).map(|chunk| (index, chunk)));
     }
     let next = AtomicUsize::new(0);
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .clamp(1, 4);
-    let results: Vec<CacheResult<Vec<(usize, FileSum)>>> = std::thread::scope(|scope| {
+    let results: Vec<CacheResult<Vec<(usize, u64, String)>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
                 scope.spawn(|| {
                     let mut done = Vec::new();
-                    let mut buffer = vec![0u8; 1 << 20];
+                    let mut buffer = vec![0u8; BUFFER];
                     loop {
-                        let index = next.fetch_add(1, Ordering::Relaxed);
-                        let Some((path, _)) = files.get(index) else {
+                        let Some(&(index, chunk)) = work.get(next.fetch_add(1, Ordering::Relaxed))
+                        else {
                             return Ok(done);
                         };
-                        let sum = copy_file(source, destination, path, &mut buffer, owner)?;
+                        let (path, size) = &files[index];
+                        let hash = copy_chunk(
+                            &source.join(path),
+                            &destination.join(path),
+                            chunk * CHUNK,
+                            (size - chunk * CHUNK).min(CHUNK) as usize,
+                            &mut buffer,
+                        )?;
                         if let Some(expected) = expected
-                            && expected[index] != sum
+                            && expected[index].chunks.get(chunk as usize) != Some(&hash)
                         {
                             return Err(format!(
-                                "{} differs from what was stored ({} bytes, hash {} against {} bytes, hash {})",
+                                "{} differs from what was stored (bytes {} to {})",
                                 source.join(path).display(),
-                                sum.bytes,
-                                &sum.blake3[..12],
-                                expected[index].bytes,
-                                &expected[index].blake3[..12.min(expected[index].blake3.len())]
+                                chunk * CHUNK,
+                                (chunk + 1) * CHUNK
                             ));
                         }
-                        done.push((index, sum));
+                        done.push((index, chunk, hash));
                     }
                 })
             })
@@ -616,56 +667,45 @@ fn copy_tree(
             })
             .collect()
     });
-    let mut sums = Vec::with_capacity(files.len());
     for result in results {
-        sums.extend(result?);
+        for (index, chunk, hash) in result? {
+            sums[index].chunks[chunk as usize] = hash;
+        }
     }
-    sums.sort_by_key(|(index, _)| *index);
-    Ok(sums.into_iter().map(|(_, sum)| sum).collect())
+    Ok(sums)
 }
 
-fn copy_file(
-    source: &Path,
-    destination: &Path,
-    relative: &str,
+/// Copies `length` bytes at `offset` from one file to the other, a buffer at a time;
+/// returns their hash.
+fn copy_chunk(
+    from: &Path,
+    to: &Path,
+    offset: u64,
+    length: usize,
     buffer: &mut [u8],
-    owner: Option<(u32, u32)>,
-) -> CacheResult<FileSum> {
-    let from = source.join(relative);
-    let to = destination.join(relative);
-    let fail = |what: &str, error: std::io::Error| format!("{what} {}: {error}", from.display());
-    let mut input = File::open(&from).map_err(|error| fail("opening", error))?;
-    let mode = input
-        .metadata()
-        .map_err(|error| fail("reading", error))?
-        .mode()
-        & 0o777;
-    let mut output =
-        File::create(&to).map_err(|error| format!("creating {}: {error}", to.display()))?;
+) -> CacheResult<String> {
+    use std::os::unix::fs::FileExt;
+    let input = File::open(from).map_err(|error| format!("opening {}: {error}", from.display()))?;
+    let output = std::fs::OpenOptions::new()
+        .write(true)
+        .open(to)
+        .map_err(|error| format!("opening {}: {error}", to.display()))?;
     let mut hasher = blake3::Hasher::new();
-    let mut copied = 0u64;
-    loop {
-        let read = input.read(buffer).map_err(|error| fail("reading", error))?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buffer[..read]);
+    let mut done = 0;
+    while done < length {
+        let capacity = buffer.len();
+        let piece = &mut buffer[..(length - done).min(capacity)];
+        let at = offset + done as u64;
+        input
+            .read_exact_at(piece, at)
+            .map_err(|error| format!("reading {}: {error}", from.display()))?;
         output
-            .write_all(&buffer[..read])
+            .write_all_at(piece, at)
             .map_err(|error| format!("writing {}: {error}", to.display()))?;
-        copied += read as u64;
+        hasher.update(piece);
+        done += piece.len();
     }
-    std::fs::set_permissions(&to, std::fs::Permissions::from_mode(mode))
-        .map_err(|error| error.to_string())?;
-    if let Some((uid, gid)) = owner {
-        std::os::unix::fs::chown(&to, Some(uid), Some(gid)).map_err(|error| error.to_string())?;
-    }
-    Ok(FileSum {
-        path: relative.to_owned(),
-        bytes: copied,
-        blake3: hasher.finalize().to_hex().to_string(),
-        mode,
-    })
+    Ok(hasher.finalize().to_hex().to_string())
 }
 
 /// A size such as `20GB`, `512MiB` or `1000000` (bytes).

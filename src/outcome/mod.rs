@@ -132,6 +132,57 @@ pub struct Seeded {
     pub tables: Vec<TableFacts>,
     /// The disk guard's estimate, made before seeding; `None` when no guard ran.
     pub size_check: Option<SizeCheck>,
+    /// Whether the data came from the cache or went into it; `None` when the run did
+    /// not say (a report of a format before the cache).
+    pub cache: Option<DataCache>,
+}
+
+/// What the seeded-data cache did for one prepared database.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+pub struct DataCache {
+    pub status: CacheStatus,
+    /// The entry's key (a hash of the dataset file and model, schema fixtures, seed,
+    /// scale, settings, plancheck build and server build); `None` when the cache was
+    /// off.
+    pub key: Option<String>,
+    /// Why the data was not stored or not taken from the cache.
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum CacheStatus {
+    /// The data came from the cache: nothing was seeded.
+    Hit,
+    /// Seeded, then stored for the next run.
+    Stored,
+    /// Seeded and not stored (see the note).
+    NotStored,
+    /// The cache was not used (see the note: `--no-cache`, a backend without one).
+    Off,
+}
+
+impl DataCache {
+    /// One line for terminals and reports: `cache hit (key …)`.
+    pub fn describe(&self) -> String {
+        let status = match self.status {
+            CacheStatus::Hit => "data from the cache",
+            CacheStatus::Stored => "seeded and stored in the cache",
+            CacheStatus::NotStored => "seeded, not stored in the cache",
+            CacheStatus::Off => "cache not used",
+        };
+        let key = self
+            .key
+            .as_ref()
+            .map(|key| format!(" (key {key})"))
+            .unwrap_or_default();
+        let note = self
+            .note
+            .as_ref()
+            .map(|note| format!(": {note}"))
+            .unwrap_or_default();
+        format!("{status}{key}{note}")
+    }
 }
 
 /// How the disk guard arrived at its estimate.
@@ -147,7 +198,7 @@ pub enum EstimateMethod {
 }
 
 /// What the disk guard estimated before seeding and checked it against.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SizeCheck {
     /// The seeded tables and indexes, as estimated: compare with the tables' sizes.
     pub estimated_bytes: u64,
@@ -162,7 +213,7 @@ pub struct SizeCheck {
 }
 
 /// One seeded table after the load.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TableFacts {
     pub name: String,
     pub rows: u64,

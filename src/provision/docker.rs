@@ -211,6 +211,7 @@ pub(super) async fn start(image: &str, registry: &Registry) -> Result<Server> {
             _keeper: Some(keeper),
             runtime: tokio::runtime::Handle::current(),
         })),
+        cache: None,
     })
 }
 

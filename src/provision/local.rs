@@ -21,6 +21,7 @@ use super::owner::Owner;
 use super::registry::Registry;
 use super::sweep::{Leftover, Resource, State};
 use super::{Backend, Handle, Server, THROWAWAY_SERVER_SETTINGS, wait_until_ready};
+use crate::cache::{Cache, Key, Kind};
 use crate::error::{Error, Result};
 
 /// Every local server directory's name starts with this, then the owner token.
@@ -33,12 +34,20 @@ const KEPT_MARKER: &str = "kept";
 const SOCKET_PORT: u16 = 5432;
 
 pub(super) struct LocalServer {
-    process: Option<Child>,
+    /// The postmaster; replaced when the data directory is swapped for a cached one.
+    process: std::sync::Mutex<Option<Child>>,
     /// Removed on drop, after the server has stopped.
     directory: Option<tempfile::TempDir>,
+    /// The directory holding `data/`, the socket and the logs.
+    root: PathBuf,
+    bindir: PathBuf,
+    /// The user the server runs as, when plancheck runs as root.
+    owner: Option<User>,
+    /// What `postgres --version` prints: part of every cache key of this server.
+    version: String,
 }
 
-pub(super) async fn start(registry: &Registry) -> Result<Server> {
+pub(super) async fn start(registry: &Registry, cache: Option<&Cache>) -> Result<Server> {
     let bindir = find_bindir()?;
     let owner = server_user()?;
     // The directory's name carries this process's owner token: a sweep after a crash
@@ -57,98 +66,38 @@ pub(super) async fn start(registry: &Registry) -> Result<Server> {
             Error::io(format!("handing {} to user {}", root.display(), user.name)),
         )?;
     }
-    let data = root.join("data");
+    let version = server_version(&bindir)?;
     let password = super::random_password();
-    let password_file = root.join("password");
-    write_private(&password_file, &password, &owner)?;
-
-    let initdb_log = root.join("initdb.log");
-    let mut initdb = run_as(&owner, Command::new(bindir.join("initdb")));
-    initdb
-        .args([
-            "--no-sync",
-            "--no-instructions",
-            "--auth=scram-sha-256",
-            "--username=postgres",
-        ])
-        .arg(format!("--pwfile={}", password_file.display()))
-        .args(["--encoding=UTF8", "--locale=C", "-D"])
-        .arg(&data)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log_file(&initdb_log, &owner)?);
-    let status = ProcessGroup::spawn(initdb)
-        .map_err(Error::io(format!(
-            "running {}",
-            bindir.join("initdb").display()
-        )))?
-        .wait()
-        .await
-        .map_err(Error::io("waiting for initdb"))?;
-    let _ = std::fs::remove_file(&password_file);
-    if !status.success() {
-        return Err(Error::Infrastructure(format!(
-            "initdb failed ({status}): {}",
-            std::fs::read_to_string(&initdb_log)
-                .unwrap_or_default()
-                .trim()
-        )));
-    }
-
-    let log_path = root.join("server.log");
-    let log = log_file(&log_path, &owner)?;
-    let mut command = run_as(&owner, Command::new(bindir.join("postgres")));
-    command
-        .arg("-D")
-        .arg(&data)
-        .arg("-k")
-        .arg(&root)
-        .args(["-c", "listen_addresses=", "-c"])
-        .arg(format!("port={SOCKET_PORT}"))
-        // Dynamic shared memory in files under the data directory, not in /dev/shm:
-        // a server killed before it can clean up (SIGKILL, a crash) leaves them where
-        // the directory's removal takes them. Parallel query and parallel index
-        // builds use it; its pages live in the page cache like /dev/shm's, and a
-        // segment freed within the kernel's dirty expiry (30 s) is never written
-        // back, so only a parallel statement of more than that could see disk
-        // writes from it (parallel query is off unless a scenario turns it on).
-        .args(["-c", "dynamic_shared_memory_type=mmap"]);
-    for (name, value) in THROWAWAY_SERVER_SETTINGS {
-        command.arg("-c").arg(format!("{name}={value}"));
-    }
-    let log_err = log
-        .try_clone()
-        .map_err(Error::io("duplicating the server log handle"))?;
-    let process = command
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(log_err)
-        // Its own process group: a Ctrl-C at the terminal reaches plancheck, which then
-        // shuts the server down in order instead of racing it.
-        .process_group(0)
-        .spawn()
-        .map_err(Error::io(format!(
-            "starting {}",
-            bindir.join("postgres").display()
-        )))?;
-
-    let mut server = LocalServer {
-        process: Some(process),
+    let server = LocalServer {
+        process: std::sync::Mutex::new(None),
         directory: Some(directory),
+        root: root.clone(),
+        bindir: bindir.clone(),
+        owner,
+        version,
     };
+    // A cluster copied from the initdb template still has the template's password
+    // until it is changed to this run's.
+    let template = cache.and_then(|cache| server.copy_template(cache));
+    if template.is_none() {
+        server.initdb(&password).await?;
+        if let Some(cache) = cache {
+            server.store_template(cache, &password);
+        }
+    }
     let mut admin = Config::new();
     admin
         .host_path(&root)
         .port(SOCKET_PORT)
         .user("postgres")
-        .password(password)
+        .password(template.as_deref().unwrap_or(&password))
         .dbname("postgres")
         .application_name("plancheck");
-    let ready = wait_until_ready(&admin, Duration::from_secs(60), || {
-        server.check_alive(&log_path)
-    })
-    .await;
-    ready?;
+    server.launch(&admin).await?;
+    if template.is_some() {
+        set_password(&admin, &password).await?;
+        admin.password(&password);
+    }
     Ok(Server {
         backend: Backend::Local { bindir },
         admin,
@@ -156,26 +105,205 @@ pub(super) async fn start(registry: &Registry) -> Result<Server> {
         startup: Duration::ZERO,
         swept: Vec::new(),
         registry: super::Registry::new(),
-        handle: Handle::Local(server),
+        handle: Handle::Local(Box::new(server)),
+        cache: cache.cloned(),
     })
 }
 
+/// Sets the `postgres` role's password, over a connection `admin` opens.
+async fn set_password(admin: &Config, password: &str) -> Result<()> {
+    let client = super::connect(admin).await?;
+    client
+        .batch_execute(&format!("ALTER ROLE postgres PASSWORD '{password}'"))
+        .await
+        .map_err(Error::database("setting the local server's password"))
+}
+
+/// What `postgres --version` prints for the binaries in `bindir`.
+fn server_version(bindir: &Path) -> Result<String> {
+    let binary = bindir.join("postgres");
+    let output = Command::new(&binary)
+        .arg("--version")
+        .output()
+        .map_err(Error::io(format!("running {} --version", binary.display())))?;
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+/// How `initdb` makes every local server's cluster; part of the template's key.
+const INITDB_ARGS: [&str; 6] = [
+    "--no-sync",
+    "--no-instructions",
+    "--auth=scram-sha-256",
+    "--username=postgres",
+    "--encoding=UTF8",
+    "--locale=C",
+];
+
 impl LocalServer {
+    fn data(&self) -> PathBuf {
+        self.root.join("data")
+    }
+
+    fn owner_ids(&self) -> Option<(u32, u32)> {
+        self.owner
+            .as_ref()
+            .map(|user| (user.uid.as_raw(), user.gid.as_raw()))
+    }
+
+    /// The server build, for cache keys: its version line and where its binaries are.
+    pub(super) fn identity(&self) -> String {
+        format!("{} ({})", self.version, self.bindir.display())
+    }
+
+    fn template_key(&self) -> Key {
+        Key::new()
+            .part("what", "initdb template")
+            .part("postgres --version", &self.version)
+            .part("bindir", self.bindir.display())
+            .part("initdb", INITDB_ARGS.join(" "))
+    }
+
+    /// Copies the cached initdb template into `data/`; returns the template's
+    /// password, or `None` (and leaves no `data/`) when there is no usable template.
+    fn copy_template(&self, cache: &Cache) -> Option<String> {
+        let key = self.template_key();
+        let entry = cache.find(Kind::Initdb, &key)?;
+        let password = entry.meta()["password"].as_str()?.to_owned();
+        match entry.restore(&self.data(), self.owner_ids()) {
+            Ok(()) => Some(password),
+            Err(error) => {
+                drop(entry);
+                crate::say!("cache: the initdb template is unusable ({error}); running initdb");
+                cache.discard(Kind::Initdb, &key);
+                None
+            }
+        }
+    }
+
+    /// Keeps a copy of the cluster `initdb` just made, before its first start.
+    fn store_template(&self, cache: &Cache, password: &str) {
+        let meta = serde_json::json!({ "password": password });
+        if let Err(error) = cache.fill(Kind::Initdb, &self.template_key(), meta, &self.data()) {
+            crate::say!("cache: the initdb template was not stored: {error}");
+        }
+    }
+
+    async fn initdb(&self, password: &str) -> Result<()> {
+        let password_file = self.root.join("password");
+        write_private(&password_file, password, &self.owner)?;
+        let initdb_log = self.root.join("initdb.log");
+        let mut initdb = run_as(&self.owner, Command::new(self.bindir.join("initdb")));
+        initdb
+            .args(INITDB_ARGS)
+            .arg(format!("--pwfile={}", password_file.display()))
+            .arg("-D")
+            .arg(self.data())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log_file(&initdb_log, &self.owner)?);
+        let status = ProcessGroup::spawn(initdb)
+            .map_err(Error::io(format!(
+                "running {}",
+                self.bindir.join("initdb").display()
+            )))?
+            .wait()
+            .await
+            .map_err(Error::io("waiting for initdb"))?;
+        let _ = std::fs::remove_file(&password_file);
+        if !status.success() {
+            return Err(Error::Infrastructure(format!(
+                "initdb failed ({status}): {}",
+                std::fs::read_to_string(&initdb_log)
+                    .unwrap_or_default()
+                    .trim()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Starts the postmaster on `data/` and waits until `admin` can connect.
+    async fn launch(&self, admin: &Config) -> Result<()> {
+        let log_path = self.root.join("server.log");
+        let log = log_file(&log_path, &self.owner)?;
+        let mut command = run_as(&self.owner, Command::new(self.bindir.join("postgres")));
+        command
+            .arg("-D")
+            .arg(self.data())
+            .arg("-k")
+            .arg(&self.root)
+            .args(["-c", "listen_addresses=", "-c"])
+            .arg(format!("port={SOCKET_PORT}"))
+            // Dynamic shared memory in files under the data directory, not in /dev/shm:
+            // a server killed before it can clean up (SIGKILL, a crash) leaves them where
+            // the directory's removal takes them. Parallel query and parallel index
+            // builds use it; its pages live in the page cache like /dev/shm's, and a
+            // segment freed within the kernel's dirty expiry (30 s) is never written
+            // back, so only a parallel statement of more than that could see disk
+            // writes from it (parallel query is off unless a scenario turns it on).
+            .args(["-c", "dynamic_shared_memory_type=mmap"]);
+        for (name, value) in THROWAWAY_SERVER_SETTINGS {
+            command.arg("-c").arg(format!("{name}={value}"));
+        }
+        let log_err = log
+            .try_clone()
+            .map_err(Error::io("duplicating the server log handle"))?;
+        let process = command
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            // Its own process group: a Ctrl-C at the terminal reaches plancheck, which then
+            // shuts the server down in order instead of racing it.
+            .process_group(0)
+            .spawn()
+            .map_err(Error::io(format!(
+                "starting {}",
+                self.bindir.join("postgres").display()
+            )))?;
+        *self.process.lock().expect("not poisoned") = Some(process);
+        wait_until_ready(admin, Duration::from_secs(60), || {
+            self.check_alive(&log_path)
+        })
+        .await
+    }
+
+    /// Stops the postmaster in order (a fast shutdown, which writes every dirty page and
+    /// leaves a clean data directory), runs `between` on the stopped data directory
+    /// (given with the server user's ids), and starts the server again, waiting until
+    /// the configuration `admin` picks from `between`'s result can connect.
+    pub(super) async fn restart_around<T: Send + 'static>(
+        &self,
+        between: impl FnOnce(PathBuf, Option<(u32, u32)>) -> T + Send + 'static,
+        admin: impl FnOnce(&T) -> Config,
+    ) -> Result<T> {
+        let process = self.process.lock().expect("not poisoned").take();
+        let (data, owner) = (self.data(), self.owner_ids());
+        let done = tokio::task::spawn_blocking(move || {
+            if let Some(process) = process {
+                stop_process(process);
+            }
+            between(data, owner)
+        })
+        .await
+        .map_err(|error| Error::Infrastructure(format!("restarting the local server: {error}")))?;
+        self.launch(&admin(&done)).await?;
+        Ok(done)
+    }
+
     /// The directory holding the socket (and the data) and the server's process id.
     pub(super) fn location(&self) -> (PathBuf, u32) {
-        let directory = self
-            .directory
+        let pid = self
+            .process
+            .lock()
+            .expect("not poisoned")
             .as_ref()
-            .map(|dir| dir.path().to_owned())
-            .unwrap_or_default();
-        let pid = self.process.as_ref().map_or(0, Child::id);
-        (directory, pid)
+            .map_or(0, Child::id);
+        (self.root.clone(), pid)
     }
 
     /// Leaves the server running and its directory in place, marked kept so that no
     /// sweep takes it for an orphan.
     pub(super) fn keep(mut self) -> Result<()> {
-        self.process.take();
+        self.process.lock().expect("not poisoned").take();
         if let Some(directory) = self.directory.take() {
             let path = directory.keep();
             std::fs::write(path.join(KEPT_MARKER), b"kept with --keep\n")
@@ -184,14 +312,15 @@ impl LocalServer {
         Ok(())
     }
 
-    fn check_alive(&mut self, log_path: &Path) -> Result<()> {
-        let Some(process) = self.process.as_mut() else {
+    fn check_alive(&self, log_path: &Path) -> Result<()> {
+        let mut guard = self.process.lock().expect("not poisoned");
+        let Some(process) = guard.as_mut() else {
             return Ok(());
         };
         match process.try_wait() {
             Ok(None) => Ok(()),
             Ok(Some(status)) => {
-                self.process = None;
+                *guard = None;
                 let log = std::fs::read_to_string(log_path).unwrap_or_default();
                 let tail: Vec<&str> = log.lines().rev().take(8).collect();
                 let tail: Vec<&str> = tail.into_iter().rev().collect();
@@ -210,27 +339,32 @@ impl LocalServer {
             .map_err(|error| Error::Infrastructure(format!("stopping the local server: {error}")))
     }
 
-    /// Fast shutdown (SIGINT), escalating to SIGKILL if the server has not exited after
-    /// ten seconds; then the directory goes.
+    /// Stops the server (see [`stop_process`]), then the directory goes.
     fn shutdown(&mut self) {
-        if let Some(mut process) = self.process.take() {
-            let pid = Pid::from_raw(process.id() as i32);
-            let _ = kill(pid, Signal::SIGINT);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                match process.try_wait() {
-                    Ok(Some(_)) | Err(_) => break,
-                    Ok(None) if Instant::now() >= deadline => {
-                        let _ = process.kill();
-                        let _ = process.wait();
-                        break;
-                    }
-                    Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                }
-            }
+        if let Some(process) = self.process.lock().expect("not poisoned").take() {
+            stop_process(process);
         }
         if let Some(directory) = self.directory.take() {
             let _ = directory.close();
+        }
+    }
+}
+
+/// Fast shutdown (SIGINT), escalating to SIGKILL if the server has not exited after
+/// ten seconds.
+fn stop_process(mut process: Child) {
+    let pid = Pid::from_raw(process.id() as i32);
+    let _ = kill(pid, Signal::SIGINT);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match process.try_wait() {
+            Ok(Some(_)) | Err(_) => break,
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = process.kill();
+                let _ = process.wait();
+                break;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! outside that database is ever touched. Only this module knows about Docker,
 //! testcontainers or host binaries.
 
+mod cached;
 mod capacity;
 mod connect;
 mod docker;
@@ -20,6 +21,7 @@ use rand::RngExt;
 use serde::Serialize;
 use tokio_postgres::{Client, Config};
 
+use crate::cache::Cache;
 use crate::error::{Error, Result};
 
 pub use crate::outcome::Backend;
@@ -52,6 +54,9 @@ pub struct ProvisionOptions {
     pub database_url: Option<String>,
     /// Where what is started gets written down, for the clean-up after an interrupt.
     pub registry: Registry,
+    /// Where initdb templates and seeded data are kept between runs; `None` for
+    /// `--no-cache`.
+    pub cache: Option<Cache>,
 }
 
 impl Default for ProvisionOptions {
@@ -61,6 +66,7 @@ impl Default for ProvisionOptions {
             image: DEFAULT_IMAGE.to_owned(),
             database_url: None,
             registry: Registry::new(),
+            cache: None,
         }
     }
 }
@@ -97,6 +103,8 @@ pub struct Server {
     pub swept: Vec<String>,
     handle: Handle,
     registry: Registry,
+    /// The cache this run may use (see [`Server::data_cache`]).
+    cache: Option<Cache>,
 }
 
 /// What a server holds on this machine: what must be gone after it stops.
@@ -109,7 +117,7 @@ pub struct Resources {
 
 enum Handle {
     Docker(Box<docker::DockerServer>),
-    Local(local::LocalServer),
+    Local(Box<local::LocalServer>),
     External,
 }
 
@@ -141,7 +149,7 @@ impl Server {
                     ..sweep::Scope::default()
                 })
                 .await;
-                let mut server = local::start(registry).await?;
+                let mut server = local::start(registry, options.cache.as_ref()).await?;
                 server.swept = swept;
                 server
             }
@@ -160,6 +168,7 @@ impl Server {
             }
         };
         server.registry = registry.clone();
+        server.cache = options.cache.clone();
         Ok(server)
     }
 
@@ -186,15 +195,17 @@ impl Server {
         let mut server = match docker_reason {
             None => docker::start(&options.image, registry).await?,
             Some(docker_reason) => {
-                let mut server = local::start(registry).await.map_err(|local_error| {
-                    Error::Infrastructure(format!(
-                        "no PostgreSQL could be started. Docker: {docker_reason}. \
+                let mut server = local::start(registry, options.cache.as_ref())
+                    .await
+                    .map_err(|local_error| {
+                        Error::Infrastructure(format!(
+                            "no PostgreSQL could be started. Docker: {docker_reason}. \
                                  Host binaries: {local_error}. Install PostgreSQL server binaries \
                                  (e.g. `apt-get install postgresql`) or set PLANCHECK_PG_BINDIR, \
                                  make a Docker engine and image available (--image, DOCKER_HOST), \
                                  or pass --database-url for a server you already run"
-                    ))
-                })?;
+                        ))
+                    })?;
                 server.selection_note = Some(format!("docker not used: {docker_reason}"));
                 server
             }
@@ -212,23 +223,7 @@ impl Server {
     /// `plancheck_` so leftovers are recognisable; it is built from `template0` so
     /// nothing a user added to `template1` leaks into it.
     pub async fn create_scratch(&self, hint: &str) -> Result<ScratchDatabase> {
-        let suffix: String = rand::rng()
-            .sample_iter(rand::distr::Alphanumeric)
-            .take(8)
-            .map(|c| char::from(c).to_ascii_lowercase())
-            .collect();
-        let slug: String = hint
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    '_'
-                }
-            })
-            .take(40)
-            .collect();
-        let name = format!("plancheck_{slug}_{suffix}");
+        let name = scratch_name(hint);
         // The lock comes first: a sweep must never see the database without it.
         let lock = url::hold_lock(&self.admin, &name).await?;
         let external = matches!(self.handle, Handle::External);
@@ -242,8 +237,18 @@ impl Server {
             ))
             .await
             .map_err(Error::database(format!("creating scratch database {name}")))?;
-        // Marked as plancheck's, with its owner: the sweep only ever judges databases
-        // so marked, never another `plancheck_…` database the role happens to own.
+        self.mark_scratch(name, lock, &admin).await
+    }
+
+    /// Marks `name` as plancheck's, with its owner: the sweep only ever judges
+    /// databases so marked, never another `plancheck_…` database the role happens to
+    /// own.
+    async fn mark_scratch(
+        &self,
+        name: String,
+        lock: Client,
+        admin: &Client,
+    ) -> Result<ScratchDatabase> {
         admin
             .batch_execute(&format!(
                 "COMMENT ON DATABASE {name} IS '{}{}'",
@@ -368,6 +373,28 @@ impl Server {
             Handle::External => Ok(()),
         }
     }
+}
+
+/// A fresh scratch database name: `plancheck_`, the hint made an identifier, and a
+/// random suffix.
+fn scratch_name(hint: &str) -> String {
+    let suffix: String = rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(8)
+        .map(|c| char::from(c).to_ascii_lowercase())
+        .collect();
+    let slug: String = hint
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .take(40)
+        .collect();
+    format!("plancheck_{slug}_{suffix}")
 }
 
 /// `text` as one word for a POSIX shell.

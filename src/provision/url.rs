@@ -36,6 +36,7 @@ pub(super) async fn start(url: &str) -> Result<Server> {
         swept: Vec::new(),
         registry: super::Registry::new(),
         handle: Handle::External,
+        cache: None,
     })
 }
 

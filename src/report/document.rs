@@ -72,6 +72,12 @@ pub struct DatasetFacts {
     pub tables: Vec<TableReport>,
     /// The disk guard's estimate before seeding; null when no guard ran.
     pub size_check: Option<SizeCheckReport>,
+    /// What the seeded-data cache did: `status` (`hit`: the data came from the cache
+    /// and nothing was seeded; `stored`; `not-stored`; `off`), the entry's `key`, and a
+    /// `note` saying why it was not stored or not used. Absent in reports written
+    /// before the cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<crate::outcome::DataCache>,
 }
 
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
@@ -311,6 +317,7 @@ pub fn report(outcome: &Outcome) -> Report {
                     available_bytes: check.available_bytes,
                     checked_against: check.checked_against.clone(),
                 }),
+            cache: outcome.seeded.cache.clone(),
         },
         server: ServerFacts {
             backend: backend.to_owned(),

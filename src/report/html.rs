@@ -651,7 +651,15 @@ fn dataset_view(report: &Report) -> DatasetView {
                 ),
             ),
             ("Data as of".into(), super::markdown::as_of(&dataset.as_of)),
-        ],
+        ]
+        .into_iter()
+        .chain(
+            dataset
+                .cache
+                .as_ref()
+                .map(|cache| ("Data".to_owned(), cache.describe())),
+        )
+        .collect(),
         tables: dataset
             .tables
             .iter()

@@ -517,6 +517,9 @@ fn dataset(report: &Report) -> String {
             format_bytes(check.required_bytes as f64),
         );
     }
+    if let Some(cache) = &dataset.cache {
+        let _ = writeln!(md, "\nData: {}.", cache.describe());
+    }
     let mut seen = Vec::new();
     for variant in &report.variants {
         let Some(target) = &variant.target else {

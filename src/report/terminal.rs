@@ -67,6 +67,9 @@ pub fn render(report: &Report, colour: bool, width: Option<u16>) -> String {
         TableCell::new(format_ms(total)),
     ]);
     text.push_str(&format!("{phases}\n"));
+    if let Some(cache) = &report.dataset.cache {
+        text.push_str(&format!("data: {}\n", cache.describe()));
+    }
     text
 }
 

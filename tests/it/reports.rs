@@ -128,6 +128,7 @@ pub(crate) fn sample_outcome() -> Outcome {
                 checked_against: "free on the filesystem holding /tmp/plancheck-pg-test (the local server's data directory, under TMPDIR)".into(),
             }),
             seed: 20_261_124,
+            cache: None,
             scale: 1_000_000,
             scale_table: "workflow_runs".into(),
             as_of,

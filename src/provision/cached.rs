@@ -1,0 +1,161 @@
+//! Seeded data kept between runs (see `crate::cache`). On the local backend a server's
+//! whole cluster is copied into the cache once a database is seeded, and a later run
+//! with the same key puts a copy of it under its server instead of seeding. Both stop
+//! the server for the copy (a running cluster's files are not a consistent copy, and
+//! `wal_level = minimal` allows no online backup), so both refuse while another
+//! scratch database is on the server: its sessions would be cut.
+
+use std::path::PathBuf;
+
+use tokio_postgres::Config;
+
+use super::{Handle, ScratchDatabase, Server, connect, url};
+use crate::cache::{Cache, Entry, Filled, Key, Kind};
+use crate::error::{Error, Result};
+
+impl Server {
+    /// The cache this server's seeded data may be kept in, or why there is none.
+    pub fn data_cache(&self) -> std::result::Result<&Cache, String> {
+        let Some(cache) = &self.cache else {
+            return Err("off (--no-cache)".into());
+        };
+        match &self.handle {
+            Handle::Local(_) => Ok(cache),
+            Handle::Docker(_) => Err(
+                "not kept on the docker backend: the data directory lives in the container".into(),
+            ),
+            Handle::External => {
+                Err("not kept on a server --database-url names: its files are not ours".into())
+            }
+        }
+    }
+
+    /// What names this server's binaries in a cache key: a cluster is only ever served
+    /// to the same server build.
+    pub fn cache_identity(&self) -> String {
+        match &self.handle {
+            Handle::Local(server) => server.identity(),
+            Handle::Docker(_) | Handle::External => String::new(),
+        }
+    }
+
+    /// The scratch databases on this server other than `except`: a restart would cut
+    /// their sessions.
+    pub async fn other_scratch_databases(&self, except: Option<&str>) -> Result<Vec<String>> {
+        let admin = connect(&self.admin).await?;
+        let rows = admin
+            .query(
+                "SELECT datname::text FROM pg_database WHERE datname LIKE 'plancheck\\_%' AND datname IS DISTINCT FROM $1",
+                &[&except],
+            )
+            .await
+            .map_err(Error::database("listing scratch databases"))?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    /// Stores this server's cluster under `key`, with `meta` and the server's password
+    /// beside it: the server stops for the copy and starts again. The outer error is
+    /// the server's (it did not come back); the inner one says why nothing was stored.
+    pub async fn save_data(
+        &self,
+        key: &Key,
+        mut meta: serde_json::Value,
+    ) -> Result<std::result::Result<Filled, String>> {
+        let cache = match self.data_cache() {
+            Ok(cache) => cache.clone(),
+            Err(reason) => return Ok(Err(reason)),
+        };
+        let Handle::Local(server) = &self.handle else {
+            return Ok(Err("no data directory here".into()));
+        };
+        meta["password"] = serde_json::Value::String(self.password());
+        let key = key.clone();
+        let admin = self.admin.clone();
+        server
+            .restart_around(
+                move |data: PathBuf, _| cache.fill(Kind::Seeded, &key, meta, &data),
+                |_| admin,
+            )
+            .await
+    }
+
+    /// Puts a copy of `entry`'s cluster under this server in place of its own, and
+    /// gives the copy this server's password. When the copy fails (the entry is
+    /// corrupt) the server starts again on its own data and the inner error says why.
+    pub async fn load_data(&self, entry: Entry) -> Result<std::result::Result<(), String>> {
+        let Handle::Local(server) = &self.handle else {
+            return Ok(Err("no data directory here".into()));
+        };
+        let Some(password) = entry.meta()["password"].as_str().map(str::to_owned) else {
+            return Ok(Err("the entry names no password".into()));
+        };
+        let mut cached_admin = self.admin.clone();
+        cached_admin.password(&password);
+        let own_admin = self.admin.clone();
+        let loaded = server
+            .restart_around(
+                move |data: PathBuf, owner| {
+                    // Copied beside the data first: a corrupt entry leaves the server's
+                    // own data as it was.
+                    let incoming = data.with_file_name("data-from-cache");
+                    let _ = std::fs::remove_dir_all(&incoming);
+                    entry.restore(&incoming, owner)?;
+                    std::fs::remove_dir_all(&data)
+                        .and_then(|()| std::fs::rename(&incoming, &data))
+                        .map_err(|error| format!("putting the cached data in place: {error}"))
+                },
+                move |loaded: &std::result::Result<(), String>| match loaded {
+                    Ok(()) => cached_admin,
+                    Err(_) => own_admin,
+                },
+            )
+            .await?;
+        if loaded.is_ok() {
+            let mut client_config: Config = self.admin.clone();
+            client_config.password(&password);
+            let client = connect(&client_config).await?;
+            client
+                .batch_execute(&format!(
+                    "ALTER ROLE postgres PASSWORD '{}'",
+                    self.password()
+                ))
+                .await
+                .map_err(Error::database("setting the local server's password"))?;
+        }
+        Ok(loaded)
+    }
+
+    /// Takes `existing` (a database a cached cluster brought) as this run's scratch
+    /// database: renamed, marked and locked as [`Server::create_scratch`] does.
+    pub async fn adopt_scratch(&self, existing: &str, hint: &str) -> Result<ScratchDatabase> {
+        let name = super::scratch_name(hint);
+        let lock = url::hold_lock(&self.admin, &name).await?;
+        let admin = connect(&self.admin).await?;
+        admin
+            .batch_execute(&format!(
+                "ALTER DATABASE \"{}\" RENAME TO {name}",
+                existing.replace('"', "\"\"")
+            ))
+            .await
+            .map_err(Error::database(format!(
+                "taking cached database {existing} as {name}"
+            )))?;
+        self.mark_scratch(name, lock, &admin).await
+    }
+
+    fn password(&self) -> String {
+        self.admin
+            .get_password()
+            .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+impl ScratchDatabase {
+    /// Takes the advisory lock again after the server restarted (which ended the
+    /// session that held it).
+    pub async fn relock(&mut self) -> Result<()> {
+        self._lock = url::hold_lock(&self.admin, &self.name).await?;
+        Ok(())
+    }
+}
