@@ -235,7 +235,8 @@ pub(super) async fn wait_until_ready(
                     limit.as_secs()
                 )));
             }
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            // A local server is usually up within 100 ms: poll often.
+            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! stop it when they end, pass or fail.
 
 mod budget;
+mod cache;
 mod cli;
 mod connections;
 mod disk;

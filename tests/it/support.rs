@@ -221,6 +221,9 @@ pub fn plancheck() -> assert_cmd::Command {
         // only those in the docker test group (.config/nextest.toml), which run one at
         // a time, so one's sweep cannot take another's deliberate leftover.
         .env("PLANCHECK_BACKEND", "local")
+        // Every run seeds afresh unless a test of the cache says otherwise: a hit would
+        // skip the seed other tests watch.
+        .env("PLANCHECK_NO_CACHE", "1")
         .env_remove("PLANCHECK_DATABASE_URL");
     command
 }
