@@ -3,9 +3,12 @@
 //! Every scenario in `scenarios/` that declares `gate = true` is judged first, on
 //! data seeded at its dataset's scale; the bench exits non-zero if any check fails, so
 //! `cargo bench` fails the build. Scenarios sharing a dataset and settings (and no
-//! migration) share one seeded database. Then criterion measures each gate scenario's
-//! queries in its first variant (groups named `<scenario>/<query>`); scenarios with a
-//! migration are judged but not measured, since judging migrates their database.
+//! migration) share one seeded database. Then, while every check so far has passed,
+//! criterion measures that database's scenarios' queries in their first variant (groups
+//! named `<scenario>/<query>`); scenarios with a migration are judged but not
+//! measured, since judging migrates their database. One database is on the server at a
+//! time, so the seeded-data cache serves and stores each (`PLANCHECK_NO_CACHE` turns
+//! it off, as for the CLI).
 //!
 //! `PLANCHECK_BENCH_SCALE` overrides the scale; `PLANCHECK_BENCH_BACKEND` picks the
 //! backend (`auto`, `docker`, `local`; default `auto`); `PLANCHECK_SCENARIOS` the
@@ -16,6 +19,7 @@ use std::time::Duration;
 
 use clap::ValueEnum;
 use criterion::Criterion;
+use plancheck::cache::Cache;
 use plancheck::capture::timing::TimingOptions;
 use plancheck::input::{self, Scenario};
 use plancheck::pipeline::{PreparedDatabase, RunOptions};
@@ -61,6 +65,19 @@ fn batches(scenarios: &[Scenario]) -> Vec<Vec<&Scenario>> {
     batches
 }
 
+/// The cache the CLI would use, unless `PLANCHECK_NO_CACHE` is set (and not `0` or
+/// `false`); none when it cannot be opened.
+fn cache() -> Option<Cache> {
+    let off = std::env::var("PLANCHECK_NO_CACHE")
+        .is_ok_and(|value| !matches!(value.as_str(), "" | "0" | "false" | "no" | "off"));
+    if off {
+        return None;
+    }
+    Cache::from_env()
+        .map_err(|error| eprintln!("bench: cache not used: {error}"))
+        .ok()
+}
+
 fn main() -> ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     let scale = std::env::var("PLANCHECK_BENCH_SCALE").ok().map(|value| {
@@ -92,6 +109,9 @@ fn main() -> ExitCode {
     let server = runtime
         .block_on(Server::start(&ProvisionOptions {
             backend,
+            // As the CLI: the seeded data is kept for the next run unless
+            // PLANCHECK_NO_CACHE says otherwise.
+            cache: cache(),
             ..ProvisionOptions::default()
         }))
         .unwrap_or_else(|error| {
@@ -108,8 +128,15 @@ fn main() -> ExitCode {
         server.backend()
     );
 
+    let mut criterion = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5))
+        .configure_from_args();
+    // Batch by batch: judged, then (while every check so far passed) measured, then
+    // dropped, so only one scratch database is on the server at a time and the
+    // seeded-data cache can serve and store each batch.
     let mut gate_passed = true;
-    let mut measurable = Vec::new();
     for batch in batches(&scenarios) {
         let mut prepared =
             match runtime.block_on(PreparedDatabase::create(&server, &batch, &options)) {
@@ -142,53 +169,47 @@ fn main() -> ExitCode {
                 }
             }
         }
-        if batch[0].migration.is_empty() {
-            measurable.push((prepared, batch));
-        } else {
-            let _ = runtime.block_on(prepared.discard());
+        // A migrated database no longer holds the queries' schema state.
+        if gate_passed && batch[0].migration.is_empty() {
+            measure(&runtime, &mut criterion, &prepared, &batch);
         }
-    }
-    if !gate_passed {
-        eprintln!(
-            "bench: a plan check failed; not measuring (this run fails the performance gate)"
-        );
-        for (prepared, _) in measurable {
-            let _ = runtime.block_on(prepared.discard());
-        }
-        let _ = runtime.block_on(server.stop());
-        return ExitCode::from(1);
-    }
-
-    let mut criterion = Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(5))
-        .configure_from_args();
-    for (prepared, batch) in &measurable {
-        for scenario in batch {
-            let bound = runtime
-                .block_on(prepared.bind_first_variant(scenario))
-                .expect("the scenario's queries bind");
-            let mut group = criterion.benchmark_group(&scenario.name);
-            for query in &bound {
-                let params = query.params();
-                group.bench_function(&query.name, |bencher| {
-                    bencher.to_async(&runtime).iter(|| async {
-                        prepared
-                            .client()
-                            .query(&query.statement, &params)
-                            .await
-                            .expect("the query runs")
-                    })
-                });
-            }
-            group.finish();
-        }
-    }
-    criterion.final_summary();
-    for (prepared, _) in measurable {
         let _ = runtime.block_on(prepared.discard());
     }
     let _ = runtime.block_on(server.stop());
+    if !gate_passed {
+        eprintln!(
+            "bench: a plan check failed; the scenarios after it were not measured (this run fails the performance gate)"
+        );
+        return ExitCode::from(1);
+    }
+    criterion.final_summary();
     ExitCode::SUCCESS
+}
+
+/// Criterion's measurement of every query of `batch` on its prepared database.
+fn measure(
+    runtime: &tokio::runtime::Runtime,
+    criterion: &mut Criterion,
+    prepared: &PreparedDatabase,
+    batch: &[&Scenario],
+) {
+    for scenario in batch {
+        let bound = runtime
+            .block_on(prepared.bind_first_variant(scenario))
+            .expect("the scenario's queries bind");
+        let mut group = criterion.benchmark_group(&scenario.name);
+        for query in &bound {
+            let params = query.params();
+            group.bench_function(&query.name, |bencher| {
+                bencher.to_async(runtime).iter(|| async {
+                    prepared
+                        .client()
+                        .query(&query.statement, &params)
+                        .await
+                        .expect("the query runs")
+                })
+            });
+        }
+        group.finish();
+    }
 }
