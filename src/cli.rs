@@ -270,7 +270,7 @@ pub struct ScenarioArgs {
     /// PLANCHECK_CACHE_SIZE, default a quarter of that disk's free room) and a run with
     /// the same dataset, schema, seed, scale, settings, plancheck build and server
     /// reuses it. `plancheck clean --cache` empties it.
-    #[arg(long, env = "PLANCHECK_NO_CACHE")]
+    #[arg(long, env = "PLANCHECK_NO_CACHE", value_parser = clap::builder::BoolishValueParser::new())]
     pub no_cache: bool,
 }
 
@@ -294,7 +294,7 @@ pub struct RehearseArgs {
     #[arg(long)]
     pub no_sampler_cost: bool,
     /// Seed afresh and leave the cache alone, as for `plancheck scenario`.
-    #[arg(long, env = "PLANCHECK_NO_CACHE")]
+    #[arg(long, env = "PLANCHECK_NO_CACHE", value_parser = clap::builder::BoolishValueParser::new())]
     pub no_cache: bool,
     /// Where PostgreSQL comes from, as for `plancheck scenario`.
     #[arg(long, value_enum, env = "PLANCHECK_BACKEND", default_value_t = BackendChoice::Auto)]

@@ -4,7 +4,6 @@
 //! nothing of datasets.
 
 use std::sync::OnceLock;
-use std::time::Instant;
 
 use super::{PreparedDatabase, RunOptions, TargetRow};
 use crate::cache::{Entry, Filled, Key, Kind};
@@ -169,7 +168,6 @@ impl PreparedDatabase {
                 )));
             }
         };
-        let clock = Instant::now();
         let phase = options.progress.phase("restore from cache");
         if let Err(reason) = server.load_data(entry).await? {
             if let Ok(cache) = server.data_cache() {
@@ -179,8 +177,7 @@ impl PreparedDatabase {
                 "the entry was unusable and is removed: {reason}"
             )));
         }
-        drop(phase);
-        let restored = Phase::new("restore from cache", clock.elapsed());
+        let restored = phase.finish();
         let scratch = server
             .adopt_scratch(&meta.database, &scenarios[0].name)
             .await?;
