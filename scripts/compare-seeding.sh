@@ -21,7 +21,9 @@ cleanup() {
 trap cleanup EXIT
 
 cargo build --release --quiet
-./target/release/plancheck scenario sparse-org --scale "$scale" --backend local --keep --no-progress \
+# Where cargo put the binary: CARGO_TARGET_DIR when set, as cargo itself reads it.
+plancheck="${CARGO_TARGET_DIR:-target}/release/plancheck"
+"$plancheck" scenario sparse-org --scale "$scale" --backend local --keep --no-progress \
   --out "$work/reports" >/dev/null 2>"$work/plancheck.err" &
 pid=$!
 peak_kib=0
@@ -54,5 +56,6 @@ awk -v pr="$accounts_rows" -v ps="$generate_s" -v pb="$accounts_bytes" \
   printf "%-34s %12s %10s %12s %10s\n", "loader (same server)", "rows", "seconds", "rows/s", "MB/s"
   printf "%-34s %12d %10.2f %12.0f %10.1f\n", "pgbench -i (client-side generate)", pr, ps, pr / ps, pb / 1e6 / ps
   printf "%-34s %12d %10.2f %12.0f %10.1f\n", "plancheck (generate + binary COPY)", cr, cms / 1000, cr / (cms / 1000), cb / 1e6 / (cms / 1000)
+  printf "ratio (plancheck MB/s / pgbench -i MB/s): %.2fx\n", (cb / (cms / 1000)) / (pb / ps)
   printf "plancheck peak memory (VmHWM): %.1f MiB\n", peak / 1024
 }'
