@@ -32,8 +32,16 @@ while kill -0 "$pid" 2>/dev/null; do
   [ -n "$hwm" ] && peak_kib=$hwm
   sleep 0.1
 done
-wait "$pid" || { cat "$work/plancheck.err" >&2; exit 1; }
+status=0
+wait "$pid" || status=$?
+# Read first, so the kept server is removed at exit whatever the run's outcome.
 remove=$(grep -A1 'Remove it when done' "$work/plancheck.err" | tail -1 | sed 's/^ *//')
+# Exit code 1 is a failed check (at 10M rows on a busy machine the old query can run
+# past the time budget): the data was seeded all the same, so seeding is measured.
+if [ "$status" -gt 1 ]; then
+  cat "$work/plancheck.err" >&2
+  exit 1
+fi
 # The kept local server's socket directory and password, from the hint plancheck
 # prints: `PGPASSWORD=... psql -h DIR -U postgres -d DB`.
 hint=$(grep -m1 'psql -h ' "$work/plancheck.err")
