@@ -328,30 +328,16 @@ impl Packer {
 
 impl Detached {
     /// Rebuilds keys and indexes, using `clients` to build several at once (each index
-    /// build is one sort, mostly on one core).
+    /// build is one sort, mostly on one core). Each table's keys are queued before its
+    /// indexes, and every lane takes the next statement as soon as it is free: builds
+    /// differ in cost (a sort over three columns takes several times one over a
+    /// uuid), so dealing them out in turn left a lane idle while the other still had a
+    /// queue. A key's ALTER TABLE locks its table out, so an index build of the same
+    /// table taken meanwhile waits for it, as it did when keys went first on one lane.
     pub async fn restore_indexes(&mut self, clients: &[Client]) -> Result<()> {
-        for statement in std::mem::take(&mut self.keys) {
-            execute(&clients[0], &statement).await?;
-        }
-        let statements = std::mem::take(&mut self.indexes);
-        let lanes = clients.len().max(1);
-        let mut lanes_work: Vec<Vec<String>> = vec![Vec::new(); lanes];
-        for (index, statement) in statements.into_iter().enumerate() {
-            lanes_work[index % lanes].push(statement);
-        }
-        let builds = clients
-            .iter()
-            .zip(lanes_work)
-            .map(|(client, work)| async move {
-                for statement in work {
-                    execute(client, &statement).await?;
-                }
-                Ok::<(), Error>(())
-            });
-        for outcome in futures_util::future::join_all(builds).await {
-            outcome?;
-        }
-        Ok(())
+        let mut statements = std::mem::take(&mut self.keys);
+        statements.append(&mut self.indexes);
+        run_on_lanes(clients, statements).await
     }
 
     /// Re-adds (and so validates) the foreign keys and re-enables the triggers.
@@ -361,6 +347,28 @@ impl Detached {
         }
         Ok(())
     }
+}
+
+/// Runs `statements` over `clients`, each client taking the next statement in order
+/// when its last one is done, until none is left. The first error stops every lane
+/// from taking more and is returned once the statements under way have finished.
+async fn run_on_lanes(clients: &[Client], statements: Vec<String>) -> Result<()> {
+    let queue = std::sync::Mutex::new(std::collections::VecDeque::from(statements));
+    let next = || queue.lock().expect("no lane panics holding the queue").pop_front();
+    let stop = || queue.lock().expect("no lane panics holding the queue").clear();
+    let lanes = clients.iter().map(|client| async move {
+        while let Some(statement) = next() {
+            if let Err(error) = execute(client, &statement).await {
+                stop();
+                return Err(error);
+            }
+        }
+        Ok::<(), Error>(())
+    });
+    for outcome in futures_util::future::join_all(lanes).await {
+        outcome?;
+    }
+    Ok(())
 }
 
 async fn execute(client: &Client, statement: &str) -> Result<()> {

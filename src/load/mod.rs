@@ -2,7 +2,16 @@
 //! COPY, table by table, with the column types read from the catalog (never from the
 //! dataset file). Indexes, keys, foreign keys and triggers are detached first and
 //! rebuilt after, then every table is vacuumed and analysed, so the planner sees
-//! settled statistics and a set visibility map, as on a production table.
+//! settled statistics and a set visibility map, as on a production table. Plain
+//! tables are written frozen ([`copy::copy_chunks`]), so that VACUUM finds its work
+//! done and only the statistics cost time.
+//!
+//! The load is bound by the server's CPU, not by generation: one backend ingests a
+//! table (at a million rows of the workflow-runs dataset, 4.2 s of its CPU against
+//! 2.5 s of the generator's, a third of it parsing jsonb), and the index builds are
+//! sorts on every core the server has. A table is written by one COPY, in the order
+//! `datagen::order` gives, since rows from several connections would interleave
+//! their pages and change the physical correlation the planner reads.
 
 pub mod copy;
 pub mod detach;

@@ -18,6 +18,7 @@ mod rehearse;
 mod reports;
 mod scenarios;
 mod scripts;
+mod seeding;
 mod stability;
 mod statistics;
 mod support;
