@@ -437,6 +437,7 @@ pub(crate) mod stored {
             warm_up_ms: None,
             timed_out: None,
             analyze_cancelled: None,
+            executions: 0,
         }
     }
 

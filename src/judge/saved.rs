@@ -55,6 +55,8 @@ pub fn judge_plan(
             warm_up_ms: None,
             timed_out: None,
             analyze_cancelled: None,
+            // Plans brought from elsewhere: plancheck ran nothing.
+            executions: 0,
         }],
         catalog_before: catalog.clone(),
         catalog_after: None,

@@ -300,9 +300,10 @@ pub struct QueryEvidence {
     /// The rows the query returned, for `same-results`; `None` when it did not finish
     /// within the time budget.
     pub results: Option<ResultDigest>,
-    /// How long the warm-up (the first plain run, reading the results) took, in
-    /// milliseconds; `None` when it did not finish. Not a timing sample (its cache
-    /// was cold), but a run that was seen to finish in that time.
+    /// How long the first plain run (reading the results, after EXPLAIN ANALYZE) took,
+    /// in milliseconds; `None` when it did not finish. It is also the first timing
+    /// sample when the EXPLAIN ANALYZE before it finished (and so warmed the cache),
+    /// and in any case a run that was seen to finish in that time.
     pub warm_up_ms: Option<f64>,
     /// Set when a plain run of the query exceeded the time budget and was cancelled
     /// there.
@@ -311,6 +312,11 @@ pub struct QueryEvidence {
     /// ANALYZE did not finish within the allowance for instrumentation: the plan is
     /// estimated, and the query is not timed out.
     pub analyze_cancelled: Option<AnalyzeCancelled>,
+    /// How many times the server ran the query for this cell: each EXPLAIN ANALYZE
+    /// (one cancelled at its limit too), the plain run that read its results, and the
+    /// timing loop's runs. Plain EXPLAIN only plans, and is not counted. What a slow
+    /// query costs a run is this count times its time.
+    pub executions: u32,
 }
 
 /// An EXPLAIN ANALYZE cancelled at its limit although the plain query finishes within
@@ -358,18 +364,20 @@ pub struct Timing {
     pub stopped: SamplingStop,
 }
 
-/// Why the timing loop stopped sampling a query. The first two end the loop for
-/// every query; the others stop one query early so that a slow query does not cost
-/// minutes of runs that cannot change a verdict.
+/// Why the timing loop stopped sampling a query. The first two are a query's
+/// sampling run its course; the others stop one query early so that a slow query
+/// does not cost minutes of runs that cannot change a verdict.
 #[derive(Debug, Clone, Copy, Serialize, serde::Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(tag = "reason", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum SamplingStop {
-    /// The loop ran its most rounds.
+    /// The query ran its most runs.
     MaxRounds,
-    /// The loop's time was spent (after its fewest rounds).
+    /// Its sampling time was spent: it had its fewest samples adding up to the
+    /// sampling time (30 runs over 300 ms by default), or the loop had run its time
+    /// and the query its fewest rounds.
     LoopBudget,
-    /// No check compares this query's time with another's: its fewest rounds were
-    /// enough for the report's median.
+    /// No check compares this query's time with another's: its fewest rounds, or one
+    /// run too slow to repeat, were enough for the report's median.
     NotCompared,
     /// Every run was more than `factor` times slower than every run of each query a
     /// check compares it with (`factor` the largest of those checks' ratios): more
@@ -380,11 +388,11 @@ pub enum SamplingStop {
 }
 
 impl SamplingStop {
-    /// A few words for reports: `loop time spent`, `3x slower in every run`.
+    /// A few words for reports: `sampling time spent`, `3x slower in every run`.
     pub fn describe(&self) -> String {
         match self {
-            SamplingStop::MaxRounds => "most rounds run".into(),
-            SamplingStop::LoopBudget => "loop time spent".into(),
+            SamplingStop::MaxRounds => "most runs taken".into(),
+            SamplingStop::LoopBudget => "sampling time spent".into(),
             SamplingStop::NotCompared => "not compared".into(),
             SamplingStop::Separated { factor } => {
                 format!("over {factor}x slower in every run")

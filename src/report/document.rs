@@ -205,9 +205,16 @@ pub struct QueryReport {
     /// the plain query did within the time budget (instrumentation overhead): the plan
     /// is then `estimated` but the query is timed; `null` otherwise.
     pub analyze_cancelled_after_ms: Option<u64>,
-    /// How long the warm-up (the first plain run, reading the results) took; `null`
-    /// when it ran past the time budget.
+    /// How long the first plain run (reading the results, after EXPLAIN ANALYZE
+    /// warmed the cache) took; `null` when it ran past the time budget. It is also the
+    /// first of `samples_ms` unless EXPLAIN ANALYZE ran past the budget before it.
     pub warm_up_ms: Option<f64>,
+    /// How many times the server ran the query: EXPLAIN ANALYZE (each attempt), the
+    /// plain run reading the results and the timing runs; plain EXPLAIN is not
+    /// counted. `null` in reports written before it was counted, and 0 for plans
+    /// judged offline.
+    #[serde(default)]
+    pub executions: Option<u32>,
     /// `analyzed` (EXPLAIN ANALYZE ran it), or `estimated` (plain EXPLAIN, when the
     /// query ran past the time budget first, or its EXPLAIN ANALYZE past its limit):
     /// the figures below that only a run can count are then `null`.
@@ -452,6 +459,7 @@ fn query_report(cell: &Cell, query: &QueryEvidence) -> QueryReport {
             .as_ref()
             .map(|cancelled| cancelled.limit.as_millis() as u64),
         warm_up_ms: query.warm_up_ms.map(round3),
+        executions: Some(query.executions),
         plan: if plan.analyzed {
             "analyzed"
         } else {

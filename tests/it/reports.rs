@@ -21,6 +21,8 @@ use crate::support::repo_path;
 fn stored_query(name: &str, file: &str, samples_ms: Vec<f64>) -> QueryEvidence {
     let raw_explain = std::fs::read_to_string(repo_path("tests/data/plans").join(file)).unwrap();
     let samples_ms_first = samples_ms.first().copied();
+    // EXPLAIN ANALYZE, then the plain run that is the first sample, then the rest.
+    let executions = samples_ms.len() as u32 + 1;
     QueryEvidence {
         name: name.into(),
         file: format!("fixtures/queries/{name}.sql"),
@@ -40,6 +42,7 @@ fn stored_query(name: &str, file: &str, samples_ms: Vec<f64>) -> QueryEvidence {
         warm_up_ms: samples_ms_first,
         timed_out: None,
         analyze_cancelled: None,
+        executions,
     }
 }
 
@@ -65,6 +68,8 @@ fn timed_out_query(name: &str, file: &str) -> QueryEvidence {
         budget: Duration::from_secs(60),
         during: "warm-up",
     });
+    // EXPLAIN ANALYZE and the plain run, both cancelled at the budget.
+    query.executions = 2;
     query
 }
 

@@ -70,6 +70,8 @@ pub fn quick_options() -> RunOptions {
         timing: TimingOptions {
             min_rounds: 3,
             max_rounds: 5,
+            min_samples: 5,
+            sample_time: std::time::Duration::from_millis(20),
             loop_time: std::time::Duration::from_millis(200),
             statement_budget: None,
         },
