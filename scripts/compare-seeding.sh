@@ -4,7 +4,7 @@
 #
 #   scripts/compare-seeding.sh [SCALE]      # SCALE workflow runs, default 1000000
 #
-# Runs `plancheck scenario sparse-org --backend local --keep` (sampling its VmHWM) and
+# Runs `plancheck scenario sparse-org --backend local --keep --no-cache` (sampling its VmHWM) and
 # reads its copy phase from the report; then, on the server it kept, runs
 # `pgbench -i -I dtg` (drop, create tables, client-side generate: 100,000
 # pgbench_accounts rows per scale unit, so SCALE/100000 units for the same row count).
@@ -23,7 +23,7 @@ trap cleanup EXIT
 cargo build --release --quiet
 # Where cargo put the binary: CARGO_TARGET_DIR when set, as cargo itself reads it.
 plancheck="${CARGO_TARGET_DIR:-target}/release/plancheck"
-"$plancheck" scenario sparse-org --scale "$scale" --backend local --keep --no-progress \
+"$plancheck" scenario sparse-org --scale "$scale" --backend local --keep --no-cache --no-progress \
   --out "$work/reports" >/dev/null 2>"$work/plancheck.err" &
 pid=$!
 peak_kib=0
