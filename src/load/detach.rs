@@ -354,8 +354,18 @@ impl Detached {
 /// from taking more and is returned once the statements under way have finished.
 async fn run_on_lanes(clients: &[Client], statements: Vec<String>) -> Result<()> {
     let queue = std::sync::Mutex::new(std::collections::VecDeque::from(statements));
-    let next = || queue.lock().expect("no lane panics holding the queue").pop_front();
-    let stop = || queue.lock().expect("no lane panics holding the queue").clear();
+    let next = || {
+        queue
+            .lock()
+            .expect("no lane panics holding the queue")
+            .pop_front()
+    };
+    let stop = || {
+        queue
+            .lock()
+            .expect("no lane panics holding the queue")
+            .clear()
+    };
     let lanes = clients.iter().map(|client| async move {
         while let Some(statement) = next() {
             if let Err(error) = execute(client, &statement).await {

@@ -1,6 +1,7 @@
 //! The seeded-data cache on real local servers: a second preparation with the same
 //! inputs takes its data from the cache (the same rows, the same targets); each input
-//! changed in turn misses; a corrupt, half-written or foreign entry is rebuilt and
+//! changed in turn misses (the server build from the CLI, whose environment names
+//! another binaries directory); a corrupt, half-written or foreign entry is rebuilt and
 //! never used; two runs filling one key at once store it once; the CLI's `--no-cache`
 //! and `clean --cache`.
 
@@ -159,24 +160,6 @@ async fn the_same_inputs_hit_and_each_input_changed_misses() {
     .unwrap();
     expect_miss(&server, "settings", &load(), &options, &mut keys).await;
     server.stop().await.unwrap();
-
-    // Another server build (here the same binaries under another directory, which
-    // the key names): never served what this one stored.
-    let bindir = dir.path().join("other/bin");
-    std::fs::create_dir_all(&bindir).unwrap();
-    for binary in ["postgres", "initdb", "pg_ctl"] {
-        std::os::unix::fs::symlink(
-            Path::new("/usr/lib/postgresql/15/bin").join(binary),
-            bindir.join(binary),
-        )
-        .unwrap();
-    }
-    // SAFETY: nextest runs each test in a process of its own.
-    unsafe { std::env::set_var("PLANCHECK_PG_BINDIR", &bindir) };
-    let other_server = cached_server(&cache).await;
-    unsafe { std::env::remove_var("PLANCHECK_PG_BINDIR") };
-    expect_miss(&other_server, "server build", &load(), &options, &mut keys).await;
-    other_server.stop().await.unwrap();
 }
 
 /// Prepares `scenario` and requires a miss: seeded and stored under a key not seen.
@@ -384,6 +367,34 @@ fn the_cli_caches_by_default_and_no_cache_and_clean_say_otherwise() {
     let hit = status("hit", &[]);
     assert_eq!(hit["status"], "hit", "{hit}");
     assert_eq!(hit["key"], stored["key"]);
+
+    // Another server build (here the same binaries under another directory, which
+    // the key names) is never served what this one stored.
+    let bindir = dir.path().join("other/bin");
+    std::fs::create_dir_all(&bindir).unwrap();
+    for binary in ["postgres", "initdb", "pg_ctl"] {
+        std::os::unix::fs::symlink(
+            Path::new("/usr/lib/postgresql/15/bin").join(binary),
+            bindir.join(binary),
+        )
+        .unwrap();
+    }
+    let out = dir.path().join("other-server");
+    plancheck()
+        .env("PLANCHECK_CACHE_DIR", &cache)
+        .env("PLANCHECK_PG_BINDIR", &bindir)
+        .env_remove("PLANCHECK_NO_CACHE")
+        .args(["scenario", "tests/data/scenarios/sparse-small.toml"])
+        .args(["--scale", "5000", "--no-progress", "--out"])
+        .arg(&out)
+        .assert()
+        .code(predicates::ord::lt(2));
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("sparse-small/report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["dataset"]["cache"]["status"], "stored", "{report}");
+    assert_ne!(report["dataset"]["cache"]["key"], stored["key"]);
     let markdown = std::fs::read_to_string(dir.path().join("hit/sparse-small/report.md")).unwrap();
     assert!(
         markdown.contains(&format!(
@@ -399,6 +410,7 @@ fn the_cli_caches_by_default_and_no_cache_and_clean_say_otherwise() {
         .assert()
         .success();
     let stderr = String::from_utf8_lossy(&cleaned.get_output().stderr).into_owned();
-    assert!(stderr.contains("cache: removed 2 entries"), "{stderr}");
+    // Two initdb templates and two seeded databases, one of each per server build.
+    assert!(stderr.contains("cache: removed 4 entries"), "{stderr}");
     assert_eq!(status("again", &[])["status"], "stored");
 }
