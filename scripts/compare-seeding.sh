@@ -12,13 +12,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scale=${1:-1000000}
-work=$(mktemp -d /tmp/plancheck-compare-XXXXXX)
-remove=""
-cleanup() {
-  [ -n "$remove" ] && sh -c "$remove" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+. scripts/kept-server.sh
+kept_server_workdir plancheck-compare
 
 cargo build --release --quiet
 # Where cargo put the binary: CARGO_TARGET_DIR when set, as cargo itself reads it.
@@ -35,18 +30,13 @@ done
 status=0
 wait "$pid" || status=$?
 # Read first, so the kept server is removed at exit whatever the run's outcome.
-remove=$(grep -A1 'Remove it when done' "$work/plancheck.err" | tail -1 | sed 's/^ *//')
+kept_server_read "$work/plancheck.err"
 # Exit code 1 is a failed check (at 10M rows on a busy machine the old query can run
 # past the time budget): the data was seeded all the same, so seeding is measured.
 if [ "$status" -gt 1 ]; then
   cat "$work/plancheck.err" >&2
   exit 1
 fi
-# The kept local server's socket directory and password, from the hint plancheck
-# prints: `PGPASSWORD=... psql -h DIR -U postgres -d DB`.
-hint=$(grep -m1 'psql -h ' "$work/plancheck.err")
-socket_dir=$(awk '{for (i = 1; i < NF; i++) if ($i == "-h") print $(i + 1)}' <<<"$hint")
-export PGPASSWORD=$(sed -n 's/.*PGPASSWORD=\([^ ]*\).*/\1/p' <<<"$hint")
 
 report="$work/reports/sparse-org/report.json"
 copy_ms=$(jq '[.phases_ms[] | select(.phase == "seed: copy rows") | .ms] | first' "$report")

@@ -20,25 +20,14 @@ cd "$(dirname "$0")/.."
 scale=${1:-1000000}
 scenario=${2:-sparse-org}
 seconds=${PGBENCH_SECONDS:-5}
-work=$(mktemp -d /tmp/plancheck-timing-XXXXXX)
-remove=""
-cleanup() {
-  [ -n "$remove" ] && sh -c "$remove" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+. scripts/kept-server.sh
+kept_server_workdir plancheck-timing
 
 cargo build --release --quiet
 "${CARGO_TARGET_DIR:-target}/release/plancheck" scenario "$scenario" --scale "$scale" \
   --backend local --keep --no-progress --out "$work/reports" >/dev/null 2>"$work/plancheck.err" ||
   { cat "$work/plancheck.err" >&2; exit 1; }
-remove=$(grep -A1 'Remove it when done' "$work/plancheck.err" | tail -1 | sed 's/^ *//')
-# The kept database's socket directory, password and name, from the hint plancheck
-# prints: `PGPASSWORD=... psql -h DIR -U postgres -d DB`.
-hint=$(grep -m1 'psql -h ' "$work/plancheck.err")
-socket_dir=$(awk '{for (i = 1; i < NF; i++) if ($i == "-h") print $(i + 1)}' <<<"$hint")
-database=$(awk '{for (i = 1; i < NF; i++) if ($i == "-d") print $(i + 1)}' <<<"$hint")
-export PGPASSWORD=$(sed -n 's/.*PGPASSWORD=\([^ ]*\).*/\1/p' <<<"$hint")
+kept_server_read "$work/plancheck.err"
 export PGHOST=$socket_dir PGUSER=postgres PGDATABASE=$database
 
 report="$work/reports/$scenario/report.json"

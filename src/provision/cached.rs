@@ -7,8 +7,6 @@
 
 use std::path::PathBuf;
 
-use tokio_postgres::Config;
-
 use super::{Handle, ScratchDatabase, Server, connect, url};
 use crate::cache::{Cache, Entry, Filled, Key, Kind};
 use crate::error::{Error, Result};
@@ -91,7 +89,6 @@ impl Server {
         };
         let mut cached_admin = self.admin.clone();
         cached_admin.password(&password);
-        let own_admin = self.admin.clone();
         let loaded = server
             .restart_around(
                 move |data: PathBuf, owner| {
@@ -104,23 +101,14 @@ impl Server {
                         .and_then(|()| std::fs::rename(&incoming, &data))
                         .map_err(|error| format!("putting the cached data in place: {error}"))
                 },
-                move |loaded: &std::result::Result<(), String>| match loaded {
-                    Ok(()) => cached_admin,
-                    Err(_) => own_admin,
+                |loaded: &std::result::Result<(), String>| match loaded {
+                    Ok(()) => cached_admin.clone(),
+                    Err(_) => self.admin.clone(),
                 },
             )
             .await?;
         if loaded.is_ok() {
-            let mut client_config: Config = self.admin.clone();
-            client_config.password(&password);
-            let client = connect(&client_config).await?;
-            client
-                .batch_execute(&format!(
-                    "ALTER ROLE postgres PASSWORD '{}'",
-                    self.password()
-                ))
-                .await
-                .map_err(Error::database("setting the local server's password"))?;
+            super::local::set_password(&cached_admin, &self.password()).await?;
         }
         Ok(loaded)
     }
@@ -141,13 +129,6 @@ impl Server {
                 "taking cached database {existing} as {name}"
             )))?;
         self.mark_scratch(name, lock, &admin).await
-    }
-
-    fn password(&self) -> String {
-        self.admin
-            .get_password()
-            .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
-            .unwrap_or_default()
     }
 }
 

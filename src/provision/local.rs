@@ -110,8 +110,9 @@ pub(super) async fn start(registry: &Registry, cache: Option<&Cache>) -> Result<
     })
 }
 
-/// Sets the `postgres` role's password, over a connection `admin` opens.
-async fn set_password(admin: &Config, password: &str) -> Result<()> {
+/// Sets the `postgres` role's password, over a connection `admin` opens: a cluster
+/// copied from the cache still has the password of the run that made it.
+pub(super) async fn set_password(admin: &Config, password: &str) -> Result<()> {
     let client = super::connect(admin).await?;
     client
         .batch_execute(&format!("ALTER ROLE postgres PASSWORD '{password}'"))

@@ -290,12 +290,7 @@ impl Server {
     /// How to reach `database` on this server from a shell: a command that opens
     /// `psql` on it, what `--keep` prints for each kept database.
     pub fn connection_hint(&self, database: &str) -> String {
-        let password = || {
-            self.admin
-                .get_password()
-                .map(String::from_utf8_lossy)
-                .unwrap_or_default()
-        };
+        let password = || self.password();
         match &self.handle {
             Handle::Docker(_) => {
                 let host = match self.admin.get_hosts().first() {
@@ -316,6 +311,15 @@ impl Server {
             // The user's own password stays out of the output (see `conninfo`).
             Handle::External => format!("psql {}", shell_quote(&conninfo(&self.admin, database))),
         }
+    }
+
+    /// The superuser password this server was started with (empty on a `url` server
+    /// whose URL has none).
+    fn password(&self) -> String {
+        self.admin
+            .get_password()
+            .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
+            .unwrap_or_default()
     }
 
     /// A command that removes what `--keep` kept: the container, the local server and
