@@ -19,6 +19,7 @@
 //! [`FREE_RESERVE`] of its size free: the cache never fills the disk.
 
 pub mod key;
+mod stream;
 
 use std::fs::File;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -38,6 +39,10 @@ const DATA_DIR: &str = "data";
 /// Touched on every use: its modification time orders the eviction.
 const USED_FILE: &str = "used";
 const PARTIAL_SUFFIX: &str = ".partial";
+/// Where data bound for the cache is put together before [`Cache::fill`] stores it.
+const STAGING_DIR: &str = "staging";
+/// A staging directory this old was left by a run that died.
+const STALE_STAGING: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 const LOCK_SUFFIX: &str = ".lock";
 
 /// Room an entry must leave free on the cache's filesystem, as a fraction of the
@@ -235,6 +240,34 @@ impl Cache {
             manifest,
             _lock: lock,
         })
+    }
+
+    /// A new directory on the cache's filesystem for data bound for [`Cache::fill`]
+    /// (a container's cluster, unpacked), removed when dropped. Its room is counted by
+    /// the store's disk guard, since it is on the same filesystem. Staging directories
+    /// a dead run left a day ago or more are removed on the way.
+    pub fn staging(&self) -> CacheResult<tempfile::TempDir> {
+        let root = self.root.join(STAGING_DIR);
+        std::fs::create_dir_all(&root)
+            .map_err(|error| format!("creating {}: {error}", root.display()))?;
+        for item in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+            let stale = item
+                .metadata()
+                .and_then(|meta| meta.modified())
+                .is_ok_and(|modified| modified.elapsed().is_ok_and(|age| age > STALE_STAGING));
+            if stale {
+                let _ = std::fs::remove_dir_all(item.path());
+            }
+        }
+        tempfile::Builder::new()
+            .prefix("run-")
+            .tempdir_in(&root)
+            .map_err(|error| {
+                format!(
+                    "creating a staging directory in {}: {error}",
+                    root.display()
+                )
+            })
     }
 
     /// Removes the entry under `key` (found corrupt on use), once no other run holds it.

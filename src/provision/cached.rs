@@ -1,9 +1,11 @@
-//! Seeded data kept between runs (see `crate::cache`). On the local backend a server's
-//! whole cluster is copied into the cache once a database is seeded, and a later run
-//! with the same key puts a copy of it under its server instead of seeding. Both stop
-//! the server for the copy (a running cluster's files are not a consistent copy, and
-//! `wal_level = minimal` allows no online backup), so both refuse while another
-//! scratch database is on the server: its sessions would be cut.
+//! Seeded data kept between runs (see `crate::cache`). A server's whole cluster is
+//! copied into the cache once a database is seeded, and a later run with the same key
+//! puts a copy of it under its server instead of seeding: on the local backend by
+//! copying the data directory, on the docker backend as a tar stream through the
+//! container (`docker::data`). Both stop the server for the copy (a running cluster's
+//! files are not a consistent copy, and `wal_level = minimal` allows no online
+//! backup), so both refuse while another scratch database is on the server: its
+//! sessions would be cut.
 
 use std::path::PathBuf;
 
@@ -19,9 +21,10 @@ impl Server {
         };
         match &self.handle {
             Handle::Local(_) => Ok(cache),
-            Handle::Docker(_) => Err(
-                "not kept on the docker backend: the data directory lives in the container".into(),
-            ),
+            Handle::Docker(server) => match server.image_id() {
+                Some(_) => Ok(cache),
+                None => Err("off: the Docker engine did not say the container's image id".into()),
+            },
             Handle::External => {
                 Err("not kept on a server --database-url names: its files are not ours".into())
             }
@@ -33,7 +36,8 @@ impl Server {
     pub fn cache_identity(&self) -> String {
         match &self.handle {
             Handle::Local(server) => server.identity(),
-            Handle::Docker(_) | Handle::External => String::new(),
+            Handle::Docker(server) => format!("image {}", server.image_id().unwrap_or_default()),
+            Handle::External => String::new(),
         }
     }
 
@@ -63,52 +67,80 @@ impl Server {
             Ok(cache) => cache.clone(),
             Err(reason) => return Ok(Err(reason)),
         };
-        let Handle::Local(server) = &self.handle else {
-            return Ok(Err("no data directory here".into()));
-        };
         meta["password"] = serde_json::Value::String(self.password());
         let key = key.clone();
         let admin = self.admin.clone();
-        server
-            .restart_around(
-                move |data: PathBuf, _| cache.fill(Kind::Seeded, &key, meta, &data),
-                |_| admin,
-            )
-            .await
+        match &self.handle {
+            Handle::Local(server) => {
+                server
+                    .restart_around(
+                        move |data: PathBuf, _| cache.fill(Kind::Seeded, &key, meta, &data),
+                        |_| admin,
+                    )
+                    .await
+            }
+            Handle::Docker(server) => {
+                let staging = match cache.staging() {
+                    Ok(staging) => staging,
+                    Err(reason) => return Ok(Err(reason)),
+                };
+                let data = staging.path().join("data");
+                if let Err(reason) = server.save_cluster(&data, &admin).await? {
+                    return Ok(Err(reason));
+                }
+                tokio::task::spawn_blocking(move || {
+                    let filled = cache.fill(Kind::Seeded, &key, meta, &data);
+                    drop(staging);
+                    filled
+                })
+                .await
+                .map_err(|error| Error::Infrastructure(format!("storing the cluster: {error}")))
+            }
+            Handle::External => Ok(Err("no data directory here".into())),
+        }
     }
 
     /// Puts a copy of `entry`'s cluster under this server in place of its own, and
     /// gives the copy this server's password. When the copy fails (the entry is
     /// corrupt) the server starts again on its own data and the inner error says why.
     pub async fn load_data(&self, entry: Entry) -> Result<std::result::Result<(), String>> {
-        let Handle::Local(server) = &self.handle else {
-            return Ok(Err("no data directory here".into()));
-        };
         let Some(password) = entry.meta()["password"].as_str().map(str::to_owned) else {
             return Ok(Err("the entry names no password".into()));
         };
         let mut cached_admin = self.admin.clone();
         cached_admin.password(&password);
-        let loaded = server
-            .restart_around(
-                move |data: PathBuf, owner| {
-                    // Copied beside the data first: a corrupt entry leaves the server's
-                    // own data as it was.
-                    let incoming = data.with_file_name("data-from-cache");
-                    let _ = std::fs::remove_dir_all(&incoming);
-                    entry.restore(&incoming, owner)?;
-                    std::fs::remove_dir_all(&data)
-                        .and_then(|()| std::fs::rename(&incoming, &data))
-                        .map_err(|error| format!("putting the cached data in place: {error}"))
-                },
-                |loaded: &std::result::Result<(), String>| match loaded {
-                    Ok(()) => cached_admin.clone(),
-                    Err(_) => self.admin.clone(),
-                },
-            )
-            .await?;
+        let loaded = match &self.handle {
+            Handle::Local(server) => {
+                server
+                    .restart_around(
+                        move |data: PathBuf, owner| {
+                            // Copied beside the data first: a corrupt entry leaves the
+                            // server's own data as it was.
+                            let incoming = data.with_file_name("data-from-cache");
+                            let _ = std::fs::remove_dir_all(&incoming);
+                            entry.restore(&incoming, owner)?;
+                            std::fs::remove_dir_all(&data)
+                                .and_then(|()| std::fs::rename(&incoming, &data))
+                                .map_err(|error| {
+                                    format!("putting the cached data in place: {error}")
+                                })
+                        },
+                        |loaded: &std::result::Result<(), String>| match loaded {
+                            Ok(()) => cached_admin.clone(),
+                            Err(_) => self.admin.clone(),
+                        },
+                    )
+                    .await?
+            }
+            Handle::Docker(server) => {
+                server
+                    .load_cluster(entry, &cached_admin, &self.admin)
+                    .await?
+            }
+            Handle::External => return Ok(Err("no data directory here".into())),
+        };
         if loaded.is_ok() {
-            super::local::set_password(&cached_admin, &self.password()).await?;
+            super::set_password(&cached_admin, &self.password()).await?;
         }
         Ok(loaded)
     }

@@ -20,7 +20,7 @@ use tokio_postgres::Config;
 use super::owner::Owner;
 use super::registry::Registry;
 use super::sweep::{Leftover, Resource, State};
-use super::{Backend, Handle, Server, THROWAWAY_SERVER_SETTINGS, wait_until_ready};
+use super::{Backend, Handle, Server, THROWAWAY_SERVER_SETTINGS, set_password, wait_until_ready};
 use crate::cache::{Cache, Key, Kind};
 use crate::error::{Error, Result};
 
@@ -108,16 +108,6 @@ pub(super) async fn start(registry: &Registry, cache: Option<&Cache>) -> Result<
         handle: Handle::Local(Box::new(server)),
         cache: cache.cloned(),
     })
-}
-
-/// Sets the `postgres` role's password, over a connection `admin` opens: a cluster
-/// copied from the cache still has the password of the run that made it.
-pub(super) async fn set_password(admin: &Config, password: &str) -> Result<()> {
-    let client = super::connect(admin).await?;
-    client
-        .batch_execute(&format!("ALTER ROLE postgres PASSWORD '{password}'"))
-        .await
-        .map_err(Error::database("setting the local server's password"))
 }
 
 /// What `postgres --version` prints for the binaries in `bindir`.

@@ -466,3 +466,13 @@ pub(super) fn random_password() -> String {
         .map(char::from)
         .collect()
 }
+
+/// Sets the `postgres` role's password, over a connection `admin` opens: a cluster
+/// copied from the cache still has the password of the run that made it.
+async fn set_password(admin: &Config, password: &str) -> Result<()> {
+    let client = connect(admin).await?;
+    client
+        .batch_execute(&format!("ALTER ROLE postgres PASSWORD '{password}'"))
+        .await
+        .map_err(Error::database("setting the server's password"))
+}

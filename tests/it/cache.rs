@@ -414,3 +414,90 @@ fn the_cli_caches_by_default_and_no_cache_and_clean_say_otherwise() {
     assert!(stderr.contains("cache: removed 4 entries"), "{stderr}");
     assert_eq!(status("again", &[])["status"], "stored");
 }
+
+/// The docker backend keeps the same entries: its cluster travels out of and into the
+/// container as a tar stream. A hit gives the seeded rows and targets, a container of
+/// another image misses (its id is in the key), and a corrupt entry is found before
+/// the container's own cluster is touched, removed and stored again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_container_s_cluster_is_cached_and_comes_back_with_the_same_rows() {
+    let Some(image) = crate::support::docker_image() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let start = || async {
+        Server::start(&ProvisionOptions {
+            backend: BackendChoice::Docker,
+            image: image.to_string(),
+            cache: Some(Cache::open(cache.clone(), None).unwrap()),
+            ..ProvisionOptions::default()
+        })
+        .await
+        .expect("the docker backend starts")
+    };
+    let scenario = crate::support::test_scenario("sparse-small");
+    let options = small_options();
+
+    let server = start().await;
+    let seeded = prepare(&server, &scenario, &options).await;
+    assert_eq!(
+        seeded.cache.status,
+        CacheStatus::Stored,
+        "{:?}",
+        seeded.cache
+    );
+    // The server came back after the copy: the same container serves the next run.
+    let hit = prepare(&server, &scenario, &options).await;
+    assert_eq!(hit.cache.status, CacheStatus::Hit, "{:?}", hit.cache);
+    assert_eq!(hit.cache.key, seeded.cache.key);
+    assert_eq!(hit.rows, seeded.rows);
+    assert_eq!(hit.target, seeded.target);
+    server.stop().await.unwrap();
+
+    // A new container (a fresh server, its password new) takes the entry too.
+    let server = start().await;
+    let again = prepare(&server, &scenario, &options).await;
+    assert_eq!(again.cache.status, CacheStatus::Hit, "{:?}", again.cache);
+    assert_eq!(again.rows, seeded.rows);
+
+    let file = largest_file(&seeded_entry(&cache).join("data/base"));
+    let mut bytes = std::fs::read(&file).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    std::fs::write(&file, bytes).unwrap();
+    let rebuilt = prepare(&server, &scenario, &options).await;
+    assert_eq!(
+        rebuilt.cache.status,
+        CacheStatus::Stored,
+        "{:?}",
+        rebuilt.cache
+    );
+    assert!(
+        rebuilt
+            .cache
+            .note
+            .as_deref()
+            .is_some_and(|note| note.contains("unusable")),
+        "{:?}",
+        rebuilt.cache
+    );
+    assert_eq!(rebuilt.rows, seeded.rows);
+    server.stop().await.unwrap();
+
+    // The local backend's server build is another: its entry is its own.
+    let local = cached_server(&cache).await;
+    let on_host = prepare(&local, &scenario, &options).await;
+    assert_eq!(
+        on_host.cache.status,
+        CacheStatus::Stored,
+        "{:?}",
+        on_host.cache
+    );
+    assert_ne!(on_host.cache.key, seeded.cache.key);
+    assert_eq!(
+        on_host.rows, seeded.rows,
+        "the same seed gives the same rows"
+    );
+    local.stop().await.unwrap();
+}

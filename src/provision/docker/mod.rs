@@ -1,5 +1,8 @@
 //! The `docker` backend: PostgreSQL in a container through testcontainers and
 //! testcontainers-modules' Postgres image, with the image name and tag pinned.
+//! `data` moves a container's cluster in and out for the seeded-data cache.
+
+mod data;
 
 use std::time::Duration;
 
@@ -58,9 +61,12 @@ const KEPT_PREFIX: &str = "plancheck-kept-";
 pub(super) struct DockerServer {
     /// `None` once stopped or kept.
     container: Option<ContainerAsync<Postgres>>,
+    /// The image's id (`sha256:…`): what names the server build in a cache key.
+    image_id: String,
     /// The session that says, to a sweep that cannot see this process, that the
-    /// container is in use (see [`LIVENESS_LABEL`]). Dropped after the container.
-    _keeper: Option<tokio_postgres::Client>,
+    /// container is in use (see [`LIVENESS_LABEL`]). Dropped after the container;
+    /// opened again after the server restarts in place (see `data`).
+    keeper: std::sync::Mutex<Option<tokio_postgres::Client>>,
     /// The runtime the container was started on. testcontainers removes a dropped
     /// container from inside a runtime and panics outside one, which is where a panic
     /// unwinding past `block_on` drops it; `Drop` re-enters this runtime first.
@@ -119,7 +125,10 @@ pub(super) async fn start(image: &str, registry: &Registry) -> Result<Server> {
     // or started, before testcontainers hands back its guard, is cleaned up by label.
     registry.docker_container();
     let password = random_password();
-    let mut arguments = Vec::new();
+    // The image's entrypoint runs a shell (see `data::SUPERVISOR`) that runs the
+    // entrypoint again for the server, so that the server can be stopped and started
+    // inside the container for the cache's copies.
+    let mut arguments = data::supervised();
     // Process titles as the liveness rule reads them (`postgres: user db host(port)`),
     // whatever the image's configuration says.
     let titles = [("update_process_title", "on"), ("cluster_name", "")];
@@ -139,7 +148,7 @@ pub(super) async fn start(image: &str, registry: &Registry) -> Result<Server> {
         // drivers (overlay, fuse-overlayfs) slow its writes down. Sized for the data
         // of the default scale plus dynamic shared memory; tmpfs takes only what is
         // used.
-        .with_env_var("PGDATA", "/dev/shm/pgdata")
+        .with_env_var("PGDATA", data::PGDATA)
         .with_shm_size(8 << 30)
         .with_label(CONTAINER_LABEL, "docker")
         .with_label(PROCESS_LABEL, std::process::id().to_string())
@@ -197,6 +206,13 @@ pub(super) async fn start(image: &str, registry: &Registry) -> Result<Server> {
         .application_name("plancheck");
     wait_until_ready(&admin, Duration::from_secs(60), || Ok(())).await?;
     let keeper = hold_session(&admin).await?;
+    let image_id = engine()
+        .map_err(Error::Infrastructure)?
+        .inspect_container(container.id(), None)
+        .await
+        .ok()
+        .and_then(|inspected| inspected.image)
+        .unwrap_or_default();
     Ok(Server {
         backend: Backend::Docker {
             image: format!("{name}:{tag}"),
@@ -208,7 +224,8 @@ pub(super) async fn start(image: &str, registry: &Registry) -> Result<Server> {
         registry: super::Registry::new(),
         handle: Handle::Docker(Box::new(DockerServer {
             container: Some(container),
-            _keeper: Some(keeper),
+            image_id,
+            keeper: std::sync::Mutex::new(Some(keeper)),
             runtime: tokio::runtime::Handle::current(),
         })),
         cache: None,
