@@ -433,4 +433,40 @@ mod tests {
             "{raw}"
         );
     }
+
+    #[test]
+    fn eighteens_fractional_rows_count_as_printed_and_a_disabled_node_stays_a_node() {
+        let find = |file: &str| {
+            stored("pg18")
+                .into_iter()
+                .find(|(name, _, _)| name == file)
+                .unwrap_or_else(|| panic!("pg18/{file} is stored"))
+                .2
+        };
+        // 40 runs over 3 loops: 18 prints 13.33 per loop where 17 printed 13.
+        let below_flip = find("sparse-org.20000.old.explain.json");
+        let (_, inner) = below_flip
+            .nodes()
+            .find(|(_, node)| node.index_name.as_deref() == Some("workflow_runs_workflow_id"))
+            .unwrap();
+        assert_eq!((inner.actual_rows, inner.actual_loops), (13.33, 3.0));
+        assert!((inner.total_rows() - 39.99).abs() < 1e-9);
+        assert_eq!(inner.extra["Index Searches"], 3);
+        assert_eq!(inner.extra["Disabled"], false);
+
+        // The node enable_indexscan = off disabled is still the plan's walk.
+        let disabled =
+            find("orders-by-status.20000.old.status-awaiting-transfer.disabled.explain.json");
+        let (path, walk) = disabled
+            .nodes()
+            .find(|(_, node)| node.extra.get("Disabled") == Some(&serde_json::Value::Bool(true)))
+            .expect("a node marked disabled");
+        assert_eq!(path.to_string(), "root/0");
+        assert!(walk.is_ordered_index_scan());
+        assert_eq!(
+            disabled.shape(),
+            "Index Scan using orders_created_at on orders"
+        );
+        assert_eq!(disabled.rows_examined(), 19_374.0);
+    }
 }
