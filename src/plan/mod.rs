@@ -2,6 +2,16 @@
 //! on purpose (unlike scenario files): EXPLAIN's keys vary between server versions and
 //! node types, and a plan brought from production must load whatever it carries. The
 //! fields the checks rely on are typed; everything else stays reachable in `extra`.
+//!
+//! What differs between the versions plancheck is tested on (plans of 13, 15, 17 and
+//! 18 in `tests/data/plans/pg*`): 13 on adds `WAL Records`/`WAL FPI`/`WAL Bytes` to
+//! nodes (EXPLAIN's WAL option) and a `Planning` object with planning's buffers; 14
+//! adds `Async Capable` and the `Memoize` node; 17 renames `I/O Read Time` to
+//! `Shared I/O Read Time` beside the new local ones, and adds `Serialization` and
+//! planning's `Memory Used` (the SERIALIZE and MEMORY options); 18 prints `Actual Rows` as a per-loop average with
+//! two decimals (earlier versions round it to a whole number, so a node returning 40
+//! rows in 3 loops counts 39 before 18), and adds `Index Searches` and `Disabled` to
+//! nodes. Statement-level keys other than the timings are not kept; node keys are.
 
 pub mod catalog;
 
