@@ -71,7 +71,7 @@ root="$work/rootfs"
 echo "build-postgres-image: bootstrapping Debian $suite with postgresql-$major from $mirror"
 debootstrap --variant=minbase --include="postgresql-$major" "$suite" "$root" "$mirror" >"$work/debootstrap.log" 2>&1 \
   || { tail -20 "$work/debootstrap.log" >&2
-       echo "build-postgres-image: debootstrap of $suite with postgresql-$major from $mirror failed (does that mirror serve $suite?)" >&2
+       echo "build-postgres-image: debootstrap of $suite with postgresql-$major from $mirror failed (does that mirror serve $suite? a release Debian has retired is on DEBIAN_MIRROR=http://archive.debian.org/debian)" >&2
        exit 1; }
 
 # The package's post-install made a system cluster; the entrypoint makes its own.
