@@ -7,6 +7,10 @@
 # Readiness also matches the official image: on first start a temporary server
 # initialises the cluster with its log on stdout, then the real server starts with its
 # log on stderr; each logs "database system is ready to accept connections".
+# The same script serves every major version the build script makes (13, 15, 17): the
+# initdb options below exist unchanged from 13 on, and initdb there (where
+# password_encryption still defaults to md5) stores the password as SCRAM too, since
+# --auth-host=scram-sha-256 makes it set password_encryption = scram-sha-256.
 set -Eeuo pipefail
 
 if [ "${1:0:1}" = '-' ]; then

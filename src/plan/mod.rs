@@ -2,6 +2,16 @@
 //! on purpose (unlike scenario files): EXPLAIN's keys vary between server versions and
 //! node types, and a plan brought from production must load whatever it carries. The
 //! fields the checks rely on are typed; everything else stays reachable in `extra`.
+//!
+//! What differs between the versions plancheck is tested on (plans of 13, 15, 17 and
+//! 18 in `tests/data/plans/pg*`): 13 on adds `WAL Records`/`WAL FPI`/`WAL Bytes` to
+//! nodes (EXPLAIN's WAL option) and a `Planning` object with planning's buffers; 14
+//! adds `Async Capable` and the `Memoize` node; 17 renames `I/O Read Time` to
+//! `Shared I/O Read Time` beside the new local ones, and adds `Serialization` and
+//! planning's `Memory Used` (the SERIALIZE and MEMORY options); 18 prints `Actual Rows` as a per-loop average with
+//! two decimals (earlier versions round it to a whole number, so a node returning 40
+//! rows in 3 loops counts 39 before 18), and adds `Index Searches` and `Disabled` to
+//! nodes. Statement-level keys other than the timings are not kept; node keys are.
 
 pub mod catalog;
 
@@ -236,5 +246,237 @@ impl std::fmt::Display for NodePath {
         }
         let steps: Vec<String> = self.0.iter().map(usize::to_string).collect();
         write!(f, "root/{}", steps.join("/"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The versions whose plans are stored under `tests/data/plans/<version>/`: 13, 15
+    /// and 17 captured from real servers, 18 written from its documentation and source.
+    const VERSIONS: [&str; 4] = ["pg13", "pg15", "pg17", "pg18"];
+
+    /// Every stored plan of `version`, as `(file name, raw document, parsed plan)`.
+    fn stored(version: &str) -> Vec<(String, serde_json::Value, Plan)> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/plans")
+            .join(version);
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|error| panic!("{}: {error}", dir.display()))
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.to_string_lossy().ends_with(".explain.json"))
+            .collect();
+        files.sort();
+        files
+            .into_iter()
+            .map(|path| {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let raw = serde_json::from_str(&text)
+                    .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+                let plan = Plan::from_explain_text(&text)
+                    .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                (name, raw, plan)
+            })
+            .collect()
+    }
+
+    /// The plan object of an EXPLAIN document (the array's one element).
+    fn top(raw: &serde_json::Value) -> &serde_json::Map<String, serde_json::Value> {
+        raw[0]
+            .as_object()
+            .expect("EXPLAIN's array holds one object")
+    }
+
+    /// Every node object of a raw document, parents first.
+    fn raw_nodes(raw: &serde_json::Value) -> Vec<&serde_json::Value> {
+        let mut nodes = vec![];
+        let mut stack = vec![&raw[0]["Plan"]];
+        while let Some(node) = stack.pop() {
+            nodes.push(node);
+            if let Some(children) = node["Plans"].as_array() {
+                stack.extend(children.iter().rev());
+            }
+        }
+        nodes
+    }
+
+    /// Drops, at every level of a raw document, the keys only some versions or some
+    /// EXPLAIN options print.
+    fn without_version_keys(raw: &serde_json::Value) -> serde_json::Value {
+        const KEYS: [&str; 13] = [
+            "Planning",
+            "Settings",
+            "Serialization",
+            "Triggers",
+            "WAL Records",
+            "WAL FPI",
+            "WAL Bytes",
+            "WAL Buffers Full",
+            "Index Searches",
+            "Disabled",
+            "Async Capable",
+            "Shared I/O Read Time",
+            "Shared I/O Write Time",
+        ];
+        match raw {
+            serde_json::Value::Object(map) => map
+                .iter()
+                .filter(|(key, _)| !KEYS.contains(&key.as_str()))
+                .map(|(key, value)| (key.clone(), without_version_keys(value)))
+                .collect(),
+            serde_json::Value::Array(items) => items.iter().map(without_version_keys).collect(),
+            other => other.clone(),
+        }
+    }
+
+    #[test]
+    fn every_stored_plan_of_every_version_parses_with_its_counts() {
+        for version in VERSIONS {
+            let plans = stored(version);
+            assert!(!plans.is_empty(), "no plans stored for {version}");
+            for (file, raw, plan) in plans {
+                let at = format!("{version}/{file}");
+                assert!(
+                    plan.analyzed,
+                    "{at}: EXPLAIN ANALYZE's plan reads as analysed"
+                );
+                assert!(plan.rows_returned() > 0.0, "{at}");
+                assert!(plan.rows_examined() >= plan.rows_returned(), "{at}");
+                assert!(plan.planning_ms > 0.0 && plan.execution_ms > 0.0, "{at}");
+                let (hit, read) = plan.buffers();
+                assert!(hit + read > 0, "{at}: BUFFERS' counts are read");
+                assert!(!plan.access_path().is_empty(), "{at}");
+                // Every node's typed counts are the document's, whatever else it carries.
+                let parsed: Vec<&Node> = plan.nodes().map(|(_, node)| node).collect();
+                let raw = raw_nodes(&raw);
+                assert_eq!(parsed.len(), raw.len(), "{at}");
+                for (node, raw) in parsed.iter().zip(raw) {
+                    assert_eq!(node.node_type, raw["Node Type"].as_str().unwrap(), "{at}");
+                    assert_eq!(Some(node.actual_rows), raw["Actual Rows"].as_f64(), "{at}");
+                    assert_eq!(
+                        Some(node.actual_loops),
+                        raw["Actual Loops"].as_f64(),
+                        "{at}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn keys_a_version_or_an_option_adds_change_no_count_and_stay_reachable() {
+        // Each version's plan with the EXPLAIN options that add keys: WAL and SETTINGS
+        // (13 on; 13 also counts planning's buffers under BUFFERS), SERIALIZE and
+        // MEMORY (17 on), and 18's keys of its own. The stored file must carry them,
+        // or this test would prove nothing.
+        let carries: [(&str, &str, &[&str], &[&str]); 4] = [
+            (
+                "pg13",
+                "sparse-org.350000.old.options.explain.json",
+                &["Planning", "Settings"],
+                &["WAL Records", "WAL FPI", "WAL Bytes"],
+            ),
+            (
+                "pg15",
+                "sparse-org.350000.old.options.explain.json",
+                &["Planning", "Settings"],
+                &["WAL Records", "WAL Bytes"],
+            ),
+            (
+                "pg17",
+                "sparse-org.350000.old.options.explain.json",
+                &["Planning", "Settings", "Serialization"],
+                &["WAL Records", "Async Capable"],
+            ),
+            (
+                "pg18",
+                "sparse-org.20000.old.explain.json",
+                &["Planning"],
+                &["Index Searches", "Disabled"],
+            ),
+        ];
+        for (version, file, top_keys, node_keys) in carries {
+            let (_, raw, plan) = stored(version)
+                .into_iter()
+                .find(|(name, _, _)| name == file)
+                .unwrap_or_else(|| panic!("{version}/{file} is stored"));
+            for key in top_keys {
+                assert!(
+                    top(&raw).contains_key(*key),
+                    "{version}/{file} carries {key}"
+                );
+            }
+            for key in node_keys {
+                assert!(
+                    plan.nodes().any(|(_, node)| node.extra.contains_key(*key)),
+                    "{version}/{file}: node key {key} is kept in the node's extra"
+                );
+            }
+            let plain = Plan::from_explain(&without_version_keys(&raw)).unwrap();
+            assert_eq!(
+                plan.rows_examined(),
+                plain.rows_examined(),
+                "{version}/{file}"
+            );
+            assert_eq!(
+                plan.rows_returned(),
+                plain.rows_returned(),
+                "{version}/{file}"
+            );
+            assert_eq!(plan.buffers(), plain.buffers(), "{version}/{file}");
+            assert_eq!(plan.shape(), plain.shape(), "{version}/{file}");
+            assert_eq!(plan.planning_ms, plain.planning_ms, "{version}/{file}");
+            assert_eq!(plan.execution_ms, plain.execution_ms, "{version}/{file}");
+            assert_eq!(plan.analyzed, plain.analyzed, "{version}/{file}");
+        }
+
+        // 17's planning memory sits in the Planning object beside its buffers.
+        let (_, raw, _) = stored("pg17")
+            .into_iter()
+            .find(|(name, _, _)| name == "sparse-org.350000.new.options.explain.json")
+            .unwrap();
+        assert!(top(&raw)["Planning"]["Memory Used"].is_number(), "{raw}");
+        assert!(
+            top(&raw)["Serialization"]["Output Volume"].is_number(),
+            "{raw}"
+        );
+    }
+
+    #[test]
+    fn eighteens_fractional_rows_count_as_printed_and_a_disabled_node_stays_a_node() {
+        let find = |file: &str| {
+            stored("pg18")
+                .into_iter()
+                .find(|(name, _, _)| name == file)
+                .unwrap_or_else(|| panic!("pg18/{file} is stored"))
+                .2
+        };
+        // 40 runs over 3 loops: 18 prints 13.33 per loop where 17 printed 13.
+        let below_flip = find("sparse-org.20000.old.explain.json");
+        let (_, inner) = below_flip
+            .nodes()
+            .find(|(_, node)| node.index_name.as_deref() == Some("workflow_runs_workflow_id"))
+            .unwrap();
+        assert_eq!((inner.actual_rows, inner.actual_loops), (13.33, 3.0));
+        assert!((inner.total_rows() - 39.99).abs() < 1e-9);
+        assert_eq!(inner.extra["Index Searches"], 3);
+        assert_eq!(inner.extra["Disabled"], false);
+
+        // The node enable_indexscan = off disabled is still the plan's walk.
+        let disabled =
+            find("orders-by-status.20000.old.status-awaiting-transfer.disabled.explain.json");
+        let (path, walk) = disabled
+            .nodes()
+            .find(|(_, node)| node.extra.get("Disabled") == Some(&serde_json::Value::Bool(true)))
+            .expect("a node marked disabled");
+        assert_eq!(path.to_string(), "root/0");
+        assert!(walk.is_ordered_index_scan());
+        assert_eq!(
+            disabled.shape(),
+            "Index Scan using orders_created_at on orders"
+        );
+        assert_eq!(disabled.rows_examined(), 19_374.0);
     }
 }

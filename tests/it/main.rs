@@ -25,3 +25,4 @@ mod support;
 mod sweep;
 mod sweep_scales;
 mod tidy;
+mod versions;

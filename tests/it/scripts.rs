@@ -1,6 +1,7 @@
 //! The scripts' own decisions, on fake inputs: which Debian mirror the image build
-//! takes from the machine's apt sources (scripts/debian-mirror.sh), and that
-//! scripts/build-postgres-image.sh uses it unless DEBIAN_MIRROR says otherwise.
+//! takes from the machine's apt sources (scripts/debian-mirror.sh), that
+//! scripts/build-postgres-image.sh uses it unless DEBIAN_MIRROR says otherwise, and
+//! which Debian release and package it bootstraps for each major version.
 
 use std::path::Path;
 
@@ -184,9 +185,16 @@ fn stand_ins() -> tempfile::TempDir {
     dir
 }
 
-/// Runs the image build up to debootstrap with the stand-ins first on PATH; returns
-/// its stdout and stderr together, and the arguments debootstrap got.
+/// Runs the image build for `plancheck/postgres:never-built` up to debootstrap with
+/// the stand-ins first on PATH; returns its stdout and stderr together, and the
+/// arguments debootstrap got.
 fn build_until_debootstrap(stand_ins: &Path, mirror: Option<&str>) -> (String, String) {
+    build_with(stand_ins, mirror, &["plancheck/postgres:never-built"])
+}
+
+/// Runs the image build with `args` up to debootstrap with the stand-ins first on
+/// PATH; returns its stdout and stderr together, and the arguments debootstrap got.
+fn build_with(stand_ins: &Path, mirror: Option<&str>, args: &[&str]) -> (String, String) {
     let path = format!(
         "{}:{}",
         stand_ins.display(),
@@ -195,7 +203,7 @@ fn build_until_debootstrap(stand_ins: &Path, mirror: Option<&str>) -> (String, S
     let mut command = std::process::Command::new("bash");
     command
         .arg(repo_path("scripts/build-postgres-image.sh"))
-        .arg("plancheck/postgres:never-built")
+        .args(args)
         .env("PATH", path)
         .env_remove("DEBIAN_MIRROR");
     if let Some(mirror) = mirror {
@@ -233,4 +241,46 @@ fn the_image_build_takes_the_machines_mirror_unless_debian_mirror_is_set() {
     );
     assert!(!said.contains("debian-mirror: "), "{said}");
     assert!(args.contains(" http://env.example/debian"), "{args}");
+}
+
+#[test]
+fn the_image_build_takes_each_major_version_from_the_debian_release_that_ships_it() {
+    let stand_ins = stand_ins();
+    let mirror = Some("http://env.example/debian");
+    for (args, suite, package) in [
+        (&[][..], "bookworm", "postgresql-15"),
+        (&["13"][..], "bullseye", "postgresql-13"),
+        (&["17", "example/pg:test"][..], "trixie", "postgresql-17"),
+        // A lone image tagged by a major version is that version; any other tag, 15.
+        (&["plancheck/postgres:13"][..], "bullseye", "postgresql-13"),
+        (
+            &["plancheck/postgres:never-built"][..],
+            "bookworm",
+            "postgresql-15",
+        ),
+    ] {
+        let (said, debootstrap) = build_with(stand_ins.path(), mirror, args);
+        assert!(
+            said.contains(&format!("bootstrapping Debian {suite} with {package}")),
+            "{args:?}: {said}"
+        );
+        assert!(
+            debootstrap.contains(&format!("--include={package} {suite} ")),
+            "{args:?}: {debootstrap}"
+        );
+    }
+
+    // A version no known release ships is refused before anything is fetched.
+    let output = std::process::Command::new("bash")
+        .arg(repo_path("scripts/build-postgres-image.sh"))
+        .arg("14")
+        .output()
+        .expect("bash runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("PostgreSQL 14")
+            && stderr.contains("13 (bullseye), 15 (bookworm), 17 (trixie)"),
+        "{stderr}"
+    );
 }
