@@ -4,6 +4,7 @@
 
 mod budget;
 mod cache;
+mod ci_docs;
 mod ci_output;
 mod cli;
 mod connections;
