@@ -888,6 +888,7 @@ async fn run_each(
         let run = match run {
             Ok(run) => run,
             Err(error) => {
+                ci.scenario_failed(scenario, &ran.reports, &error);
                 ran.failure = Some(error);
                 break;
             }

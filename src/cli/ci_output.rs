@@ -68,15 +68,39 @@ impl CiOutput {
                     version: None,
                 })
                 .collect();
-            junit::write(path, &junit::render(&suites))?;
+            junit::write(path, &junit::render(&suites, None))?;
         }
         Ok(())
+    }
+
+    /// After an error ended `scenario` (the scenarios after it do not run): the JUnit
+    /// file over the scenarios finished before it, and it as an errored case.
+    pub(super) fn scenario_failed(&self, scenario: &Scenario, reports: &[Report], error: &Error) {
+        let Some(path) = &self.junit else {
+            return;
+        };
+        let suites: Vec<junit::Suite> = reports
+            .iter()
+            .map(|report| junit::Suite {
+                report,
+                version: None,
+            })
+            .collect();
+        let unfinished = junit::Unfinished {
+            scenario: &scenario.name,
+            version: None,
+            error: error.to_string(),
+        };
+        // The run's own error is the one to report; this one is only said.
+        if let Err(written) = junit::write(path, &junit::render(&suites, Some(&unfinished))) {
+            crate::say!("{written}");
+        }
     }
 
     /// At the end of the run: the JSON summary on stdout with `--format json`, and
     /// where the JUnit file is.
     pub(super) fn finish(&self, reports: &[(&Report, String)], failure: Option<&Error>) {
-        if let (Some(path), false) = (&self.junit, reports.is_empty()) {
+        if let (Some(path), true) = (&self.junit, !reports.is_empty() || failure.is_some()) {
             crate::say!("JUnit results written to {}", path.display());
         }
         if self.json {

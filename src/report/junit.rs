@@ -14,7 +14,8 @@
 //!   running the check's queries (EXPLAIN ANALYZE and every timed run);
 //! - a failed check is a `<failure>` whose `message` is its one-sentence verdict and
 //!   whose text adds the plan nodes it flagged; a check that could not judge in this
-//!   run (a growth check at one scale) is `<skipped>` with its reason.
+//!   run (a growth check at one scale) is `<skipped>` with its reason;
+//! - a scenario an error ended is a suite of one `<error>` case ([`Unfinished`]).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -29,6 +30,15 @@ use crate::error::{Error, Result};
 pub struct Suite<'a> {
     pub report: &'a Report,
     pub version: Option<&'a str>,
+}
+
+/// A scenario the run started but did not finish (an error ended it: a lost server, a
+/// failed statement): one errored case, so that CI shows it rather than leaving it
+/// out.
+pub struct Unfinished<'a> {
+    pub scenario: &'a str,
+    pub version: Option<&'a str>,
+    pub error: String,
 }
 
 /// The JUnit document of a run.
@@ -71,6 +81,10 @@ pub enum CaseResult {
     Skipped {
         message: String,
     },
+    /// The scenario did not finish; the error says why.
+    Error {
+        message: String,
+    },
 }
 
 impl TestSuite {
@@ -86,17 +100,49 @@ impl TestSuite {
     fn skipped(&self) -> usize {
         self.count(|result| matches!(result, CaseResult::Skipped { .. }))
     }
+    fn errors(&self) -> usize {
+        self.count(|result| matches!(result, CaseResult::Error { .. }))
+    }
 }
 
-/// The JUnit XML of `suites`.
-pub fn render(suites: &[Suite]) -> String {
-    xml(&model(suites))
+/// The JUnit XML of `suites`, then of the scenario an error ended, if any.
+pub fn render(suites: &[Suite], unfinished: Option<&Unfinished>) -> String {
+    xml(&model(suites, unfinished))
 }
 
-/// The JUnit model of `suites`: one suite per report, one case per check verdict.
-pub fn model(suites: &[Suite]) -> TestSuites {
-    TestSuites {
+/// The JUnit model of `suites`: one suite per report, one case per check verdict; and
+/// one suite with one errored case for the scenario an error ended.
+pub fn model(suites: &[Suite], unfinished: Option<&Unfinished>) -> TestSuites {
+    let mut model = TestSuites {
         suites: suites.iter().map(suite).collect(),
+    };
+    if let Some(unfinished) = unfinished {
+        model.suites.push(TestSuite {
+            name: suite_name(unfinished.scenario, unfinished.version),
+            time: 0.0,
+            properties: unfinished
+                .version
+                .map(|version| ("pg".to_owned(), version.to_owned()))
+                .into_iter()
+                .collect(),
+            cases: vec![TestCase {
+                classname: classname(unfinished.scenario, None, unfinished.version),
+                name: "run".into(),
+                time: 0.0,
+                result: CaseResult::Error {
+                    message: unfinished.error.clone(),
+                },
+            }],
+        });
+    }
+    model
+}
+
+/// `sparse-org`, or `sparse-org (pg17)` in a run that labels versions.
+fn suite_name(scenario: &str, version: Option<&str>) -> String {
+    match version {
+        Some(version) => format!("{scenario} (pg{version})"),
+        None => scenario.to_owned(),
     }
 }
 
@@ -119,17 +165,14 @@ fn suite(suite: &Suite) -> TestSuite {
         properties.push(("pg".to_owned(), version.to_owned()));
     }
     TestSuite {
-        name: match suite.version {
-            Some(version) => format!("{} (pg{version})", report.scenario),
-            None => report.scenario.clone(),
-        },
+        name: suite_name(&report.scenario, suite.version),
         time: report.phases_ms.iter().map(|phase| phase.ms).sum::<f64>() / 1000.0,
         properties,
         cases: report
             .variants
             .iter()
             .flat_map(|variant| {
-                let classname = classname(&report.scenario, variant, suite.version);
+                let classname = classname(&report.scenario, Some(variant), suite.version);
                 variant
                     .checks
                     .iter()
@@ -140,9 +183,9 @@ fn suite(suite: &Suite) -> TestSuite {
 }
 
 /// `plancheck.<scenario>[<variant>][.pg<version>]`.
-fn classname(scenario: &str, variant: &VariantReport, version: Option<&str>) -> String {
+fn classname(scenario: &str, variant: Option<&VariantReport>, version: Option<&str>) -> String {
     let mut name = format!("plancheck.{scenario}");
-    if !variant.variant.is_empty() {
+    if let Some(variant) = variant.filter(|variant| !variant.variant.is_empty()) {
         let _ = write!(name, "[{}]", variant.label());
     }
     if let Some(version) = version {
@@ -198,20 +241,22 @@ fn check_seconds(variant: &VariantReport, check: &CheckReport) -> f64 {
 pub fn xml(suites: &TestSuites) -> String {
     let tests: usize = suites.suites.iter().map(|suite| suite.cases.len()).sum();
     let failures: usize = suites.suites.iter().map(TestSuite::failures).sum();
+    let errors: usize = suites.suites.iter().map(TestSuite::errors).sum();
     let time: f64 = suites.suites.iter().map(|suite| suite.time).sum();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
-        "<testsuites name=\"plancheck\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" time=\"{}\">",
+        "<testsuites name=\"plancheck\" tests=\"{tests}\" failures=\"{failures}\" errors=\"{errors}\" time=\"{}\">",
         seconds(time)
     );
     for suite in &suites.suites {
         let _ = writeln!(
             out,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{}\">",
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{}\">",
             attribute(&suite.name),
             suite.cases.len(),
             suite.failures(),
+            suite.errors(),
             suite.skipped(),
             seconds(suite.time)
         );
@@ -235,6 +280,14 @@ pub fn xml(suites: &TestSuites) -> String {
             );
             match &case.result {
                 CaseResult::Passed => out.push_str("/>\n"),
+                CaseResult::Error { message } => {
+                    let _ = writeln!(
+                        out,
+                        ">\n      <error type=\"error\" message=\"{}\">{}</error>\n    </testcase>",
+                        attribute(message),
+                        text(message)
+                    );
+                }
                 CaseResult::Skipped { message } => {
                     let _ = writeln!(
                         out,
@@ -414,19 +467,38 @@ mod tests {
             checks: vec![],
         };
         assert_eq!(
-            classname("sparse-org", &variant, Some("17")),
+            classname("sparse-org", Some(&variant), Some("17")),
             "plancheck.sparse-org[state=error].pg17"
         );
         assert_eq!(
             classname(
                 "sparse-org",
-                &VariantReport {
+                Some(&VariantReport {
                     variant: serde_json::Map::new(),
                     ..variant
-                },
+                }),
                 None
             ),
             "plancheck.sparse-org"
+        );
+        assert_eq!(suite_name("sparse-org", Some("17")), "sparse-org (pg17)");
+    }
+
+    #[test]
+    fn a_scenario_an_error_ended_is_one_errored_case() {
+        let unfinished = Unfinished {
+            scenario: "dense-org",
+            version: None,
+            error: "lost the connection to the server".into(),
+        };
+        let model = model(&[], Some(&unfinished));
+        assert_eq!(model.suites.len(), 1);
+        assert_eq!(model.suites[0].errors(), 1);
+        assert_eq!(model.suites[0].cases[0].classname, "plancheck.dense-org");
+        let xml = xml(&model);
+        assert!(xml.contains(r#"<testsuites name="plancheck" tests="1" failures="0" errors="1""#));
+        assert!(
+            xml.contains(r#"<error type="error" message="lost the connection to the server">"#)
         );
     }
 }

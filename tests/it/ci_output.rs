@@ -274,14 +274,52 @@ fn junit_and_json_summary_of_a_failing_and_a_passing_scenario() {
     assert_eq!(left, [std::ffi::OsString::from("plancheck.xml")]);
 }
 
+/// The `[[check]]` entries of a scenario file with the line of each one's `check = "…"`
+/// key, in the file's order.
+fn check_entries(file: &Path) -> Vec<(usize, toml::Table)> {
+    let text = std::fs::read_to_string(file).unwrap();
+    let lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| line.trim_start().starts_with("check = "))
+        .map(|(index, _)| index + 1);
+    let raw: toml::Table = toml::from_str(&text).unwrap();
+    let entries = raw["check"].as_array().unwrap().iter();
+    lines
+        .zip(entries)
+        .map(|(line, entry)| (line, entry.as_table().unwrap().clone()))
+        .collect()
+}
+
+/// `old` for a check of one query, `new vs old` for a comparison.
+fn subject_of(entry: &toml::Table) -> String {
+    match (
+        entry.get("query"),
+        entry.get("candidate"),
+        entry.get("baseline"),
+    ) {
+        (Some(query), _, _) => query.as_str().unwrap().to_owned(),
+        (None, Some(candidate), Some(baseline)) => format!(
+            "{} vs {}",
+            candidate.as_str().unwrap(),
+            baseline.as_str().unwrap()
+        ),
+        _ => panic!("an entry without a query: {entry:?}"),
+    }
+}
+
 #[test]
 fn annotations_point_at_the_failing_checks_lines_in_github_actions() {
     let out = tempfile::tempdir().unwrap();
-    let scenario = "tests/data/scenarios/sparse-small.toml";
+    // At 5,000 rows neither regression reproduces; orders-by-status has a variant
+    // matrix and checks limited to one variant (`only`), so the n-th verdict of a kind
+    // must be matched to the right entry.
+    let sparse = "tests/data/scenarios/sparse-small.toml";
     let output = plancheck()
         .args([
             "scenario",
-            scenario,
+            sparse,
+            "orders-by-status",
             "--scale",
             "5000",
             "--no-progress",
@@ -297,35 +335,66 @@ fn annotations_point_at_the_failing_checks_lines_in_github_actions() {
         .lines()
         .filter(|line| line.starts_with("::error "))
         .collect();
-    assert!(!annotations.is_empty(), "{stdout}");
-    let walk_old = check_lines(&repo_path(scenario), "ordered-walk")[0];
+    let walk_old = check_lines(&repo_path(sparse), "ordered-walk")[0];
     let expected = format!(
-        "::error file={scenario},line={walk_old},title=sparse-small%3A ordered-walk old::regression not reproduced"
+        "::error file={sparse},line={walk_old},title=sparse-small%3A ordered-walk old::regression not reproduced"
     );
     assert!(
         annotations.iter().any(|line| line.starts_with(&expected)),
         "expected a line starting with\n{expected}\nin\n{}",
         annotations.join("\n")
     );
-    // Every annotation is one line naming a `[[check]]` of its own kind.
+    assert!(
+        annotations
+            .iter()
+            .any(|line| line.starts_with("::error file=scenarios/orders-by-status.toml,line=")),
+        "{stdout}"
+    );
+    // Every annotation is one line, at the entry of its own check, subject and variant.
     for annotation in &annotations {
         let (properties, message) = annotation["::error ".len()..].split_once("::").unwrap();
         assert!(!message.is_empty() && !message.contains('\n'));
+        let file = properties
+            .strip_prefix("file=")
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap();
         let line: usize = properties
             .split(',')
             .find_map(|property| property.strip_prefix("line="))
             .expect("a line")
             .parse()
             .unwrap();
-        let title = properties.split_once(",title=").unwrap().1;
-        let check = title
-            .strip_prefix("sparse-small%3A ")
-            .and_then(|rest| rest.split(' ').next())
-            .unwrap();
-        assert!(
-            check_lines(&repo_path(scenario), check).contains(&line),
-            "{annotation}: line {line} is not a `check = \"{check}\"` line"
-        );
+        let title = properties
+            .split_once(",title=")
+            .unwrap()
+            .1
+            .replace("%3A", ":")
+            .replace("%2C", ",");
+        let (_, rest) = title.split_once(": ").unwrap();
+        let (check_and_subject, variant) = match rest.split_once(" [") {
+            Some((head, variant)) => (head, Some(variant.trim_end_matches(']'))),
+            None => (rest, None),
+        };
+        let (check, subject) = check_and_subject.split_once(' ').unwrap();
+        let entries = check_entries(&repo_path(file));
+        let (_, entry) = entries
+            .iter()
+            .find(|(at, _)| *at == line)
+            .unwrap_or_else(|| panic!("{annotation}: line {line} is no [[check]]'s `check` key"));
+        assert_eq!(entry["check"].as_str().unwrap(), check, "{annotation}");
+        assert_eq!(subject_of(entry), subject, "{annotation}");
+        if let (Some(variant), Some(only)) = (variant, entry.get("only")) {
+            let (axis, value) = variant.split_once('=').unwrap();
+            let accepted = only[axis].as_array().unwrap();
+            assert!(
+                accepted
+                    .iter()
+                    .any(|accepted| accepted.as_str() == Some(value)),
+                "{annotation}: the entry at line {line} is only for {accepted:?}"
+            );
+        }
     }
 }
 
@@ -496,4 +565,69 @@ fn cli_json_docs_name_every_field() {
             "docs/cli-json.md does not describe `{field}`"
         );
     }
+}
+
+#[test]
+fn junit_and_json_keep_the_finished_scenarios_and_name_the_one_an_error_ended() {
+    let out = tempfile::tempdir().unwrap();
+    // dense-small, with a pick the server rejects: found once the schema is built,
+    // after the server started and dense-small ran.
+    let text = std::fs::read_to_string(repo_path("tests/data/scenarios/dense-small.toml"))
+        .unwrap()
+        .replace(
+            "\"../datasets/small.toml\"",
+            &format!("{:?}", repo_path("tests/data/datasets/small.toml")),
+        )
+        .replace(
+            "\"../../../fixtures/",
+            &format!("\"{}/", repo_path("fixtures").display()),
+        )
+        .replacen(
+            "[[query]]",
+            "[[pick]]\nname = \"cursor\"\nsql = \"SELECT created FROM workflow_runs LIMIT 1\"\n\n[[query]]",
+            1,
+        );
+    let broken = out.path().join("broken.toml");
+    std::fs::write(&broken, text).unwrap();
+    let junit = out.path().join("junit.xml");
+    let output = plancheck()
+        .args([
+            "scenario",
+            "tests/data/scenarios/dense-small.toml",
+            broken.to_str().unwrap(),
+            "--scale",
+            "5000",
+            "--no-progress",
+            "--format",
+            "json",
+            "--junit",
+            junit.to_str().unwrap(),
+            "--out",
+        ])
+        .arg(out.path().join("reports"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let summary: Summary = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(!summary.passed);
+    let error = summary.error.expect("the error that ended the run");
+    assert!(error.contains("pick \"cursor\""), "{error}");
+    assert_eq!(summary.scenarios.len(), 1);
+    assert_eq!(summary.scenarios[0].scenario, "dense-small");
+
+    assert_valid_junit(&junit);
+    assert_eq!(xpath(&junit, "count(//testsuite)"), "2");
+    assert_eq!(xpath(&junit, "string(/testsuites/@errors)"), "1");
+    assert_eq!(
+        xpath(&junit, "count(//testsuite[@name='dense-small']/testcase)"),
+        summary.scenarios[0].variants[0].checks.len().to_string()
+    );
+    assert_eq!(
+        xpath(
+            &junit,
+            "string(//testsuite[@name='broken']/testcase[@classname='plancheck.broken']/error/@message)"
+        ),
+        error
+    );
 }
