@@ -631,3 +631,65 @@ fn junit_and_json_keep_the_finished_scenarios_and_name_the_one_an_error_ended() 
         error
     );
 }
+
+#[test]
+fn annotations_match_the_nth_verdict_of_a_kind_to_the_nth_entry_of_that_kind() {
+    use plancheck::report::document::CheckReport;
+    // sparse-small with a second row-amplification check on the same query: verdicts
+    // of one name and query are told apart by their order alone.
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = std::fs::read_to_string(repo_path("tests/data/scenarios/sparse-small.toml"))
+        .unwrap()
+        .replace(
+            "\"../datasets/small.toml\"",
+            &format!("{:?}", repo_path("tests/data/datasets/small.toml")),
+        )
+        .replace(
+            "\"../../../fixtures/",
+            &format!("\"{}/", repo_path("fixtures").display()),
+        );
+    text.push_str("\n[[check]]\ncheck = \"row-amplification\"\nquery = \"old\"\nmax_ratio = 100\nexpect = \"present\"\n");
+    let file = dir.path().join("twice.toml");
+    std::fs::write(&file, &text).unwrap();
+    let scenario = plancheck::input::Scenario::load(&file).unwrap();
+    let lines = check_lines(&file, "row-amplification");
+    let (first, second) = (lines[0], *lines.last().unwrap());
+    assert!(second > first);
+
+    let mut document = plancheck::report::document::report(&crate::reports::sample_outcome());
+    document.scenario = "twice".into();
+    document.variants.truncate(1);
+    document.variants[0].variant = serde_json::Map::new();
+    let check = |name: &str, passed: bool, summary: &str| CheckReport {
+        check: name.into(),
+        subject: "old".into(),
+        expect: None,
+        queries: vec!["old".into()],
+        judged: true,
+        passed,
+        summary: summary.into(),
+        findings: vec![],
+    };
+    document.variants[0].checks = vec![
+        // A verdict of the judge's own, with no entry: it points at the file alone.
+        check("time-budget", false, "timed out after 60 s"),
+        check("row-amplification", true, "first passed"),
+        check("row-amplification", false, "second failed"),
+    ];
+    let annotations = plancheck::report::annotations::render(&document, &scenario);
+    let lines: Vec<&str> = annotations.lines().collect();
+    assert_eq!(lines.len(), 2, "{annotations}");
+    assert!(
+        lines[0].contains(",title=twice%3A time-budget old::timed out after 60 s")
+            && !lines[0].contains(",line="),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains(&format!(
+            ",line={second},title=twice%3A row-amplification old::second failed"
+        )),
+        "{} (the second entry is at line {second}, the first at {first})",
+        lines[1]
+    );
+}
