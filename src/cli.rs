@@ -1,7 +1,6 @@
 //! The command line: argument definitions and what each command does. `main.rs` only
 //! parses, calls [`execute`] and maps the outcome to an exit code.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -19,6 +18,8 @@ use crate::provision::{
 };
 use crate::report;
 use crate::say;
+
+mod ci_output;
 
 /// Exit codes and where to read on, under every `--help`.
 const AFTER_HELP: &str = "Exit codes: 0 every check passed, 1 a check failed (including \"regression \
@@ -54,6 +55,10 @@ pub enum Command {
         /// Directory holding the scenario files (`<name>.toml`).
         #[arg(long, env = "PLANCHECK_SCENARIOS", default_value = "scenarios")]
         scenarios_dir: PathBuf,
+        /// `text` (a table) or `json` (name, description, gate, min_scale, variants,
+        /// file of each scenario; docs/cli-json.md), on stdout.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
     },
     /// List what plancheck runs left behind: containers, local server directories and
     /// (with --database-url) scratch databases whose run is gone, and those kept with
@@ -176,6 +181,15 @@ pub struct JudgeArgs {
     pub image: String,
 }
 
+/// How `plancheck list` and `plancheck scenario` print on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Tables for people.
+    Text,
+    /// One JSON document (docs/cli-json.md); progress and tables go to stderr.
+    Json,
+}
+
 /// How `plancheck judge` prints its verdicts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum JudgeFormat {
@@ -272,6 +286,15 @@ pub struct ScenarioArgs {
     /// reuses it. `plancheck clean --cache` empties it.
     #[arg(long, env = "PLANCHECK_NO_CACHE", value_parser = clap::builder::BoolishValueParser::new())]
     pub no_cache: bool,
+    /// Also write every check of every scenario (and variant) as a JUnit test case to
+    /// FILE, replaced whole after each scenario; a path that cannot be written is
+    /// refused before anything starts (docs/ci.md).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// `text` (tables) or `json`: the run's summary as one JSON document on stdout
+    /// (docs/cli-json.md), the tables on stderr.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
 }
 
 #[derive(Debug, clap::Args)]
@@ -380,7 +403,10 @@ pub enum Outcome {
 /// Runs a parsed command line. `signals` were installed before anything else.
 pub async fn execute(cli: Cli, mut signals: Signals) -> Result<Outcome> {
     match cli.command {
-        Command::List { scenarios_dir } => list(&scenarios_dir),
+        Command::List {
+            scenarios_dir,
+            format,
+        } => list(&scenarios_dir, format),
         Command::Dataset(DatasetCommand::FromStats(args)) => tokio::select! {
             outcome = from_stats(args) => outcome,
             () = signals.received() => Ok(Outcome::Interrupted),
@@ -570,6 +596,7 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
     // Every scenario is parsed and validated before anything is started, so a typo in
     // the second one does not cost the first one's seeding.
     let scenarios = load_scenarios(&args)?;
+    let ci = ci_output::CiOutput::new(args.junit.clone(), args.format)?;
     let sweeps = sweep_plans(&args, &scenarios)?;
     let stability = crate::pipeline::stability::request(
         args.stability,
@@ -622,7 +649,7 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
     for line in &server.swept {
         say!("{line}");
     }
-    let mut ran = run_each(&server, &scenarios, &sweeps, &claims, &options).await;
+    let mut ran = run_each(&server, &scenarios, &sweeps, &claims, &options, &ci).await;
     if ran.reports.len() > 1 {
         let placed: Vec<report::Placed> = ran
             .reports
@@ -641,6 +668,9 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
             Err(error) => ran.failure = ran.failure.or(Some(error)),
         }
     }
+    let placed: Vec<(&report::Report, String)> =
+        ran.reports.iter().zip(ran.dirs.iter().cloned()).collect();
+    ci.finish(&placed, ran.failure.as_ref());
     let backend = server.backend().clone();
     let stopped = if keep && ran.failure.is_none() {
         print_kept(&server, &ran.databases);
@@ -827,8 +857,9 @@ struct Ran {
     failure: Option<Error>,
     /// The scratch databases of the scenarios that finished, for `--keep`.
     databases: Vec<String>,
-    /// The document of every scenario that ran to its report.
+    /// The document of every scenario that ran to its report, and where it went.
     reports: Vec<report::Report>,
+    dirs: Vec<String>,
 }
 
 /// Runs each scenario on `server` and puts its report in place (after each one, so
@@ -839,15 +870,14 @@ async fn run_each(
     sweeps: &[Option<SweepPlan>],
     claims: &[report::Claim],
     options: &RunOptions,
+    ci: &ci_output::CiOutput,
 ) -> Ran {
-    let colour = std::io::stdout().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none()
-        && std::env::var("TERM").map_or(true, |term| term != "dumb");
     let mut ran = Ran {
         all_passed: true,
         failure: None,
         databases: Vec::new(),
         reports: Vec::new(),
+        dirs: Vec::new(),
     };
     for ((scenario, claim), sweep) in scenarios.iter().zip(claims).zip(sweeps) {
         say!("running scenario {}", scenario.name);
@@ -858,21 +888,26 @@ async fn run_each(
         let run = match run {
             Ok(run) => run,
             Err(error) => {
+                ci.scenario_failed(scenario, &ran.reports, &error);
                 ran.failure = Some(error);
                 break;
             }
         };
         let document = report::document::report(&run);
         let written = claim.install(&report::files(&document));
-        print_stdout(&report::terminal::render(&document, colour, None));
+        let finished: Vec<&report::Report> = ran.reports.iter().chain([&document]).collect();
+        let ci_written = ci.scenario_done(scenario, &finished);
         for line in scale_sweep::summary(&run)
             .into_iter()
             .chain(crate::pipeline::stability::summary(&run))
         {
             say!("{line}");
         }
-        match written {
-            Ok(dir) => say!("report written to {}", dir.display()),
+        match written.and_then(|dir| ci_written.map(|()| dir)) {
+            Ok(dir) => {
+                say!("report written to {}", dir.display());
+                ran.dirs.push(dir.display().to_string());
+            }
             Err(error) => {
                 ran.failure = Some(error);
                 break;
@@ -900,7 +935,10 @@ fn print_kept(server: &Server, databases: &[String]) {
     ));
 }
 
-fn list(dir: &std::path::Path) -> Result<Outcome> {
+fn list(dir: &std::path::Path, format: OutputFormat) -> Result<Outcome> {
+    if format == OutputFormat::Json {
+        return list_json(dir);
+    }
     let mut table = Table::new();
     table
         .load_style(UTF8_FULL_CONDENSED)
@@ -925,6 +963,22 @@ fn list(dir: &std::path::Path) -> Result<Outcome> {
         Some(error) => Err(error),
         None => Ok(Outcome::Passed),
     }
+}
+
+/// `plancheck list --format json`: every scenario, for a CI matrix. A dataset file
+/// beside them is left out; a scenario that does not load fails the listing (exit 2,
+/// naming it) rather than drop out of the matrix unseen.
+fn list_json(dir: &std::path::Path) -> Result<Outcome> {
+    let mut listed = Vec::new();
+    for name in input::list(dir)? {
+        match Scenario::find(dir, &name) {
+            Ok(scenario) => listed.push(report::ci_json::ListedScenario::of(&scenario)),
+            Err(error) if error.to_string().ends_with(input::NOT_A_SCENARIO) => {}
+            Err(error) => return Err(error),
+        }
+    }
+    print_stdout(&report::ci_json::listing(listed));
+    Ok(Outcome::Passed)
 }
 
 /// `--time-budget`: a bare number is seconds.

@@ -170,6 +170,9 @@ pub struct CheckEntry {
     pub check: Box<dyn Check>,
     /// `(axis, accepted values)`: the check judges only the cells matching all of them.
     pub only: Vec<(usize, Vec<Value>)>,
+    /// The 1-based line of the entry's `check = "…"` key in the scenario file (its
+    /// `[[check]]` header when that cannot be found), where CI annotations point.
+    pub line: usize,
 }
 
 impl CheckEntry {
@@ -393,11 +396,15 @@ impl Reporter<'_> {
 
     /// `line N: key `…``, for messages written later (by the loader).
     fn locate(&self, span: std::ops::Range<usize>, key: &str) -> String {
-        let line = self.text[..span.start.min(self.text.len())]
+        format!("line {}: key `{key}`", self.line(span))
+    }
+
+    /// The 1-based line where `span` starts.
+    fn line(&self, span: std::ops::Range<usize>) -> usize {
+        self.text[..span.start.min(self.text.len())]
             .matches('\n')
             .count()
-            + 1;
-        format!("line {line}: key `{key}`")
+            + 1
     }
 
     fn key(&self, key: &str, message: impl std::fmt::Display) -> Error {
@@ -1143,7 +1150,12 @@ fn check_entry(
             ));
         }
     }
-    Ok(CheckEntry { check, only })
+    let line = key_span(report.text, entry.span(), "check").unwrap_or(entry.span());
+    Ok(CheckEntry {
+        check,
+        only,
+        line: report.line(line),
+    })
 }
 
 #[cfg(test)]

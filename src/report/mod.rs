@@ -6,12 +6,15 @@
 //! knows about Markdown, HTML or the layout of `reports/`, and it never touches the
 //! database.
 
+pub mod annotations;
+pub mod ci_json;
 pub mod comment;
 mod destination;
 pub mod document;
 pub mod html;
 mod index;
 pub mod json;
+pub mod junit;
 pub mod markdown;
 pub mod plan_tree;
 pub mod rehearsal;

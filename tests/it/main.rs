@@ -4,6 +4,8 @@
 
 mod budget;
 mod cache;
+mod ci_docs;
+mod ci_output;
 mod cli;
 mod connections;
 mod disk;

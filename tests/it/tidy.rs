@@ -35,7 +35,8 @@ fn module_graph() -> BTreeMap<String, BTreeSet<String>> {
                 uses.insert(module);
             }
         }
-        graph.insert(name, uses);
+        // A module may be a file and a folder beside it (`cli.rs`, `cli/`): one module.
+        graph.entry(name).or_insert_with(BTreeSet::new).extend(uses);
     }
     let modules: BTreeSet<String> = graph.keys().cloned().collect();
     for uses in graph.values_mut() {

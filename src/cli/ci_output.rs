@@ -1,0 +1,118 @@
+//! What `plancheck scenario` says for CI, beside the reports: the terminal summary (on
+//! stderr when stdout carries JSON), GitHub Actions annotations for failed checks,
+//! the `--junit` file (rewritten whole after each scenario, so the scenarios that
+//! finished are in it whatever happens to the next one) and, at the end, the
+//! `--format json` summary.
+
+use std::path::PathBuf;
+
+use super::{OutputFormat, print_stdout};
+use crate::error::{Error, Result};
+use crate::input::Scenario;
+use crate::progress::write_stderr;
+use crate::report::{self, Report, annotations, ci_json, junit};
+
+/// The run's CI outputs, checked before anything starts.
+pub(super) struct CiOutput {
+    junit: Option<PathBuf>,
+    json: bool,
+    annotate: bool,
+}
+
+impl CiOutput {
+    /// Refuses a `--junit` destination that could not be written (exit 2, naming it)
+    /// before any server starts.
+    pub(super) fn new(junit: Option<PathBuf>, format: OutputFormat) -> Result<CiOutput> {
+        if let Some(path) = &junit {
+            junit::check_destination(path)?;
+        }
+        Ok(CiOutput {
+            junit,
+            json: format == OutputFormat::Json,
+            annotate: annotations::enabled(),
+        })
+    }
+
+    /// Whether the terminal summary may be coloured: never beside JSON, never off a
+    /// terminal, never with `NO_COLOR` or `TERM=dumb`.
+    pub(super) fn colour(&self) -> bool {
+        use std::io::IsTerminal;
+        !self.json
+            && std::io::stdout().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none()
+            && std::env::var("TERM").map_or(true, |term| term != "dumb")
+    }
+
+    /// After one scenario's report: its summary, its annotations, and the JUnit file
+    /// over every scenario finished so far (`reports`, this one last).
+    pub(super) fn scenario_done(&self, scenario: &Scenario, reports: &[&Report]) -> Result<()> {
+        let Some(document) = reports.last() else {
+            return Ok(());
+        };
+        let summary = report::terminal::render(document, self.colour(), None);
+        // Workflow commands go where the summary goes; GitHub's runner reads them on
+        // both streams, and stdout must stay one JSON document with --format json.
+        let commands = match self.annotate {
+            true => annotations::render(document, scenario),
+            false => String::new(),
+        };
+        match self.json {
+            true => write_stderr(&format!("{summary}{commands}")),
+            false => print_stdout(&format!("{summary}{commands}")),
+        }
+        if let Some(path) = &self.junit {
+            let suites: Vec<junit::Suite> = reports
+                .iter()
+                .map(|report| junit::Suite {
+                    report,
+                    version: None,
+                })
+                .collect();
+            junit::write(path, &junit::render(&suites, None))?;
+        }
+        Ok(())
+    }
+
+    /// After an error ended `scenario` (the scenarios after it do not run): the JUnit
+    /// file over the scenarios finished before it, and it as an errored case.
+    pub(super) fn scenario_failed(&self, scenario: &Scenario, reports: &[Report], error: &Error) {
+        let Some(path) = &self.junit else {
+            return;
+        };
+        let suites: Vec<junit::Suite> = reports
+            .iter()
+            .map(|report| junit::Suite {
+                report,
+                version: None,
+            })
+            .collect();
+        let unfinished = junit::Unfinished {
+            scenario: &scenario.name,
+            version: None,
+            error: error.to_string(),
+        };
+        // The run's own error is the one to report; this one is only said.
+        if let Err(written) = junit::write(path, &junit::render(&suites, Some(&unfinished))) {
+            crate::say!("{written}");
+        }
+    }
+
+    /// At the end of the run: the JSON summary on stdout with `--format json`, and
+    /// where the JUnit file is.
+    pub(super) fn finish(&self, reports: &[(&Report, String)], failure: Option<&Error>) {
+        if let (Some(path), true) = (&self.junit, !reports.is_empty() || failure.is_some()) {
+            crate::say!("JUnit results written to {}", path.display());
+        }
+        if self.json {
+            let ran: Vec<ci_json::Ran> = reports
+                .iter()
+                .map(|(report, dir)| ci_json::Ran {
+                    report,
+                    dir: dir.clone(),
+                    pg: None,
+                })
+                .collect();
+            print_stdout(&ci_json::summary(&ran, failure.map(ToString::to_string)));
+        }
+    }
+}
