@@ -20,6 +20,7 @@ use crate::report;
 use crate::say;
 
 mod ci_output;
+mod versions;
 
 /// Exit codes and where to read on, under every `--help`.
 const AFTER_HELP: &str = "Exit codes: 0 every check passed, 1 a check failed (including \"regression \
@@ -295,6 +296,14 @@ pub struct ScenarioArgs {
     /// (docs/cli-json.md), the tables on stderr.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+    /// Run on each of these PostgreSQL major versions (`13,15,17`), the same rows on
+    /// each. The docker backend starts --image's repository tagged with the version
+    /// (plancheck/postgres:17; build one with `scripts/build-postgres-image.sh 17`),
+    /// the local backend that version's host binaries (/usr/lib/postgresql/17/bin or
+    /// PLANCHECK_PG_BINDIR). Each version's report goes to <out>/<scenario>/pg<N>/,
+    /// beside versions.md and versions.json, which compare them.
+    #[arg(long, value_name = "MAJOR,...", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(10..100))]
+    pub pg: Vec<u32>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -516,6 +525,7 @@ async fn judge_saved(args: JudgeArgs, registry: Registry) -> Result<Outcome> {
             database_url: None,
             registry,
             cache: cache_for(false)?,
+            pg: None,
         }),
     };
     let judgement = judge_files(&scenario, &args.query, &args.plans, catalog).await?;
@@ -618,6 +628,7 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
         database_url: args.database_url.clone(),
         registry,
         cache: cache_for(args.no_cache)?,
+        pg: None,
     };
     let keep =
         args.keep || std::env::var("TESTCONTAINERS_COMMAND").is_ok_and(|command| command == "keep");
@@ -633,6 +644,16 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
         stability,
     };
 
+    if !args.pg.is_empty() {
+        if sweeps.iter().any(Option::is_some) || options.stability.is_some() || keep {
+            return Err(Error::Usage(
+                "--pg runs each scenario once per version; it does not combine with a sweep \
+                 (--scales, --sweep, --find-flip), --stability or --keep yet"
+                    .into(),
+            ));
+        }
+        return versions::run(&args, &scenarios, &claims, &provision, &options, &ci).await;
+    }
     say!(
         "starting PostgreSQL ({} backend)…",
         format!("{:?}", provision.backend).to_lowercase()
@@ -668,8 +689,12 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
             Err(error) => ran.failure = ran.failure.or(Some(error)),
         }
     }
-    let placed: Vec<(&report::Report, String)> =
-        ran.reports.iter().zip(ran.dirs.iter().cloned()).collect();
+    let placed: Vec<(&report::Report, String, Option<String>)> = ran
+        .reports
+        .iter()
+        .zip(ran.dirs.iter().cloned())
+        .map(|(report, dir)| (report, dir, None))
+        .collect();
     ci.finish(&placed, ran.failure.as_ref());
     let backend = server.backend().clone();
     let stopped = if keep && ran.failure.is_none() {
@@ -727,6 +752,7 @@ async fn run_rehearsal(args: RehearseArgs, registry: Registry) -> Result<Outcome
         database_url: args.database_url.clone(),
         registry,
         cache: cache_for(args.no_cache)?,
+        pg: None,
     };
     let options = RehearseOptions {
         scales: args.scales.clone(),
@@ -888,14 +914,21 @@ async fn run_each(
         let run = match run {
             Ok(run) => run,
             Err(error) => {
-                ci.scenario_failed(scenario, &ran.reports, &error);
+                let finished: Vec<(&report::Report, Option<String>)> =
+                    ran.reports.iter().map(|report| (report, None)).collect();
+                ci.scenario_failed(scenario, None, &finished, &error);
                 ran.failure = Some(error);
                 break;
             }
         };
         let document = report::document::report(&run);
         let written = claim.install(&report::files(&document));
-        let finished: Vec<&report::Report> = ran.reports.iter().chain([&document]).collect();
+        let finished: Vec<(&report::Report, Option<String>)> = ran
+            .reports
+            .iter()
+            .chain([&document])
+            .map(|report| (report, None))
+            .collect();
         let ci_written = ci.scenario_done(scenario, &finished);
         for line in scale_sweep::summary(&run)
             .into_iter()

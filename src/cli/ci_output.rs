@@ -44,9 +44,14 @@ impl CiOutput {
     }
 
     /// After one scenario's report: its summary, its annotations, and the JUnit file
-    /// over every scenario finished so far (`reports`, this one last).
-    pub(super) fn scenario_done(&self, scenario: &Scenario, reports: &[&Report]) -> Result<()> {
-        let Some(document) = reports.last() else {
+    /// over every scenario finished so far (`reports`, this one last, each with the
+    /// PostgreSQL major version it ran on under `--pg`).
+    pub(super) fn scenario_done(
+        &self,
+        scenario: &Scenario,
+        reports: &[(&Report, Option<String>)],
+    ) -> Result<()> {
+        let Some((document, _)) = reports.last() else {
             return Ok(());
         };
         let summary = report::terminal::render(document, self.colour(), None);
@@ -63,9 +68,9 @@ impl CiOutput {
         if let Some(path) = &self.junit {
             let suites: Vec<junit::Suite> = reports
                 .iter()
-                .map(|report| junit::Suite {
+                .map(|(report, version)| junit::Suite {
                     report,
-                    version: None,
+                    version: version.as_deref(),
                 })
                 .collect();
             junit::write(path, &junit::render(&suites, None))?;
@@ -75,20 +80,26 @@ impl CiOutput {
 
     /// After an error ended `scenario` (the scenarios after it do not run): the JUnit
     /// file over the scenarios finished before it, and it as an errored case.
-    pub(super) fn scenario_failed(&self, scenario: &Scenario, reports: &[Report], error: &Error) {
+    pub(super) fn scenario_failed(
+        &self,
+        scenario: &Scenario,
+        version: Option<&str>,
+        reports: &[(&Report, Option<String>)],
+        error: &Error,
+    ) {
         let Some(path) = &self.junit else {
             return;
         };
         let suites: Vec<junit::Suite> = reports
             .iter()
-            .map(|report| junit::Suite {
+            .map(|(report, version)| junit::Suite {
                 report,
-                version: None,
+                version: version.as_deref(),
             })
             .collect();
         let unfinished = junit::Unfinished {
             scenario: &scenario.name,
-            version: None,
+            version,
             error: error.to_string(),
         };
         // The run's own error is the one to report; this one is only said.
@@ -99,17 +110,21 @@ impl CiOutput {
 
     /// At the end of the run: the JSON summary on stdout with `--format json`, and
     /// where the JUnit file is.
-    pub(super) fn finish(&self, reports: &[(&Report, String)], failure: Option<&Error>) {
+    pub(super) fn finish(
+        &self,
+        reports: &[(&Report, String, Option<String>)],
+        failure: Option<&Error>,
+    ) {
         if let (Some(path), true) = (&self.junit, !reports.is_empty() || failure.is_some()) {
             crate::say!("JUnit results written to {}", path.display());
         }
         if self.json {
             let ran: Vec<ci_json::Ran> = reports
                 .iter()
-                .map(|(report, dir)| ci_json::Ran {
+                .map(|(report, dir, version)| ci_json::Ran {
                     report,
                     dir: dir.clone(),
-                    pg: None,
+                    pg: version.as_deref(),
                 })
                 .collect();
             print_stdout(&ci_json::summary(&ran, failure.map(ToString::to_string)));

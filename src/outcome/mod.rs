@@ -7,6 +7,7 @@ pub mod saved;
 pub mod stability;
 pub mod sweep;
 pub mod verdict;
+pub mod versions;
 
 use std::hash::{Hash, Hasher};
 use std::time::Duration;

@@ -47,8 +47,15 @@ pub(super) struct LocalServer {
     version: String,
 }
 
-pub(super) async fn start(registry: &Registry, cache: Option<&Cache>) -> Result<Server> {
-    let bindir = find_bindir()?;
+pub(super) async fn start(
+    registry: &Registry,
+    cache: Option<&Cache>,
+    major: Option<u32>,
+) -> Result<Server> {
+    let bindir = match major {
+        None => find_bindir()?,
+        Some(major) => find_version_bindir(major)?,
+    };
     let owner = server_user()?;
     // The directory's name carries this process's owner token: a sweep after a crash
     // knows whose it was without any other record.
@@ -615,10 +622,83 @@ fn server_user() -> Result<Option<User>> {
     }
 }
 
+/// Whether `dir` holds a server: `initdb` and `postgres`.
+fn has_server(dir: &Path) -> bool {
+    dir.join("initdb").is_file() && dir.join("postgres").is_file()
+}
+
+/// The host's server binaries by major version, in Debian's (and PGDG's) layout
+/// `/usr/lib/postgresql/<major>/bin`, oldest first.
+pub(super) fn installed_versions() -> Vec<(u32, PathBuf)> {
+    let mut versioned: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry.ok())
+        .filter_map(|entry| {
+            let version = entry.file_name().to_string_lossy().parse::<u32>().ok()?;
+            Some((version, entry.path().join("bin")))
+        })
+        .filter(|(_, dir)| has_server(dir))
+        .collect();
+    versioned.sort();
+    versioned
+}
+
+/// The binaries of PostgreSQL `major`: `PLANCHECK_PG_BINDIR` when the server there is
+/// that version, else `/usr/lib/postgresql/<major>/bin`, else `pg_config --bindir` or
+/// `PATH` when theirs is. The error lists the versions found.
+pub(super) fn find_version_bindir(major: u32) -> Result<PathBuf> {
+    let mut candidates = Vec::new();
+    if let Ok(dir) = std::env::var("PLANCHECK_PG_BINDIR") {
+        candidates.push(PathBuf::from(dir));
+    }
+    candidates.push(PathBuf::from(format!("/usr/lib/postgresql/{major}/bin")));
+    if let Ok(output) = Command::new("pg_config").arg("--bindir").output()
+        && output.status.success()
+    {
+        candidates.push(PathBuf::from(
+            String::from_utf8_lossy(&output.stdout).trim(),
+        ));
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        candidates.extend(std::env::split_paths(&path));
+    }
+    let mut found = Vec::new();
+    for dir in candidates.into_iter().filter(|dir| has_server(dir)) {
+        match server_version(&dir).ok().as_deref().and_then(major_of) {
+            Some(version) if version == major => return Ok(dir),
+            Some(version) => found.push(format!("{version} in {}", dir.display())),
+            None => {}
+        }
+    }
+    found.extend(
+        installed_versions()
+            .into_iter()
+            .map(|(version, dir)| format!("{version} in {}", dir.display())),
+    );
+    found.sort();
+    found.dedup();
+    Err(Error::Usage(format!(
+        "--pg {major}: no PostgreSQL {major} server binaries on this host (found: {}); install \
+         them (Debian: postgresql-{major}), point PLANCHECK_PG_BINDIR at them, or use the docker \
+         backend with an image of {major} (`scripts/build-postgres-image.sh {major}`)",
+        match found.is_empty() {
+            true => "none".to_owned(),
+            false => found.join(", "),
+        }
+    )))
+}
+
+/// The major version in what `postgres --version` prints
+/// (`postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)` gives 15).
+fn major_of(version: &str) -> Option<u32> {
+    let number = version.split_whitespace().nth(2)?;
+    number.split('.').next()?.parse().ok()
+}
+
 /// Finds a directory holding `initdb` and `postgres`: `PLANCHECK_PG_BINDIR`, then
 /// `pg_config --bindir`, then `PATH`, then the newest `/usr/lib/postgresql/*/bin`.
 fn find_bindir() -> Result<PathBuf> {
-    let has_server = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
     if let Ok(dir) = std::env::var("PLANCHECK_PG_BINDIR") {
         let dir = PathBuf::from(dir);
         return if has_server(&dir) {
@@ -641,22 +721,14 @@ fn find_bindir() -> Result<PathBuf> {
     {
         return Ok(dir);
     }
-    let mut versioned: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .filter_map(|entry| entry.ok())
-        .filter_map(|entry| {
-            let version = entry.file_name().to_string_lossy().parse::<u32>().ok()?;
-            Some((version, entry.path().join("bin")))
-        })
-        .filter(|(_, dir)| has_server(dir))
-        .collect();
-    versioned.sort();
-    versioned.pop().map(|(_, dir)| dir).ok_or_else(|| {
-        Error::Infrastructure(
-            "no PostgreSQL server binaries found (looked at PLANCHECK_PG_BINDIR, pg_config \
+    installed_versions()
+        .pop()
+        .map(|(_, dir)| dir)
+        .ok_or_else(|| {
+            Error::Infrastructure(
+                "no PostgreSQL server binaries found (looked at PLANCHECK_PG_BINDIR, pg_config \
              --bindir, PATH and /usr/lib/postgresql/*/bin)"
-                .into(),
-        )
-    })
+                    .into(),
+            )
+        })
 }

@@ -57,6 +57,31 @@ pub struct ProvisionOptions {
     /// Where initdb templates and seeded data are kept between runs; `None` for
     /// `--no-cache`.
     pub cache: Option<Cache>,
+    /// The PostgreSQL major version to start (`--pg`): the image tagged with it (see
+    /// [`ProvisionOptions::image_for`]), or that version's host binaries. `None`: the
+    /// image as given, or the host's default binaries.
+    pub pg: Option<u32>,
+}
+
+impl ProvisionOptions {
+    /// The image the docker backend starts: `image`, or with `pg`, the same
+    /// repository tagged with the major version (`plancheck/postgres:15` and `--pg 17`
+    /// give `plancheck/postgres:17`; the official `postgres:15.14-bookworm` gives
+    /// `postgres:17`).
+    pub fn image_for(&self) -> String {
+        match self.pg {
+            Some(major) => format!("{}:{major}", docker::split_image(&self.image).0),
+            None => self.image.clone(),
+        }
+    }
+
+    /// These options for `major`.
+    pub fn for_version(&self, major: u32) -> ProvisionOptions {
+        ProvisionOptions {
+            pg: Some(major),
+            ..self.clone()
+        }
+    }
 }
 
 impl Default for ProvisionOptions {
@@ -67,6 +92,7 @@ impl Default for ProvisionOptions {
             database_url: None,
             registry: Registry::new(),
             cache: None,
+            pg: None,
         }
     }
 }
@@ -127,7 +153,72 @@ impl Server {
         let clock = std::time::Instant::now();
         let mut server = Server::start_backend(options).await?;
         server.startup = clock.elapsed();
+        if let Some(major) = options.pg {
+            let running = server.major_version().await?;
+            if running != major {
+                let _ = server.stop().await;
+                return Err(Error::Infrastructure(format!(
+                    "--pg {major} asked for PostgreSQL {major}, but {} runs PostgreSQL {running}",
+                    match options.backend {
+                        BackendChoice::Url => "the server --database-url names".to_owned(),
+                        _ =>
+                            format!("what the {:?} backend started", options.backend).to_lowercase(),
+                    }
+                )));
+            }
+        }
         Ok(server)
+    }
+
+    /// Whether what `options` would start is here (an image of its version in the
+    /// engine, that version's host binaries), before anything starts: `--pg` names
+    /// versions, and a missing one is bad input (exit code 2) that says which versions
+    /// are here and how to build the one asked for.
+    pub async fn check_available(options: &ProvisionOptions) -> Result<()> {
+        let Some(major) = options.pg else {
+            return Ok(());
+        };
+        let image = options.image_for();
+        let docker = || async {
+            let Err(reason) = docker::availability(&image).await else {
+                return Ok(());
+            };
+            let (repository, _) = docker::split_image(&image);
+            let tags = docker::local_tags(repository).await;
+            Err(Error::Usage(format!(
+                "--pg {major}: {reason}. Images of {repository} here: {}",
+                tags.join(", ")
+            )))
+        };
+        match options.backend {
+            BackendChoice::Docker => docker().await,
+            BackendChoice::Local => local::find_version_bindir(major).map(|_| ()),
+            BackendChoice::Url => Ok(()),
+            BackendChoice::Auto => match options.database_url {
+                Some(_) => Ok(()),
+                None => match docker().await {
+                    Ok(()) => Ok(()),
+                    Err(docker_error) => {
+                        local::find_version_bindir(major)
+                            .map(|_| ())
+                            .map_err(|local_error| {
+                                Error::Usage(format!("{docker_error}; and locally: {local_error}"))
+                            })
+                    }
+                },
+            },
+        }
+    }
+
+    /// The server's major version (`server_version_num / 10000`).
+    pub async fn major_version(&self) -> Result<u32> {
+        let admin = connect(&self.admin).await?;
+        let number: i32 = admin
+            .query_one("SELECT current_setting('server_version_num')::int", &[])
+            .await
+            .map_err(Error::database("asking the server's version"))?
+            .get(0);
+        Ok((number / 10_000) as u32)
     }
 
     async fn start_backend(options: &ProvisionOptions) -> Result<Server> {
@@ -139,7 +230,7 @@ impl Server {
                     ..sweep::Scope::default()
                 })
                 .await;
-                let mut server = docker::start(&options.image, registry).await?;
+                let mut server = docker::start(&options.image_for(), registry).await?;
                 server.swept = swept;
                 server
             }
@@ -149,7 +240,7 @@ impl Server {
                     ..sweep::Scope::default()
                 })
                 .await;
-                let mut server = local::start(registry, options.cache.as_ref()).await?;
+                let mut server = local::start(registry, options.cache.as_ref(), options.pg).await?;
                 server.swept = swept;
                 server
             }
@@ -185,7 +276,7 @@ impl Server {
 
     async fn start_auto(options: &ProvisionOptions) -> Result<Server> {
         let registry = &options.registry;
-        let docker_reason = docker::availability(&options.image).await.err();
+        let docker_reason = docker::availability(&options.image_for()).await.err();
         let swept = sweep::orphans(&sweep::Scope {
             docker: docker_reason.is_none(),
             local: true,
@@ -193,9 +284,9 @@ impl Server {
         })
         .await;
         let mut server = match docker_reason {
-            None => docker::start(&options.image, registry).await?,
+            None => docker::start(&options.image_for(), registry).await?,
             Some(docker_reason) => {
-                let mut server = local::start(registry, options.cache.as_ref())
+                let mut server = local::start(registry, options.cache.as_ref(), options.pg)
                     .await
                     .map_err(|local_error| {
                         Error::Infrastructure(format!(

@@ -161,6 +161,11 @@ impl Claim {
             )))?;
         for (name, text) in files {
             let path = staging.path().join(name);
+            // A comparison across versions puts each version's report in a directory.
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(Error::io(format!("creating {}", parent.display())))?;
+            }
             std::fs::write(&path, text)
                 .map_err(Error::io(format!("writing {}", path.display())))?;
         }
@@ -306,6 +311,20 @@ fn report_files_in(dir: &Path) -> Vec<String> {
         }
     }
     let mut names: Vec<String> = FIXED_FILES.iter().map(|name| (*name).to_owned()).collect();
+    // A comparison across versions (`--pg`): its two documents.
+    if dir.join(super::versions::FILES[1]).is_file() {
+        names.extend(super::versions::FILES.iter().map(|name| (*name).to_owned()));
+        names.extend(
+            std::fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                .filter(|name| {
+                    name.starts_with("pg") && dir.join(name).join(super::document::FILE).is_file()
+                }),
+        );
+    }
     // A rehearsal's report: its three documents and a timeline per run.
     if dir.join(REHEARSAL_FILES[2]).is_file() {
         names.extend(REHEARSAL_FILES.iter().map(|name| (*name).to_owned()));

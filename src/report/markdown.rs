@@ -622,6 +622,6 @@ fn text_of(value: &serde_json::Value) -> String {
 }
 
 /// Makes text safe inside a Markdown table cell.
-fn cell_text(text: &str) -> String {
+pub(crate) fn cell_text(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
 }

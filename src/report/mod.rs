@@ -20,6 +20,7 @@ pub mod plan_tree;
 pub mod rehearsal;
 pub mod saved;
 pub mod terminal;
+pub mod versions;
 
 use std::path::{Path, PathBuf};
 
@@ -200,4 +201,6 @@ fn is_replaceable(dir: &Path) -> bool {
             .is_ok_and(|text| text.contains(&format!("\"format\": \"{}", document::FORMAT)))
         || std::fs::read_to_string(dir.join(destination::REHEARSAL_FILES[2]))
             .is_ok_and(|text| text.contains("\"format_version\"") && text.contains("\"runs\""))
+        || std::fs::read_to_string(dir.join(versions::FILES[1]))
+            .is_ok_and(|text| text.contains(&format!("\"format\": \"{}", versions::FORMAT)))
 }

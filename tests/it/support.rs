@@ -156,9 +156,20 @@ pub fn docker_image() -> Option<DockerImage> {
     let turn =
         std::fs::File::create(std::env::temp_dir().join("plancheck-docker-tests.lock")).unwrap();
     turn.lock().expect("the docker tests' lock");
+    ensure_built(&image);
+    Some(DockerImage {
+        name: image,
+        _turn: turn,
+    })
+}
+
+/// Builds `image` with `scripts/build-postgres-image.sh` when the engine lacks it; a
+/// failed build fails the test with the script's output. Call it holding the docker
+/// tests' turn (see [`docker_image`]).
+pub fn ensure_built(image: &str) {
     let present = || {
         std::process::Command::new("docker")
-            .args(["image", "inspect", &image])
+            .args(["image", "inspect", image])
             .output()
             .is_ok_and(|output| output.status.success())
     };
@@ -168,7 +179,7 @@ pub fn docker_image() -> Option<DockerImage> {
         );
         let build = std::process::Command::new("bash")
             .arg(repo_path("scripts/build-postgres-image.sh"))
-            .arg(&image)
+            .arg(image)
             .output()
             .expect("bash runs");
         assert!(
@@ -178,10 +189,6 @@ pub fn docker_image() -> Option<DockerImage> {
             String::from_utf8_lossy(&build.stderr)
         );
     }
-    Some(DockerImage {
-        name: image,
-        _turn: turn,
-    })
 }
 
 /// Containers, running or not, that plancheck process `pid` started.

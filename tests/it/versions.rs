@@ -328,3 +328,205 @@ fn plans_as_18_prints_them_get_17s_verdicts_with_exact_row_counts() {
     );
     assert_eq!(walk.rows_examined, 19_374.0, "{walk:?}");
 }
+
+/// `versions.json` as docs/report-format.md describes it; unknown fields fail.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct VersionsDocument {
+    format: String,
+    scenario: String,
+    rows: u64,
+    scale_table: String,
+    seed: u64,
+    versions: Vec<VersionRun>,
+    verdicts: Vec<VerdictRow>,
+    shapes: Vec<ShapeRow>,
+    differences: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct VersionRun {
+    major: u32,
+    server_version: String,
+    backend: String,
+    passed: bool,
+    report: String,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct VerdictRow {
+    check: String,
+    variant: String,
+    subject: String,
+    verdicts: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct ShapeRow {
+    variant: String,
+    query: String,
+    shapes: Vec<String>,
+}
+
+/// `--pg 15,17` on the docker backend: one server per version, the same rows on both
+/// (the seeded tables' facts agree), each version's report under `pg<N>/`, the
+/// comparison beside them with a column per version, and a JUnit case per check and
+/// version.
+#[test]
+fn docker_runs_a_scenario_on_each_version_asked_and_compares_them() {
+    let Some(_fifteen) = crate::support::docker_image() else {
+        return;
+    };
+    crate::support::ensure_built("plancheck/postgres:17");
+    let out = tempfile::tempdir().unwrap();
+    let junit = out.path().join("junit.xml");
+    let output = plancheck()
+        .args([
+            "scenario",
+            "tests/data/scenarios/sparse-small.toml",
+            "--scale",
+            "20000",
+            "--no-progress",
+            "--backend",
+            "docker",
+            "--image",
+            "plancheck/postgres:15",
+            "--pg",
+            "15,17",
+            "--junit",
+        ])
+        .arg(&junit)
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        matches!(output.status.code(), Some(0 | 1)),
+        "stderr:\n{stderr}"
+    );
+    let dir = out.path().join("sparse-small");
+    let document: VersionsDocument =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("versions.json")).unwrap()).unwrap();
+    assert_eq!(document.format, "plancheck-versions 1");
+    let majors: Vec<u32> = document.versions.iter().map(|v| v.major).collect();
+    assert_eq!(majors, [15, 17]);
+    assert!(document.versions[0].server_version.starts_with("15."));
+    assert!(document.versions[1].server_version.starts_with("17."));
+    for version in &document.versions {
+        assert!(dir.join(&version.report).is_file(), "{}", version.report);
+        assert!(
+            version
+                .backend
+                .contains(&format!("plancheck/postgres:{}", version.major))
+        );
+    }
+    let facts = |major: u32| -> serde_json::Value {
+        let report: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(format!("pg{major}/report.json"))).unwrap(),
+        )
+        .unwrap();
+        report["dataset"]["tables"].clone()
+    };
+    assert_eq!(facts(15), facts(17), "the same rows on both versions");
+    let ordered_walk = document
+        .verdicts
+        .iter()
+        .find(|row| row.check == "ordered-walk" && row.subject == "new")
+        .expect("the new query's ordered-walk verdict");
+    assert_eq!(ordered_walk.verdicts.len(), 2);
+    // What differs is said, and only that.
+    for row in &document.verdicts {
+        let differs = row
+            .verdicts
+            .iter()
+            .any(|verdict| *verdict != row.verdicts[0]);
+        let said = document
+            .differences
+            .iter()
+            .any(|line| line.starts_with(&format!("{} on {}", row.check, row.subject)));
+        assert_eq!(
+            differs, said,
+            "{} {}: {:?}",
+            row.check, row.subject, row.verdicts
+        );
+    }
+    let markdown = std::fs::read_to_string(dir.join("versions.md")).unwrap();
+    assert!(
+        markdown.contains("| check | variant | subject | PG 15 | PG 17 |"),
+        "{markdown}"
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    for major in ["15", "17"] {
+        assert!(
+            xml.contains(&format!("plancheck.sparse-small.pg{major}")),
+            "{xml}"
+        );
+    }
+}
+
+/// A version asked for that is not here is bad input, before anything starts: it says
+/// which images are here and how to build the one asked for.
+#[test]
+fn docker_refuses_a_version_without_an_image_and_says_how_to_build_it() {
+    let Some(_image) = crate::support::docker_image() else {
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    plancheck()
+        .args([
+            "scenario",
+            "tests/data/scenarios/sparse-small.toml",
+            "--backend",
+            "docker",
+            "--image",
+            "plancheck/postgres:15",
+            "--pg",
+            "15,12",
+        ])
+        .arg("--out")
+        .arg(out.path())
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(
+            "scripts/build-postgres-image.sh 12",
+        ))
+        .stderr(predicates::str::contains(
+            "Images of plancheck/postgres here:",
+        ));
+    assert!(
+        !out.path().join("sparse-small").exists(),
+        "nothing was written"
+    );
+}
+
+/// The local backend looks for the version's host binaries and names what it found.
+#[test]
+fn local_refuses_a_version_whose_binaries_are_not_installed() {
+    let missing = (10..100)
+        .find(|major| !std::path::Path::new(&format!("/usr/lib/postgresql/{major}")).exists())
+        .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    plancheck()
+        .args([
+            "scenario",
+            "tests/data/scenarios/sparse-small.toml",
+            "--pg",
+            &missing.to_string(),
+        ])
+        .arg("--out")
+        .arg(out.path())
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(format!(
+            "no PostgreSQL {missing} server binaries"
+        )))
+        .stderr(predicates::str::contains("found: "));
+}

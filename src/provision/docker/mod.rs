@@ -108,15 +108,54 @@ async fn pull(docker: &bollard::Docker, image: &str) -> Result<(), String> {
     .await;
     match pulled {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(error)) => Err(format!(
-            "image {image} is not present and cannot be pulled ({error}); without a registry, \
-             build one with scripts/build-postgres-image.sh and pass --image plancheck/postgres:15 \
-             (or set PLANCHECK_IMAGE)"
-        )),
+        Ok(Err(error)) => {
+            // The image's major version, when its tag starts with one.
+            let major = tag
+                .split('.')
+                .next()
+                .filter(|major| major.parse::<u32>().is_ok())
+                .unwrap_or("15");
+            Err(format!(
+                "image {image} is not present and cannot be pulled ({error}); without a registry, \
+                 build one with `scripts/build-postgres-image.sh {major}` and pass --image \
+                 plancheck/postgres:{major} (or set PLANCHECK_IMAGE)"
+            ))
+        }
         Err(_) => Err(format!(
             "image {image} is not present and pulling it took over 300s"
         )),
     }
+}
+
+/// The tags of `repository`'s images present in the engine, sorted; `none` when there
+/// are none (or no engine answers).
+pub(super) async fn local_tags(repository: &str) -> Vec<String> {
+    let listed = match engine() {
+        Ok(docker) => {
+            let filters =
+                std::collections::HashMap::from([("reference", vec![repository.to_owned()])]);
+            let options = bollard::query_parameters::ListImagesOptionsBuilder::default()
+                .filters(&filters)
+                .build();
+            tokio::time::timeout(Duration::from_secs(5), docker.list_images(Some(options)))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default()
+        }
+        Err(_) => Vec::new(),
+    };
+    let mut tags: Vec<String> = listed
+        .into_iter()
+        .flat_map(|image| image.repo_tags)
+        .filter_map(|tag| tag.rsplit_once(':').map(|(_, tag)| tag.to_owned()))
+        .collect();
+    tags.sort();
+    tags.dedup();
+    if tags.is_empty() {
+        tags.push("none".into());
+    }
+    tags
 }
 
 pub(super) async fn start(image: &str, registry: &Registry) -> Result<Server> {
@@ -641,7 +680,7 @@ fn orphaned(
 
 /// `name:tag`, defaulting the tag to `latest` as Docker does. A registry port
 /// (`host:5000/name`) is not mistaken for a tag.
-fn split_image(image: &str) -> (&str, &str) {
+pub(super) fn split_image(image: &str) -> (&str, &str) {
     match image.rsplit_once(':') {
         Some((name, tag)) if !tag.contains('/') => (name, tag),
         _ => (image, "latest"),

@@ -1,0 +1,165 @@
+//! `plancheck scenario … --pg 13,15,17`: every scenario on each PostgreSQL major
+//! version, one server per version (started, used for every scenario, stopped), then
+//! per scenario each version's report under `pg<N>/` and the comparison beside them.
+
+use super::ScenarioArgs;
+use super::ci_output::CiOutput;
+use crate::cli::Outcome;
+use crate::error::{Error, Result};
+use crate::input::Scenario;
+use crate::outcome::versions::Versions;
+use crate::pipeline::{RunOptions, run_scenario};
+use crate::provision::{ProvisionOptions, Server};
+use crate::report::{self, Claim, Report};
+use crate::say;
+
+pub(super) async fn run(
+    args: &ScenarioArgs,
+    scenarios: &[Scenario],
+    claims: &[Claim],
+    provision: &ProvisionOptions,
+    options: &RunOptions,
+    ci: &CiOutput,
+) -> Result<Outcome> {
+    let mut majors: Vec<u32> = Vec::new();
+    for major in &args.pg {
+        if !majors.contains(major) {
+            majors.push(*major);
+        }
+    }
+    // Every version is looked for before any starts: a missing image is found before
+    // the first version's seeding, not after it.
+    for major in &majors {
+        Server::check_available(&provision.for_version(*major)).await?;
+    }
+
+    // Per scenario, what each version gave.
+    let mut runs: Vec<Vec<(u32, crate::outcome::Outcome)>> =
+        scenarios.iter().map(|_| Vec::new()).collect();
+    let mut documents: Vec<(Report, Option<String>)> = Vec::new();
+    let mut failure: Option<Error> = None;
+    'versions: for major in &majors {
+        let wanted = provision.for_version(*major);
+        say!(
+            "starting PostgreSQL {major} ({} backend)…",
+            format!("{:?}", wanted.backend).to_lowercase()
+        );
+        let server = match Server::start(&wanted).await {
+            Ok(server) => server,
+            Err(error) => {
+                failure = Some(error);
+                break;
+            }
+        };
+        say!(
+            "start server: {} ({})",
+            crate::progress::duration(server.startup),
+            server.backend()
+        );
+        for (index, scenario) in scenarios.iter().enumerate() {
+            say!("running scenario {} on PostgreSQL {major}", scenario.name);
+            match run_scenario(&server, scenario, options).await {
+                Ok(run) => {
+                    documents.push((report::document::report(&run), Some(major.to_string())));
+                    let finished: Vec<(&Report, Option<String>)> = documents
+                        .iter()
+                        .map(|(report, version)| (report, version.clone()))
+                        .collect();
+                    if let Err(error) = ci.scenario_done(scenario, &finished) {
+                        failure = Some(error);
+                    }
+                    runs[index].push((*major, run));
+                    if failure.is_some() {
+                        let _ = server.stop().await;
+                        break 'versions;
+                    }
+                }
+                Err(error) => {
+                    let finished: Vec<(&Report, Option<String>)> = documents
+                        .iter()
+                        .map(|(report, version)| (report, version.clone()))
+                        .collect();
+                    ci.scenario_failed(scenario, Some(&major.to_string()), &finished, &error);
+                    failure = Some(error);
+                    let _ = server.stop().await;
+                    break 'versions;
+                }
+            }
+        }
+        if let Err(error) = server.stop().await {
+            failure.get_or_insert(error);
+        }
+    }
+
+    // What finished is written, even when a later version failed.
+    let mut all_passed = true;
+    let mut placed = Vec::new();
+    for ((scenario, claim), runs) in scenarios.iter().zip(claims).zip(&runs) {
+        if runs.is_empty() {
+            continue;
+        }
+        let mut files = Vec::new();
+        let mut compared = Vec::new();
+        for (major, run) in runs {
+            let document = report::document::report(run);
+            for (name, text) in report::files(&document) {
+                files.push((format!("pg{major}/{name}"), text));
+            }
+            compared.push((*major, run, format!("pg{major}/report.md")));
+            all_passed &= run.passed();
+        }
+        let versions = Versions::compare(&compared);
+        files.push((
+            report::versions::FILES[0].to_owned(),
+            report::versions::markdown(&versions),
+        ));
+        files.push((
+            report::versions::FILES[1].to_owned(),
+            report::versions::json(&versions),
+        ));
+        match claim.install(&files) {
+            Ok(dir) => {
+                say!(
+                    "{} on PostgreSQL {}: {}",
+                    scenario.name,
+                    runs.iter()
+                        .map(|(major, _)| major.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    match versions.differences.is_empty() {
+                        true => "every version gave the same verdicts and plan shapes".to_owned(),
+                        false => format!("they differ: {}", versions.differences.join("; ")),
+                    }
+                );
+                say!("report written to {}", dir.display());
+                for (major, _) in runs {
+                    placed.push((
+                        scenario.name.clone(),
+                        *major,
+                        dir.join(format!("pg{major}")),
+                    ));
+                }
+            }
+            Err(error) => {
+                failure.get_or_insert(error);
+            }
+        }
+    }
+    let summary: Vec<(&Report, String, Option<String>)> = documents
+        .iter()
+        .filter_map(|(report, version)| {
+            let dir = placed.iter().find(|(scenario, major, _)| {
+                *scenario == report.scenario && Some(major.to_string()) == *version
+            })?;
+            Some((report, dir.2.display().to_string(), version.clone()))
+        })
+        .collect();
+    ci.finish(&summary, failure.as_ref());
+    if let Some(error) = failure {
+        return Err(error);
+    }
+    Ok(match all_passed {
+        true => Outcome::Passed,
+        false => Outcome::ChecksFailed,
+    })
+}
