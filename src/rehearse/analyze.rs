@@ -676,20 +676,44 @@ impl Observed<'_> {
                     false => true,
                 }
             })
-            .map(|span| TimelineLock {
-                holder: self.who(span.pid, span.first_seen),
-                relation: span
-                    .relation
-                    .clone()
-                    .unwrap_or_else(|| span.locktype.clone()),
-                mode: LockMode::from_pg_name(&span.mode)
-                    .map_or_else(|| span.mode.clone(), |mode| mode.sql_name().to_owned()),
-                granted: span.granted,
-                from_ms: ms(match span.granted {
+            .flat_map(|span| {
+                let from = match span.granted {
                     true => span.first_seen,
                     false => self.wait_begin(span),
-                }),
-                to_ms: ms(span.last_seen),
+                };
+                // A hold of the migration's session seen across a step's start is cut
+                // there, so that each piece is named after the step that held it: two
+                // steps' locks sampled with no gap between them merge into one span.
+                let mut cuts = vec![from];
+                if span.granted && span.pid == self.step_pid {
+                    cuts.extend(
+                        self.steps
+                            .iter()
+                            .map(|step| step.start)
+                            .filter(|start| *start > from && *start < span.last_seen),
+                    );
+                }
+                let ends: Vec<Duration> = cuts
+                    .iter()
+                    .skip(1)
+                    .copied()
+                    .chain([span.last_seen])
+                    .collect();
+                cuts.into_iter()
+                    .zip(ends)
+                    .map(|(from, to)| TimelineLock {
+                        holder: self.who(span.pid, from),
+                        relation: span
+                            .relation
+                            .clone()
+                            .unwrap_or_else(|| span.locktype.clone()),
+                        mode: LockMode::from_pg_name(&span.mode)
+                            .map_or_else(|| span.mode.clone(), |mode| mode.sql_name().to_owned()),
+                        granted: span.granted,
+                        from_ms: ms(from),
+                        to_ms: ms(to),
+                    })
+                    .collect::<Vec<_>>()
             })
             .collect();
         Timeline {
