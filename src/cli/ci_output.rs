@@ -66,14 +66,7 @@ impl CiOutput {
             false => print_stdout(&format!("{summary}{commands}")),
         }
         if let Some(path) = &self.junit {
-            let suites: Vec<junit::Suite> = reports
-                .iter()
-                .map(|(report, version)| junit::Suite {
-                    report,
-                    version: version.as_deref(),
-                })
-                .collect();
-            junit::write(path, &junit::render(&suites, None))?;
+            junit::write(path, &junit::render(&suites(reports), None))?;
         }
         Ok(())
     }
@@ -90,20 +83,15 @@ impl CiOutput {
         let Some(path) = &self.junit else {
             return;
         };
-        let suites: Vec<junit::Suite> = reports
-            .iter()
-            .map(|(report, version)| junit::Suite {
-                report,
-                version: version.as_deref(),
-            })
-            .collect();
         let unfinished = junit::Unfinished {
             scenario: &scenario.name,
             version,
             error: error.to_string(),
         };
         // The run's own error is the one to report; this one is only said.
-        if let Err(written) = junit::write(path, &junit::render(&suites, Some(&unfinished))) {
+        if let Err(written) =
+            junit::write(path, &junit::render(&suites(reports), Some(&unfinished)))
+        {
             crate::say!("{written}");
         }
     }
@@ -130,4 +118,15 @@ impl CiOutput {
             print_stdout(&ci_json::summary(&ran, failure.map(ToString::to_string)));
         }
     }
+}
+
+/// The JUnit suites of `reports`, each with the version it ran on.
+fn suites<'a>(reports: &'a [(&'a Report, Option<String>)]) -> Vec<junit::Suite<'a>> {
+    reports
+        .iter()
+        .map(|(report, version)| junit::Suite {
+            report,
+            version: version.as_deref(),
+        })
+        .collect()
 }

@@ -310,32 +310,29 @@ fn report_files_in(dir: &Path) -> Vec<String> {
             _ => {}
         }
     }
+    let entries = |keep: &dyn Fn(&str) -> bool| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .filter(|name| keep(name))
+            .collect()
+    };
     let mut names: Vec<String> = FIXED_FILES.iter().map(|name| (*name).to_owned()).collect();
-    // A comparison across versions (`--pg`): its two documents.
+    // A comparison across versions (`--pg`): its two documents and a report a version.
     if dir.join(super::versions::FILES[1]).is_file() {
         names.extend(super::versions::FILES.iter().map(|name| (*name).to_owned()));
-        names.extend(
-            std::fs::read_dir(dir)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .map(|entry| entry.file_name().to_string_lossy().into_owned())
-                .filter(|name| {
-                    name.starts_with("pg") && dir.join(name).join(super::document::FILE).is_file()
-                }),
-        );
+        names.extend(entries(&|name| {
+            name.starts_with("pg") && dir.join(name).join(super::document::FILE).is_file()
+        }));
     }
     // A rehearsal's report: its three documents and a timeline per run.
     if dir.join(REHEARSAL_FILES[2]).is_file() {
         names.extend(REHEARSAL_FILES.iter().map(|name| (*name).to_owned()));
-        names.extend(
-            std::fs::read_dir(dir)
-                .into_iter()
-                .flatten()
-                .flatten()
-                .map(|entry| entry.file_name().to_string_lossy().into_owned())
-                .filter(|name| name.starts_with("timeline-") && name.ends_with(".svg")),
-        );
+        names.extend(entries(&|name| {
+            name.starts_with("timeline-") && name.ends_with(".svg")
+        }));
     }
     if let Some(report) = std::fs::read_to_string(dir.join("report.json"))
         .ok()

@@ -212,6 +212,14 @@ fn largest_file(dir: &Path) -> PathBuf {
     largest.1
 }
 
+/// Changes one byte in the middle of `file`, its size kept.
+fn flip_a_byte(file: &Path) {
+    let mut bytes = std::fs::read(file).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    std::fs::write(file, bytes).unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_corrupt_half_written_or_foreign_entry_is_rebuilt_never_used() {
     let dir = tempfile::tempdir().unwrap();
@@ -224,10 +232,7 @@ async fn a_corrupt_half_written_or_foreign_entry_is_rebuilt_never_used() {
 
     // One byte changed in the largest relation file, its size kept.
     let file = largest_file(&seeded_entry(&cache).join("data/base"));
-    let mut bytes = std::fs::read(&file).unwrap();
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0x55;
-    std::fs::write(&file, bytes).unwrap();
+    flip_a_byte(&file);
     let rebuilt = prepare(&server, &scenario, &options).await;
     assert_eq!(
         rebuilt.cache.status,
@@ -462,10 +467,7 @@ async fn a_container_s_cluster_is_cached_and_comes_back_with_the_same_rows() {
     assert_eq!(again.rows, seeded.rows);
 
     let file = largest_file(&seeded_entry(&cache).join("data/base"));
-    let mut bytes = std::fs::read(&file).unwrap();
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0x55;
-    std::fs::write(&file, bytes).unwrap();
+    flip_a_byte(&file);
     let rebuilt = prepare(&server, &scenario, &options).await;
     assert_eq!(
         rebuilt.cache.status,
