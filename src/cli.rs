@@ -14,7 +14,7 @@ use crate::pipeline::sweep::{self as scale_sweep, SweepPlan, SweepRequest};
 use crate::pipeline::{RunOptions, run_scenario};
 use crate::progress::{Progress, write_stderr};
 use crate::provision::{
-    Backend, BackendChoice, DEFAULT_IMAGE, ProvisionOptions, Registry, Server, sweep,
+    BackendChoice, DEFAULT_IMAGE, ProvisionOptions, Registry, Server, sweep,
 };
 use crate::report;
 use crate::say;
@@ -369,17 +369,6 @@ fn parse_scale(text: &str) -> std::result::Result<u64, String> {
     })
 }
 
-/// What to try when a server keeps going away under runs of `backend`: the others.
-fn other_backends(backend: &Backend) -> &'static str {
-    match backend {
-        Backend::Docker { .. } => "try --backend local (the host's binaries)",
-        Backend::Local { .. } => "try --backend docker",
-        Backend::Url { .. } => {
-            "try a throwaway server of plancheck's own (--backend local or docker) to tell the server from the run"
-        }
-    }
-}
-
 /// `--seed`: a whole number that fits in 64 bits, said with the range when it does not.
 fn parse_seed(text: &str) -> std::result::Result<u64, String> {
     let digits: String = text.chars().filter(|c| *c != '_').collect();
@@ -696,7 +685,7 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
         .map(|(report, dir)| (report, dir, None))
         .collect();
     ci.finish(&placed, ran.failure.as_ref());
-    let backend = server.backend().clone();
+    let if_lost = server.if_lost();
     let stopped = if keep && ran.failure.is_none() {
         print_kept(&server, &ran.databases);
         server.keep().await
@@ -707,7 +696,7 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
         return Err(match error.is_server_lost() {
             true => Error::Infrastructure(format!(
                 "{error}; if it keeps happening on this backend, {}",
-                other_backends(&backend)
+                if_lost
             )),
             false => error,
         });
@@ -772,7 +761,7 @@ async fn run_rehearsal(args: RehearseArgs, registry: Registry) -> Result<Outcome
         server.backend()
     );
     let rehearsed = rehearse(&server, &scenario, &options).await;
-    let server_backend = server.backend().clone();
+    let if_lost = server.if_lost();
     let stopped = server.stop().await;
     let rehearsed = rehearsed?;
     let rehearsal = &rehearsed.rehearsal;
@@ -785,7 +774,7 @@ async fn run_rehearsal(args: RehearseArgs, registry: Registry) -> Result<Outcome
         return Err(match error.is_server_lost() {
             true => Error::Infrastructure(format!(
                 "{error}; if it keeps happening on this backend, {}",
-                other_backends(&server_backend)
+                if_lost
             )),
             false => error,
         });
@@ -1163,12 +1152,7 @@ async fn clean(yes: bool, cache: bool, database_url: Option<&str>) -> Result<Out
     let server = database_url
         .map(crate::provision::parse_database_url)
         .transpose()?;
-    let scope = sweep::Scope {
-        docker: true,
-        local: true,
-        server,
-    };
-    let survey = sweep::find(&scope).await;
+    let survey = sweep::find(&crate::provision::all_places(server)).await;
     let leftovers = &survey.leftovers;
     for why in &survey.unlooked {
         say!("could not look for leftovers: {why}");

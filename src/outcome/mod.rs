@@ -589,22 +589,27 @@ impl Phase {
     }
 }
 
-/// The backend a server runs on.
+/// The backend a server runs on, as its backend describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum Backend {
-    Docker { image: String },
-    Local { bindir: std::path::PathBuf },
-    Url { host: String },
+pub struct Backend {
+    /// What `--backend` calls it: `docker`, `local`, `url`.
+    pub kind: String,
+    /// What it runs: the image, the binaries' directory, the server's address.
+    pub detail: String,
+}
+
+impl Backend {
+    pub fn new(kind: &str, detail: impl std::fmt::Display) -> Backend {
+        Backend {
+            kind: kind.to_owned(),
+            detail: detail.to_string(),
+        }
+    }
 }
 
 impl std::fmt::Display for Backend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Backend::Docker { image } => write!(f, "docker ({image})"),
-            Backend::Local { bindir } => write!(f, "local ({})", bindir.display()),
-            Backend::Url { host } => write!(f, "url ({host})"),
-        }
+        write!(f, "{} ({})", self.kind, self.detail)
     }
 }
 

@@ -7,10 +7,8 @@
 //! backup), so both refuse while another scratch database is on the server: its
 //! sessions would be cut.
 
-use std::path::PathBuf;
-
-use super::{Handle, ScratchDatabase, Server, connect, url};
-use crate::cache::{Cache, Entry, Filled, Key, Kind};
+use super::{ScratchDatabase, Server, connect, url};
+use crate::cache::{Cache, Entry, Filled, Key};
 use crate::error::{Error, Result};
 
 impl Server {
@@ -19,26 +17,13 @@ impl Server {
         let Some(cache) = &self.cache else {
             return Err("off (--no-cache)".into());
         };
-        match &self.handle {
-            Handle::Local(_) => Ok(cache),
-            Handle::Docker(server) => match server.image_id() {
-                Some(_) => Ok(cache),
-                None => Err("off: the Docker engine did not say the container's image id".into()),
-            },
-            Handle::External => {
-                Err("not kept on a server --database-url names: its files are not ours".into())
-            }
-        }
+        self.running.cache_identity().map(|_| cache)
     }
 
     /// What names this server's binaries in a cache key: a cluster is only ever served
-    /// to the same server build.
+    /// to the same server build. Empty where nothing is cached.
     pub fn cache_identity(&self) -> String {
-        match &self.handle {
-            Handle::Local(server) => server.identity(),
-            Handle::Docker(server) => format!("image {}", server.image_id().unwrap_or_default()),
-            Handle::External => String::new(),
-        }
+        self.running.cache_identity().unwrap_or_default()
     }
 
     /// The scratch databases on this server other than `except`: a restart would cut
@@ -64,40 +49,13 @@ impl Server {
         mut meta: serde_json::Value,
     ) -> Result<std::result::Result<Filled, String>> {
         let cache = match self.data_cache() {
-            Ok(cache) => cache.clone(),
+            Ok(cache) => cache,
             Err(reason) => return Ok(Err(reason)),
         };
         meta["password"] = serde_json::Value::String(self.password());
-        let key = key.clone();
-        let admin = self.admin.clone();
-        match &self.handle {
-            Handle::Local(server) => {
-                server
-                    .restart_around(
-                        move |data: PathBuf, _| cache.fill(Kind::Seeded, &key, meta, &data),
-                        |_| admin,
-                    )
-                    .await
-            }
-            Handle::Docker(server) => {
-                let staging = match cache.staging() {
-                    Ok(staging) => staging,
-                    Err(reason) => return Ok(Err(reason)),
-                };
-                let data = staging.path().join("data");
-                if let Err(reason) = server.save_cluster(&data, &admin).await? {
-                    return Ok(Err(reason));
-                }
-                tokio::task::spawn_blocking(move || {
-                    let filled = cache.fill(Kind::Seeded, &key, meta, &data);
-                    drop(staging);
-                    filled
-                })
-                .await
-                .map_err(|error| Error::Infrastructure(format!("storing the cluster: {error}")))
-            }
-            Handle::External => Ok(Err("no data directory here".into())),
-        }
+        self.running
+            .save_cluster(cache, key, meta, &self.admin)
+            .await
     }
 
     /// Puts a copy of `entry`'s cluster under this server in place of its own, and
@@ -109,36 +67,10 @@ impl Server {
         };
         let mut cached_admin = self.admin.clone();
         cached_admin.password(&password);
-        let loaded = match &self.handle {
-            Handle::Local(server) => {
-                server
-                    .restart_around(
-                        move |data: PathBuf, owner| {
-                            // Copied beside the data first: a corrupt entry leaves the
-                            // server's own data as it was.
-                            let incoming = data.with_file_name("data-from-cache");
-                            let _ = std::fs::remove_dir_all(&incoming);
-                            entry.restore(&incoming, owner)?;
-                            std::fs::remove_dir_all(&data)
-                                .and_then(|()| std::fs::rename(&incoming, &data))
-                                .map_err(|error| {
-                                    format!("putting the cached data in place: {error}")
-                                })
-                        },
-                        |loaded: &std::result::Result<(), String>| match loaded {
-                            Ok(()) => cached_admin.clone(),
-                            Err(_) => self.admin.clone(),
-                        },
-                    )
-                    .await?
-            }
-            Handle::Docker(server) => {
-                server
-                    .load_cluster(entry, &cached_admin, &self.admin)
-                    .await?
-            }
-            Handle::External => return Ok(Err("no data directory here".into())),
-        };
+        let loaded = self
+            .running
+            .load_cluster(entry, &cached_admin, &self.admin)
+            .await?;
         if loaded.is_ok() {
             super::set_password(&cached_admin, &self.password()).await?;
         }

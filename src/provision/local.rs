@@ -13,15 +13,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::{Pid, Uid, User};
 use tokio_postgres::Config;
 
+use super::backend::{Capacity, Place, Remains, Running, Started};
 use super::owner::Owner;
 use super::registry::Registry;
-use super::sweep::{Leftover, Resource, State};
-use super::{Backend, Handle, Server, THROWAWAY_SERVER_SETTINGS, set_password, wait_until_ready};
-use crate::cache::{Cache, Key, Kind};
+use super::sweep::{Leftover, State};
+use super::{Backend, Resources, THROWAWAY_SERVER_SETTINGS, set_password, wait_until_ready};
+use crate::cache::{Cache, Entry, Filled, Key, Kind};
 use crate::error::{Error, Result};
 
 /// Every local server directory's name starts with this, then the owner token.
@@ -51,7 +53,7 @@ pub(super) async fn start(
     registry: &Registry,
     cache: Option<&Cache>,
     major: Option<u32>,
-) -> Result<Server> {
+) -> Result<Started> {
     let bindir = match major {
         None => find_bindir()?,
         Some(major) => find_version_bindir(major)?,
@@ -67,7 +69,15 @@ pub(super) async fn start(
             "creating a temporary directory for the local server",
         ))?;
     let root = directory.path().to_owned();
-    registry.directory(root.clone());
+    let registered = root.clone();
+    registry.register(root.display().to_string(), true, move || {
+        Box::pin(async move {
+            match registered.exists() {
+                true => vec![remove_directory(&registered)],
+                false => Vec::new(),
+            }
+        })
+    });
     if let Some(user) = &owner {
         std::os::unix::fs::chown(&root, Some(user.uid.as_raw()), Some(user.gid.as_raw())).map_err(
             Error::io(format!("handing {} to user {}", root.display(), user.name)),
@@ -105,15 +115,9 @@ pub(super) async fn start(
         set_password(&admin, &password).await?;
         admin.password(&password);
     }
-    Ok(Server {
-        backend: Backend::Local { bindir },
+    Ok(Started {
         admin,
-        selection_note: None,
-        startup: Duration::ZERO,
-        swept: Vec::new(),
-        registry: super::Registry::new(),
-        handle: Handle::Local(Box::new(server)),
-        cache: cache.cloned(),
+        running: Box::new(server),
     })
 }
 
@@ -149,7 +153,7 @@ impl LocalServer {
     }
 
     /// The server build, for cache keys: its version line and where its binaries are.
-    pub(super) fn identity(&self) -> String {
+    fn identity(&self) -> String {
         format!("{} ({})", self.version, self.bindir.display())
     }
 
@@ -268,7 +272,7 @@ impl LocalServer {
     /// leaves a clean data directory), runs `between` on the stopped data directory
     /// (given with the server user's ids), and starts the server again, waiting until
     /// the configuration `admin` picks from `between`'s result can connect.
-    pub(super) async fn restart_around<T: Send + 'static>(
+    async fn restart_around<T: Send + 'static>(
         &self,
         between: impl FnOnce(PathBuf, Option<(u32, u32)>) -> T + Send + 'static,
         admin: impl FnOnce(&T) -> Config,
@@ -288,7 +292,7 @@ impl LocalServer {
     }
 
     /// The directory holding the socket (and the data) and the server's process id.
-    pub(super) fn location(&self) -> (PathBuf, u32) {
+    fn location(&self) -> (PathBuf, u32) {
         let pid = self
             .process
             .lock()
@@ -296,18 +300,6 @@ impl LocalServer {
             .as_ref()
             .map_or(0, Child::id);
         (self.root.clone(), pid)
-    }
-
-    /// Leaves the server running and its directory in place, marked kept so that no
-    /// sweep takes it for an orphan.
-    pub(super) fn keep(mut self) -> Result<()> {
-        self.process.lock().expect("not poisoned").take();
-        if let Some(directory) = self.directory.take() {
-            let path = directory.keep();
-            std::fs::write(path.join(KEPT_MARKER), b"kept with --keep\n")
-                .map_err(Error::io(format!("marking {} kept", path.display())))?;
-        }
-        Ok(())
     }
 
     fn check_alive(&self, log_path: &Path) -> Result<()> {
@@ -331,12 +323,6 @@ impl LocalServer {
         }
     }
 
-    pub(super) async fn stop(mut self) -> Result<()> {
-        tokio::task::spawn_blocking(move || self.shutdown())
-            .await
-            .map_err(|error| Error::Infrastructure(format!("stopping the local server: {error}")))
-    }
-
     /// Stops the server (see [`stop_process`]), then the directory goes.
     fn shutdown(&mut self) {
         if let Some(process) = self.process.lock().expect("not poisoned").take() {
@@ -345,6 +331,179 @@ impl LocalServer {
         if let Some(directory) = self.directory.take() {
             let _ = directory.close();
         }
+    }
+}
+
+#[async_trait]
+impl Running for LocalServer {
+    fn describe(&self) -> Backend {
+        Backend::new("local", self.bindir.display())
+    }
+
+    fn if_lost(&self) -> &'static str {
+        "try --backend docker"
+    }
+
+    fn resources(&self) -> Resources {
+        let (directory, pid) = self.location();
+        Resources {
+            process_id: Some(pid),
+            directory: Some(directory),
+            ..Resources::default()
+        }
+    }
+
+    /// Free space on the filesystem holding the server's directory (under the
+    /// temporary directory, `TMPDIR`).
+    async fn capacity(&self) -> Capacity {
+        capacity_of(&self.root)
+    }
+
+    fn connection_hint(&self, admin: &Config, database: &str) -> String {
+        format!(
+            "PGPASSWORD={} psql -h {} -U postgres -d {database}",
+            super::password_of(admin),
+            self.root.display()
+        )
+    }
+
+    fn removal_hint(&self, _admin: &Config, _kept: &[String]) -> String {
+        let (directory, pid) = self.location();
+        format!(
+            "kill -INT {pid} && sleep 2 && rm -rf {}",
+            directory.display()
+        )
+    }
+
+    /// Leaves the server running and its directory in place, marked kept so that no
+    /// sweep takes it for an orphan.
+    async fn keep(mut self: Box<Self>) -> Result<()> {
+        self.process.lock().expect("not poisoned").take();
+        if let Some(directory) = self.directory.take() {
+            let path = directory.keep();
+            std::fs::write(path.join(KEPT_MARKER), b"kept with --keep\n")
+                .map_err(Error::io(format!("marking {} kept", path.display())))?;
+        }
+        Ok(())
+    }
+
+    async fn stop(mut self: Box<Self>) -> Result<()> {
+        tokio::task::spawn_blocking(move || self.shutdown())
+            .await
+            .map_err(|error| Error::Infrastructure(format!("stopping the local server: {error}")))
+    }
+
+    fn cache_identity(&self) -> std::result::Result<String, String> {
+        Ok(self.identity())
+    }
+
+    async fn save_cluster(
+        &self,
+        cache: &Cache,
+        key: &Key,
+        meta: serde_json::Value,
+        admin: &Config,
+    ) -> Result<std::result::Result<Filled, String>> {
+        let (cache, key, admin) = (cache.clone(), key.clone(), admin.clone());
+        self.restart_around(
+            move |data: PathBuf, _| cache.fill(Kind::Seeded, &key, meta, &data),
+            |_| admin,
+        )
+        .await
+    }
+
+    async fn load_cluster(
+        &self,
+        entry: Entry,
+        cached_admin: &Config,
+        admin: &Config,
+    ) -> Result<std::result::Result<(), String>> {
+        self.restart_around(
+            move |data: PathBuf, owner| {
+                // Copied beside the data first: a corrupt entry leaves the server's own
+                // data as it was.
+                let incoming = data.with_file_name("data-from-cache");
+                let _ = std::fs::remove_dir_all(&incoming);
+                entry.restore(&incoming, owner)?;
+                std::fs::remove_dir_all(&data)
+                    .and_then(|()| std::fs::rename(&incoming, &data))
+                    .map_err(|error| format!("putting the cached data in place: {error}"))
+            },
+            |loaded: &std::result::Result<(), String>| match loaded {
+                Ok(()) => cached_admin.clone(),
+                Err(_) => admin.clone(),
+            },
+        )
+        .await
+    }
+}
+
+fn capacity_of(directory: &Path) -> Capacity {
+    let remedy = "free space there, point TMPDIR at a larger filesystem, or use --backend url with a server that has the room".to_owned();
+    match nix::sys::statvfs::statvfs(directory) {
+        // Block counts and sizes are 32-bit on some platforms.
+        #[allow(clippy::unnecessary_cast)]
+        Ok(stats) => Capacity {
+            available: Some(stats.blocks_available() as u64 * stats.fragment_size() as u64),
+            measured: format!(
+                "free on the filesystem holding {} (the local server's data directory, under TMPDIR)",
+                directory.display()
+            ),
+            remedy,
+        },
+        Err(error) => Capacity {
+            available: None,
+            measured: format!("unknown: statvfs({}) failed: {error}", directory.display()),
+            remedy,
+        },
+    }
+}
+
+
+/// Where the local backend's leftovers are: server directories under the temporary
+/// directory.
+pub(super) struct Directories;
+
+#[async_trait]
+impl Place for Directories {
+    async fn leftovers(&self) -> std::result::Result<Vec<Leftover>, String> {
+        leftovers()
+    }
+}
+
+/// A local server directory a dead or kept run left, with the postmaster still
+/// running in it, if one does.
+#[derive(Debug)]
+struct Directory {
+    path: PathBuf,
+    postmaster: Option<u32>,
+}
+
+impl std::fmt::Display for Directory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "local server directory {}", self.path.display())
+    }
+}
+
+#[async_trait]
+impl Remains for Directory {
+    fn still_running(&self) -> Option<String> {
+        self.postmaster
+            .map(|pid| format!("its server (pid {pid}) still runs"))
+    }
+
+    fn removed(&self) -> String {
+        match self.postmaster {
+            Some(pid) => format!("stopped the server (pid {pid}) and removed {self}"),
+            None => format!("removed {self}"),
+        }
+    }
+
+    async fn remove(&self) -> std::result::Result<(), String> {
+        let (path, postmaster) = (self.path.clone(), self.postmaster);
+        tokio::task::spawn_blocking(move || remove_leftover(&path, postmaster))
+            .await
+            .map_err(|error| error.to_string())?
     }
 }
 
@@ -451,7 +610,7 @@ fn log_file(path: &Path, owner: &Option<User>) -> Result<std::fs::File> {
 /// Local server directories under the temporary directory that no live run owns:
 /// those whose owner is gone, those kept with `--keep`, and (from plancheck versions
 /// before owner tokens) those no server runs in.
-pub(super) fn leftovers() -> std::result::Result<Vec<Leftover>, String> {
+fn leftovers() -> std::result::Result<Vec<Leftover>, String> {
     let temp = std::env::temp_dir();
     let entries = match std::fs::read_dir(&temp) {
         Ok(entries) => entries,
@@ -494,10 +653,7 @@ pub(super) fn leftovers() -> std::result::Result<Vec<Leftover>, String> {
                     None => State::Orphaned("no server runs in it".into()),
                 }
             };
-            Some(Leftover {
-                resource: Resource::Directory { path, postmaster },
-                state,
-            })
+            Some(Leftover::new(Directory { path, postmaster }, state))
         })
         .collect();
     found.sort_by_key(|leftover| leftover.resource.to_string());
@@ -533,7 +689,7 @@ fn running_postmaster(directory: &Path) -> Option<u32> {
 }
 
 /// Stops the leftover's postmaster, if it still runs, and removes its directory.
-pub(super) fn remove_leftover(
+fn remove_leftover(
     directory: &Path,
     postmaster: Option<u32>,
 ) -> std::result::Result<(), String> {
@@ -545,7 +701,7 @@ pub(super) fn remove_leftover(
 
 /// For the clean-up after an interrupt: whatever is left of a directory this process
 /// created.
-pub(super) fn remove_directory(directory: &Path) -> String {
+fn remove_directory(directory: &Path) -> String {
     match remove_leftover(directory, running_postmaster(directory)) {
         Ok(()) => format!("removed {}", directory.display()),
         Err(error) => format!("could not remove {}: {error}", directory.display()),
@@ -731,4 +887,21 @@ fn find_bindir() -> Result<PathBuf> {
                     .into(),
             )
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_local_directory_reports_its_filesystem() {
+        let directory = tempfile::tempdir().unwrap();
+        let capacity = capacity_of(directory.path());
+        assert!(capacity.available.is_some_and(|bytes| bytes > 0));
+        assert!(
+            capacity
+                .measured
+                .contains(&directory.path().display().to_string())
+        );
+    }
 }

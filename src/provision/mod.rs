@@ -5,8 +5,8 @@
 //! outside that database is ever touched. Only this module knows about Docker,
 //! testcontainers or host binaries.
 
+mod backend;
 mod cached;
-mod capacity;
 mod connect;
 mod docker;
 mod local;
@@ -25,7 +25,8 @@ use crate::cache::Cache;
 use crate::error::{Error, Result};
 
 pub use crate::outcome::Backend;
-pub use capacity::Capacity;
+use backend::{Running, Started};
+pub use backend::{Capacity, Place};
 use connect::wait_until_ready;
 pub use connect::{DEFAULT_CONNECT_TIMEOUT, connect, conninfo, describe, parse_database_url};
 pub use docker::{CONTAINER_LABEL, DEFAULT_IMAGE, OWNER_LABEL, PROCESS_LABEL};
@@ -115,9 +116,12 @@ pub const THROWAWAY_SERVER_SETTINGS: [(&str, &str); 10] = [
     ("autovacuum", "off"),
 ];
 
-/// A running server plancheck may create scratch databases on.
+/// A running server plancheck may create scratch databases on, whichever backend
+/// started it (see `backend`).
 pub struct Server {
     backend: Backend,
+    /// What the server says it runs, read once it is up.
+    version: ServerVersion,
     /// How to reach the server's maintenance database.
     admin: Config,
     /// Why `auto` chose this backend, for the report.
@@ -127,10 +131,19 @@ pub struct Server {
     pub startup: std::time::Duration,
     /// What the sweep before start-up removed (or failed to), one line each.
     pub swept: Vec<String>,
-    handle: Handle,
+    running: Box<dyn Running>,
     registry: Registry,
     /// The cache this run may use (see [`Server::data_cache`]).
     cache: Option<Cache>,
+}
+
+/// The PostgreSQL a server runs, as it says itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerVersion {
+    /// `server_version_num / 10000`: 13, 15, 17.
+    pub major: u32,
+    /// `server_version`, such as `15.18 (Debian 15.18-0+deb12u1)`.
+    pub text: String,
 }
 
 /// What a server holds on this machine: what must be gone after it stops.
@@ -141,31 +154,52 @@ pub struct Resources {
     pub directory: Option<PathBuf>,
 }
 
-enum Handle {
-    Docker(Box<docker::DockerServer>),
-    Local(Box<local::LocalServer>),
-    External,
+/// A backend's server, started, with what the start-up found on the way.
+struct Provisioned {
+    started: Started,
+    selection_note: Option<String>,
+    swept: Vec<String>,
 }
 
 impl Server {
     /// Starts (or, for `url`, reaches) a server as the options ask.
     pub async fn start(options: &ProvisionOptions) -> Result<Server> {
         let clock = std::time::Instant::now();
-        let mut server = Server::start_backend(options).await?;
-        server.startup = clock.elapsed();
-        if let Some(major) = options.pg {
-            let running = server.major_version().await?;
-            if running != major {
-                let _ = server.stop().await;
-                return Err(Error::Infrastructure(format!(
-                    "--pg {major} asked for PostgreSQL {major}, but {} runs PostgreSQL {running}",
-                    match options.backend {
-                        BackendChoice::Url => "the server --database-url names".to_owned(),
-                        _ =>
-                            format!("what the {:?} backend started", options.backend).to_lowercase(),
-                    }
-                )));
+        let Provisioned {
+            started: Started { admin, running },
+            selection_note,
+            swept,
+        } = Server::start_backend(options).await?;
+        let version = match read_version(&admin).await {
+            Ok(version) => version,
+            Err(error) => {
+                let _ = running.stop().await;
+                return Err(error);
             }
+        };
+        let server = Server {
+            backend: running.describe(),
+            version,
+            admin,
+            selection_note,
+            startup: clock.elapsed(),
+            swept,
+            running,
+            registry: options.registry.clone(),
+            cache: options.cache.clone(),
+        };
+        if let Some(major) = options.pg
+            && server.version.major != major
+        {
+            let running = server.version.major;
+            let _ = server.stop().await;
+            return Err(Error::Infrastructure(format!(
+                "--pg {major} asked for PostgreSQL {major}, but {} runs PostgreSQL {running}",
+                match options.backend {
+                    BackendChoice::Url => "the server --database-url names".to_owned(),
+                    _ => format!("what the {:?} backend started", options.backend).to_lowercase(),
+                }
+            )));
         }
         Ok(server)
     }
@@ -210,99 +244,88 @@ impl Server {
         }
     }
 
-    /// The server's major version (`server_version_num / 10000`).
-    pub async fn major_version(&self) -> Result<u32> {
-        let admin = connect(&self.admin).await?;
-        let number: i32 = admin
-            .query_one("SELECT current_setting('server_version_num')::int", &[])
-            .await
-            .map_err(Error::database("asking the server's version"))?
-            .get(0);
-        Ok((number / 10_000) as u32)
+    /// What the server runs.
+    pub fn version(&self) -> &ServerVersion {
+        &self.version
     }
 
-    async fn start_backend(options: &ProvisionOptions) -> Result<Server> {
+    /// Starts the backend `options` choose, after sweeping the orphans of its kind.
+    async fn start_backend(options: &ProvisionOptions) -> Result<Provisioned> {
         let registry = &options.registry;
-        let mut server = match options.backend {
+        let swept_then = |started: Started, swept: Vec<String>| Provisioned {
+            started,
+            selection_note: None,
+            swept,
+        };
+        match options.backend {
             BackendChoice::Docker => {
-                let swept = sweep::orphans(&sweep::Scope {
-                    docker: true,
-                    ..sweep::Scope::default()
-                })
-                .await;
-                let mut server = docker::start(&options.image_for(), registry).await?;
-                server.swept = swept;
-                server
+                let swept = sweep::orphans(&[Box::new(docker::Containers) as Box<dyn Place>]).await;
+                let started = docker::start(&options.image_for(), registry).await?;
+                Ok(swept_then(started, swept))
             }
             BackendChoice::Local => {
-                let swept = sweep::orphans(&sweep::Scope {
-                    local: true,
-                    ..sweep::Scope::default()
-                })
-                .await;
-                let mut server = local::start(registry, options.cache.as_ref(), options.pg).await?;
-                server.swept = swept;
-                server
+                let swept =
+                    sweep::orphans(&[Box::new(local::Directories) as Box<dyn Place>]).await;
+                let started = local::start(registry, options.cache.as_ref(), options.pg).await?;
+                Ok(swept_then(started, swept))
             }
             BackendChoice::Url => {
                 let url = options.database_url.as_deref().ok_or_else(|| {
                     Error::Usage("--backend url needs --database-url postgres://…".into())
                 })?;
-                Server::start_url(url).await?
+                Server::start_url(url).await
             }
-            BackendChoice::Auto => {
-                if let Some(url) = options.database_url.as_deref() {
-                    Server::start_url(url).await?
-                } else {
-                    Server::start_auto(options).await?
-                }
-            }
-        };
-        server.registry = registry.clone();
-        server.cache = options.cache.clone();
-        Ok(server)
+            BackendChoice::Auto => match options.database_url.as_deref() {
+                Some(url) => Server::start_url(url).await,
+                None => Server::start_auto(options).await,
+            },
+        }
     }
 
     /// The url backend, after sweeping the orphaned scratch databases there.
-    async fn start_url(url: &str) -> Result<Server> {
-        let mut server = url::start(url).await?;
-        server.swept = sweep::orphans(&sweep::Scope {
-            server: Some(server.admin.clone()),
-            ..sweep::Scope::default()
+    async fn start_url(url: &str) -> Result<Provisioned> {
+        let started = url::start(url).await?;
+        let swept =
+            sweep::orphans(&[Box::new(url::Databases(started.admin.clone())) as Box<dyn Place>])
+                .await;
+        Ok(Provisioned {
+            started,
+            selection_note: None,
+            swept,
         })
-        .await;
-        Ok(server)
     }
 
-    async fn start_auto(options: &ProvisionOptions) -> Result<Server> {
+    async fn start_auto(options: &ProvisionOptions) -> Result<Provisioned> {
         let registry = &options.registry;
         let docker_reason = docker::availability(&options.image_for()).await.err();
-        let swept = sweep::orphans(&sweep::Scope {
-            docker: docker_reason.is_none(),
-            local: true,
-            server: None,
-        })
-        .await;
-        let mut server = match docker_reason {
-            None => docker::start(&options.image_for(), registry).await?,
-            Some(docker_reason) => {
-                let mut server = local::start(registry, options.cache.as_ref(), options.pg)
-                    .await
-                    .map_err(|local_error| {
-                        Error::Infrastructure(format!(
-                            "no PostgreSQL could be started. Docker: {docker_reason}. \
-                                 Host binaries: {local_error}. Install PostgreSQL server binaries \
-                                 (e.g. `apt-get install postgresql`) or set PLANCHECK_PG_BINDIR, \
-                                 make a Docker engine and image available (--image, DOCKER_HOST), \
-                                 or pass --database-url for a server you already run"
-                        ))
-                    })?;
-                server.selection_note = Some(format!("docker not used: {docker_reason}"));
-                server
-            }
+        let mut places: Vec<Box<dyn Place>> = vec![Box::new(local::Directories)];
+        if docker_reason.is_none() {
+            places.insert(0, Box::new(docker::Containers));
+        }
+        let swept = sweep::orphans(&places).await;
+        let Some(docker_reason) = docker_reason else {
+            return Ok(Provisioned {
+                started: docker::start(&options.image_for(), registry).await?,
+                selection_note: None,
+                swept,
+            });
         };
-        server.swept = swept;
-        Ok(server)
+        let started = local::start(registry, options.cache.as_ref(), options.pg)
+            .await
+            .map_err(|local_error| {
+                Error::Infrastructure(format!(
+                    "no PostgreSQL could be started. Docker: {docker_reason}. \
+                     Host binaries: {local_error}. Install PostgreSQL server binaries \
+                     (e.g. `apt-get install postgresql`) or set PLANCHECK_PG_BINDIR, \
+                     make a Docker engine and image available (--image, DOCKER_HOST), \
+                     or pass --database-url for a server you already run"
+                ))
+            })?;
+        Ok(Provisioned {
+            started,
+            selection_note: Some(format!("docker not used: {docker_reason}")),
+            swept,
+        })
     }
 
     /// The backend this server runs on.
@@ -317,9 +340,8 @@ impl Server {
         let name = scratch_name(hint);
         // The lock comes first: a sweep must never see the database without it.
         let lock = url::hold_lock(&self.admin, &name).await?;
-        let external = matches!(self.handle, Handle::External);
-        if external {
-            self.registry.database(&name, &self.admin);
+        if self.running.scratch_outlives_server() {
+            url::register_database(&self.registry, &name, &self.admin);
         }
         let admin = connect(&self.admin).await?;
         admin
@@ -361,89 +383,39 @@ impl Server {
 
     /// The container, process and directory this server holds.
     pub fn resources(&self) -> Resources {
-        match &self.handle {
-            Handle::Docker(server) => Resources {
-                container_id: Some(server.id().to_owned()),
-                ..Resources::default()
-            },
-            Handle::Local(server) => {
-                let (directory, pid) = server.location();
-                Resources {
-                    process_id: Some(pid),
-                    directory: Some(directory),
-                    ..Resources::default()
-                }
-            }
-            Handle::External => Resources::default(),
-        }
+        self.running.resources()
+    }
+
+    /// The room left for data on this server's storage, for the disk guard. A
+    /// measurement that fails (a container without `df`) gives an unknown capacity
+    /// rather than an error: the guard then says it could not check, and the run goes
+    /// on.
+    pub async fn capacity(&self) -> Capacity {
+        self.running.capacity().await
+    }
+
+    /// What to try when servers of this backend keep going away under runs: the
+    /// others.
+    pub fn if_lost(&self) -> &'static str {
+        self.running.if_lost()
     }
 
     /// How to reach `database` on this server from a shell: a command that opens
     /// `psql` on it, what `--keep` prints for each kept database.
     pub fn connection_hint(&self, database: &str) -> String {
-        let password = || self.password();
-        match &self.handle {
-            Handle::Docker(_) => {
-                let host = match self.admin.get_hosts().first() {
-                    Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
-                    _ => "127.0.0.1".to_owned(),
-                };
-                let port = self.admin.get_ports().first().copied().unwrap_or(5432);
-                format!(
-                    "psql 'postgresql://postgres:{}@{host}:{port}/{database}'",
-                    password()
-                )
-            }
-            Handle::Local(server) => format!(
-                "PGPASSWORD={} psql -h {} -U postgres -d {database}",
-                password(),
-                server.location().0.display()
-            ),
-            // The user's own password stays out of the output (see `conninfo`).
-            Handle::External => format!("psql {}", shell_quote(&conninfo(&self.admin, database))),
-        }
+        self.running.connection_hint(&self.admin, database)
     }
 
     /// The superuser password this server was started with (empty on a `url` server
     /// whose URL has none).
     fn password(&self) -> String {
-        self.admin
-            .get_password()
-            .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
-            .unwrap_or_default()
+        password_of(&self.admin)
     }
 
     /// A command that removes what `--keep` kept: the container, the local server and
     /// its directory, or on a server the user named, the `kept` scratch databases.
     pub fn removal_hint(&self, kept: &[String]) -> String {
-        match &self.handle {
-            Handle::Docker(server) => format!("docker rm -f {}", server.id()),
-            Handle::Local(server) => {
-                let (directory, pid) = server.location();
-                format!(
-                    "kill -INT {pid} && sleep 2 && rm -rf {}",
-                    directory.display()
-                )
-            }
-            Handle::External => {
-                // As tokio-postgres does, the maintenance database defaults to the
-                // user's name.
-                let admin_database = self
-                    .admin
-                    .get_dbname()
-                    .or(self.admin.get_user())
-                    .unwrap_or("postgres");
-                let drops: Vec<String> = kept
-                    .iter()
-                    .map(|name| format!("-c 'DROP DATABASE {name} WITH (FORCE)'"))
-                    .collect();
-                format!(
-                    "psql {} {}",
-                    shell_quote(&conninfo(&self.admin, admin_database)),
-                    drops.join(" ")
-                )
-            }
-        }
+        self.running.removal_hint(&self.admin, kept)
     }
 
     /// Leaves the server running after plancheck exits (for `--keep`): the container
@@ -451,23 +423,49 @@ impl Server {
     /// marked kept, so no sweep removes it; `plancheck clean --yes` does.
     pub async fn keep(self) -> Result<()> {
         self.registry.forget_servers();
-        match self.handle {
-            Handle::Docker(server) => server.keep().await,
-            Handle::Local(server) => server.keep(),
-            Handle::External => Ok(()),
-        }
+        self.running.keep().await
     }
 
     /// Stops the server and removes what it left (container, data directory). A
-    /// server dropped without `stop` is cleaned up by its handle's `Drop` as well; this
+    /// server dropped without `stop` is cleaned up by its guard's `Drop` as well; this
     /// is the orderly path that can report errors.
     pub async fn stop(self) -> Result<()> {
-        match self.handle {
-            Handle::Docker(server) => server.stop().await,
-            Handle::Local(server) => server.stop().await,
-            Handle::External => Ok(()),
-        }
+        self.running.stop().await
     }
+}
+
+/// Where every backend's leftovers may be, for `plancheck clean`: the Docker engine's
+/// containers, local server directories, and with `server`, the scratch databases on
+/// that server.
+pub fn all_places(server: Option<Config>) -> Vec<Box<dyn Place>> {
+    let mut places: Vec<Box<dyn Place>> =
+        vec![Box::new(docker::Containers), Box::new(local::Directories)];
+    places.extend(server.map(|server| Box::new(url::Databases(server)) as Box<dyn Place>));
+    places
+}
+
+/// What the server says it runs.
+async fn read_version(admin: &Config) -> Result<ServerVersion> {
+    let client = connect(admin).await?;
+    let row = client
+        .query_one(
+            "SELECT current_setting('server_version'), current_setting('server_version_num')::int",
+            &[],
+        )
+        .await
+        .map_err(Error::database("asking the server's version"))?;
+    Ok(ServerVersion {
+        text: row.get(0),
+        major: (row.get::<_, i32>(1) / 10_000) as u32,
+    })
+}
+
+/// The password in `admin`, or empty.
+fn password_of(admin: &Config) -> String {
+    admin
+        .get_password()
+        .map(|bytes| String::from_utf8_lossy(bytes).into_owned())
+        .unwrap_or_default()
 }
 
 /// A fresh scratch database name: `plancheck_`, the hint made an identifier, and a
@@ -526,7 +524,7 @@ impl ScratchDatabase {
             ))
             .await
             .map_err(Error::database(format!("marking {} kept", self.name)))?;
-        self.registry.forget_database(&self.name);
+        self.registry.forget(&url::database_key(&self.name));
         Ok(self.name)
     }
 
@@ -543,7 +541,7 @@ impl ScratchDatabase {
                 "dropping scratch database {}",
                 self.name
             )))?;
-        self.registry.forget_database(&self.name);
+        self.registry.forget(&url::database_key(&self.name));
         Ok(())
     }
 }

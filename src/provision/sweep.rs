@@ -5,33 +5,16 @@
 //! and removes them with `--yes`. A resource whose owner still runs is never touched.
 
 use std::fmt;
+use std::sync::Arc;
 
-use tokio_postgres::Config;
-
-use super::{docker, local, url};
+pub use super::backend::{Place, Remains};
 
 /// Something a plancheck run left behind.
 #[derive(Debug, Clone)]
 pub struct Leftover {
-    pub resource: Resource,
+    /// What it is, and how its backend removes it.
+    pub resource: Arc<dyn Remains>,
     pub state: State,
-}
-
-/// What kind of thing, and how to find it again.
-#[derive(Debug, Clone)]
-pub enum Resource {
-    Container {
-        id: String,
-        name: String,
-    },
-    Directory {
-        path: std::path::PathBuf,
-        postmaster: Option<u32>,
-    },
-    Database {
-        name: String,
-        server: Box<Config>,
-    },
 }
 
 /// Why it is there.
@@ -43,44 +26,25 @@ pub enum State {
     Kept,
 }
 
-impl fmt::Display for Resource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Resource::Container { id, name } => {
-                write!(f, "container {} ({name})", &id[..id.len().min(12)])
-            }
-            Resource::Directory { path, .. } => {
-                write!(f, "local server directory {}", path.display())
-            }
-            Resource::Database { name, .. } => write!(f, "scratch database {name}"),
+impl Leftover {
+    pub fn new(resource: impl Remains + 'static, state: State) -> Leftover {
+        Leftover {
+            resource: Arc::new(resource),
+            state,
         }
     }
-}
 
-impl Leftover {
     /// Why it is there, and what still runs in it.
     pub fn why(&self) -> String {
-        match &self.resource {
-            Resource::Directory {
-                postmaster: Some(pid),
-                ..
-            } => format!("{}; its server (pid {pid}) still runs", self.state),
-            _ => self.state.to_string(),
+        match self.resource.still_running() {
+            Some(running) => format!("{}; {running}", self.state),
+            None => self.state.to_string(),
         }
     }
 
     /// What removing it did, for the user.
     pub fn removed(&self) -> String {
-        match &self.resource {
-            Resource::Directory {
-                postmaster: Some(pid),
-                ..
-            } => format!(
-                "stopped the server (pid {pid}) and removed {}",
-                self.resource
-            ),
-            _ => format!("removed {}", self.resource),
-        }
+        self.resource.removed()
     }
 }
 
@@ -93,16 +57,6 @@ impl fmt::Display for State {
     }
 }
 
-/// Where to look.
-#[derive(Debug, Clone, Default)]
-pub struct Scope {
-    /// Containers on the Docker engine (if one answers).
-    pub docker: bool,
-    /// Server directories under the temporary directory.
-    pub local: bool,
-    /// Scratch databases on this server.
-    pub server: Option<Config>,
-}
 
 /// What a look for leftovers found, and where it could not look.
 #[derive(Debug, Default)]
@@ -114,42 +68,25 @@ pub struct Survey {
 }
 
 /// Every leftover in `scope`, orphaned and kept; live runs' resources are left out.
-pub async fn find(scope: &Scope) -> Survey {
+pub async fn find(scope: &[Box<dyn Place>]) -> Survey {
     let mut survey = Survey::default();
-    let mut add = |found: Result<Vec<Leftover>, String>| match found {
-        Ok(found) => survey.leftovers.extend(found),
-        Err(why) => survey.unlooked.push(why),
-    };
-    if scope.docker {
-        add(docker::leftovers().await);
-    }
-    if scope.local {
-        add(local::leftovers());
-    }
-    if let Some(server) = &scope.server {
-        add(url::leftovers(server).await);
+    for place in scope {
+        match place.leftovers().await {
+            Ok(found) => survey.leftovers.extend(found),
+            Err(why) => survey.unlooked.push(why),
+        }
     }
     survey
 }
 
 /// Removes one leftover; `Err` says why it could not be.
 pub async fn remove(leftover: &Leftover) -> Result<(), String> {
-    match &leftover.resource {
-        Resource::Container { id, .. } => docker::remove(id).await,
-        Resource::Directory { path, postmaster } => {
-            let path = path.clone();
-            let postmaster = *postmaster;
-            tokio::task::spawn_blocking(move || local::remove_leftover(&path, postmaster))
-                .await
-                .map_err(|error| error.to_string())?
-        }
-        Resource::Database { name, server } => url::drop_leftover(name, server).await,
-    }
+    leftover.resource.remove().await
 }
 
 /// Removes the orphans in `scope` (never what was kept) and says what went, and
 /// where it could not look.
-pub async fn orphans(scope: &Scope) -> Vec<String> {
+pub async fn orphans(scope: &[Box<dyn Place>]) -> Vec<String> {
     let survey = find(scope).await;
     let mut lines: Vec<String> = survey
         .unlooked

@@ -4,10 +4,15 @@
 //! harness does): a `plancheck_*` database nobody holds the lock of belongs to a run
 //! that is gone, whichever machine it ran on.
 
+use std::time::Duration;
+
+use async_trait::async_trait;
 use tokio_postgres::Config;
 
-use super::sweep::{Leftover, Resource, State};
-use super::{Backend, Handle, Server, connect};
+use super::backend::{Capacity, Place, Remains, Running, Started};
+use super::registry::Registry;
+use super::sweep::{Leftover, State};
+use super::{Backend, Resources, connect, conninfo, shell_quote};
 use crate::error::{Error, Result, ServerError};
 
 /// The first key of every plancheck advisory lock ("plnc"); the second is a hash of
@@ -21,23 +26,148 @@ pub(super) const KEPT_COMMENT: &str = "plancheck: kept with --keep";
 /// owner token follows): what tells plancheck's databases from others.
 pub(super) const SCRATCH_COMMENT: &str = "plancheck scratch database of ";
 
-pub(super) async fn start(url: &str) -> Result<Server> {
+pub(super) async fn start(url: &str) -> Result<Started> {
     let admin = super::parse_database_url(url)?;
     // Reach the server now, so a wrong URL fails before any work is done, naming
     // where it looked and whether the server refused or could not be reached.
     connect(&admin).await?;
-    Ok(Server {
-        backend: Backend::Url {
+    Ok(Started {
+        running: Box::new(External {
             host: super::describe(&admin),
-        },
+        }),
         admin,
-        selection_note: None,
-        startup: std::time::Duration::ZERO,
-        swept: Vec::new(),
-        registry: super::Registry::new(),
-        handle: Handle::External,
-        cache: None,
     })
+}
+
+/// A server the user runs: plancheck neither starts nor stops it, and owns only the
+/// scratch databases it creates there.
+struct External {
+    /// Where it is, for the report (never with the password).
+    host: String,
+}
+
+#[async_trait]
+impl Running for External {
+    fn describe(&self) -> Backend {
+        Backend::new("url", &self.host)
+    }
+
+    fn if_lost(&self) -> &'static str {
+        "try a throwaway server of plancheck's own (--backend local or docker) to tell the server from the run"
+    }
+
+    fn resources(&self) -> Resources {
+        Resources::default()
+    }
+
+    async fn capacity(&self) -> Capacity {
+        Capacity {
+            available: None,
+            measured: "unknown: the free space of the server --database-url names is not visible from here".into(),
+            remedy: "make sure that server has the room".into(),
+        }
+    }
+
+    /// The user's own password stays out of the output (see `conninfo`).
+    fn connection_hint(&self, admin: &Config, database: &str) -> String {
+        format!("psql {}", shell_quote(&conninfo(admin, database)))
+    }
+
+    fn removal_hint(&self, admin: &Config, kept: &[String]) -> String {
+        // As tokio-postgres does, the maintenance database defaults to the user's name.
+        let admin_database = admin
+            .get_dbname()
+            .or(admin.get_user())
+            .unwrap_or("postgres");
+        let drops: Vec<String> = kept
+            .iter()
+            .map(|name| format!("-c 'DROP DATABASE {name} WITH (FORCE)'"))
+            .collect();
+        format!(
+            "psql {} {}",
+            shell_quote(&conninfo(admin, admin_database)),
+            drops.join(" ")
+        )
+    }
+
+    fn scratch_outlives_server(&self) -> bool {
+        true
+    }
+
+    async fn keep(self: Box<Self>) -> Result<()> {
+        Ok(())
+    }
+
+    async fn stop(self: Box<Self>) -> Result<()> {
+        Ok(())
+    }
+
+    fn cache_identity(&self) -> std::result::Result<String, String> {
+        Err("not kept on a server --database-url names: its files are not ours".into())
+    }
+}
+
+/// Writes down scratch database `name` on `admin`'s server for the clean-up after an
+/// interrupt: it outlives the process unless dropped.
+pub(super) fn register_database(registry: &Registry, name: &str, admin: &Config) {
+    let (name, admin) = (name.to_owned(), admin.clone());
+    registry.register(database_key(&name), false, move || {
+        Box::pin(async move {
+            let line = match tokio::time::timeout(
+                Duration::from_secs(10),
+                drop_database(&name, &admin),
+            )
+            .await
+            {
+                Ok(Ok(())) => format!("dropped scratch database {name}"),
+                Ok(Err(error)) => format!("could not drop {name}: {error}"),
+                Err(_) => format!("could not drop {name} within 10s"),
+            };
+            vec![line]
+        })
+    });
+}
+
+/// The registry's key of scratch database `name`.
+pub(super) fn database_key(name: &str) -> String {
+    format!("database {name}")
+}
+
+/// Cancels what still runs in `name`, then drops it: `WITH (FORCE)` ends the
+/// sessions, but cancelling first lets a long `CREATE INDEX` stop at once rather than
+/// at the next check for termination. A `CREATE DATABASE` of that name still running
+/// (the interrupt came while it was under way) is cancelled too; the drop is repeated
+/// until neither the database nor its creation is left.
+async fn drop_database(name: &str, admin: &Config) -> Result<()> {
+    let client = connect(admin).await?;
+    let creating = format!("CREATE DATABASE {name} %");
+    loop {
+        client
+            .execute(
+                "SELECT pg_cancel_backend(pid) FROM pg_stat_activity \
+                 WHERE pid <> pg_backend_pid() AND (datname = $1 OR query LIKE $2)",
+                &[&name, &creating],
+            )
+            .await
+            .map_err(Error::database(format!("cancelling statements in {name}")))?;
+        client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await
+            .map_err(Error::database(format!("dropping {name}")))?;
+        let left: bool = client
+            .query_one(
+                "SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1) \
+                 OR EXISTS (SELECT FROM pg_stat_activity WHERE query LIKE $2 AND state = 'active' AND pid <> pg_backend_pid())",
+                &[&name, &creating],
+            )
+            .await
+            .map_err(Error::database(format!("checking that {name} is gone")))?
+            .get(0);
+        if !left {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// The advisory lock's second key for a database name (FNV-1a).
@@ -79,12 +209,42 @@ pub(super) async fn hold_lock(admin: &Config, name: &str) -> Result<tokio_postgr
     Ok(keeper)
 }
 
+/// Where the url backend's leftovers are: scratch databases on one server.
+pub(super) struct Databases(pub Config);
+
+#[async_trait]
+impl Place for Databases {
+    async fn leftovers(&self) -> std::result::Result<Vec<Leftover>, String> {
+        leftovers(&self.0).await
+    }
+}
+
+/// A scratch database a dead or kept run left.
+#[derive(Debug)]
+struct Database {
+    name: String,
+    server: Config,
+}
+
+impl std::fmt::Display for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "scratch database {}", self.name)
+    }
+}
+
+#[async_trait]
+impl Remains for Database {
+    async fn remove(&self) -> std::result::Result<(), String> {
+        drop_leftover(&self.name, &self.server).await
+    }
+}
+
 /// This role's scratch databases (marked so by their comment) that no live run
 /// holds: orphans, and those kept with `--keep`. The databases are listed before the
 /// locks are read: a run takes its lock before it creates its database, so a database
 /// seen here whose lock is not seen after is truly orphaned. `Err` says why the server
 /// could not be looked at: that is no all-clear.
-pub(super) async fn leftovers(server: &Config) -> std::result::Result<Vec<Leftover>, String> {
+async fn leftovers(server: &Config) -> std::result::Result<Vec<Leftover>, String> {
     let place = super::describe(server);
     let client = connect(server).await.map_err(|error| error.to_string())?;
     let failed = |what: &str| {
@@ -134,19 +294,19 @@ pub(super) async fn leftovers(server: &Config) -> std::result::Result<Vec<Leftov
             } else {
                 State::Orphaned("no live run holds its lock".into())
             };
-            Some(Leftover {
-                resource: Resource::Database {
+            Some(Leftover::new(
+                Database {
                     name,
-                    server: Box::new(server.clone()),
+                    server: server.clone(),
                 },
                 state,
-            })
+            ))
         })
         .collect())
 }
 
 /// Drops a leftover scratch database, ending whatever still runs in it.
-pub(super) async fn drop_leftover(name: &str, server: &Config) -> std::result::Result<(), String> {
+async fn drop_leftover(name: &str, server: &Config) -> std::result::Result<(), String> {
     let client = connect(server).await.map_err(|error| error.to_string())?;
     client
         .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))

@@ -283,11 +283,6 @@ pub fn plan_file_name(cell: &Cell, query: &str) -> String {
 /// The document of `outcome`.
 pub fn report(outcome: &Outcome) -> Report {
     let environment = &outcome.environment;
-    let (backend, backend_detail) = match &environment.backend {
-        crate::outcome::Backend::Docker { image } => ("docker", image.clone()),
-        crate::outcome::Backend::Local { bindir } => ("local", bindir.display().to_string()),
-        crate::outcome::Backend::Url { host } => ("url", host.clone()),
-    };
     Report {
         format: FORMAT.to_owned(),
         format_version: FORMAT_VERSION,
@@ -327,8 +322,8 @@ pub fn report(outcome: &Outcome) -> Report {
             cache: outcome.seeded.cache.clone(),
         },
         server: ServerFacts {
-            backend: backend.to_owned(),
-            backend_detail,
+            backend: environment.backend.kind.clone(),
+            backend_detail: environment.backend.detail.clone(),
             backend_note: environment.backend_note.clone(),
             notes: environment.notes.clone(),
             version: environment.server_version.clone(),

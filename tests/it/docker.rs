@@ -32,9 +32,7 @@ async fn scenario_runs_in_a_container_and_matches_the_local_backend() {
     let server = docker_server(&image).await;
     assert_eq!(
         server.backend(),
-        &Backend::Docker {
-            image: image.clone()
-        }
+        &Backend::new("docker", &*image)
     );
     assert_eq!(containers_of(me).len(), 1, "one container per run");
     let in_docker = run_scenario(&server, &scenario, &quick_options())

@@ -153,9 +153,7 @@ pub(crate) fn sample_outcome() -> Outcome {
             ],
         },
         environment: Environment {
-            backend: Backend::Local {
-                bindir: "/usr/lib/postgresql/15/bin".into(),
-            },
+            backend: Backend::new("local", "/usr/lib/postgresql/15/bin"),
             backend_note: None,
             notes: vec![],
             server_version: "15.18".into(),

@@ -67,7 +67,7 @@ const IN_FLIGHT: usize = 64;
 impl DockerServer {
     /// What names this server's build in a cache key: the image's id, or `None` when
     /// the engine did not say it.
-    pub(in crate::provision) fn image_id(&self) -> Option<&str> {
+    pub(super) fn image_id(&self) -> Option<&str> {
         (!self.image_id.is_empty()).then_some(self.image_id.as_str())
     }
 
@@ -102,7 +102,7 @@ impl DockerServer {
     /// Stops the server, unpacks its cluster into `destination` (a new directory on
     /// this host) and starts the server again. The inner error says why nothing usable
     /// was copied.
-    pub(in crate::provision) async fn save_cluster(
+    pub(super) async fn copy_cluster_out(
         &self,
         destination: &Path,
         admin: &tokio_postgres::Config,
@@ -141,7 +141,7 @@ impl DockerServer {
     /// swapped in while the server is stopped. A corrupt entry is found before the
     /// server stops, and leaves it as it was. `cached` reaches the server once the
     /// entry's cluster runs, `own` when it does not.
-    pub(in crate::provision) async fn load_cluster(
+    pub(super) async fn copy_cluster_in(
         &self,
         entry: Entry,
         cached: &tokio_postgres::Config,

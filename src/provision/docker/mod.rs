@@ -2,6 +2,7 @@
 //! testcontainers-modules' Postgres image, with the image name and tag pinned.
 //! `data` moves a container's cluster in and out for the seeded-data cache.
 
+mod capacity;
 mod data;
 
 use std::time::Duration;
@@ -11,12 +12,14 @@ use testcontainers::{ContainerAsync, ImageExt};
 use testcontainers_modules::postgres::Postgres;
 use tokio_postgres::Config;
 
+use async_trait::async_trait;
+
+use super::backend::{Capacity, Place, Remains, Running, Started};
 use super::owner::{Owner, pid_alive};
 use super::registry::Registry;
-use super::sweep::{Leftover, Resource, State};
-use super::{
-    Backend, Handle, Server, THROWAWAY_SERVER_SETTINGS, random_password, wait_until_ready,
-};
+use super::sweep::{Leftover, State};
+use super::{Backend, Resources, THROWAWAY_SERVER_SETTINGS, random_password, wait_until_ready};
+use crate::cache::{Cache, Entry, Filled, Key, Kind};
 use crate::error::{Error, Result};
 
 /// The image used unless `--image` says otherwise: pinned to a full version, never the
@@ -61,6 +64,8 @@ const KEPT_PREFIX: &str = "plancheck-kept-";
 pub(super) struct DockerServer {
     /// `None` once stopped or kept.
     container: Option<ContainerAsync<Postgres>>,
+    /// The image as `name:tag`.
+    image: String,
     /// The image's id (`sha256:…`): what names the server build in a cache key.
     image_id: String,
     /// The session that says, to a sweep that cannot see this process, that the
@@ -158,11 +163,13 @@ pub(super) async fn local_tags(repository: &str) -> Vec<String> {
     tags
 }
 
-pub(super) async fn start(image: &str, registry: &Registry) -> Result<Server> {
+pub(super) async fn start(image: &str, registry: &Registry) -> Result<Started> {
     let (name, tag) = split_image(image);
     // Registered before the container exists: an interrupt while it is being created
     // or started, before testcontainers hands back its guard, is cleaned up by label.
-    registry.docker_container();
+    registry.register("docker: this process's containers", true, || {
+        Box::pin(remove_labelled(OWNER_LABEL, Owner::current().token()))
+    });
     let password = random_password();
     // The image's entrypoint runs a shell (see `data::SUPERVISOR`) that runs the
     // entrypoint again for the server, so that the server can be stopped and started
@@ -252,22 +259,15 @@ pub(super) async fn start(image: &str, registry: &Registry) -> Result<Server> {
         .ok()
         .and_then(|inspected| inspected.image)
         .unwrap_or_default();
-    Ok(Server {
-        backend: Backend::Docker {
-            image: format!("{name}:{tag}"),
-        },
+    Ok(Started {
         admin,
-        selection_note: None,
-        startup: Duration::ZERO,
-        swept: Vec::new(),
-        registry: super::Registry::new(),
-        handle: Handle::Docker(Box::new(DockerServer {
+        running: Box::new(DockerServer {
             container: Some(container),
+            image: format!("{name}:{tag}"),
             image_id,
             keeper: std::sync::Mutex::new(Some(keeper)),
             runtime: tokio::runtime::Handle::current(),
-        })),
-        cache: None,
+        }),
     })
 }
 
@@ -311,11 +311,49 @@ impl DockerServer {
             .as_ref()
             .map_or("", |container| container.id())
     }
+}
+
+#[async_trait]
+impl Running for DockerServer {
+    fn describe(&self) -> Backend {
+        Backend::new("docker", &self.image)
+    }
+
+    fn if_lost(&self) -> &'static str {
+        "try --backend local (the host's binaries)"
+    }
+
+    fn resources(&self) -> Resources {
+        Resources {
+            container_id: Some(self.id().to_owned()),
+            ..Resources::default()
+        }
+    }
+
+    async fn capacity(&self) -> Capacity {
+        capacity::of_container(self.id()).await
+    }
+
+    fn connection_hint(&self, admin: &Config, database: &str) -> String {
+        let host = match admin.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+            _ => "127.0.0.1".to_owned(),
+        };
+        let port = admin.get_ports().first().copied().unwrap_or(5432);
+        format!(
+            "psql 'postgresql://postgres:{}@{host}:{port}/{database}'",
+            super::password_of(admin)
+        )
+    }
+
+    fn removal_hint(&self, _admin: &Config, _kept: &[String]) -> String {
+        format!("docker rm -f {}", self.id())
+    }
 
     /// Leaves the container running: forgetting the handle skips its `Drop`, which
     /// would remove it (the same as `TESTCONTAINERS_COMMAND=keep`). The container is
     /// renamed `plancheck-kept-…` so that no sweep takes it for an orphan.
-    pub(super) async fn keep(mut self) -> Result<()> {
+    async fn keep(mut self: Box<Self>) -> Result<()> {
         let Some(container) = self.container.take() else {
             return Ok(());
         };
@@ -331,7 +369,7 @@ impl DockerServer {
             .map_err(|error| Error::Infrastructure(format!("marking container {id} kept: {error}")))
     }
 
-    pub(super) async fn stop(mut self) -> Result<()> {
+    async fn stop(mut self: Box<Self>) -> Result<()> {
         match self.container.take() {
             Some(container) => container
                 .rm()
@@ -339,6 +377,47 @@ impl DockerServer {
                 .map_err(|error| Error::Infrastructure(format!("removing the container: {error}"))),
             None => Ok(()),
         }
+    }
+
+    fn cache_identity(&self) -> std::result::Result<String, String> {
+        match self.image_id() {
+            Some(id) => Ok(format!("image {id}")),
+            None => Err("off: the Docker engine did not say the container's image id".into()),
+        }
+    }
+
+    async fn save_cluster(
+        &self,
+        cache: &Cache,
+        key: &Key,
+        meta: serde_json::Value,
+        admin: &Config,
+    ) -> Result<std::result::Result<Filled, String>> {
+        let staging = match cache.staging() {
+            Ok(staging) => staging,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        let data = staging.path().join("data");
+        if let Err(reason) = self.copy_cluster_out(&data, admin).await? {
+            return Ok(Err(reason));
+        }
+        let (cache, key) = (cache.clone(), key.clone());
+        tokio::task::spawn_blocking(move || {
+            let filled = cache.fill(Kind::Seeded, &key, meta, &data);
+            drop(staging);
+            filled
+        })
+        .await
+        .map_err(|error| Error::Infrastructure(format!("storing the cluster: {error}")))
+    }
+
+    async fn load_cluster(
+        &self,
+        entry: Entry,
+        cached_admin: &Config,
+        admin: &Config,
+    ) -> Result<std::result::Result<(), String>> {
+        self.copy_cluster_in(entry, cached_admin, admin).await
     }
 }
 
@@ -359,7 +438,7 @@ fn engine() -> Result<bollard::Docker, String> {
 /// Force-removes every container whose `label` is `value`, one line per container,
 /// and lists again until two lists a second and a half apart find none: a container
 /// whose creation was under way when the first list was taken shows up in a later one.
-pub(super) async fn remove_labelled(label: &str, value: &str) -> Vec<String> {
+async fn remove_labelled(label: &str, value: String) -> Vec<String> {
     let Ok(docker) = engine() else {
         return Vec::new();
     };
@@ -415,7 +494,7 @@ pub(super) async fn remove_labelled(label: &str, value: &str) -> Vec<String> {
 /// Force-removes a container (and its anonymous volumes). One that is already gone
 /// counts as removed; one the engine is busy with (being created, or already being
 /// removed) is asked again until it is gone, for up to ten seconds.
-pub(super) async fn remove(id: &str) -> std::result::Result<(), String> {
+async fn remove(id: &str) -> std::result::Result<(), String> {
     let docker = engine()?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
@@ -440,10 +519,41 @@ pub(super) async fn remove(id: &str) -> std::result::Result<(), String> {
     }
 }
 
+/// Where the docker backend's leftovers are: containers on the engine.
+pub(super) struct Containers;
+
+#[async_trait]
+impl Place for Containers {
+    async fn leftovers(&self) -> std::result::Result<Vec<Leftover>, String> {
+        leftovers().await
+    }
+}
+
+/// A container a dead or kept run left.
+#[derive(Debug)]
+struct Container {
+    id: String,
+    name: String,
+}
+
+impl std::fmt::Display for Container {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let id = &self.id;
+        write!(f, "container {} ({})", &id[..id.len().min(12)], self.name)
+    }
+}
+
+#[async_trait]
+impl Remains for Container {
+    async fn remove(&self) -> std::result::Result<(), String> {
+        remove(&self.id).await
+    }
+}
+
 /// plancheck's containers on this engine that belong to no live run. A machine with
 /// no engine at all (no `DOCKER_HOST`, no socket) has none; an engine that is
 /// configured but does not answer is `Err`: it was not looked at.
-pub(super) async fn leftovers() -> std::result::Result<Vec<Leftover>, String> {
+async fn leftovers() -> std::result::Result<Vec<Leftover>, String> {
     let configured = std::env::var_os("DOCKER_HOST").is_some()
         || std::path::Path::new("/var/run/docker.sock").exists();
     let docker = match engine() {
@@ -495,10 +605,7 @@ pub(super) async fn leftovers() -> std::result::Result<Vec<Leftover>, String> {
             orphaned(&labels, ours, running)
         };
         if let Some(state) = state {
-            found.push(Leftover {
-                resource: Resource::Container { id, name },
-                state,
-            });
+            found.push(Leftover::new(Container { id, name }, state));
         }
     }
     Ok(found)

@@ -1,62 +1,12 @@
-//! How much data a server can still take, for the disk guard: free space where the
-//! backend keeps its data directory. `local`: the filesystem holding the private
-//! server's directory (under the temporary directory, `TMPDIR`). `docker`: the
+//! How much data a container can still take, for the disk guard: free space on the
 //! container's `/dev/shm` tmpfs the data directory lives on, and, because a tmpfs is
-//! RAM, this host's available memory when the engine runs here. `url`: unknown, since
-//! the server's filesystem is not visible from here.
+//! RAM, this host's available memory when the engine runs here.
 
-use super::{Handle, Server};
+use crate::provision::backend::Capacity;
 
-/// What a backend can hold, and where that was measured.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Capacity {
-    /// Bytes the data directory can still grow by; `None` when it cannot be known.
-    pub available: Option<u64>,
-    /// Where the figure comes from, as a sentence fragment for messages and notes.
-    pub measured: String,
-    /// What the user can do when the data does not fit, beyond a lower `--scale`.
-    pub remedy: String,
-}
-
-impl Server {
-    /// The room left for data on this server's storage. A measurement that fails
-    /// (a container without `df`) gives an unknown capacity rather than an error: the
-    /// guard then says it could not check, and the run goes on.
-    pub async fn capacity(&self) -> Capacity {
-        match &self.handle {
-            Handle::Local(server) => local_capacity(&server.location().0),
-            Handle::Docker(server) => docker_capacity(server.id()).await,
-            Handle::External => Capacity {
-                available: None,
-                measured: "unknown: the free space of the server --database-url names is not visible from here".into(),
-                remedy: "make sure that server has the room".into(),
-            },
-        }
-    }
-}
-
-fn local_capacity(directory: &std::path::Path) -> Capacity {
-    let remedy = "free space there, point TMPDIR at a larger filesystem, or use --backend url with a server that has the room".to_owned();
-    match nix::sys::statvfs::statvfs(directory) {
-        // Block counts and sizes are 32-bit on some platforms.
-        #[allow(clippy::unnecessary_cast)]
-        Ok(stats) => Capacity {
-            available: Some(stats.blocks_available() as u64 * stats.fragment_size() as u64),
-            measured: format!(
-                "free on the filesystem holding {} (the local server's data directory, under TMPDIR)",
-                directory.display()
-            ),
-            remedy,
-        },
-        Err(error) => Capacity {
-            available: None,
-            measured: format!("unknown: statvfs({}) failed: {error}", directory.display()),
-            remedy,
-        },
-    }
-}
-
-async fn docker_capacity(container: &str) -> Capacity {
+/// The room left on `container`'s `/dev/shm`, bounded by this host's memory when the
+/// engine runs here.
+pub(super) async fn of_container(container: &str) -> Capacity {
     let elsewhere =
         "use --backend local, whose data directory is on disk under TMPDIR, or --backend url";
     let tmpfs = match tmpfs_available(container).await {
@@ -164,17 +114,5 @@ mod tests {
         let meminfo =
             "MemTotal:       32000000 kB\nMemFree:  100 kB\nMemAvailable:   24164840 kB\n";
         assert_eq!(meminfo_available(meminfo), Some(24_164_840 * 1024));
-    }
-
-    #[test]
-    fn a_local_directory_reports_its_filesystem() {
-        let directory = tempfile::tempdir().unwrap();
-        let capacity = local_capacity(directory.path());
-        assert!(capacity.available.is_some_and(|bytes| bytes > 0));
-        assert!(
-            capacity
-                .measured
-                .contains(&directory.path().display().to_string())
-        );
     }
 }
