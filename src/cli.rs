@@ -13,9 +13,7 @@ use crate::input::{self, Scenario};
 use crate::pipeline::sweep::{self as scale_sweep, SweepPlan, SweepRequest};
 use crate::pipeline::{RunOptions, run_scenario};
 use crate::progress::{Progress, write_stderr};
-use crate::provision::{
-    BackendChoice, DEFAULT_IMAGE, ProvisionOptions, Registry, Server, sweep,
-};
+use crate::provision::{BackendChoice, DEFAULT_IMAGE, ProvisionOptions, Registry, Server, sweep};
 use crate::report;
 use crate::say;
 
@@ -634,14 +632,10 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
     };
 
     if !args.pg.is_empty() {
-        if sweeps.iter().any(Option::is_some) || options.stability.is_some() || keep {
-            return Err(Error::Usage(
-                "--pg runs each scenario once per version; it does not combine with a sweep \
-                 (--scales, --sweep, --find-flip), --stability or --keep yet"
-                    .into(),
-            ));
-        }
-        return versions::run(&args, &scenarios, &claims, &provision, &options, &ci).await;
+        return versions::run(
+            &args, &scenarios, &sweeps, &claims, &provision, &options, &ci,
+        )
+        .await;
     }
     say!(
         "starting PostgreSQL ({} backend)…",
@@ -687,7 +681,7 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
     ci.finish(&placed, ran.failure.as_ref());
     let if_lost = server.if_lost();
     let stopped = if keep && ran.failure.is_none() {
-        print_kept(&server, &ran.databases);
+        print_kept(&server, "the server", &ran.databases);
         server.keep().await
     } else {
         server.stop().await
@@ -943,9 +937,10 @@ async fn run_each(
 }
 
 /// What `--keep` prints: how to open each kept database, and how to remove it all.
-fn print_kept(server: &Server, databases: &[String]) {
+/// `what` names the server kept: "the server", "the PostgreSQL 17 server".
+fn print_kept(server: &Server, what: &str, databases: &[String]) {
     say!(
-        "kept the server and {} (--keep). Inspect the seeded data with:",
+        "kept {what} and {} (--keep). Inspect the seeded data with:",
         databases.join(", ")
     );
     for database in databases {

@@ -1,6 +1,8 @@
 //! `plancheck scenario … --pg 13,15,17`: every scenario on each PostgreSQL major
-//! version, one server per version (started, used for every scenario, stopped), then
-//! per scenario each version's report under `pg<N>/` and the comparison beside them.
+//! version, one server per version (started, used for every scenario, stopped or with
+//! `--keep` kept), then per scenario each version's report under `pg<N>/` and the
+//! comparison beside them. A sweep (`--scales`, `--sweep`, `--find-flip`) runs whole on
+//! each version, and `--stability` samples each version's plans.
 
 use super::ScenarioArgs;
 use super::ci_output::CiOutput;
@@ -8,6 +10,7 @@ use crate::cli::Outcome;
 use crate::error::{Error, Result};
 use crate::input::Scenario;
 use crate::outcome::versions::Versions;
+use crate::pipeline::sweep::{self as scale_sweep, SweepPlan};
 use crate::pipeline::{RunOptions, run_scenario};
 use crate::provision::{ProvisionOptions, Server};
 use crate::report::{self, Claim, Report};
@@ -16,6 +19,7 @@ use crate::say;
 pub(super) async fn run(
     args: &ScenarioArgs,
     scenarios: &[Scenario],
+    sweeps: &[Option<SweepPlan>],
     claims: &[Claim],
     provision: &ProvisionOptions,
     options: &RunOptions,
@@ -38,7 +42,7 @@ pub(super) async fn run(
         scenarios.iter().map(|_| Vec::new()).collect();
     let mut documents: Vec<(Report, Option<String>)> = Vec::new();
     let mut failure: Option<Error> = None;
-    'versions: for major in &majors {
+    for major in &majors {
         let wanted = provision.for_version(*major);
         say!(
             "starting PostgreSQL {major} ({} backend)…",
@@ -56,38 +60,56 @@ pub(super) async fn run(
             crate::progress::duration(server.startup),
             server.backend()
         );
-        for (index, scenario) in scenarios.iter().enumerate() {
+        let mut databases = Vec::new();
+        for (index, (scenario, sweep)) in scenarios.iter().zip(sweeps).enumerate() {
             say!("running scenario {} on PostgreSQL {major}", scenario.name);
-            match run_scenario(&server, scenario, options).await {
+            let run = match sweep {
+                Some(plan) => scale_sweep::run(&server, scenario, options, plan).await,
+                None => run_scenario(&server, scenario, options).await,
+            };
+            match run {
                 Ok(run) => {
+                    for line in scale_sweep::summary(&run)
+                        .into_iter()
+                        .chain(crate::pipeline::stability::summary(&run))
+                    {
+                        say!("PostgreSQL {major}: {line}");
+                    }
                     documents.push((report::document::report(&run), Some(major.to_string())));
-                    let finished: Vec<(&Report, Option<String>)> = documents
-                        .iter()
-                        .map(|(report, version)| (report, version.clone()))
-                        .collect();
-                    if let Err(error) = ci.scenario_done(scenario, &finished) {
+                    if let Err(error) = ci.scenario_done(scenario, &finished(&documents)) {
                         failure = Some(error);
                     }
+                    databases.push(run.database.clone());
                     runs[index].push((*major, run));
                     if failure.is_some() {
-                        let _ = server.stop().await;
-                        break 'versions;
+                        break;
                     }
                 }
                 Err(error) => {
-                    let finished: Vec<(&Report, Option<String>)> = documents
-                        .iter()
-                        .map(|(report, version)| (report, version.clone()))
-                        .collect();
-                    ci.scenario_failed(scenario, Some(&major.to_string()), &finished, &error);
+                    ci.scenario_failed(
+                        scenario,
+                        Some(&major.to_string()),
+                        &finished(&documents),
+                        &error,
+                    );
                     failure = Some(error);
-                    let _ = server.stop().await;
-                    break 'versions;
+                    break;
                 }
             }
         }
-        if let Err(error) = server.stop().await {
+        let stopped = match options.keep && failure.is_none() {
+            true => {
+                let what = format!("the PostgreSQL {major} server");
+                super::print_kept(&server, &what, &databases);
+                server.keep().await
+            }
+            false => server.stop().await,
+        };
+        if let Err(error) = stopped {
             failure.get_or_insert(error);
+        }
+        if failure.is_some() {
+            break;
         }
     }
 
@@ -127,7 +149,10 @@ pub(super) async fn run(
                         .collect::<Vec<_>>()
                         .join(", "),
                     match versions.differences.is_empty() {
-                        true => "every version gave the same verdicts and plan shapes".to_owned(),
+                        true => format!(
+                            "every version gave the same {}",
+                            report::versions::agreed(&versions)
+                        ),
                         false => format!("they differ: {}", versions.differences.join("; ")),
                     }
                 );
@@ -162,4 +187,12 @@ pub(super) async fn run(
         true => Outcome::Passed,
         false => Outcome::ChecksFailed,
     })
+}
+
+/// The reports so far, each with its version, as the CI outputs take them.
+fn finished(documents: &[(Report, Option<String>)]) -> Vec<(&Report, Option<String>)> {
+    documents
+        .iter()
+        .map(|(report, version)| (report, version.clone()))
+        .collect()
 }

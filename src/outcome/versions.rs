@@ -6,6 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::Outcome;
+use super::sweep::{FlipResult, FlipSearch, Sweep, variant_label};
+use crate::format::format_count;
 
 /// The comparison of one scenario across versions.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -22,9 +24,64 @@ pub struct Versions {
     pub verdicts: Vec<VerdictRow>,
     /// One row per variant and query: its plan's shape on each version.
     pub shapes: Vec<ShapeRow>,
-    /// Sentences saying where versions disagree (verdicts first, then plan shapes);
-    /// empty when every version agrees.
+    /// With a sweep (`--scales`, `--sweep`, `--find-flip`): each version's growth and
+    /// flip. `rows`, `verdicts` and `shapes` are then the largest scale's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<SweepAcross>,
+    /// With `--stability N`: one row per variant and query, how many plans it took
+    /// over the ANALYZE rounds on each version.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stability: Vec<StabilityRow>,
+    /// Sentences saying where versions disagree (verdicts first, then plan shapes,
+    /// then where the plan flips); empty when every version agrees.
     pub differences: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StabilityRow {
+    pub variant: String,
+    pub query: String,
+    /// Per version: `1 plan`, or `2 plans, 3 of 20 rounds flagged` (rounds whose plan a
+    /// plan check objected to), or `-` where the version has no such query.
+    pub plans: Vec<String>,
+}
+
+/// A scale sweep run on every version.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SweepAcross {
+    /// Rows of `scale_table` at each scale, increasing: the same on every version.
+    pub scales: Vec<u64>,
+    /// One row per fitted query, variant and measure: its growth exponent on each
+    /// version.
+    pub growth: Vec<GrowthRow>,
+    /// The flip search (`--find-flip`), if asked.
+    pub flip: Option<FlipRow>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GrowthRow {
+    pub query: String,
+    /// `-` without variants.
+    pub variant: String,
+    /// `rows-examined`, `buffers` or `time`.
+    pub measure: String,
+    /// Per version: the exponent to two decimals (the measure grows as
+    /// scale^exponent), or `-` where none could be fitted.
+    pub exponents: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FlipRow {
+    /// The query whose plan was searched for the regression.
+    pub query: String,
+    /// Per version: `from 180k` (the smallest scale found to show the regression),
+    /// `at 10k or below` (already at the bracket's low end), `not by 1M` (not even at
+    /// its high end), or `-` where the version had no search.
+    pub found: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -126,6 +183,33 @@ impl Versions {
         }
 
         let majors: Vec<u32> = runs.iter().map(|(major, _, _)| *major).collect();
+        let sweeps: Vec<Option<&Sweep>> =
+            runs.iter().map(|(_, run, _)| run.sweep.as_ref()).collect();
+        let sweep = sweeps.iter().flatten().next().map(|first| SweepAcross {
+            scales: first.scales.clone(),
+            growth: growth_rows(&sweeps),
+            flip: first.flip.as_ref().map(|flip| FlipRow {
+                query: flip.query.clone(),
+                found: sweeps
+                    .iter()
+                    .map(|sweep| match sweep.and_then(|sweep| sweep.flip.as_ref()) {
+                        None => "-".to_owned(),
+                        Some(flip) => match flip.result {
+                            FlipResult::Found { scale, .. } => {
+                                format!("from {}", format_count(scale as f64))
+                            }
+                            FlipResult::AtLow { scale } => {
+                                format!("at {} or below", format_count(scale as f64))
+                            }
+                            FlipResult::NotReached { scale } => {
+                                format!("not by {}", format_count(scale as f64))
+                            }
+                        },
+                    })
+                    .collect(),
+            }),
+        });
+        let stability = stability_rows(runs);
         let mut differences = Vec::new();
         for row in &verdicts {
             if let Some(groups) = disagreement(&row.verdicts, &majors) {
@@ -148,6 +232,38 @@ impl Versions {
                 differences.push(format!("plan of {}{variant}: {groups}", row.query));
             }
         }
+        // ANALYZE samples at random, so counts of plans and flagged rounds vary between
+        // runs of one version too: only the kind of outcome counts as a difference.
+        for row in &stability {
+            let kinds: Vec<String> = row
+                .plans
+                .iter()
+                .map(|plans| stability_kind(plans))
+                .collect();
+            if let Some(groups) = disagreement(&kinds, &majors) {
+                let variant = match row.variant.as_str() {
+                    "-" => String::new(),
+                    variant => format!(" [{variant}]"),
+                };
+                differences.push(format!(
+                    "{}{variant} over ANALYZE rounds: {groups}",
+                    row.query
+                ));
+            }
+        }
+        let searches: Vec<Option<&FlipSearch>> = sweeps
+            .iter()
+            .map(|sweep| sweep.and_then(|sweep| sweep.flip.as_ref()))
+            .collect();
+        if let Some(flip) = sweep.as_ref().and_then(|sweep| sweep.flip.as_ref())
+            && flips_differ(&searches)
+            && let Some(groups) = disagreement(&flip.found, &majors)
+        {
+            differences.push(format!(
+                "{}'s plan shows the regression {groups}",
+                flip.query
+            ));
+        }
         Versions {
             scenario: first.scenario.clone(),
             rows: first.seeded.scale,
@@ -156,6 +272,8 @@ impl Versions {
             versions,
             verdicts,
             shapes,
+            sweep,
+            stability,
             differences,
         }
     }
@@ -164,6 +282,123 @@ impl Versions {
     pub fn passed(&self) -> bool {
         self.versions.iter().all(|version| version.passed)
     }
+}
+
+/// Per variant and query of the stability rounds, what each version's rounds took.
+fn stability_rows(runs: &[(u32, &Outcome, String)]) -> Vec<StabilityRow> {
+    let mut rows: Vec<StabilityRow> = Vec::new();
+    for (index, (_, run, _)) in runs.iter().enumerate() {
+        let Some(stability) = &run.stability else {
+            continue;
+        };
+        for cell in &stability.cells {
+            let variant = match cell.variant.is_empty() {
+                true => "-".to_owned(),
+                false => variant_label(&cell.variant),
+            };
+            for query in &cell.queries {
+                let row = match rows
+                    .iter()
+                    .position(|row| row.variant == variant && row.query == query.query)
+                {
+                    Some(position) => &mut rows[position],
+                    None => {
+                        rows.push(StabilityRow {
+                            variant: variant.clone(),
+                            query: query.query.clone(),
+                            plans: vec!["-".into(); runs.len()],
+                        });
+                        rows.last_mut().expect("just pushed")
+                    }
+                };
+                let plans = match query.shapes.len() {
+                    1 => "1 plan".to_owned(),
+                    count => format!("{count} plans"),
+                };
+                let flagged: u32 = query
+                    .shapes
+                    .iter()
+                    .filter(|shape| shape.flagged())
+                    .map(|shape| shape.rounds)
+                    .sum();
+                row.plans[index] = match flagged {
+                    0 => plans,
+                    flagged => format!("{plans}, {flagged} of {} rounds flagged", stability.rounds),
+                };
+            }
+        }
+    }
+    rows
+}
+
+/// Whether the flip searches of the versions disagree beyond what reruns of one version
+/// can: one found the regression and another did not reach it, or the scales they found
+/// it from are further apart than two steps of the search's precision (the plans at
+/// probes near the flip rest on ANALYZE's random sample).
+fn flips_differ(searches: &[Option<&FlipSearch>]) -> bool {
+    let found: Vec<Option<u64>> = searches
+        .iter()
+        .map(|search| search.and_then(FlipSearch::flip_scale))
+        .collect();
+    if found.iter().any(Option::is_none) {
+        return found.iter().any(Option::is_some);
+    }
+    let found: Vec<u64> = found.into_iter().flatten().collect();
+    let (Some(low), Some(high)) = (found.iter().min(), found.iter().max()) else {
+        return false;
+    };
+    let precision = searches
+        .iter()
+        .flatten()
+        .map(|search| search.precision)
+        .fold(1.0, f64::max);
+    *high as f64 > *low as f64 * precision * precision
+}
+
+/// What a stability row's entry says, without the counts that vary from run to run.
+fn stability_kind(plans: &str) -> String {
+    if plans == "-" {
+        "-"
+    } else if plans.ends_with("flagged") {
+        "a flagged plan in some rounds"
+    } else if plans == "1 plan" {
+        "one plan"
+    } else {
+        "several plans, none flagged"
+    }
+    .to_owned()
+}
+
+/// Per fitted query, variant and measure (in the first sweep's order), the exponent on
+/// each version that swept.
+fn growth_rows(sweeps: &[Option<&Sweep>]) -> Vec<GrowthRow> {
+    let mut rows: Vec<GrowthRow> = Vec::new();
+    for (index, sweep) in sweeps.iter().enumerate() {
+        let Some(sweep) = sweep else { continue };
+        for fit in &sweep.fits {
+            let variant = match fit.variant.is_empty() {
+                true => "-".to_owned(),
+                false => variant_label(&fit.variant),
+            };
+            let measure = fit.measure.name();
+            let row = match rows.iter().position(|row| {
+                row.query == fit.query && row.variant == variant && row.measure == measure
+            }) {
+                Some(position) => &mut rows[position],
+                None => {
+                    rows.push(GrowthRow {
+                        query: fit.query.clone(),
+                        variant,
+                        measure: measure.to_owned(),
+                        exponents: vec!["-".into(); sweeps.len()],
+                    });
+                    rows.last_mut().expect("just pushed")
+                }
+            };
+            row.exponents[index] = format!("{:.2}", fit.slope);
+        }
+    }
+    rows
 }
 
 /// `pass on 13, 15; fail on 17` when `values` (one per version) are not all the same.
@@ -189,7 +424,43 @@ fn disagreement(values: &[String], majors: &[u32]) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::disagreement;
+    use super::{disagreement, flips_differ, stability_kind};
+    use crate::outcome::sweep::{FlipResult, FlipSearch};
+
+    fn search(result: FlipResult) -> FlipSearch {
+        FlipSearch {
+            query: "old".into(),
+            low: 10_000,
+            high: 1_000_000,
+            precision: 1.1,
+            probes: Vec::new(),
+            result,
+            min_scale: None,
+            min_scale_holds: None,
+        }
+    }
+
+    #[test]
+    fn flips_differ_when_one_is_not_reached_or_they_are_two_precision_steps_apart() {
+        let found = |scale: u64| {
+            search(FlipResult::Found {
+                scale,
+                clean_below: scale * 10 / 11,
+            })
+        };
+        let not_reached = search(FlipResult::NotReached { scale: 1_000_000 });
+        let at_low = search(FlipResult::AtLow { scale: 10_000 });
+        let (near, apart) = (found(200_000), found(210_000));
+        assert!(
+            !flips_differ(&[Some(&near), Some(&apart)]),
+            "within one step"
+        );
+        let far = found(250_000);
+        assert!(flips_differ(&[Some(&near), Some(&far)]), "two steps apart");
+        assert!(flips_differ(&[Some(&near), Some(&not_reached)]));
+        assert!(!flips_differ(&[Some(&not_reached), Some(&not_reached)]));
+        assert!(flips_differ(&[Some(&at_low), Some(&near)]));
+    }
 
     #[test]
     fn versions_that_agree_say_nothing_and_others_are_grouped_by_what_they_said() {
@@ -199,6 +470,21 @@ mod tests {
         assert_eq!(
             disagreement(&split, &[13, 15, 17]).as_deref(),
             Some("pass on 13, 17; fail on 15")
+        );
+    }
+
+    #[test]
+    fn stability_counts_that_vary_between_runs_are_no_difference_but_a_flagged_plan_is() {
+        let kinds = |plans: [&str; 2]| plans.map(stability_kind).to_vec();
+        let counts = kinds([
+            "2 plans, 3 of 20 rounds flagged",
+            "3 plans, 5 of 20 rounds flagged",
+        ]);
+        assert_eq!(disagreement(&counts, &[15, 17]), None);
+        let flagged = kinds(["2 plans", "2 plans, 1 of 20 rounds flagged"]);
+        assert_eq!(
+            disagreement(&flagged, &[15, 17]).as_deref(),
+            Some("several plans, none flagged on 15; a flagged plan in some rounds on 17")
         );
     }
 }

@@ -459,7 +459,6 @@ fn capacity_of(directory: &Path) -> Capacity {
     }
 }
 
-
 /// Where the local backend's leftovers are: server directories under the temporary
 /// directory.
 pub(super) struct Directories;
@@ -689,10 +688,7 @@ fn running_postmaster(directory: &Path) -> Option<u32> {
 }
 
 /// Stops the leftover's postmaster, if it still runs, and removes its directory.
-fn remove_leftover(
-    directory: &Path,
-    postmaster: Option<u32>,
-) -> std::result::Result<(), String> {
+fn remove_leftover(directory: &Path, postmaster: Option<u32>) -> std::result::Result<(), String> {
     if let Some(pid) = postmaster.filter(|_| running_postmaster(directory).is_some()) {
         stop_postmaster(pid);
     }

@@ -25,8 +25,8 @@ use crate::cache::Cache;
 use crate::error::{Error, Result};
 
 pub use crate::outcome::Backend;
-use backend::{Running, Started};
 pub use backend::{Capacity, Place};
+use backend::{Running, Started};
 use connect::wait_until_ready;
 pub use connect::{DEFAULT_CONNECT_TIMEOUT, connect, conninfo, describe, parse_database_url};
 pub use docker::{CONTAINER_LABEL, DEFAULT_IMAGE, OWNER_LABEL, PROCESS_LABEL};
@@ -264,8 +264,7 @@ impl Server {
                 Ok(swept_then(started, swept))
             }
             BackendChoice::Local => {
-                let swept =
-                    sweep::orphans(&[Box::new(local::Directories) as Box<dyn Place>]).await;
+                let swept = sweep::orphans(&[Box::new(local::Directories) as Box<dyn Place>]).await;
                 let started = local::start(registry, options.cache.as_ref(), options.pg).await?;
                 Ok(swept_then(started, swept))
             }

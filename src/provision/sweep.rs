@@ -57,7 +57,6 @@ impl fmt::Display for State {
     }
 }
 
-
 /// What a look for leftovers found, and where it could not look.
 #[derive(Debug, Default)]
 pub struct Survey {

@@ -113,16 +113,14 @@ pub(super) fn register_database(registry: &Registry, name: &str, admin: &Config)
     let (name, admin) = (name.to_owned(), admin.clone());
     registry.register(database_key(&name), false, move || {
         Box::pin(async move {
-            let line = match tokio::time::timeout(
-                Duration::from_secs(10),
-                drop_database(&name, &admin),
-            )
-            .await
-            {
-                Ok(Ok(())) => format!("dropped scratch database {name}"),
-                Ok(Err(error)) => format!("could not drop {name}: {error}"),
-                Err(_) => format!("could not drop {name} within 10s"),
-            };
+            let line =
+                match tokio::time::timeout(Duration::from_secs(10), drop_database(&name, &admin))
+                    .await
+                {
+                    Ok(Ok(())) => format!("dropped scratch database {name}"),
+                    Ok(Err(error)) => format!("could not drop {name}: {error}"),
+                    Err(_) => format!("could not drop {name} within 10s"),
+                };
             vec![line]
         })
     });

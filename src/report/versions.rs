@@ -11,7 +11,7 @@ use crate::outcome::versions::Versions;
 pub const FILES: [&str; 2] = ["versions.md", "versions.json"];
 
 /// What `versions.json` says it is, before its fields.
-pub const FORMAT: &str = "plancheck-versions 1";
+pub const FORMAT: &str = "plancheck-versions 2";
 
 #[derive(Serialize)]
 struct Document<'a> {
@@ -31,6 +31,20 @@ pub fn json(versions: &Versions) -> String {
     text
 }
 
+/// What versions that do not differ agree on.
+pub fn agreed(versions: &Versions) -> &'static str {
+    let flip = versions
+        .sweep
+        .as_ref()
+        .is_some_and(|sweep| sweep.flip.is_some());
+    match (flip, versions.stability.is_empty()) {
+        (false, true) => "verdicts and plan shapes",
+        (true, true) => "verdicts, plan shapes and flip",
+        (false, false) => "verdicts, plan shapes and plan stability",
+        (true, false) => "verdicts, plan shapes, flip and plan stability",
+    }
+}
+
 /// `versions.md`: which version passed, where they differ, every verdict and plan
 /// shape with a column per version.
 pub fn markdown(versions: &Versions) -> String {
@@ -39,11 +53,22 @@ pub fn markdown(versions: &Versions) -> String {
         .iter()
         .map(|version| version.major.to_string())
         .collect();
+    let rows = match &versions.sweep {
+        None => crate::format::format_count(versions.rows as f64),
+        Some(sweep) => format!(
+            "Swept at {}",
+            sweep
+                .scales
+                .iter()
+                .map(|scale| crate::format::format_count(*scale as f64))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
     let mut out = format!(
-        "# {} on PostgreSQL {}\n\n{} rows of {}, seed {}: the same rows on every version.\n\n",
+        "# {} on PostgreSQL {}\n\n{rows} rows of {}, seed {}: the same rows on every version.\n\n",
         versions.scenario,
         majors.join(", "),
-        crate::format::format_count(versions.rows as f64),
         versions.scale_table,
         versions.seed
     );
@@ -63,7 +88,10 @@ pub fn markdown(versions: &Versions) -> String {
     }
     out.push_str("\n## Where the versions differ\n\n");
     if versions.differences.is_empty() {
-        out.push_str("Every version gave the same verdicts and the same plan shapes.\n");
+        out.push_str(&format!(
+            "Every version gave the same {}.\n",
+            agreed(versions)
+        ));
     }
     for difference in &versions.differences {
         out.push_str(&format!("- {difference}\n"));
@@ -77,6 +105,50 @@ pub fn markdown(versions: &Versions) -> String {
             "---|".repeat(columns.len())
         )
     };
+    if let Some(sweep) = &versions.sweep {
+        out.push_str("\n## Growth\n\n");
+        out.push_str(
+            "Each measure grows as scale^exponent across the sweep (1.00: in step with the table).\n\n",
+        );
+        out.push_str(&header(&["query", "variant", "measure"]));
+        for row in &sweep.growth {
+            out.push_str(&format!(
+                "| {} | {} | {} | {} |\n",
+                row.query,
+                cell_text(&row.variant),
+                row.measure,
+                row.exponents.join(" | ")
+            ));
+        }
+        if let Some(flip) = &sweep.flip {
+            out.push_str(&format!(
+                "\n{}'s plan shows the regression: {}.\n",
+                flip.query,
+                flip.found
+                    .iter()
+                    .zip(&majors)
+                    .map(|(found, major)| format!("{found} on {major}"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ));
+        }
+        out.push_str(&format!(
+            "\nVerdicts and plan shapes below are the largest scale's ({}).\n",
+            crate::format::format_count(versions.rows as f64)
+        ));
+    }
+    if !versions.stability.is_empty() {
+        out.push_str("\n## Plan stability over ANALYZE rounds\n\n");
+        out.push_str(&header(&["query", "variant"]));
+        for row in &versions.stability {
+            out.push_str(&format!(
+                "| {} | {} | {} |\n",
+                row.query,
+                cell_text(&row.variant),
+                row.plans.join(" | ")
+            ));
+        }
+    }
     out.push_str("\n## Verdicts\n\n");
     out.push_str(&header(&["check", "variant", "subject"]));
     for row in &versions.verdicts {

@@ -30,10 +30,7 @@ async fn scenario_runs_in_a_container_and_matches_the_local_backend() {
     let scenario = test_scenario("sparse-small");
 
     let server = docker_server(&image).await;
-    assert_eq!(
-        server.backend(),
-        &Backend::new("docker", &*image)
-    );
+    assert_eq!(server.backend(), &Backend::new("docker", &*image));
     assert_eq!(containers_of(me).len(), 1, "one container per run");
     let in_docker = run_scenario(&server, &scenario, &quick_options())
         .await
