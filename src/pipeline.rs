@@ -186,7 +186,7 @@ impl PreparedDatabase {
     ) -> Result<PreparedDatabase> {
         let scenario = scenarios[0];
         let mut phases = vec![Phase::new("start server", server.startup)];
-        let (mut clients, mut notes, server_version) =
+        let (mut clients, mut notes) =
             connect_and_pin(scratch, scenario, options, &mut phases).await?;
         let phase = options.progress.phase("apply schema");
         schema::apply(&clients[0], &scenario.dataset.schema).await?;
@@ -214,7 +214,7 @@ impl PreparedDatabase {
             clients,
             scenario,
             (seeded, targets, phases),
-            (notes, server_version),
+            notes,
             options,
         )
         .await
@@ -584,14 +584,13 @@ fn variant_pairs(scenario: &Scenario, cell: &[Value]) -> Vec<(String, String)> {
 }
 
 /// The connections a prepared database works with (one per index build lane), its
-/// settings pinned: the `create database` phase. Returns them with the pinning's notes
-/// and the server's version.
+/// settings pinned: the `create database` phase. Returns them with the pinning's notes.
 async fn connect_and_pin(
     scratch: &ScratchDatabase,
     scenario: &Scenario,
     options: &RunOptions,
     phases: &mut Vec<Phase>,
-) -> Result<(Vec<Client>, Vec<String>, String)> {
+) -> Result<(Vec<Client>, Vec<String>)> {
     let phase = options.progress.phase("create database");
     let admin = scratch.connect().await?;
     let notes = settings::pin(&admin, &scratch.name, &scenario.settings, &scenario.path).await?;
@@ -600,13 +599,8 @@ async fn connect_and_pin(
     for _ in 0..index_build_lanes() {
         clients.push(scratch.connect().await?);
     }
-    let server_version: String = clients[0]
-        .query_one("SELECT current_setting('server_version')", &[])
-        .await
-        .map_err(Error::database("reading the server version"))?
-        .get(0);
     phases.push(phase.finish());
-    Ok((clients, notes, server_version))
+    Ok((clients, notes))
 }
 
 /// The prepared database, once seeded (or restored): its environment read.
@@ -615,13 +609,13 @@ async fn finish(
     clients: Vec<Client>,
     scenario: &Scenario,
     (seeded, targets, phases): (Seeded, Vec<TargetRow>, Vec<Phase>),
-    (notes, server_version): (Vec<String>, String),
+    notes: Vec<String>,
     options: &RunOptions,
 ) -> Result<PreparedDatabase> {
     let environment = Environment {
         backend: server.backend().clone(),
         backend_note: server.selection_note.clone(),
-        server_version,
+        server_version: server.version().text.clone(),
         settings: settings::non_default(&clients[0]).await?,
         notes,
         host: Host::current(),

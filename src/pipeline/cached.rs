@@ -209,7 +209,7 @@ impl PreparedDatabase {
         meta: Meta,
     ) -> Result<PreparedDatabase> {
         let mut phases = vec![Phase::new("start server", server.startup), restored];
-        let (clients, notes, server_version) =
+        let (clients, notes) =
             super::connect_and_pin(scratch, scenarios[0], options, &mut phases).await?;
         let phase = options.progress.phase("check queries");
         super::check_schema(&clients[0], scenarios).await?;
@@ -222,7 +222,7 @@ impl PreparedDatabase {
             clients,
             scenarios[0],
             (seeded, targets, phases),
-            (notes, server_version),
+            notes,
             options,
         )
         .await
