@@ -61,30 +61,16 @@ pub(super) async fn run(
             server.backend()
         );
         let mut databases = Vec::new();
+        // What ended this version's scenarios, and with them the run.
+        let mut ended: Option<Error> = None;
         for (index, (scenario, sweep)) in scenarios.iter().zip(sweeps).enumerate() {
             say!("running scenario {} on PostgreSQL {major}", scenario.name);
             let run = match sweep {
                 Some(plan) => scale_sweep::run(&server, scenario, options, plan).await,
                 None => run_scenario(&server, scenario, options).await,
             };
-            match run {
-                Ok(run) => {
-                    for line in scale_sweep::summary(&run)
-                        .into_iter()
-                        .chain(crate::pipeline::stability::summary(&run))
-                    {
-                        say!("PostgreSQL {major}: {line}");
-                    }
-                    documents.push((report::document::report(&run), Some(major.to_string())));
-                    if let Err(error) = ci.scenario_done(scenario, &finished(&documents)) {
-                        failure = Some(error);
-                    }
-                    databases.push(run.database.clone());
-                    runs[index].push((*major, run));
-                    if failure.is_some() {
-                        break;
-                    }
-                }
+            let run = match run {
+                Ok(run) => run,
                 Err(error) => {
                     ci.scenario_failed(
                         scenario,
@@ -92,12 +78,26 @@ pub(super) async fn run(
                         &finished(&documents),
                         &error,
                     );
-                    failure = Some(error);
+                    ended = Some(error);
                     break;
                 }
+            };
+            for line in scale_sweep::summary(&run)
+                .into_iter()
+                .chain(crate::pipeline::stability::summary(&run))
+            {
+                say!("PostgreSQL {major}: {line}");
+            }
+            documents.push((report::document::report(&run), Some(major.to_string())));
+            let written = ci.scenario_done(scenario, &finished(&documents));
+            databases.push(run.database.clone());
+            runs[index].push((*major, run));
+            if let Err(error) = written {
+                ended = Some(error);
+                break;
             }
         }
-        let stopped = match options.keep && failure.is_none() {
+        let stopped = match options.keep && ended.is_none() {
             true => {
                 let what = format!("the PostgreSQL {major} server");
                 super::print_kept(&server, &what, &databases);
@@ -105,10 +105,13 @@ pub(super) async fn run(
             }
             false => server.stop().await,
         };
+        // A server that would not stop is said at the end, and the next version still
+        // runs; a scenario that failed ends the run.
         if let Err(error) = stopped {
             failure.get_or_insert(error);
         }
-        if failure.is_some() {
+        if let Some(error) = ended {
+            failure = Some(error);
             break;
         }
     }

@@ -8,7 +8,7 @@ use crate::outcome::Verdict;
 use crate::outcome::sweep::{FlipResult, FlipSearch};
 
 /// The name the verdict goes by in reports.
-pub const NAME: &str = "flip-search";
+pub const NAME: &str = crate::outcome::sweep::FLIP_SEARCH_CHECK;
 
 /// The verdict over `flip`, whose scales count rows of `scale_table`.
 pub fn verdict(flip: &FlipSearch, scale_table: &str) -> Verdict {

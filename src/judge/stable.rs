@@ -25,7 +25,7 @@ use crate::outcome::stability::Stability;
 use crate::outcome::sweep::variant_label;
 
 /// The check's name, as scenario files write it.
-const NAME: &str = "stable";
+const NAME: &str = crate::outcome::stability::STABLE_CHECK;
 
 /// What a stable check says in a run without `--stability`.
 pub const NOT_JUDGED: &str = "not judged: needs --stability N (repeated ANALYZE rounds)";

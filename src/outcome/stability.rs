@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use super::sweep::variant_label;
 
+/// The check that judges these rounds (`judge::stable`), by name.
+pub const STABLE_CHECK: &str = "stable";
+
 /// The plans the queries took over repeated `ANALYZE` rounds.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -318,6 +318,9 @@ pub struct ProbeShape {
     pub shape: String,
 }
 
+/// The verdict on the flip search (`judge::flip_search`), by name.
+pub const FLIP_SEARCH_CHECK: &str = "flip-search";
+
 /// What the flip search found.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]

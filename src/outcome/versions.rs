@@ -6,7 +6,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::Outcome;
-use super::sweep::{FlipResult, FlipSearch, Sweep, variant_label};
+use super::stability::STABLE_CHECK;
+use super::sweep::{FLIP_SEARCH_CHECK, FlipResult, FlipSearch, Sweep, variant_label};
 use crate::format::format_count;
 
 /// The comparison of one scenario across versions.
@@ -78,8 +79,9 @@ pub struct GrowthRow {
 pub struct FlipRow {
     /// The query whose plan was searched for the regression.
     pub query: String,
-    /// Per version: `from 180k` (the smallest scale found to show the regression),
-    /// `at 10k or below` (already at the bracket's low end), `not by 1M` (not even at
+    /// Per version: `from 180,000` (the smallest scale found to show the
+    /// regression), `at 10,000 or below` (already at the bracket's low end),
+    /// `not by 1,000,000` (not even at
     /// its high end), or `-` where the version had no search.
     pub found: Vec<String>,
 }
@@ -209,52 +211,66 @@ impl Versions {
                     .collect(),
             }),
         });
-        let stability = stability_rows(runs);
+        let (stability, stability_kinds) = stability_rows(runs);
+        let searches: Vec<Option<&FlipSearch>> = sweeps
+            .iter()
+            .map(|sweep| sweep.and_then(|sweep| sweep.flip.as_ref()))
+            .collect();
+        // A query whose plan changed over some version's ANALYZE rounds may differ
+        // between versions by ANALYZE's random sample alone: said with the difference.
+        let sampled = |variant: &str, query: &str| {
+            stability.iter().any(|row| {
+                row.variant == variant
+                    && row.query == query
+                    && row.plans.iter().any(|plans| !plans.starts_with("1 plan"))
+            })
+        };
+        let caveat = |variant: &str, query: &str| match sampled(variant, query) {
+            true => " (its plan changes over ANALYZE rounds: see plan stability)",
+            false => "",
+        };
         let mut differences = Vec::new();
         for row in &verdicts {
+            // The flip search's and the stability rounds' own verdicts are compared
+            // below, leaving out what reruns of one version vary by.
+            let compared_below = (row.check == FLIP_SEARCH_CHECK && sweep.is_some())
+                || (row.check == STABLE_CHECK && !stability.is_empty());
+            if compared_below {
+                continue;
+            }
             if let Some(groups) = disagreement(&row.verdicts, &majors) {
-                let variant = match row.variant.as_str() {
-                    "-" => String::new(),
-                    variant => format!(" [{variant}]"),
-                };
+                let query = row.subject.split(" vs ").next().unwrap_or(&row.subject);
                 differences.push(format!(
-                    "{} on {}{variant}: {groups}",
-                    row.check, row.subject
+                    "{} on {}{}: {groups}{}",
+                    row.check,
+                    row.subject,
+                    bracketed(&row.variant),
+                    caveat(&row.variant, query)
                 ));
             }
         }
         for row in &shapes {
             if let Some(groups) = disagreement(&row.shapes, &majors) {
-                let variant = match row.variant.as_str() {
-                    "-" => String::new(),
-                    variant => format!(" [{variant}]"),
-                };
-                differences.push(format!("plan of {}{variant}: {groups}", row.query));
+                differences.push(format!(
+                    "plan of {}{}: {groups}{}",
+                    row.query,
+                    bracketed(&row.variant),
+                    caveat(&row.variant, &row.query)
+                ));
             }
         }
         // ANALYZE samples at random, so counts of plans and flagged rounds vary between
         // runs of one version too: only the kind of outcome counts as a difference.
-        for row in &stability {
-            let kinds: Vec<String> = row
-                .plans
-                .iter()
-                .map(|plans| stability_kind(plans))
-                .collect();
+        for (row, kinds) in stability.iter().zip(&stability_kinds) {
+            let kinds: Vec<String> = kinds.iter().map(|kind| (*kind).to_owned()).collect();
             if let Some(groups) = disagreement(&kinds, &majors) {
-                let variant = match row.variant.as_str() {
-                    "-" => String::new(),
-                    variant => format!(" [{variant}]"),
-                };
                 differences.push(format!(
-                    "{}{variant} over ANALYZE rounds: {groups}",
-                    row.query
+                    "{}{} over ANALYZE rounds: {groups}",
+                    row.query,
+                    bracketed(&row.variant)
                 ));
             }
         }
-        let searches: Vec<Option<&FlipSearch>> = sweeps
-            .iter()
-            .map(|sweep| sweep.and_then(|sweep| sweep.flip.as_ref()))
-            .collect();
         if let Some(flip) = sweep.as_ref().and_then(|sweep| sweep.flip.as_ref())
             && flips_differ(&searches)
             && let Some(groups) = disagreement(&flip.found, &majors)
@@ -284,9 +300,11 @@ impl Versions {
     }
 }
 
-/// Per variant and query of the stability rounds, what each version's rounds took.
-fn stability_rows(runs: &[(u32, &Outcome, String)]) -> Vec<StabilityRow> {
+/// Per variant and query of the stability rounds, what each version's rounds took,
+/// and beside each row the kind of that outcome per version (see [`stability_kind`]).
+fn stability_rows(runs: &[(u32, &Outcome, String)]) -> (Vec<StabilityRow>, Vec<Vec<&'static str>>) {
     let mut rows: Vec<StabilityRow> = Vec::new();
+    let mut kinds: Vec<Vec<&'static str>> = Vec::new();
     for (index, (_, run, _)) in runs.iter().enumerate() {
         let Some(stability) = &run.stability else {
             continue;
@@ -297,18 +315,19 @@ fn stability_rows(runs: &[(u32, &Outcome, String)]) -> Vec<StabilityRow> {
                 false => variant_label(&cell.variant),
             };
             for query in &cell.queries {
-                let row = match rows
+                let position = match rows
                     .iter()
                     .position(|row| row.variant == variant && row.query == query.query)
                 {
-                    Some(position) => &mut rows[position],
+                    Some(position) => position,
                     None => {
                         rows.push(StabilityRow {
                             variant: variant.clone(),
                             query: query.query.clone(),
                             plans: vec!["-".into(); runs.len()],
                         });
-                        rows.last_mut().expect("just pushed")
+                        kinds.push(vec!["-"; runs.len()]);
+                        rows.len() - 1
                     }
                 };
                 let plans = match query.shapes.len() {
@@ -321,52 +340,67 @@ fn stability_rows(runs: &[(u32, &Outcome, String)]) -> Vec<StabilityRow> {
                     .filter(|shape| shape.flagged())
                     .map(|shape| shape.rounds)
                     .sum();
-                row.plans[index] = match flagged {
+                rows[position].plans[index] = match flagged {
                     0 => plans,
                     flagged => format!("{plans}, {flagged} of {} rounds flagged", stability.rounds),
                 };
+                kinds[position][index] =
+                    stability_kind(query.shapes.len(), flagged, stability.rounds);
             }
         }
     }
-    rows
+    (rows, kinds)
+}
+
+/// What one query's stability rounds gave, without the counts that vary from run to
+/// run of one version (ANALYZE samples at random).
+fn stability_kind(plans: usize, flagged: u32, rounds: u32) -> &'static str {
+    match flagged {
+        0 if plans <= 1 => "one plan",
+        0 => "several plans, none flagged",
+        flagged if flagged >= rounds => "a flagged plan in every round",
+        _ => "a flagged plan in some rounds",
+    }
+}
+
+/// ` [variant]`, or nothing for `-`.
+fn bracketed(variant: &str) -> String {
+    match variant {
+        "-" => String::new(),
+        variant => format!(" [{variant}]"),
+    }
 }
 
 /// Whether the flip searches of the versions disagree beyond what reruns of one version
-/// can: one found the regression and another did not reach it, or the scales they found
-/// it from are further apart than two steps of the search's precision (the plans at
-/// probes near the flip rest on ANALYZE's random sample).
+/// can: the scales they found the regression from are further apart than two steps of
+/// the search's precision, or one did not reach it by the top of its bracket while
+/// another found it further below that top than two steps (the plans at probes near
+/// the flip rest on ANALYZE's random sample).
 fn flips_differ(searches: &[Option<&FlipSearch>]) -> bool {
-    let found: Vec<Option<u64>> = searches
+    let searches: Vec<&FlipSearch> = searches.iter().flatten().copied().collect();
+    let steps = searches
         .iter()
-        .map(|search| search.and_then(FlipSearch::flip_scale))
-        .collect();
-    if found.iter().any(Option::is_none) {
-        return found.iter().any(Option::is_some);
-    }
-    let found: Vec<u64> = found.into_iter().flatten().collect();
-    let (Some(low), Some(high)) = (found.iter().min(), found.iter().max()) else {
-        return false;
-    };
-    let precision = searches
-        .iter()
-        .flatten()
         .map(|search| search.precision)
-        .fold(1.0, f64::max);
-    *high as f64 > *low as f64 * precision * precision
-}
-
-/// What a stability row's entry says, without the counts that vary from run to run.
-fn stability_kind(plans: &str) -> String {
-    if plans == "-" {
-        "-"
-    } else if plans.ends_with("flagged") {
-        "a flagged plan in some rounds"
-    } else if plans == "1 plan" {
-        "one plan"
-    } else {
-        "several plans, none flagged"
-    }
-    .to_owned()
+        .fold(1.0, f64::max)
+        .powi(2);
+    let found: Vec<f64> = searches
+        .iter()
+        .filter_map(|search| search.flip_scale())
+        .map(|scale| scale as f64)
+        .collect();
+    let (low, high) = found
+        .iter()
+        .fold((f64::INFINITY, 0.0_f64), |(low, high), scale| {
+            (low.min(*scale), high.max(*scale))
+        });
+    let top_not_reached = searches
+        .iter()
+        .filter_map(|search| match search.result {
+            FlipResult::NotReached { scale } => Some(scale as f64),
+            _ => None,
+        })
+        .fold(f64::INFINITY, f64::min);
+    high > low * steps || low * steps < top_not_reached && top_not_reached.is_finite()
 }
 
 /// Per fitted query, variant and measure (in the first sweep's order), the exponent on
@@ -449,6 +483,11 @@ mod tests {
             })
         };
         let not_reached = search(FlipResult::NotReached { scale: 1_000_000 });
+        let near_the_top = found(900_000);
+        assert!(
+            !flips_differ(&[Some(&near_the_top), Some(&not_reached)]),
+            "found within two steps of the top another version did not reach it by"
+        );
         let at_low = search(FlipResult::AtLow { scale: 10_000 });
         let (near, apart) = (found(200_000), found(210_000));
         assert!(
@@ -475,16 +514,19 @@ mod tests {
 
     #[test]
     fn stability_counts_that_vary_between_runs_are_no_difference_but_a_flagged_plan_is() {
-        let kinds = |plans: [&str; 2]| plans.map(stability_kind).to_vec();
-        let counts = kinds([
-            "2 plans, 3 of 20 rounds flagged",
-            "3 plans, 5 of 20 rounds flagged",
-        ]);
-        assert_eq!(disagreement(&counts, &[15, 17]), None);
-        let flagged = kinds(["2 plans", "2 plans, 1 of 20 rounds flagged"]);
+        let kinds = |outcomes: [(usize, u32); 2]| {
+            outcomes
+                .map(|(plans, flagged)| stability_kind(plans, flagged, 20).to_owned())
+                .to_vec()
+        };
+        assert_eq!(disagreement(&kinds([(2, 3), (3, 5)]), &[15, 17]), None);
         assert_eq!(
-            disagreement(&flagged, &[15, 17]).as_deref(),
+            disagreement(&kinds([(2, 0), (2, 1)]), &[15, 17]).as_deref(),
             Some("several plans, none flagged on 15; a flagged plan in some rounds on 17")
+        );
+        assert_eq!(
+            disagreement(&kinds([(1, 20), (2, 3)]), &[15, 17]).as_deref(),
+            Some("a flagged plan in every round on 15; a flagged plan in some rounds on 17")
         );
     }
 }

@@ -10,7 +10,9 @@
 //!
 //! `Server` (`mod.rs`) holds a `Box<dyn Running>` and never asks which backend it is;
 //! the server's version is read from the server once it is up, whatever started it.
-//! Choosing a backend from `--backend` is the one place that names them all.
+//! What names them all is `mod.rs`'s choosing from `--backend`: `BackendChoice`,
+//! `Server::start_backend` (and `start_auto`, which tries docker, then local),
+//! `Server::check_available` (is `--pg`'s version here) and `all_places`.
 
 use std::fmt;
 

@@ -25,7 +25,8 @@ use crate::cache::Cache;
 use crate::error::{Error, Result};
 
 pub use crate::outcome::Backend;
-pub use backend::{Capacity, Place};
+pub use backend::Capacity;
+use backend::Place;
 use backend::{Running, Started};
 use connect::wait_until_ready;
 pub use connect::{DEFAULT_CONNECT_TIMEOUT, connect, conninfo, describe, parse_database_url};
@@ -127,7 +128,7 @@ pub struct Server {
     /// Why `auto` chose this backend, for the report.
     pub selection_note: Option<String>,
     /// How long starting (or reaching) the server took, up to its first accepted
-    /// connection.
+    /// connection and the answer to what version it runs.
     pub startup: std::time::Duration,
     /// What the sweep before start-up removed (or failed to), one line each.
     pub swept: Vec<String>,

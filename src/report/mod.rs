@@ -202,5 +202,39 @@ fn is_replaceable(dir: &Path) -> bool {
         || std::fs::read_to_string(dir.join(destination::REHEARSAL_FILES[2]))
             .is_ok_and(|text| text.contains("\"format_version\"") && text.contains("\"runs\""))
         || std::fs::read_to_string(dir.join(versions::FILES[1]))
-            .is_ok_and(|text| text.contains(&format!("\"format\": \"{}", versions::FORMAT)))
+            .is_ok_and(|text| text.contains(&format!("\"format\": \"{}", versions::FORMAT_NAME)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_replaceable;
+
+    /// A comparison across versions written by an earlier plancheck (format 1) is still
+    /// plancheck's to replace; a directory of someone else's JSON is not.
+    #[test]
+    fn a_versions_directory_of_any_format_version_is_replaceable_and_others_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |text: &str| std::fs::write(dir.path().join("versions.json"), text).unwrap();
+        write("{\n  \"format\": \"plancheck-versions 1\",\n  \"scenario\": \"x\"\n}\n");
+        assert!(is_replaceable(dir.path()));
+        write(&super::versions::json(&sample()));
+        assert!(is_replaceable(dir.path()));
+        write("{\n  \"format\": \"someone-else 1\"\n}\n");
+        assert!(!is_replaceable(dir.path()));
+    }
+
+    fn sample() -> crate::outcome::versions::Versions {
+        crate::outcome::versions::Versions {
+            scenario: "x".into(),
+            rows: 1,
+            scale_table: "t".into(),
+            seed: 1,
+            versions: Vec::new(),
+            verdicts: Vec::new(),
+            shapes: Vec::new(),
+            sweep: None,
+            stability: Vec::new(),
+            differences: Vec::new(),
+        }
+    }
 }

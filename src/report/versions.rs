@@ -10,8 +10,11 @@ use crate::outcome::versions::Versions;
 /// The comparison's files, the JSON document last.
 pub const FILES: [&str; 2] = ["versions.md", "versions.json"];
 
-/// What `versions.json` says it is, before its fields.
+/// What `versions.json` says it is, before its fields: [`FORMAT_NAME`] and a version.
 pub const FORMAT: &str = "plancheck-versions 2";
+
+/// What every version of `versions.json` starts its `format` with.
+pub const FORMAT_NAME: &str = "plancheck-versions ";
 
 #[derive(Serialize)]
 struct Document<'a> {

@@ -161,6 +161,78 @@ fn interrupt_docker_run(signal: Signal) {
     );
 }
 
+/// `--pg 15,17 --keep` interrupted while the second version runs: its container goes,
+/// the first version's, kept and printed as kept, stays (it carries this process's
+/// labels still).
+#[test]
+fn a_container_kept_for_one_version_survives_an_interrupt_in_the_next() {
+    let Some(_image) = docker_image() else { return };
+    crate::support::ensure_built("plancheck/postgres:17");
+    let out = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_plancheck"))
+        .current_dir(repo_path(""))
+        .args([
+            "scenario",
+            "tests/data/scenarios/sparse-small.toml",
+            "--scale",
+            "20000",
+            "--no-progress",
+            "--backend",
+            "docker",
+            "--image",
+            "plancheck/postgres:15",
+            "--pg",
+            "15,17",
+            "--keep",
+        ])
+        .arg("--out")
+        .arg(out.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let kept = |pid: u32| -> Vec<String> {
+        let output = Command::new("docker")
+            .args(["ps", "-a", "--format", "{{.Names}}", "--filter"])
+            .arg(format!(
+                "label={}={pid}",
+                plancheck::provision::PROCESS_LABEL
+            ))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter(|name| name.starts_with("plancheck-kept-"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let second_started = wait_for(Duration::from_secs(120), || {
+        containers_of(pid).len() == 2 && kept(pid).len() == 1
+    });
+    let remove_all = || {
+        for id in containers_of(pid) {
+            let _ = Command::new("docker").args(["rm", "-f", &id]).output();
+        }
+    };
+    if !second_started {
+        let _ = child.kill();
+        remove_all();
+        panic!("the second version's container did not start beside the kept one");
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    kill(Pid::from_raw(pid as i32), Signal::SIGINT).unwrap();
+    let status = child.wait().unwrap();
+    let gone = wait_for(Duration::from_secs(20), || {
+        containers_of(pid).len() == kept(pid).len()
+    });
+    let left = kept(pid);
+    remove_all();
+    assert_eq!(status.code(), Some(130));
+    assert!(gone, "the interrupted version's container was left");
+    assert_eq!(left.len(), 1, "the kept container was removed");
+}
+
 #[test]
 fn container_is_gone_after_sigint_while_seeding() {
     interrupt_docker_run(Signal::SIGINT);

@@ -461,7 +461,13 @@ async fn remove_labelled(label: &str, value: String) -> Vec<String> {
             lines.push("could not list the containers to remove".into());
             return lines;
         };
-        let ids: Vec<String> = containers.into_iter().filter_map(|c| c.id).collect();
+        // A container this process kept (`--keep`, one per version with `--pg`) carries
+        // its owner label still, and is the user's now.
+        let ids: Vec<String> = containers
+            .into_iter()
+            .filter(|container| !is_kept(container.names.as_deref().unwrap_or_default()))
+            .filter_map(|container| container.id)
+            .collect();
         if ids.is_empty() {
             empty_lists += 1;
             if empty_lists == 2 {
@@ -489,6 +495,14 @@ async fn remove_labelled(label: &str, value: String) -> Vec<String> {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Whether a container of these names (as the engine lists them: `/plancheck-kept-…`)
+/// was kept with `--keep`.
+fn is_kept(names: &[String]) -> bool {
+    names
+        .iter()
+        .any(|name| name.trim_start_matches('/').starts_with(KEPT_PREFIX))
 }
 
 /// Force-removes a container (and its anonymous volumes). One that is already gone
