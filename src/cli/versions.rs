@@ -173,6 +173,32 @@ pub(super) async fn run(
             }
         }
     }
+    // A run of several scenarios: the index and summary over every scenario and
+    // version whose report is in place, a row each, a scenario's versions together.
+    if scenarios.len() > 1 {
+        let rows: Vec<report::Placed> = placed
+            .iter()
+            .filter_map(|(scenario, major, _)| {
+                let (report, _) = documents.iter().find(|(report, version)| {
+                    report.scenario == *scenario && *version == Some(major.to_string())
+                })?;
+                Some(report::Placed {
+                    dir: format!("{scenario}/pg{major}"),
+                    report,
+                })
+            })
+            .collect();
+        match report::write_run_files(&args.out, &rows) {
+            Ok(written) => {
+                for path in written {
+                    say!("run summary written to {}", path.display());
+                }
+            }
+            Err(error) => {
+                failure.get_or_insert(error);
+            }
+        }
+    }
     let summary: Vec<(&Report, String, Option<String>)> = documents
         .iter()
         .filter_map(|(report, version)| {

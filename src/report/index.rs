@@ -97,6 +97,7 @@ impl Exporter for Index {
             return Vec::new();
         }
         let rows = rows(reports);
+        let counted = counted(&rows);
         let passed = reports.iter().all(|placed| placed.report.passed);
         let mut env = minijinja::Environment::new();
         env.add_template("index.html", include_str!("templates/index.html"))
@@ -104,7 +105,7 @@ impl Exporter for Index {
         let html = env
             .get_template("index.html")
             .and_then(|template| {
-                template.render(minijinja::context! { rows, passed, marker => MARKER })
+                template.render(minijinja::context! { rows, counted, passed, marker => MARKER })
             })
             .expect("the index template renders");
         vec![
@@ -114,11 +115,23 @@ impl Exporter for Index {
     }
 }
 
+/// `3 scenarios`, or with a row per scenario and PostgreSQL version (`--pg`),
+/// `3 scenarios · 9 reports`.
+fn counted(rows: &[Row]) -> String {
+    let mut scenarios: Vec<&str> = rows.iter().map(|row| row.scenario.as_str()).collect();
+    scenarios.sort_unstable();
+    scenarios.dedup();
+    match scenarios.len() == rows.len() {
+        true => format!("{} scenarios", rows.len()),
+        false => format!("{} scenarios · {} reports", scenarios.len(), rows.len()),
+    }
+}
+
 /// `summary.md`: a line per scenario, failed checks listed under the table.
 fn summary(rows: &[Row], passed: bool) -> String {
     let mut md = format!(
-        "<!-- {MARKER} -->\n## plancheck · {} scenarios · {}\n\n| Scenario | Verdict | Checks | Scale | Server |\n|---|---|--:|--:|---|\n",
-        rows.len(),
+        "<!-- {MARKER} -->\n## plancheck · {} · {}\n\n| Scenario | Verdict | Checks | Scale | Server |\n|---|---|--:|--:|---|\n",
+        counted(rows),
         if passed { "✅ pass" } else { "❌ fail" }
     );
     for row in rows {

@@ -417,9 +417,10 @@ struct ShapeRow {
 /// `--pg 15,17` on the docker backend: one server per version, the same rows on both
 /// (the seeded tables' facts agree), each version's report under `pg<N>/`, the
 /// comparison beside them with a column per version (verdicts, plan shapes and the
-/// plans of `--stability`'s rounds), and a JUnit case per check and version.
+/// plans of `--stability`'s rounds), a JUnit case per check and version, and over the
+/// two scenarios run, an index row per scenario and version.
 #[test]
-fn docker_runs_a_scenario_on_each_version_asked_and_compares_them() {
+fn docker_runs_scenarios_on_each_version_asked_and_compares_them() {
     let Some(_fifteen) = crate::support::docker_image() else {
         return;
     };
@@ -430,6 +431,7 @@ fn docker_runs_a_scenario_on_each_version_asked_and_compares_them() {
         .args([
             "scenario",
             "tests/data/scenarios/sparse-small.toml",
+            "tests/data/scenarios/dense-small.toml",
             "--scale",
             "20000",
             "--no-progress",
@@ -523,6 +525,32 @@ fn docker_runs_a_scenario_on_each_version_asked_and_compares_them() {
             "{xml}"
         );
     }
+    let summary = std::fs::read_to_string(out.path().join("summary.md")).unwrap();
+    assert!(
+        summary.contains("## plancheck · 2 scenarios · 4 reports"),
+        "{summary}"
+    );
+    for (scenario, major) in [
+        ("sparse-small", 15),
+        ("sparse-small", 17),
+        ("dense-small", 15),
+        ("dense-small", 17),
+    ] {
+        let link = format!("({scenario}/pg{major}/report.md)");
+        assert!(summary.contains(&link), "{link} in {summary}");
+        assert!(
+            out.path().join(&link[1..link.len() - 1]).is_file(),
+            "{link}"
+        );
+    }
+    let rows: Vec<&str> = summary
+        .lines()
+        .filter(|line| line.starts_with("| [`"))
+        .collect();
+    assert!(
+        rows[0].contains("PostgreSQL 15.") && rows[1].contains("PostgreSQL 17."),
+        "{summary}"
+    );
 }
 
 /// A sweep with its flip search runs whole on each version; the comparison gives each
