@@ -7,7 +7,7 @@
 //! backup), so both refuse while another scratch database is on the server: its
 //! sessions would be cut.
 
-use super::{ScratchDatabase, Server, connect, url};
+use super::{ScratchDatabase, Server, connect};
 use crate::cache::{Cache, Entry, Filled, Key};
 use crate::error::{Error, Result};
 
@@ -80,27 +80,6 @@ impl Server {
     /// Takes `existing` (a database a cached cluster brought) as this run's scratch
     /// database: renamed, marked and locked as [`Server::create_scratch`] does.
     pub async fn adopt_scratch(&self, existing: &str, hint: &str) -> Result<ScratchDatabase> {
-        let name = super::scratch_name(hint);
-        let lock = url::hold_lock(&self.admin, &name).await?;
-        let admin = connect(&self.admin).await?;
-        admin
-            .batch_execute(&format!(
-                "ALTER DATABASE \"{}\" RENAME TO {name}",
-                existing.replace('"', "\"\"")
-            ))
-            .await
-            .map_err(Error::database(format!(
-                "taking cached database {existing} as {name}"
-            )))?;
-        self.mark_scratch(name, lock, &admin).await
-    }
-}
-
-impl ScratchDatabase {
-    /// Takes the advisory lock again after the server restarted (which ended the
-    /// session that held it).
-    pub async fn relock(&mut self) -> Result<()> {
-        self._lock = url::hold_lock(&self.admin, &self.name).await?;
-        Ok(())
+        super::scratch::adopt(&self.admin, &self.registry, existing, hint).await
     }
 }

@@ -12,6 +12,7 @@ mod docker;
 mod local;
 mod owner;
 mod registry;
+mod scratch;
 pub mod sweep;
 mod url;
 
@@ -19,7 +20,7 @@ use std::path::PathBuf;
 
 use rand::RngExt;
 use serde::Serialize;
-use tokio_postgres::{Client, Config};
+use tokio_postgres::Config;
 
 use crate::cache::Cache;
 use crate::error::{Error, Result};
@@ -33,6 +34,7 @@ pub use connect::{DEFAULT_CONNECT_TIMEOUT, connect, conninfo, describe, parse_da
 pub use docker::{CONTAINER_LABEL, DEFAULT_IMAGE, OWNER_LABEL, PROCESS_LABEL};
 pub use owner::Owner;
 pub use registry::Registry;
+pub use scratch::ScratchDatabase;
 
 /// Which backend to use, as `--backend` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -286,8 +288,10 @@ impl Server {
     async fn start_url(url: &str) -> Result<Provisioned> {
         let started = url::start(url).await?;
         let swept =
-            sweep::orphans(&[Box::new(url::Databases(started.admin.clone())) as Box<dyn Place>])
-                .await;
+            sweep::orphans(
+                &[Box::new(scratch::Databases(started.admin.clone())) as Box<dyn Place>],
+            )
+            .await;
         Ok(Provisioned {
             started,
             selection_note: None,
@@ -333,52 +337,10 @@ impl Server {
         &self.backend
     }
 
-    /// Creates a fresh database for one scenario run. Its name starts with
-    /// `plancheck_` so leftovers are recognisable; it is built from `template0` so
-    /// nothing a user added to `template1` leaks into it.
+    /// Creates a fresh database for one scenario run (see `scratch`).
     pub async fn create_scratch(&self, hint: &str) -> Result<ScratchDatabase> {
-        let name = scratch_name(hint);
-        // The lock comes first: a sweep must never see the database without it.
-        let lock = url::hold_lock(&self.admin, &name).await?;
-        if self.running.scratch_outlives_server() {
-            url::register_database(&self.registry, &name, &self.admin);
-        }
-        let admin = connect(&self.admin).await?;
-        admin
-            .batch_execute(&format!(
-                "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8'"
-            ))
-            .await
-            .map_err(Error::database(format!("creating scratch database {name}")))?;
-        self.mark_scratch(name, lock, &admin).await
-    }
-
-    /// Marks `name` as plancheck's, with its owner: the sweep only ever judges
-    /// databases so marked, never another `plancheck_…` database the role happens to
-    /// own.
-    async fn mark_scratch(
-        &self,
-        name: String,
-        lock: Client,
-        admin: &Client,
-    ) -> Result<ScratchDatabase> {
-        admin
-            .batch_execute(&format!(
-                "COMMENT ON DATABASE {name} IS '{}{}'",
-                url::SCRATCH_COMMENT,
-                Owner::current().token()
-            ))
-            .await
-            .map_err(Error::database(format!("marking scratch database {name}")))?;
-        let mut config = self.admin.clone();
-        config.dbname(&name);
-        Ok(ScratchDatabase {
-            name,
-            config,
-            admin: self.admin.clone(),
-            _lock: lock,
-            registry: self.registry.clone(),
-        })
+        let outlives = self.running.scratch_outlives_server();
+        scratch::create(&self.admin, &self.registry, outlives, hint).await
     }
 
     /// The container, process and directory this server holds.
@@ -440,7 +402,7 @@ impl Server {
 pub fn all_places(server: Option<Config>) -> Vec<Box<dyn Place>> {
     let mut places: Vec<Box<dyn Place>> =
         vec![Box::new(docker::Containers), Box::new(local::Directories)];
-    places.extend(server.map(|server| Box::new(url::Databases(server)) as Box<dyn Place>));
+    places.extend(server.map(|server| Box::new(scratch::Databases(server)) as Box<dyn Place>));
     places
 }
 
@@ -468,82 +430,9 @@ fn password_of(admin: &Config) -> String {
         .unwrap_or_default()
 }
 
-/// A fresh scratch database name: `plancheck_`, the hint made an identifier, and a
-/// random suffix.
-fn scratch_name(hint: &str) -> String {
-    let suffix: String = rand::rng()
-        .sample_iter(rand::distr::Alphanumeric)
-        .take(8)
-        .map(|c| char::from(c).to_ascii_lowercase())
-        .collect();
-    let slug: String = hint
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .take(40)
-        .collect();
-    format!("plancheck_{slug}_{suffix}")
-}
-
 /// `text` as one word for a POSIX shell.
 fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "'\\''"))
-}
-
-/// A database that exists for one scenario run.
-pub struct ScratchDatabase {
-    pub name: String,
-    config: Config,
-    admin: Config,
-    /// The session holding the advisory lock that tells a sweep this database is in
-    /// use (see `url`); released when the database is dropped or kept.
-    _lock: Client,
-    registry: Registry,
-}
-
-impl ScratchDatabase {
-    /// Opens a new connection to the scratch database.
-    pub async fn connect(&self) -> Result<Client> {
-        connect(&self.config).await
-    }
-
-    /// Keeps the database (for `--keep`): nothing is dropped, and it is marked kept
-    /// so that no sweep takes it for an orphan once its lock is gone.
-    pub async fn keep(self) -> Result<String> {
-        let admin = connect(&self.admin).await?;
-        admin
-            .batch_execute(&format!(
-                "COMMENT ON DATABASE {} IS '{}'",
-                self.name,
-                url::KEPT_COMMENT
-            ))
-            .await
-            .map_err(Error::database(format!("marking {} kept", self.name)))?;
-        self.registry.forget(&url::database_key(&self.name));
-        Ok(self.name)
-    }
-
-    /// Drops the database, ending any session still connected to it.
-    pub async fn drop_database(self) -> Result<()> {
-        let admin = connect(&self.admin).await?;
-        admin
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .await
-            .map_err(Error::database(format!(
-                "dropping scratch database {}",
-                self.name
-            )))?;
-        self.registry.forget(&url::database_key(&self.name));
-        Ok(())
-    }
 }
 
 /// A random password, so that a container's published port is not guarded by a
