@@ -126,8 +126,12 @@ pub(super) async fn run(
         let mut files = Vec::new();
         let mut compared = Vec::new();
         for (major, run) in runs {
-            let document = report::document::report(run);
-            for (name, text) in report::files(&document) {
+            let version = Some(major.to_string());
+            let (document, _) = documents
+                .iter()
+                .find(|(document, of)| document.scenario == scenario.name && *of == version)
+                .expect("every run's document was made when it finished");
+            for (name, text) in report::files(document) {
                 files.push((format!("pg{major}/{name}"), text));
             }
             compared.push((*major, run, format!("pg{major}/report.md")));
