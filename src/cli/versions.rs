@@ -137,7 +137,7 @@ pub(super) async fn run(
             compared.push((*major, run, format!("pg{major}/report.md")));
             all_passed &= run.passed();
         }
-        let versions = Versions::compare(&compared);
+        let versions = Versions::compare(&compared, &majors);
         files.push((
             report::versions::FILES[0].to_owned(),
             report::versions::markdown(&versions),
@@ -155,12 +155,15 @@ pub(super) async fn run(
                         .map(|(major, _)| major.to_string())
                         .collect::<Vec<_>>()
                         .join(", "),
-                    match versions.differences.is_empty() {
-                        true => format!(
+                    match (runs.len(), versions.differences.is_empty()) {
+                        (1, _) => "one version ran: nothing to compare".to_owned(),
+                        (_, true) => format!(
                             "every version gave the same {}",
                             report::versions::agreed(&versions)
                         ),
-                        false => format!("they differ: {}", versions.differences.join("; ")),
+                        (_, false) => {
+                            format!("they differ: {}", versions.differences.join("; "))
+                        }
                     }
                 );
                 say!("report written to {}", dir.display());

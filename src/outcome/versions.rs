@@ -21,6 +21,9 @@ pub struct Versions {
     pub seed: u64,
     /// One entry per version, in the order `--pg` gave them.
     pub versions: Vec<VersionRun>,
+    /// Versions `--pg` asked for that did not run: the run ended before them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_run: Vec<u32>,
     /// One row per check, variant and subject: its verdict on each version.
     pub verdicts: Vec<VerdictRow>,
     /// One row per variant and query: its plan's shape on each version.
@@ -72,6 +75,9 @@ pub struct GrowthRow {
     /// Per version: the exponent to two decimals (the measure grows as
     /// scale^exponent), or `-` where none could be fitted.
     pub exponents: Vec<String>,
+    /// Per version: whether the query's plan changed between the sweep's scales, so
+    /// that the exponent spans two plans rather than one plan's growth.
+    pub plan_changes: Vec<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -121,8 +127,9 @@ pub struct ShapeRow {
 }
 
 impl Versions {
-    /// Lines up `runs` (major version, the run's outcome, its report's path).
-    pub fn compare(runs: &[(u32, &Outcome, String)]) -> Versions {
+    /// Lines up `runs` (major version, the run's outcome, its report's path) of the
+    /// versions `asked`.
+    pub fn compare(runs: &[(u32, &Outcome, String)], asked: &[u32]) -> Versions {
         let first = runs[0].1;
         let versions = runs
             .iter()
@@ -286,6 +293,11 @@ impl Versions {
             scale_table: first.seeded.scale_table.clone(),
             seed: first.seeded.seed,
             versions,
+            not_run: asked
+                .iter()
+                .filter(|major| !majors.contains(major))
+                .copied()
+                .collect(),
             verdicts,
             shapes,
             sweep,
@@ -425,11 +437,22 @@ fn growth_rows(sweeps: &[Option<&Sweep>]) -> Vec<GrowthRow> {
                         variant,
                         measure: measure.to_owned(),
                         exponents: vec!["-".into(); sweeps.len()],
+                        plan_changes: vec![false; sweeps.len()],
                     });
                     rows.last_mut().expect("just pushed")
                 }
             };
             row.exponents[index] = format!("{:.2}", fit.slope);
+            let mut shapes = sweep
+                .points
+                .iter()
+                .flat_map(|point| &point.cells)
+                .filter(|cell| cell.variant == fit.variant)
+                .flat_map(|cell| &cell.queries)
+                .filter(|point| point.query == fit.query)
+                .map(|point| point.shape.as_str());
+            let first = shapes.next();
+            row.plan_changes[index] = shapes.any(|shape| Some(shape) != first);
         }
     }
     rows

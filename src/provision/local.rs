@@ -833,11 +833,12 @@ pub(super) fn find_version_bindir(major: u32) -> Result<PathBuf> {
     Err(Error::Usage(format!(
         "--pg {major}: no PostgreSQL {major} server binaries on this host (found: {}); install \
          them (Debian: postgresql-{major}), point PLANCHECK_PG_BINDIR at them, or use the docker \
-         backend with an image of {major} (`scripts/build-postgres-image.sh {major}`)",
+         backend with an image of {major} ({})",
         match found.is_empty() {
             true => "none".to_owned(),
             false => found.join(", "),
-        }
+        },
+        super::docker::how_to_build(major)
     )))
 }
 

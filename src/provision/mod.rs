@@ -227,12 +227,30 @@ impl Server {
                 tags.join(", ")
             )))
         };
+        // The server a URL names runs one version: asked before anything starts. An
+        // unreachable one is the start's to report.
+        let url = || async {
+            let Some(url) = &options.database_url else {
+                return Ok(());
+            };
+            let Ok(version) = read_version(&parse_database_url(url)?).await else {
+                return Ok(());
+            };
+            match version.major == major {
+                true => Ok(()),
+                false => Err(Error::Usage(format!(
+                    "--pg {major}: the server --database-url names runs PostgreSQL {} ({}); \
+                     give --pg {} or a URL of a PostgreSQL {major} server",
+                    version.major, version.text, version.major
+                ))),
+            }
+        };
         match options.backend {
             BackendChoice::Docker => docker().await,
             BackendChoice::Local => local::find_version_bindir(major).map(|_| ()),
-            BackendChoice::Url => Ok(()),
+            BackendChoice::Url => url().await,
             BackendChoice::Auto => match options.database_url {
-                Some(_) => Ok(()),
+                Some(_) => url().await,
                 None => match docker().await {
                     Ok(()) => Ok(()),
                     Err(docker_error) => {

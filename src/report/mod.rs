@@ -230,6 +230,7 @@ mod tests {
             scale_table: "t".into(),
             seed: 1,
             versions: Vec::new(),
+            not_run: Vec::new(),
             verdicts: Vec::new(),
             shapes: Vec::new(),
             sweep: None,

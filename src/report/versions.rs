@@ -89,8 +89,21 @@ pub fn markdown(versions: &Versions) -> String {
             version.report
         ));
     }
+    if !versions.not_run.is_empty() {
+        out.push_str(&format!(
+            "\nAsked for but not run (the run ended before them): PostgreSQL {}.\n",
+            versions
+                .not_run
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     out.push_str("\n## Where the versions differ\n\n");
-    if versions.differences.is_empty() {
+    if versions.versions.len() < 2 {
+        out.push_str("Only one version ran: nothing to compare.\n");
+    } else if versions.differences.is_empty() {
         out.push_str(&format!(
             "Every version gave the same {}.\n",
             agreed(versions)
@@ -115,13 +128,31 @@ pub fn markdown(versions: &Versions) -> String {
         );
         out.push_str(&header(&["query", "variant", "measure"]));
         for row in &sweep.growth {
+            let exponents: Vec<String> = row
+                .exponents
+                .iter()
+                .zip(&row.plan_changes)
+                .map(|(exponent, changes)| match changes {
+                    true => format!("{exponent} (plan changes)"),
+                    false => exponent.clone(),
+                })
+                .collect();
             out.push_str(&format!(
                 "| {} | {} | {} | {} |\n",
                 row.query,
                 cell_text(&row.variant),
                 row.measure,
-                row.exponents.join(" | ")
+                exponents.join(" | ")
             ));
+        }
+        if sweep
+            .growth
+            .iter()
+            .any(|row| row.plan_changes.contains(&true))
+        {
+            out.push_str(
+                "\n(plan changes): the query's plan changed between the scales, so the exponent spans two plans, not one plan's growth.\n",
+            );
         }
         if let Some(flip) = &sweep.flip {
             out.push_str(&format!(

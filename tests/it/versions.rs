@@ -340,6 +340,8 @@ struct VersionsDocument {
     scale_table: String,
     seed: u64,
     versions: Vec<VersionRun>,
+    #[serde(default)]
+    not_run: Vec<u32>,
     verdicts: Vec<VerdictRow>,
     shapes: Vec<ShapeRow>,
     sweep: Option<SweepAcross>,
@@ -374,6 +376,7 @@ struct GrowthRow {
     variant: String,
     measure: String,
     exponents: Vec<String>,
+    plan_changes: Vec<bool>,
 }
 
 #[derive(serde::Deserialize)]
@@ -644,6 +647,18 @@ fn docker_sweeps_and_searches_the_flip_on_each_version_and_keeps_each_server() {
         .find(|row| row.query == "old" && row.measure == "rows-examined")
         .expect("the old query's rows examined, fitted");
     assert_eq!(walk.exponents.len(), 2);
+    // Between 2,000 and 20,000 rows the old query's plan turns into the walk.
+    assert_eq!(walk.plan_changes, [true, true]);
+    let steady = sweep
+        .growth
+        .iter()
+        .find(|row| row.query == "new" && row.measure == "rows-examined")
+        .expect("the new query's rows examined, fitted");
+    assert_eq!(steady.plan_changes, [false, false], "the new plan stays");
+    assert!(
+        markdown_has_plan_change(&dir),
+        "versions.md marks the exponent"
+    );
     for exponent in &walk.exponents {
         let exponent: f64 = exponent.parse().unwrap();
         assert!(
@@ -678,6 +693,13 @@ fn docker_sweeps_and_searches_the_flip_on_each_version_and_keeps_each_server() {
         markdown.contains("Swept at 2,000, 20,000 rows"),
         "{markdown}"
     );
+}
+
+/// Whether `versions.md` in `dir` marks an exponent that spans two plans.
+fn markdown_has_plan_change(dir: &std::path::Path) -> bool {
+    std::fs::read_to_string(dir.join("versions.md"))
+        .unwrap()
+        .contains("(plan changes) |")
 }
 
 /// Runs each removal command `--keep` printed when dropped, pass or fail.
@@ -751,4 +773,40 @@ fn local_refuses_a_version_whose_binaries_are_not_installed() {
             "no PostgreSQL {missing} server binaries"
         )))
         .stderr(predicates::str::contains("found: "));
+}
+
+/// A server --database-url names runs one version: `--pg` naming another is bad input,
+/// found before any version runs (the 15 that matches does not run first).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_url_of_another_version_is_refused_before_anything_runs() {
+    let server = crate::support::local_server().await;
+    let url = crate::support::superuser_url(&server);
+    let out = tempfile::tempdir().unwrap();
+    let output = plancheck()
+        .args([
+            "scenario",
+            "tests/data/scenarios/sparse-small.toml",
+            "--backend",
+            "url",
+            "--database-url",
+            &url,
+            "--pg",
+            "15,17",
+        ])
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--pg 17: the server --database-url names runs PostgreSQL 15"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("running scenario"), "{stderr}");
+    assert!(
+        !out.path().join("sparse-small").exists(),
+        "nothing was written"
+    );
+    server.stop().await.unwrap();
 }

@@ -122,13 +122,34 @@ async fn pull(docker: &bollard::Docker, image: &str) -> Result<(), String> {
                 .unwrap_or("15");
             Err(format!(
                 "image {image} is not present and cannot be pulled ({error}); without a registry, \
-                 build one with `scripts/build-postgres-image.sh {major}` and pass --image \
-                 plancheck/postgres:{major} (or set PLANCHECK_IMAGE)"
+                 {}",
+                how_to_build(major.parse().unwrap_or(15))
             ))
         }
         Err(_) => Err(format!(
             "image {image} is not present and pulling it took over 300s"
         )),
+    }
+}
+
+/// The major versions `scripts/build-postgres-image.sh` knows a Debian release for
+/// (its `suite_of`; a test holds the two together).
+pub const BUILDABLE: [u32; 3] = [13, 15, 17];
+
+/// How to get an image of PostgreSQL `major` without a registry.
+pub(super) fn how_to_build(major: u32) -> String {
+    match BUILDABLE.contains(&major) {
+        true => format!(
+            "build one with `scripts/build-postgres-image.sh {major}` and pass --image \
+             plancheck/postgres:{major} (or set PLANCHECK_IMAGE)"
+        ),
+        false => format!(
+            "`scripts/build-postgres-image.sh` knows a Debian release for {} only; for \
+             {major}, give it one whose archive has postgresql-{major} \
+             (`SUITE=<release> scripts/build-postgres-image.sh {major}`), or build an image of \
+             PostgreSQL {major} some other way and pass --image <repository>:{major}",
+            BUILDABLE.map(|known| known.to_string()).join(", ")
+        ),
     }
 }
 
@@ -813,7 +834,35 @@ mod tests {
     use std::collections::HashMap;
 
     use super::super::owner::Owner;
-    use super::{OWNER_LABEL, PROCESS_LABEL, orphaned, split_image};
+    use super::{BUILDABLE, OWNER_LABEL, PROCESS_LABEL, how_to_build, orphaned, split_image};
+
+    /// The versions messages offer to build are those the build script knows a Debian
+    /// release for, and no others.
+    #[test]
+    fn the_versions_said_to_be_buildable_are_the_build_script_s() {
+        let script = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/build-postgres-image.sh"
+        ))
+        .unwrap();
+        let function = script
+            .split("suite_of() {")
+            .nth(1)
+            .and_then(|rest| rest.split("esac").next())
+            .expect("the script's suite_of");
+        let known: Vec<u32> = function
+            .lines()
+            .filter_map(|line| line.trim().split(')').next()?.parse().ok())
+            .collect();
+        assert_eq!(known, BUILDABLE);
+        assert!(how_to_build(17).contains("scripts/build-postgres-image.sh 17"));
+        let twelve = how_to_build(12);
+        assert!(twelve.contains("for 13, 15, 17 only"), "{twelve}");
+        assert!(
+            twelve.contains("SUITE=<release> scripts/build-postgres-image.sh 12"),
+            "{twelve}"
+        );
+    }
 
     fn dead_owner() -> String {
         let mut owner = Owner::current();
