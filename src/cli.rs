@@ -637,22 +637,7 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
         )
         .await;
     }
-    say!(
-        "starting PostgreSQL ({} backend)…",
-        format!("{:?}", provision.backend).to_lowercase()
-    );
-    let server = Server::start(&provision).await?;
-    say!(
-        "start server: {} ({})",
-        crate::progress::duration(server.startup),
-        server.backend()
-    );
-    if let Some(note) = &server.selection_note {
-        say!("{note}");
-    }
-    for line in &server.swept {
-        say!("{line}");
-    }
+    let server = start_server(&provision, "PostgreSQL").await?;
     let mut ran = run_each(&server, &scenarios, &sweeps, &claims, &options, &ci).await;
     if ran.reports.len() > 1 {
         let placed: Vec<report::Placed> = ran
@@ -663,13 +648,8 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
                 report,
             })
             .collect();
-        match report::write_run_files(&args.out, &placed) {
-            Ok(written) => {
-                for path in written {
-                    say!("run summary written to {}", path.display());
-                }
-            }
-            Err(error) => ran.failure = ran.failure.or(Some(error)),
+        if let Err(error) = write_run_files(&args.out, &placed) {
+            ran.failure = ran.failure.or(Some(error));
         }
     }
     let placed: Vec<(&report::Report, String, Option<String>)> = ran
@@ -871,6 +851,59 @@ struct Ran {
     dirs: Vec<String>,
 }
 
+/// Starts the server `provision` asks for (`what`: "PostgreSQL", "PostgreSQL 17"),
+/// saying so, how long it took, why `auto` chose its backend and what the sweep before
+/// it removed.
+async fn start_server(provision: &ProvisionOptions, what: &str) -> Result<Server> {
+    say!(
+        "starting {what} ({} backend)…",
+        format!("{:?}", provision.backend).to_lowercase()
+    );
+    let server = Server::start(provision).await?;
+    say!(
+        "start server: {} ({})",
+        crate::progress::duration(server.startup),
+        server.backend()
+    );
+    if let Some(note) = &server.selection_note {
+        say!("{note}");
+    }
+    for line in &server.swept {
+        say!("{line}");
+    }
+    Ok(server)
+}
+
+/// Runs `scenario` on `server` (its sweep whole, when it has one) and says what the
+/// sweep and the stability rounds found, each line after `prefix`.
+async fn run_one(
+    server: &Server,
+    scenario: &Scenario,
+    sweep: &Option<SweepPlan>,
+    options: &RunOptions,
+    prefix: &str,
+) -> Result<crate::outcome::Outcome> {
+    let run = match sweep {
+        Some(plan) => scale_sweep::run(server, scenario, options, plan).await,
+        None => run_scenario(server, scenario, options).await,
+    }?;
+    for line in scale_sweep::summary(&run)
+        .into_iter()
+        .chain(crate::pipeline::stability::summary(&run))
+    {
+        say!("{prefix}{line}");
+    }
+    Ok(run)
+}
+
+/// Writes the run's index and summary over `placed` into `out`, saying where.
+fn write_run_files(out: &std::path::Path, placed: &[report::Placed]) -> Result<()> {
+    for path in report::write_run_files(out, placed)? {
+        say!("run summary written to {}", path.display());
+    }
+    Ok(())
+}
+
 /// Runs each scenario on `server` and puts its report in place (after each one, so
 /// earlier results survive a later failure), printing its summary.
 async fn run_each(
@@ -890,11 +923,7 @@ async fn run_each(
     };
     for ((scenario, claim), sweep) in scenarios.iter().zip(claims).zip(sweeps) {
         say!("running scenario {}", scenario.name);
-        let run = match sweep {
-            Some(plan) => scale_sweep::run(server, scenario, options, plan).await,
-            None => run_scenario(server, scenario, options).await,
-        };
-        let run = match run {
+        let run = match run_one(server, scenario, sweep, options, "").await {
             Ok(run) => run,
             Err(error) => {
                 let finished: Vec<(&report::Report, Option<String>)> =
@@ -913,12 +942,6 @@ async fn run_each(
             .map(|report| (report, None))
             .collect();
         let ci_written = ci.scenario_done(scenario, &finished);
-        for line in scale_sweep::summary(&run)
-            .into_iter()
-            .chain(crate::pipeline::stability::summary(&run))
-        {
-            say!("{line}");
-        }
         match written.and_then(|dir| ci_written.map(|()| dir)) {
             Ok(dir) => {
                 say!("report written to {}", dir.display());

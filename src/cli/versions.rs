@@ -10,8 +10,8 @@ use crate::cli::Outcome;
 use crate::error::{Error, Result};
 use crate::input::Scenario;
 use crate::outcome::versions::Versions;
-use crate::pipeline::sweep::{self as scale_sweep, SweepPlan};
-use crate::pipeline::{RunOptions, run_scenario};
+use crate::pipeline::RunOptions;
+use crate::pipeline::sweep::SweepPlan;
 use crate::provision::{ProvisionOptions, Server};
 use crate::report::{self, Claim, Report};
 use crate::say;
@@ -40,36 +40,25 @@ pub(super) async fn run(
     // Per scenario, what each version gave.
     let mut runs: Vec<Vec<(u32, crate::outcome::Outcome)>> =
         scenarios.iter().map(|_| Vec::new()).collect();
-    let mut documents: Vec<(Report, Option<String>)> = Vec::new();
+    // Each finished run's report document, with its version.
+    let mut documents: Vec<(Report, u32)> = Vec::new();
     let mut failure: Option<Error> = None;
     for major in &majors {
         let wanted = provision.for_version(*major);
-        say!(
-            "starting PostgreSQL {major} ({} backend)…",
-            format!("{:?}", wanted.backend).to_lowercase()
-        );
-        let server = match Server::start(&wanted).await {
+        let server = match super::start_server(&wanted, &format!("PostgreSQL {major}")).await {
             Ok(server) => server,
             Err(error) => {
                 failure = Some(error);
                 break;
             }
         };
-        say!(
-            "start server: {} ({})",
-            crate::progress::duration(server.startup),
-            server.backend()
-        );
         let mut databases = Vec::new();
         // What ended this version's scenarios, and with them the run.
         let mut ended: Option<Error> = None;
         for (index, (scenario, sweep)) in scenarios.iter().zip(sweeps).enumerate() {
             say!("running scenario {} on PostgreSQL {major}", scenario.name);
-            let run = match sweep {
-                Some(plan) => scale_sweep::run(&server, scenario, options, plan).await,
-                None => run_scenario(&server, scenario, options).await,
-            };
-            let run = match run {
+            let prefix = format!("PostgreSQL {major}: ");
+            let run = match super::run_one(&server, scenario, sweep, options, &prefix).await {
                 Ok(run) => run,
                 Err(error) => {
                     ci.scenario_failed(
@@ -82,13 +71,7 @@ pub(super) async fn run(
                     break;
                 }
             };
-            for line in scale_sweep::summary(&run)
-                .into_iter()
-                .chain(crate::pipeline::stability::summary(&run))
-            {
-                say!("PostgreSQL {major}: {line}");
-            }
-            documents.push((report::document::report(&run), Some(major.to_string())));
+            documents.push((report::document::report(&run), *major));
             let written = ci.scenario_done(scenario, &finished(&documents));
             databases.push(run.database.clone());
             runs[index].push((*major, run));
@@ -118,19 +101,21 @@ pub(super) async fn run(
 
     // What finished is written, even when a later version failed.
     let mut all_passed = true;
-    let mut placed = Vec::new();
+    // Each report in place, with its version and directory, a scenario's together.
+    let mut placed: Vec<(&Report, u32, std::path::PathBuf)> = Vec::new();
     for ((scenario, claim), runs) in scenarios.iter().zip(claims).zip(&runs) {
         if runs.is_empty() {
             continue;
         }
         let mut files = Vec::new();
         let mut compared = Vec::new();
+        let mut reports = Vec::new();
         for (major, run) in runs {
-            let version = Some(major.to_string());
             let (document, _) = documents
                 .iter()
-                .find(|(document, of)| document.scenario == scenario.name && *of == version)
+                .find(|(document, of)| document.scenario == scenario.name && of == major)
                 .expect("every run's document was made when it finished");
+            reports.push((document, *major));
             for (name, text) in report::files(document) {
                 files.push((format!("pg{major}/{name}"), text));
             }
@@ -155,24 +140,14 @@ pub(super) async fn run(
                         .map(|(major, _)| major.to_string())
                         .collect::<Vec<_>>()
                         .join(", "),
-                    match (runs.len(), versions.differences.is_empty()) {
-                        (1, _) => "one version ran: nothing to compare".to_owned(),
-                        (_, true) => format!(
-                            "every version gave the same {}",
-                            report::versions::agreed(&versions)
-                        ),
-                        (_, false) => {
-                            format!("they differ: {}", versions.differences.join("; "))
-                        }
-                    }
+                    report::versions::agreement(&versions).unwrap_or_else(|| format!(
+                        "they differ: {}",
+                        versions.differences.join("; ")
+                    ))
                 );
                 say!("report written to {}", dir.display());
-                for (major, _) in runs {
-                    placed.push((
-                        scenario.name.clone(),
-                        *major,
-                        dir.join(format!("pg{major}")),
-                    ));
+                for (document, major) in reports {
+                    placed.push((document, major, dir.join(format!("pg{major}"))));
                 }
             }
             Err(error) => {
@@ -185,35 +160,18 @@ pub(super) async fn run(
     if scenarios.len() > 1 {
         let rows: Vec<report::Placed> = placed
             .iter()
-            .filter_map(|(scenario, major, _)| {
-                let (report, _) = documents.iter().find(|(report, version)| {
-                    report.scenario == *scenario && *version == Some(major.to_string())
-                })?;
-                Some(report::Placed {
-                    dir: format!("{scenario}/pg{major}"),
-                    report,
-                })
+            .map(|(report, major, _)| report::Placed {
+                dir: format!("{}/pg{major}", report.scenario),
+                report,
             })
             .collect();
-        match report::write_run_files(&args.out, &rows) {
-            Ok(written) => {
-                for path in written {
-                    say!("run summary written to {}", path.display());
-                }
-            }
-            Err(error) => {
-                failure.get_or_insert(error);
-            }
+        if let Err(error) = super::write_run_files(&args.out, &rows) {
+            failure.get_or_insert(error);
         }
     }
-    let summary: Vec<(&Report, String, Option<String>)> = documents
+    let summary: Vec<(&Report, String, Option<String>)> = placed
         .iter()
-        .filter_map(|(report, version)| {
-            let dir = placed.iter().find(|(scenario, major, _)| {
-                *scenario == report.scenario && Some(major.to_string()) == *version
-            })?;
-            Some((report, dir.2.display().to_string(), version.clone()))
-        })
+        .map(|(report, major, dir)| (*report, dir.display().to_string(), Some(major.to_string())))
         .collect();
     ci.finish(&summary, failure.as_ref());
     if let Some(error) = failure {
@@ -226,9 +184,9 @@ pub(super) async fn run(
 }
 
 /// The reports so far, each with its version, as the CI outputs take them.
-fn finished(documents: &[(Report, Option<String>)]) -> Vec<(&Report, Option<String>)> {
+fn finished(documents: &[(Report, u32)]) -> Vec<(&Report, Option<String>)> {
     documents
         .iter()
-        .map(|(report, version)| (report, version.clone()))
+        .map(|(report, major)| (report, Some(major.to_string())))
         .collect()
 }

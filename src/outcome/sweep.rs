@@ -435,6 +435,15 @@ impl Sweep {
         })
     }
 
+    /// Whether `query`'s plan in `variant` differs between the sweep's scales.
+    pub fn plan_changes(&self, query: &str, variant: &[(String, String)]) -> bool {
+        let mut shapes = self
+            .points_of(query, variant)
+            .map(|(_, point)| &point.shape);
+        let first = shapes.next();
+        shapes.any(|shape| Some(shape) != first)
+    }
+
     /// The sentences a run says about the sweep: what each scale measured; per
     /// measure, each fit; then every plan that changed shape between scales; then the
     /// flip.
@@ -506,13 +515,13 @@ impl Sweep {
         };
         for cell in &first.cells {
             for query in &self.queries {
+                if !self.plan_changes(query, &cell.variant) {
+                    continue;
+                }
                 let shapes: Vec<(u64, &str)> = self
                     .points_of(query, &cell.variant)
                     .map(|(scale, point)| (scale, point.shape.as_str()))
                     .collect();
-                if shapes.windows(2).all(|pair| pair[0].1 == pair[1].1) {
-                    continue;
-                }
                 // Consecutive scales with the same plan read as one step.
                 let mut runs: Vec<(&str, Vec<u64>)> = Vec::new();
                 for (scale, shape) in &shapes {

@@ -218,7 +218,7 @@ impl Versions {
                     .collect(),
             }),
         });
-        let (stability, stability_kinds) = stability_rows(runs);
+        let (stability, rounds) = stability_rows(runs);
         let searches: Vec<Option<&FlipSearch>> = sweeps
             .iter()
             .map(|sweep| sweep.and_then(|sweep| sweep.flip.as_ref()))
@@ -226,10 +226,10 @@ impl Versions {
         // A query whose plan changed over some version's ANALYZE rounds may differ
         // between versions by ANALYZE's random sample alone: said with the difference.
         let sampled = |variant: &str, query: &str| {
-            stability.iter().any(|row| {
+            stability.iter().zip(&rounds).any(|(row, rounds)| {
                 row.variant == variant
                     && row.query == query
-                    && row.plans.iter().any(|plans| !plans.starts_with("1 plan"))
+                    && rounds.iter().flatten().any(|rounds| rounds.plans > 1)
             })
         };
         let caveat = |variant: &str, query: &str| match sampled(variant, query) {
@@ -268,8 +268,11 @@ impl Versions {
         }
         // ANALYZE samples at random, so counts of plans and flagged rounds vary between
         // runs of one version too: only the kind of outcome counts as a difference.
-        for (row, kinds) in stability.iter().zip(&stability_kinds) {
-            let kinds: Vec<String> = kinds.iter().map(|kind| (*kind).to_owned()).collect();
+        for (row, rounds) in stability.iter().zip(&rounds) {
+            let kinds: Vec<String> = rounds
+                .iter()
+                .map(|rounds| rounds.map_or("-", Rounds::kind).to_owned())
+                .collect();
             if let Some(groups) = disagreement(&kinds, &majors) {
                 differences.push(format!(
                     "{}{} over ANALYZE rounds: {groups}",
@@ -312,11 +315,49 @@ impl Versions {
     }
 }
 
+/// What one query's stability rounds gave on one version.
+#[derive(Debug, Clone, Copy)]
+struct Rounds {
+    /// Distinct plans taken.
+    plans: usize,
+    /// Rounds whose plan a plan check objected to.
+    flagged: u32,
+    /// Rounds run.
+    of: u32,
+}
+
+impl Rounds {
+    /// `1 plan`, `2 plans`, `2 plans, 3 of 20 rounds flagged`.
+    fn text(self) -> String {
+        let plans = match self.plans {
+            1 => "1 plan".to_owned(),
+            count => format!("{count} plans"),
+        };
+        match self.flagged {
+            0 => plans,
+            flagged => format!("{plans}, {flagged} of {} rounds flagged", self.of),
+        }
+    }
+
+    /// The outcome without the counts that vary from run to run of one version
+    /// (ANALYZE samples at random).
+    fn kind(self) -> &'static str {
+        match self.flagged {
+            0 if self.plans <= 1 => "one plan",
+            0 => "several plans, none flagged",
+            flagged if flagged >= self.of => "a flagged plan in every round",
+            _ => "a flagged plan in some rounds",
+        }
+    }
+}
+
 /// Per variant and query of the stability rounds, what each version's rounds took,
-/// and beside each row the kind of that outcome per version (see [`stability_kind`]).
-fn stability_rows(runs: &[(u32, &Outcome, String)]) -> (Vec<StabilityRow>, Vec<Vec<&'static str>>) {
+/// and beside each row the same as [`Rounds`] per version (`None` where it has none).
+fn stability_rows(
+    runs: &[(u32, &Outcome, String)],
+) -> (Vec<StabilityRow>, Vec<Vec<Option<Rounds>>>) {
     let mut rows: Vec<StabilityRow> = Vec::new();
-    let mut kinds: Vec<Vec<&'static str>> = Vec::new();
+    let mut rounds: Vec<Vec<Option<Rounds>>> = Vec::new();
     for (index, (_, run, _)) in runs.iter().enumerate() {
         let Some(stability) = &run.stability else {
             continue;
@@ -338,41 +379,26 @@ fn stability_rows(runs: &[(u32, &Outcome, String)]) -> (Vec<StabilityRow>, Vec<V
                             query: query.query.clone(),
                             plans: vec!["-".into(); runs.len()],
                         });
-                        kinds.push(vec!["-"; runs.len()]);
+                        rounds.push(vec![None; runs.len()]);
                         rows.len() - 1
                     }
                 };
-                let plans = match query.shapes.len() {
-                    1 => "1 plan".to_owned(),
-                    count => format!("{count} plans"),
+                let taken = Rounds {
+                    plans: query.shapes.len(),
+                    flagged: query
+                        .shapes
+                        .iter()
+                        .filter(|shape| shape.flagged())
+                        .map(|shape| shape.rounds)
+                        .sum(),
+                    of: stability.rounds,
                 };
-                let flagged: u32 = query
-                    .shapes
-                    .iter()
-                    .filter(|shape| shape.flagged())
-                    .map(|shape| shape.rounds)
-                    .sum();
-                rows[position].plans[index] = match flagged {
-                    0 => plans,
-                    flagged => format!("{plans}, {flagged} of {} rounds flagged", stability.rounds),
-                };
-                kinds[position][index] =
-                    stability_kind(query.shapes.len(), flagged, stability.rounds);
+                rows[position].plans[index] = taken.text();
+                rounds[position][index] = Some(taken);
             }
         }
     }
-    (rows, kinds)
-}
-
-/// What one query's stability rounds gave, without the counts that vary from run to
-/// run of one version (ANALYZE samples at random).
-fn stability_kind(plans: usize, flagged: u32, rounds: u32) -> &'static str {
-    match flagged {
-        0 if plans <= 1 => "one plan",
-        0 => "several plans, none flagged",
-        flagged if flagged >= rounds => "a flagged plan in every round",
-        _ => "a flagged plan in some rounds",
-    }
+    (rows, rounds)
 }
 
 /// ` [variant]`, or nothing for `-`.
@@ -443,16 +469,7 @@ fn growth_rows(sweeps: &[Option<&Sweep>]) -> Vec<GrowthRow> {
                 }
             };
             row.exponents[index] = format!("{:.2}", fit.slope);
-            let mut shapes = sweep
-                .points
-                .iter()
-                .flat_map(|point| &point.cells)
-                .filter(|cell| cell.variant == fit.variant)
-                .flat_map(|cell| &cell.queries)
-                .filter(|point| point.query == fit.query)
-                .map(|point| point.shape.as_str());
-            let first = shapes.next();
-            row.plan_changes[index] = shapes.any(|shape| Some(shape) != first);
+            row.plan_changes[index] = sweep.plan_changes(&fit.query, &fit.variant);
         }
     }
     rows
@@ -481,7 +498,7 @@ fn disagreement(values: &[String], majors: &[u32]) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{disagreement, flips_differ, stability_kind};
+    use super::{Rounds, disagreement, flips_differ};
     use crate::outcome::sweep::{FlipResult, FlipSearch};
 
     fn search(result: FlipResult) -> FlipSearch {
@@ -539,7 +556,15 @@ mod tests {
     fn stability_counts_that_vary_between_runs_are_no_difference_but_a_flagged_plan_is() {
         let kinds = |outcomes: [(usize, u32); 2]| {
             outcomes
-                .map(|(plans, flagged)| stability_kind(plans, flagged, 20).to_owned())
+                .map(|(plans, flagged)| {
+                    Rounds {
+                        plans,
+                        flagged,
+                        of: 20,
+                    }
+                    .kind()
+                    .to_owned()
+                })
                 .to_vec()
         };
         assert_eq!(disagreement(&kinds([(2, 3), (3, 5)]), &[15, 17]), None);

@@ -34,8 +34,21 @@ pub fn json(versions: &Versions) -> String {
     text
 }
 
+/// What the comparison says when it lists no difference, lowercase without a period:
+/// `every version gave the same verdicts and plan shapes`, or that one version ran;
+/// `None` when the versions differ.
+pub fn agreement(versions: &Versions) -> Option<String> {
+    if versions.versions.len() < 2 {
+        return Some("only one version ran: nothing to compare".into());
+    }
+    versions
+        .differences
+        .is_empty()
+        .then(|| format!("every version gave the same {}", agreed(versions)))
+}
+
 /// What versions that do not differ agree on.
-pub fn agreed(versions: &Versions) -> &'static str {
+fn agreed(versions: &Versions) -> &'static str {
     let flip = versions
         .sweep
         .as_ref()
@@ -101,12 +114,13 @@ pub fn markdown(versions: &Versions) -> String {
         ));
     }
     out.push_str("\n## Where the versions differ\n\n");
-    if versions.versions.len() < 2 {
-        out.push_str("Only one version ran: nothing to compare.\n");
-    } else if versions.differences.is_empty() {
+    if let Some(agreement) = agreement(versions) {
+        let mut sentence = agreement.chars();
+        let first = sentence.next().map(|c| c.to_ascii_uppercase());
         out.push_str(&format!(
-            "Every version gave the same {}.\n",
-            agreed(versions)
+            "{}{}.\n",
+            first.unwrap_or_default(),
+            sentence.as_str()
         ));
     }
     for difference in &versions.differences {

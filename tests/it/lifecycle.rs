@@ -176,15 +176,9 @@ fn a_container_kept_for_one_version_survives_an_interrupt_in_the_next() {
             "tests/data/scenarios/sparse-small.toml",
             "--scale",
             "20000",
-            "--no-progress",
-            "--backend",
-            "docker",
-            "--image",
-            "plancheck/postgres:15",
-            "--pg",
-            "15,17",
-            "--keep",
         ])
+        .args(crate::support::ON_15_AND_17)
+        .args(["--keep"])
         .arg("--out")
         .arg(out.path())
         .stdout(Stdio::null())

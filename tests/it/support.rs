@@ -221,6 +221,18 @@ pub fn wait_for(limit: std::time::Duration, mut ready: impl FnMut() -> bool) -> 
 
 /// The `plancheck` binary, run from the repository root, on the local backend unless
 /// the test says otherwise, without colour or a database URL from the environment.
+/// The arguments that run a scenario on PostgreSQL 15 and 17 in containers (the images
+/// `docker_image` and `ensure_built` provide), without progress bars.
+pub const ON_15_AND_17: [&str; 7] = [
+    "--no-progress",
+    "--backend",
+    "docker",
+    "--image",
+    "plancheck/postgres:15",
+    "--pg",
+    "15,17",
+];
+
 pub fn plancheck() -> assert_cmd::Command {
     let mut command = assert_cmd::Command::cargo_bin("plancheck").unwrap();
     command

@@ -437,17 +437,9 @@ fn docker_runs_scenarios_on_each_version_asked_and_compares_them() {
             "tests/data/scenarios/dense-small.toml",
             "--scale",
             "20000",
-            "--no-progress",
-            "--backend",
-            "docker",
-            "--image",
-            "plancheck/postgres:15",
-            "--pg",
-            "15,17",
-            "--stability",
-            "2",
-            "--junit",
         ])
+        .args(crate::support::ON_15_AND_17)
+        .args(["--stability", "2", "--junit"])
         .arg(&junit)
         .arg("--out")
         .arg(out.path())
@@ -575,15 +567,9 @@ fn docker_sweeps_and_searches_the_flip_on_each_version_and_keeps_each_server() {
             "2000,20000",
             "--find-flip",
             "old",
-            "--no-progress",
-            "--backend",
-            "docker",
-            "--image",
-            "plancheck/postgres:15",
-            "--pg",
-            "15,17",
-            "--keep",
         ])
+        .args(crate::support::ON_15_AND_17)
+        .args(["--keep"])
         .arg("--out")
         .arg(out.path())
         .output()

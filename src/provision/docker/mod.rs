@@ -486,7 +486,7 @@ async fn remove_labelled(label: &str, value: String) -> Vec<String> {
         // its owner label still, and is the user's now.
         let ids: Vec<String> = containers
             .into_iter()
-            .filter(|container| !is_kept(container.names.as_deref().unwrap_or_default()))
+            .filter(|container| !container.names.iter().flatten().any(|name| is_kept(name)))
             .filter_map(|container| container.id)
             .collect();
         if ids.is_empty() {
@@ -518,12 +518,10 @@ async fn remove_labelled(label: &str, value: String) -> Vec<String> {
     }
 }
 
-/// Whether a container of these names (as the engine lists them: `/plancheck-kept-…`)
-/// was kept with `--keep`.
-fn is_kept(names: &[String]) -> bool {
-    names
-        .iter()
-        .any(|name| name.trim_start_matches('/').starts_with(KEPT_PREFIX))
+/// Whether a container of this name (as the engine lists it, `/plancheck-kept-…`, or
+/// without the slash) was kept with `--keep`.
+fn is_kept(name: &str) -> bool {
+    name.trim_start_matches('/').starts_with(KEPT_PREFIX)
 }
 
 /// Force-removes a container (and its anonymous volumes). One that is already gone
@@ -630,7 +628,7 @@ async fn leftovers() -> std::result::Result<Vec<Leftover>, String> {
         let labels = container.labels.unwrap_or_default();
         let running = container.state == Some(bollard::models::ContainerSummaryStateEnum::RUNNING);
         let ours = labels.get(HOST_LABEL) == Some(&host);
-        let state = if name.starts_with(KEPT_PREFIX) {
+        let state = if is_kept(&name) {
             // Someone's on another machine is theirs to remove.
             ours.then_some(State::Kept)
         } else if !ours && labels.contains_key(LIVENESS_LABEL) {
