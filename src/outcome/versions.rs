@@ -126,176 +126,36 @@ pub struct ShapeRow {
     pub shapes: Vec<String>,
 }
 
+/// One version's run: its major version, the run's outcome, its report's path.
+pub type VersionOutcome<'a> = (u32, &'a Outcome, String);
+
 impl Versions {
     /// Lines up `runs` (major version, the run's outcome, its report's path) of the
     /// versions `asked`.
-    pub fn compare(runs: &[(u32, &Outcome, String)], asked: &[u32]) -> Versions {
+    pub fn compare(runs: &[VersionOutcome], asked: &[u32]) -> Versions {
         let first = runs[0].1;
-        let versions = runs
-            .iter()
-            .map(|(major, run, report)| VersionRun {
-                major: *major,
-                server_version: run.environment.server_version.clone(),
-                backend: run.environment.backend.to_string(),
-                passed: run.passed(),
-                report: report.clone(),
-            })
-            .collect();
-
-        let mut verdicts: Vec<VerdictRow> = Vec::new();
-        let mut shapes: Vec<ShapeRow> = Vec::new();
-        for (index, (_, run, _)) in runs.iter().enumerate() {
-            for cell in &run.cells {
-                let variant = cell.label();
-                for verdict in &cell.verdicts {
-                    let said = match (verdict.judged, verdict.passed) {
-                        (false, _) => "not judged",
-                        (true, true) => "pass",
-                        (true, false) => "fail",
-                    };
-                    let row = match verdicts.iter().position(|row| {
-                        row.check == verdict.check
-                            && row.variant == variant
-                            && row.subject == verdict.subject
-                    }) {
-                        Some(position) => &mut verdicts[position],
-                        None => {
-                            verdicts.push(VerdictRow {
-                                check: verdict.check.to_owned(),
-                                variant: variant.clone(),
-                                subject: verdict.subject.clone(),
-                                verdicts: vec!["-".into(); runs.len()],
-                            });
-                            verdicts.last_mut().expect("just pushed")
-                        }
-                    };
-                    row.verdicts[index] = said.to_owned();
-                }
-                for query in &cell.evidence.queries {
-                    let row = match shapes
-                        .iter()
-                        .position(|row| row.variant == variant && row.query == query.name)
-                    {
-                        Some(position) => &mut shapes[position],
-                        None => {
-                            shapes.push(ShapeRow {
-                                variant: variant.clone(),
-                                query: query.name.clone(),
-                                shapes: vec!["-".into(); runs.len()],
-                            });
-                            shapes.last_mut().expect("just pushed")
-                        }
-                    };
-                    row.shapes[index] = query.plan.shape();
-                }
-            }
-        }
-
         let majors: Vec<u32> = runs.iter().map(|(major, _, _)| *major).collect();
         let sweeps: Vec<Option<&Sweep>> =
             runs.iter().map(|(_, run, _)| run.sweep.as_ref()).collect();
-        let sweep = sweeps.iter().flatten().next().map(|first| SweepAcross {
-            scales: first.scales.clone(),
-            growth: growth_rows(&sweeps),
-            flip: first.flip.as_ref().map(|flip| FlipRow {
-                query: flip.query.clone(),
-                found: sweeps
-                    .iter()
-                    .map(|sweep| match sweep.and_then(|sweep| sweep.flip.as_ref()) {
-                        None => "-".to_owned(),
-                        Some(flip) => match flip.result {
-                            FlipResult::Found { scale, .. } => {
-                                format!("from {}", format_count(scale as f64))
-                            }
-                            FlipResult::AtLow { scale } => {
-                                format!("at {} or below", format_count(scale as f64))
-                            }
-                            FlipResult::NotReached { scale } => {
-                                format!("not by {}", format_count(scale as f64))
-                            }
-                        },
-                    })
-                    .collect(),
-            }),
-        });
+        let (verdicts, shapes) = verdict_and_shape_rows(runs);
+        let sweep = sweep_across(&sweeps);
         let (stability, rounds) = stability_rows(runs);
-        let searches: Vec<Option<&FlipSearch>> = sweeps
-            .iter()
-            .map(|sweep| sweep.and_then(|sweep| sweep.flip.as_ref()))
-            .collect();
-        // A query whose plan changed over some version's ANALYZE rounds may differ
-        // between versions by ANALYZE's random sample alone: said with the difference.
-        let sampled = |variant: &str, query: &str| {
-            stability.iter().zip(&rounds).any(|(row, rounds)| {
-                row.variant == variant
-                    && row.query == query
-                    && rounds.iter().flatten().any(|rounds| rounds.plans > 1)
-            })
-        };
-        let caveat = |variant: &str, query: &str| match sampled(variant, query) {
-            true => " (its plan changes over ANALYZE rounds: see plan stability)",
-            false => "",
+        let across = Across {
+            majors: &majors,
+            stability: &stability,
+            rounds: &rounds,
         };
         let mut differences = Vec::new();
-        for row in &verdicts {
-            // The flip search's and the stability rounds' own verdicts are compared
-            // below, leaving out what reruns of one version vary by.
-            let compared_below = (row.check == FLIP_SEARCH_CHECK && sweep.is_some())
-                || (row.check == STABLE_CHECK && !stability.is_empty());
-            if compared_below {
-                continue;
-            }
-            if let Some(groups) = disagreement(&row.verdicts, &majors) {
-                let query = row.subject.split(" vs ").next().unwrap_or(&row.subject);
-                differences.push(format!(
-                    "{} on {}{}: {groups}{}",
-                    row.check,
-                    row.subject,
-                    bracketed(&row.variant),
-                    caveat(&row.variant, query)
-                ));
-            }
-        }
-        for row in &shapes {
-            if let Some(groups) = disagreement(&row.shapes, &majors) {
-                differences.push(format!(
-                    "plan of {}{}: {groups}{}",
-                    row.query,
-                    bracketed(&row.variant),
-                    caveat(&row.variant, &row.query)
-                ));
-            }
-        }
-        // ANALYZE samples at random, so counts of plans and flagged rounds vary between
-        // runs of one version too: only the kind of outcome counts as a difference.
-        for (row, rounds) in stability.iter().zip(&rounds) {
-            let kinds: Vec<String> = rounds
-                .iter()
-                .map(|rounds| rounds.map_or("-", Rounds::kind).to_owned())
-                .collect();
-            if let Some(groups) = disagreement(&kinds, &majors) {
-                differences.push(format!(
-                    "{}{} over ANALYZE rounds: {groups}",
-                    row.query,
-                    bracketed(&row.variant)
-                ));
-            }
-        }
-        if let Some(flip) = sweep.as_ref().and_then(|sweep| sweep.flip.as_ref())
-            && flips_differ(&searches)
-            && let Some(groups) = disagreement(&flip.found, &majors)
-        {
-            differences.push(format!(
-                "{}'s plan shows the regression {groups}",
-                flip.query
-            ));
-        }
+        differences.extend(verdict_differences(&verdicts, &across, sweep.is_some()));
+        differences.extend(shape_differences(&shapes, &across));
+        differences.extend(stability_differences(&across));
+        differences.extend(flip_difference(&sweep, &sweeps, &majors));
         Versions {
             scenario: first.scenario.clone(),
             rows: first.seeded.scale,
             scale_table: first.seeded.scale_table.clone(),
             seed: first.seeded.seed,
-            versions,
+            versions: runs.iter().map(version_run).collect(),
             not_run: asked
                 .iter()
                 .filter(|major| !majors.contains(major))
@@ -313,6 +173,216 @@ impl Versions {
     pub fn passed(&self) -> bool {
         self.versions.iter().all(|version| version.passed)
     }
+}
+
+fn version_run((major, run, report): &VersionOutcome) -> VersionRun {
+    VersionRun {
+        major: *major,
+        server_version: run.environment.server_version.clone(),
+        backend: run.environment.backend.to_string(),
+        passed: run.passed(),
+        report: report.clone(),
+    }
+}
+
+/// The row of `rows` that `matches`, made by `make` and appended when there is none.
+fn row_for<'r, T>(
+    rows: &'r mut Vec<T>,
+    matches: impl Fn(&T) -> bool,
+    make: impl FnOnce() -> T,
+) -> &'r mut T {
+    match rows.iter().position(matches) {
+        Some(position) => &mut rows[position],
+        None => {
+            rows.push(make());
+            rows.last_mut().expect("just pushed")
+        }
+    }
+}
+
+/// Per check, variant and subject, each version's verdict; per variant and query, each
+/// version's plan shape. Rows in the order they are first seen.
+fn verdict_and_shape_rows(runs: &[VersionOutcome]) -> (Vec<VerdictRow>, Vec<ShapeRow>) {
+    let mut verdicts: Vec<VerdictRow> = Vec::new();
+    let mut shapes: Vec<ShapeRow> = Vec::new();
+    for (index, (_, run, _)) in runs.iter().enumerate() {
+        for cell in &run.cells {
+            let variant = cell.label();
+            for verdict in &cell.verdicts {
+                let row = row_for(
+                    &mut verdicts,
+                    |row| {
+                        row.check == verdict.check
+                            && row.variant == variant
+                            && row.subject == verdict.subject
+                    },
+                    || VerdictRow {
+                        check: verdict.check.to_owned(),
+                        variant: variant.clone(),
+                        subject: verdict.subject.clone(),
+                        verdicts: vec!["-".into(); runs.len()],
+                    },
+                );
+                row.verdicts[index] = verdict_word(verdict.judged, verdict.passed).to_owned();
+            }
+            for query in &cell.evidence.queries {
+                let row = row_for(
+                    &mut shapes,
+                    |row| row.variant == variant && row.query == query.name,
+                    || ShapeRow {
+                        variant: variant.clone(),
+                        query: query.name.clone(),
+                        shapes: vec!["-".into(); runs.len()],
+                    },
+                );
+                row.shapes[index] = query.plan.shape();
+            }
+        }
+    }
+    (verdicts, shapes)
+}
+
+fn verdict_word(judged: bool, passed: bool) -> &'static str {
+    match (judged, passed) {
+        (false, _) => "not judged",
+        (true, true) => "pass",
+        (true, false) => "fail",
+    }
+}
+
+/// The sweep's scales, growth and flip on every version, when some version swept.
+fn sweep_across(sweeps: &[Option<&Sweep>]) -> Option<SweepAcross> {
+    let first = sweeps.iter().flatten().next()?;
+    Some(SweepAcross {
+        scales: first.scales.clone(),
+        growth: growth_rows(sweeps),
+        flip: first.flip.as_ref().map(|flip| FlipRow {
+            query: flip.query.clone(),
+            found: sweeps
+                .iter()
+                .map(|sweep| match sweep.and_then(|sweep| sweep.flip.as_ref()) {
+                    None => "-".to_owned(),
+                    Some(flip) => flip_found(&flip.result),
+                })
+                .collect(),
+        }),
+    })
+}
+
+/// `from 180,000`, `at 10,000 or below`, `not by 1,000,000`.
+fn flip_found(result: &FlipResult) -> String {
+    match *result {
+        FlipResult::Found { scale, .. } => format!("from {}", format_count(scale as f64)),
+        FlipResult::AtLow { scale } => format!("at {} or below", format_count(scale as f64)),
+        FlipResult::NotReached { scale } => format!("not by {}", format_count(scale as f64)),
+    }
+}
+
+/// What every difference sentence reads beside its own rows: the versions in order, and
+/// the stability rounds (whose plan changes explain some differences).
+struct Across<'a> {
+    majors: &'a [u32],
+    stability: &'a [StabilityRow],
+    rounds: &'a [Vec<Option<Rounds>>],
+}
+
+impl Across<'_> {
+    /// A query whose plan changed over some version's ANALYZE rounds may differ between
+    /// versions by ANALYZE's random sample alone: said with the difference.
+    fn caveat(&self, variant: &str, query: &str) -> &'static str {
+        let sampled = self.stability.iter().zip(self.rounds).any(|(row, rounds)| {
+            row.variant == variant
+                && row.query == query
+                && rounds.iter().flatten().any(|rounds| rounds.plans > 1)
+        });
+        match sampled {
+            true => " (its plan changes over ANALYZE rounds: see plan stability)",
+            false => "",
+        }
+    }
+}
+
+/// Checks whose verdicts differ between versions. The flip search's and the stability
+/// rounds' own verdicts are left to [`flip_difference`] and [`stability_differences`],
+/// which leave out what reruns of one version vary by.
+fn verdict_differences(rows: &[VerdictRow], across: &Across, swept: bool) -> Vec<String> {
+    rows.iter()
+        .filter(|row| {
+            let compared_elsewhere = (row.check == FLIP_SEARCH_CHECK && swept)
+                || (row.check == STABLE_CHECK && !across.stability.is_empty());
+            !compared_elsewhere
+        })
+        .filter_map(|row| {
+            let groups = disagreement(&row.verdicts, across.majors)?;
+            let query = row.subject.split(" vs ").next().unwrap_or(&row.subject);
+            Some(format!(
+                "{} on {}{}: {groups}{}",
+                row.check,
+                row.subject,
+                bracketed(&row.variant),
+                across.caveat(&row.variant, query)
+            ))
+        })
+        .collect()
+}
+
+/// Queries whose plan shape differs between versions.
+fn shape_differences(rows: &[ShapeRow], across: &Across) -> Vec<String> {
+    rows.iter()
+        .filter_map(|row| {
+            let groups = disagreement(&row.shapes, across.majors)?;
+            Some(format!(
+                "plan of {}{}: {groups}{}",
+                row.query,
+                bracketed(&row.variant),
+                across.caveat(&row.variant, &row.query)
+            ))
+        })
+        .collect()
+}
+
+/// Queries whose stability rounds differ in kind between versions. ANALYZE samples at
+/// random, so counts of plans and flagged rounds vary between runs of one version too:
+/// only the kind of outcome counts as a difference.
+fn stability_differences(across: &Across) -> Vec<String> {
+    across
+        .stability
+        .iter()
+        .zip(across.rounds)
+        .filter_map(|(row, rounds)| {
+            let kinds: Vec<String> = rounds
+                .iter()
+                .map(|rounds| rounds.map_or("-", Rounds::kind).to_owned())
+                .collect();
+            let groups = disagreement(&kinds, across.majors)?;
+            Some(format!(
+                "{}{} over ANALYZE rounds: {groups}",
+                row.query,
+                bracketed(&row.variant)
+            ))
+        })
+        .collect()
+}
+
+/// Where the plan flips, when the versions' searches differ beyond their precision.
+fn flip_difference(
+    sweep: &Option<SweepAcross>,
+    sweeps: &[Option<&Sweep>],
+    majors: &[u32],
+) -> Option<String> {
+    let flip = sweep.as_ref()?.flip.as_ref()?;
+    let searches: Vec<Option<&FlipSearch>> = sweeps
+        .iter()
+        .map(|sweep| sweep.and_then(|sweep| sweep.flip.as_ref()))
+        .collect();
+    if !flips_differ(&searches) {
+        return None;
+    }
+    let groups = disagreement(&flip.found, majors)?;
+    Some(format!(
+        "{}'s plan shows the regression {groups}",
+        flip.query
+    ))
 }
 
 /// What one query's stability rounds gave on one version.
@@ -353,9 +423,7 @@ impl Rounds {
 
 /// Per variant and query of the stability rounds, what each version's rounds took,
 /// and beside each row the same as [`Rounds`] per version (`None` where it has none).
-fn stability_rows(
-    runs: &[(u32, &Outcome, String)],
-) -> (Vec<StabilityRow>, Vec<Vec<Option<Rounds>>>) {
+fn stability_rows(runs: &[VersionOutcome]) -> (Vec<StabilityRow>, Vec<Vec<Option<Rounds>>>) {
     let mut rows: Vec<StabilityRow> = Vec::new();
     let mut rounds: Vec<Vec<Option<Rounds>>> = Vec::new();
     for (index, (_, run, _)) in runs.iter().enumerate() {
@@ -363,17 +431,12 @@ fn stability_rows(
             continue;
         };
         for cell in &stability.cells {
-            let variant = match cell.variant.is_empty() {
-                true => "-".to_owned(),
-                false => variant_label(&cell.variant),
-            };
+            let variant = variant_or_dash(&cell.variant);
             for query in &cell.queries {
-                let position = match rows
+                let position = rows
                     .iter()
                     .position(|row| row.variant == variant && row.query == query.query)
-                {
-                    Some(position) => position,
-                    None => {
+                    .unwrap_or_else(|| {
                         rows.push(StabilityRow {
                             variant: variant.clone(),
                             query: query.query.clone(),
@@ -381,8 +444,7 @@ fn stability_rows(
                         });
                         rounds.push(vec![None; runs.len()]);
                         rows.len() - 1
-                    }
-                };
+                    });
                 let taken = Rounds {
                     plans: query.shapes.len(),
                     flagged: query
@@ -399,6 +461,14 @@ fn stability_rows(
         }
     }
     (rows, rounds)
+}
+
+/// A variant's label, or `-` for a scenario without variants.
+fn variant_or_dash(variant: &[(String, String)]) -> String {
+    match variant.is_empty() {
+        true => "-".to_owned(),
+        false => variant_label(variant),
+    }
 }
 
 /// ` [variant]`, or nothing for `-`.
@@ -448,26 +518,19 @@ fn growth_rows(sweeps: &[Option<&Sweep>]) -> Vec<GrowthRow> {
     for (index, sweep) in sweeps.iter().enumerate() {
         let Some(sweep) = sweep else { continue };
         for fit in &sweep.fits {
-            let variant = match fit.variant.is_empty() {
-                true => "-".to_owned(),
-                false => variant_label(&fit.variant),
-            };
+            let variant = variant_or_dash(&fit.variant);
             let measure = fit.measure.name();
-            let row = match rows.iter().position(|row| {
-                row.query == fit.query && row.variant == variant && row.measure == measure
-            }) {
-                Some(position) => &mut rows[position],
-                None => {
-                    rows.push(GrowthRow {
-                        query: fit.query.clone(),
-                        variant,
-                        measure: measure.to_owned(),
-                        exponents: vec!["-".into(); sweeps.len()],
-                        plan_changes: vec![false; sweeps.len()],
-                    });
-                    rows.last_mut().expect("just pushed")
-                }
-            };
+            let row = row_for(
+                &mut rows,
+                |row| row.query == fit.query && row.variant == variant && row.measure == measure,
+                || GrowthRow {
+                    query: fit.query.clone(),
+                    variant: variant.clone(),
+                    measure: measure.to_owned(),
+                    exponents: vec!["-".into(); sweeps.len()],
+                    plan_changes: vec![false; sweeps.len()],
+                },
+            );
             row.exponents[index] = format!("{:.2}", fit.slope);
             row.plan_changes[index] = sweep.plan_changes(&fit.query, &fit.variant);
         }
