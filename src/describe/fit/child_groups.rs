@@ -1,9 +1,8 @@
-//! A skewed key to a child table (tickets → projects, where projects → accounts): each
-//! heavy value becomes one row of the child table, reached by a chain of groups of one
-//! row from the root down (an account holding the busy project, then that project),
-//! each level given the share of the skewed table's rows found under it. The other rows
-//! share the rest evenly, and the child table's rows that no key value reaches get
-//! none.
+//! A skewed key to a child table (tickets → boards, where boards → teams): each heavy
+//! value becomes one row of the child table, reached by a chain of groups of one row
+//! from the root down (a team holding the busy board, then that board), each level
+//! given the share of the skewed table's rows found under it. The other rows share the
+//! rest evenly, and the child table's rows that no key value reaches get none.
 
 use std::collections::BTreeMap;
 

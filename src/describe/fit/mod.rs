@@ -465,4 +465,97 @@ mod tests {
             ("scattered", None)
         );
     }
+
+    fn key(name: &str, column: &str, to: &str, to_oid: i64) -> ForeignKey {
+        ForeignKey {
+            name: name.into(),
+            columns: vec![column.into()],
+            to_oid,
+            to_table: to.into(),
+            to_columns: vec!["id".into()],
+        }
+    }
+
+    fn id() -> ColumnFacts {
+        let mut id = facts(
+            "id",
+            "bigint",
+            "N",
+            stats(-1.0, 0.0, &[], &["1", "1000000"]),
+        );
+        id.unique = true;
+        id
+    }
+
+    /// Four levels: 20 orgs, 200 teams and 2,000 boards spread by uniform keys (whose
+    /// top values are sampling's), and a million tickets of which one board holds half.
+    /// The uniform keys make even children; the board's half is reached by groups of
+    /// one row from orgs down, whose shares multiply to the half.
+    #[test]
+    fn a_heavy_value_of_a_key_to_a_child_table_is_reached_from_the_root() {
+        let orgs = table("orgs", 20.0, vec![id()], Vec::new(), 1);
+        let uniform = |column: &str, distinct: f64, top: f64| {
+            facts(
+                column,
+                "bigint",
+                "N",
+                stats(distinct, 0.0, &[("1", top)], &[]),
+            )
+        };
+        let teams = table(
+            "teams",
+            200.0,
+            vec![id(), uniform("org_id", 20.0, 0.08)],
+            vec![key("teams_org", "org_id", "orgs", 1)],
+            2,
+        );
+        let boards = table(
+            "boards",
+            2_000.0,
+            vec![id(), uniform("team_id", 200.0, 0.011)],
+            vec![key("boards_team", "team_id", "teams", 2)],
+            3,
+        );
+        let tickets = table(
+            "tickets",
+            1_000_000.0,
+            vec![id(), {
+                let common = [("7", 0.5), ("8", 0.0004), ("9", 0.0004)];
+                facts("board_id", "bigint", "N", stats(2_000.0, 0.0, &common, &[]))
+            }],
+            vec![key("tickets_board", "board_id", "boards", 3)],
+            4,
+        );
+        let fitted = fit(&[tickets, boards, teams, orgs], &options()).unwrap();
+        let table = |name: &str| fitted.tables.iter().find(|t| t.name == name).unwrap();
+        assert_eq!(table("teams").parent.as_deref(), Some("orgs"));
+        assert_eq!(table("boards").parent.as_deref(), Some("teams"));
+        assert_eq!(table("tickets").parent.as_deref(), Some("boards"));
+        let chain = [
+            ("orgs", "holds_top_1", None),
+            ("teams", "holds_top_1_at_1", Some("holds_top_1")),
+            ("boards", "top_1", Some("holds_top_1_at_1")),
+        ];
+        let mut share = 1.0;
+        for (name, group, under) in chain {
+            let group = table(name).groups.iter().find(|g| g.name == group).unwrap();
+            assert_eq!(group.under.as_deref(), under, "{group:?}");
+            assert!(matches!(group.size, GroupSize::Rows(1)), "{group:?}");
+            match group.children[..] {
+                [(ref child, ChildRows::Share(of))] if child == "tickets" => share *= of,
+                _ => panic!("{group:?}"),
+            }
+        }
+        assert!(
+            (share - 0.5).abs() < 1e-4,
+            "the chain gives the board {share}"
+        );
+        // The org holding the board has its 99 other boards' average rows too.
+        let held = match table("orgs").groups[0].children[0].1 {
+            ChildRows::Share(held) => held,
+            ChildRows::Count(_) => panic!(),
+        };
+        assert!((held - (0.5 + 99.0 * 0.5 / 1_999.0)).abs() < 1e-4, "{held}");
+        assert!(table("orgs").groups.iter().any(|g| g.name == "others"));
+    }
 }
