@@ -916,5 +916,9 @@ async fn anonymize_keeps_only_what_the_schema_needs_and_a_plain_fit_says_what_it
         "{stderr}"
     );
     assert!(!stderr.contains("people.city"), "{stderr}");
+    assert!(
+        plain.contains("# - people (index definitions): their literals"),
+        "{plain}"
+    );
     server.stop().await.unwrap();
 }

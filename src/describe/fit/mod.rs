@@ -70,7 +70,7 @@ pub struct Fitted {
 /// Production values a column of the file holds as they are.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RealValues {
-    /// `table.column`.
+    /// `table.column`, or `table (index definitions)`.
     pub column: String,
     /// The values themselves, when the file names them one by one (`--anonymize`
     /// keeps only a few); otherwise which statistics the column copies.
@@ -157,7 +157,10 @@ pub fn fit(tables: &[Table], options: &FitOptions) -> Result<Fitted, String> {
     anonymized.annotate(&mut fitted);
     let real_values = match options.anonymize {
         true => written(anonymized.kept.clone(), &fitted),
-        false => copied(&fitted),
+        false => copied(&fitted)
+            .into_iter()
+            .chain(index_literals(&ordered))
+            .collect(),
     };
     let personal = personal::columns(&real_values, &ordered);
     Ok(Fitted {
@@ -219,6 +222,25 @@ fn copied(fitted: &[FittedTable]) -> Vec<RealValues> {
                     why: column.copied?.to_owned(),
                 })
             })
+        })
+        .collect()
+}
+
+/// Without `--anonymize`: the tables whose index definitions, written as comments,
+/// hold literals (a partial index's `WHERE email <> '…'`), which may be rows' values.
+fn index_literals(tables: &[&Table]) -> Vec<RealValues> {
+    tables
+        .iter()
+        .filter(|table| {
+            table
+                .indexes
+                .iter()
+                .any(|index| literals::withheld(index) != *index)
+        })
+        .map(|table| RealValues {
+            column: format!("{} (index definitions)", table.name),
+            values: Vec::new(),
+            why: "their literals, as the catalog prints them".into(),
         })
         .collect()
 }
