@@ -24,6 +24,8 @@ const TRIES: usize = 64;
 enum Scale {
     Integer,
     Decimals(usize),
+    /// Numbers in exponent form (`1e-05`): written as they come out.
+    Real,
     Micros,
     Days,
 }
@@ -34,6 +36,7 @@ impl Scale {
             Shape::Int => Scale::Integer,
             Shape::Instant if is_date => Scale::Days,
             Shape::Instant => Scale::Micros,
+            _ if values.iter().any(|value| value.contains(['e', 'E'])) => Scale::Real,
             _ => Scale::Decimals(
                 values
                     .iter()
@@ -46,7 +49,7 @@ impl Scale {
 
     fn read(self, text: &str) -> Option<f64> {
         match self {
-            Scale::Integer | Scale::Decimals(_) => text.parse().ok(),
+            Scale::Integer | Scale::Decimals(_) | Scale::Real => text.parse().ok(),
             Scale::Micros | Scale::Days => {
                 let at = DateTime::parse_from_rfc3339(&instant(text)?).ok()?;
                 let micros = at.timestamp_micros() as f64;
@@ -65,19 +68,21 @@ impl Scale {
                 let factor = 10f64.powi(decimals as i32);
                 (value * factor).round() / factor
             }
+            Scale::Real => value,
             _ => value.round(),
         }
     }
 
     /// Whether the scale's values are whole steps (integers, days, microseconds).
     fn stepped(self) -> bool {
-        !matches!(self, Scale::Decimals(decimals) if decimals > 0)
+        !matches!(self, Scale::Real) && !matches!(self, Scale::Decimals(decimals) if decimals > 0)
     }
 
     fn write(self, value: f64) -> String {
         match self {
             Scale::Integer => format!("{}", value as i64),
             Scale::Decimals(decimals) => format!("{value:.decimals$}"),
+            Scale::Real => format!("{value:e}"),
             Scale::Micros | Scale::Days => {
                 let micros = match self {
                     Scale::Days => value * 86_400e6,
@@ -188,6 +193,7 @@ fn snap_down(scale: Scale, value: f64) -> f64 {
 fn snap_step(scale: Scale, value: f64, direction: f64) -> f64 {
     match scale {
         Scale::Decimals(decimals) => scale.snap(value + direction * 10f64.powi(-(decimals as i32))),
+        Scale::Real => value,
         _ => value + direction,
     }
 }
@@ -342,6 +348,13 @@ mod tests {
         assert!(
             moved[0].starts_with("2026-01") && instant(&moved[0]).is_some(),
             "{moved:?}"
+        );
+        let mut small = stats(&["2e-05"], &["1e-05", "5e-05"]);
+        replace(&mut small, Shape::Float, false, &mut rng);
+        let value: f64 = small.mcv.unwrap()[0].parse().unwrap();
+        assert!(
+            (1e-05..=5e-05).contains(&value) && value != 2e-05,
+            "{value}"
         );
         let mut day = stats(&["2026-01-20"], &["2026-01-01", "2026-03-01"]);
         replace(&mut day, Shape::Instant, true, &mut rng);
