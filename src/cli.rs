@@ -117,7 +117,8 @@ pub enum DatasetCommand {
     /// Write a dataset file (on stdout) fitted to the statistics of tables on a live
     /// server: row counts, null fractions, distinct counts, most common values,
     /// histograms, correlation, foreign keys. Reads pg_class, pg_stats and the catalog,
-    /// never a row of data. Exit code 2 for a table that does not exist, was never
+    /// never a row of a table; the file's header lists the columns that copy pg_stats's
+    /// values (rows' values), and stderr warns of ones that look personal. Exit code 2 for a table that does not exist, was never
     /// analyzed or whose statistics the role cannot read; 3 when the server cannot be
     /// reached.
     FromStats(FromStatsArgs),
@@ -137,13 +138,14 @@ pub struct FromStatsArgs {
     /// default `schema.sql`.
     #[arg(long)]
     pub schema: Vec<String>,
-    /// Replace the most common values of text columns (emails, names, codes) with
-    /// generated ones of the same frequencies and widths; the values of enums and of
-    /// columns a CHECK constraint reads are kept.
+    /// Replace every value pg_stats lists (most common values, histogram bounds) with
+    /// generated ones of the same frequencies, shapes and places, and withhold the
+    /// literals of index definitions; only what a constraint needs is kept (enum
+    /// labels, the values a CHECK's IN list names), and the header lists it.
     #[arg(long)]
     pub anonymize: bool,
-    /// With --anonymize, text columns whose values are labels rather than people's
-    /// data (statuses, currencies), kept as they are: table.column, comma-separated.
+    /// With --anonymize, columns whose values are labels rather than people's data
+    /// (statuses, currencies), kept as they are: table.column, comma-separated.
     #[arg(long, value_delimiter = ',', requires = "anonymize")]
     pub keep_values: Vec<String>,
     /// The dataset's seed.

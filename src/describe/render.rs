@@ -17,15 +17,7 @@ const CANNOT_SAY: &str = "\
 pub fn render(fitted: &Fitted, command: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# Written by `{command}`");
-    let _ = writeln!(
-        out,
-        "# from the server's statistics (pg_class, pg_stats, the catalog), never a row of data{}.",
-        if fitted.anonymized {
-            "; text values replaced by generated ones"
-        } else {
-            ""
-        }
-    );
+    real_values(&mut out, fitted);
     let _ = writeln!(
         out,
         "# See docs/scenario-format.md, section 2, for every key; edit freely."
@@ -85,6 +77,44 @@ pub fn render(fitted: &Fitted, command: &str) -> String {
     out
 }
 
+/// Where the file's values come from, and exactly which are production's own: the
+/// statistics are read, never a row, but `pg_stats` lists rows' values.
+fn real_values(out: &mut String, fitted: &Fitted) {
+    let _ = writeln!(
+        out,
+        "# from the server's statistics (pg_class, pg_stats, the catalog), reading no row."
+    );
+    let header = match (fitted.anonymized, fitted.real_values.is_empty()) {
+        (false, true) => "# Real values: none of production's values are in this file.",
+        (false, false) => {
+            "# Real values: pg_stats lists values of production's rows, and these columns copy\n# them as they are (--anonymize replaces them):"
+        }
+        (true, true) => {
+            "# Real values: none; --anonymize generated every value and withheld the literals of\n# index definitions."
+        }
+        (true, false) => {
+            "# Real values kept, as the schema needs them (--anonymize generated every other\n# value and withheld the literals of index definitions):"
+        }
+    };
+    let _ = writeln!(out, "{header}");
+    for real in &fitted.real_values {
+        match real.values.is_empty() {
+            true => {
+                let _ = writeln!(out, "# - {}: {}", real.column, real.why);
+            }
+            false => {
+                let _ = writeln!(
+                    out,
+                    "# - {}: {} ({})",
+                    real.column,
+                    real.values.join(", "),
+                    real.why
+                );
+            }
+        }
+    }
+}
+
 fn table_text(out: &mut String, table: &FittedTable) {
     let _ = writeln!(out, "# {}", table.name);
     for note in &table.notes {
@@ -93,7 +123,9 @@ fn table_text(out: &mut String, table: &FittedTable) {
     let _ = writeln!(out, "{CANNOT_SAY}");
     let _ = writeln!(out, "[[table]]");
     let _ = writeln!(out, "name = {}", toml::Value::from(table.name.clone()));
-    let sized_by_groups = !table.groups.is_empty()
+    // A root table's groups may size it; a child table's only pick out children.
+    let sized_by_groups = table.parent.is_none()
+        && !table.groups.is_empty()
         && table
             .groups
             .iter()
@@ -125,6 +157,9 @@ fn table_text(out: &mut String, table: &FittedTable) {
         let _ = writeln!(out, "\n# {}", group.note);
         let _ = writeln!(out, "[[table.group]]");
         let _ = writeln!(out, "name = \"{}\"", group.name);
+        if let Some(under) = &group.under {
+            let _ = writeln!(out, "under = \"{under}\"");
+        }
         match group.size {
             GroupSize::Rows(rows) => {
                 let _ = writeln!(out, "rows = {rows}");

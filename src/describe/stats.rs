@@ -39,8 +39,6 @@ SELECT coalesce(json_agg(json_build_object(
             'generated', a.attgenerated <> '',
             'readable', has_column_privilege(c.oid, a.attnum, 'SELECT'),
             'enum', bt.typtype = 'e',
-            'checked', EXISTS (SELECT 1 FROM pg_constraint k
-                               WHERE k.conrelid = c.oid AND k.contype = 'c' AND a.attnum = ANY (k.conkey)),
             'unique', EXISTS (SELECT 1 FROM pg_index i
                               WHERE i.indrelid = c.oid AND i.indisunique AND i.indnatts = 1
                                 AND i.indpred IS NULL AND i.indkey[0] = a.attnum),
@@ -81,6 +79,14 @@ SELECT coalesce(json_agg(json_build_object(
                            JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.n))
         ORDER BY k.conname), '[]')
         FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'f'),
+    'checks', (
+        SELECT coalesce(json_agg(json_build_object(
+            'name', k.conname,
+            'columns', (SELECT coalesce(array_agg(a.attname ORDER BY a.attnum), '{}')
+                        FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum = ANY (k.conkey)),
+            'definition', pg_get_constraintdef(k.oid))
+        ORDER BY k.conname), '[]')
+        FROM pg_constraint k WHERE k.conrelid = c.oid AND k.contype = 'c'),
     'indexes', (
         SELECT coalesce(json_agg(pg_get_indexdef(i.indexrelid) ORDER BY i.indexrelid::regclass::text), '[]')
         FROM pg_index i WHERE i.indrelid = c.oid),
@@ -109,6 +115,7 @@ pub struct TableFacts {
     pub columns: Option<Vec<ColumnFacts>>,
     pub unique_keys: Option<Vec<Vec<String>>>,
     pub foreign_keys: Option<Vec<ForeignKey>>,
+    pub checks: Option<Vec<CheckConstraint>>,
     pub indexes: Option<Vec<String>>,
     pub oid: Option<i64>,
 }
@@ -131,8 +138,6 @@ pub struct ColumnFacts {
     pub readable: bool,
     #[serde(rename = "enum")]
     pub is_enum: bool,
-    /// A CHECK constraint reads the column: its values are the schema's vocabulary.
-    pub checked: bool,
     /// A unique single-column index (or key) covers it.
     pub unique: bool,
     pub stats: Option<ColumnStats>,
@@ -160,6 +165,16 @@ pub struct ForeignKey {
     pub to_columns: Vec<String>,
 }
 
+/// A table's CHECK constraint.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CheckConstraint {
+    pub name: String,
+    /// The columns it reads.
+    pub columns: Vec<String>,
+    /// `pg_get_constraintdef`: `CHECK ((plan = ANY (ARRAY['free'::text, 'pro'::text])))`.
+    pub definition: String,
+}
+
 /// A table that exists, has been analyzed and whose statistics the role can read.
 #[derive(Debug, Clone)]
 pub struct Table {
@@ -174,6 +189,8 @@ pub struct Table {
     /// Unique keys of several columns (a composite primary key).
     pub unique_keys: Vec<Vec<String>>,
     pub foreign_keys: Vec<ForeignKey>,
+    pub checks: Vec<CheckConstraint>,
+    /// `pg_get_indexdef` of each index.
     pub indexes: Vec<String>,
 }
 
@@ -291,6 +308,7 @@ fn checked(facts: TableFacts) -> Result<Table> {
         columns,
         unique_keys: facts.unique_keys.unwrap_or_default(),
         foreign_keys: facts.foreign_keys.unwrap_or_default(),
+        checks: facts.checks.unwrap_or_default(),
         indexes: facts.indexes.unwrap_or_default(),
     })
 }

@@ -100,8 +100,14 @@ async fn shape(
     query_file: &str,
     rule: &str,
 ) -> (String, String, f64) {
-    let target: String = client.query_one(rule, &[]).await.unwrap().get(0);
     let sql = std::fs::read_to_string(repo_path(query_file)).unwrap();
+    shape_of(client, &sql, rule).await
+}
+
+/// The plan shape of `sql` with `$1` bound to what `rule` picks, and the rows it
+/// examined.
+async fn shape_of(client: &tokio_postgres::Client, sql: &str, rule: &str) -> (String, String, f64) {
+    let target: String = client.query_one(rule, &[]).await.unwrap().get(0);
     let sql = sql.replace("$1", &format!("'{}'", target.replace('\'', "''")));
     let explained: serde_json::Value = client
         .query_one(&format!("EXPLAIN (ANALYZE, FORMAT JSON) {sql}"), &[])
@@ -643,4 +649,276 @@ async fn a_schema_of_its_own_fits_into_a_file_that_seeds_as_written() {
         200 + 5000,
         "every region, and every visit in its partition"
     );
+}
+
+/// An outsider's three-level hierarchy: 200 accounts, 2,000 projects spread over them
+/// by a uniform reference, 200,000 tickets of which one project holds half and the
+/// others share the rest at random. The uniform reference is no skew, however its top
+/// value lands by sampling; the tickets' skew is placed on the projects, so the fitted
+/// data keeps every column's top-five frequencies within 0.01 and the busy and sparse
+/// projects with their plans.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_three_level_hierarchy_keeps_its_busy_and_sparse_tenants() {
+    const SCHEMA: &str = "\
+        CREATE TABLE accounts (id bigint PRIMARY KEY, name text NOT NULL);
+        CREATE TABLE projects (id bigint PRIMARY KEY, \
+            account_id bigint NOT NULL REFERENCES accounts, name text NOT NULL);
+        CREATE TABLE tickets (id bigint PRIMARY KEY, \
+            project_id bigint NOT NULL REFERENCES projects, created_at timestamptz NOT NULL);
+        CREATE INDEX tickets_project_id ON tickets (project_id);
+        CREATE INDEX tickets_created_at ON tickets (created_at);
+    ";
+    const QUERY: &str =
+        "SELECT id FROM tickets WHERE project_id = $1::bigint ORDER BY created_at DESC LIMIT 20";
+    const RULES: [(&str, &str); 2] = [
+        (
+            "SELECT project_id::text FROM tickets GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1",
+            "the busy project",
+        ),
+        (
+            "SELECT project_id::text FROM tickets GROUP BY 1 ORDER BY count(*), 1 LIMIT 1",
+            "the sparsest project",
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("schema.sql"), SCHEMA).unwrap();
+    let server = local_server().await;
+    let config = plancheck::provision::parse_database_url(&superuser_url(&server)).unwrap();
+    let client = plancheck::provision::connect(&config).await.unwrap();
+    client.batch_execute(SCHEMA).await.unwrap();
+    client
+        .batch_execute(
+            "SELECT setseed(0.26);
+             INSERT INTO accounts SELECT g, 'account ' || g FROM generate_series(1, 200) g;
+             INSERT INTO projects SELECT g, 1 + floor(random() * 200)::int, 'project ' || g \
+                 FROM generate_series(1, 2000) g;
+             INSERT INTO tickets SELECT g, \
+                 CASE WHEN g % 2 = 0 THEN 1 ELSE 2 + floor(random() * 1999)::int END, \
+                 timestamptz '2026-01-01' + random() * interval '150 days' \
+             FROM generate_series(1, 200000) g;
+             ANALYZE accounts, projects, tickets;",
+        )
+        .await
+        .unwrap();
+    let tables = ["accounts", "projects", "tickets"];
+    let fit = FitOptions {
+        anonymize: false,
+        keep_values: Vec::new(),
+        schema: vec!["schema.sql".into()],
+        seed: 1,
+    };
+    let names: Vec<String> = tables.map(String::from).to_vec();
+    let (text, warnings) = from_stats(&client, &names, &fit, "test").await.unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let before = snapshot(&client, &tables).await;
+    // The fitted side runs in a scratch database with plancheck's pinned planner
+    // settings; the original side plans with the same.
+    for (name, value) in plancheck::settings::PINNED {
+        client
+            .batch_execute(&format!("SET {name} = '{value}'"))
+            .await
+            .unwrap();
+    }
+    let mut shapes_before = Vec::new();
+    for (rule, _) in RULES {
+        shapes_before.push(shape_of(&client, QUERY, rule).await);
+    }
+
+    std::fs::write(dir.path().join("dataset.toml"), &text).unwrap();
+    std::fs::write(dir.path().join("one.sql"), "SELECT 1").unwrap();
+    std::fs::write(
+        dir.path().join("fitted.toml"),
+        "description = \"Seeds the fitted dataset.\"\ndataset = \"dataset.toml\"\n\n\
+         [[query]]\nname = \"one\"\nfile = \"one.sql\"\n\n\
+         [[check]]\ncheck = \"no-node\"\nquery = \"one\"\nnode_type = \"Sort\"\n",
+    )
+    .unwrap();
+    let scenario = plancheck::input::Scenario::load(&dir.path().join("fitted.toml"))
+        .unwrap_or_else(|error| panic!("the fitted dataset loads: {error}\n{text}"));
+    let copy = PreparedDatabase::create(&server, &[&scenario], &quick_options())
+        .await
+        .unwrap_or_else(|error| panic!("the fitted dataset seeds: {error}\n{text}"));
+    let after = snapshot(copy.client(), &tables).await;
+    let mut shapes_after = Vec::new();
+    for (rule, _) in RULES {
+        shapes_after.push(shape_of(copy.client(), QUERY, rule).await);
+    }
+    copy.discard().await.unwrap();
+    server.stop().await.unwrap();
+
+    let mut differences = Vec::new();
+    let mut worst = BTreeMap::new();
+    for (column, seen) in &before {
+        let fitted = &after[column];
+        let top_five = seen.top.iter().zip(&fitted.top).take(5);
+        let difference = top_five
+            .map(|(was, now)| (was - now).abs())
+            .fold(0.0, f64::max);
+        worst.insert(column.clone(), difference);
+        if (seen.null_frac - fitted.null_frac).abs() > 0.01 {
+            differences.push(format!(
+                "{column}: null fraction {:.4} became {:.4}",
+                seen.null_frac, fitted.null_frac
+            ));
+        }
+        for (rank, (was, now)) in seen.top.iter().zip(&fitted.top).take(5).enumerate() {
+            if (was - now).abs() > 0.01 {
+                differences.push(format!(
+                    "{column}: the most common value {} has frequency {now:.4}, was {was:.4}",
+                    rank + 1
+                ));
+            }
+        }
+        if seen.top.first().is_some_and(|top| *top > 0.01) && fitted.top.is_empty() {
+            differences.push(format!(
+                "{column}: the most common value held {:.4}, and no value is common now",
+                seen.top[0]
+            ));
+        }
+    }
+    eprintln!("the worst top-five frequency difference by column: {worst:.4?}");
+    for ((_, why), (before, after)) in RULES.iter().zip(shapes_before.iter().zip(&shapes_after)) {
+        eprintln!(
+            "{why}: {} | {}; rows examined {} | {}",
+            before.1, after.1, before.2, after.2
+        );
+        if before.1 != after.1 {
+            differences.push(format!(
+                "{why}: the plan was {:?} for {}, and is {:?} for {} on the fitted data",
+                before.1, before.0, after.1, after.0
+            ));
+        }
+    }
+    assert!(differences.is_empty(), "{}\n{text}", differences.join("\n"));
+}
+
+/// Every value `pg_stats` lists for `table` (most common values and histogram bounds,
+/// as text), by column, as the catalog prints them.
+async fn real_values(client: &tokio_postgres::Client, table: &str) -> Vec<(String, String)> {
+    let rows = client
+        .query(
+            "SELECT s.attname::text, v \
+             FROM pg_stats s, \
+                  unnest(coalesce(s.most_common_vals::text::text[], '{}') \
+                         || coalesce(s.histogram_bounds::text::text[], '{}')) AS v \
+             WHERE s.schemaname = 'public' AND s.tablename = $1",
+            &[&table],
+        )
+        .await
+        .unwrap();
+    rows.iter().map(|row| (row.get(0), row.get(1))).collect()
+}
+
+/// Whether `text` holds `value` as a whole token: text anywhere; a number as a number
+/// of its own (not the digits of a longer one); an instant in `pg_stats`'s form or in
+/// RFC 3339's.
+fn holds(text: &str, value: &str) -> bool {
+    if value.parse::<f64>().is_ok() {
+        return text
+            .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+            .any(|token| token == value);
+    }
+    let rfc3339 = value.replacen(' ', "T", 1).replace("+00", "Z");
+    text.contains(value) || (rfc3339 != value && text.contains(&rfc3339))
+}
+
+/// With `--anonymize`, no value `pg_stats` lists appears in the file (nor a partial
+/// index's literal) but the enum labels and a CHECK's `IN` list, which the header
+/// names with why; without it, the header says which columns' real values it writes,
+/// and stderr warns of the ones that look personal.
+#[tokio::test(flavor = "multi_thread")]
+async fn anonymize_keeps_only_what_the_schema_needs_and_a_plain_fit_says_what_it_copies() {
+    let server = local_server().await;
+    let url = superuser_url(&server);
+    let config = plancheck::provision::parse_database_url(&url).unwrap();
+    let client = plancheck::provision::connect(&config).await.unwrap();
+    client
+        .batch_execute(
+            "CREATE TYPE account_state AS ENUM ('active', 'closed', 'frozen');
+             CREATE TABLE people (id bigint PRIMARY KEY, \
+                 email text NOT NULL CHECK (email LIKE '%@%'), \
+                 plan text NOT NULL CHECK (plan IN ('free', 'pro')), \
+                 state account_state NOT NULL, phone text, city text NOT NULL, \
+                 score bigint NOT NULL, balance numeric(12, 2) NOT NULL, \
+                 signed_up timestamptz NOT NULL);
+             CREATE INDEX people_email ON people (email) WHERE email <> 'secret@x';
+             CREATE INDEX people_city ON people (id) WHERE city = 'Secretville';
+             CREATE INDEX people_score ON people (id) WHERE score > 4242420;
+             SELECT setseed(0.1);
+             INSERT INTO people SELECT 1000000006 + g, \
+                 CASE WHEN g % 5 = 0 THEN 'secret-alice@example.com' ELSE 'user' || g || '@corp.example' END, \
+                 CASE WHEN g % 4 = 0 THEN 'pro' ELSE 'free' END, \
+                 (ARRAY['active', 'active', 'closed', 'frozen']::account_state[])[1 + g % 4], \
+                 '+44 20 7946 ' || lpad((g % 30)::text, 4, '0'), \
+                 CASE WHEN g % 10 < 4 THEN 'Secretville' WHEN g % 10 < 7 THEN 'Hiddenham' \
+                      ELSE 'town ' || (g % 50) END, \
+                 CASE WHEN g % 3 = 0 THEN 4242421 ELSE 1000003 * (g % 997) END, \
+                 CASE WHEN g % 5 = 1 THEN 31337.77 ELSE (g % 2000) * 7.13 + 0.01 END, \
+                 timestamptz '2020-01-01' + random() * interval '1800 days' \
+             FROM generate_series(1, 20000) g;
+             ANALYZE people;",
+        )
+        .await
+        .unwrap();
+    let run = |extra: &[&str]| {
+        let mut command = plancheck();
+        command.args([
+            "dataset",
+            "from-stats",
+            "--database-url",
+            &url,
+            "--tables",
+            "people",
+        ]);
+        command.args(extra);
+        let output = command.assert().code(0).get_output().clone();
+        (
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8(output.stderr).unwrap(),
+        )
+    };
+    let kept = ["active", "closed", "frozen", "free", "pro"];
+    let mut real = real_values(&client, "people").await;
+    real.push(("email".into(), "secret@x".into()));
+    real.push(("city".into(), "Secretville".into()));
+    real.push(("score".into(), "4242420".into()));
+    assert!(
+        real.iter()
+            .any(|(_, value)| value == "secret-alice@example.com")
+    );
+
+    let (anonymized, stderr) = run(&["--anonymize"]);
+    let leaked: Vec<&(String, String)> = real
+        .iter()
+        .filter(|(_, value)| !kept.contains(&value.as_str()) && holds(&anonymized, value))
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "real values in the file: {leaked:?}\n{anonymized}"
+    );
+    assert!(
+        anonymized.contains(
+            "people.plan: \"free\", \"pro\" (named by the IN list of CHECK people_plan_check)"
+        ) && anonymized.contains("people.state: \"active\", \"closed\", \"frozen\" (enum labels)"),
+        "{anonymized}"
+    );
+    assert!(!stderr.contains("look personal"), "{stderr}");
+    toml::from_str::<toml::Table>(&anonymized).expect("the file is TOML");
+
+    let (plain, stderr) = run(&[]);
+    assert!(!plain.contains("never a row of data"), "{plain}");
+    assert!(
+        plain.contains("secret-alice@example.com") && plain.contains("Real values"),
+        "{plain}"
+    );
+    assert!(
+        stderr.contains("people.email (emails)") && stderr.contains("people.phone (phone numbers)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("people.city"), "{stderr}");
+    assert!(
+        plain.contains("# - people (index definitions): their literals"),
+        "{plain}"
+    );
+    server.stop().await.unwrap();
 }
