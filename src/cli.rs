@@ -154,7 +154,8 @@ pub struct FromStatsArgs {
 #[derive(Debug, clap::Args)]
 pub struct JudgeArgs {
     /// Plan files: EXPLAIN (FORMAT JSON) output, a plan object, or a server log with
-    /// auto_explain's JSON plans.
+    /// auto_explain's JSON plans; `-` reads one from standard input. At most 64 MiB
+    /// each, and only regular files (a FIFO or a device is refused).
     #[arg(required = true)]
     pub plans: Vec<PathBuf>,
     /// The scenario whose checks judge the plans (a name in --scenarios-dir or a path).

@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Fixture, Reporter, parse_toml_text, read_text, resolve_fixture};
+use super::{DATASET_FILE, Fixture, Reporter, TomlKind, file, parse_toml_text, sql_fixture};
 use crate::datagen::generators::{self, Reads, Scope, TableSignature};
 use crate::datagen::layout::{ChildCount, CountSpec, Split};
 use crate::datagen::order::WriteOrder;
@@ -47,6 +47,13 @@ pub fn is_dataset_file(text: &str) -> bool {
             && (table.contains_key("scale_table") || table.contains_key("table"))
     })
 }
+
+/// A dataset file declares its tables (or at least which one `--scale` counts); a TOML
+/// file that declares neither is someone else's.
+const DATASET_TOML: TomlKind = TomlKind {
+    what: "a dataset file",
+    keys: &["scale_table", "table"],
+};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -94,8 +101,8 @@ struct GroupEntry {
 impl Dataset {
     /// Reads and validates a dataset file.
     pub fn load(path: &Path) -> Result<Dataset> {
-        let text = read_text(path)?;
-        let raw: DatasetFile = parse_toml_text(path, &text)?;
+        let text = file::read_text(path, &DATASET_FILE)?;
+        let raw: DatasetFile = parse_toml_text(path, &text, &DATASET_TOML)?;
         validate(&Reporter { path, text: &text }, raw)
     }
 
@@ -157,13 +164,7 @@ fn validate(report: &Reporter, raw: DatasetFile) -> Result<Dataset> {
     let schema = raw
         .schema
         .iter()
-        .map(|relative| {
-            let path = resolve_fixture(report.path, "schema", relative)?;
-            Ok(Fixture {
-                sql: read_text(&path)?,
-                path,
-            })
-        })
+        .map(|relative| sql_fixture(report.path, "schema", relative))
         .collect::<Result<Vec<_>>>()?;
     let as_of_text = match &raw.as_of {
         toml::Value::String(text) => text.clone(),

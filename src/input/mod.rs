@@ -5,6 +5,7 @@
 //! later stages never see an unchecked value. Errors name the file, line, key and value.
 
 pub mod dataset;
+pub mod file;
 pub mod rehearsal;
 pub mod saved_plan;
 pub mod scenario;
@@ -215,7 +216,9 @@ impl Scenario {
         } else {
             dir.join(format!("{name}.toml"))
         };
-        if !path.is_file() {
+        // Anything there is loaded, so that a directory or a FIFO is refused as what
+        // it is rather than called missing.
+        if !path.exists() {
             let known = list(dir).unwrap_or_default();
             let known = if known.is_empty() {
                 format!("{} holds no scenario", dir.display())
@@ -232,11 +235,11 @@ impl Scenario {
 
     /// Reads and validates one scenario file.
     pub fn load(path: &Path) -> Result<Scenario> {
-        let text = read_text(path)?;
+        let text = file::read_text(path, &SCENARIO_FILE)?;
         if dataset::is_dataset_file(&text) {
             return Err(Error::input(path, NOT_A_SCENARIO));
         }
-        let raw: ScenarioFile = parse_toml_text(path, &text)?;
+        let raw: ScenarioFile = parse_toml_text(path, &text, &SCENARIO_TOML)?;
         validate(path, &text, raw)
     }
 
@@ -326,33 +329,125 @@ pub fn list(dir: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// Reads a file named in the input; a failure is the input's fault.
-pub(crate) fn read_text(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path)
-        .map_err(|source| Error::input(path, format!("cannot read: {source}")))
+/// What a scenario file is read as.
+const SCENARIO_FILE: file::Kind = file::Kind {
+    what: "a scenario file",
+    limit: file::TEXT_LIMIT,
+    stdin: false,
+};
+
+/// A scenario file names its dataset; a TOML file that does not is someone else's.
+const SCENARIO_TOML: TomlKind = TomlKind {
+    what: "a scenario file",
+    keys: &["dataset"],
+};
+
+/// What a dataset file is read as.
+pub(crate) const DATASET_FILE: file::Kind = file::Kind {
+    what: "a dataset file",
+    limit: file::TEXT_LIMIT,
+    stdin: false,
+};
+
+/// What a schema, migration, query or statement file is read as.
+pub(crate) const SQL_FILE: file::Kind = file::Kind {
+    what: "an SQL file",
+    limit: file::TEXT_LIMIT,
+    stdin: false,
+};
+
+/// The SQL fixture `relative` names in `owner` under `key`, read.
+pub(crate) fn sql_fixture(owner: &Path, key: &str, relative: &str) -> Result<Fixture> {
+    let path = resolve_fixture(owner, key, relative)?;
+    Ok(Fixture {
+        sql: file::read_text(&path, &SQL_FILE)?,
+        path,
+    })
 }
 
-/// Parses TOML strictly; the error names the file, and toml's message names the
-/// key, line and column.
-pub(crate) fn parse_toml_text<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
-    toml::from_str(text).map_err(|error| Error::input(path, serde_words(&error.to_string())))
+/// What a TOML file must be, to be parsed as one of plancheck's: its words in an
+/// error, and the top-level keys of which it declares at least one.
+pub(crate) struct TomlKind {
+    pub what: &'static str,
+    pub keys: &'static [&'static str],
 }
 
-/// Resolves a fixture path written in `owner` (relative to its directory) and checks
-/// that it exists, naming the owner's key and value when it does not.
-pub(crate) fn resolve_fixture(owner: &Path, key: &str, relative: &str) -> Result<PathBuf> {
-    let base = owner.parent().unwrap_or(Path::new("."));
-    let path = normalize(&base.join(relative));
-    if !path.is_file() {
-        return Err(Error::input(
-            owner,
+/// Parses `text`, the file at `path`, strictly as `kind`. A file that is not TOML at
+/// all, or TOML that declares none of `kind`'s keys, is said to be so without a word
+/// of it, since it may be anything a path can name (`/proc/self/environ`, a
+/// `.pgpass`). In a file that is `kind`'s, errors name the line, column and key, as
+/// toml words them, but never quote the line.
+pub(crate) fn parse_toml_text<T: DeserializeOwned>(
+    path: &Path,
+    text: &str,
+    kind: &TomlKind,
+) -> Result<T> {
+    let document: toml::Table = toml::from_str(text).map_err(|error| {
+        Error::input(
+            path,
             format!(
-                "key `{key}`: fixture {relative:?} does not exist (looked for {})",
-                path.display()
+                "is not valid TOML ({}: {})",
+                toml_position(text, &error),
+                error.message().trim_end()
+            ),
+        )
+    })?;
+    if !kind.keys.iter().any(|key| document.contains_key(*key)) {
+        return Err(Error::input(
+            path,
+            format!(
+                "is TOML, but not {}: it declares none of the keys {}",
+                kind.what,
+                kind.keys
+                    .iter()
+                    .map(|key| format!("`{key}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         ));
     }
-    Ok(path)
+    toml::from_str(text).map_err(|error| {
+        Error::input(
+            path,
+            format!(
+                "{}: {}",
+                toml_position(text, &error),
+                serde_words(error.message())
+            ),
+        )
+    })
+}
+
+/// `line L, column C` of where a toml error points (the start of the file when it
+/// points nowhere), columns counted in characters.
+fn toml_position(text: &str, error: &toml::de::Error) -> String {
+    let start = error.span().map_or(0, |span| span.start).min(text.len());
+    let before = text.get(..start).unwrap_or(text);
+    let line_start = before.rfind('\n').map_or(0, |at| at + 1);
+    format!(
+        "line {}, column {}",
+        before.matches('\n').count() + 1,
+        before[line_start..].chars().count() + 1
+    )
+}
+
+/// Resolves a fixture path written in `owner` (relative to its directory) and checks
+/// that it is a regular file, naming the owner's key and value when it is not.
+pub(crate) fn resolve_fixture(owner: &Path, key: &str, relative: &str) -> Result<PathBuf> {
+    let base = owner.parent().unwrap_or(Path::new("."));
+    let path = normalize(&base.join(relative));
+    let problem = match file::special_kind(&path) {
+        Some(kind) => format!("is {kind}, not a regular file"),
+        None if !path.exists() => "does not exist".to_owned(),
+        None => return Ok(path),
+    };
+    Err(Error::input(
+        owner,
+        format!(
+            "key `{key}`: fixture {relative:?} {problem} (looked for {})",
+            path.display()
+        ),
+    ))
 }
 
 /// Removes `.` and `name/..` pairs without touching the file system (so symlinks are
@@ -718,13 +813,7 @@ fn migration(report: &Reporter, raw: &ScenarioFile) -> Result<Vec<Fixture>> {
         Some(section) => section
             .fixtures
             .iter()
-            .map(|relative| {
-                let path = resolve_fixture(report.path, "migration.fixtures", relative)?;
-                Ok(Fixture {
-                    sql: read_text(&path)?,
-                    path,
-                })
-            })
+            .map(|relative| sql_fixture(report.path, "migration.fixtures", relative))
             .collect(),
     }
 }
@@ -968,7 +1057,7 @@ fn query(
         return Err(report.at(entry.span(), &key("name"), "is declared twice"));
     }
     let query_path = resolve_fixture(report.path, &key("file"), &raw.file)?;
-    let sql = read_text(&query_path)?;
+    let sql = file::read_text(&query_path, &SQL_FILE)?;
     let statements = statements::split(&sql);
     match &statements[..] {
         [_] => {}

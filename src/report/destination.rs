@@ -334,8 +334,7 @@ fn report_files_in(dir: &Path) -> Vec<String> {
             name.starts_with("timeline-") && name.ends_with(".svg")
         }));
     }
-    if let Some(report) = std::fs::read_to_string(dir.join("report.json"))
-        .ok()
+    if let Some(report) = super::read_own(&dir.join("report.json"))
         .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
     {
         plan_files(&report, &mut names);

@@ -487,6 +487,14 @@ fn query_report(cell: &Cell, query: &QueryEvidence) -> QueryReport {
     }
 }
 
+/// What `report.json` is read as: a report holds every cell's plans and timing
+/// samples, so its limit is above that of the files a user writes.
+const REPORT_FILE: crate::input::file::Kind = crate::input::file::Kind {
+    what: "a report document",
+    limit: 256 * 1024 * 1024,
+    stdin: false,
+};
+
 impl Report {
     /// `report.json`'s text.
     pub fn to_json(&self) -> String {
@@ -501,12 +509,13 @@ impl Report {
     /// this build reads is bad input, named with its path.
     pub fn read(dir: &Path) -> Result<Report> {
         let path = dir.join(FILE);
-        let text = std::fs::read_to_string(&path).map_err(|error| {
-            Error::Usage(format!(
-                "{}: no report to read ({error}); `plancheck report` takes directories a run wrote",
+        if !path.exists() {
+            return Err(Error::Usage(format!(
+                "{}: no report to read (it does not exist); `plancheck report` takes directories a run wrote",
                 path.display()
-            ))
-        })?;
+            )));
+        }
+        let text = crate::input::file::read_text(&path, &REPORT_FILE)?;
         Report::parse(&text)
             .map_err(|message| Error::Usage(format!("{}: {message}", path.display())))
     }

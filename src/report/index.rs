@@ -159,19 +159,19 @@ fn summary(rows: &[Row], passed: bool) -> String {
 pub fn check(root: &Path) -> Result<()> {
     for name in FILES {
         let path = root.join(name);
-        match std::fs::read_to_string(&path) {
-            Ok(text) if !text.contains(MARKER) => {
-                return Err(Error::Usage(format!(
-                    "{} exists and was not written by plancheck; the index of several reports goes there (move it, or send the index elsewhere: --out for a run, --index-dir for plancheck report)",
-                    path.display()
-                )));
-            }
-            Ok(_) => {}
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-            Err(error) if path.exists() => {
-                return Err(Error::Usage(format!("{}: {error}", path.display())));
-            }
-            Err(_) => {}
+        if !path.exists() {
+            continue;
+        }
+        let kind = crate::input::file::Kind {
+            what: "a run's index",
+            limit: crate::input::file::TEXT_LIMIT,
+            stdin: false,
+        };
+        if !crate::input::file::read_text(&path, &kind)?.contains(MARKER) {
+            return Err(Error::Usage(format!(
+                "{} exists and was not written by plancheck; the index of several reports goes there (move it, or send the index elsewhere: --out for a run, --index-dir for plancheck report)",
+                path.display()
+            )));
         }
     }
     Ok(())

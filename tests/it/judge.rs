@@ -278,3 +278,129 @@ fn without_a_catalog_file_the_schema_on_an_empty_database_gives_the_facts() {
             && !sql.to_lowercase().contains("from workflow_runs")
     );
 }
+
+/// `plancheck judge` on sparse-org's old query with the stored catalog and `plans`,
+/// under a 1 GiB address-space limit and a hard timeout, so that reading without a
+/// bound ends in a failed allocation and waiting without one in a failed test, never
+/// in a machine out of memory or a hung suite. `stdin` is what the run reads as `-`.
+fn judge_bounded(plans: &[&Path], stdin: std::process::Stdio) -> (i32, String) {
+    let output = std::process::Command::new("bash")
+        .args([
+            "-c",
+            "ulimit -v 1048576; exec timeout --signal KILL 60 \"$@\"",
+            "bash",
+        ])
+        .arg(assert_cmd::cargo::cargo_bin("plancheck"))
+        .args([
+            "judge",
+            "--scenario",
+            "sparse-org",
+            "--query",
+            "old",
+            "--catalog",
+        ])
+        .arg(plan("desc-index.catalog.json"))
+        .args(plans)
+        .current_dir(repo_path(""))
+        .stdin(stdin)
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_device_a_fifo_or_a_directory_given_as_a_plan_is_refused_by_what_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("plan.json");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    for (path, what) in [
+        (Path::new("/dev/zero"), "a character device"),
+        (fifo.as_path(), "a FIFO (named pipe)"),
+        (dir.path(), "a directory"),
+    ] {
+        let (code, err) = judge_bounded(&[path], std::process::Stdio::null());
+        assert_eq!(code, 2, "{}: {err}", path.display());
+        assert!(
+            err.contains(&format!(
+                "{}: is {what}, not a regular file; plancheck reads a plan file only from a regular file or, as `-`, from standard input",
+                path.display()
+            )),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn standard_input_is_read_as_a_plan_and_cut_at_the_limit_when_it_never_ends() {
+    let walk = std::fs::File::open(plan("desc-index-forward-walk.explain.json")).unwrap();
+    let (code, err) = judge_bounded(&[Path::new("-")], walk.into());
+    assert_eq!(code, 0, "{err}");
+
+    let zeros = std::fs::File::open("/dev/zero").unwrap();
+    let (code, err) = judge_bounded(&[Path::new("-")], zeros.into());
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("standard input: is over the 64 MiB plancheck reads as a plan file"),
+        "{err}"
+    );
+
+    let twice = std::fs::File::open("/dev/null").unwrap();
+    let (code, err) = judge_bounded(&[Path::new("-"), Path::new("-")], twice.into());
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("`-` (standard input) is given more than once"),
+        "{err}"
+    );
+}
+
+/// A run waiting on a standard input that stays silent (a terminal nobody types into,
+/// a pipe whose writer stalls) ends at SIGINT or SIGTERM, as interrupted.
+#[test]
+fn an_interrupt_ends_a_run_waiting_on_standard_input() {
+    use nix::sys::signal::{Signal, kill};
+    for signal in [Signal::SIGINT, Signal::SIGTERM] {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("plancheck"))
+            .args([
+                "judge",
+                "--scenario",
+                "sparse-org",
+                "--query",
+                "old",
+                "--catalog",
+            ])
+            .arg(plan("desc-index.catalog.json"))
+            .arg("-")
+            .current_dir(repo_path(""))
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        // Once its thread reading standard input exists, the run waits on it.
+        let reading = || {
+            std::fs::read_dir(format!("/proc/{pid}/task"))
+                .into_iter()
+                .flatten()
+                .filter_map(|task| task.ok())
+                .any(|task| {
+                    std::fs::read_to_string(task.path().join("comm"))
+                        .is_ok_and(|name| name.trim() == "stdin")
+                })
+        };
+        crate::support::wait_for(std::time::Duration::from_secs(20), || {
+            reading() || !crate::support::process_alive(pid)
+        });
+        kill(nix::unistd::Pid::from_raw(pid as i32), signal).unwrap();
+        let ended = crate::support::wait_for(std::time::Duration::from_secs(20), || {
+            child.try_wait().unwrap().is_some()
+        });
+        if !ended {
+            let _ = child.kill();
+        }
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(130), "{signal} while reading stdin");
+    }
+}
