@@ -9,7 +9,7 @@ use std::path::Path;
 
 use super::file;
 use crate::error::{Error, Result};
-use crate::plan::Plan;
+use crate::plan::{Plan, PlanError};
 
 /// What a plan file is read as: a plan of millions of nodes is not a plan anybody
 /// pasted, and a log of more than 64 MiB should be cut to the plans that matter first.
@@ -126,8 +126,10 @@ fn document(json: &str) -> std::result::Result<(String, Plan, Option<String>), S
         .get("Query Text")
         .and_then(serde_json::Value::as_str)
         .map(str::to_owned);
-    let plan = Plan::from_explain(&document)
-        .map_err(|error| format!("holds a plan that does not parse: {error}"))?;
+    let plan = Plan::from_explain(&document).map_err(|error| match error {
+        PlanError::Impossible(impossible) => format!("holds an impossible plan: {impossible}"),
+        PlanError::Json(error) => format!("holds a plan that does not parse: {error}"),
+    })?;
     Ok((json.to_owned(), plan, query))
 }
 

@@ -404,3 +404,70 @@ fn an_interrupt_ends_a_run_waiting_on_standard_input() {
         assert_eq!(status.code(), Some(130), "{signal} while reading stdin");
     }
 }
+
+/// A plan whose numbers no server prints (negative counts or times, loops that are
+/// not whole or beyond what can be counted, rows from a node that never ran) is bad
+/// input naming the file and the node, never a verdict: 1.7e308 loops once made
+/// "inf rows examined" and a passing row-amplification check.
+#[test]
+fn a_plan_with_impossible_numbers_is_refused_naming_the_file_and_the_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let original: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(plan("desc-index-forward-walk.explain.json")).unwrap(),
+    )
+    .unwrap();
+    let walk = "node root/0/0 (Index Scan using workflow_runs_created_at on workflow_runs)";
+    let cases: [(&str, &str, serde_json::Value, &str); 8] = [
+        ("/0/Plan/Plans/0/Plans/0", "Actual Rows", (-5).into(), walk),
+        (
+            "/0/Plan/Plans/0/Plans/0",
+            "Actual Loops",
+            1.7e308.into(),
+            walk,
+        ),
+        ("/0/Plan/Plans/0/Plans/0", "Actual Loops", (-1).into(), walk),
+        ("/0/Plan/Plans/0/Plans/0", "Actual Loops", 1.5.into(), walk),
+        (
+            "/0/Plan/Plans/0/Plans/0",
+            "Actual Total Time",
+            (-0.5).into(),
+            walk,
+        ),
+        (
+            "/0/Plan/Plans/0/Plans/0",
+            "Actual Rows",
+            u64::MAX.into(),
+            walk,
+        ),
+        (
+            "/0/Plan/Plans/0/Plans/1",
+            "Actual Loops",
+            0.into(),
+            "node root/0/1 (Memoize)",
+        ),
+        (
+            "/0",
+            "Execution Time",
+            (-3).into(),
+            "the plan's `Execution Time`",
+        ),
+    ];
+    for (at, key, value, node) in cases {
+        let mut edited = original.clone();
+        let object = edited.pointer_mut(at).unwrap().as_object_mut().unwrap();
+        object.insert(key.to_owned(), value.clone());
+        if at.ends_with("/1") {
+            // Rows from a node that never ran.
+            object.insert("Actual Rows".to_owned(), 3.into());
+        }
+        let path = dir.path().join("impossible.json");
+        std::fs::write(&path, edited.to_string()).unwrap();
+        let (code, out) = judge("new", "desc-index.catalog.json", &[&path]);
+        assert_eq!(code, 2, "{key} = {value}: {out}");
+        assert!(
+            out.contains("impossible.json: holds an impossible plan: ") && out.contains(node),
+            "{key} = {value}: {out}"
+        );
+        assert!(!out.contains("inf"), "{out}");
+    }
+}
