@@ -409,7 +409,7 @@ pub async fn execute(cli: Cli, mut signals: Signals) -> Result<Outcome> {
             () = signals.received() => Ok(Outcome::Interrupted),
         },
         Command::CatalogSql => {
-            print_stdout(crate::capture::CATALOG_SQL);
+            print_stdout(crate::capture::CATALOG_SQL, "the catalog query")?;
             Ok(Outcome::Passed)
         }
         Command::Judge(args) => {
@@ -429,7 +429,7 @@ pub async fn execute(cli: Cli, mut signals: Signals) -> Result<Outcome> {
             schema,
         } => match schema {
             true => {
-                print_stdout(&report::document::schema());
+                print_stdout(&report::document::schema(), "the schema")?;
                 Ok(Outcome::Passed)
             }
             false => render_reports(&dirs, index_dir.as_deref()),
@@ -517,11 +517,12 @@ async fn judge_saved(args: JudgeArgs, registry: Registry) -> Result<Outcome> {
         }),
     };
     let judgement = judge_files(&scenario, &args.query, &args.plans, catalog).await?;
-    print_stdout(&match args.format {
+    let verdicts = match args.format {
         JudgeFormat::Terminal => report::saved::terminal(&judgement),
         JudgeFormat::Markdown => report::saved::markdown(&judgement),
         JudgeFormat::Json => report::saved::json(&judgement),
-    });
+    };
+    print_stdout(&verdicts, "the verdicts")?;
     Ok(match judgement.passed() {
         true => Outcome::Passed,
         false => Outcome::ChecksFailed,
@@ -659,7 +660,7 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
         .zip(ran.dirs.iter().cloned())
         .map(|(report, dir)| (report, dir, None))
         .collect();
-    ci.finish(&placed, ran.failure.as_ref());
+    let finished = ci.finish(&placed, ran.failure.as_ref());
     let if_lost = server.if_lost();
     let stopped = if keep && ran.failure.is_none() {
         print_kept(&server, "the server", &ran.databases);
@@ -677,6 +678,7 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
         });
     }
     stopped?;
+    finished?;
     Ok(if ran.all_passed {
         Outcome::Passed
     } else {
@@ -740,25 +742,45 @@ async fn run_rehearsal(args: RehearseArgs, registry: Registry) -> Result<Outcome
     let stopped = server.stop().await;
     let rehearsed = rehearsed?;
     let rehearsal = &rehearsed.rehearsal;
-    if !rehearsal.runs.is_empty() {
-        print_stdout(&report::terminal::rehearsal(rehearsal));
-        let dir = claim.install(&report::rehearsal::files(rehearsal))?;
-        say!("report written to {}", dir.display());
-    }
+    // A summary lost to a full stdout does not keep the report from its place.
+    let printed = match rehearsal.runs.is_empty() {
+        true => Ok(()),
+        false => {
+            let printed = print_stdout(&report::terminal::rehearsal(rehearsal), "the summary");
+            let dir = claim
+                .install(&report::rehearsal::files(rehearsal))
+                .map_err(|error| said_beside(error, &printed))?;
+            say!("report written to {}", dir.display());
+            printed
+        }
+    };
     if let Some(error) = rehearsed.failure {
-        return Err(match error.is_server_lost() {
-            true => Error::Infrastructure(format!(
-                "{error}; if it keeps happening on this backend, {}",
-                if_lost
-            )),
-            false => error,
-        });
+        return Err(said_beside(
+            match error.is_server_lost() {
+                true => Error::Infrastructure(format!(
+                    "{error}; if it keeps happening on this backend, {}",
+                    if_lost
+                )),
+                false => error,
+            },
+            &printed,
+        ));
     }
-    stopped?;
+    stopped.map_err(|error| said_beside(error, &printed))?;
+    printed?;
     Ok(match rehearsal.passed() {
         true => Outcome::Passed,
         false => Outcome::ChecksFailed,
     })
+}
+
+/// `error`, the one the run ends with, after saying `also`'s, if that failed too:
+/// each failure is said once.
+fn said_beside(error: Error, also: &Result<()>) -> Error {
+    if let Err(other) = also {
+        say!("error: {other}");
+    }
+    error
 }
 
 /// The scenarios the command line names, each once, checked as far as can be without
@@ -943,19 +965,23 @@ async fn run_each(
             .map(|report| (report, None))
             .collect();
         let ci_written = ci.scenario_done(scenario, &finished);
-        match written.and_then(|dir| ci_written.map(|()| dir)) {
-            Ok(dir) => {
-                say!("report written to {}", dir.display());
-                ran.dirs.push(dir.display().to_string());
-            }
+        let dir = match written {
+            Ok(dir) => dir,
             Err(error) => {
-                ran.failure = Some(error);
+                ran.failure = Some(said_beside(error, &ci_written));
                 break;
             }
-        }
+        };
+        // The report is in place even when a CI output could not be written.
+        say!("report written to {}", dir.display());
+        ran.dirs.push(dir.display().to_string());
         ran.all_passed &= run.passed();
         ran.databases.push(run.database.clone());
         ran.reports.push(document);
+        if let Err(error) = ci_written {
+            ran.failure = Some(error);
+            break;
+        }
     }
     ran
 }
@@ -999,7 +1025,7 @@ fn list(dir: &std::path::Path, format: OutputFormat) -> Result<Outcome> {
             }
         };
     }
-    print_stdout(&format!("{table}\n"));
+    print_stdout(&format!("{table}\n"), "the list of scenarios")?;
     match first_error {
         Some(error) => Err(error),
         None => Ok(Outcome::Passed),
@@ -1018,7 +1044,7 @@ fn list_json(dir: &std::path::Path) -> Result<Outcome> {
             Err(error) => return Err(error),
         }
     }
-    print_stdout(&report::ci_json::listing(listed));
+    print_stdout(&report::ci_json::listing(listed), "the list of scenarios")?;
     Ok(Outcome::Passed)
 }
 
@@ -1027,14 +1053,22 @@ fn parse_time_budget(text: &str) -> std::result::Result<std::time::Duration, Str
     input::parse_time_budget(text, Some("s")).map_err(|message| format!("{text:?} {message}"))
 }
 
-/// Writes to stdout. A reader that has gone away (`plancheck list | head -1`) is not
-/// an error: the rest of the output is dropped quietly, where `print!` would panic.
-fn print_stdout(text: &str) {
+/// Writes `what` (`the summary`) to stdout. A reader that has gone away (`plancheck
+/// list | head -1`) is not an error: the rest of the output is dropped quietly, where
+/// `print!` would panic. Any other failure (a full disk, a full device) loses what the
+/// command was run for, and is an infrastructure error naming it.
+fn print_stdout(text: &str, what: &str) -> Result<()> {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
-    let _ = stdout
+    match stdout
         .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush());
+        .and_then(|()| stdout.flush())
+    {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Infrastructure(
+            format!("could not write {what} to standard output: {error}"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// SIGINT, SIGTERM and SIGHUP, caught from the moment this exists (`list`, which
@@ -1130,7 +1164,7 @@ async fn from_stats(args: FromStatsArgs) -> Result<Outcome> {
     );
     let (text, warnings) =
         crate::describe::from_stats(&client, &tables, &options, &command).await?;
-    print_stdout(&text);
+    print_stdout(&text, "the dataset file")?;
     for warning in warnings {
         say!("before the file loads: {warning}");
     }
@@ -1191,7 +1225,7 @@ async fn clean(yes: bool, cache: bool, database_url: Option<&str>) -> Result<Out
         for leftover in leftovers {
             table.add_row(vec![leftover.resource.to_string(), leftover.why()]);
         }
-        print_stdout(&format!("{table}\n"));
+        print_stdout(&format!("{table}\n"), "the list of leftovers")?;
         if !yes {
             say!("run `plancheck clean --yes` to remove these");
         } else {

@@ -173,10 +173,11 @@ pub(super) async fn run(
         .iter()
         .map(|(report, major, dir)| (*report, dir.display().to_string(), Some(major.to_string())))
         .collect();
-    ci.finish(&summary, failure.as_ref());
+    let finished = ci.finish(&summary, failure.as_ref());
     if let Some(error) = failure {
         return Err(error);
     }
+    finished?;
     Ok(match all_passed {
         true => Outcome::Passed,
         false => Outcome::ChecksFailed,

@@ -185,7 +185,7 @@ pub fn write(root: &Path, files: &[(String, String)]) -> Result<Vec<PathBuf>> {
     for (name, text) in files {
         let path = root.join(name);
         let io = |error: std::io::Error| {
-            Error::Infrastructure(format!("writing {}: {error}", path.display()))
+            Error::Infrastructure(format!("could not write {}: {error}", path.display()))
         };
         let mut temporary = tempfile::NamedTempFile::new_in(root).map_err(io)?;
         std::io::Write::write_all(&mut temporary, text.as_bytes()).map_err(io)?;

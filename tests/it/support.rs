@@ -234,7 +234,12 @@ pub const ON_15_AND_17: [&str; 7] = [
 ];
 
 pub fn plancheck() -> assert_cmd::Command {
-    let mut command = assert_cmd::Command::cargo_bin("plancheck").unwrap();
+    assert_cmd::Command::from_std(plancheck_process())
+}
+
+/// `plancheck()` as a plain process, for a test that chooses where its output goes.
+pub fn plancheck_process() -> std::process::Command {
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("plancheck"));
     command
         .current_dir(repo_path(""))
         .env("NO_COLOR", "1")
