@@ -129,9 +129,10 @@ pub struct FromStatsArgs {
     /// connection string).
     #[arg(long, env = "PLANCHECK_DATABASE_URL")]
     pub database_url: String,
-    /// The tables, comma-separated, schema-qualified where off the search path. Every
-    /// table another one references must be among them.
-    #[arg(long, value_delimiter = ',', required = true)]
+    /// The tables, comma-separated, schema-qualified where off the search path (a part
+    /// in double quotes keeps its case, as in SQL). Every table another one references
+    /// must be among them.
+    #[arg(long, value_delimiter = ',', required = true, value_parser = parse_table_name)]
     pub tables: Vec<String>,
     /// The dataset's `schema` entries (SQL fixtures relative to the dataset file);
     /// default `schema.sql`.
@@ -384,6 +385,72 @@ fn parse_seed(text: &str) -> std::result::Result<u64, String> {
             u64::MAX
         )
     })
+}
+
+/// A `--tables` entry: a table's name, or `schema.table`, as PostgreSQL's
+/// `to_regclass` reads it (each part a word up to a dot or a space, or double-quoted
+/// with `""` for a quote; spaces around the parts), so that a name the server could
+/// not read is bad input here rather than its "invalid name syntax" later. The entry
+/// is kept as written; an empty one (after a trailing comma) is left out later.
+fn parse_table_name(text: &str) -> std::result::Result<String, String> {
+    let is_space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c');
+    let refuse = |why: &str| {
+        Err(format!(
+            "{text:?} is not a table name: {why}; write table or schema.table, double-quoting a part as in SQL (\"Mixed Case\")"
+        ))
+    };
+    let mut rest = text.trim_start_matches(is_space);
+    if rest.is_empty() {
+        return Ok(String::new());
+    }
+    let mut parts = 0;
+    loop {
+        let after = match rest.strip_prefix('"') {
+            Some(quoted) => {
+                let Some(end) = closing_quote(quoted) else {
+                    return refuse("a double quote is not closed");
+                };
+                if end == 0 {
+                    return refuse("a quoted part is empty");
+                }
+                &quoted[end + 1..]
+            }
+            None => {
+                let end = rest
+                    .find(|c: char| c == '.' || is_space(c))
+                    .unwrap_or(rest.len());
+                if end == 0 {
+                    return refuse("a part is empty");
+                }
+                &rest[end..]
+            }
+        };
+        parts += 1;
+        rest = after.trim_start_matches(is_space);
+        match rest.strip_prefix('.') {
+            Some(next) => rest = next.trim_start_matches(is_space),
+            None if rest.is_empty() => break,
+            None => return refuse("something follows a name without a dot between"),
+        }
+    }
+    match parts {
+        1 | 2 => Ok(text.to_owned()),
+        _ => refuse("it has more than two dot-separated parts"),
+    }
+}
+
+/// Where the double quote closing a quoted identifier is in `quoted` (the text after
+/// its opening quote), `""` being a quote inside it.
+fn closing_quote(quoted: &str) -> Option<usize> {
+    let mut at = 0;
+    loop {
+        let found = at + quoted[at..].find('"')?;
+        if quoted[found + 1..].starts_with('"') {
+            at = found + 2;
+        } else {
+            return Some(found);
+        }
+    }
 }
 
 /// How a command ended when it did not fail with an error.
@@ -1252,5 +1319,43 @@ async fn clean(yes: bool, cache: bool, database_url: Option<&str>) -> Result<Out
             "{failed} of {} leftovers could not be removed",
             leftovers.len()
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_table_name;
+
+    #[test]
+    fn table_names_are_read_as_the_server_reads_them() {
+        for name in [
+            "orders",
+            " public.orders ",
+            "public . orders",
+            "\"Mixed Case\".\"a \"\"quoted\"\" table.name\"",
+            "täble_1$",
+            // The server reads this as one name (and finds no such table).
+            "orders;x",
+            "",
+        ] {
+            assert_eq!(parse_table_name(name).as_deref(), Ok(name), "{name}");
+        }
+        for (name, why) in [
+            ("accounts;drop table x", "something follows a name"),
+            ("\"unclosed", "a double quote is not closed"),
+            ("\"\"", "a quoted part is empty"),
+            ("public.", "a part is empty"),
+            (".orders", "a part is empty"),
+            (
+                "db.public.orders",
+                "it has more than two dot-separated parts",
+            ),
+        ] {
+            let error = parse_table_name(name).unwrap_err();
+            assert!(
+                error.starts_with(&format!("{name:?} is not a table name: {why}")),
+                "{error}"
+            );
+        }
     }
 }

@@ -644,3 +644,26 @@ async fn a_schema_of_its_own_fits_into_a_file_that_seeds_as_written() {
         "every region, and every visit in its partition"
     );
 }
+
+/// A `--tables` entry that is not a table name as PostgreSQL reads one (`to_regclass`
+/// would raise "invalid name syntax") is bad input, refused before any connection.
+#[test]
+fn a_table_name_the_server_could_not_read_is_bad_input() {
+    for tables in [
+        "accounts;drop table x",
+        "orders,\"unclosed",
+        "a.b.c.d",
+        "public.",
+    ] {
+        crate::support::plancheck()
+            .args(["dataset", "from-stats", "--tables", tables])
+            .args([
+                "--database-url",
+                "host=/nonexistent-socket-dir user=x dbname=x",
+            ])
+            .timeout(std::time::Duration::from_secs(60))
+            .assert()
+            .code(2)
+            .stderr(predicates::str::contains("is not a table name"));
+    }
+}
