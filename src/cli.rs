@@ -707,7 +707,20 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
         .await;
     }
     let server = start_server(&provision, "PostgreSQL").await?;
-    let mut ran = run_each(&server, &scenarios, &sweeps, &claims, &options, &ci).await;
+    let ran = run_each(&server, &scenarios, &sweeps, &claims, &options, &ci).await;
+    end_run(server, ran, &args.out, &ci, keep).await
+}
+
+/// After the scenarios that ran on `server`: the index over several reports, the end
+/// of the CI outputs, the server stopped (or kept, with `keep` and no failure), and
+/// what the run comes to.
+async fn end_run(
+    server: Server,
+    mut ran: Ran,
+    out: &std::path::Path,
+    ci: &ci_output::CiOutput,
+    keep: bool,
+) -> Result<Outcome> {
     if ran.reports.len() > 1 {
         let placed: Vec<report::Placed> = ran
             .reports
@@ -717,7 +730,7 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
                 report,
             })
             .collect();
-        if let Err(error) = write_run_files(&args.out, &placed) {
+        if let Err(error) = write_run_files(out, &placed) {
             ran.failure = ran.failure.or(Some(error));
         }
     }
@@ -736,15 +749,9 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
         server.stop().await
     };
     if let Some(error) = ran.failure {
-        return Err(match error.is_server_lost() {
-            true => Error::Infrastructure(format!(
-                "{error}; if it keeps happening on this backend, {}",
-                if_lost
-            )),
-            false => error,
-        });
+        return Err(said_beside(with_lost_server_hint(error, if_lost), &stopped));
     }
-    stopped?;
+    stopped.map_err(|error| said_beside(error, &finished))?;
     finished?;
     Ok(if ran.all_passed {
         Outcome::Passed
@@ -807,9 +814,20 @@ async fn run_rehearsal(args: RehearseArgs, registry: Registry) -> Result<Outcome
     let rehearsed = rehearse(&server, &scenario, &options).await;
     let if_lost = server.if_lost();
     let stopped = server.stop().await;
-    let rehearsed = rehearsed?;
+    rehearsal_outcome(rehearsed?, &claim, stopped, if_lost)
+}
+
+/// What a rehearsal comes to: its summary on stdout and its report in place (even when
+/// a step failed, with the steps done), then the rehearsal's error, the server's, or
+/// the summary's. A summary lost to a full stdout does not keep the report from its
+/// place.
+fn rehearsal_outcome(
+    rehearsed: crate::rehearse::run::Rehearsed,
+    claim: &report::Claim,
+    stopped: Result<()>,
+    if_lost: &str,
+) -> Result<Outcome> {
     let rehearsal = &rehearsed.rehearsal;
-    // A summary lost to a full stdout does not keep the report from its place.
     let printed = match rehearsal.runs.is_empty() {
         true => Ok(()),
         false => {
@@ -822,16 +840,7 @@ async fn run_rehearsal(args: RehearseArgs, registry: Registry) -> Result<Outcome
         }
     };
     if let Some(error) = rehearsed.failure {
-        return Err(said_beside(
-            match error.is_server_lost() {
-                true => Error::Infrastructure(format!(
-                    "{error}; if it keeps happening on this backend, {}",
-                    if_lost
-                )),
-                false => error,
-            },
-            &printed,
-        ));
+        return Err(said_beside(with_lost_server_hint(error, if_lost), &printed));
     }
     stopped.map_err(|error| said_beside(error, &printed))?;
     printed?;
@@ -839,6 +848,16 @@ async fn run_rehearsal(args: RehearseArgs, registry: Registry) -> Result<Outcome
         true => Outcome::Passed,
         false => Outcome::ChecksFailed,
     })
+}
+
+/// `error`, with what to try on this backend when it is the server that went away.
+fn with_lost_server_hint(error: Error, if_lost: &str) -> Error {
+    match error.is_server_lost() {
+        true => Error::Infrastructure(format!(
+            "{error}; if it keeps happening on this backend, {if_lost}"
+        )),
+        false => error,
+    }
 }
 
 /// `error`, the one the run ends with, after saying `also`'s, if that failed too:

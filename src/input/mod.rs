@@ -509,26 +509,8 @@ impl Reporter<'_> {
 
 fn validate(path: &Path, text: &str, raw: ScenarioFile) -> Result<Scenario> {
     let report = Reporter { path, text };
-    let name = path
-        .file_stem()
-        .map(|stem| stem.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let valid = !name.is_empty()
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    if !valid {
-        return Err(Error::input(
-            path,
-            format!(
-                "{name:?} is not a scenario name: the file's name names its reports, so use letters, digits, - and _"
-            ),
-        ));
-    }
-    let dataset_path = resolve_fixture(path, "dataset", &raw.dataset)?;
-    let dataset = Dataset::load(&dataset_path)?;
-
+    let name = scenario_name(path)?;
+    let dataset = Dataset::load(&resolve_fixture(path, "dataset", &raw.dataset)?)?;
     let variants = variants(&report, &raw)?;
     let target = raw
         .target
@@ -537,12 +519,7 @@ fn validate(path: &Path, text: &str, raw: ScenarioFile) -> Result<Scenario> {
         .transpose()?;
     let settings = settings(&report, &raw.settings)?;
     let migration = migration(&report, &raw)?;
-
-    let mut picks: Vec<Pick> = Vec::new();
-    for entry in &raw.picks {
-        let pick = pick(&report, entry, &picks, &dataset, target.as_ref(), &variants)?;
-        picks.push(pick);
-    }
+    let picks = picks(&report, &raw, &dataset, target.as_ref(), &variants)?;
     let rehearsal = raw
         .rehearsal
         .as_ref()
@@ -563,42 +540,16 @@ fn validate(path: &Path, text: &str, raw: ScenarioFile) -> Result<Scenario> {
             "no [[query]] is declared (a scenario without queries must declare a [rehearsal])",
         ));
     }
-    let mut queries: Vec<Query> = Vec::new();
-    for entry in &raw.queries {
-        let query = query(
-            &report,
-            entry,
-            &queries,
-            &picks,
-            &dataset,
-            target.as_ref(),
-            &variants,
-            !migration.is_empty(),
-        )?;
-        queries.push(query);
-    }
-    let checks = raw
-        .checks
-        .iter()
-        .enumerate()
-        .map(|(index, entry)| check_entry(&report, index, entry, &queries, &variants))
-        .collect::<Result<Vec<_>>>()?;
-    if checks.is_empty() && rehearsal.is_none() {
-        return Err(report.key(
-            "check",
-            "no [[check]] is declared; a scenario without checks proves nothing",
-        ));
-    }
-    if !migration.is_empty()
-        && !queries
-            .iter()
-            .any(|query| query.state == SchemaState::After)
-    {
-        return Err(report.key(
-            "migration",
-            "is applied only before queries marked schema = \"after\", and none is; mark the query that runs on the migrated schema",
-        ));
-    }
+    let queries = queries(
+        &report,
+        &raw,
+        &picks,
+        &dataset,
+        target.as_ref(),
+        &variants,
+        &migration,
+    )?;
+    let checks = checks(&report, &raw, &queries, &variants, rehearsal.is_some())?;
     let time_budget = raw
         .time_budget
         .as_ref()
@@ -633,6 +584,105 @@ fn validate(path: &Path, text: &str, raw: ScenarioFile) -> Result<Scenario> {
         sweep,
         rehearsal,
     })
+}
+
+/// The scenario's name, its file's stem, which names its reports: letters, digits,
+/// `-`, `_` and `.`, not starting with a dot.
+fn scenario_name(path: &Path) -> Result<String> {
+    let name = path
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let valid = !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    match valid {
+        true => Ok(name),
+        false => Err(Error::input(
+            path,
+            format!(
+                "{name:?} is not a scenario name: the file's name names its reports, so use letters, digits, - and _"
+            ),
+        )),
+    }
+}
+
+/// The `[[pick]]`s in order, each reading only the picks before it.
+fn picks(
+    report: &Reporter,
+    raw: &ScenarioFile,
+    dataset: &Dataset,
+    target: Option<&TargetSpec>,
+    variants: &[Axis],
+) -> Result<Vec<Pick>> {
+    let mut picks: Vec<Pick> = Vec::new();
+    for entry in &raw.picks {
+        let pick = pick(report, entry, &picks, dataset, target, variants)?;
+        picks.push(pick);
+    }
+    Ok(picks)
+}
+
+/// The `[[query]]`s in order; with a migration, at least one of them runs after it.
+fn queries(
+    report: &Reporter,
+    raw: &ScenarioFile,
+    picks: &[Pick],
+    dataset: &Dataset,
+    target: Option<&TargetSpec>,
+    variants: &[Axis],
+    migration: &[Fixture],
+) -> Result<Vec<Query>> {
+    let mut queries: Vec<Query> = Vec::new();
+    for entry in &raw.queries {
+        let query = query(
+            report,
+            entry,
+            &queries,
+            picks,
+            dataset,
+            target,
+            variants,
+            !migration.is_empty(),
+        )?;
+        queries.push(query);
+    }
+    if !migration.is_empty()
+        && !queries
+            .iter()
+            .any(|query| query.state == SchemaState::After)
+    {
+        return Err(report.key(
+            "migration",
+            "is applied only before queries marked schema = \"after\", and none is; mark the query that runs on the migrated schema",
+        ));
+    }
+    Ok(queries)
+}
+
+/// The `[[check]]`s; a scenario that rehearses may have none, any other must.
+fn checks(
+    report: &Reporter,
+    raw: &ScenarioFile,
+    queries: &[Query],
+    variants: &[Axis],
+    rehearses: bool,
+) -> Result<Vec<CheckEntry>> {
+    let checks = raw
+        .checks
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| check_entry(report, index, entry, queries, variants))
+        .collect::<Result<Vec<_>>>()?;
+    if checks.is_empty() && !rehearses {
+        return Err(report.key(
+            "check",
+            "no [[check]] is declared; a scenario without checks proves nothing",
+        ));
+    }
+    Ok(checks)
 }
 
 /// `[sweep]`: its scales (see [`sweep_scales_problem`]) and queries, each declared;
@@ -1058,30 +1108,7 @@ fn query(
     }
     let query_path = resolve_fixture(report.path, &key("file"), &raw.file)?;
     let sql = file::read_text(&query_path, &SQL_FILE)?;
-    let statements = statements::split(&sql);
-    match &statements[..] {
-        [_] => {}
-        [] => {
-            return Err(Error::input(
-                &query_path,
-                format!(
-                    "holds no SQL statement (key `{}`); a query file holds exactly one",
-                    key("file")
-                ),
-            ));
-        }
-        [_, second, ..] => {
-            return Err(Error::input(
-                &query_path,
-                format!(
-                    "holds {} statements, the second on line {} (key `{}`); a query file holds exactly one",
-                    statements.len(),
-                    second.line,
-                    key("file")
-                ),
-            ));
-        }
-    }
+    one_statement(&query_path, &sql, &key("file"))?;
     let params = raw
         .params
         .iter()
@@ -1115,6 +1142,27 @@ fn query(
         params,
         state,
     })
+}
+
+/// Refuses a query file (named by the scenario's `key`) that does not hold exactly one
+/// statement.
+fn one_statement(path: &Path, sql: &str, key: &str) -> Result<()> {
+    let statements = statements::split(sql);
+    match &statements[..] {
+        [_] => Ok(()),
+        [] => Err(Error::input(
+            path,
+            format!("holds no SQL statement (key `{key}`); a query file holds exactly one"),
+        )),
+        [_, second, ..] => Err(Error::input(
+            path,
+            format!(
+                "holds {} statements, the second on line {} (key `{key}`); a query file holds exactly one",
+                statements.len(),
+                second.line,
+            ),
+        )),
+    }
 }
 
 /// The field a serde message names: "unknown field `atleast`" gives `atleast`.
@@ -1167,8 +1215,46 @@ fn check_entry(
         }
     };
     let key = format!("check[{index}] ({name})");
-    let only = match table.remove("only") {
-        None => Vec::new(),
+    let only = only_filter(report, entry, &key, table.remove("only"), variants)?;
+    let check = judge::parse_check(&name, table).map_err(|message| {
+        // Point at the offending key's own line when the message names one.
+        let span = named_field(&message)
+            .and_then(|field| key_span(report.text, entry.span(), field))
+            .unwrap_or(entry.span());
+        report.at(span, &key, message)
+    })?;
+    for query in check.queries() {
+        if !queries.iter().any(|known| known.name == query) {
+            let known: Vec<&str> = queries.iter().map(|q| q.name.as_str()).collect();
+            return Err(report.at(
+                entry.span(),
+                &key,
+                format!(
+                    "names query {query:?}, which is not declared; declared: {}",
+                    known.join(", ")
+                ),
+            ));
+        }
+    }
+    let line = key_span(report.text, entry.span(), "check").unwrap_or(entry.span());
+    Ok(CheckEntry {
+        check,
+        only,
+        line: report.line(line),
+    })
+}
+
+/// A check's `only`: the variant axes and values of the cells it judges, each axis
+/// and value declared.
+fn only_filter(
+    report: &Reporter,
+    entry: &Spanned<toml::Table>,
+    key: &str,
+    only: Option<toml::Value>,
+    variants: &[Axis],
+) -> Result<Vec<(usize, Vec<Value>)>> {
+    match only {
+        None => Ok(Vec::new()),
         Some(toml::Value::Table(filter)) => filter
             .iter()
             .map(|(axis, values)| {
@@ -1210,41 +1296,13 @@ fn check_entry(
                 }
                 Ok((position, values))
             })
-            .collect::<Result<_>>()?,
-        Some(other) => {
-            return Err(report.at(
-                entry.span(),
-                &format!("{key}.only"),
-                format!("{other} must be a table such as {{ state = [\"error\"] }}"),
-            ));
-        }
-    };
-    let check = judge::parse_check(&name, table).map_err(|message| {
-        // Point at the offending key's own line when the message names one.
-        let span = named_field(&message)
-            .and_then(|field| key_span(report.text, entry.span(), field))
-            .unwrap_or(entry.span());
-        report.at(span, &key, message)
-    })?;
-    for query in check.queries() {
-        if !queries.iter().any(|known| known.name == query) {
-            let known: Vec<&str> = queries.iter().map(|q| q.name.as_str()).collect();
-            return Err(report.at(
-                entry.span(),
-                &key,
-                format!(
-                    "names query {query:?}, which is not declared; declared: {}",
-                    known.join(", ")
-                ),
-            ));
-        }
+            .collect(),
+        Some(other) => Err(report.at(
+            entry.span(),
+            &format!("{key}.only"),
+            format!("{other} must be a table such as {{ state = [\"error\"] }}"),
+        )),
     }
-    let line = key_span(report.text, entry.span(), "check").unwrap_or(entry.span());
-    Ok(CheckEntry {
-        check,
-        only,
-        line: report.line(line),
-    })
 }
 
 #[cfg(test)]
