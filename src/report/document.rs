@@ -487,14 +487,6 @@ fn query_report(cell: &Cell, query: &QueryEvidence) -> QueryReport {
     }
 }
 
-/// What `report.json` is read as: a report holds every cell's plans and timing
-/// samples, so its limit is above that of the files a user writes.
-const REPORT_FILE: crate::input::file::Kind = crate::input::file::Kind {
-    what: "a report document",
-    limit: 256 * 1024 * 1024,
-    stdin: false,
-};
-
 impl Report {
     /// `report.json`'s text.
     pub fn to_json(&self) -> String {
@@ -515,7 +507,7 @@ impl Report {
                 path.display()
             )));
         }
-        let text = crate::input::file::read_text(&path, &REPORT_FILE)?;
+        let text = crate::input::file::read_text(&path, &super::REPORT_FILE)?;
         Report::parse(&text)
             .map_err(|message| Error::Usage(format!("{}: {message}", path.display())))
     }

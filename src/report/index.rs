@@ -162,12 +162,7 @@ pub fn check(root: &Path) -> Result<()> {
         if !path.exists() {
             continue;
         }
-        let kind = crate::input::file::Kind {
-            what: "a run's index",
-            limit: crate::input::file::TEXT_LIMIT,
-            stdin: false,
-        };
-        if !crate::input::file::read_text(&path, &kind)?.contains(MARKER) {
+        if !crate::input::file::read_text(&path, &super::REPORT_FILE)?.contains(MARKER) {
             return Err(Error::Usage(format!(
                 "{} exists and was not written by plancheck; the index of several reports goes there (move it, or send the index elsewhere: --out for a run, --index-dir for plancheck report)",
                 path.display()

@@ -205,16 +205,19 @@ fn is_replaceable(dir: &Path) -> bool {
             .is_some_and(|text| text.contains(&format!("\"format\": \"{}", versions::FORMAT_NAME)))
 }
 
-/// The text of a file a report directory should hold (`report.json`, `index.html`),
-/// if it is a regular file plancheck can read: a FIFO or a device put in its place
-/// is not waited on.
+/// What a report's files are read as: a report holds every cell's plans and timing
+/// samples, so its limit is above that of the files a user writes.
+const REPORT_FILE: crate::input::file::Kind = crate::input::file::Kind {
+    what: "a report file",
+    limit: 256 * 1024 * 1024,
+    stdin: false,
+};
+
+/// The text of a file a report directory should hold (`report.json`,
+/// `rehearsal.json`), if it is a regular file plancheck can read: a FIFO or a device
+/// put in its place is not waited on.
 fn read_own(path: &Path) -> Option<String> {
-    let kind = crate::input::file::Kind {
-        what: "a report file",
-        limit: 256 * 1024 * 1024,
-        stdin: false,
-    };
-    crate::input::file::read_text(path, &kind).ok()
+    crate::input::file::read_text(path, &REPORT_FILE).ok()
 }
 
 #[cfg(test)]
