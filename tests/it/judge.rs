@@ -280,17 +280,10 @@ fn without_a_catalog_file_the_schema_on_an_empty_database_gives_the_facts() {
 }
 
 /// `plancheck judge` on sparse-org's old query with the stored catalog and `plans`,
-/// under a 1 GiB address-space limit and a hard timeout, so that reading without a
-/// bound ends in a failed allocation and waiting without one in a failed test, never
-/// in a machine out of memory or a hung suite. `stdin` is what the run reads as `-`.
+/// `bounded` (memory and time); `stdin` is what the run reads as `-`.
 fn judge_bounded(plans: &[&Path], stdin: std::process::Stdio) -> (i32, String) {
-    let output = std::process::Command::new("bash")
-        .args([
-            "-c",
-            "ulimit -v 1048576; exec timeout --signal KILL 60 \"$@\"",
-            "bash",
-        ])
-        .arg(assert_cmd::cargo::cargo_bin("plancheck"))
+    let mut command = crate::support::plancheck_process();
+    command
         .args([
             "judge",
             "--scenario",
@@ -300,8 +293,8 @@ fn judge_bounded(plans: &[&Path], stdin: std::process::Stdio) -> (i32, String) {
             "--catalog",
         ])
         .arg(plan("desc-index.catalog.json"))
-        .args(plans)
-        .current_dir(repo_path(""))
+        .args(plans);
+    let output = crate::support::bounded(&command)
         .stdin(stdin)
         .output()
         .unwrap();

@@ -254,6 +254,35 @@ pub fn plancheck_process() -> std::process::Command {
     command
 }
 
+/// `command` run under a 1 GiB address-space limit and killed after 60 s: for a test
+/// that feeds endless or huge input, so that a defect ends in a failed allocation or a
+/// failed test, never in a machine out of memory or a hung suite.
+pub fn bounded(command: &std::process::Command) -> std::process::Command {
+    let mut bounded = std::process::Command::new("bash");
+    bounded
+        .args([
+            "-c",
+            "ulimit -v 1048576; exec timeout --signal KILL 60 \"$@\"",
+            "bash",
+        ])
+        .arg(command.get_program())
+        .args(command.get_args())
+        .envs(
+            command
+                .get_envs()
+                .filter_map(|(key, value)| value.map(|value| (key, value))),
+        );
+    for (key, value) in command.get_envs() {
+        if value.is_none() {
+            bounded.env_remove(key);
+        }
+    }
+    if let Some(dir) = command.get_current_dir() {
+        bounded.current_dir(dir);
+    }
+    bounded
+}
+
 /// A quick CLI run of test scenario `name` at 5,000 runs, reports to `out`:
 /// `plancheck scenario tests/data/scenarios/<name>.toml --scale 5000 --no-progress
 /// --out <out>`; callers add the backend.
