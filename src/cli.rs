@@ -1111,10 +1111,10 @@ fn list(dir: &std::path::Path, format: OutputFormat) -> Result<Outcome> {
             }
         };
     }
-    print_stdout(&format!("{table}\n"), "the list of scenarios")?;
+    let printed = print_stdout(&format!("{table}\n"), "the list of scenarios");
     match first_error {
-        Some(error) => Err(error),
-        None => Ok(Outcome::Passed),
+        Some(error) => Err(said_beside(error, &printed)),
+        None => printed.map(|()| Outcome::Passed),
     }
 }
 
@@ -1297,6 +1297,8 @@ async fn clean(yes: bool, cache: bool, database_url: Option<&str>) -> Result<Out
         say!("could not look for leftovers: {why}");
     }
     let mut failed = 0;
+    // A list lost to a full stdout does not keep `--yes` from removing what it lists.
+    let mut printed = Ok(());
     if leftovers.is_empty() {
         if survey.unlooked.is_empty() {
             say!("nothing left behind by earlier runs");
@@ -1311,7 +1313,7 @@ async fn clean(yes: bool, cache: bool, database_url: Option<&str>) -> Result<Out
         for leftover in leftovers {
             table.add_row(vec![leftover.resource.to_string(), leftover.why()]);
         }
-        print_stdout(&format!("{table}\n"), "the list of leftovers")?;
+        printed = print_stdout(&format!("{table}\n"), "the list of leftovers");
         if !yes {
             say!("run `plancheck clean --yes` to remove these");
         } else {
@@ -1327,17 +1329,23 @@ async fn clean(yes: bool, cache: bool, database_url: Option<&str>) -> Result<Out
         }
     }
     if !survey.unlooked.is_empty() {
-        return Err(Error::Infrastructure(format!(
-            "could not look everywhere, so there may be leftovers that were not listed: {}",
-            survey.unlooked.join("; ")
-        )));
+        return Err(said_beside(
+            Error::Infrastructure(format!(
+                "could not look everywhere, so there may be leftovers that were not listed: {}",
+                survey.unlooked.join("; ")
+            )),
+            &printed,
+        ));
     }
     match failed {
-        0 => Ok(Outcome::Passed),
-        _ => Err(Error::Infrastructure(format!(
-            "{failed} of {} leftovers could not be removed",
-            leftovers.len()
-        ))),
+        0 => printed.map(|()| Outcome::Passed),
+        _ => Err(said_beside(
+            Error::Infrastructure(format!(
+                "{failed} of {} leftovers could not be removed",
+                leftovers.len()
+            )),
+            &printed,
+        )),
     }
 }
 
