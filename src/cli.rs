@@ -130,9 +130,10 @@ pub struct FromStatsArgs {
     /// connection string).
     #[arg(long, env = "PLANCHECK_DATABASE_URL")]
     pub database_url: String,
-    /// The tables, comma-separated, schema-qualified where off the search path. Every
-    /// table another one references must be among them.
-    #[arg(long, value_delimiter = ',', required = true)]
+    /// The tables, comma-separated, schema-qualified where off the search path (a part
+    /// in double quotes keeps its case, as in SQL). Every table another one references
+    /// must be among them.
+    #[arg(long, value_delimiter = ',', required = true, value_parser = parse_table_name)]
     pub tables: Vec<String>,
     /// The dataset's `schema` entries (SQL fixtures relative to the dataset file);
     /// default `schema.sql`.
@@ -156,7 +157,8 @@ pub struct FromStatsArgs {
 #[derive(Debug, clap::Args)]
 pub struct JudgeArgs {
     /// Plan files: EXPLAIN (FORMAT JSON) output, a plan object, or a server log with
-    /// auto_explain's JSON plans.
+    /// auto_explain's JSON plans; `-` reads one from standard input. At most 64 MiB
+    /// each, and only regular files (a FIFO or a device is refused).
     #[arg(required = true)]
     pub plans: Vec<PathBuf>,
     /// The scenario whose checks judge the plans (a name in --scenarios-dir or a path).
@@ -387,6 +389,72 @@ fn parse_seed(text: &str) -> std::result::Result<u64, String> {
     })
 }
 
+/// A `--tables` entry: a table's name, or `schema.table`, as PostgreSQL's
+/// `to_regclass` reads it (each part a word up to a dot or a space, or double-quoted
+/// with `""` for a quote; spaces around the parts), so that a name the server could
+/// not read is bad input here rather than its "invalid name syntax" later. The entry
+/// is kept as written; an empty one (after a trailing comma) is left out later.
+fn parse_table_name(text: &str) -> std::result::Result<String, String> {
+    let is_space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c');
+    let refuse = |why: &str| {
+        Err(format!(
+            "{text:?} is not a table name: {why}; write table or schema.table, double-quoting a part as in SQL (\"Mixed Case\")"
+        ))
+    };
+    let mut rest = text.trim_start_matches(is_space);
+    if rest.is_empty() {
+        return Ok(String::new());
+    }
+    let mut parts = 0;
+    loop {
+        let after = match rest.strip_prefix('"') {
+            Some(quoted) => {
+                let Some(end) = closing_quote(quoted) else {
+                    return refuse("a double quote is not closed");
+                };
+                if end == 0 {
+                    return refuse("a quoted part is empty");
+                }
+                &quoted[end + 1..]
+            }
+            None => {
+                let end = rest
+                    .find(|c: char| c == '.' || is_space(c))
+                    .unwrap_or(rest.len());
+                if end == 0 {
+                    return refuse("a part is empty");
+                }
+                &rest[end..]
+            }
+        };
+        parts += 1;
+        rest = after.trim_start_matches(is_space);
+        match rest.strip_prefix('.') {
+            Some(next) => rest = next.trim_start_matches(is_space),
+            None if rest.is_empty() => break,
+            None => return refuse("something follows a name without a dot between"),
+        }
+    }
+    match parts {
+        1 | 2 => Ok(text.to_owned()),
+        _ => refuse("it has more than two dot-separated parts"),
+    }
+}
+
+/// Where the double quote closing a quoted identifier is in `quoted` (the text after
+/// its opening quote), `""` being a quote inside it.
+fn closing_quote(quoted: &str) -> Option<usize> {
+    let mut at = 0;
+    loop {
+        let found = at + quoted[at..].find('"')?;
+        if quoted[found + 1..].starts_with('"') {
+            at = found + 2;
+        } else {
+            return Some(found);
+        }
+    }
+}
+
 /// How a command ended when it did not fail with an error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -410,7 +478,7 @@ pub async fn execute(cli: Cli, mut signals: Signals) -> Result<Outcome> {
             () = signals.received() => Ok(Outcome::Interrupted),
         },
         Command::CatalogSql => {
-            print_stdout(crate::capture::CATALOG_SQL);
+            print_stdout(crate::capture::CATALOG_SQL, "the catalog query")?;
             Ok(Outcome::Passed)
         }
         Command::Judge(args) => {
@@ -430,7 +498,7 @@ pub async fn execute(cli: Cli, mut signals: Signals) -> Result<Outcome> {
             schema,
         } => match schema {
             true => {
-                print_stdout(&report::document::schema());
+                print_stdout(&report::document::schema(), "the schema")?;
                 Ok(Outcome::Passed)
             }
             false => render_reports(&dirs, index_dir.as_deref()),
@@ -518,11 +586,12 @@ async fn judge_saved(args: JudgeArgs, registry: Registry) -> Result<Outcome> {
         }),
     };
     let judgement = judge_files(&scenario, &args.query, &args.plans, catalog).await?;
-    print_stdout(&match args.format {
+    let verdicts = match args.format {
         JudgeFormat::Terminal => report::saved::terminal(&judgement),
         JudgeFormat::Markdown => report::saved::markdown(&judgement),
         JudgeFormat::Json => report::saved::json(&judgement),
-    });
+    };
+    print_stdout(&verdicts, "the verdicts")?;
     Ok(match judgement.passed() {
         true => Outcome::Passed,
         false => Outcome::ChecksFailed,
@@ -640,7 +709,20 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
         .await;
     }
     let server = start_server(&provision, "PostgreSQL").await?;
-    let mut ran = run_each(&server, &scenarios, &sweeps, &claims, &options, &ci).await;
+    let ran = run_each(&server, &scenarios, &sweeps, &claims, &options, &ci).await;
+    end_run(server, ran, &args.out, &ci, keep).await
+}
+
+/// After the scenarios that ran on `server`: the index over several reports, the end
+/// of the CI outputs, the server stopped (or kept, with `keep` and no failure), and
+/// what the run comes to.
+async fn end_run(
+    server: Server,
+    mut ran: Ran,
+    out: &std::path::Path,
+    ci: &ci_output::CiOutput,
+    keep: bool,
+) -> Result<Outcome> {
     if ran.reports.len() > 1 {
         let placed: Vec<report::Placed> = ran
             .reports
@@ -650,7 +732,7 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
                 report,
             })
             .collect();
-        if let Err(error) = write_run_files(&args.out, &placed) {
+        if let Err(error) = write_run_files(out, &placed) {
             ran.failure = ran.failure.or(Some(error));
         }
     }
@@ -660,7 +742,7 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
         .zip(ran.dirs.iter().cloned())
         .map(|(report, dir)| (report, dir, None))
         .collect();
-    ci.finish(&placed, ran.failure.as_ref());
+    let finished = ci.finish(&placed, ran.failure.as_ref());
     let if_lost = server.if_lost();
     let stopped = if keep && ran.failure.is_none() {
         print_kept(&server, "the server", &ran.databases);
@@ -669,15 +751,10 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
         server.stop().await
     };
     if let Some(error) = ran.failure {
-        return Err(match error.is_server_lost() {
-            true => Error::Infrastructure(format!(
-                "{error}; if it keeps happening on this backend, {}",
-                if_lost
-            )),
-            false => error,
-        });
+        return Err(said_beside(with_lost_server_hint(error, if_lost), &stopped));
     }
-    stopped?;
+    stopped.map_err(|error| said_beside(error, &finished))?;
+    finished?;
     Ok(if ran.all_passed {
         Outcome::Passed
     } else {
@@ -739,27 +816,59 @@ async fn run_rehearsal(args: RehearseArgs, registry: Registry) -> Result<Outcome
     let rehearsed = rehearse(&server, &scenario, &options).await;
     let if_lost = server.if_lost();
     let stopped = server.stop().await;
-    let rehearsed = rehearsed?;
+    rehearsal_outcome(rehearsed?, &claim, stopped, if_lost)
+}
+
+/// What a rehearsal comes to: its summary on stdout and its report in place (even when
+/// a step failed, with the steps done), then the rehearsal's error, the server's, or
+/// the summary's. A summary lost to a full stdout does not keep the report from its
+/// place.
+fn rehearsal_outcome(
+    rehearsed: crate::rehearse::run::Rehearsed,
+    claim: &report::Claim,
+    stopped: Result<()>,
+    if_lost: &str,
+) -> Result<Outcome> {
     let rehearsal = &rehearsed.rehearsal;
-    if !rehearsal.runs.is_empty() {
-        print_stdout(&report::terminal::rehearsal(rehearsal));
-        let dir = claim.install(&report::rehearsal::files(rehearsal))?;
-        say!("report written to {}", dir.display());
-    }
+    let printed = match rehearsal.runs.is_empty() {
+        true => Ok(()),
+        false => {
+            let printed = print_stdout(&report::terminal::rehearsal(rehearsal), "the summary");
+            let dir = claim
+                .install(&report::rehearsal::files(rehearsal))
+                .map_err(|error| said_beside(error, &printed))?;
+            say!("report written to {}", dir.display());
+            printed
+        }
+    };
     if let Some(error) = rehearsed.failure {
-        return Err(match error.is_server_lost() {
-            true => Error::Infrastructure(format!(
-                "{error}; if it keeps happening on this backend, {}",
-                if_lost
-            )),
-            false => error,
-        });
+        return Err(said_beside(with_lost_server_hint(error, if_lost), &printed));
     }
-    stopped?;
+    stopped.map_err(|error| said_beside(error, &printed))?;
+    printed?;
     Ok(match rehearsal.passed() {
         true => Outcome::Passed,
         false => Outcome::ChecksFailed,
     })
+}
+
+/// `error`, with what to try on this backend when it is the server that went away.
+fn with_lost_server_hint(error: Error, if_lost: &str) -> Error {
+    match error.is_server_lost() {
+        true => Error::Infrastructure(format!(
+            "{error}; if it keeps happening on this backend, {if_lost}"
+        )),
+        false => error,
+    }
+}
+
+/// `error`, the one the run ends with, after saying `also`'s, if that failed too:
+/// each failure is said once.
+fn said_beside(error: Error, also: &Result<()>) -> Error {
+    if let Err(other) = also {
+        say!("error: {other}");
+    }
+    error
 }
 
 /// The scenarios the command line names, each once, checked as far as can be without
@@ -944,19 +1053,23 @@ async fn run_each(
             .map(|report| (report, None))
             .collect();
         let ci_written = ci.scenario_done(scenario, &finished);
-        match written.and_then(|dir| ci_written.map(|()| dir)) {
-            Ok(dir) => {
-                say!("report written to {}", dir.display());
-                ran.dirs.push(dir.display().to_string());
-            }
+        let dir = match written {
+            Ok(dir) => dir,
             Err(error) => {
-                ran.failure = Some(error);
+                ran.failure = Some(said_beside(error, &ci_written));
                 break;
             }
-        }
+        };
+        // The report is in place even when a CI output could not be written.
+        say!("report written to {}", dir.display());
+        ran.dirs.push(dir.display().to_string());
         ran.all_passed &= run.passed();
         ran.databases.push(run.database.clone());
         ran.reports.push(document);
+        if let Err(error) = ci_written {
+            ran.failure = Some(error);
+            break;
+        }
     }
     ran
 }
@@ -1000,10 +1113,10 @@ fn list(dir: &std::path::Path, format: OutputFormat) -> Result<Outcome> {
             }
         };
     }
-    print_stdout(&format!("{table}\n"));
+    let printed = print_stdout(&format!("{table}\n"), "the list of scenarios");
     match first_error {
-        Some(error) => Err(error),
-        None => Ok(Outcome::Passed),
+        Some(error) => Err(said_beside(error, &printed)),
+        None => printed.map(|()| Outcome::Passed),
     }
 }
 
@@ -1019,7 +1132,7 @@ fn list_json(dir: &std::path::Path) -> Result<Outcome> {
             Err(error) => return Err(error),
         }
     }
-    print_stdout(&report::ci_json::listing(listed));
+    print_stdout(&report::ci_json::listing(listed), "the list of scenarios")?;
     Ok(Outcome::Passed)
 }
 
@@ -1028,14 +1141,22 @@ fn parse_time_budget(text: &str) -> std::result::Result<std::time::Duration, Str
     input::parse_time_budget(text, Some("s")).map_err(|message| format!("{text:?} {message}"))
 }
 
-/// Writes to stdout. A reader that has gone away (`plancheck list | head -1`) is not
-/// an error: the rest of the output is dropped quietly, where `print!` would panic.
-fn print_stdout(text: &str) {
+/// Writes `what` (`the summary`) to stdout. A reader that has gone away (`plancheck
+/// list | head -1`) is not an error: the rest of the output is dropped quietly, where
+/// `print!` would panic. Any other failure (a full disk, a full device) loses what the
+/// command was run for, and is an infrastructure error naming it.
+fn print_stdout(text: &str, what: &str) -> Result<()> {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
-    let _ = stdout
+    match stdout
         .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush());
+        .and_then(|()| stdout.flush())
+    {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Infrastructure(
+            format!("could not write {what} to standard output: {error}"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// SIGINT, SIGTERM and SIGHUP, caught from the moment this exists (`list`, which
@@ -1131,7 +1252,7 @@ async fn from_stats(args: FromStatsArgs) -> Result<Outcome> {
     );
     let (text, warnings) =
         crate::describe::from_stats(&client, &tables, &options, &command).await?;
-    print_stdout(&text);
+    print_stdout(&text, "the dataset file")?;
     for warning in warnings {
         say!("before the file loads: {warning}");
     }
@@ -1178,6 +1299,8 @@ async fn clean(yes: bool, cache: bool, database_url: Option<&str>) -> Result<Out
         say!("could not look for leftovers: {why}");
     }
     let mut failed = 0;
+    // A list lost to a full stdout does not keep `--yes` from removing what it lists.
+    let mut printed = Ok(());
     if leftovers.is_empty() {
         if survey.unlooked.is_empty() {
             say!("nothing left behind by earlier runs");
@@ -1192,7 +1315,7 @@ async fn clean(yes: bool, cache: bool, database_url: Option<&str>) -> Result<Out
         for leftover in leftovers {
             table.add_row(vec![leftover.resource.to_string(), leftover.why()]);
         }
-        print_stdout(&format!("{table}\n"));
+        printed = print_stdout(&format!("{table}\n"), "the list of leftovers");
         if !yes {
             say!("run `plancheck clean --yes` to remove these");
         } else {
@@ -1208,16 +1331,60 @@ async fn clean(yes: bool, cache: bool, database_url: Option<&str>) -> Result<Out
         }
     }
     if !survey.unlooked.is_empty() {
-        return Err(Error::Infrastructure(format!(
-            "could not look everywhere, so there may be leftovers that were not listed: {}",
-            survey.unlooked.join("; ")
-        )));
+        return Err(said_beside(
+            Error::Infrastructure(format!(
+                "could not look everywhere, so there may be leftovers that were not listed: {}",
+                survey.unlooked.join("; ")
+            )),
+            &printed,
+        ));
     }
     match failed {
-        0 => Ok(Outcome::Passed),
-        _ => Err(Error::Infrastructure(format!(
-            "{failed} of {} leftovers could not be removed",
-            leftovers.len()
-        ))),
+        0 => printed.map(|()| Outcome::Passed),
+        _ => Err(said_beside(
+            Error::Infrastructure(format!(
+                "{failed} of {} leftovers could not be removed",
+                leftovers.len()
+            )),
+            &printed,
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_table_name;
+
+    #[test]
+    fn table_names_are_read_as_the_server_reads_them() {
+        for name in [
+            "orders",
+            " public.orders ",
+            "public . orders",
+            "\"Mixed Case\".\"a \"\"quoted\"\" table.name\"",
+            "täble_1$",
+            // The server reads this as one name (and finds no such table).
+            "orders;x",
+            "",
+        ] {
+            assert_eq!(parse_table_name(name).as_deref(), Ok(name), "{name}");
+        }
+        for (name, why) in [
+            ("accounts;drop table x", "something follows a name"),
+            ("\"unclosed", "a double quote is not closed"),
+            ("\"\"", "a quoted part is empty"),
+            ("public.", "a part is empty"),
+            (".orders", "a part is empty"),
+            (
+                "db.public.orders",
+                "it has more than two dot-separated parts",
+            ),
+        ] {
+            let error = parse_table_name(name).unwrap_err();
+            assert!(
+                error.starts_with(&format!("{name:?} is not a table name: {why}")),
+                "{error}"
+            );
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! `--format json` summary.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{OutputFormat, print_stdout};
 use crate::error::{Error, Result};
@@ -17,6 +18,9 @@ pub(super) struct CiOutput {
     junit: Option<PathBuf>,
     json: bool,
     annotate: bool,
+    /// Whether the JUnit file holds what was last written to it: the end of the run
+    /// says where it is only then.
+    junit_current: AtomicBool,
 }
 
 impl CiOutput {
@@ -30,6 +34,7 @@ impl CiOutput {
             junit,
             json: format == OutputFormat::Json,
             annotate: annotations::enabled(),
+            junit_current: AtomicBool::new(false),
         })
     }
 
@@ -45,7 +50,8 @@ impl CiOutput {
 
     /// After one scenario's report: its summary, its annotations, and the JUnit file
     /// over every scenario finished so far (`reports`, this one last, each with the
-    /// PostgreSQL major version it ran on under `--pg`).
+    /// PostgreSQL major version it ran on under `--pg`). Both are tried; a failed write
+    /// is the error (the other one, when both fail, is said).
     pub(super) fn scenario_done(
         &self,
         scenario: &Scenario,
@@ -61,14 +67,29 @@ impl CiOutput {
             true => annotations::render(document, scenario),
             false => String::new(),
         };
-        match self.json {
-            true => write_stderr(&format!("{summary}{commands}")),
-            false => print_stdout(&format!("{summary}{commands}")),
+        let printed = match self.json {
+            true => {
+                write_stderr(&format!("{summary}{commands}"));
+                Ok(())
+            }
+            false => print_stdout(&format!("{summary}{commands}"), "the summary"),
+        };
+        let written = self.write_junit(&junit::render(&suites(reports), None));
+        match printed {
+            Err(error) => Err(super::said_beside(error, &written)),
+            Ok(()) => written,
         }
-        if let Some(path) = &self.junit {
-            junit::write(path, &junit::render(&suites(reports), None))?;
-        }
-        Ok(())
+    }
+
+    /// Replaces the `--junit` file (if one was asked for) with `text`, remembering
+    /// whether that worked.
+    fn write_junit(&self, text: &str) -> Result<()> {
+        let Some(path) = &self.junit else {
+            return Ok(());
+        };
+        let written = junit::write(path, text);
+        self.junit_current.store(written.is_ok(), Ordering::Relaxed);
+        written
     }
 
     /// After an error ended `scenario` (the scenarios after it do not run): the JUnit
@@ -80,42 +101,50 @@ impl CiOutput {
         reports: &[(&Report, Option<String>)],
         error: &Error,
     ) {
-        let Some(path) = &self.junit else {
-            return;
-        };
         let unfinished = junit::Unfinished {
             scenario: &scenario.name,
             version,
             error: error.to_string(),
         };
         // The run's own error is the one to report; this one is only said.
-        if let Err(written) =
-            junit::write(path, &junit::render(&suites(reports), Some(&unfinished)))
+        if let Err(written) = self.write_junit(&junit::render(&suites(reports), Some(&unfinished)))
         {
-            crate::say!("{written}");
+            crate::say!("error: {written}");
         }
     }
 
     /// At the end of the run: the JSON summary on stdout with `--format json`, and
-    /// where the JUnit file is.
+    /// where the JUnit file is, if it was written. A summary that cannot be written is
+    /// the error, or, beside the run's own `failure`, said.
     pub(super) fn finish(
         &self,
         reports: &[(&Report, String, Option<String>)],
         failure: Option<&Error>,
-    ) {
-        if let (Some(path), true) = (&self.junit, !reports.is_empty() || failure.is_some()) {
+    ) -> Result<()> {
+        if let (Some(path), true) = (&self.junit, self.junit_current.load(Ordering::Relaxed)) {
             crate::say!("JUnit results written to {}", path.display());
         }
-        if self.json {
-            let ran: Vec<ci_json::Ran> = reports
-                .iter()
-                .map(|(report, dir, version)| ci_json::Ran {
-                    report,
-                    dir: dir.clone(),
-                    pg: version.as_deref(),
-                })
-                .collect();
-            print_stdout(&ci_json::summary(&ran, failure.map(ToString::to_string)));
+        if !self.json {
+            return Ok(());
+        }
+        let ran: Vec<ci_json::Ran> = reports
+            .iter()
+            .map(|(report, dir, version)| ci_json::Ran {
+                report,
+                dir: dir.clone(),
+                pg: version.as_deref(),
+            })
+            .collect();
+        let printed = print_stdout(
+            &ci_json::summary(&ran, failure.map(ToString::to_string)),
+            "the JSON summary",
+        );
+        match (printed, failure) {
+            (Err(error), Some(_)) => {
+                crate::say!("error: {error}");
+                Ok(())
+            }
+            (printed, _) => printed,
         }
     }
 }

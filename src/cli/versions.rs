@@ -86,10 +86,11 @@ pub(super) async fn run(
         .iter()
         .map(|(report, major, dir)| (*report, dir.display().to_string(), Some(major.to_string())))
         .collect();
-    ci.finish(&summary, failure.as_ref());
+    let written = ci.finish(&summary, failure.as_ref());
     if let Some(error) = failure {
         return Err(error);
     }
+    written?;
     let all_passed = finished.runs.iter().flatten().all(|(_, run)| run.passed());
     Ok(match all_passed {
         true => Outcome::Passed,

@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Fixture, Reporter, parse_toml_text, read_text, resolve_fixture};
+use super::{DATASET_FILE, Fixture, Reporter, TomlKind, file, parse_toml_text, sql_fixture};
 use crate::datagen::generators::{self, Reads, Scope, TableSignature};
 use crate::datagen::layout::{ChildCount, CountSpec, Split};
 use crate::datagen::order::WriteOrder;
@@ -47,6 +47,13 @@ pub fn is_dataset_file(text: &str) -> bool {
             && (table.contains_key("scale_table") || table.contains_key("table"))
     })
 }
+
+/// A dataset file declares its tables (or at least which one `--scale` counts); a TOML
+/// file that declares neither is someone else's.
+const DATASET_TOML: TomlKind = TomlKind {
+    what: "a dataset file",
+    keys: &["scale_table", "table"],
+};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -94,8 +101,8 @@ struct GroupEntry {
 impl Dataset {
     /// Reads and validates a dataset file.
     pub fn load(path: &Path) -> Result<Dataset> {
-        let text = read_text(path)?;
-        let raw: DatasetFile = parse_toml_text(path, &text)?;
+        let text = file::read_text(path, &DATASET_FILE)?;
+        let raw: DatasetFile = parse_toml_text(path, &text, &DATASET_TOML)?;
         validate(&Reporter { path, text: &text }, raw)
     }
 
@@ -157,27 +164,9 @@ fn validate(report: &Reporter, raw: DatasetFile) -> Result<Dataset> {
     let schema = raw
         .schema
         .iter()
-        .map(|relative| {
-            let path = resolve_fixture(report.path, "schema", relative)?;
-            Ok(Fixture {
-                sql: read_text(&path)?,
-                path,
-            })
-        })
+        .map(|relative| sql_fixture(report.path, "schema", relative))
         .collect::<Result<Vec<_>>>()?;
-    let as_of_text = match &raw.as_of {
-        toml::Value::String(text) => text.clone(),
-        toml::Value::Datetime(datetime) => datetime.to_string(),
-        other => other.to_string(),
-    };
-    let as_of = DateTime::parse_from_rfc3339(&as_of_text)
-        .map_err(|error| {
-            report.key(
-                "as_of",
-                format!("{as_of_text} is not an RFC 3339 instant with an offset ({error}); write it like \"2026-06-01T00:00:00Z\""),
-            )
-        })?
-        .with_timezone(&Utc);
+    let as_of = as_of(report, &raw.as_of)?;
     if raw.tables.is_empty() {
         return Err(report.key("table", "no [[table]] is declared"));
     }
@@ -190,26 +179,7 @@ fn validate(report: &Reporter, raw: DatasetFile) -> Result<Dataset> {
         tables.push(table);
     }
     for (index, entry) in raw.tables.iter().enumerate() {
-        let mut groups: Vec<GroupModel> = Vec::new();
-        if entry.get_ref().groups.len() >= usize::from(crate::datagen::NO_GROUP) {
-            return Err(report.at(
-                entry.span(),
-                &format!("table \"{}\".group", tables[index].name),
-                "declares more groups than the 65,534 a table may have",
-            ));
-        }
-        for group in &entry.get_ref().groups {
-            let model = group_model(report, group, index, &tables, as_of, &mut kinds)?;
-            if groups.iter().any(|seen| seen.name == model.name) {
-                return Err(report.at(
-                    group.span(),
-                    &format!("table \"{}\".group \"{}\"", tables[index].name, model.name),
-                    "is declared twice",
-                ));
-            }
-            groups.push(model);
-        }
-        tables[index].groups = groups;
+        tables[index].groups = groups(report, entry, index, &tables, as_of, &mut kinds)?;
         check_local_shares(report, &tables, index, &entry.get_ref().groups)?;
     }
     check_shares(report, &tables)?;
@@ -244,6 +214,56 @@ fn validate(report: &Reporter, raw: DatasetFile) -> Result<Dataset> {
         generated_kinds: kinds,
         left_out: Vec::new(),
     })
+}
+
+/// `as_of`, the instant timestamps are generated back from: an RFC 3339 string or a
+/// TOML offset date-time.
+fn as_of(report: &Reporter, value: &toml::Value) -> Result<DateTime<Utc>> {
+    let text = match value {
+        toml::Value::String(text) => text.clone(),
+        toml::Value::Datetime(datetime) => datetime.to_string(),
+        other => other.to_string(),
+    };
+    DateTime::parse_from_rfc3339(&text)
+        .map(|as_of| as_of.with_timezone(&Utc))
+        .map_err(|error| {
+            report.key(
+                "as_of",
+                format!("{text} is not an RFC 3339 instant with an offset ({error}); write it like \"2026-06-01T00:00:00Z\""),
+            )
+        })
+}
+
+/// The groups of table `index` (`entry`), each named once, at most as many as a
+/// label can tell apart.
+fn groups(
+    report: &Reporter,
+    entry: &Spanned<TableEntry>,
+    index: usize,
+    tables: &[TableModel],
+    as_of: DateTime<Utc>,
+    kinds: &mut Vec<(usize, usize, ValueKind, String)>,
+) -> Result<Vec<GroupModel>> {
+    let mut groups: Vec<GroupModel> = Vec::new();
+    if entry.get_ref().groups.len() >= usize::from(crate::datagen::NO_GROUP) {
+        return Err(report.at(
+            entry.span(),
+            &format!("table \"{}\".group", tables[index].name),
+            "declares more groups than the 65,534 a table may have",
+        ));
+    }
+    for group in &entry.get_ref().groups {
+        let model = group_model(report, group, index, tables, as_of, kinds)?;
+        if groups.iter().any(|seen| seen.name == model.name) {
+            return Err(report.at(
+                group.span(),
+                &format!("table \"{}\".group \"{}\"", tables[index].name, model.name),
+                "is declared twice",
+            ));
+        }
+        groups.push(model);
+    }
+    Ok(groups)
 }
 
 /// Tables come in dependency order: a parent, reference or copy names an earlier

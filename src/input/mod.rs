@@ -5,6 +5,7 @@
 //! later stages never see an unchecked value. Errors name the file, line, key and value.
 
 pub mod dataset;
+pub mod file;
 pub mod rehearsal;
 pub mod saved_plan;
 pub mod scenario;
@@ -215,7 +216,9 @@ impl Scenario {
         } else {
             dir.join(format!("{name}.toml"))
         };
-        if !path.is_file() {
+        // Anything there is loaded, so that a directory or a FIFO is refused as what
+        // it is rather than called missing.
+        if !path.exists() {
             let known = list(dir).unwrap_or_default();
             let known = if known.is_empty() {
                 format!("{} holds no scenario", dir.display())
@@ -232,11 +235,11 @@ impl Scenario {
 
     /// Reads and validates one scenario file.
     pub fn load(path: &Path) -> Result<Scenario> {
-        let text = read_text(path)?;
+        let text = file::read_text(path, &SCENARIO_FILE)?;
         if dataset::is_dataset_file(&text) {
             return Err(Error::input(path, NOT_A_SCENARIO));
         }
-        let raw: ScenarioFile = parse_toml_text(path, &text)?;
+        let raw: ScenarioFile = parse_toml_text(path, &text, &SCENARIO_TOML)?;
         validate(path, &text, raw)
     }
 
@@ -326,33 +329,125 @@ pub fn list(dir: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// Reads a file named in the input; a failure is the input's fault.
-pub(crate) fn read_text(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path)
-        .map_err(|source| Error::input(path, format!("cannot read: {source}")))
+/// What a scenario file is read as.
+const SCENARIO_FILE: file::Kind = file::Kind {
+    what: "a scenario file",
+    limit: file::TEXT_LIMIT,
+    stdin: false,
+};
+
+/// A scenario file names its dataset; a TOML file that does not is someone else's.
+const SCENARIO_TOML: TomlKind = TomlKind {
+    what: "a scenario file",
+    keys: &["dataset"],
+};
+
+/// What a dataset file is read as.
+pub(crate) const DATASET_FILE: file::Kind = file::Kind {
+    what: "a dataset file",
+    limit: file::TEXT_LIMIT,
+    stdin: false,
+};
+
+/// What a schema, migration, query or statement file is read as.
+pub(crate) const SQL_FILE: file::Kind = file::Kind {
+    what: "an SQL file",
+    limit: file::TEXT_LIMIT,
+    stdin: false,
+};
+
+/// The SQL fixture `relative` names in `owner` under `key`, read.
+pub(crate) fn sql_fixture(owner: &Path, key: &str, relative: &str) -> Result<Fixture> {
+    let path = resolve_fixture(owner, key, relative)?;
+    Ok(Fixture {
+        sql: file::read_text(&path, &SQL_FILE)?,
+        path,
+    })
 }
 
-/// Parses TOML strictly; the error names the file, and toml's message names the
-/// key, line and column.
-pub(crate) fn parse_toml_text<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T> {
-    toml::from_str(text).map_err(|error| Error::input(path, serde_words(&error.to_string())))
+/// What a TOML file must be, to be parsed as one of plancheck's: its words in an
+/// error, and the top-level keys of which it declares at least one.
+pub(crate) struct TomlKind {
+    pub what: &'static str,
+    pub keys: &'static [&'static str],
 }
 
-/// Resolves a fixture path written in `owner` (relative to its directory) and checks
-/// that it exists, naming the owner's key and value when it does not.
-pub(crate) fn resolve_fixture(owner: &Path, key: &str, relative: &str) -> Result<PathBuf> {
-    let base = owner.parent().unwrap_or(Path::new("."));
-    let path = normalize(&base.join(relative));
-    if !path.is_file() {
-        return Err(Error::input(
-            owner,
+/// Parses `text`, the file at `path`, strictly as `kind`. A file that is not TOML at
+/// all, or TOML that declares none of `kind`'s keys, is said to be so without a word
+/// of it, since it may be anything a path can name (`/proc/self/environ`, a
+/// `.pgpass`). In a file that is `kind`'s, errors name the line, column and key, as
+/// toml words them, but never quote the line.
+pub(crate) fn parse_toml_text<T: DeserializeOwned>(
+    path: &Path,
+    text: &str,
+    kind: &TomlKind,
+) -> Result<T> {
+    let document: toml::Table = toml::from_str(text).map_err(|error| {
+        Error::input(
+            path,
             format!(
-                "key `{key}`: fixture {relative:?} does not exist (looked for {})",
-                path.display()
+                "is not valid TOML ({}: {})",
+                toml_position(text, &error),
+                error.message().trim_end()
+            ),
+        )
+    })?;
+    if !kind.keys.iter().any(|key| document.contains_key(*key)) {
+        return Err(Error::input(
+            path,
+            format!(
+                "is TOML, but not {}: it declares none of the keys {}",
+                kind.what,
+                kind.keys
+                    .iter()
+                    .map(|key| format!("`{key}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         ));
     }
-    Ok(path)
+    toml::from_str(text).map_err(|error| {
+        Error::input(
+            path,
+            format!(
+                "{}: {}",
+                toml_position(text, &error),
+                serde_words(error.message())
+            ),
+        )
+    })
+}
+
+/// `line L, column C` of where a toml error points (the start of the file when it
+/// points nowhere), columns counted in characters.
+fn toml_position(text: &str, error: &toml::de::Error) -> String {
+    let start = error.span().map_or(0, |span| span.start).min(text.len());
+    let before = text.get(..start).unwrap_or(text);
+    let line_start = before.rfind('\n').map_or(0, |at| at + 1);
+    format!(
+        "line {}, column {}",
+        before.matches('\n').count() + 1,
+        before[line_start..].chars().count() + 1
+    )
+}
+
+/// Resolves a fixture path written in `owner` (relative to its directory) and checks
+/// that it is a regular file, naming the owner's key and value when it is not.
+pub(crate) fn resolve_fixture(owner: &Path, key: &str, relative: &str) -> Result<PathBuf> {
+    let base = owner.parent().unwrap_or(Path::new("."));
+    let path = normalize(&base.join(relative));
+    let problem = match file::special_kind(&path) {
+        Some(kind) => format!("is {kind}, not a regular file"),
+        None if !path.exists() => "does not exist".to_owned(),
+        None => return Ok(path),
+    };
+    Err(Error::input(
+        owner,
+        format!(
+            "key `{key}`: fixture {relative:?} {problem} (looked for {})",
+            path.display()
+        ),
+    ))
 }
 
 /// Removes `.` and `name/..` pairs without touching the file system (so symlinks are
@@ -414,26 +509,8 @@ impl Reporter<'_> {
 
 fn validate(path: &Path, text: &str, raw: ScenarioFile) -> Result<Scenario> {
     let report = Reporter { path, text };
-    let name = path
-        .file_stem()
-        .map(|stem| stem.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let valid = !name.is_empty()
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    if !valid {
-        return Err(Error::input(
-            path,
-            format!(
-                "{name:?} is not a scenario name: the file's name names its reports, so use letters, digits, - and _"
-            ),
-        ));
-    }
-    let dataset_path = resolve_fixture(path, "dataset", &raw.dataset)?;
-    let dataset = Dataset::load(&dataset_path)?;
-
+    let name = scenario_name(path)?;
+    let dataset = Dataset::load(&resolve_fixture(path, "dataset", &raw.dataset)?)?;
     let variants = variants(&report, &raw)?;
     let target = raw
         .target
@@ -442,12 +519,7 @@ fn validate(path: &Path, text: &str, raw: ScenarioFile) -> Result<Scenario> {
         .transpose()?;
     let settings = settings(&report, &raw.settings)?;
     let migration = migration(&report, &raw)?;
-
-    let mut picks: Vec<Pick> = Vec::new();
-    for entry in &raw.picks {
-        let pick = pick(&report, entry, &picks, &dataset, target.as_ref(), &variants)?;
-        picks.push(pick);
-    }
+    let picks = picks(&report, &raw, &dataset, target.as_ref(), &variants)?;
     let rehearsal = raw
         .rehearsal
         .as_ref()
@@ -468,42 +540,16 @@ fn validate(path: &Path, text: &str, raw: ScenarioFile) -> Result<Scenario> {
             "no [[query]] is declared (a scenario without queries must declare a [rehearsal])",
         ));
     }
-    let mut queries: Vec<Query> = Vec::new();
-    for entry in &raw.queries {
-        let query = query(
-            &report,
-            entry,
-            &queries,
-            &picks,
-            &dataset,
-            target.as_ref(),
-            &variants,
-            !migration.is_empty(),
-        )?;
-        queries.push(query);
-    }
-    let checks = raw
-        .checks
-        .iter()
-        .enumerate()
-        .map(|(index, entry)| check_entry(&report, index, entry, &queries, &variants))
-        .collect::<Result<Vec<_>>>()?;
-    if checks.is_empty() && rehearsal.is_none() {
-        return Err(report.key(
-            "check",
-            "no [[check]] is declared; a scenario without checks proves nothing",
-        ));
-    }
-    if !migration.is_empty()
-        && !queries
-            .iter()
-            .any(|query| query.state == SchemaState::After)
-    {
-        return Err(report.key(
-            "migration",
-            "is applied only before queries marked schema = \"after\", and none is; mark the query that runs on the migrated schema",
-        ));
-    }
+    let queries = queries(
+        &report,
+        &raw,
+        &picks,
+        &dataset,
+        target.as_ref(),
+        &variants,
+        &migration,
+    )?;
+    let checks = checks(&report, &raw, &queries, &variants, rehearsal.is_some())?;
     let time_budget = raw
         .time_budget
         .as_ref()
@@ -538,6 +584,105 @@ fn validate(path: &Path, text: &str, raw: ScenarioFile) -> Result<Scenario> {
         sweep,
         rehearsal,
     })
+}
+
+/// The scenario's name, its file's stem, which names its reports: letters, digits,
+/// `-`, `_` and `.`, not starting with a dot.
+fn scenario_name(path: &Path) -> Result<String> {
+    let name = path
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let valid = !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    match valid {
+        true => Ok(name),
+        false => Err(Error::input(
+            path,
+            format!(
+                "{name:?} is not a scenario name: the file's name names its reports, so use letters, digits, - and _"
+            ),
+        )),
+    }
+}
+
+/// The `[[pick]]`s in order, each reading only the picks before it.
+fn picks(
+    report: &Reporter,
+    raw: &ScenarioFile,
+    dataset: &Dataset,
+    target: Option<&TargetSpec>,
+    variants: &[Axis],
+) -> Result<Vec<Pick>> {
+    let mut picks: Vec<Pick> = Vec::new();
+    for entry in &raw.picks {
+        let pick = pick(report, entry, &picks, dataset, target, variants)?;
+        picks.push(pick);
+    }
+    Ok(picks)
+}
+
+/// The `[[query]]`s in order; with a migration, at least one of them runs after it.
+fn queries(
+    report: &Reporter,
+    raw: &ScenarioFile,
+    picks: &[Pick],
+    dataset: &Dataset,
+    target: Option<&TargetSpec>,
+    variants: &[Axis],
+    migration: &[Fixture],
+) -> Result<Vec<Query>> {
+    let mut queries: Vec<Query> = Vec::new();
+    for entry in &raw.queries {
+        let query = query(
+            report,
+            entry,
+            &queries,
+            picks,
+            dataset,
+            target,
+            variants,
+            !migration.is_empty(),
+        )?;
+        queries.push(query);
+    }
+    if !migration.is_empty()
+        && !queries
+            .iter()
+            .any(|query| query.state == SchemaState::After)
+    {
+        return Err(report.key(
+            "migration",
+            "is applied only before queries marked schema = \"after\", and none is; mark the query that runs on the migrated schema",
+        ));
+    }
+    Ok(queries)
+}
+
+/// The `[[check]]`s; a scenario that rehearses may have none, any other must.
+fn checks(
+    report: &Reporter,
+    raw: &ScenarioFile,
+    queries: &[Query],
+    variants: &[Axis],
+    rehearses: bool,
+) -> Result<Vec<CheckEntry>> {
+    let checks = raw
+        .checks
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| check_entry(report, index, entry, queries, variants))
+        .collect::<Result<Vec<_>>>()?;
+    if checks.is_empty() && !rehearses {
+        return Err(report.key(
+            "check",
+            "no [[check]] is declared; a scenario without checks proves nothing",
+        ));
+    }
+    Ok(checks)
 }
 
 /// `[sweep]`: its scales (see [`sweep_scales_problem`]) and queries, each declared;
@@ -718,13 +863,7 @@ fn migration(report: &Reporter, raw: &ScenarioFile) -> Result<Vec<Fixture>> {
         Some(section) => section
             .fixtures
             .iter()
-            .map(|relative| {
-                let path = resolve_fixture(report.path, "migration.fixtures", relative)?;
-                Ok(Fixture {
-                    sql: read_text(&path)?,
-                    path,
-                })
-            })
+            .map(|relative| sql_fixture(report.path, "migration.fixtures", relative))
             .collect(),
     }
 }
@@ -968,31 +1107,8 @@ fn query(
         return Err(report.at(entry.span(), &key("name"), "is declared twice"));
     }
     let query_path = resolve_fixture(report.path, &key("file"), &raw.file)?;
-    let sql = read_text(&query_path)?;
-    let statements = statements::split(&sql);
-    match &statements[..] {
-        [_] => {}
-        [] => {
-            return Err(Error::input(
-                &query_path,
-                format!(
-                    "holds no SQL statement (key `{}`); a query file holds exactly one",
-                    key("file")
-                ),
-            ));
-        }
-        [_, second, ..] => {
-            return Err(Error::input(
-                &query_path,
-                format!(
-                    "holds {} statements, the second on line {} (key `{}`); a query file holds exactly one",
-                    statements.len(),
-                    second.line,
-                    key("file")
-                ),
-            ));
-        }
-    }
+    let sql = file::read_text(&query_path, &SQL_FILE)?;
+    one_statement(&query_path, &sql, &key("file"))?;
     let params = raw
         .params
         .iter()
@@ -1026,6 +1142,27 @@ fn query(
         params,
         state,
     })
+}
+
+/// Refuses a query file (named by the scenario's `key`) that does not hold exactly one
+/// statement.
+fn one_statement(path: &Path, sql: &str, key: &str) -> Result<()> {
+    let statements = statements::split(sql);
+    match &statements[..] {
+        [_] => Ok(()),
+        [] => Err(Error::input(
+            path,
+            format!("holds no SQL statement (key `{key}`); a query file holds exactly one"),
+        )),
+        [_, second, ..] => Err(Error::input(
+            path,
+            format!(
+                "holds {} statements, the second on line {} (key `{key}`); a query file holds exactly one",
+                statements.len(),
+                second.line,
+            ),
+        )),
+    }
 }
 
 /// The field a serde message names: "unknown field `atleast`" gives `atleast`.
@@ -1078,8 +1215,46 @@ fn check_entry(
         }
     };
     let key = format!("check[{index}] ({name})");
-    let only = match table.remove("only") {
-        None => Vec::new(),
+    let only = only_filter(report, entry, &key, table.remove("only"), variants)?;
+    let check = judge::parse_check(&name, table).map_err(|message| {
+        // Point at the offending key's own line when the message names one.
+        let span = named_field(&message)
+            .and_then(|field| key_span(report.text, entry.span(), field))
+            .unwrap_or(entry.span());
+        report.at(span, &key, message)
+    })?;
+    for query in check.queries() {
+        if !queries.iter().any(|known| known.name == query) {
+            let known: Vec<&str> = queries.iter().map(|q| q.name.as_str()).collect();
+            return Err(report.at(
+                entry.span(),
+                &key,
+                format!(
+                    "names query {query:?}, which is not declared; declared: {}",
+                    known.join(", ")
+                ),
+            ));
+        }
+    }
+    let line = key_span(report.text, entry.span(), "check").unwrap_or(entry.span());
+    Ok(CheckEntry {
+        check,
+        only,
+        line: report.line(line),
+    })
+}
+
+/// A check's `only`: the variant axes and values of the cells it judges, each axis
+/// and value declared.
+fn only_filter(
+    report: &Reporter,
+    entry: &Spanned<toml::Table>,
+    key: &str,
+    only: Option<toml::Value>,
+    variants: &[Axis],
+) -> Result<Vec<(usize, Vec<Value>)>> {
+    match only {
+        None => Ok(Vec::new()),
         Some(toml::Value::Table(filter)) => filter
             .iter()
             .map(|(axis, values)| {
@@ -1121,41 +1296,13 @@ fn check_entry(
                 }
                 Ok((position, values))
             })
-            .collect::<Result<_>>()?,
-        Some(other) => {
-            return Err(report.at(
-                entry.span(),
-                &format!("{key}.only"),
-                format!("{other} must be a table such as {{ state = [\"error\"] }}"),
-            ));
-        }
-    };
-    let check = judge::parse_check(&name, table).map_err(|message| {
-        // Point at the offending key's own line when the message names one.
-        let span = named_field(&message)
-            .and_then(|field| key_span(report.text, entry.span(), field))
-            .unwrap_or(entry.span());
-        report.at(span, &key, message)
-    })?;
-    for query in check.queries() {
-        if !queries.iter().any(|known| known.name == query) {
-            let known: Vec<&str> = queries.iter().map(|q| q.name.as_str()).collect();
-            return Err(report.at(
-                entry.span(),
-                &key,
-                format!(
-                    "names query {query:?}, which is not declared; declared: {}",
-                    known.join(", ")
-                ),
-            ));
-        }
+            .collect(),
+        Some(other) => Err(report.at(
+            entry.span(),
+            &format!("{key}.only"),
+            format!("{other} must be a table such as {{ state = [\"error\"] }}"),
+        )),
     }
-    let line = key_span(report.text, entry.span(), "check").unwrap_or(entry.span());
-    Ok(CheckEntry {
-        check,
-        only,
-        line: report.line(line),
-    })
 }
 
 #[cfg(test)]

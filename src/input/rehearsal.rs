@@ -10,8 +10,8 @@ use toml::Spanned;
 use super::scenario::{InvariantEntry, RehearsalSection, TrafficEntry};
 use super::statements::split;
 use super::{
-    Axis, Dataset, Fixture, Param, Pick, Reporter, TargetSpec, param, parse_time_budget, read_text,
-    resolve_fixture,
+    Axis, Dataset, Fixture, Param, Pick, Reporter, SQL_FILE, TargetSpec, file, param,
+    parse_time_budget, resolve_fixture, sql_fixture,
 };
 use crate::error::Result;
 
@@ -322,13 +322,7 @@ fn valid_name(name: &str) -> bool {
 fn fixtures(report: &Reporter, key: &str, relative: &[String]) -> Result<Vec<Fixture>> {
     relative
         .iter()
-        .map(|relative| {
-            let path = resolve_fixture(report.path, key, relative)?;
-            Ok(Fixture {
-                sql: read_text(&path)?,
-                path,
-            })
-        })
+        .map(|relative| sql_fixture(report.path, key, relative))
         .collect()
 }
 
@@ -392,7 +386,10 @@ fn traffic_entry(
         (Some(sql), None) => (sql.clone(), report.locate(entry.span(), &key("sql"))),
         (None, Some(file)) => {
             let path = resolve_fixture(report.path, &key("file"), file)?;
-            (read_text(&path)?, path.display().to_string())
+            (
+                file::read_text(&path, &SQL_FILE)?,
+                path.display().to_string(),
+            )
         }
         _ => {
             return Err(at(

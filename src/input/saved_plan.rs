@@ -7,12 +7,17 @@
 
 use std::path::Path;
 
+use super::file;
 use crate::error::{Error, Result};
-use crate::plan::Plan;
+use crate::plan::{Plan, PlanError};
 
-/// The largest plan file read: a plan of millions of nodes is not a plan anybody
-/// pasted, and a log of that size should be cut to the plans that matter first.
-pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+/// What a plan file is read as: a plan of millions of nodes is not a plan anybody
+/// pasted, and a log of more than 64 MiB should be cut to the plans that matter first.
+pub const PLAN_FILE: file::Kind = file::Kind {
+    what: "a plan file",
+    limit: 64 * 1024 * 1024,
+    stdin: true,
+};
 
 /// One plan read from a file.
 #[derive(Debug, Clone)]
@@ -26,24 +31,20 @@ pub struct SavedPlan {
     pub query_text: Option<String>,
 }
 
-/// Every plan in the file at `path`.
-pub fn read(path: &Path) -> Result<Vec<SavedPlan>> {
-    let size = std::fs::metadata(path)
-        .map_err(|error| Error::input(path, format!("cannot read: {error}")))?
-        .len();
-    if size > MAX_FILE_BYTES {
-        return Err(Error::input(
-            path,
-            format!(
-                "is {} bytes, over the {} MiB plancheck reads as a plan file; cut it to the plans to judge",
-                size,
-                MAX_FILE_BYTES / 1024 / 1024
-            ),
-        ));
+/// Every plan in the file at `path`, or on standard input for `-`.
+pub async fn read(path: &Path) -> Result<Vec<SavedPlan>> {
+    match path == Path::new("-") {
+        true => plans_in(
+            &file::stdin_path(),
+            &file::read_stdin_text(&PLAN_FILE).await?,
+        ),
+        false => plans_in(path, &file::read_text(path, &PLAN_FILE)?),
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|error| Error::input(path, format!("cannot read: {error}")))?;
-    parse(&text)
+}
+
+/// Every plan in `text`, read from `path`.
+fn plans_in(path: &Path, text: &str) -> Result<Vec<SavedPlan>> {
+    parse(text)
         .map_err(|message| Error::input(path, message))
         .map(|plans| {
             plans
@@ -125,8 +126,10 @@ fn document(json: &str) -> std::result::Result<(String, Plan, Option<String>), S
         .get("Query Text")
         .and_then(serde_json::Value::as_str)
         .map(str::to_owned);
-    let plan = Plan::from_explain(&document)
-        .map_err(|error| format!("holds a plan that does not parse: {error}"))?;
+    let plan = Plan::from_explain(&document).map_err(|error| match error {
+        PlanError::Impossible(impossible) => format!("holds an impossible plan: {impossible}"),
+        PlanError::Json(error) => format!("holds a plan that does not parse: {error}"),
+    })?;
     Ok((json.to_owned(), plan, query))
 }
 

@@ -27,17 +27,14 @@ pub(super) fn seeded_key(
 ) -> Result<Key> {
     let scenario = scenarios[0];
     let dataset = &scenario.dataset;
-    let file = std::fs::read(&dataset.path).map_err(Error::io(format!(
-        "reading {} for the cache key",
-        dataset.path.display()
-    )))?;
+    let file = crate::input::file::read_text(&dataset.path, &crate::input::DATASET_FILE)?;
     let mut key = Key::new()
         .part("what", "seeded database")
         .part("format", SEEDED_FORMAT)
         .part("plancheck", env!("CARGO_PKG_VERSION"))
         .part("plancheck build", build_identity())
         .part("server", server.cache_identity())
-        .hashed("dataset file", &file)
+        .hashed("dataset file", file.as_bytes())
         .hashed("dataset model", format!("{:?}", dataset.model).as_bytes())
         .part("scale", options.scale.unwrap_or(dataset.default_scale))
         .part("seed", options.seed.unwrap_or(dataset.model.seed))

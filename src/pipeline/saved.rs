@@ -8,8 +8,8 @@ use std::path::Path;
 
 use crate::capture;
 use crate::error::{Error, Result};
-use crate::input::Scenario;
 use crate::input::saved_plan::{self, SavedPlan};
+use crate::input::{Scenario, file};
 use crate::judge::Check;
 use crate::judge::saved::{SavedQuery, judge_plan};
 use crate::outcome::SchemaState;
@@ -48,13 +48,7 @@ pub async fn judge_files(
         .map(|entry| entry.check.as_ref())
         .filter(|check| check.queries() == [query])
         .collect();
-    let plans: Vec<SavedPlan> = files
-        .iter()
-        .map(|file| saved_plan::read(file))
-        .collect::<Result<Vec<_>>>()?
-        .into_iter()
-        .flatten()
-        .collect();
+    let plans = read_plans(files).await?;
     let (catalog, catalog_from) = match catalog {
         CatalogSource::File(path) => (read_catalog(path)?, path.display().to_string()),
         CatalogSource::Schema(options) => (
@@ -88,9 +82,29 @@ pub async fn judge_files(
     })
 }
 
+/// Every plan in `files`, in order; `-` (standard input) may be given once.
+async fn read_plans(files: &[std::path::PathBuf]) -> Result<Vec<SavedPlan>> {
+    if files.iter().filter(|file| file.as_os_str() == "-").count() > 1 {
+        return Err(Error::Usage(
+            "`-` (standard input) is given more than once; it can be read once".into(),
+        ));
+    }
+    let mut plans = Vec::new();
+    for file in files {
+        plans.extend(saved_plan::read(file).await?);
+    }
+    Ok(plans)
+}
+
+/// What a catalog file is read as: index definitions of a schema, not rows.
+const CATALOG_FILE: file::Kind = file::Kind {
+    what: "a catalog file",
+    limit: file::TEXT_LIMIT,
+    stdin: false,
+};
+
 fn read_catalog(path: &Path) -> Result<Catalog> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|error| Error::input(path, format!("cannot read: {error}")))?;
+    let text = file::read_text(path, &CATALOG_FILE)?;
     serde_json::from_str(&text).map_err(|error| {
         Error::input(
             path,

@@ -14,10 +14,23 @@
 //! nodes. Statement-level keys other than the timings are not kept; node keys are.
 
 pub mod catalog;
+pub mod impossible;
 
 use serde::{Deserialize, Serialize};
 
 pub use catalog::{Catalog, IndexFacts, IndexKey};
+pub use impossible::Impossible;
+
+/// Why an EXPLAIN document is not a plan plancheck can judge.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// Not JSON, or JSON without a plan's shape.
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    /// A plan with numbers no server prints.
+    #[error("{0}")]
+    Impossible(Impossible),
+}
 
 /// One plan: the tree plus the statement-level timings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -103,17 +116,21 @@ const RELATION_SCANS: [&str; 6] = [
 impl Plan {
     /// Parses the JSON document EXPLAIN (FORMAT JSON) returns: an array holding one
     /// object with a "Plan" key.
-    pub fn from_explain_text(text: &str) -> Result<Plan, serde_json::Error> {
+    pub fn from_explain_text(text: &str) -> Result<Plan, PlanError> {
         Plan::from_explain(&serde_json::from_str(text)?)
     }
 
     /// Parses EXPLAIN (FORMAT JSON)'s document: the array the server prints, or the
-    /// plan object inside it.
-    pub fn from_explain(document: &serde_json::Value) -> Result<Plan, serde_json::Error> {
+    /// plan object inside it. A plan with numbers no server prints is refused
+    /// ([`impossible`]), so no check ever reads one.
+    pub fn from_explain(document: &serde_json::Value) -> Result<Plan, PlanError> {
         let first = match document {
             serde_json::Value::Array(items) if !items.is_empty() => &items[0],
             other => other,
         };
+        if let Some(impossible) = impossible::find(first) {
+            return Err(PlanError::Impossible(impossible));
+        }
         let mut plan = Plan::deserialize(first)?;
         // EXPLAIN ANALYZE gives every node its loops, even one that never ran.
         plan.analyzed = first

@@ -152,10 +152,19 @@ impl Claim {
     pub fn install(&self, files: &[(String, String)]) -> Result<PathBuf> {
         let root = &self.root;
         let target = self.target();
+        // Said as what failed, whole: the JSON summary and JUnit carry its text.
+        let failed = |doing: String| {
+            let target = target.display().to_string();
+            move |error: std::io::Error| {
+                Error::Infrastructure(format!(
+                    "could not write the report to {target}: {doing}: {error}"
+                ))
+            }
+        };
         let staging = tempfile::Builder::new()
             .prefix(&format!(".{}.staging-", self.scenario))
             .tempdir_in(root)
-            .map_err(Error::io(format!(
+            .map_err(failed(format!(
                 "creating a staging directory in {}",
                 root.display()
             )))?;
@@ -164,10 +173,9 @@ impl Claim {
             // A comparison across versions puts each version's report in a directory.
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)
-                    .map_err(Error::io(format!("creating {}", parent.display())))?;
+                    .map_err(failed(format!("creating {}", parent.display())))?;
             }
-            std::fs::write(&path, text)
-                .map_err(Error::io(format!("writing {}", path.display())))?;
+            std::fs::write(&path, text).map_err(failed(format!("writing {name}")))?;
         }
         let staged = staging.keep();
         let placed = self
@@ -334,8 +342,7 @@ fn report_files_in(dir: &Path) -> Vec<String> {
             name.starts_with("timeline-") && name.ends_with(".svg")
         }));
     }
-    if let Some(report) = std::fs::read_to_string(dir.join("report.json"))
-        .ok()
+    if let Some(report) = super::read_own(&dir.join("report.json"))
         .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
     {
         plan_files(&report, &mut names);

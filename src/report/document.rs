@@ -501,12 +501,13 @@ impl Report {
     /// this build reads is bad input, named with its path.
     pub fn read(dir: &Path) -> Result<Report> {
         let path = dir.join(FILE);
-        let text = std::fs::read_to_string(&path).map_err(|error| {
-            Error::Usage(format!(
-                "{}: no report to read ({error}); `plancheck report` takes directories a run wrote",
+        if !path.exists() {
+            return Err(Error::Usage(format!(
+                "{}: no report to read (it does not exist); `plancheck report` takes directories a run wrote",
                 path.display()
-            ))
-        })?;
+            )));
+        }
+        let text = crate::input::file::read_text(&path, &super::REPORT_FILE)?;
         Report::parse(&text)
             .map_err(|message| Error::Usage(format!("{}: {message}", path.display())))
     }

@@ -159,19 +159,14 @@ fn summary(rows: &[Row], passed: bool) -> String {
 pub fn check(root: &Path) -> Result<()> {
     for name in FILES {
         let path = root.join(name);
-        match std::fs::read_to_string(&path) {
-            Ok(text) if !text.contains(MARKER) => {
-                return Err(Error::Usage(format!(
-                    "{} exists and was not written by plancheck; the index of several reports goes there (move it, or send the index elsewhere: --out for a run, --index-dir for plancheck report)",
-                    path.display()
-                )));
-            }
-            Ok(_) => {}
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-            Err(error) if path.exists() => {
-                return Err(Error::Usage(format!("{}: {error}", path.display())));
-            }
-            Err(_) => {}
+        if !path.exists() {
+            continue;
+        }
+        if !crate::input::file::read_text(&path, &super::REPORT_FILE)?.contains(MARKER) {
+            return Err(Error::Usage(format!(
+                "{} exists and was not written by plancheck; the index of several reports goes there (move it, or send the index elsewhere: --out for a run, --index-dir for plancheck report)",
+                path.display()
+            )));
         }
     }
     Ok(())
@@ -185,7 +180,7 @@ pub fn write(root: &Path, files: &[(String, String)]) -> Result<Vec<PathBuf>> {
     for (name, text) in files {
         let path = root.join(name);
         let io = |error: std::io::Error| {
-            Error::Infrastructure(format!("writing {}: {error}", path.display()))
+            Error::Infrastructure(format!("could not write {}: {error}", path.display()))
         };
         let mut temporary = tempfile::NamedTempFile::new_in(root).map_err(io)?;
         std::io::Write::write_all(&mut temporary, text.as_bytes()).map_err(io)?;

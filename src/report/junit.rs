@@ -350,7 +350,8 @@ fn attribute(value: &str) -> String {
 
 /// Refuses, before anything starts, a `--junit` destination this run could not write:
 /// a directory, a path whose directory does not exist, one where no file can be
-/// created, or a file that cannot be replaced. Nothing is changed.
+/// created, or a file that cannot be replaced; a device or FIFO (`/dev/stdout`) that
+/// cannot be opened for writing. Nothing is changed.
 pub fn check_destination(path: &Path) -> Result<()> {
     let refuse = |why: String| {
         Error::Usage(format!(
@@ -360,6 +361,10 @@ pub fn check_destination(path: &Path) -> Result<()> {
     };
     if path.is_dir() {
         return Err(refuse("is a directory".into()));
+    }
+    if crate::input::file::special_kind(path).is_some() {
+        return nix::unistd::access(path, nix::unistd::AccessFlags::W_OK)
+            .map_err(|error| refuse(format!("cannot be written: {}", error.desc())));
     }
     let dir = directory_of(path);
     if !dir.is_dir() {
@@ -383,11 +388,19 @@ pub fn check_destination(path: &Path) -> Result<()> {
 }
 
 /// Writes `text` to `path` whole: to a temporary file beside it, then renamed over it,
-/// so a reader (or a run that fails midway) never sees half a file.
+/// so a reader (or a run that fails midway) never sees half a file. A device or a FIFO
+/// (`/dev/stdout`, a pipe to another program) is written in place: a rename would
+/// replace the device itself.
 pub fn write(path: &Path, text: &str) -> Result<()> {
     let failed = |error: std::io::Error| {
-        Error::Infrastructure(format!("writing --junit {}: {error}", path.display()))
+        Error::Infrastructure(format!(
+            "could not write JUnit results to {}: {error}",
+            path.display()
+        ))
     };
+    if crate::input::file::special_kind(path).is_some() {
+        return write_in_place(path, text).map_err(failed);
+    }
     let mut file = tempfile::Builder::new()
         .prefix(".plancheck-junit-")
         .tempfile_in(directory_of(path))
@@ -401,6 +414,23 @@ pub fn write(path: &Path, text: &str) -> Result<()> {
     );
     file.persist(path).map_err(|error| failed(error.error))?;
     Ok(())
+}
+
+/// Writes `text` into the device or FIFO at `path`. It is opened without blocking,
+/// so that a FIFO nobody reads fails at once (rather than hold the run where no
+/// interrupt reaches it), then written as usual.
+fn write_in_place(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)?;
+    nix::fcntl::fcntl(
+        &file,
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::empty()),
+    )?;
+    file.write_all(text.as_bytes())?;
+    file.flush()
 }
 
 /// The directory a file path is in (`.` for a bare name).

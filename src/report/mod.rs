@@ -197,12 +197,27 @@ fn is_replaceable(dir: &Path) -> bool {
     };
     let empty = entries.next().is_none();
     empty
-        || std::fs::read_to_string(dir.join(document::FILE))
-            .is_ok_and(|text| text.contains(&format!("\"format\": \"{}", document::FORMAT)))
-        || std::fs::read_to_string(dir.join(destination::REHEARSAL_FILES[2]))
-            .is_ok_and(|text| text.contains("\"format_version\"") && text.contains("\"runs\""))
-        || std::fs::read_to_string(dir.join(versions::FILES[1]))
-            .is_ok_and(|text| text.contains(&format!("\"format\": \"{}", versions::FORMAT_NAME)))
+        || read_own(&dir.join(document::FILE))
+            .is_some_and(|text| text.contains(&format!("\"format\": \"{}", document::FORMAT)))
+        || read_own(&dir.join(destination::REHEARSAL_FILES[2]))
+            .is_some_and(|text| text.contains("\"format_version\"") && text.contains("\"runs\""))
+        || read_own(&dir.join(versions::FILES[1]))
+            .is_some_and(|text| text.contains(&format!("\"format\": \"{}", versions::FORMAT_NAME)))
+}
+
+/// What a report's files are read as: a report holds every cell's plans and timing
+/// samples, so its limit is above that of the files a user writes.
+const REPORT_FILE: crate::input::file::Kind = crate::input::file::Kind {
+    what: "a report file",
+    limit: 256 * 1024 * 1024,
+    stdin: false,
+};
+
+/// The text of a file a report directory should hold (`report.json`,
+/// `rehearsal.json`), if it is a regular file plancheck can read: a FIFO or a device
+/// put in its place is not waited on.
+fn read_own(path: &Path) -> Option<String> {
+    crate::input::file::read_text(path, &REPORT_FILE).ok()
 }
 
 #[cfg(test)]

@@ -693,3 +693,75 @@ fn annotations_match_the_nth_verdict_of_a_kind_to_the_nth_entry_of_that_kind() {
         lines[1]
     );
 }
+
+/// Runs dense-small with stdout on /dev/full (every write to it fails: No space left on
+/// device) and `extra` arguments; the exit code and stderr.
+fn run_onto_a_full_device(out: &Path, extra: &[&std::ffi::OsStr]) -> (i32, String) {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let output = crate::support::plancheck_process()
+        .args([
+            "scenario",
+            "tests/data/scenarios/dense-small.toml",
+            "--scale",
+            "5000",
+            "--no-progress",
+            "--out",
+        ])
+        .arg(out)
+        .args(extra)
+        .stdout(full)
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A write that fails (a full device, a full disk, a full stdout) is said once as what
+/// it is, with exit code 3, and nothing says "written" before or after it: `--junit`
+/// through a symlink to /dev/full writes the device (it is not replaced by a file),
+/// the JSON summary lost to a full stdout is said, and so is the text summary.
+#[test]
+fn a_failed_write_is_said_once_as_what_it_is_with_exit_code_3() {
+    let out = tempfile::tempdir().unwrap();
+    let junit = out.path().join("junit.xml");
+    std::os::unix::fs::symlink("/dev/full", &junit).unwrap();
+    let (code, err) = run_onto_a_full_device(
+        out.path(),
+        &[
+            "--junit".as_ref(),
+            junit.as_os_str(),
+            "--format".as_ref(),
+            "json".as_ref(),
+        ],
+    );
+    assert_eq!(code, 3, "{err}");
+    let junit_failed = format!(
+        "could not write JUnit results to {}: No space left on device",
+        junit.display()
+    );
+    let json_failed =
+        "could not write the JSON summary to standard output: No space left on device";
+    assert_eq!(err.matches(&junit_failed).count(), 1, "{err}");
+    assert_eq!(err.matches(json_failed).count(), 1, "{err}");
+    assert!(!err.contains("JUnit results written"), "{err}");
+    // The report is in place, and said to be, though the CI outputs were lost.
+    assert!(err.contains("report written to"), "{err}");
+    assert!(out.path().join("dense-small/report.json").exists(), "{err}");
+    assert_eq!(
+        std::fs::read_link(&junit).unwrap(),
+        Path::new("/dev/full"),
+        "the symlink to the device was replaced"
+    );
+
+    let (code, err) = run_onto_a_full_device(out.path(), &[]);
+    assert_eq!(code, 3, "{err}");
+    let summary_failed = "could not write the summary to standard output: No space left on device";
+    assert_eq!(err.matches(summary_failed).count(), 1, "{err}");
+    // The report itself was written: only the summary was lost.
+    assert!(out.path().join("dense-small/report.json").exists(), "{err}");
+}

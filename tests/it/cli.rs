@@ -578,3 +578,44 @@ fn a_dataset_file_beside_the_scenarios_is_told_apart() {
             "small.toml: is a dataset file, not a scenario",
         ));
 }
+
+/// What a command prints on stdout, lost to a full device, is an infrastructure error
+/// (exit code 3) said once; a reader that stopped reading (`| head`) is not one.
+#[test]
+fn output_lost_to_a_full_stdout_is_said_once_with_exit_code_3() {
+    for args in [
+        &["catalog-sql"][..],
+        &["list"],
+        &["list", "--format", "json"],
+        &["report", "--schema"],
+    ] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let output = crate::support::plancheck_process()
+            .args(args)
+            .stdout(full)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{args:?}: {err}");
+        assert_eq!(
+            err.matches("to standard output: No space left on device")
+                .count(),
+            1,
+            "{args:?}: {err}"
+        );
+    }
+    // A pipe whose reader is gone before anything is written: every write is EPIPE.
+    let (reader, writer) = nix::unistd::pipe().unwrap();
+    drop(reader);
+    let output = crate::support::plancheck_process()
+        .arg("catalog-sql")
+        .stdout(std::process::Stdio::from(writer))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{err}");
+    assert!(err.is_empty(), "{err}");
+}

@@ -735,3 +735,109 @@ fn a_wrongly_typed_value_says_what_to_write() {
     assert!(message.contains("expected a number"), "{message}");
     assert!(!message.contains("f64"), "{message}");
 }
+
+/// `plancheck list` over `dir` (so that every scenario there is loaded) with a secret
+/// in the environment, `bounded`: the exit code and what was said.
+fn list_with_a_secret(dir: &std::path::Path) -> (i32, String) {
+    let mut command = crate::support::plancheck_process();
+    command
+        .args(["list", "--scenarios-dir"])
+        .arg(dir)
+        .env("PLANCHECK_TEST_SECRET", "hunter2-in-the-environment");
+    // Bounded: the files named may be /dev/zero or a FIFO nobody writes.
+    let output = crate::support::bounded(&command).output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code().unwrap_or(-1), said)
+}
+
+/// A scenario may name any file as its dataset, and any file may be named as a
+/// scenario: one that is not UTF-8 text, not TOML, or TOML of another kind is said to
+/// be so, and nothing it holds is printed (the environment of /proc/self/environ, a
+/// .pgpass line, a token in a TOML file of someone else's).
+#[test]
+fn a_file_that_is_not_a_dataset_or_scenario_is_refused_without_quoting_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let pgpass = "db.internal:5432:app:app:hunter2-in-a-pgpass\n";
+    let other_toml = "[registry]\ntoken = \"hunter2-in-toml\"\n";
+    std::fs::write(dir.path().join("pgpass"), pgpass).unwrap();
+    std::fs::write(dir.path().join("other.toml.txt"), other_toml).unwrap();
+    std::fs::write(dir.path().join("binary"), b"\xff\xfehunter2-in-binary\n").unwrap();
+    let cases = [
+        ("/proc/self/environ", "is not text (byte "),
+        ("pgpass", "is not valid TOML (line 1, column "),
+        ("other.toml.txt", "is TOML, but not a dataset file"),
+        ("binary", "is not UTF-8 text (byte 1 is not)"),
+    ];
+    for (dataset, said) in cases {
+        let scenario = dir.path().join("leaky.toml");
+        std::fs::write(
+            &scenario,
+            format!(
+                "description = \"x\"\ndataset = \"{dataset}\"\n[[query]]\nname = \"q\"\nfile = \"q.sql\"\n[[check]]\ncheck = \"ordered-walk\"\nquery = \"q\"\nexpect = \"absent\"\n"
+            ),
+        )
+        .unwrap();
+        let (code, out) = list_with_a_secret(dir.path());
+        assert_eq!(code, 2, "{dataset}: {out}");
+        assert!(out.contains(said), "{dataset}: {out}");
+        assert!(!out.contains("hunter2"), "{dataset} is quoted: {out}");
+    }
+    // The same files named as scenarios.
+    std::fs::remove_file(dir.path().join("leaky.toml")).unwrap();
+    for (file, said) in [
+        ("pgpass", "is not valid TOML (line 1, column "),
+        ("other.toml.txt", "is TOML, but not a scenario file"),
+        ("binary", "is not UTF-8 text (byte 1 is not)"),
+    ] {
+        let scenario = dir.path().join("named.toml");
+        std::fs::copy(dir.path().join(file), &scenario).unwrap();
+        let (code, out) = list_with_a_secret(dir.path());
+        assert_eq!(code, 2, "{file}: {out}");
+        assert!(out.contains(said), "{file}: {out}");
+        assert!(!out.contains("hunter2"), "{file} is quoted: {out}");
+    }
+}
+
+/// A device, a FIFO or a directory named where a file belongs (a scenario, its
+/// dataset, a query file) is refused by what it is before anything reads it, so that
+/// /dev/zero cannot fill memory and a FIFO nobody writes cannot hang the run.
+#[test]
+fn a_device_a_fifo_or_a_directory_where_a_file_belongs_is_refused_by_what_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = |dataset: &str, query: &str| {
+        format!(
+            "description = \"x\"\ndataset = \"{dataset}\"\n[[query]]\nname = \"q\"\nfile = \"{query}\"\n[[check]]\ncheck = \"ordered-walk\"\nquery = \"q\"\nexpect = \"absent\"\n"
+        )
+    };
+    let dataset = repo_path("tests/data/datasets/small.toml");
+    let dataset = dataset.to_str().unwrap();
+    std::fs::create_dir(dir.path().join("queries")).unwrap();
+    let path = dir.path().join("special.toml");
+    for (text, said) in [
+        (
+            scenario("/dev/zero", "q.sql"),
+            "key `dataset`: fixture \"/dev/zero\" is a character device, not a regular file",
+        ),
+        (
+            scenario(dataset, "queries"),
+            "key `query \"q\".file`: fixture \"queries\" is a directory, not a regular file",
+        ),
+    ] {
+        std::fs::write(&path, text).unwrap();
+        let (code, out) = list_with_a_secret(dir.path());
+        assert_eq!(code, 2, "{out}");
+        assert!(out.contains(said), "{out}");
+    }
+    std::fs::remove_file(&path).unwrap();
+    nix::unistd::mkfifo(&path, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let (code, out) = list_with_a_secret(dir.path());
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("special.toml: is a FIFO (named pipe), not a regular file; plancheck reads a scenario file only from a regular file"),
+        "{out}"
+    );
+}

@@ -922,3 +922,26 @@ async fn anonymize_keeps_only_what_the_schema_needs_and_a_plain_fit_says_what_it
     );
     server.stop().await.unwrap();
 }
+
+/// A `--tables` entry that is not a table name as PostgreSQL reads one (`to_regclass`
+/// would raise "invalid name syntax") is bad input, refused before any connection.
+#[test]
+fn a_table_name_the_server_could_not_read_is_bad_input() {
+    for tables in [
+        "accounts;drop table x",
+        "orders,\"unclosed",
+        "a.b.c.d",
+        "public.",
+    ] {
+        crate::support::plancheck()
+            .args(["dataset", "from-stats", "--tables", tables])
+            .args([
+                "--database-url",
+                "host=/nonexistent-socket-dir user=x dbname=x",
+            ])
+            .timeout(std::time::Duration::from_secs(60))
+            .assert()
+            .code(2)
+            .stderr(predicates::str::contains("is not a table name"));
+    }
+}

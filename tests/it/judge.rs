@@ -278,3 +278,189 @@ fn without_a_catalog_file_the_schema_on_an_empty_database_gives_the_facts() {
             && !sql.to_lowercase().contains("from workflow_runs")
     );
 }
+
+/// `plancheck judge` on sparse-org's old query with the stored catalog and `plans`,
+/// `bounded` (memory and time); `stdin` is what the run reads as `-`.
+fn judge_bounded(plans: &[&Path], stdin: std::process::Stdio) -> (i32, String) {
+    let mut command = crate::support::plancheck_process();
+    command
+        .args([
+            "judge",
+            "--scenario",
+            "sparse-org",
+            "--query",
+            "old",
+            "--catalog",
+        ])
+        .arg(plan("desc-index.catalog.json"))
+        .args(plans);
+    let output = crate::support::bounded(&command)
+        .stdin(stdin)
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_device_a_fifo_or_a_directory_given_as_a_plan_is_refused_by_what_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("plan.json");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    for (path, what) in [
+        (Path::new("/dev/zero"), "a character device"),
+        (fifo.as_path(), "a FIFO (named pipe)"),
+        (dir.path(), "a directory"),
+    ] {
+        let (code, err) = judge_bounded(&[path], std::process::Stdio::null());
+        assert_eq!(code, 2, "{}: {err}", path.display());
+        assert!(
+            err.contains(&format!(
+                "{}: is {what}, not a regular file; plancheck reads a plan file only from a regular file or, as `-`, from standard input",
+                path.display()
+            )),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn standard_input_is_read_as_a_plan_and_cut_at_the_limit_when_it_never_ends() {
+    let walk = std::fs::File::open(plan("desc-index-forward-walk.explain.json")).unwrap();
+    let (code, err) = judge_bounded(&[Path::new("-")], walk.into());
+    assert_eq!(code, 0, "{err}");
+
+    let zeros = std::fs::File::open("/dev/zero").unwrap();
+    let (code, err) = judge_bounded(&[Path::new("-")], zeros.into());
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("standard input: is over the 64 MiB plancheck reads as a plan file"),
+        "{err}"
+    );
+
+    let twice = std::fs::File::open("/dev/null").unwrap();
+    let (code, err) = judge_bounded(&[Path::new("-"), Path::new("-")], twice.into());
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("`-` (standard input) is given more than once"),
+        "{err}"
+    );
+}
+
+/// A run waiting on a standard input that stays silent (a terminal nobody types into,
+/// a pipe whose writer stalls) ends at SIGINT or SIGTERM, as interrupted.
+#[test]
+fn an_interrupt_ends_a_run_waiting_on_standard_input() {
+    use nix::sys::signal::{Signal, kill};
+    for signal in [Signal::SIGINT, Signal::SIGTERM] {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("plancheck"))
+            .args([
+                "judge",
+                "--scenario",
+                "sparse-org",
+                "--query",
+                "old",
+                "--catalog",
+            ])
+            .arg(plan("desc-index.catalog.json"))
+            .arg("-")
+            .current_dir(repo_path(""))
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        // Once its thread reading standard input exists, the run waits on it.
+        let reading = || {
+            std::fs::read_dir(format!("/proc/{pid}/task"))
+                .into_iter()
+                .flatten()
+                .filter_map(|task| task.ok())
+                .any(|task| {
+                    std::fs::read_to_string(task.path().join("comm"))
+                        .is_ok_and(|name| name.trim() == "stdin")
+                })
+        };
+        crate::support::wait_for(std::time::Duration::from_secs(20), || {
+            reading() || !crate::support::process_alive(pid)
+        });
+        kill(nix::unistd::Pid::from_raw(pid as i32), signal).unwrap();
+        let ended = crate::support::wait_for(std::time::Duration::from_secs(20), || {
+            child.try_wait().unwrap().is_some()
+        });
+        if !ended {
+            let _ = child.kill();
+        }
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(130), "{signal} while reading stdin");
+    }
+}
+
+/// A plan whose numbers no server prints (negative counts or times, loops that are
+/// not whole or beyond what can be counted, rows from a node that never ran) is bad
+/// input naming the file and the node, never a verdict: 1.7e308 loops once made
+/// "inf rows examined" and a passing row-amplification check.
+#[test]
+fn a_plan_with_impossible_numbers_is_refused_naming_the_file_and_the_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let original: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(plan("desc-index-forward-walk.explain.json")).unwrap(),
+    )
+    .unwrap();
+    let walk = "node root/0/0 (Index Scan using workflow_runs_created_at on workflow_runs)";
+    let cases: [(&str, &str, serde_json::Value, &str); 8] = [
+        ("/0/Plan/Plans/0/Plans/0", "Actual Rows", (-5).into(), walk),
+        (
+            "/0/Plan/Plans/0/Plans/0",
+            "Actual Loops",
+            1.7e308.into(),
+            walk,
+        ),
+        ("/0/Plan/Plans/0/Plans/0", "Actual Loops", (-1).into(), walk),
+        ("/0/Plan/Plans/0/Plans/0", "Actual Loops", 1.5.into(), walk),
+        (
+            "/0/Plan/Plans/0/Plans/0",
+            "Actual Total Time",
+            (-0.5).into(),
+            walk,
+        ),
+        (
+            "/0/Plan/Plans/0/Plans/0",
+            "Actual Rows",
+            u64::MAX.into(),
+            walk,
+        ),
+        (
+            "/0/Plan/Plans/0/Plans/1",
+            "Actual Loops",
+            0.into(),
+            "node root/0/1 (Memoize)",
+        ),
+        (
+            "/0",
+            "Execution Time",
+            (-3).into(),
+            "the plan's `Execution Time`",
+        ),
+    ];
+    for (at, key, value, node) in cases {
+        let mut edited = original.clone();
+        let object = edited.pointer_mut(at).unwrap().as_object_mut().unwrap();
+        object.insert(key.to_owned(), value.clone());
+        if at.ends_with("/1") {
+            // Rows from a node that never ran.
+            object.insert("Actual Rows".to_owned(), 3.into());
+        }
+        let path = dir.path().join("impossible.json");
+        std::fs::write(&path, edited.to_string()).unwrap();
+        let (code, out) = judge("new", "desc-index.catalog.json", &[&path]);
+        assert_eq!(code, 2, "{key} = {value}: {out}");
+        assert!(
+            out.contains("impossible.json: holds an impossible plan: ") && out.contains(node),
+            "{key} = {value}: {out}"
+        );
+        assert!(!out.contains("inf"), "{out}");
+    }
+}

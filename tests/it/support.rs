@@ -234,7 +234,12 @@ pub const ON_15_AND_17: [&str; 7] = [
 ];
 
 pub fn plancheck() -> assert_cmd::Command {
-    let mut command = assert_cmd::Command::cargo_bin("plancheck").unwrap();
+    assert_cmd::Command::from_std(plancheck_process())
+}
+
+/// `plancheck()` as a plain process, for a test that chooses where its output goes.
+pub fn plancheck_process() -> std::process::Command {
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("plancheck"));
     command
         .current_dir(repo_path(""))
         .env("NO_COLOR", "1")
@@ -247,6 +252,35 @@ pub fn plancheck() -> assert_cmd::Command {
         .env("PLANCHECK_NO_CACHE", "1")
         .env_remove("PLANCHECK_DATABASE_URL");
     command
+}
+
+/// `command` run under a 1 GiB address-space limit and killed after 60 s: for a test
+/// that feeds endless or huge input, so that a defect ends in a failed allocation or a
+/// failed test, never in a machine out of memory or a hung suite.
+pub fn bounded(command: &std::process::Command) -> std::process::Command {
+    let mut bounded = std::process::Command::new("bash");
+    bounded
+        .args([
+            "-c",
+            "ulimit -v 1048576; exec timeout --signal KILL 60 \"$@\"",
+            "bash",
+        ])
+        .arg(command.get_program())
+        .args(command.get_args())
+        .envs(
+            command
+                .get_envs()
+                .filter_map(|(key, value)| value.map(|value| (key, value))),
+        );
+    for (key, value) in command.get_envs() {
+        if value.is_none() {
+            bounded.env_remove(key);
+        }
+    }
+    if let Some(dir) = command.get_current_dir() {
+        bounded.current_dir(dir);
+    }
+    bounded
 }
 
 /// A quick CLI run of test scenario `name` at 5,000 runs, reports to `out`:

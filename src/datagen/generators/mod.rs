@@ -42,13 +42,16 @@ pub trait ColumnGenerator {
     fn resolve(&mut self, scope: &Scope) -> Result<ValueKind, String>;
 
     /// Adds the earlier tables' columns (and tables' row lists) this generator reads,
-    /// so that datagen keeps them in memory and no others. Most generators read only
-    /// their own stream and row, hence the default: nothing.
-    fn reads(&self, _reads: &mut Reads) {}
+    /// so that datagen keeps them in memory and no others.
+    fn reads(&self, _reads: &mut Reads) {
+        // Most generators read only their own stream and row: nothing to keep.
+    }
 
     /// Builds lookups over the earlier tables' kept rows, once before the first row,
-    /// so that `generate` does no search per row. The default: nothing to build.
-    fn prepare(&mut self, _tables: &[Materialized], _signatures: &[TableSignature]) {}
+    /// so that `generate` does no search per row.
+    fn prepare(&mut self, _tables: &[Materialized], _signatures: &[TableSignature]) {
+        // Most generators look nothing up: nothing to build.
+    }
 
     /// The value for one row. Every random choice comes from `rng`, the column's own
     /// seeded stream, in a fixed order: same seed, same draws, same rows. A reference
