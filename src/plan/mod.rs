@@ -14,7 +14,9 @@
 //! nodes. Statement-level keys other than the timings are not kept; node keys are.
 
 pub mod catalog;
+pub mod diff;
 pub mod impossible;
+mod outline;
 
 use serde::{Deserialize, Serialize};
 
