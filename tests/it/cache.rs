@@ -308,7 +308,11 @@ async fn a_corrupt_half_written_or_foreign_entry_is_rebuilt_never_used() {
             prepared.cache
         );
         assert!(
-            prepared.cache.note.as_deref().is_some_and(|note| note.contains(why)),
+            prepared
+                .cache
+                .note
+                .as_deref()
+                .is_some_and(|note| note.contains(why)),
             "{pointer}: the note says {why:?}: {:?}",
             prepared.cache
         );
@@ -673,18 +677,28 @@ async fn a_forged_entry_never_writes_outside_its_server_nor_runs_a_command() {
     let again = again.unwrap();
     assert_eq!(again.cache.status, CacheStatus::Stored, "{:?}", again.cache);
     assert!(
-        again.cache.note.as_deref().is_some_and(|note| note.contains("unusable")),
+        again
+            .cache
+            .note
+            .as_deref()
+            .is_some_and(|note| note.contains("unusable")),
         "{:?}",
         again.cache
     );
     assert_eq!(again.rows, seeded.rows);
+    std::fs::remove_dir_all(&source).unwrap();
     // What is stored now holds no configuration and no recovery signal.
     let stored = manifest_of(&seeded_entry(&cache));
     for file in stored["files"].as_array().unwrap() {
         let path = file["path"].as_str().unwrap();
         assert!(
-            !["postgresql.conf", "postgresql.auto.conf", "pg_hba.conf", "pg_ident.conf"]
-                .contains(&path)
+            ![
+                "postgresql.conf",
+                "postgresql.auto.conf",
+                "pg_hba.conf",
+                "pg_ident.conf"
+            ]
+            .contains(&path)
                 && !path.ends_with(".signal"),
             "the entry holds {path}"
         );
@@ -714,15 +728,27 @@ async fn an_entry_missing_a_relation_file_is_discarded_and_seeded_afresh() {
     std::fs::remove_file(&file).unwrap();
     let mut manifest = manifest_of(&entry);
     let files = manifest["files"].as_array_mut().unwrap();
-    let index = files.iter().position(|sum| sum["path"] == relative.as_str()).unwrap();
+    let index = files
+        .iter()
+        .position(|sum| sum["path"] == relative.as_str())
+        .unwrap();
     let bytes = files.remove(index)["bytes"].as_u64().unwrap();
     manifest["bytes"] = serde_json::json!(manifest["bytes"].as_u64().unwrap() - bytes);
     std::fs::write(entry.join("entry.json"), manifest.to_string()).unwrap();
 
     let rebuilt = prepare(&server, &scenario, &options).await;
-    assert_eq!(rebuilt.cache.status, CacheStatus::Stored, "{:?}", rebuilt.cache);
+    assert_eq!(
+        rebuilt.cache.status,
+        CacheStatus::Stored,
+        "{:?}",
+        rebuilt.cache
+    );
     assert!(
-        rebuilt.cache.note.as_deref().is_some_and(|note| note.contains(&relative)),
+        rebuilt
+            .cache
+            .note
+            .as_deref()
+            .is_some_and(|note| note.contains(&relative)),
         "the note names the missing file {relative}: {:?}",
         rebuilt.cache
     );
@@ -757,7 +783,13 @@ fn a_store_that_fills_the_disk_leaves_no_partial_copy() {
     let mount = dir.path().join("small");
     std::fs::create_dir(&mount).unwrap();
     let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=64m,nr_inodes=40", "plancheck-cache-test"])
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=64m,nr_inodes=40",
+            "plancheck-cache-test",
+        ])
         .arg(&mount)
         .status()
         .unwrap();
@@ -776,11 +808,18 @@ fn a_store_that_fills_the_disk_leaves_no_partial_copy() {
     }
     let cache = Cache::open(mount.join("cache"), Some(32 << 20)).unwrap();
     let key = plancheck::cache::Key::new().part("seed", 1);
+    let claim = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(cache.claim(plancheck::cache::Kind::Seeded, &key, || {}))
+        .unwrap();
+    let plancheck::cache::Claim::Empty(filler) = claim else {
+        panic!("the cache is empty")
+    };
     let filled = cache.fill(
-        plancheck::cache::Kind::Seeded,
-        &key,
+        filler,
         serde_json::Value::Null,
         &source,
+        &plancheck::cache::Cancel::new(),
     );
     assert!(filled.is_err(), "{filled:?}");
     assert_eq!(partial_copies(&mount.join("cache")), Vec::<PathBuf>::new());
@@ -817,7 +856,12 @@ fn server_directories_of(pid: u32) -> Vec<PathBuf> {
 
 /// Sends SIGINT to `child` once `now` holds (looked at every 2 ms), and requires that
 /// the run ends as interrupted and leaves no server directory and no partial copy.
-fn interrupt_when(mut child: std::process::Child, cache: &Path, log: &Path, now: impl Fn(u32) -> bool) {
+fn interrupt_when(
+    mut child: std::process::Child,
+    cache: &Path,
+    log: &Path,
+    now: impl Fn(u32) -> bool,
+) {
     use nix::sys::signal::{Signal, kill};
     let pid = child.id();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
@@ -833,7 +877,11 @@ fn interrupt_when(mut child: std::process::Child, cache: &Path, log: &Path, now:
     let status = child.wait().unwrap();
     let stderr = std::fs::read_to_string(log).unwrap_or_default();
     assert_eq!(status.code(), Some(130), "{stderr}");
-    assert_eq!(server_directories_of(pid), Vec::<PathBuf>::new(), "{stderr}");
+    assert_eq!(
+        server_directories_of(pid),
+        Vec::<PathBuf>::new(),
+        "{stderr}"
+    );
     assert_eq!(partial_copies(cache), Vec::<PathBuf>::new(), "{stderr}");
 }
 
