@@ -1155,7 +1155,16 @@ fn cache_for(no_cache: bool) -> Result<Option<Cache>> {
 }
 
 async fn clean(yes: bool, cache: bool, database_url: Option<&str>) -> Result<Outcome> {
-    let existing = Cache::existing_from_env()?;
+    // A cache another user could have written is refused when it is what was asked to
+    // clean; otherwise it is only not looked in, and said so.
+    let existing = match Cache::existing_from_env() {
+        Ok(existing) => existing,
+        Err(error) if cache => return Err(error.into()),
+        Err(error) => {
+            say!("cache: not looked in: {error}");
+            None
+        }
+    };
     if cache && let Some(cache) = &existing {
         let (removed, bytes, busy) = cache.clean();
         say!(

@@ -268,7 +268,8 @@ mod tests {
 
     #[test]
     fn paths_out_of_the_data_twice_named_or_of_configuration_are_refused() {
-        let cases: [(&str, fn(&mut Manifest)); 9] = [
+        type Change = fn(&mut Manifest);
+        let cases: [(&str, Change); 9] = [
             ("not a plain path", |m| {
                 m.files.push(sum("../../etc/passwd", 0))
             }),

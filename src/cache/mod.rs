@@ -997,9 +997,7 @@ mod tests {
             )
             .unwrap_err();
         assert_eq!(error, CacheError::Cancelled);
-        // A file that cannot be read part way through the copy.
-        let unreadable = source.join("base/1/2000");
-        std::fs::write(&unreadable, b"x").unwrap();
+        // A source that cannot be stored: a symbolic link in the cluster.
         std::os::unix::fs::symlink("/nonexistent", source.join("base/1/2001")).unwrap();
         let error = cache
             .fill(
@@ -1054,7 +1052,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(dir.path().join("cache"), Some(1 << 30)).unwrap();
         let source = sample(dir.path());
-        let cases: [(&str, fn(&Path)); 4] = [
+        type Spoil = fn(&Path);
+        let cases: [(&str, Spoil); 4] = [
             ("format 1 (this plancheck reads 2)", |entry| {
                 let path = entry.join(ENTRY_FILE);
                 let text = std::fs::read_to_string(&path).unwrap();
@@ -1135,7 +1134,7 @@ mod tests {
         let stale = cache.stale_copies(|owner| owner == "3-4-0badcafe");
         let mut paths: Vec<&Path> = stale.iter().map(|copy| copy.path.as_path()).collect();
         paths.sort();
-        let mut expected = vec![
+        let mut expected = [
             seeded.join(format!("{}.partial", key(1).hex())),
             dead.clone(),
         ];
@@ -1150,6 +1149,114 @@ mod tests {
         assert!(!dead.exists());
         assert!(live.path().exists());
         drop(writing);
+    }
+
+    fn chmod(path: &Path, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    fn untrusted(result: CacheResult<impl Sized>) -> String {
+        match result {
+            Err(CacheError::Untrusted(why)) => why,
+            Err(other) => panic!("not refused as untrusted: {other}"),
+            Ok(_) => panic!("not refused"),
+        }
+    }
+
+    /// The uid of `nobody`, as which another user's files are staged (only as root).
+    const NOBODY: u32 = 65534;
+
+    fn root() -> bool {
+        nix::unistd::Uid::effective().is_root()
+    }
+
+    #[test]
+    fn a_cache_directory_anyone_else_may_write_or_replace_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = dir.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        chmod(&open, 0o777);
+        let why = untrusted(Cache::open(open.join("cache"), None));
+        assert!(why.contains("writable by others and not sticky"), "{why}");
+        assert!(!open.join("cache").exists(), "nothing is made under it");
+        // Sticky, as /tmp is: others cannot rename what is not theirs.
+        chmod(&open, 0o1777);
+        Cache::open(open.join("cache"), None).unwrap();
+        chmod(&open.join("cache"), 0o770);
+        let why = untrusted(Cache::open(open.join("cache"), None));
+        assert!(why.contains("is writable by others (mode 770)"), "{why}");
+        if root() {
+            let theirs = dir.path().join("theirs");
+            std::fs::create_dir(&theirs).unwrap();
+            std::os::unix::fs::chown(&theirs, Some(NOBODY), Some(NOBODY)).unwrap();
+            let why = untrusted(Cache::open(theirs.clone(), None));
+            assert!(
+                why.contains("is owned by uid 65534, not by you (0)"),
+                "{why}"
+            );
+            let why = untrusted(Cache::open(theirs.join("below"), None));
+            assert!(
+                why.contains("owned by uid 65534, who could replace the cache"),
+                "{why}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_entry_with_a_link_or_a_file_others_may_write_or_own_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().join("cache"), Some(1 << 30)).unwrap();
+        let source = sample(dir.path());
+        let outside = dir.path().join("outside");
+        std::fs::write(&outside, b"not the cache's").unwrap();
+        type Spoil = fn(&Path, &Path);
+        let cases: [(&str, Spoil); 6] = [
+            ("is a symbolic link", |entry, outside| {
+                let file = entry.join("data/base/1/1259");
+                std::fs::remove_file(&file).unwrap();
+                std::os::unix::fs::symlink(outside, file).unwrap();
+            }),
+            ("is a symbolic link", |entry, _| {
+                let data = entry.join("data");
+                std::fs::rename(&data, entry.join("elsewhere")).unwrap();
+                std::os::unix::fs::symlink(entry.join("elsewhere"), data).unwrap();
+            }),
+            ("has 2 names (a hard link)", |entry, _| {
+                std::fs::hard_link(entry.join("data/PG_VERSION"), entry.join("second")).unwrap();
+            }),
+            ("is writable by others (mode 666)", |entry, _| {
+                chmod(&entry.join("data/base/1/1259"), 0o666)
+            }),
+            ("is writable by others (mode 777)", |entry, _| {
+                chmod(&entry.join("data/base"), 0o777)
+            }),
+            ("is a symbolic link", |entry, outside| {
+                let lock = entry.with_extension("lock");
+                std::fs::remove_file(&lock).unwrap();
+                std::os::unix::fs::symlink(outside, lock).unwrap();
+            }),
+        ];
+        for (index, (why, spoil)) in cases.into_iter().enumerate() {
+            let key = key(index as u64);
+            fill(&cache, &key, &source);
+            spoil(&entry_dir(&cache, &key), &outside);
+            let refused = untrusted(cache.try_claim(Kind::Seeded, &key, None).map(|_| ()));
+            assert!(refused.contains(why), "{why}: {refused}");
+        }
+        assert_eq!(std::fs::read(&outside).unwrap(), b"not the cache's");
+        if root() {
+            let key = key(9);
+            fill(&cache, &key, &source);
+            let file = entry_dir(&cache, &key).join("data/global/pg_control");
+            std::os::unix::fs::chown(&file, Some(NOBODY), Some(NOBODY)).unwrap();
+            let refused = untrusted(cache.try_claim(Kind::Seeded, &key, None).map(|_| ()));
+            assert!(
+                refused.contains("is owned by uid 65534, not by you (0)"),
+                "{refused}"
+            );
+            assert!(refused.contains(&file.display().to_string()), "{refused}");
+        }
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! The seeded-data cache on real local servers: a second preparation with the same
 //! inputs takes its data from the cache (the same rows, the same targets); each input
 //! changed in turn misses (the server build from the CLI, whose environment names
-//! another binaries directory); a corrupt, half-written or foreign entry is rebuilt and
-//! never used; two runs filling one key at once store it once; the CLI's `--no-cache`
-//! and `clean --cache`.
+//! another binaries directory); a corrupt, half-written, foreign or forged entry, or
+//! one missing a relation file, is rebuilt and never used, saying why; a cache another
+//! user could have written is refused; two runs needing one key at once seed it once;
+//! interrupts and a full disk leave no partial copy and no server directory; the CLI's
+//! `--no-cache`, `clean` and `clean --cache`.
 
 use std::path::{Path, PathBuf};
 
