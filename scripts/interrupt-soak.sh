@@ -105,7 +105,7 @@ run() { # backend -> runs plancheck in the background, sets $pid
 # The length in seconds of the phase named $phase_line, from an uninterrupted run's
 # stderr (`plancheck: cache: store: 2.3 s`, `…: 840 ms`).
 phase_seconds() {
-  grep -F "plancheck: $phase_line: " "$1" | tail -1 |
+  { grep -F "plancheck: $phase_line: " "$1" || true; } | tail -1 |
     awk '{ unit = $NF; value = $(NF-1); gsub(",", "", value);
            if (unit == "ms") value /= 1000; else if (unit == "min") value *= 60;
            printf "%.3f", value }'
@@ -181,8 +181,8 @@ for backend in "${backends[@]}"; do
     k=$(cache_leftovers)
     containers=$(( containers + c )); servers=$(( servers + s )); directories=$(( directories + d )); segments=$(( segments + m ))
     left_in_cache=$(( left_in_cache + k ))
-    [ "$phase" = any ] && after=$delay || after="$delay s into '$phase_line',"
-    printf '%-6s run %2d: SIG%-4s after %6ss -> exit %s, left %s containers, %s postmasters, %s directories, %s shm segments, %s cache copies\n' \
+    [ "$phase" = any ] && after="${delay}s" || after="${delay}s into '$phase_line'"
+    printf '%-6s run %2d: SIG%-4s after %7s -> exit %s, left %s containers, %s postmasters, %s directories, %s shm segments, %s cache copies\n' \
       "$backend" "$i" "$signal" "$after" "$status" "$c" "$s" "$d" "$m" "$k"
     # A copy left once is counted once.
     find "$cache" -mindepth 2 -maxdepth 2 \( -path "$cache/*/*.partial" -o -path "$cache/staging/*" \) -exec rm -rf {} +

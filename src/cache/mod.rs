@@ -1260,6 +1260,24 @@ mod tests {
     }
 
     #[test]
+    fn a_partial_copy_that_is_a_link_is_removed_as_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().join("cache"), Some(1 << 30)).unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::write(outside.join("precious"), b"kept").unwrap();
+        std::fs::create_dir_all(cache.root().join("seeded")).unwrap();
+        let partial = cache
+            .root()
+            .join("seeded")
+            .join(format!("{}.partial", key(1).hex()));
+        std::os::unix::fs::symlink(&outside, &partial).unwrap();
+        fill(&cache, &key(1), &sample(dir.path()));
+        assert_eq!(std::fs::read(outside.join("precious")).unwrap(), b"kept");
+        assert!(found(&cache, &key(1)).is_some());
+    }
+
+    #[test]
     fn sizes_parse_with_units() {
         assert_eq!(parse_size("20GB").unwrap(), 20_000_000_000);
         assert_eq!(parse_size("512MiB").unwrap(), 512 << 20);

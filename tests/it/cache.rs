@@ -498,6 +498,31 @@ async fn a_container_s_cluster_is_cached_and_comes_back_with_the_same_rows() {
         rebuilt.cache
     );
     assert_eq!(rebuilt.rows, seeded.rows);
+
+    // A cluster the server starts on but that lacks a relation file is swapped out
+    // again: the container goes back to its own cluster and seeds afresh.
+    let relative = remove_largest_relation_file(&seeded_entry(&cache));
+    let reseeded = prepare(&server, &scenario, &options).await;
+    assert_eq!(
+        reseeded.cache.status,
+        CacheStatus::Stored,
+        "{:?}",
+        reseeded.cache
+    );
+    assert!(
+        reseeded
+            .cache
+            .note
+            .as_deref()
+            .is_some_and(|note| note.contains(&relative)),
+        "{:?}",
+        reseeded.cache
+    );
+    assert_eq!(reseeded.rows, seeded.rows);
+    assert_eq!(
+        prepare(&server, &scenario, &options).await.cache.status,
+        CacheStatus::Hit
+    );
     server.stop().await.unwrap();
 
     // The local backend's server build is another: its entry is its own.
@@ -708,6 +733,28 @@ async fn a_forged_entry_never_writes_outside_its_server_nor_runs_a_command() {
     server.stop().await.unwrap();
 }
 
+/// Removes the entry's largest relation file from its data and its manifest alike, so
+/// that the entry looks whole; returns the file's path in the data directory.
+fn remove_largest_relation_file(entry: &Path) -> String {
+    let file = largest_file(&entry.join("data/base"));
+    let relative = file
+        .strip_prefix(entry.join("data"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    std::fs::remove_file(&file).unwrap();
+    let mut manifest = manifest_of(entry);
+    let files = manifest["files"].as_array_mut().unwrap();
+    let index = files
+        .iter()
+        .position(|sum| sum["path"] == relative.as_str())
+        .unwrap();
+    let bytes = files.remove(index)["bytes"].as_u64().unwrap();
+    manifest["bytes"] = serde_json::json!(manifest["bytes"].as_u64().unwrap() - bytes);
+    std::fs::write(entry.join("entry.json"), manifest.to_string()).unwrap();
+    relative
+}
+
 /// An entry whose data and manifest both lack a relation file the catalog needs looks
 /// whole; the server then cannot read the table. It is found before use, discarded,
 /// seeded afresh and stored whole, so the next run is a hit.
@@ -720,24 +767,7 @@ async fn an_entry_missing_a_relation_file_is_discarded_and_seeded_afresh() {
     let options = small_options();
     let seeded = prepare(&server, &scenario, &options).await;
     assert_eq!(seeded.cache.status, CacheStatus::Stored);
-    let entry = seeded_entry(&cache);
-    let file = largest_file(&entry.join("data/base"));
-    let relative = file
-        .strip_prefix(entry.join("data"))
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
-    std::fs::remove_file(&file).unwrap();
-    let mut manifest = manifest_of(&entry);
-    let files = manifest["files"].as_array_mut().unwrap();
-    let index = files
-        .iter()
-        .position(|sum| sum["path"] == relative.as_str())
-        .unwrap();
-    let bytes = files.remove(index)["bytes"].as_u64().unwrap();
-    manifest["bytes"] = serde_json::json!(manifest["bytes"].as_u64().unwrap() - bytes);
-    std::fs::write(entry.join("entry.json"), manifest.to_string()).unwrap();
-
+    let relative = remove_largest_relation_file(&seeded_entry(&cache));
     let rebuilt = prepare(&server, &scenario, &options).await;
     assert_eq!(
         rebuilt.cache.status,
