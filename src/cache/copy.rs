@@ -33,10 +33,12 @@ pub(super) struct Tree {
 pub struct Cancel(Arc<AtomicBool>);
 
 impl Cancel {
+    /// A token no one has cancelled yet.
     pub fn new() -> Cancel {
         Cancel::default()
     }
 
+    /// Asks every copy holding this token (or a clone of it) to stop.
     pub fn cancel(&self) {
         self.0.store(true, Ordering::SeqCst);
     }

@@ -110,6 +110,7 @@ impl From<CacheError> for crate::error::Error {
     }
 }
 
+/// What the cache's operations return.
 pub type CacheResult<T> = std::result::Result<T, CacheError>;
 
 /// Where cached data of one kind lives.
@@ -209,7 +210,9 @@ struct Listed {
 /// staging directory.
 #[derive(Debug, Clone)]
 pub struct StaleCopy {
+    /// The partial entry's or the staging directory's path.
     pub path: PathBuf,
+    /// What it holds, as far as it could be read.
     pub bytes: u64,
     /// The lock a writer of a partial entry holds.
     lock: Option<PathBuf>,
@@ -286,6 +289,7 @@ impl Cache {
         Ok(cache)
     }
 
+    /// The cache directory, resolved.
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -715,6 +719,7 @@ impl Entry {
         &self.manifest.meta
     }
 
+    /// The size of the entry's data.
     pub fn bytes(&self) -> u64 {
         self.manifest.bytes
     }
