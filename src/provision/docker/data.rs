@@ -323,28 +323,7 @@ impl DockerServer {
             return Err("docker exec started detached".into());
         };
         let feeding = input.map(|feed| tokio::spawn(feed(stdin)));
-        let mut errors = Vec::new();
-        let mut failed = None;
-        while let Some(piece) = stream.next().await {
-            match piece {
-                Ok(bollard::container::LogOutput::StdOut { message }) => {
-                    if let Some(output) = &output
-                        && output.send(message).await.is_err()
-                    {
-                        failed = Some(STOPPED_READING.to_owned());
-                        break;
-                    }
-                }
-                Ok(bollard::container::LogOutput::StdErr { message }) => {
-                    errors.extend_from_slice(&message);
-                }
-                Ok(_) => {}
-                Err(error) => {
-                    failed.get_or_insert(format!("reading docker exec's output: {error}"));
-                    break;
-                }
-            }
-        }
+        let (errors, mut failed) = read_output(&mut stream, output.as_ref()).await;
         if let Some(mut feeding) = feeding {
             // The command has ended, so whatever the feeder has not sent is not wanted;
             // it may be stuck writing to a connection the engine no longer reads.
@@ -377,6 +356,42 @@ impl DockerServer {
             )),
         }
     }
+}
+
+/// Reads an exec's output to its end: standard output to `output` piece by piece
+/// when given, standard error kept. Returns the standard error and, when the reading
+/// stopped early, why ([`STOPPED_READING`] when `output` was closed).
+async fn read_output(
+    stream: &mut (
+             impl futures_util::Stream<
+        Item = std::result::Result<bollard::container::LogOutput, bollard::errors::Error>,
+    > + Unpin
+         ),
+    output: Option<&mpsc::Sender<Bytes>>,
+) -> (Vec<u8>, Option<String>) {
+    let mut errors = Vec::new();
+    while let Some(piece) = stream.next().await {
+        match piece {
+            Ok(bollard::container::LogOutput::StdOut { message }) => {
+                if let Some(output) = output
+                    && output.send(message).await.is_err()
+                {
+                    return (errors, Some(STOPPED_READING.to_owned()));
+                }
+            }
+            Ok(bollard::container::LogOutput::StdErr { message }) => {
+                errors.extend_from_slice(&message);
+            }
+            Ok(_) => {}
+            Err(error) => {
+                return (
+                    errors,
+                    Some(format!("reading docker exec's output: {error}")),
+                );
+            }
+        }
+    }
+    (errors, None)
 }
 
 /// What feeds an exec's standard input.
