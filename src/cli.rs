@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
-use crate::cache::Cache;
+use crate::cache::{Cache, CacheError};
 use crate::capture::timing::TimingOptions;
 use crate::error::{Error, Result};
 use crate::input::{self, Scenario};
@@ -1260,15 +1260,16 @@ async fn from_stats(args: FromStatsArgs) -> Result<Outcome> {
 }
 
 /// The cache a run uses: none with `--no-cache` (or `PLANCHECK_NO_CACHE`); a bad
-/// `PLANCHECK_CACHE_SIZE` is a usage error; a cache directory that cannot be made is
-/// said and the run goes on without one.
+/// `PLANCHECK_CACHE_SIZE`, or a cache directory another user could have written, is a
+/// usage error; a cache directory that cannot be made is said and the run goes on
+/// without one.
 fn cache_for(no_cache: bool) -> Result<Option<Cache>> {
     if no_cache {
         return Ok(None);
     }
     match Cache::from_env() {
         Ok(cache) => Ok(Some(cache)),
-        Err(error) if error.starts_with("PLANCHECK_CACHE_SIZE") => Err(Error::Usage(error)),
+        Err(error @ (CacheError::Untrusted(_) | CacheError::Setting(_))) => Err(error.into()),
         Err(error) => {
             say!("cache: not used: {error}");
             Ok(None)
@@ -1277,8 +1278,17 @@ fn cache_for(no_cache: bool) -> Result<Option<Cache>> {
 }
 
 async fn clean(yes: bool, cache: bool, database_url: Option<&str>) -> Result<Outcome> {
-    if cache {
-        let cache = Cache::from_env().map_err(Error::Usage)?;
+    // A cache another user could have written is refused when it is what was asked to
+    // clean; otherwise it is only not looked in, and said so.
+    let existing = match Cache::existing_from_env() {
+        Ok(existing) => existing,
+        Err(error) if cache => return Err(error.into()),
+        Err(error) => {
+            say!("cache: not looked in: {error}");
+            None
+        }
+    };
+    if cache && let Some(cache) = &existing {
         let (removed, bytes, busy) = cache.clean();
         say!(
             "cache: removed {removed} entries ({}) from {}{}",
@@ -1293,7 +1303,7 @@ async fn clean(yes: bool, cache: bool, database_url: Option<&str>) -> Result<Out
     let server = database_url
         .map(crate::provision::parse_database_url)
         .transpose()?;
-    let survey = sweep::find(&crate::provision::all_places(server)).await;
+    let survey = sweep::find(&crate::provision::all_places(server, existing)).await;
     let leftovers = &survey.leftovers;
     for why in &survey.unlooked {
         say!("could not look for leftovers: {why}");

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use tokio_postgres::Client;
 
-use crate::cache::Kind;
 use crate::capture::{
     self, Bindings,
     timing::{self, TimingOptions},
@@ -132,22 +131,17 @@ impl PreparedDatabase {
             }
         };
         let key = cached::seeded_key(server, scenarios, options)?;
-        let mut passed_over = None;
-        if let Some(entry) = cache.find(Kind::Seeded, &key) {
-            match Self::restore(server, scenarios, options, (entry, &key)).await? {
-                Ok(prepared) => return Ok(prepared),
-                Err(reason) => {
-                    crate::say!("cache: not using entry {}: {reason}", key.hex());
-                    passed_over = Some(reason);
-                }
-            }
-        }
+        let filler = match Self::claim(server, cache, scenarios, options, &key).await? {
+            Ok(prepared) => return Ok(prepared),
+            Err(filler) => filler,
+        };
+        let replacing = filler.replacing().map(str::to_owned);
         let mut prepared = Self::seeded(server, scenarios, options).await?;
-        let stored = prepared.store(server, &key).await;
+        let stored = prepared.store(server, filler, &key).await;
         match stored {
             Ok(mut cache_use) => {
                 if cache_use.note.is_none() {
-                    cache_use.note = passed_over;
+                    cache_use.note = replacing;
                 }
                 prepared.seeded.cache = Some(cache_use);
                 Ok(prepared)

@@ -5,35 +5,45 @@
 //!
 //! An entry is a directory `<root>/<kind>/<key>/` holding `data/` and `entry.json`
 //! (the key's parts, what the caller stored beside the data, and every file's size and
-//! BLAKE3 hash). It is written as `<key>.partial` and renamed into place once complete,
-//! so a run killed while writing leaves no entry, only a partial directory the next
-//! writer of that key removes. Every file is hashed again while it is copied out, so a
-//! corrupt entry is found on use, refused and removed. `<key>.lock` beside each entry
-//! is an advisory lock: readers share it while they copy, a writer or an eviction
-//! takes it alone, so two runs filling one key write it once and nothing in use is
-//! evicted.
+//! BLAKE3 hashes; `manifest`). It is written as `<key>.partial` and renamed into place
+//! once complete; the partial copy is removed on any failure or cancellation, and one a
+//! killed run left is a leftover `plancheck clean` removes. The server's configuration
+//! and recovery signals are never stored nor restored. Before an entry is used its
+//! manifest must describe a PostgreSQL data directory, match the entry's data exactly,
+//! and everything in it must be the running user's and writable by no one else
+//! (`trust`): what another user could have written is refused. Every piece is hashed
+//! again while it is copied out, so a corrupt entry is found on use.
+//!
+//! `<key>.lock` beside each entry is an advisory lock: readers share it while they
+//! copy; a run that finds no usable entry holds it alone from then until it has stored
+//! one (or given up), so a second run needing the same key waits and then uses what
+//! the first stored, and nothing in use is evicted.
 //!
 //! The cache's size is capped (`PLANCHECK_CACHE_SIZE`, or a quarter of the room its
 //! filesystem has, counting what the cache itself holds) and the least recently used
 //! entries go first. An entry is only stored when, after it, the filesystem still has
 //! [`FREE_RESERVE`] of its size free: the cache never fills the disk.
 
+mod copy;
 pub mod key;
+mod manifest;
 mod stream;
+mod trust;
 
 use std::fs::File;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
+use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
-use serde::{Deserialize, Serialize};
 
+pub use copy::Cancel;
 pub use key::Key;
 
-/// The layout of an entry; an entry of another format is never used.
-const FORMAT: u32 = 1;
+use copy::{Removed, Tree, copy_tree, walk};
+use manifest::Manifest;
+
 const ENTRY_FILE: &str = "entry.json";
 const DATA_DIR: &str = "data";
 /// Touched on every use: its modification time orders the eviction.
@@ -41,9 +51,12 @@ const USED_FILE: &str = "used";
 const PARTIAL_SUFFIX: &str = ".partial";
 /// Where data bound for the cache is put together before [`Cache::fill`] stores it.
 const STAGING_DIR: &str = "staging";
-/// A staging directory this old was left by a run that died.
-const STALE_STAGING: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+/// A staging directory named without its owner (by an older plancheck) this old was
+/// left by a run that died.
+const STALE_STAGING: Duration = Duration::from_secs(24 * 3600);
 const LOCK_SUFFIX: &str = ".lock";
+/// How often a run waiting for another's lock on a key looks again.
+const CLAIM_POLL: Duration = Duration::from_millis(100);
 
 /// Room an entry must leave free on the cache's filesystem, as a fraction of the
 /// filesystem: the cache never takes the last tenth of a disk.
@@ -52,6 +65,53 @@ pub const FREE_RESERVE: f64 = 0.10;
 /// The share of the free room (plus what the cache holds) the cache may take when
 /// `PLANCHECK_CACHE_SIZE` does not say.
 pub const DEFAULT_SHARE: f64 = 0.25;
+
+/// Files are copied and hashed in pieces of this size, so that one large relation
+/// file (a heap segment is up to 1 GiB) is copied by every thread, not one.
+const CHUNK: u64 = 32 << 20;
+
+/// What each copying thread reads and writes at once.
+const BUFFER: usize = 4 << 20;
+
+/// What went wrong with the cache.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CacheError {
+    /// Something in the cache another user could have written, or that leads out of
+    /// it: nothing of it is used.
+    #[error("{0}: refusing to use it")]
+    Untrusted(String),
+    /// A setting the user gave (`PLANCHECK_CACHE_SIZE`) is not one.
+    #[error("{0}")]
+    Setting(String),
+    /// A copy that failed, or a cache that could not be made; the text says why.
+    #[error("{0}")]
+    Failed(String),
+    /// The copy was asked to stop ([`Cancel`]) and removed what it had written.
+    #[error("the copy was cancelled")]
+    Cancelled,
+}
+
+impl From<String> for CacheError {
+    fn from(text: String) -> Self {
+        CacheError::Failed(text)
+    }
+}
+
+impl From<CacheError> for crate::error::Error {
+    fn from(error: CacheError) -> Self {
+        match error {
+            CacheError::Untrusted(_) | CacheError::Setting(_) => {
+                crate::error::Error::Usage(error.to_string())
+            }
+            CacheError::Failed(_) | CacheError::Cancelled => {
+                crate::error::Error::Infrastructure(format!("cache: {error}"))
+            }
+        }
+    }
+}
+
+/// What the cache's operations return.
+pub type CacheResult<T> = std::result::Result<T, CacheError>;
 
 /// Where cached data of one kind lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +136,7 @@ impl Kind {
 /// The cache directory and its size cap.
 #[derive(Debug, Clone)]
 pub struct Cache {
+    /// Resolved, and found safe (`trust::trusted_root`).
     root: PathBuf,
     /// Bytes the entries may take together.
     limit: u64,
@@ -83,42 +144,38 @@ pub struct Cache {
     limit_said: String,
 }
 
-/// What `entry.json` holds.
-#[derive(Debug, Serialize, Deserialize)]
-struct Manifest {
-    format: u32,
-    key: Key,
-    /// What the writer stored beside the data (a password, seeded facts).
-    meta: serde_json::Value,
-    /// The sum of the files' sizes.
-    bytes: u64,
-    /// Directories under `data/`, relative, parents first.
-    directories: Vec<String>,
-    files: Vec<FileSum>,
+/// What [`Cache::claim`] found under a key.
+pub enum Claim {
+    /// A usable entry, held shared until dropped.
+    Found(Entry),
+    /// None usable: the key is this run's alone to fill.
+    Empty(Filler),
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-struct FileSum {
-    path: String,
-    bytes: u64,
-    mode: u32,
-    /// The BLAKE3 hash of each [`CHUNK`] of the file, in order.
-    chunks: Vec<String>,
-}
-
-/// Files are copied and hashed in pieces of this size, so that one large relation
-/// file (a heap segment is up to 1 GiB) is copied by every thread, not one.
-const CHUNK: u64 = 32 << 20;
-
-/// What each copying thread reads and writes at once.
-const BUFFER: usize = 4 << 20;
-
-/// An entry found complete and of this format, held (shared) until dropped so no
-/// eviction removes it while it is copied out.
+/// A usable entry, held (shared) until dropped so no eviction removes it while it is
+/// copied out.
 pub struct Entry {
     directory: PathBuf,
     manifest: Manifest,
     _lock: Flock<File>,
+}
+
+/// A key held alone by this run, to fill with [`Cache::fill`]; dropping it lets the
+/// next run waiting for the key go on.
+pub struct Filler {
+    kind: Kind,
+    key: Key,
+    /// Held until the entry is stored or the filler dropped.
+    _lock: Flock<File>,
+    /// Why what was under the key is not used, when something was.
+    replacing: Option<String>,
+}
+
+impl Filler {
+    /// Why the entry that was under this key is not used, when there was one.
+    pub fn replacing(&self) -> Option<&str> {
+        self.replacing.as_deref()
+    }
 }
 
 /// What [`Cache::fill`] did.
@@ -128,10 +185,16 @@ pub enum Filled {
         bytes: u64,
         evicted: usize,
     },
-    /// Another run stored the same key first; its entry stands.
-    AlreadyThere,
     /// Not stored, and why (too large for the cap, too little room).
     Skipped(String),
+}
+
+/// What is under a key, as looked at.
+enum Looked {
+    Usable(Manifest),
+    Absent,
+    /// Something is there that is not a usable entry, and why.
+    Unusable(String),
 }
 
 /// One entry as `plancheck clean --cache` and eviction see it.
@@ -143,43 +206,62 @@ struct Listed {
     used: SystemTime,
 }
 
-type CacheResult<T> = std::result::Result<T, String>;
-
-/// A directory tree: its directories and its files with their sizes, relative.
-type Tree = (Vec<String>, Vec<(String, u64)>);
+/// A copy a run left in the cache and no run is writing: a partial entry or a
+/// staging directory.
+#[derive(Debug, Clone)]
+pub struct StaleCopy {
+    /// The partial entry's or the staging directory's path.
+    pub path: PathBuf,
+    /// What it holds, as far as it could be read.
+    pub bytes: u64,
+    /// The lock a writer of a partial entry holds.
+    lock: Option<PathBuf>,
+}
 
 impl Cache {
     /// The cache at `PLANCHECK_CACHE_DIR`, else `$XDG_CACHE_HOME/plancheck`, else
     /// `~/.cache/plancheck`, capped at `PLANCHECK_CACHE_SIZE` when it is set.
     pub fn from_env() -> CacheResult<Cache> {
-        let root = match std::env::var_os("PLANCHECK_CACHE_DIR") {
-            Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-            _ => match std::env::var_os("XDG_CACHE_HOME") {
-                Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("plancheck"),
-                _ => match std::env::var_os("HOME") {
-                    Some(home) => PathBuf::from(home).join(".cache").join("plancheck"),
-                    None => {
-                        return Err("no cache directory: set PLANCHECK_CACHE_DIR or HOME".into());
-                    }
-                },
-            },
-        };
         let limit = match std::env::var("PLANCHECK_CACHE_SIZE") {
-            Ok(text) if !text.trim().is_empty() => Some(
-                parse_size(&text)
-                    .map_err(|error| format!("PLANCHECK_CACHE_SIZE={text:?}: {error}"))?,
-            ),
+            Ok(text) if !text.trim().is_empty() => Some(parse_size(&text).map_err(|error| {
+                CacheError::Setting(format!("PLANCHECK_CACHE_SIZE={text:?}: {error}"))
+            })?),
             _ => None,
         };
-        Cache::open(root, limit)
+        Cache::open(Cache::root_from_env()?, limit)
     }
 
-    /// The cache at `root` (created, private to this user), capped at `limit` bytes or
-    /// at [`DEFAULT_SHARE`] of its filesystem's free room plus what it holds.
+    /// The cache [`Cache::from_env`] names, when its directory exists: `plancheck
+    /// clean` makes none.
+    pub fn existing_from_env() -> CacheResult<Option<Cache>> {
+        let root = Cache::root_from_env()?;
+        match std::fs::symlink_metadata(&root) {
+            Ok(_) => Cache::open(root, Some(0)).map(Some),
+            Err(_) => Ok(None),
+        }
+    }
+
+    fn root_from_env() -> CacheResult<PathBuf> {
+        let set = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
+        if let Some(dir) = set("PLANCHECK_CACHE_DIR") {
+            return Ok(PathBuf::from(dir));
+        }
+        if let Some(dir) = set("XDG_CACHE_HOME") {
+            return Ok(PathBuf::from(dir).join("plancheck"));
+        }
+        match set("HOME") {
+            Some(home) => Ok(PathBuf::from(home).join(".cache").join("plancheck")),
+            None => Err(CacheError::Failed(
+                "no cache directory: set PLANCHECK_CACHE_DIR or HOME".into(),
+            )),
+        }
+    }
+
+    /// The cache at `root` (created private to this user if missing, refused if
+    /// anyone else could have written it), capped at `limit` bytes or at
+    /// [`DEFAULT_SHARE`] of its filesystem's free room plus what it holds.
     pub fn open(root: PathBuf, limit: Option<u64>) -> CacheResult<Cache> {
-        std::fs::create_dir_all(&root)
-            .map_err(|error| format!("creating the cache directory {}: {error}", root.display()))?;
-        let _ = std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700));
+        let root = trust::trusted_root(&root)?;
         let mut cache = Cache {
             root,
             limit: 0,
@@ -207,8 +289,16 @@ impl Cache {
         Ok(cache)
     }
 
+    /// The cache directory, resolved.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The directory of `kind`'s entries, made and checked.
+    fn kind_dir(&self, kind: Kind) -> CacheResult<PathBuf> {
+        let directory = self.root.join(kind.directory());
+        trust::directory(&directory)?;
+        Ok(directory)
     }
 
     fn lock_path(&self, kind: Kind, key: &str) -> PathBuf {
@@ -217,97 +307,155 @@ impl Cache {
             .join(format!("{key}{LOCK_SUFFIX}"))
     }
 
-    /// The complete entry under `key`, held shared, with its use recorded; `None` when
-    /// there is none, or when what is there is not a complete entry of this format
-    /// built from the same parts (the next [`Cache::fill`] replaces it). Waits while a
-    /// writer of the same key is at work, so a run started beside one filling the key
-    /// uses what it stores.
-    pub fn find(&self, kind: Kind, key: &Key) -> Option<Entry> {
-        let name = key.hex();
-        let lock_path = self.lock_path(kind, &name);
-        if !lock_path.exists() {
-            return None;
+    /// What is under `key`: a usable entry, or nothing, or why what is there is not
+    /// usable. Something another user could have written is an error.
+    fn look(&self, kind: Kind, key: &Key) -> CacheResult<Looked> {
+        let directory = self.root.join(kind.directory()).join(key.hex());
+        match std::fs::symlink_metadata(&directory) {
+            Err(_) => return Ok(Looked::Absent),
+            Ok(meta) => trust::check_item(&directory, &meta, true)?,
         }
-        let lock = lock(&lock_path, FlockArg::LockShared).ok()?;
-        let directory = self.root.join(kind.directory()).join(&name);
-        let manifest = read_manifest(&directory).ok()?;
+        let manifest_path = directory.join(ENTRY_FILE);
+        if std::fs::symlink_metadata(&manifest_path).is_err() {
+            return Ok(Looked::Unusable("it has no manifest".into()));
+        }
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(&mut trust::open_file(&manifest_path, false)?, &mut text)
+            .map_err(|error| format!("reading {}: {error}", manifest_path.display()))?;
+        let manifest = match manifest::read(&text) {
+            Ok(manifest) => manifest,
+            Err(why) => return Ok(Looked::Unusable(why)),
+        };
         if manifest.key != *key {
-            return None;
+            return Ok(Looked::Unusable(
+                "it was built from other inputs (its manifest names another key)".into(),
+            ));
         }
-        touch(&directory.join(USED_FILE));
-        Some(Entry {
-            directory,
-            manifest,
-            _lock: lock,
-        })
+        if let Err(why) = manifest.check() {
+            return Ok(Looked::Unusable(why));
+        }
+        let data = directory.join(DATA_DIR);
+        let tree = match walk(&data, &[], true) {
+            Ok(tree) => tree,
+            Err(CacheError::Failed(why)) => return Ok(Looked::Unusable(why)),
+            Err(error) => return Err(error),
+        };
+        trust::check_path(&data, true)?;
+        if let Err(why) = manifest.check_tree(&tree) {
+            return Ok(Looked::Unusable(why));
+        }
+        Ok(Looked::Usable(manifest))
     }
 
-    /// A new directory on the cache's filesystem for data bound for [`Cache::fill`]
-    /// (a container's cluster, unpacked), removed when dropped. Its room is counted by
-    /// the store's disk guard, since it is on the same filesystem. Staging directories
-    /// a dead run left a day ago or more are removed on the way.
-    pub fn staging(&self) -> CacheResult<tempfile::TempDir> {
-        let root = self.root.join(STAGING_DIR);
-        std::fs::create_dir_all(&root)
-            .map_err(|error| format!("creating {}: {error}", root.display()))?;
-        for item in std::fs::read_dir(&root).into_iter().flatten().flatten() {
-            let stale = item
-                .metadata()
-                .and_then(|meta| meta.modified())
-                .is_ok_and(|modified| modified.elapsed().is_ok_and(|age| age > STALE_STAGING));
-            if stale {
-                let _ = std::fs::remove_dir_all(item.path());
+    /// The usable entry under `key`, held shared, with its use recorded; or, when
+    /// there is none, the key held alone for this run to fill (saying why what was
+    /// there is not used). While another run holds the key alone (it is filling it),
+    /// waits for it, calling `waiting` once, and then takes what it stored.
+    pub async fn claim(&self, kind: Kind, key: &Key, waiting: impl FnOnce()) -> CacheResult<Claim> {
+        let mut waiting = Some(waiting);
+        loop {
+            if let Some(claim) = self.try_claim(kind, key, None)? {
+                return Ok(claim);
             }
-        }
-        tempfile::Builder::new()
-            .prefix("run-")
-            .tempdir_in(&root)
-            .map_err(|error| {
-                format!(
-                    "creating a staging directory in {}: {error}",
-                    root.display()
-                )
-            })
-    }
-
-    /// Removes the entry under `key` (found corrupt on use), once no other run holds it.
-    pub fn discard(&self, kind: Kind, key: &Key) {
-        let name = key.hex();
-        if let Ok(_lock) = lock(&self.lock_path(kind, &name), FlockArg::LockExclusive) {
-            let _ = std::fs::remove_dir_all(self.root.join(kind.directory()).join(&name));
+            if let Some(say) = waiting.take() {
+                say();
+            }
+            tokio::time::sleep(CLAIM_POLL).await;
         }
     }
 
-    /// Stores a copy of `source` (a stopped cluster's data directory) under `key` with
-    /// `meta` beside it, evicting the least recently used entries to stay under the cap.
-    /// Blocking: it copies the whole directory.
-    pub fn fill(
+    /// The key held alone to fill again: the entry under it was found unusable on use
+    /// (`why`), and is removed once no other run is copying it.
+    pub async fn claim_to_replace(&self, kind: Kind, key: &Key, why: &str) -> CacheResult<Filler> {
+        loop {
+            if let Some(Claim::Empty(filler)) = self.try_claim(kind, key, Some(why))? {
+                return Ok(filler);
+            }
+            tokio::time::sleep(CLAIM_POLL).await;
+        }
+    }
+
+    /// One try at [`Cache::claim`] (or, with `replace`, at
+    /// [`Cache::claim_to_replace`]); `None` when another run holds the key.
+    fn try_claim(
         &self,
         kind: Kind,
         key: &Key,
-        meta: serde_json::Value,
-        source: &Path,
-    ) -> CacheResult<Filled> {
+        replace: Option<&str>,
+    ) -> CacheResult<Option<Claim>> {
+        let kind_dir = self.kind_dir(kind)?;
         let name = key.hex();
-        let kind_dir = self.root.join(kind.directory());
-        std::fs::create_dir_all(&kind_dir)
-            .map_err(|error| format!("creating {}: {error}", kind_dir.display()))?;
-        let _lock = lock(&self.lock_path(kind, &name), FlockArg::LockExclusive)?;
-        let directory = kind_dir.join(&name);
-        if read_manifest(&directory).is_ok_and(|manifest| manifest.key == *key) {
-            return Ok(Filled::AlreadyThere);
+        let file = trust::open_file(&self.lock_path(kind, &name), true)?;
+        let how = match replace {
+            None => FlockArg::LockSharedNonblock,
+            Some(_) => FlockArg::LockExclusiveNonblock,
+        };
+        let lock = match Flock::lock(file, how) {
+            Ok(lock) => lock,
+            Err((_, Errno::EWOULDBLOCK)) => return Ok(None),
+            Err((_, error)) => return Err(CacheError::Failed(format!("locking {name}: {error}"))),
+        };
+        let replacing = match replace {
+            Some(why) => Some(why.to_owned()),
+            None => match self.look(kind, key)? {
+                Looked::Usable(manifest) => {
+                    let directory = kind_dir.join(&name);
+                    touch(&directory.join(USED_FILE));
+                    return Ok(Some(Claim::Found(Entry {
+                        directory,
+                        manifest,
+                        _lock: lock,
+                    })));
+                }
+                Looked::Absent => None,
+                Looked::Unusable(why) => Some(format!(
+                    "the cached entry was unusable and is replaced: {why}"
+                )),
+            },
+        };
+        if replace.is_none() {
+            // Not atomic: another run may take the key in between, and is then waited
+            // for; one that stored an entry meanwhile is found on the next try.
+            if lock.relock(FlockArg::LockExclusiveNonblock).is_err()
+                || matches!(self.look(kind, key)?, Looked::Usable(_))
+            {
+                return Ok(None);
+            }
         }
-        // Holding the key's lock alone, whatever else is there under this key is a dead
-        // writer's partial copy or an entry found unusable.
+        // Alone on the key: whatever is under it is a dead writer's partial copy or an
+        // entry found unusable.
         let partial = kind_dir.join(format!("{name}{PARTIAL_SUFFIX}"));
-        for stale in [&directory, &partial] {
-            if stale.exists() {
-                std::fs::remove_dir_all(stale)
+        for stale in [kind_dir.join(&name), partial] {
+            if std::fs::symlink_metadata(&stale).is_ok() {
+                std::fs::remove_dir_all(&stale)
                     .map_err(|error| format!("removing {}: {error}", stale.display()))?;
             }
         }
-        let (directories, files) = walk(source)?;
-        let bytes: u64 = files.iter().map(|(_, size)| size).sum();
+        Ok(Some(Claim::Empty(Filler {
+            kind,
+            key: key.clone(),
+            _lock: lock,
+            replacing,
+        })))
+    }
+
+    /// Stores a copy of `source` (a stopped cluster's data directory, less its
+    /// configuration) under the key `filler` holds, with `meta` beside it, evicting
+    /// the least recently used entries to stay under the cap. Blocking: it copies the
+    /// whole directory. On any failure, or when `cancel` is cancelled, the partial copy
+    /// is removed.
+    pub fn fill(
+        &self,
+        filler: Filler,
+        meta: serde_json::Value,
+        source: &Path,
+        cancel: &Cancel,
+    ) -> CacheResult<Filled> {
+        cancel.check()?;
+        let name = filler.key.hex();
+        let kind_dir = self.kind_dir(filler.kind)?;
+        let tree = walk(source, &manifest::NEVER_STORED, false)?;
+        let bytes: u64 = tree.files.iter().map(|(_, size)| size).sum();
         if bytes > self.limit {
             return Ok(Filled::Skipped(format!(
                 "the data ({}) is larger than the cache's cap, {}",
@@ -325,24 +473,38 @@ impl Cache {
         if let Some(reason) = self.too_little_room(bytes) {
             return Ok(Filled::Skipped(reason));
         }
-        let data = partial.join(DATA_DIR);
-        let sums = copy_tree(source, &data, &directories, &files, None, None)?;
+        let partial = Removed::new(kind_dir.join(format!("{name}{PARTIAL_SUFFIX}")));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(partial.path())
+            .map_err(|error| format!("creating {}: {error}", partial.path().display()))?;
+        let sums = copy_tree(
+            source,
+            &partial.path().join(DATA_DIR),
+            &tree,
+            None,
+            None,
+            cancel,
+        )?;
         let manifest = Manifest {
-            format: FORMAT,
-            key: key.clone(),
+            format: manifest::FORMAT,
+            key: filler.key.clone(),
             meta,
             bytes,
-            directories,
+            directories: tree.directories,
             files: sums,
         };
         let text = serde_json::to_vec_pretty(&manifest).map_err(|error| error.to_string())?;
         // The manifest is written last and the directory renamed after it: an entry
         // with a manifest is complete.
-        std::fs::write(partial.join(ENTRY_FILE), text)
-            .map_err(|error| format!("writing {}: {error}", partial.display()))?;
-        touch(&partial.join(USED_FILE));
-        std::fs::rename(&partial, &directory)
-            .map_err(|error| format!("renaming {} into place: {error}", partial.display()))?;
+        write_new(&partial.path().join(ENTRY_FILE), &text)?;
+        touch(&partial.path().join(USED_FILE));
+        cancel.check()?;
+        std::fs::rename(partial.path(), kind_dir.join(&name)).map_err(|error| {
+            format!("renaming {} into place: {error}", partial.path().display())
+        })?;
+        partial.keep();
+        drop(filler);
         Ok(Filled::Stored { bytes, evicted })
     }
 
@@ -383,10 +545,7 @@ impl Cache {
                 continue;
             }
             // Locked before anything goes, so a shortfall removes nothing.
-            if let Ok(lock) = lock(
-                &self.lock_path(entry.kind, &entry.name),
-                FlockArg::LockExclusiveNonblock,
-            ) {
+            if let Some(lock) = self.lock_alone(entry.kind, &entry.name) {
                 held -= entry.bytes;
                 chosen.push((entry, lock));
             }
@@ -401,12 +560,15 @@ impl Cache {
         (evicted, true)
     }
 
+    /// The lock of `name` held alone, unless another run holds it.
+    fn lock_alone(&self, kind: Kind, name: &str) -> Option<Flock<File>> {
+        let file = trust::open_file(&self.lock_path(kind, name), true).ok()?;
+        Flock::lock(file, FlockArg::LockExclusiveNonblock).ok()
+    }
+
     /// Removes `entry` unless another run holds it.
     fn remove_unused(&self, entry: &Listed) -> bool {
-        let Ok(_lock) = lock(
-            &self.lock_path(entry.kind, &entry.name),
-            FlockArg::LockExclusiveNonblock,
-        ) else {
+        let Some(_lock) = self.lock_alone(entry.kind, &entry.name) else {
             return false;
         };
         self.remove(entry)
@@ -417,7 +579,7 @@ impl Cache {
         let kind_dir = self.root.join(entry.kind.directory());
         let _ = std::fs::remove_dir_all(kind_dir.join(format!("{}{PARTIAL_SUFFIX}", entry.name)));
         let complete = kind_dir.join(&entry.name);
-        !complete.exists() || std::fs::remove_dir_all(complete).is_ok()
+        std::fs::symlink_metadata(&complete).is_err() || std::fs::remove_dir_all(complete).is_ok()
     }
 
     /// Every entry directory (complete or not, partial copies included) with its size
@@ -430,24 +592,18 @@ impl Cache {
             };
             for item in read.flatten() {
                 let name = item.file_name().to_string_lossy().into_owned();
-                if name.ends_with(LOCK_SUFFIX) || !item.path().is_dir() {
+                if name.ends_with(LOCK_SUFFIX) || !item.file_type().is_ok_and(|kind| kind.is_dir())
+                {
                     continue;
                 }
                 let path = item.path();
-                let bytes = match read_manifest(&path) {
-                    Ok(manifest) => manifest.bytes,
-                    Err(_) => walk(&path)
-                        .map(|(_, files)| files.iter().map(|(_, size)| size).sum())
-                        .unwrap_or(0),
-                };
-                let used = std::fs::metadata(path.join(USED_FILE))
+                let used = std::fs::symlink_metadata(path.join(USED_FILE))
                     .and_then(|meta| meta.modified())
                     .unwrap_or(SystemTime::UNIX_EPOCH);
-                let name = name.trim_end_matches(PARTIAL_SUFFIX).to_owned();
                 listed.push(Listed {
                     kind,
-                    name,
-                    bytes,
+                    name: name.trim_end_matches(PARTIAL_SUFFIX).to_owned(),
+                    bytes: size_of(&path),
                     used,
                 });
             }
@@ -469,6 +625,87 @@ impl Cache {
         }
         (removed, bytes, busy)
     }
+
+    /// A new directory on the cache's filesystem for data bound for [`Cache::fill`]
+    /// (a container's cluster, unpacked), removed when dropped. Its name carries
+    /// `owner` (the run's owner token), so that one a dead run left is known stale.
+    pub fn staging(&self, owner: &str) -> CacheResult<tempfile::TempDir> {
+        let root = self.root.join(STAGING_DIR);
+        trust::directory(&root)?;
+        tempfile::Builder::new()
+            .prefix(&format!("run-{owner}-"))
+            .tempdir_in(&root)
+            .map_err(|error| {
+                CacheError::Failed(format!(
+                    "creating a staging directory in {}: {error}",
+                    root.display()
+                ))
+            })
+    }
+
+    /// The partial entries no run is writing (no run holds their key) and the
+    /// staging directories of runs that are gone (`alive` says of an owner token
+    /// whether its run lives).
+    pub fn stale_copies(&self, alive: impl Fn(&str) -> bool) -> Vec<StaleCopy> {
+        let mut stale = Vec::new();
+        for kind in Kind::ALL {
+            let Ok(read) = std::fs::read_dir(self.root.join(kind.directory())) else {
+                continue;
+            };
+            for item in read.flatten() {
+                let name = item.file_name().to_string_lossy().into_owned();
+                let Some(key) = name.strip_suffix(PARTIAL_SUFFIX) else {
+                    continue;
+                };
+                if self.lock_alone(kind, key).is_some() {
+                    stale.push(StaleCopy {
+                        path: item.path(),
+                        bytes: size_of(&item.path()),
+                        lock: Some(self.lock_path(kind, key)),
+                    });
+                }
+            }
+        }
+        let staging = std::fs::read_dir(self.root.join(STAGING_DIR));
+        for item in staging.into_iter().flatten().flatten() {
+            let name = item.file_name().to_string_lossy().into_owned();
+            let owner = name
+                .strip_prefix("run-")
+                .and_then(|rest| rest.rsplit_once('-'))
+                .map(|(owner, _)| owner)
+                .filter(|owner| owner.matches('-').count() == 2);
+            let gone = match owner {
+                Some(owner) => !alive(owner),
+                None => item
+                    .metadata()
+                    .and_then(|meta| meta.modified())
+                    .is_ok_and(|modified| modified.elapsed().is_ok_and(|age| age > STALE_STAGING)),
+            };
+            if gone {
+                stale.push(StaleCopy {
+                    path: item.path(),
+                    bytes: size_of(&item.path()),
+                    lock: None,
+                });
+            }
+        }
+        stale
+    }
+
+    /// Removes a stale copy, unless a run has started writing it since it was found.
+    pub fn remove_stale(&self, copy: &StaleCopy) -> CacheResult<()> {
+        let _lock = match &copy.lock {
+            Some(path) => {
+                let file = trust::open_file(path, true)?;
+                Some(
+                    Flock::lock(file, FlockArg::LockExclusiveNonblock)
+                        .map_err(|_| CacheError::Failed("a run is writing it now".into()))?,
+                )
+            }
+            None => None,
+        };
+        std::fs::remove_dir_all(&copy.path).map_err(|error| CacheError::Failed(error.to_string()))
+    }
 }
 
 impl Entry {
@@ -482,263 +719,81 @@ impl Entry {
         &self.manifest.meta
     }
 
+    /// The size of the entry's data.
     pub fn bytes(&self) -> u64 {
         self.manifest.bytes
     }
 
-    /// Copies the data into `destination` (which must not exist yet), each file's hash
-    /// checked against the manifest's; files and directories are handed to `owner`
-    /// (uid, gid) when given. An error means the entry is corrupt or the copy failed:
-    /// whatever was copied is removed.
-    pub fn restore(&self, destination: &Path, owner: Option<(u32, u32)>) -> CacheResult<()> {
+    /// Copies the data into `destination` (a new directory; its parent must exist),
+    /// each piece's hash checked against the manifest's; the copy is handed to
+    /// `owner` (uid, gid) when given. An error means the entry is corrupt, the copy
+    /// failed or was cancelled: whatever was copied is removed.
+    pub fn restore(
+        &self,
+        destination: &Path,
+        owner: Option<(u32, u32)>,
+        cancel: &Cancel,
+    ) -> CacheResult<()> {
+        let tree = Tree {
+            directories: self.manifest.directories.clone(),
+            files: self
+                .manifest
+                .files
+                .iter()
+                .map(|file| (file.path.clone(), file.bytes))
+                .collect(),
+        };
         let source = self.directory.join(DATA_DIR);
-        let files: Vec<(String, u64)> = self
-            .manifest
-            .files
-            .iter()
-            .map(|file| (file.path.clone(), file.bytes))
-            .collect();
-        let copied = copy_tree(
+        copy_tree(
             &source,
             destination,
-            &self.manifest.directories,
-            &files,
+            &tree,
             Some(&self.manifest.files),
             owner,
-        );
-        if copied.is_err() {
-            let _ = std::fs::remove_dir_all(destination);
-        }
-        copied.map(|_| ())
+            cancel,
+        )
+        .map(|_| ())
     }
 }
 
-fn lock(path: &Path, how: FlockArg) -> CacheResult<Flock<File>> {
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
+/// Bytes under `path`, as far as it can be read; a symbolic link counts nothing.
+fn size_of(path: &Path) -> u64 {
+    walk(path, &[], false)
+        .map(|tree| tree.files.iter().map(|(_, size)| size).sum())
+        .unwrap_or(0)
+}
+
+/// Writes a new file, never through a symbolic link nor over an existing file.
+fn write_new(path: &Path, bytes: &[u8]) -> CacheResult<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
         .write(true)
+        .create_new(true)
+        .mode(0o600)
         .open(path)
-        .map_err(|error| format!("opening {}: {error}", path.display()))?;
-    Flock::lock(file, how).map_err(|(_, error)| format!("locking {}: {error}", path.display()))
+        .and_then(|mut file| file.write_all(bytes))
+        .map_err(|error| CacheError::Failed(format!("writing {}: {error}", path.display())))
 }
 
 fn touch(path: &Path) {
+    use std::os::unix::fs::OpenOptionsExt;
     if let Ok(file) = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
         .open(path)
     {
         let _ = file.set_modified(SystemTime::now());
     }
 }
 
-fn read_manifest(directory: &Path) -> CacheResult<Manifest> {
-    let text = std::fs::read(directory.join(ENTRY_FILE)).map_err(|error| error.to_string())?;
-    let manifest: Manifest = serde_json::from_slice(&text).map_err(|error| error.to_string())?;
-    if manifest.format != FORMAT {
-        return Err(format!(
-            "format {} (this plancheck reads {FORMAT})",
-            manifest.format
-        ));
-    }
-    Ok(manifest)
-}
-
 fn free_bytes(path: &Path) -> Option<u64> {
     let stats = nix::sys::statvfs::statvfs(path).ok()?;
     #[allow(clippy::unnecessary_cast)]
     Some(stats.blocks_available() as u64 * stats.fragment_size() as u64)
-}
-
-/// Every directory and regular file under `root`, relative, parents first. Anything
-/// else (a symlink, a socket) is refused: a cluster plancheck made has none.
-fn walk(root: &Path) -> CacheResult<Tree> {
-    let mut directories = Vec::new();
-    let mut files = Vec::new();
-    let mut pending = vec![String::new()];
-    while let Some(relative) = pending.pop() {
-        let path = root.join(&relative);
-        let read = std::fs::read_dir(&path)
-            .map_err(|error| format!("reading {}: {error}", path.display()))?;
-        for item in read {
-            let item = item.map_err(|error| format!("reading {}: {error}", path.display()))?;
-            let name = item.file_name().to_string_lossy().into_owned();
-            let child = if relative.is_empty() {
-                name
-            } else {
-                format!("{relative}/{name}")
-            };
-            let kind = item.file_type().map_err(|error| error.to_string())?;
-            if kind.is_dir() {
-                directories.push(child.clone());
-                pending.push(child);
-            } else if kind.is_file() {
-                let size = item.metadata().map_err(|error| error.to_string())?.len();
-                files.push((child, size));
-            } else {
-                return Err(format!(
-                    "{} is neither a file nor a directory",
-                    root.join(&child).display()
-                ));
-            }
-        }
-    }
-    directories.sort();
-    Ok((directories, files))
-}
-
-/// Copies `files` from `source` to `destination` on a few threads, a [`CHUNK`] at a
-/// time, hashing each chunk on the way. With `expected`, a file whose size or any of
-/// whose chunks differs fails the copy.
-fn copy_tree(
-    source: &Path,
-    destination: &Path,
-    directories: &[String],
-    files: &[(String, u64)],
-    expected: Option<&[FileSum]>,
-    owner: Option<(u32, u32)>,
-) -> CacheResult<Vec<FileSum>> {
-    let hand_over = |path: &Path, mode: u32| -> CacheResult<()> {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-            .map_err(|error| format!("setting the mode of {}: {error}", path.display()))?;
-        if let Some((uid, gid)) = owner {
-            std::os::unix::fs::chown(path, Some(uid), Some(gid))
-                .map_err(|error| format!("handing over {}: {error}", path.display()))?;
-        }
-        Ok(())
-    };
-    if let Some(parent) = destination.parent() {
-        std::fs::create_dir_all(parent).map_err(|error| error.to_string())?;
-    }
-    for directory in std::iter::once(destination.to_owned()).chain(
-        directories
-            .iter()
-            .map(|directory| destination.join(directory)),
-    ) {
-        std::fs::create_dir(&directory)
-            .map_err(|error| format!("creating {}: {error}", directory.display()))?;
-        hand_over(&directory, 0o700)?;
-    }
-    // Every file is created at its full size first; the threads then fill chunks.
-    let mut sums = Vec::with_capacity(files.len());
-    let mut work = Vec::new();
-    for (index, (path, size)) in files.iter().enumerate() {
-        let from = source.join(path);
-        let meta = std::fs::metadata(&from)
-            .map_err(|error| format!("reading {}: {error}", from.display()))?;
-        if let Some(expected) = expected
-            && meta.len() != expected[index].bytes
-        {
-            return Err(format!(
-                "{} is {} bytes, not the {} stored",
-                from.display(),
-                meta.len(),
-                expected[index].bytes
-            ));
-        }
-        let to = destination.join(path);
-        File::create(&to)
-            .and_then(|file| file.set_len(*size))
-            .map_err(|error| format!("creating {}: {error}", to.display()))?;
-        let mode = meta.mode() & 0o777;
-        hand_over(&to, mode)?;
-        let chunks = size.div_ceil(CHUNK);
-        sums.push(FileSum {
-            path: path.clone(),
-            bytes: *size,
-            mode,
-            chunks: vec![String::new(); chunks as usize],
-        });
-        work.extend((0..chunks).map(|chunk| (index, chunk)));
-    }
-    let next = AtomicUsize::new(0);
-    let workers = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .clamp(1, 4);
-    let results: Vec<CacheResult<Vec<(usize, u64, String)>>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    let mut buffer = vec![0u8; BUFFER];
-                    loop {
-                        let Some(&(index, chunk)) = work.get(next.fetch_add(1, Ordering::Relaxed))
-                        else {
-                            return Ok(done);
-                        };
-                        let (path, size) = &files[index];
-                        let hash = copy_chunk(
-                            &source.join(path),
-                            &destination.join(path),
-                            chunk * CHUNK,
-                            (size - chunk * CHUNK).min(CHUNK) as usize,
-                            &mut buffer,
-                        )?;
-                        if let Some(expected) = expected
-                            && expected[index].chunks.get(chunk as usize) != Some(&hash)
-                        {
-                            return Err(format!(
-                                "{} differs from what was stored (bytes {} to {})",
-                                source.join(path).display(),
-                                chunk * CHUNK,
-                                (chunk + 1) * CHUNK
-                            ));
-                        }
-                        done.push((index, chunk, hash));
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|handle| {
-                handle
-                    .join()
-                    .unwrap_or_else(|_| Err("a copy thread panicked".into()))
-            })
-            .collect()
-    });
-    for result in results {
-        for (index, chunk, hash) in result? {
-            sums[index].chunks[chunk as usize] = hash;
-        }
-    }
-    Ok(sums)
-}
-
-/// Copies `length` bytes at `offset` from one file to the other, a buffer at a time;
-/// returns their hash.
-fn copy_chunk(
-    from: &Path,
-    to: &Path,
-    offset: u64,
-    length: usize,
-    buffer: &mut [u8],
-) -> CacheResult<String> {
-    use std::os::unix::fs::FileExt;
-    let input = File::open(from).map_err(|error| format!("opening {}: {error}", from.display()))?;
-    let output = std::fs::OpenOptions::new()
-        .write(true)
-        .open(to)
-        .map_err(|error| format!("opening {}: {error}", to.display()))?;
-    let mut hasher = blake3::Hasher::new();
-    let mut done = 0;
-    while done < length {
-        let capacity = buffer.len();
-        let piece = &mut buffer[..(length - done).min(capacity)];
-        let at = offset + done as u64;
-        input
-            .read_exact_at(piece, at)
-            .map_err(|error| format!("reading {}: {error}", from.display()))?;
-        output
-            .write_all_at(piece, at)
-            .map_err(|error| format!("writing {}: {error}", to.display()))?;
-        hasher.update(piece);
-        done += piece.len();
-    }
-    Ok(hasher.finalize().to_hex().to_string())
 }
 
 /// A size such as `20GB`, `512MiB` or `1000000` (bytes).
@@ -774,12 +829,71 @@ pub fn parse_size(text: &str) -> std::result::Result<u64, String> {
 mod tests {
     use super::*;
 
+    /// A stopped cluster's data directory, as far as the manifest's checks look: its
+    /// version, control file, shared and per-database maps, one relation of 3 MiB, and
+    /// the configuration files that are never stored.
     fn sample(dir: &Path) -> PathBuf {
         let source = dir.join("source");
-        std::fs::create_dir_all(source.join("base/1")).unwrap();
-        std::fs::write(source.join("PG_VERSION"), b"15\n").unwrap();
+        for directory in ["base/1", "global", "pg_wal", "pg_xact"] {
+            std::fs::create_dir_all(source.join(directory)).unwrap();
+        }
+        for file in [
+            "PG_VERSION",
+            "global/pg_control",
+            "global/pg_filenode.map",
+            "base/1/PG_VERSION",
+            "base/1/pg_filenode.map",
+            "postgresql.conf",
+            "pg_hba.conf",
+        ] {
+            std::fs::write(source.join(file), b"15\n").unwrap();
+        }
         std::fs::write(source.join("base/1/1259"), vec![7u8; 3 << 20]).unwrap();
         source
+    }
+
+    /// The bytes [`sample`] stores: everything but its configuration.
+    const SAMPLE_BYTES: u64 = (3 << 20) + 5 * 3;
+
+    fn key(seed: u64) -> Key {
+        Key::new().part("seed", seed)
+    }
+
+    /// One try at claiming `key`, which no other run holds.
+    fn claim(cache: &Cache, kind: Kind, key: &Key) -> Claim {
+        cache
+            .try_claim(kind, key, None)
+            .unwrap()
+            .expect("nobody else holds it")
+    }
+
+    fn filler(cache: &Cache, key: &Key) -> Filler {
+        match claim(cache, Kind::Seeded, key) {
+            Claim::Empty(filler) => filler,
+            Claim::Found(_) => panic!("an entry is already there"),
+        }
+    }
+
+    fn found(cache: &Cache, key: &Key) -> Option<Entry> {
+        match cache.try_claim(Kind::Seeded, key, None).unwrap()? {
+            Claim::Found(entry) => Some(entry),
+            Claim::Empty(_) => None,
+        }
+    }
+
+    fn fill(cache: &Cache, key: &Key, source: &Path) -> Filled {
+        cache
+            .fill(
+                filler(cache, key),
+                serde_json::Value::Null,
+                source,
+                &Cancel::new(),
+            )
+            .unwrap()
+    }
+
+    fn entry_dir(cache: &Cache, key: &Key) -> PathBuf {
+        cache.root().join("seeded").join(key.hex())
     }
 
     #[test]
@@ -787,37 +901,53 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(dir.path().join("cache"), Some(1 << 30)).unwrap();
         let source = sample(dir.path());
-        let key = Key::new().part("seed", 1);
-        assert!(cache.find(Kind::Seeded, &key).is_none());
+        let filler = filler(&cache, &key(1));
+        assert_eq!(filler.replacing(), None);
         let filled = cache
             .fill(
-                Kind::Seeded,
-                &key,
+                filler,
                 serde_json::json!({"password": "x"}),
                 &source,
+                &Cancel::new(),
             )
             .unwrap();
-        assert!(matches!(filled, Filled::Stored { .. }), "{filled:?}");
         assert_eq!(
-            cache
-                .fill(Kind::Seeded, &key, serde_json::Value::Null, &source)
-                .unwrap(),
-            Filled::AlreadyThere
+            filled,
+            Filled::Stored {
+                bytes: SAMPLE_BYTES,
+                evicted: 0
+            }
         );
-        let entry = cache.find(Kind::Seeded, &key).unwrap();
+        let entry = found(&cache, &key(1)).unwrap();
         assert_eq!(entry.meta()["password"], "x");
         let copy = dir.path().join("copy");
-        entry.restore(&copy, None).unwrap();
+        entry.restore(&copy, None, &Cancel::new()).unwrap();
         assert_eq!(
             std::fs::read(copy.join("base/1/1259")).unwrap(),
             std::fs::read(source.join("base/1/1259")).unwrap()
         );
-        assert!(
-            cache
-                .find(Kind::Seeded, &Key::new().part("seed", 2))
-                .is_none()
-        );
-        assert!(cache.find(Kind::Initdb, &key).is_none());
+        // The configuration is never stored, so never restored.
+        assert!(!copy.join("postgresql.conf").exists());
+        assert!(!copy.join("pg_hba.conf").exists());
+        assert!(found(&cache, &key(2)).is_none());
+        assert!(matches!(
+            claim(&cache, Kind::Initdb, &key(1)),
+            Claim::Empty(_)
+        ));
+    }
+
+    #[test]
+    fn a_restore_never_creates_its_destination_s_parent() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().join("cache"), Some(1 << 30)).unwrap();
+        fill(&cache, &key(1), &sample(dir.path()));
+        let gone = dir.path().join("gone/data");
+        let error = found(&cache, &key(1))
+            .unwrap()
+            .restore(&gone, None, &Cancel::new())
+            .unwrap_err();
+        assert!(error.to_string().contains("creating"), "{error}");
+        assert!(!dir.path().join("gone").exists());
     }
 
     #[test]
@@ -825,51 +955,138 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(dir.path().join("cache"), Some(1 << 30)).unwrap();
         let source = sample(dir.path());
-        let key = Key::new().part("seed", 1);
-        cache
-            .fill(Kind::Seeded, &key, serde_json::Value::Null, &source)
-            .unwrap();
-        let stored = dir
-            .path()
-            .join("cache/seeded")
-            .join(key.hex())
-            .join("data/base/1/1259");
+        fill(&cache, &key(1), &source);
+        let stored = entry_dir(&cache, &key(1)).join("data/base/1/1259");
         // Same size, one byte changed: only the hash can tell.
         let mut bytes = std::fs::read(&stored).unwrap();
         bytes[1000] ^= 1;
         std::fs::write(&stored, bytes).unwrap();
-        let entry = cache.find(Kind::Seeded, &key).unwrap();
+        let entry = found(&cache, &key(1)).unwrap();
         let copy = dir.path().join("copy");
-        let error = entry.restore(&copy, None).unwrap_err();
-        assert!(error.contains("differs from what was stored"), "{error}");
+        let error = entry.restore(&copy, None, &Cancel::new()).unwrap_err();
+        assert!(
+            error.to_string().contains("differs from what was stored"),
+            "{error}"
+        );
         assert!(!copy.exists());
         drop(entry);
-        cache.discard(Kind::Seeded, &key);
-        assert!(cache.find(Kind::Seeded, &key).is_none());
 
         // A writer killed before its manifest: a partial directory, never an entry.
-        let other = Key::new().part("seed", 3);
-        let partial = dir
-            .path()
-            .join("cache/seeded")
-            .join(format!("{}.partial", other.hex()));
+        let partial = cache
+            .root()
+            .join("seeded")
+            .join(format!("{}.partial", key(3).hex()));
         std::fs::create_dir_all(partial.join("data")).unwrap();
-        std::fs::write(
-            dir.path()
-                .join("cache/seeded")
-                .join(format!("{}.lock", other.hex())),
-            b"",
-        )
-        .unwrap();
-        assert!(cache.find(Kind::Seeded, &other).is_none());
+        assert!(found(&cache, &key(3)).is_none());
+        assert!(!partial.exists(), "the claim clears it");
         assert!(matches!(
-            cache
-                .fill(Kind::Seeded, &other, serde_json::Value::Null, &source)
-                .unwrap(),
+            fill(&cache, &key(3), &source),
             Filled::Stored { .. }
         ));
-        assert!(!partial.exists());
-        assert!(cache.find(Kind::Seeded, &other).is_some());
+        assert!(found(&cache, &key(3)).is_some());
+    }
+
+    #[test]
+    fn a_cancelled_or_failed_fill_leaves_no_partial_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().join("cache"), Some(1 << 30)).unwrap();
+        let source = sample(dir.path());
+        let cancel = Cancel::new();
+        cancel.cancel();
+        let error = cache
+            .fill(
+                filler(&cache, &key(1)),
+                serde_json::Value::Null,
+                &source,
+                &cancel,
+            )
+            .unwrap_err();
+        assert_eq!(error, CacheError::Cancelled);
+        // A source that cannot be stored: a symbolic link in the cluster.
+        std::os::unix::fs::symlink("/nonexistent", source.join("base/1/2001")).unwrap();
+        let error = cache
+            .fill(
+                filler(&cache, &key(1)),
+                serde_json::Value::Null,
+                &source,
+                &Cancel::new(),
+            )
+            .unwrap_err();
+        assert!(error.to_string().contains("neither a file"), "{error}");
+        let left: Vec<String> = std::fs::read_dir(cache.root().join("seeded"))
+            .unwrap()
+            .map(|item| item.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| !name.ends_with(".lock"))
+            .collect();
+        assert_eq!(left, Vec::<String>::new());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_second_claim_waits_for_the_first_filler_and_finds_its_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().join("cache"), Some(1 << 30)).unwrap();
+        let source = sample(dir.path());
+        let first = filler(&cache, &key(1));
+        assert!(
+            cache
+                .try_claim(Kind::Seeded, &key(1), None)
+                .unwrap()
+                .is_none()
+        );
+        let waited = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let second = {
+            let (cache, waited) = (cache.clone(), waited.clone());
+            tokio::spawn(async move {
+                cache
+                    .claim(Kind::Seeded, &key(1), || {
+                        waited.store(true, std::sync::atomic::Ordering::SeqCst)
+                    })
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(waited.load(std::sync::atomic::Ordering::SeqCst));
+        cache
+            .fill(first, serde_json::Value::Null, &source, &Cancel::new())
+            .unwrap();
+        assert!(matches!(second.await.unwrap().unwrap(), Claim::Found(_)));
+    }
+
+    #[test]
+    fn an_unusable_entry_is_replaced_saying_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().join("cache"), Some(1 << 30)).unwrap();
+        let source = sample(dir.path());
+        type Spoil = fn(&Path);
+        let cases: [(&str, Spoil); 4] = [
+            ("format 1 (this plancheck reads 2)", |entry| {
+                let path = entry.join(ENTRY_FILE);
+                let text = std::fs::read_to_string(&path).unwrap();
+                std::fs::write(&path, text.replace("\"format\": 2", "\"format\": 1")).unwrap();
+            }),
+            ("unreadable", |entry| {
+                std::fs::write(entry.join(ENTRY_FILE), "{").unwrap()
+            }),
+            ("which its manifest does not list", |entry| {
+                std::fs::write(entry.join("data/base/1/9999"), b"planted").unwrap()
+            }),
+            ("lacks base/1/1259", |entry| {
+                std::fs::remove_file(entry.join("data/base/1/1259")).unwrap()
+            }),
+        ];
+        for (why, spoil) in cases {
+            fill(&cache, &key(1), &source);
+            spoil(&entry_dir(&cache, &key(1)));
+            let filler = filler(&cache, &key(1));
+            assert!(
+                filler
+                    .replacing()
+                    .is_some_and(|reason| reason.contains(why)),
+                "{why}: {:?}",
+                filler.replacing()
+            );
+            assert!(!entry_dir(&cache, &key(1)).exists());
+        }
     }
 
     #[test]
@@ -878,60 +1095,191 @@ mod tests {
         let source = sample(dir.path());
         // Room for two samples of about 3 MiB, not three.
         let cache = Cache::open(dir.path().join("cache"), Some(7 << 20)).unwrap();
-        let keys: Vec<Key> = (0..3).map(|n| Key::new().part("seed", n)).collect();
-        cache
-            .fill(Kind::Seeded, &keys[0], serde_json::Value::Null, &source)
-            .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        cache
-            .fill(Kind::Seeded, &keys[1], serde_json::Value::Null, &source)
-            .unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        fill(&cache, &key(0), &source);
+        std::thread::sleep(Duration::from_millis(20));
+        fill(&cache, &key(1), &source);
+        std::thread::sleep(Duration::from_millis(20));
         // Using the first makes the second the least recently used.
-        drop(cache.find(Kind::Seeded, &keys[0]).unwrap());
-        let filled = cache
-            .fill(Kind::Seeded, &keys[2], serde_json::Value::Null, &source)
-            .unwrap();
+        drop(found(&cache, &key(0)).unwrap());
         assert_eq!(
-            filled,
+            fill(&cache, &key(2), &source),
             Filled::Stored {
-                bytes: (3 << 20) + 3,
+                bytes: SAMPLE_BYTES,
                 evicted: 1
             }
         );
-        assert!(cache.find(Kind::Seeded, &keys[0]).is_some());
-        assert!(cache.find(Kind::Seeded, &keys[1]).is_none());
+        assert!(found(&cache, &key(0)).is_some());
+        assert!(found(&cache, &key(1)).is_none());
 
         // An entry in use is not evicted, and one larger than the cap is not stored.
-        let held = cache.find(Kind::Seeded, &keys[0]).unwrap();
+        let held = found(&cache, &key(0)).unwrap();
         let small = Cache::open(dir.path().join("cache"), Some(4 << 20)).unwrap();
-        let filled = small
-            .fill(
-                Kind::Seeded,
-                &Key::new().part("seed", 9),
-                serde_json::Value::Null,
-                &source,
-            )
-            .unwrap();
-        assert!(matches!(filled, Filled::Skipped(_)), "{filled:?}");
-        assert!(small.find(Kind::Seeded, &keys[0]).is_some());
+        assert!(matches!(fill(&small, &key(9), &source), Filled::Skipped(_)));
+        assert!(found(&small, &key(0)).is_some());
         // Nothing went for an entry that could not be stored.
-        assert!(small.find(Kind::Seeded, &keys[2]).is_some());
+        assert!(found(&small, &key(2)).is_some());
         drop(held);
         let tiny = Cache::open(dir.path().join("cache"), Some(1 << 20)).unwrap();
-        assert!(matches!(
-            tiny.fill(
-                Kind::Seeded,
-                &Key::new().part("seed", 10),
-                serde_json::Value::Null,
-                &source
-            )
-            .unwrap(),
-            Filled::Skipped(_)
-        ));
+        assert!(matches!(fill(&tiny, &key(10), &source), Filled::Skipped(_)));
         let (removed, _, busy) = cache.clean();
         assert_eq!((removed, busy), (2, 0));
-        assert!(cache.find(Kind::Seeded, &keys[0]).is_none());
+        assert!(found(&cache, &key(0)).is_none());
+    }
+
+    #[test]
+    fn stale_partial_copies_and_dead_runs_staging_are_found_and_live_ones_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().join("cache"), Some(1 << 30)).unwrap();
+        let seeded = cache.root().join("seeded");
+        std::fs::create_dir_all(seeded.join(format!("{}.partial/data", key(1).hex()))).unwrap();
+        std::fs::create_dir_all(seeded.join(format!("{}.partial/data", key(2).hex()))).unwrap();
+        let writing = filler(&cache, &key(2));
+        let dead = cache.staging("1-2-deadbeef").unwrap().keep();
+        let live = cache.staging("3-4-0badcafe").unwrap();
+        let stale = cache.stale_copies(|owner| owner == "3-4-0badcafe");
+        let mut paths: Vec<&Path> = stale.iter().map(|copy| copy.path.as_path()).collect();
+        paths.sort();
+        let mut expected = [
+            seeded.join(format!("{}.partial", key(1).hex())),
+            dead.clone(),
+        ];
+        expected.sort();
+        assert_eq!(
+            paths,
+            expected.iter().map(PathBuf::as_path).collect::<Vec<_>>()
+        );
+        for copy in &stale {
+            cache.remove_stale(copy).unwrap();
+        }
+        assert!(!dead.exists());
+        assert!(live.path().exists());
+        drop(writing);
+    }
+
+    fn chmod(path: &Path, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    fn untrusted(result: CacheResult<impl Sized>) -> String {
+        match result {
+            Err(CacheError::Untrusted(why)) => why,
+            Err(other) => panic!("not refused as untrusted: {other}"),
+            Ok(_) => panic!("not refused"),
+        }
+    }
+
+    /// The uid of `nobody`, as which another user's files are staged (only as root).
+    const NOBODY: u32 = 65534;
+
+    fn root() -> bool {
+        nix::unistd::Uid::effective().is_root()
+    }
+
+    #[test]
+    fn a_cache_directory_anyone_else_may_write_or_replace_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = dir.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        chmod(&open, 0o777);
+        let why = untrusted(Cache::open(open.join("cache"), None));
+        assert!(why.contains("writable by others and not sticky"), "{why}");
+        assert!(!open.join("cache").exists(), "nothing is made under it");
+        // Sticky, as /tmp is: others cannot rename what is not theirs.
+        chmod(&open, 0o1777);
+        Cache::open(open.join("cache"), None).unwrap();
+        chmod(&open.join("cache"), 0o770);
+        let why = untrusted(Cache::open(open.join("cache"), None));
+        assert!(why.contains("is writable by others (mode 770)"), "{why}");
+        if root() {
+            let theirs = dir.path().join("theirs");
+            std::fs::create_dir(&theirs).unwrap();
+            std::os::unix::fs::chown(&theirs, Some(NOBODY), Some(NOBODY)).unwrap();
+            let why = untrusted(Cache::open(theirs.clone(), None));
+            assert!(
+                why.contains("is owned by uid 65534, not by you (0)"),
+                "{why}"
+            );
+            let why = untrusted(Cache::open(theirs.join("below"), None));
+            assert!(
+                why.contains("owned by uid 65534, who could replace the cache"),
+                "{why}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_entry_with_a_link_or_a_file_others_may_write_or_own_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().join("cache"), Some(1 << 30)).unwrap();
+        let source = sample(dir.path());
+        let outside = dir.path().join("outside");
+        std::fs::write(&outside, b"not the cache's").unwrap();
+        type Spoil = fn(&Path, &Path);
+        let cases: [(&str, Spoil); 6] = [
+            ("is a symbolic link", |entry, outside| {
+                let file = entry.join("data/base/1/1259");
+                std::fs::remove_file(&file).unwrap();
+                std::os::unix::fs::symlink(outside, file).unwrap();
+            }),
+            ("is a symbolic link", |entry, _| {
+                let data = entry.join("data");
+                std::fs::rename(&data, entry.join("elsewhere")).unwrap();
+                std::os::unix::fs::symlink(entry.join("elsewhere"), data).unwrap();
+            }),
+            ("has 2 names (a hard link)", |entry, _| {
+                std::fs::hard_link(entry.join("data/PG_VERSION"), entry.join("second")).unwrap();
+            }),
+            ("is writable by others (mode 666)", |entry, _| {
+                chmod(&entry.join("data/base/1/1259"), 0o666)
+            }),
+            ("is writable by others (mode 777)", |entry, _| {
+                chmod(&entry.join("data/base"), 0o777)
+            }),
+            ("is a symbolic link", |entry, outside| {
+                let lock = entry.with_extension("lock");
+                std::fs::remove_file(&lock).unwrap();
+                std::os::unix::fs::symlink(outside, lock).unwrap();
+            }),
+        ];
+        for (index, (why, spoil)) in cases.into_iter().enumerate() {
+            let key = key(index as u64);
+            fill(&cache, &key, &source);
+            spoil(&entry_dir(&cache, &key), &outside);
+            let refused = untrusted(cache.try_claim(Kind::Seeded, &key, None).map(|_| ()));
+            assert!(refused.contains(why), "{why}: {refused}");
+        }
+        assert_eq!(std::fs::read(&outside).unwrap(), b"not the cache's");
+        if root() {
+            let key = key(9);
+            fill(&cache, &key, &source);
+            let file = entry_dir(&cache, &key).join("data/global/pg_control");
+            std::os::unix::fs::chown(&file, Some(NOBODY), Some(NOBODY)).unwrap();
+            let refused = untrusted(cache.try_claim(Kind::Seeded, &key, None).map(|_| ()));
+            assert!(
+                refused.contains("is owned by uid 65534, not by you (0)"),
+                "{refused}"
+            );
+            assert!(refused.contains(&file.display().to_string()), "{refused}");
+        }
+    }
+
+    #[test]
+    fn a_partial_copy_that_is_a_link_is_removed_as_a_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path().join("cache"), Some(1 << 30)).unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::write(outside.join("precious"), b"kept").unwrap();
+        std::fs::create_dir_all(cache.root().join("seeded")).unwrap();
+        let partial = cache
+            .root()
+            .join("seeded")
+            .join(format!("{}.partial", key(1).hex()));
+        std::os::unix::fs::symlink(&outside, &partial).unwrap();
+        fill(&cache, &key(1), &sample(dir.path()));
+        assert_eq!(std::fs::read(outside.join("precious")).unwrap(), b"kept");
+        assert!(found(&cache, &key(1)).is_some());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::io::{Read, Write};
 
-use super::{BUFFER, CHUNK, CacheResult, DATA_DIR, Entry};
+use super::{BUFFER, CHUNK, CacheError, CacheResult, DATA_DIR, Entry};
 
 /// A tar block: headers and the padding after each file's data.
 const BLOCK: u64 = 512;
@@ -29,12 +29,13 @@ impl Entry {
     }
 
     /// Writes the entry's data to `out` as a tar archive: its directories (mode 0700)
-    /// and files (their stored modes), paths relative to the data directory. A file
+    /// and files (mode 0600), paths relative to the data directory. A file
     /// whose size or any of whose pieces differs from what was stored stops the
     /// archive short with an error: the reader never gets a whole archive of it.
     pub fn write_tar(&self, out: &mut impl Write) -> CacheResult<()> {
         let source = self.directory.join(DATA_DIR);
-        let failed = |error: std::io::Error| format!("writing the archive: {error}");
+        let failed =
+            |error: std::io::Error| CacheError::Failed(format!("writing the archive: {error}"));
         for directory in &self.manifest.directories {
             let header = header(
                 &format!("{directory}/"),
@@ -47,20 +48,26 @@ impl Entry {
         let mut buffer = vec![0u8; BUFFER];
         for file in &self.manifest.files {
             let path = source.join(&file.path);
-            let mut input = std::fs::File::open(&path)
-                .map_err(|error| format!("opening {}: {error}", path.display()))?;
+            let mut input = {
+                use std::os::unix::fs::OpenOptionsExt;
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(nix::libc::O_NOFOLLOW)
+                    .open(&path)
+                    .map_err(|error| format!("opening {}: {error}", path.display()))?
+            };
             let size = input
                 .metadata()
                 .map_err(|error| format!("reading {}: {error}", path.display()))?
                 .len();
             if size != file.bytes {
-                return Err(format!(
+                return Err(CacheError::Failed(format!(
                     "{} is {size} bytes, not the {} stored",
                     path.display(),
                     file.bytes
-                ));
+                )));
             }
-            let header = header(&file.path, tar::EntryType::Regular, file.mode, file.bytes)?;
+            let header = header(&file.path, tar::EntryType::Regular, 0o600, file.bytes)?;
             out.write_all(header.as_bytes()).map_err(failed)?;
             for (index, stored) in file.chunks.iter().enumerate() {
                 let start = index as u64 * CHUNK;
@@ -78,12 +85,12 @@ impl Entry {
                     left -= piece.len();
                 }
                 if hasher.finalize().to_hex().as_str() != stored {
-                    return Err(format!(
+                    return Err(CacheError::Failed(format!(
                         "{} differs from what was stored (bytes {} to {})",
                         path.display(),
                         start,
                         start + CHUNK
-                    ));
+                    )));
                 }
             }
             let padding = (BLOCK - file.bytes % BLOCK) % BLOCK;
@@ -96,9 +103,9 @@ impl Entry {
 
 fn check_path(path: &str) -> CacheResult<()> {
     if path.len() >= LONGEST_PATH {
-        return Err(format!(
+        return Err(CacheError::Failed(format!(
             "{path} is too long a path for the archive ({LONGEST_PATH} bytes at most)"
-        ));
+        )));
     }
     Ok(())
 }

@@ -6,7 +6,7 @@
 use std::sync::OnceLock;
 
 use super::{PreparedDatabase, RunOptions, TargetRow};
-use crate::cache::{Entry, Filled, Key, Kind};
+use crate::cache::{Cache, Claim, Entry, Filled, Filler, Key, Kind};
 use crate::error::{Error, Result};
 use crate::input::Scenario;
 use crate::outcome::{CacheStatus, DataCache, Phase, SizeCheck, TableFacts};
@@ -94,10 +94,53 @@ struct Meta {
 }
 
 impl PreparedDatabase {
-    /// Stores the cluster this freshly seeded database is in, unless another scratch
-    /// database shares the server (the server stops for the copy). The connections
-    /// are closed for the copy and opened again after it.
-    pub(super) async fn store(&mut self, server: &Server, key: &Key) -> Result<DataCache> {
+    /// The database under `key` from the cache, or the key held alone for this run to
+    /// seed and store. While another run holds the key (it is seeding the same data),
+    /// this one waits, saying so, and then takes what that run stored. An entry that
+    /// proves unusable when restored is replaced: the key is held to seed afresh, and
+    /// the holder says why.
+    pub(super) async fn claim(
+        server: &Server,
+        cache: &Cache,
+        scenarios: &[&Scenario],
+        options: &RunOptions,
+        key: &Key,
+    ) -> Result<std::result::Result<PreparedDatabase, Filler>> {
+        let waiting = || {
+            options.progress.note(&format!(
+                "cache: waiting for another run that is seeding the same data (key {})",
+                key.hex()
+            ))
+        };
+        let entry = match cache.claim(Kind::Seeded, key, waiting).await? {
+            Claim::Found(entry) => entry,
+            Claim::Empty(filler) => {
+                if let Some(why) = filler.replacing() {
+                    crate::say!("cache: {why}");
+                }
+                return Ok(Err(filler));
+            }
+        };
+        match Self::restore(server, scenarios, options, (entry, key)).await? {
+            Ok(prepared) => Ok(Ok(prepared)),
+            Err(reason) => {
+                crate::say!("cache: not using entry {}: {reason}", key.hex());
+                Ok(Err(cache
+                    .claim_to_replace(Kind::Seeded, key, &reason)
+                    .await?))
+            }
+        }
+    }
+
+    /// Stores the cluster this freshly seeded database is in under the key `filler`
+    /// holds, unless another scratch database shares the server (the server stops for
+    /// the copy). The connections are closed for the copy and opened again after it.
+    pub(super) async fn store(
+        &mut self,
+        server: &Server,
+        filler: Filler,
+        key: &Key,
+    ) -> Result<DataCache> {
         let name = self
             .scratch
             .as_ref()
@@ -122,7 +165,7 @@ impl PreparedDatabase {
         let lanes = self.clients.len();
         self.clients.clear();
         let phase = self.progress.phase("cache: store");
-        let saved = server.save_data(key, meta).await?;
+        let saved = server.save_data(filler, meta).await?;
         self.phases.push(phase.finish());
         if let Some(scratch) = self.scratch.as_mut() {
             scratch.relock().await?;
@@ -131,7 +174,7 @@ impl PreparedDatabase {
             }
         }
         Ok(match saved {
-            Ok(Filled::Stored { .. }) | Ok(Filled::AlreadyThere) => DataCache {
+            Ok(Filled::Stored { .. }) => DataCache {
                 status: CacheStatus::Stored,
                 key: Some(key.hex()),
                 note: None,
@@ -142,8 +185,8 @@ impl PreparedDatabase {
 
     /// Prepares `scenarios` on the cached cluster `entry` holds, put under `server` in
     /// place of its own: nothing is seeded. The inner error says why the entry could not
-    /// be used (another scratch database on the server, a corrupt entry, which is
-    /// removed); the caller then seeds afresh.
+    /// be used (another scratch database on the server, a corrupt entry, a cluster the
+    /// server does not start on or that lacks a file); the caller then seeds afresh.
     pub(super) async fn restore(
         server: &Server,
         scenarios: &[&Scenario],
@@ -167,9 +210,6 @@ impl PreparedDatabase {
         };
         let phase = options.progress.phase("restore from cache");
         if let Err(reason) = server.load_data(entry).await? {
-            if let Ok(cache) = server.data_cache() {
-                cache.discard(Kind::Seeded, key);
-            }
             return Ok(Err(format!(
                 "the entry was unusable and is removed: {reason}"
             )));

@@ -21,7 +21,7 @@ use tokio_postgres::Config;
 
 use super::Resources;
 use super::sweep::Leftover;
-use crate::cache::{Cache, Entry, Filled, Key};
+use crate::cache::{Cache, Entry, Filled, Filler};
 use crate::error::Result;
 use crate::outcome::Backend;
 
@@ -74,24 +74,25 @@ pub(super) trait Running: Send + Sync {
     /// cached.
     fn cache_identity(&self) -> std::result::Result<String, String>;
 
-    /// Copies the server's whole cluster into `cache` under `key` with `meta`: the
-    /// server stops for the copy and starts again, reachable through `admin`. The outer
-    /// error is the server's (it did not come back); the inner one says why nothing
-    /// was stored.
+    /// Copies the server's whole cluster into `cache` under the key `filler` holds,
+    /// with `meta`: the server stops for the copy and starts again, reachable through
+    /// `admin`. The outer error is the server's (it did not come back) or a cache
+    /// another user could have written; the inner one says why nothing was stored.
     async fn save_cluster(
         &self,
         _cache: &Cache,
-        _key: &Key,
+        _filler: Filler,
         _meta: serde_json::Value,
         _admin: &Config,
     ) -> Result<std::result::Result<Filled, String>> {
         Ok(Err("no data directory here".into()))
     }
 
-    /// Puts a copy of `entry`'s cluster in place of the server's own and starts the
-    /// server on it, reachable through `cached_admin` (the entry's password). When the
-    /// copy fails the server starts again on its own data, reachable through `admin`,
-    /// and the inner error says why.
+    /// Puts a copy of `entry`'s cluster in place of the server's own, keeping its own
+    /// aside, and starts the server on it, reachable through `cached_admin` (the
+    /// entry's password) and running with the server's own configuration. When the
+    /// copy fails or the server does not start on it, the server runs on its own
+    /// cluster again, reachable through `admin`, and the inner error says why.
     async fn load_cluster(
         &self,
         _entry: Entry,
@@ -99,6 +100,13 @@ pub(super) trait Running: Send + Sync {
         _admin: &Config,
     ) -> Result<std::result::Result<(), String>> {
         Ok(Err("no data directory here".into()))
+    }
+
+    /// After a [`Running::load_cluster`] that worked: with `keep_cached`, the server's
+    /// own cluster, kept aside, goes; without it (the copy proved unusable), the
+    /// server goes back to its own cluster, reachable through `admin`.
+    async fn settle_cluster(&self, _keep_cached: bool, _admin: &Config) -> Result<()> {
+        Ok(())
     }
 }
 

@@ -280,12 +280,16 @@ impl Server {
         };
         match options.backend {
             BackendChoice::Docker => {
-                let swept = sweep::orphans(&[Box::new(docker::Containers) as Box<dyn Place>]).await;
+                let mut places: Vec<Box<dyn Place>> = vec![Box::new(docker::Containers)];
+                places.extend(cache_copies(options));
+                let swept = sweep::orphans(&places).await;
                 let started = docker::start(&options.image_for(), registry).await?;
                 Ok(swept_then(started, swept))
             }
             BackendChoice::Local => {
-                let swept = sweep::orphans(&[Box::new(local::Directories) as Box<dyn Place>]).await;
+                let mut places: Vec<Box<dyn Place>> = vec![Box::new(local::Directories)];
+                places.extend(cache_copies(options));
+                let swept = sweep::orphans(&places).await;
                 let started = local::start(registry, options.cache.as_ref(), options.pg).await?;
                 Ok(swept_then(started, swept))
             }
@@ -321,6 +325,7 @@ impl Server {
         let registry = &options.registry;
         let docker_reason = docker::availability(&options.image_for()).await.err();
         let mut places: Vec<Box<dyn Place>> = vec![Box::new(local::Directories)];
+        places.extend(cache_copies(options));
         if docker_reason.is_none() {
             places.insert(0, Box::new(docker::Containers));
         }
@@ -415,13 +420,20 @@ impl Server {
 }
 
 /// Where every backend's leftovers may be, for `plancheck clean`: the Docker engine's
-/// containers, local server directories, and with `server`, the scratch databases on
-/// that server.
-pub fn all_places(server: Option<Config>) -> Vec<Box<dyn Place>> {
+/// containers, local server directories, with `server`, the scratch databases on
+/// that server, and with `cache`, the partial copies in the cache.
+pub fn all_places(server: Option<Config>, cache: Option<Cache>) -> Vec<Box<dyn Place>> {
     let mut places: Vec<Box<dyn Place>> =
         vec![Box::new(docker::Containers), Box::new(local::Directories)];
     places.extend(server.map(|server| Box::new(scratch::Databases(server)) as Box<dyn Place>));
+    places.extend(cache.map(|cache| Box::new(cached::CacheCopies(cache)) as Box<dyn Place>));
     places
+}
+
+/// The cache's partial copies a dead run left, swept before a run that uses the cache.
+fn cache_copies(options: &ProvisionOptions) -> Option<Box<dyn Place>> {
+    let cache = options.cache.clone()?;
+    Some(Box::new(cached::CacheCopies(cache)))
 }
 
 /// What the server says it runs.

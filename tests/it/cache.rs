@@ -1,9 +1,11 @@
 //! The seeded-data cache on real local servers: a second preparation with the same
 //! inputs takes its data from the cache (the same rows, the same targets); each input
 //! changed in turn misses (the server build from the CLI, whose environment names
-//! another binaries directory); a corrupt, half-written or foreign entry is rebuilt and
-//! never used; two runs filling one key at once store it once; the CLI's `--no-cache`
-//! and `clean --cache`.
+//! another binaries directory); a corrupt, half-written, foreign or forged entry, or
+//! one missing a relation file, is rebuilt and never used, saying why; a cache another
+//! user could have written is refused; two runs needing one key at once seed it once;
+//! interrupts and a full disk leave no partial copy and no server directory; the CLI's
+//! `--no-cache`, `clean` and `clean --cache`.
 
 use std::path::{Path, PathBuf};
 
@@ -35,9 +37,15 @@ struct Prepared {
 }
 
 async fn prepare(server: &Server, scenario: &Scenario, options: &RunOptions) -> Prepared {
-    let prepared = PreparedDatabase::create(server, &[scenario], options)
-        .await
-        .unwrap();
+    try_prepare(server, scenario, options).await.unwrap()
+}
+
+async fn try_prepare(
+    server: &Server,
+    scenario: &Scenario,
+    options: &RunOptions,
+) -> plancheck::error::Result<Prepared> {
+    let prepared = PreparedDatabase::create(server, &[scenario], options).await?;
     let mut rows = String::new();
     for table in ["organizations", "projects", "workflows", "workflow_runs"] {
         let digest: String = prepared
@@ -63,11 +71,11 @@ async fn prepare(server: &Server, scenario: &Scenario, options: &RunOptions) -> 
         .clone()
         .expect("the run says what the cache did");
     prepared.discard().await.unwrap();
-    Prepared {
+    Ok(Prepared {
         cache,
         rows,
         target,
-    }
+    })
 }
 
 /// A copy of `tests/data` and `fixtures` under a temporary directory, so that a test
@@ -274,19 +282,26 @@ async fn a_corrupt_half_written_or_foreign_entry_is_rebuilt_never_used() {
     assert_eq!(refilled.rows, seeded.rows);
 
     // An entry written for another server (or by another entry format) under the same
-    // name: its own description says so, and it is not served.
-    for (pointer, value) in [
-        ("/format", serde_json::json!(99)),
+    // name, or a manifest that is not one: its own description says so, it is not
+    // served, and the report says why it was seeded afresh.
+    for (pointer, value, why) in [
+        ("/format", serde_json::json!(99), "format 99"),
         (
             "/key/parts/4/1",
             serde_json::json!("PostgreSQL 13.0 (elsewhere)"),
+            "built from other inputs",
         ),
+        ("", serde_json::json!("garbage"), "unreadable"),
     ] {
         let manifest_path = seeded_entry(&cache).join("entry.json");
         let mut manifest: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
         *manifest.pointer_mut(pointer).expect(pointer) = value;
-        std::fs::write(&manifest_path, manifest.to_string()).unwrap();
+        let text = match manifest.as_str() {
+            Some(garbage) => garbage.to_owned(),
+            None => manifest.to_string(),
+        };
+        std::fs::write(&manifest_path, text).unwrap();
         let prepared = prepare(&server, &scenario, &options).await;
         assert_eq!(
             prepared.cache.status,
@@ -294,13 +309,24 @@ async fn a_corrupt_half_written_or_foreign_entry_is_rebuilt_never_used() {
             "{pointer}: {:?}",
             prepared.cache
         );
+        assert!(
+            prepared
+                .cache
+                .note
+                .as_deref()
+                .is_some_and(|note| note.contains(why)),
+            "{pointer}: the note says {why:?}: {:?}",
+            prepared.cache
+        );
         assert_eq!(prepared.rows, seeded.rows);
     }
     server.stop().await.unwrap();
 }
 
+/// Two runs that need the same data at once seed it once: the second waits for the
+/// first's lock on the key and then takes what the first stored.
 #[tokio::test(flavor = "multi_thread")]
-async fn two_runs_filling_one_key_at_once_store_it_once() {
+async fn two_runs_filling_one_key_at_once_seed_once_and_the_second_hits() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     let (first, second) = tokio::join!(cached_server(&cache), cached_server(&cache));
@@ -311,31 +337,18 @@ async fn two_runs_filling_one_key_at_once_store_it_once() {
         prepare(&second, &scenario, &options)
     );
     assert_eq!(a.rows, b.rows);
-    // Each seeded and stored (or found its twin stored first); one entry stands.
-    for prepared in [&a, &b] {
-        assert_eq!(
-            prepared.cache.status,
-            CacheStatus::Stored,
-            "{:?}",
-            prepared.cache
-        );
-    }
+    assert_eq!(a.target, b.target);
+    let mut statuses = [a.cache.status, b.cache.status];
+    statuses.sort_by_key(|status| format!("{status:?}"));
+    assert_eq!(
+        statuses,
+        [CacheStatus::Hit, CacheStatus::Stored],
+        "{:?} {:?}",
+        a.cache,
+        b.cache
+    );
     seeded_entry(&cache);
-    let partials = std::fs::read_dir(cache.join("seeded"))
-        .unwrap()
-        .filter(|entry| {
-            entry
-                .as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .ends_with(".partial")
-        })
-        .count();
-    assert_eq!(partials, 0);
-    let hit = prepare(&first, &scenario, &options).await;
-    assert_eq!(hit.cache.status, CacheStatus::Hit);
-    assert_eq!(hit.rows, a.rows);
+    assert_eq!(partial_copies(&cache), Vec::<PathBuf>::new());
     first.stop().await.unwrap();
     second.stop().await.unwrap();
 }
@@ -485,6 +498,31 @@ async fn a_container_s_cluster_is_cached_and_comes_back_with_the_same_rows() {
         rebuilt.cache
     );
     assert_eq!(rebuilt.rows, seeded.rows);
+
+    // A cluster the server starts on but that lacks a relation file is swapped out
+    // again: the container goes back to its own cluster and seeds afresh.
+    let relative = remove_largest_relation_file(&seeded_entry(&cache));
+    let reseeded = prepare(&server, &scenario, &options).await;
+    assert_eq!(
+        reseeded.cache.status,
+        CacheStatus::Stored,
+        "{:?}",
+        reseeded.cache
+    );
+    assert!(
+        reseeded
+            .cache
+            .note
+            .as_deref()
+            .is_some_and(|note| note.contains(&relative)),
+        "{:?}",
+        reseeded.cache
+    );
+    assert_eq!(reseeded.rows, seeded.rows);
+    assert_eq!(
+        prepare(&server, &scenario, &options).await.cache.status,
+        CacheStatus::Hit
+    );
     server.stop().await.unwrap();
 
     // The local backend's server build is another: its entry is its own.
@@ -502,4 +540,467 @@ async fn a_container_s_cluster_is_cached_and_comes_back_with_the_same_rows() {
         "the same seed gives the same rows"
     );
     local.stop().await.unwrap();
+}
+
+/// Whether this test runs as root, which staging another user's files needs; says so
+/// on stdout when it does not.
+fn as_root(what: &str) -> bool {
+    let root = nix::unistd::Uid::effective().is_root();
+    if !root {
+        println!("CACHE TRUST TEST NOT RUN: {what} needs root to stage another user's files");
+    }
+    root
+}
+
+/// The uid of `nobody`, the other user the attacks are staged as.
+const NOBODY: u32 = 65534;
+
+fn chown_tree(path: &Path, uid: u32) {
+    let status = std::process::Command::new("chown")
+        .args(["-R", &format!("{uid}:{uid}")])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A scenario run on the local backend with the cache at `cache`, reports to `out`.
+fn cached_run(cache: &Path, out: &Path) -> std::process::Output {
+    plancheck()
+        .env("PLANCHECK_CACHE_DIR", cache)
+        .env_remove("PLANCHECK_NO_CACHE")
+        .args(["scenario", "tests/data/scenarios/sparse-small.toml"])
+        .args(["--scale", "5000", "--no-progress", "--out"])
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
+fn assert_refused(output: &std::process::Output, path: &Path, why: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&path.display().to_string()) && stderr.contains(why),
+        "the refusal names {} and says {why:?}: {stderr}",
+        path.display()
+    );
+    assert!(stderr.contains("refusing to use it"), "{stderr}");
+}
+
+/// A cache another user owns or may write is never used: a directory owned by
+/// `nobody`, one inside a world-writable directory without the sticky bit, and an
+/// entry file of `nobody`'s in a cache of one's own are each refused with exit code 2,
+/// naming the path and why.
+#[test]
+fn a_cache_another_user_owns_or_may_write_is_refused_with_exit_2() {
+    if !as_root("refusing a cache of nobody's") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let theirs = dir.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    chown_tree(&theirs, NOBODY);
+    let refused = cached_run(&theirs, &dir.path().join("out-theirs"));
+    assert_refused(&refused, &theirs, "owned by uid 65534, not by you (0)");
+
+    let open = dir.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    chmod(&open, 0o777);
+    let inside = open.join("cache");
+    let refused = cached_run(&inside, &dir.path().join("out-open"));
+    assert_refused(&refused, &open, "writable by others");
+
+    let mine = dir.path().join("mine");
+    let stored = cached_run(&mine, &dir.path().join("out-stored"));
+    assert!(stored.status.code().is_some_and(|code| code < 2));
+    let file = largest_file(&seeded_entry(&mine).join("data/base"));
+    chown_tree(&file, NOBODY);
+    let refused = cached_run(&mine, &dir.path().join("out-entry"));
+    assert_refused(&refused, &file, "owned by uid 65534");
+}
+
+/// The entry's manifest as JSON.
+fn manifest_of(entry: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(entry.join("entry.json")).unwrap()).unwrap()
+}
+
+/// Lists `path` in the entry's manifest as holding `content`, hashed as plancheck
+/// hashes (one piece: the contents here are small), in place of what it listed there.
+fn list_in_manifest(entry: &Path, path: &str, content: &[u8]) {
+    let mut manifest = manifest_of(entry);
+    let files = manifest["files"].as_array_mut().unwrap();
+    let mut sum = files[0].clone();
+    files.retain(|file| file["path"] != path);
+    sum["path"] = serde_json::json!(path);
+    sum["bytes"] = serde_json::json!(content.len());
+    sum["chunks"] = match content.is_empty() {
+        true => serde_json::json!([]),
+        false => serde_json::json!([blake3::hash(content).to_hex().to_string()]),
+    };
+    files.push(sum);
+    std::fs::write(entry.join("entry.json"), manifest.to_string()).unwrap();
+}
+
+/// A forged entry: a manifest path with `../` aimed at a file outside the cache, and a
+/// `recovery.signal` with a `restore_command` in the entry's `postgresql.conf`. Neither
+/// is ever restored: the victim file is untouched, the command never runs, and the data
+/// is seeded afresh with a note saying why.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forged_entry_never_writes_outside_its_server_nor_runs_a_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let server = cached_server(&cache).await;
+    let scenario = crate::support::test_scenario("sparse-small");
+    let options = small_options();
+    let seeded = prepare(&server, &scenario, &options).await;
+    assert_eq!(seeded.cache.status, CacheStatus::Stored);
+    let entry = seeded_entry(&cache);
+
+    // The victim sits beside the server's directory; a path climbing out of the copy's
+    // destination (`<server>/data-from-cache`) reaches it.
+    let victim_dir = tempfile::tempdir().unwrap();
+    let victim = victim_dir.path().join("victim");
+    std::fs::write(&victim, b"precious\n").unwrap();
+    let server_dir = server.resources().directory.unwrap();
+    assert_eq!(server_dir.parent(), victim_dir.path().parent());
+    let climbing = format!(
+        "../../{}/victim",
+        victim_dir.path().file_name().unwrap().to_string_lossy()
+    );
+    let payload = b"overwritten by a forged cache entry\n";
+    // Where the copy reads that path from, below the entry's data directory.
+    let source = entry
+        .join("data")
+        .join("../..")
+        .join(victim_dir.path().file_name().unwrap());
+    std::fs::create_dir_all(&source).unwrap();
+    std::fs::write(source.join("victim"), payload).unwrap();
+    list_in_manifest(&entry, &climbing, payload);
+
+    // Archive recovery runs `restore_command` as the server's user.
+    let marker_dir = tempfile::tempdir().unwrap();
+    chmod(marker_dir.path(), 0o777);
+    let marker = marker_dir.path().join("ran");
+    let mut conf = std::fs::read(entry.join("data/postgresql.conf")).unwrap_or_default();
+    conf.extend_from_slice(
+        format!("\nrestore_command = 'touch {}'\n", marker.display()).as_bytes(),
+    );
+    std::fs::write(entry.join("data/postgresql.conf"), &conf).unwrap();
+    list_in_manifest(&entry, "postgresql.conf", &conf);
+    std::fs::write(entry.join("data/recovery.signal"), b"").unwrap();
+    list_in_manifest(&entry, "recovery.signal", b"");
+
+    let again = try_prepare(&server, &scenario, &options).await;
+    assert_eq!(
+        String::from_utf8_lossy(&std::fs::read(&victim).unwrap()),
+        "precious\n"
+    );
+    assert!(!marker.exists(), "the entry's restore_command ran");
+    let again = again.unwrap();
+    assert_eq!(again.cache.status, CacheStatus::Stored, "{:?}", again.cache);
+    assert!(
+        again
+            .cache
+            .note
+            .as_deref()
+            .is_some_and(|note| note.contains("unusable")),
+        "{:?}",
+        again.cache
+    );
+    assert_eq!(again.rows, seeded.rows);
+    std::fs::remove_dir_all(&source).unwrap();
+    // What is stored now holds no configuration and no recovery signal.
+    let stored = manifest_of(&seeded_entry(&cache));
+    for file in stored["files"].as_array().unwrap() {
+        let path = file["path"].as_str().unwrap();
+        assert!(
+            ![
+                "postgresql.conf",
+                "postgresql.auto.conf",
+                "pg_hba.conf",
+                "pg_ident.conf"
+            ]
+            .contains(&path)
+                && !path.ends_with(".signal"),
+            "the entry holds {path}"
+        );
+    }
+    server.stop().await.unwrap();
+}
+
+/// Removes the entry's largest relation file from its data and its manifest alike, so
+/// that the entry looks whole; returns the file's path in the data directory.
+fn remove_largest_relation_file(entry: &Path) -> String {
+    let file = largest_file(&entry.join("data/base"));
+    let relative = file
+        .strip_prefix(entry.join("data"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    std::fs::remove_file(&file).unwrap();
+    let mut manifest = manifest_of(entry);
+    let files = manifest["files"].as_array_mut().unwrap();
+    let index = files
+        .iter()
+        .position(|sum| sum["path"] == relative.as_str())
+        .unwrap();
+    let bytes = files.remove(index)["bytes"].as_u64().unwrap();
+    manifest["bytes"] = serde_json::json!(manifest["bytes"].as_u64().unwrap() - bytes);
+    std::fs::write(entry.join("entry.json"), manifest.to_string()).unwrap();
+    relative
+}
+
+/// An entry whose data and manifest both lack a relation file the catalog needs looks
+/// whole; the server then cannot read the table. It is found before use, discarded,
+/// seeded afresh and stored whole, so the next run is a hit.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_entry_missing_a_relation_file_is_discarded_and_seeded_afresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let server = cached_server(&cache).await;
+    let scenario = crate::support::test_scenario("sparse-small");
+    let options = small_options();
+    let seeded = prepare(&server, &scenario, &options).await;
+    assert_eq!(seeded.cache.status, CacheStatus::Stored);
+    let relative = remove_largest_relation_file(&seeded_entry(&cache));
+    let rebuilt = prepare(&server, &scenario, &options).await;
+    assert_eq!(
+        rebuilt.cache.status,
+        CacheStatus::Stored,
+        "{:?}",
+        rebuilt.cache
+    );
+    assert!(
+        rebuilt
+            .cache
+            .note
+            .as_deref()
+            .is_some_and(|note| note.contains(&relative)),
+        "the note names the missing file {relative}: {:?}",
+        rebuilt.cache
+    );
+    assert_eq!(rebuilt.rows, seeded.rows);
+    let hit = prepare(&server, &scenario, &options).await;
+    assert_eq!(hit.cache.status, CacheStatus::Hit, "{:?}", hit.cache);
+    server.stop().await.unwrap();
+}
+
+/// The `.partial` copies under a cache directory.
+fn partial_copies(cache: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for kind in ["seeded", "initdb"] {
+        for item in std::fs::read_dir(cache.join(kind)).into_iter().flatten() {
+            let path = item.unwrap().path();
+            if path.to_string_lossy().ends_with(".partial") {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// A store that runs out of room on the cache's filesystem part way (here out of
+/// inodes, which the room check before it cannot see) fails and leaves no partial copy.
+#[test]
+fn a_store_that_fills_the_disk_leaves_no_partial_copy() {
+    if !as_root("mounting a small filesystem") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mount = dir.path().join("small");
+    std::fs::create_dir(&mount).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=64m,nr_inodes=40",
+            "plancheck-cache-test",
+        ])
+        .arg(&mount)
+        .status()
+        .unwrap();
+    assert!(mounted.success());
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&mount);
+    let source = dir.path().join("source");
+    std::fs::create_dir_all(source.join("base/1")).unwrap();
+    for file in 0..60 {
+        std::fs::write(source.join(format!("base/1/{file}")), vec![1u8; 8192]).unwrap();
+    }
+    let cache = Cache::open(mount.join("cache"), Some(32 << 20)).unwrap();
+    let key = plancheck::cache::Key::new().part("seed", 1);
+    let claim = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(cache.claim(plancheck::cache::Kind::Seeded, &key, || {}))
+        .unwrap();
+    let plancheck::cache::Claim::Empty(filler) = claim else {
+        panic!("the cache is empty")
+    };
+    let filled = cache.fill(
+        filler,
+        serde_json::Value::Null,
+        &source,
+        &plancheck::cache::Cancel::new(),
+    );
+    assert!(filled.is_err(), "{filled:?}");
+    assert_eq!(partial_copies(&mount.join("cache")), Vec::<PathBuf>::new());
+}
+
+/// Starts the CLI on the local backend with the cache at `cache`; stderr to `log`.
+fn spawn_cached_cli(cache: &Path, out: &Path, log: &Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_plancheck"))
+        .current_dir(repo_path(""))
+        .env("PLANCHECK_CACHE_DIR", cache)
+        .env("PLANCHECK_BACKEND", "local")
+        .env("NO_COLOR", "1")
+        .env_remove("PLANCHECK_NO_CACHE")
+        .env_remove("PLANCHECK_DATABASE_URL")
+        .args(["scenario", "tests/data/scenarios/sparse-small.toml"])
+        .args(["--scale", "20000", "--out"])
+        .arg(out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+/// The local server directories plancheck process `pid` made.
+fn server_directories_of(pid: u32) -> Vec<PathBuf> {
+    let prefix = format!("plancheck-pg-{pid}-");
+    std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(|item| item.ok())
+        .filter(|item| item.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|item| item.path())
+        .collect()
+}
+
+/// Sends SIGINT to `child` once `now` holds (looked at every 2 ms), and requires that
+/// the run ends as interrupted and leaves no server directory and no partial copy.
+fn interrupt_when(
+    mut child: std::process::Child,
+    cache: &Path,
+    log: &Path,
+    now: impl Fn(u32) -> bool,
+) {
+    use nix::sys::signal::{Signal, kill};
+    let pid = child.id();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !now(pid) {
+        assert!(
+            std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none(),
+            "the run never reached the moment: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGINT).unwrap();
+    let status = child.wait().unwrap();
+    let stderr = std::fs::read_to_string(log).unwrap_or_default();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert_eq!(
+        server_directories_of(pid),
+        Vec::<PathBuf>::new(),
+        "{stderr}"
+    );
+    assert_eq!(partial_copies(cache), Vec::<PathBuf>::new(), "{stderr}");
+}
+
+/// SIGINT while the seeded cluster is being copied into the cache leaves no partial
+/// copy, and no entry.
+#[test]
+fn an_interrupt_during_the_store_leaves_no_partial_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let log = dir.path().join("stderr.log");
+    let seeded = cache.join("seeded");
+    let child = spawn_cached_cli(&cache, &dir.path().join("out"), &log);
+    interrupt_when(child, &cache, &log, |_| {
+        partial_copies(&cache)
+            .iter()
+            .any(|partial| partial.parent() == Some(seeded.as_path()))
+    });
+    assert!(
+        std::fs::read_dir(&seeded).unwrap().all(|item| item
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".lock")),
+        "no entry was stored"
+    );
+}
+
+/// SIGINT while a cached cluster is being copied under the server leaves no server
+/// directory, half-restored or not.
+#[test]
+fn an_interrupt_during_the_restore_leaves_no_server_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let log = dir.path().join("stderr.log");
+    let stored = spawn_cached_cli(&cache, &dir.path().join("out-stored"), &log)
+        .wait()
+        .unwrap();
+    assert!(stored.code().is_some_and(|code| code < 2));
+    seeded_entry(&cache);
+    let child = spawn_cached_cli(&cache, &dir.path().join("out"), &log);
+    // As the phase starts, the server is being stopped for the copy.
+    interrupt_when(child, &cache, &log, |_| {
+        std::fs::read_to_string(&log).is_ok_and(|said| said.contains("restore from cache"))
+    });
+}
+
+/// A partial copy no run is writing is a leftover `plancheck clean` lists and removes
+/// with `--yes`; one whose writer holds its lock stays, unlisted.
+#[test]
+fn plancheck_clean_lists_and_removes_stale_partial_copies_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    Cache::open(cache.clone(), None).unwrap();
+    let seeded = cache.join("seeded");
+    std::fs::create_dir_all(&seeded).unwrap();
+    let stale = seeded.join(format!("{}.partial", "a".repeat(32)));
+    let busy = seeded.join(format!("{}.partial", "b".repeat(32)));
+    for partial in [&stale, &busy] {
+        std::fs::create_dir_all(partial.join("data/base")).unwrap();
+        std::fs::write(partial.join("data/base/1"), vec![0u8; 4096]).unwrap();
+    }
+    std::fs::write(seeded.join(format!("{}.lock", "a".repeat(32))), b"").unwrap();
+    let busy_lock = seeded.join(format!("{}.lock", "b".repeat(32)));
+    std::fs::write(&busy_lock, b"").unwrap();
+    let mut writer = std::process::Command::new("flock")
+        .arg(&busy_lock)
+        .args(["sleep", "60"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+
+    let listed = plancheck()
+        .env("PLANCHECK_CACHE_DIR", &cache)
+        .arg("clean")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&listed.stdout);
+    assert!(stdout.contains(&stale.display().to_string()), "{stdout}");
+    assert!(!stdout.contains(&busy.display().to_string()), "{stdout}");
+    assert!(stale.exists(), "listing removes nothing");
+    plancheck()
+        .env("PLANCHECK_CACHE_DIR", &cache)
+        .args(["clean", "--yes"])
+        .output()
+        .unwrap();
+    assert!(!stale.exists());
+    assert!(busy.exists(), "a copy being written stays");
+    let _ = writer.kill();
+    let _ = writer.wait();
 }

@@ -7,8 +7,6 @@
 //! `docker exec`, and the cluster travels as a tar stream on the exec's output (out)
 //! or input (in). The engine may be remote: nothing here touches the engine's files.
 
-use std::path::Path;
-
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -24,6 +22,26 @@ pub(crate) const PGDATA: &str = "/dev/shm/pgdata";
 
 /// Where a cached cluster is unpacked before it replaces the container's own.
 const INCOMING: &str = "/dev/shm/pgdata-from-cache";
+
+/// Where the container's own cluster waits while the server runs on a cached one not
+/// yet proved.
+const PREVIOUS: &str = "/dev/shm/pgdata-previous";
+
+/// Puts the unpacked cached cluster in place of the container's own, which is kept
+/// aside, with the container's own configuration: a cached cluster never brings one
+/// (`postmaster.opts` is how [`START`] starts the server again).
+const SWAP_IN: &str = r#"set -e
+for file in postgresql.conf postgresql.auto.conf pg_hba.conf pg_ident.conf postmaster.opts; do
+  if [ -e "$PGDATA/$file" ]; then cp -p "$PGDATA/$file" /dev/shm/pgdata-from-cache/; fi
+done
+rm -rf /dev/shm/pgdata-previous
+mv "$PGDATA" /dev/shm/pgdata-previous
+mv /dev/shm/pgdata-from-cache "$PGDATA""#;
+
+/// Puts the container's own cluster, kept aside, back in place.
+const PUT_BACK: &str = r#"set -e
+rm -rf "$PGDATA"
+mv /dev/shm/pgdata-previous "$PGDATA""#;
 
 /// Present while plancheck has stopped the server on purpose: the supervisor then
 /// waits instead of ending the container.
@@ -71,14 +89,8 @@ impl DockerServer {
         (!self.image_id.is_empty()).then_some(self.image_id.as_str())
     }
 
-    /// Stops the server (a fast shutdown: the cluster on disk is then complete), runs
-    /// `between`, and starts the server again, opening this run's session on it anew
-    /// over `admin(&result)`.
-    async fn restart_around<T>(
-        &self,
-        between: impl AsyncFnOnce() -> T,
-        admin: impl FnOnce(&T) -> tokio_postgres::Config,
-    ) -> Result<T> {
+    /// Stops the server (a fast shutdown: the cluster on disk is then complete).
+    async fn stop_server(&self) -> Result<()> {
         self.keeper.lock().expect("not poisoned").take();
         self.control(&format!(
             "touch {RESTARTING} && pg_ctl stop -w -t 120 -m fast -D \"$PGDATA\" >/dev/null"
@@ -86,32 +98,50 @@ impl DockerServer {
         .await
         .map_err(|error| {
             Error::Infrastructure(format!("stopping the server in its container: {error}"))
-        })?;
-        let done = between().await;
+        })
+    }
+
+    /// Starts the stopped server again and opens this run's session on it anew over
+    /// `admin`.
+    async fn start_server(&self, admin: &tokio_postgres::Config) -> Result<()> {
         self.control(START).await.map_err(|error| {
             Error::Infrastructure(format!(
                 "starting the server in its container again: {error}"
             ))
         })?;
-        let admin = admin(&done);
-        super::wait_until_ready(&admin, std::time::Duration::from_secs(60), || Ok(())).await?;
-        *self.keeper.lock().expect("not poisoned") = Some(hold_session(&admin).await?);
+        super::wait_until_ready(admin, std::time::Duration::from_secs(60), || Ok(())).await?;
+        *self.keeper.lock().expect("not poisoned") = Some(hold_session(admin).await?);
+        Ok(())
+    }
+
+    /// Stops the server, runs `between`, and starts the server again over
+    /// `admin(&result)`.
+    async fn restart_around<T>(
+        &self,
+        between: impl AsyncFnOnce() -> T,
+        admin: impl FnOnce(&T) -> tokio_postgres::Config,
+    ) -> Result<T> {
+        self.stop_server().await?;
+        let done = between().await;
+        self.start_server(&admin(&done)).await?;
         Ok(done)
     }
 
-    /// Stops the server, unpacks its cluster into `destination` (a new directory on
-    /// this host) and starts the server again. The inner error says why nothing usable
-    /// was copied.
+    /// Stops the server, unpacks its cluster into `data` under `staging` (a new
+    /// directory on this host) and starts the server again. The unpacking thread holds
+    /// `staging` too, so that it goes only once nothing writes in it. The inner error
+    /// says why nothing usable was copied.
     pub(super) async fn copy_cluster_out(
         &self,
-        destination: &Path,
+        staging: std::sync::Arc<tempfile::TempDir>,
         admin: &tokio_postgres::Config,
     ) -> Result<std::result::Result<(), String>> {
         self.restart_around(
             async || {
                 let (sender, receiver) = mpsc::channel::<Bytes>(IN_FLIGHT);
-                let destination = destination.to_owned();
+                let staging = staging.clone();
                 let unpacking = tokio::task::spawn_blocking(move || {
+                    let destination = staging.path().join("data");
                     let mut archive = tar::Archive::new(ChannelReader::new(receiver));
                     archive.set_preserve_permissions(true);
                     archive.unpack(&destination).map_err(|error| {
@@ -136,11 +166,13 @@ impl DockerServer {
         .await
     }
 
-    /// Puts the cluster `entry` holds in place of the server's own: streamed into the
-    /// container beside the data, each piece checked against the entry's hashes, then
-    /// swapped in while the server is stopped. A corrupt entry is found before the
-    /// server stops, and leaves it as it was. `cached` reaches the server once the
-    /// entry's cluster runs, `own` when it does not.
+    /// Puts the cluster `entry` holds in place of the server's own, which is kept
+    /// aside: streamed into the container beside the data, each piece checked against
+    /// the entry's hashes, then swapped in, with the container's own configuration,
+    /// while the server is stopped. A corrupt entry is found before the server stops,
+    /// and leaves it as it was; a cluster the server does not start on is swapped out
+    /// again. `cached` reaches the server once the entry's cluster runs, `own` when it
+    /// does not.
     pub(super) async fn copy_cluster_in(
         &self,
         entry: Entry,
@@ -152,28 +184,61 @@ impl DockerServer {
             let _ = self.control(&format!("rm -rf {INCOMING}")).await;
             return Ok(Err(reason));
         }
-        self.restart_around(
-            async || {
-                self.control(&format!("rm -rf \"$PGDATA\" && mv {INCOMING} \"$PGDATA\""))
-                    .await
-                    .map_err(|error| format!("putting the cached cluster in place: {error}"))
-            },
-            |swapped| match swapped {
-                Ok(()) => cached.clone(),
-                Err(_) => own.clone(),
-            },
-        )
-        .await
+        self.stop_server().await?;
+        if let Err(error) = self.control(SWAP_IN).await {
+            self.start_server(own).await?;
+            return Ok(Err(format!("putting the cached cluster in place: {error}")));
+        }
+        match self.start_server(cached).await {
+            Ok(()) => Ok(Ok(())),
+            Err(error) => {
+                // A server that never came up is stopped already; one that came up but
+                // cannot be reached is stopped here.
+                let _ = self.stop_server().await;
+                self.put_back(own).await?;
+                Ok(Err(format!("the server did not start on it: {error}")))
+            }
+        }
+    }
+
+    /// Puts the container's own cluster, kept aside, back in place of the cached one
+    /// (whose server is stopped) and starts the server on it.
+    async fn put_back(&self, own: &tokio_postgres::Config) -> Result<()> {
+        self.control(PUT_BACK).await.map_err(|error| {
+            Error::Infrastructure(format!("putting the container's own cluster back: {error}"))
+        })?;
+        self.start_server(own).await
+    }
+
+    /// After [`DockerServer::copy_cluster_in`]: see `Running::settle_cluster`.
+    pub(super) async fn settle_cluster(
+        &self,
+        keep_cached: bool,
+        own: &tokio_postgres::Config,
+    ) -> Result<()> {
+        if keep_cached {
+            return self
+                .control(&format!("rm -rf {PREVIOUS}"))
+                .await
+                .map_err(|error| {
+                    Error::Infrastructure(format!("removing the container's own cluster: {error}"))
+                });
+        }
+        self.stop_server().await?;
+        self.put_back(own).await
     }
 
     /// Streams `entry`'s cluster, as a tar archive whose length is known up front, into
     /// [`INCOMING`]. `head -c` ends the archive's input at its length, so the exec's
     /// input never needs closing (Docker's attached exec cannot half-close it).
     async fn stream_in(&self, entry: Entry) -> std::result::Result<(), String> {
-        let length = entry.tar_length()?;
+        let length = entry.tar_length().map_err(|error| error.to_string())?;
         let (sender, mut receiver) = mpsc::channel::<Vec<u8>>(IN_FLIGHT);
-        let packing =
-            tokio::task::spawn_blocking(move || entry.write_tar(&mut ChannelWriter { sender }));
+        let packing = tokio::task::spawn_blocking(move || {
+            entry
+                .write_tar(&mut ChannelWriter { sender })
+                .map_err(|error| error.to_string())
+        });
         let script = format!(
             "rm -rf {INCOMING} && mkdir -m 700 {INCOMING} && head -c {length} | tar -C {INCOMING} -xpf -"
         );
@@ -258,28 +323,7 @@ impl DockerServer {
             return Err("docker exec started detached".into());
         };
         let feeding = input.map(|feed| tokio::spawn(feed(stdin)));
-        let mut errors = Vec::new();
-        let mut failed = None;
-        while let Some(piece) = stream.next().await {
-            match piece {
-                Ok(bollard::container::LogOutput::StdOut { message }) => {
-                    if let Some(output) = &output
-                        && output.send(message).await.is_err()
-                    {
-                        failed = Some(STOPPED_READING.to_owned());
-                        break;
-                    }
-                }
-                Ok(bollard::container::LogOutput::StdErr { message }) => {
-                    errors.extend_from_slice(&message);
-                }
-                Ok(_) => {}
-                Err(error) => {
-                    failed.get_or_insert(format!("reading docker exec's output: {error}"));
-                    break;
-                }
-            }
-        }
+        let (errors, mut failed) = read_output(&mut stream, output.as_ref()).await;
         if let Some(mut feeding) = feeding {
             // The command has ended, so whatever the feeder has not sent is not wanted;
             // it may be stuck writing to a connection the engine no longer reads.
@@ -312,6 +356,42 @@ impl DockerServer {
             )),
         }
     }
+}
+
+/// Reads an exec's output to its end: standard output to `output` piece by piece
+/// when given, standard error kept. Returns the standard error and, when the reading
+/// stopped early, why ([`STOPPED_READING`] when `output` was closed).
+async fn read_output(
+    stream: &mut (
+             impl futures_util::Stream<
+        Item = std::result::Result<bollard::container::LogOutput, bollard::errors::Error>,
+    > + Unpin
+         ),
+    output: Option<&mpsc::Sender<Bytes>>,
+) -> (Vec<u8>, Option<String>) {
+    let mut errors = Vec::new();
+    while let Some(piece) = stream.next().await {
+        match piece {
+            Ok(bollard::container::LogOutput::StdOut { message }) => {
+                if let Some(output) = output
+                    && output.send(message).await.is_err()
+                {
+                    return (errors, Some(STOPPED_READING.to_owned()));
+                }
+            }
+            Ok(bollard::container::LogOutput::StdErr { message }) => {
+                errors.extend_from_slice(&message);
+            }
+            Ok(_) => {}
+            Err(error) => {
+                return (
+                    errors,
+                    Some(format!("reading docker exec's output: {error}")),
+                );
+            }
+        }
+    }
+    (errors, None)
 }
 
 /// What feeds an exec's standard input.

@@ -15,11 +15,12 @@ use tokio_postgres::Config;
 use async_trait::async_trait;
 
 use super::backend::{Capacity, Place, Remains, Running, Started};
+use super::cached::Copies;
 use super::owner::{Owner, pid_alive};
 use super::registry::Registry;
 use super::sweep::{Leftover, State};
 use super::{Backend, Resources, THROWAWAY_SERVER_SETTINGS, random_password, wait_until_ready};
-use crate::cache::{Cache, Entry, Filled, Key, Kind};
+use crate::cache::{Cache, Entry, Filled, Filler};
 use crate::error::{Error, Result};
 
 /// The image used unless `--image` says otherwise: pinned to a full version, never the
@@ -72,6 +73,8 @@ pub(super) struct DockerServer {
     /// container is in use (see [`LIVENESS_LABEL`]). Dropped after the container;
     /// opened again after the server restarts in place (see `data`).
     keeper: std::sync::Mutex<Option<tokio_postgres::Client>>,
+    /// The copies of its cluster into the cache under way.
+    copies: Copies,
     /// The runtime the container was started on. testcontainers removes a dropped
     /// container from inside a runtime and panics outside one, which is where a panic
     /// unwinding past `block_on` drops it; `Drop` re-enters this runtime first.
@@ -185,13 +188,51 @@ pub(super) async fn local_tags(repository: &str) -> Vec<String> {
 }
 
 pub(super) async fn start(image: &str, registry: &Registry) -> Result<Started> {
-    let (name, tag) = split_image(image);
     // Registered before the container exists: an interrupt while it is being created
     // or started, before testcontainers hands back its guard, is cleaned up by label.
     registry.register("docker: this process's containers", true, || {
         Box::pin(remove_labelled(OWNER_LABEL, Owner::current().token()))
     });
     let password = random_password();
+    let container = container_request(image, &password)
+        .start()
+        .await
+        .map_err(|error| {
+            Error::Infrastructure(format!(
+                "the docker backend could not start {image}: {error}. Build or load the image, \
+                 pick another with --image, point DOCKER_HOST at a reachable engine, or use \
+                 --backend local"
+            ))
+        })?;
+    let admin = admin_of(&container, &password).await?;
+    wait_until_ready(&admin, Duration::from_secs(60), || Ok(())).await?;
+    let keeper = hold_session(&admin).await?;
+    let image_id = engine()
+        .map_err(Error::Infrastructure)?
+        .inspect_container(container.id(), None)
+        .await
+        .ok()
+        .and_then(|inspected| inspected.image)
+        .unwrap_or_default();
+    let (name, tag) = split_image(image);
+    Ok(Started {
+        admin,
+        running: Box::new(DockerServer {
+            container: Some(container),
+            image: format!("{name}:{tag}"),
+            image_id,
+            keeper: std::sync::Mutex::new(Some(keeper)),
+            copies: Copies::default(),
+            runtime: tokio::runtime::Handle::current(),
+        }),
+    })
+}
+
+/// The container a run asks for: `image`'s server under the supervising shell (see
+/// `data::SUPERVISOR`), with the throwaway settings, its data on /dev/shm, labelled
+/// with its owner, published on loopback only.
+fn container_request(image: &str, password: &str) -> testcontainers::ContainerRequest<Postgres> {
+    let (name, tag) = split_image(image);
     // The image's entrypoint runs a shell (see `data::SUPERVISOR`) that runs the
     // entrypoint again for the server, so that the server can be stopped and started
     // inside the container for the cache's copies.
@@ -203,9 +244,9 @@ pub(super) async fn start(image: &str, registry: &Registry) -> Result<Started> {
         arguments.push("-c".to_owned());
         arguments.push(format!("{setting}={value}"));
     }
-    let container = Postgres::default()
+    Postgres::default()
         .with_user("postgres")
-        .with_password(&password)
+        .with_password(password)
         .with_db_name("postgres")
         .with_name(name)
         .with_tag(tag)
@@ -239,15 +280,10 @@ pub(super) async fn start(image: &str, registry: &Registry) -> Result<Started> {
             );
         })
         .with_startup_timeout(Duration::from_secs(120))
-        .start()
-        .await
-        .map_err(|error| {
-            Error::Infrastructure(format!(
-                "the docker backend could not start {image}: {error}. Build or load the image, \
-                 pick another with --image, point DOCKER_HOST at a reachable engine, or use \
-                 --backend local"
-            ))
-        })?;
+}
+
+/// How to reach the started container's maintenance database as the superuser.
+async fn admin_of(container: &ContainerAsync<Postgres>, password: &str) -> Result<Config> {
     let host = container
         .get_host()
         .await
@@ -271,25 +307,7 @@ pub(super) async fn start(image: &str, registry: &Registry) -> Result<Started> {
         .password(password)
         .dbname("postgres")
         .application_name("plancheck");
-    wait_until_ready(&admin, Duration::from_secs(60), || Ok(())).await?;
-    let keeper = hold_session(&admin).await?;
-    let image_id = engine()
-        .map_err(Error::Infrastructure)?
-        .inspect_container(container.id(), None)
-        .await
-        .ok()
-        .and_then(|inspected| inspected.image)
-        .unwrap_or_default();
-    Ok(Started {
-        admin,
-        running: Box::new(DockerServer {
-            container: Some(container),
-            image: format!("{name}:{tag}"),
-            image_id,
-            keeper: std::sync::Mutex::new(Some(keeper)),
-            runtime: tokio::runtime::Handle::current(),
-        }),
-    })
+    Ok(admin)
 }
 
 /// Opens the session this run holds on its container for as long as it has the
@@ -410,26 +428,25 @@ impl Running for DockerServer {
     async fn save_cluster(
         &self,
         cache: &Cache,
-        key: &Key,
+        filler: Filler,
         meta: serde_json::Value,
         admin: &Config,
     ) -> Result<std::result::Result<Filled, String>> {
-        let staging = match cache.staging() {
-            Ok(staging) => staging,
+        let staging = match super::cached::split(cache.staging(&Owner::current().token()))? {
+            Ok(staging) => std::sync::Arc::new(staging),
             Err(reason) => return Ok(Err(reason)),
         };
-        let data = staging.path().join("data");
-        if let Err(reason) = self.copy_cluster_out(&data, admin).await? {
+        if let Err(reason) = self.copy_cluster_out(staging.clone(), admin).await? {
             return Ok(Err(reason));
         }
-        let (cache, key) = (cache.clone(), key.clone());
-        tokio::task::spawn_blocking(move || {
-            let filled = cache.fill(Kind::Seeded, &key, meta, &data);
-            drop(staging);
-            filled
+        let (cache, copies) = (cache.clone(), self.copies.clone());
+        let filled = tokio::task::spawn_blocking(move || {
+            let data = staging.path().join("data");
+            copies.run(|cancel| cache.fill(filler, meta, &data, cancel))
         })
         .await
-        .map_err(|error| Error::Infrastructure(format!("storing the cluster: {error}")))
+        .map_err(|error| Error::Infrastructure(format!("storing the cluster: {error}")))?;
+        super::cached::split(filled)
     }
 
     async fn load_cluster(
@@ -440,10 +457,17 @@ impl Running for DockerServer {
     ) -> Result<std::result::Result<(), String>> {
         self.copy_cluster_in(entry, cached_admin, admin).await
     }
+
+    async fn settle_cluster(&self, keep_cached: bool, admin: &Config) -> Result<()> {
+        DockerServer::settle_cluster(self, keep_cached, admin).await
+    }
 }
 
 impl Drop for DockerServer {
     fn drop(&mut self) {
+        // A copy into the cache on a blocking thread outlives the run's task when an
+        // interrupt drops it: it stops, and removes its partial copy, first.
+        self.copies.stop();
         if let Some(container) = self.container.take() {
             let _inside = self.runtime.enter();
             drop(container);
