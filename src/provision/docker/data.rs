@@ -146,7 +146,13 @@ impl DockerServer {
                     archive.set_preserve_permissions(true);
                     archive.unpack(&destination).map_err(|error| {
                         format!("unpacking into {}: {error}", destination.display())
-                    })
+                    })?;
+                    // tar pads its archive past the end marker to a whole record, which
+                    // unpacking does not read: the rest is taken too, so that the exec's
+                    // output is read to its end rather than refused part-way.
+                    std::io::copy(&mut archive.into_inner(), &mut std::io::sink())
+                        .map(|_| ())
+                        .map_err(|error| format!("reading the archive's end: {error}"))
                 });
                 let packed = self
                     .run("tar -C \"$PGDATA\" -cf - .", None, Some(sender))
