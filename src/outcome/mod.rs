@@ -9,7 +9,6 @@ pub mod sweep;
 pub mod verdict;
 pub mod versions;
 
-use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -446,10 +445,12 @@ impl ResultDigest {
     }
 }
 
-/// Builds a [`ResultDigest`] row by row.
+/// Builds a [`ResultDigest`] row by row. The hashes are BLAKE3's, over a fixed
+/// encoding of each row, so that they are the same on every build and toolchain: a
+/// baseline committed to a repository keeps them.
 pub struct DigestBuilder {
     digest: ResultDigest,
-    ordered: std::collections::hash_map::DefaultHasher,
+    ordered: blake3::Hasher,
 }
 
 impl DigestBuilder {
@@ -464,16 +465,16 @@ impl DigestBuilder {
                 ordered_hash: 0,
                 multiset_hash: 0,
             },
-            ordered: std::collections::hash_map::DefaultHasher::new(),
+            ordered: blake3::Hasher::new(),
         }
     }
 
     /// Adds the next row.
     pub fn push(&mut self, row: Vec<Option<String>>) {
-        row.hash(&mut self.ordered);
-        let mut single = std::collections::hash_map::DefaultHasher::new();
-        row.hash(&mut single);
-        self.digest.multiset_hash = self.digest.multiset_hash.wrapping_add(single.finish());
+        let encoded = encode_row(&row);
+        self.ordered.update(&encoded);
+        let single = first_eight(blake3::hash(&encoded).as_bytes());
+        self.digest.multiset_hash = self.digest.multiset_hash.wrapping_add(single);
         self.digest.total_rows += 1;
         if self.digest.rows.len() < ResultDigest::KEPT_ROWS {
             self.digest.rows.push(row);
@@ -484,9 +485,31 @@ impl DigestBuilder {
 
     /// The finished digest.
     pub fn finish(mut self) -> ResultDigest {
-        self.digest.ordered_hash = self.ordered.finish();
+        self.digest.ordered_hash = first_eight(self.ordered.finalize().as_bytes());
         self.digest
     }
+}
+
+/// A row as bytes that tell every row apart: per cell a NULL mark, or the text's
+/// length and the text.
+fn encode_row(row: &[Option<String>]) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(&(row.len() as u64).to_le_bytes());
+    for cell in row {
+        match cell {
+            None => bytes.push(0),
+            Some(text) => {
+                bytes.push(1);
+                bytes.extend_from_slice(&(text.len() as u64).to_le_bytes());
+                bytes.extend_from_slice(text.as_bytes());
+            }
+        }
+    }
+    bytes
+}
+
+fn first_eight(hash: &[u8; 32]) -> u64 {
+    u64::from_le_bytes(hash[..8].try_into().expect("eight bytes"))
 }
 
 /// The facts a reader needs to trust the numbers.
@@ -649,5 +672,39 @@ mod tests {
         let b = ResultDigest::from_rows(vec!["x".into()], rows(&["2", "1"]));
         assert_ne!(a.ordered_hash, b.ordered_hash);
         assert_eq!(a.multiset_hash, b.multiset_hash);
+    }
+}
+
+#[cfg(test)]
+mod digest_tests {
+    use super::ResultDigest;
+
+    fn rows(order: [usize; 3]) -> ResultDigest {
+        let all = [
+            vec![Some("1".to_owned()), None],
+            vec![Some("2".to_owned()), Some("b".to_owned())],
+            vec![Some("".to_owned()), Some("a,b".to_owned())],
+        ];
+        let picked = order.iter().map(|index| all[*index].clone()).collect();
+        ResultDigest::from_rows(vec!["id".into(), "name".into()], picked)
+    }
+
+    /// The hashes are kept in committed baselines: they must not change with a build,
+    /// a toolchain or a platform, so their values are fixed here.
+    #[test]
+    fn result_hashes_are_fixed_values_and_the_multiset_ignores_order() {
+        let (forward, backward) = (rows([0, 1, 2]), rows([2, 1, 0]));
+        assert_eq!(forward.multiset_hash, backward.multiset_hash);
+        assert_ne!(forward.ordered_hash, backward.ordered_hash);
+        assert_eq!(
+            format!(
+                "{:016x} {:016x}",
+                forward.multiset_hash, forward.ordered_hash
+            ),
+            "3b56e99f9a851c41 2c1b0a2e0b3a86b2"
+        );
+        let empty_and_null = ResultDigest::from_rows(vec!["a".into()], vec![vec![None]]);
+        let empty_text = ResultDigest::from_rows(vec!["a".into()], vec![vec![Some(String::new())]]);
+        assert_ne!(empty_and_null.multiset_hash, empty_text.multiset_hash);
     }
 }
