@@ -2,6 +2,7 @@
 //! timings, result digests and verdicts. Capture and judge fill it; every exporter in
 //! `report` reads it. Nothing here talks to a server.
 
+pub mod baseline;
 pub mod rehearsal;
 pub mod saved;
 pub mod stability;
