@@ -7,6 +7,7 @@
 //! Adding a check: write `judge/<name>.rs` with a config struct implementing `Check`,
 //! then add one line to `REGISTRY`.
 
+pub mod baseline;
 pub mod flip_search;
 pub mod growth;
 pub mod no_node;
