@@ -6,6 +6,7 @@
 
 pub mod dataset;
 pub mod file;
+pub mod front_matter;
 pub mod rehearsal;
 pub mod saved_plan;
 pub mod scenario;
