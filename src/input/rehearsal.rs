@@ -148,6 +148,24 @@ pub fn step_named(fixtures: &[Fixture], needle: &str) -> std::result::Result<usi
     }
 }
 
+/// The references every part of `[rehearsal]` is checked against.
+struct Known<'a> {
+    dataset: &'a Dataset,
+    picks: &'a [Pick],
+    target: Option<&'a TargetSpec>,
+    variants: &'a [Axis],
+}
+
+/// The durations and limits of `[rehearsal]`, with their defaults.
+struct Timings {
+    warm_up: Duration,
+    tail: Duration,
+    step_budget: Duration,
+    time_budget: Duration,
+    max_stall: Duration,
+    failed_statements: u64,
+}
+
 pub(super) fn rehearsal_spec(
     report: &Reporter,
     section: &Spanned<RehearsalSection>,
@@ -164,6 +182,12 @@ pub(super) fn rehearsal_spec(
             "a rehearsal runs once per migration and scale, so its scenario cannot declare [variants]".into(),
         ));
     }
+    let known = Known {
+        dataset,
+        picks,
+        target,
+        variants,
+    };
     let schema = match raw.schema.is_empty() {
         true => dataset.schema.clone(),
         false => fixtures(report, "rehearsal.schema", &raw.schema)?,
@@ -175,16 +199,52 @@ pub(super) fn rehearsal_spec(
             leave_out_column(dataset, name).map_err(|message| at("rehearsal.leave_out", message))
         })
         .collect::<Result<Vec<_>>>()?;
+    let scales = scales(report, section, dataset)?;
+    let timings = timings(report, section)?;
+    let migrations = migrations(report, section)?;
+    let traffic = traffic(report, section, &migrations, &known)?;
+    let invariants = invariants(report, section, dataset)?;
+    Ok(RehearsalSpec {
+        schema,
+        leave_out,
+        scales,
+        warm_up: timings.warm_up,
+        tail: timings.tail,
+        step_budget: timings.step_budget,
+        time_budget: timings.time_budget,
+        max_stall: timings.max_stall,
+        failed_statements: timings.failed_statements,
+        migrations,
+        traffic,
+        invariants,
+    })
+}
+
+/// `scales`: positive and increasing; the dataset's default scale when left out.
+fn scales(
+    report: &Reporter,
+    section: &Spanned<RehearsalSection>,
+    dataset: &Dataset,
+) -> Result<Vec<u64>> {
+    let raw = section.get_ref();
     let scales = match raw.scales.is_empty() {
         true => vec![dataset.default_scale],
         false => raw.scales.clone(),
     };
     if scales.contains(&0) || scales.windows(2).any(|pair| pair[1] <= pair[0]) {
-        return Err(at(
+        return Err(report.at(
+            section.span(),
             "rehearsal.scales",
             format!("{scales:?}: give positive row counts in increasing order"),
         ));
     }
+    Ok(scales)
+}
+
+/// The warm-up, tail, budgets and limits, each parsed or defaulted.
+fn timings(report: &Reporter, section: &Spanned<RehearsalSection>) -> Result<Timings> {
+    let raw = section.get_ref();
+    let at = |key: &str, message: String| report.at(section.span(), key, message);
     let duration = |key: &str, value: &Option<toml::Value>, default: Duration| match value {
         None => Ok(default),
         Some(toml::Value::String(text)) => {
@@ -195,32 +255,43 @@ pub(super) fn rehearsal_spec(
             format!("{other} is not a duration; write it as a string with its unit, as in \"2s\""),
         )),
     };
-    let warm_up = duration("rehearsal.warm_up", &raw.warm_up, DEFAULT_WARM_UP)?;
-    let tail = duration("rehearsal.tail", &raw.tail, DEFAULT_TAIL)?;
-    let step_budget = duration(
-        "rehearsal.step_budget",
-        &raw.step_budget,
-        DEFAULT_STEP_BUDGET,
-    )?;
-    let time_budget = duration(
-        "rehearsal.time_budget",
-        &raw.time_budget,
-        DEFAULT_TIME_BUDGET,
-    )?;
     let limits = raw.limits.as_ref();
-    let max_stall = duration(
-        "rehearsal.limits.max_stall",
-        &limits.and_then(|limits| limits.max_stall.clone()),
-        DEFAULT_MAX_STALL,
-    )?;
-    let failed_statements = limits
-        .and_then(|limits| limits.failed_statements)
-        .unwrap_or(0);
+    Ok(Timings {
+        warm_up: duration("rehearsal.warm_up", &raw.warm_up, DEFAULT_WARM_UP)?,
+        tail: duration("rehearsal.tail", &raw.tail, DEFAULT_TAIL)?,
+        step_budget: duration(
+            "rehearsal.step_budget",
+            &raw.step_budget,
+            DEFAULT_STEP_BUDGET,
+        )?,
+        time_budget: duration(
+            "rehearsal.time_budget",
+            &raw.time_budget,
+            DEFAULT_TIME_BUDGET,
+        )?,
+        max_stall: duration(
+            "rehearsal.limits.max_stall",
+            &limits.and_then(|limits| limits.max_stall.clone()),
+            DEFAULT_MAX_STALL,
+        )?,
+        failed_statements: limits
+            .and_then(|limits| limits.failed_statements)
+            .unwrap_or(0),
+    })
+}
 
+/// Every `[[rehearsal.migration]]`: at least one, each named anew, its fixtures read
+/// and holding SQL.
+fn migrations(
+    report: &Reporter,
+    section: &Spanned<RehearsalSection>,
+) -> Result<Vec<RehearsedMigration>> {
+    let raw = section.get_ref();
     if raw.migrations.is_empty() {
-        return Err(at(
+        return Err(report.at(
+            section.span(),
             "rehearsal.migration",
-            "no [[rehearsal.migration]] is declared; name the migration files to rehearse".into(),
+            "no [[rehearsal.migration]] is declared; name the migration files to rehearse",
         ));
     }
     let mut migrations: Vec<RehearsedMigration> = Vec::new();
@@ -254,28 +325,41 @@ pub(super) fn rehearsal_spec(
             fixtures,
         });
     }
+    Ok(migrations)
+}
 
+/// Every `[[rehearsal.traffic]]`: at least one, each checked against the migrations
+/// (its `start_after`) and the scenario's picks, target and dataset (its `params`).
+fn traffic(
+    report: &Reporter,
+    section: &Spanned<RehearsalSection>,
+    migrations: &[RehearsedMigration],
+    known: &Known,
+) -> Result<Vec<Traffic>> {
+    let raw = section.get_ref();
     if raw.traffic.is_empty() {
-        return Err(at(
+        return Err(report.at(
+            section.span(),
             "rehearsal.traffic",
-            "no [[rehearsal.traffic]] is declared; a rehearsal measures what traffic feels, so declare at least one statement".into(),
+            "no [[rehearsal.traffic]] is declared; a rehearsal measures what traffic feels, so declare at least one statement",
         ));
     }
     let mut traffic: Vec<Traffic> = Vec::new();
     for entry in &raw.traffic {
-        let stream = traffic_entry(
-            report,
-            entry,
-            &traffic,
-            &migrations,
-            dataset,
-            picks,
-            target,
-            variants,
-        )?;
+        let stream = traffic_entry(report, entry, &traffic, migrations, known)?;
         traffic.push(stream);
     }
-    let invariants = raw
+    Ok(traffic)
+}
+
+/// Every `[[rehearsal.invariant]]`, each named once.
+fn invariants(
+    report: &Reporter,
+    section: &Spanned<RehearsalSection>,
+    dataset: &Dataset,
+) -> Result<Vec<Invariant>> {
+    let invariants = section
+        .get_ref()
         .invariants
         .iter()
         .map(|entry| invariant(report, entry, dataset))
@@ -286,25 +370,13 @@ pub(super) fn rehearsal_spec(
         .collect();
     names.sort_unstable();
     if let Some(pair) = names.windows(2).find(|pair| pair[0] == pair[1]) {
-        return Err(at(
+        return Err(report.at(
+            section.span(),
             "rehearsal.invariant",
             format!("two invariants are named {:?}", pair[0]),
         ));
     }
-    Ok(RehearsalSpec {
-        schema,
-        leave_out,
-        scales,
-        warm_up,
-        tail,
-        step_budget,
-        time_budget,
-        max_stall,
-        failed_statements,
-        migrations,
-        traffic,
-        invariants,
-    })
+    Ok(invariants)
 }
 
 /// A label: what a report calls a traffic stream or an invariant.
@@ -368,16 +440,12 @@ fn leave_out_column(dataset: &Dataset, name: &str) -> std::result::Result<(usize
     Ok((table, column))
 }
 
-#[allow(clippy::too_many_arguments)]
 fn traffic_entry(
     report: &Reporter,
     entry: &Spanned<TrafficEntry>,
     earlier: &[Traffic],
     migrations: &[RehearsedMigration],
-    dataset: &Dataset,
-    picks: &[Pick],
-    target: Option<&TargetSpec>,
-    variants: &[Axis],
+    known: &Known,
 ) -> Result<Traffic> {
     let raw = entry.get_ref();
     let key = |field: &str| format!("rehearsal.traffic \"{}\".{field}", raw.name);
@@ -388,70 +456,9 @@ fn traffic_entry(
             "must be a new, non-empty name of at most 80 characters".into(),
         ));
     }
-    let (sql, origin) = match (&raw.sql, &raw.file) {
-        (Some(sql), None) => (sql.clone(), report.locate(entry.span(), &key("sql"))),
-        (None, Some(file)) => {
-            let path = resolve_fixture(report.path, &key("file"), file)?;
-            (read_text(&path)?, path.display().to_string())
-        }
-        _ => {
-            return Err(at(
-                "sql",
-                "give the statement either inline (sql = \"…\") or in a file (file = \"…\"), not both".into(),
-            ));
-        }
-    };
-    match split(&sql).len() {
-        1 => {}
-        count => {
-            return Err(at(
-                "sql",
-                format!("holds {count} statements; a traffic entry runs exactly one"),
-            ));
-        }
-    }
-    let rate = match &raw.rate {
-        toml::Value::Integer(number) => *number as f64,
-        toml::Value::Float(number) => *number,
-        other => {
-            return Err(at(
-                "rate",
-                format!("{other} is not a number of executions per second"),
-            ));
-        }
-    };
-    if !(rate > 0.0 && rate.is_finite()) {
-        return Err(at(
-            "rate",
-            format!(
-                "{rate} executions per second would never run the statement; give a positive rate"
-            ),
-        ));
-    }
-    if raw.connections > MAX_CONNECTIONS {
-        return Err(at(
-            "connections",
-            format!(
-                "{} connections for one stream is more than a rehearsal opens ({MAX_CONNECTIONS} at most per stream): a server's max_connections is often 100",
-                raw.connections
-            ),
-        ));
-    }
-    if raw.connections == 0 {
-        return Err(at(
-            "connections",
-            "0 connections cannot run anything; give at least 1".into(),
-        ));
-    }
-    if rate > MAX_RATE_PER_CONNECTION * f64::from(raw.connections) {
-        return Err(at(
-            "rate",
-            format!(
-                "{rate} per second over {} connection(s) is more than one connection can run ({MAX_RATE_PER_CONNECTION} per second at most); add connections or lower the rate",
-                raw.connections
-            ),
-        ));
-    }
+    let (sql, origin) = traffic_statement(report, entry)?;
+    let rate = traffic_rate(raw).map_err(|message| at("rate", message))?;
+    check_connections(raw.connections, rate).map_err(|(field, message)| at(field, message))?;
     if let Some(needle) = &raw.start_after {
         for migration in migrations {
             step_named(&migration.fixtures, needle).map_err(|message| {
@@ -466,7 +473,14 @@ fn traffic_entry(
         .params
         .iter()
         .map(|value| {
-            param(value, picks, dataset, target, variants).map_err(|message| at("params", message))
+            param(
+                value,
+                known.picks,
+                known.dataset,
+                known.target,
+                known.variants,
+            )
+            .map_err(|message| at("params", message))
         })
         .collect::<Result<_>>()?;
     Ok(Traffic {
@@ -479,6 +493,81 @@ fn traffic_entry(
         start_after: raw.start_after.clone(),
         prepared: raw.prepared,
     })
+}
+
+/// A traffic entry's one statement, inline or from its file, and where it is
+/// written (for errors found later, on the server).
+fn traffic_statement(report: &Reporter, entry: &Spanned<TrafficEntry>) -> Result<(String, String)> {
+    let raw = entry.get_ref();
+    let key = |field: &str| format!("rehearsal.traffic \"{}\".{field}", raw.name);
+    let (sql, origin) = match (&raw.sql, &raw.file) {
+        (Some(sql), None) => (sql.clone(), report.locate(entry.span(), &key("sql"))),
+        (None, Some(file)) => {
+            let path = resolve_fixture(report.path, &key("file"), file)?;
+            (read_text(&path)?, path.display().to_string())
+        }
+        _ => {
+            return Err(report.at(
+                entry.span(),
+                &key("sql"),
+                "give the statement either inline (sql = \"…\") or in a file (file = \"…\"), not both",
+            ));
+        }
+    };
+    match split(&sql).len() {
+        1 => Ok((sql, origin)),
+        count => Err(report.at(
+            entry.span(),
+            &key("sql"),
+            format!("holds {count} statements; a traffic entry runs exactly one"),
+        )),
+    }
+}
+
+/// A traffic entry's rate: a positive, finite number of executions per second.
+fn traffic_rate(raw: &TrafficEntry) -> std::result::Result<f64, String> {
+    let rate = match &raw.rate {
+        toml::Value::Integer(number) => *number as f64,
+        toml::Value::Float(number) => *number,
+        other => return Err(format!("{other} is not a number of executions per second")),
+    };
+    if !(rate > 0.0 && rate.is_finite()) {
+        return Err(format!(
+            "{rate} executions per second would never run the statement; give a positive rate"
+        ));
+    }
+    Ok(rate)
+}
+
+/// Whether `connections` can run `rate`: at least one, at most [`MAX_CONNECTIONS`],
+/// and no more than [`MAX_RATE_PER_CONNECTION`] each; the key at fault and why.
+fn check_connections(
+    connections: u32,
+    rate: f64,
+) -> std::result::Result<(), (&'static str, String)> {
+    if connections > MAX_CONNECTIONS {
+        return Err((
+            "connections",
+            format!(
+                "{connections} connections for one stream is more than a rehearsal opens ({MAX_CONNECTIONS} at most per stream): a server's max_connections is often 100"
+            ),
+        ));
+    }
+    if connections == 0 {
+        return Err((
+            "connections",
+            "0 connections cannot run anything; give at least 1".into(),
+        ));
+    }
+    if rate > MAX_RATE_PER_CONNECTION * f64::from(connections) {
+        return Err((
+            "rate",
+            format!(
+                "{rate} per second over {connections} connection(s) is more than one connection can run ({MAX_RATE_PER_CONNECTION} per second at most); add connections or lower the rate"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn invariant(

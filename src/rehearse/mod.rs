@@ -6,8 +6,12 @@
 //! waits can later be lined up with traffic latencies.
 
 pub mod analyze;
+mod invariants;
+mod migration;
+mod overhead;
 pub mod run;
 pub mod sampler;
+mod setup;
 pub mod steps;
 pub mod traffic;
 

@@ -175,48 +175,7 @@ pub fn rehearsal(rehearsal: &crate::outcome::rehearsal::Rehearsal) -> String {
             "verdict",
         ]);
     for run in &rehearsal.runs {
-        let worst = run
-            .steps
-            .iter()
-            .filter_map(|step| step.longest_stall.as_ref().map(|stall| (step, stall)))
-            .max_by(|a, b| a.1.stall_ms.total_cmp(&b.1.stall_ms));
-        let took: f64 = run.steps.iter().map(|step| step.duration_ms()).sum();
-        table.add_row(vec![
-            run.migration.clone(),
-            format_count(run.scale as f64),
-            format!(
-                "{}/{}",
-                run.steps.len(),
-                run.steps.len() + run.steps_not_run
-            ),
-            format_ms(took),
-            worst.map_or("-".into(), |(step, stall)| {
-                format!(
-                    "{} ({}, step {})",
-                    format_ms(stall.stall_ms),
-                    stall.stream,
-                    step.index
-                )
-            }),
-            run.traffic
-                .iter()
-                .map(|stream| stream.failed)
-                .sum::<u64>()
-                .to_string(),
-            format!(
-                "{}/{} held",
-                run.invariants
-                    .iter()
-                    .filter(|invariant| invariant.held)
-                    .count(),
-                run.invariants.len()
-            ),
-            match (run.passed(), &run.stopped) {
-                (_, Some(_)) => "stopped".into(),
-                (true, None) => "passed".into(),
-                (false, None) => "FAILED".into(),
-            },
-        ]);
+        table.add_row(rehearsal_row(run));
     }
     let mut text = format!(
         "rehearsal {} — {}\nseed {}, PostgreSQL {} on {}; stall limit {}, failed statements allowed {}\n{table}\n",
@@ -231,6 +190,60 @@ pub fn rehearsal(rehearsal: &crate::outcome::rehearsal::Rehearsal) -> String {
         format_ms(rehearsal.limits.max_stall_ms),
         rehearsal.limits.failed_statements,
     );
+    text.push_str(&rehearsal_findings(rehearsal));
+    text
+}
+
+/// One run's row of the rehearsal's table.
+fn rehearsal_row(run: &crate::outcome::rehearsal::MigrationRun) -> Vec<String> {
+    let worst = run
+        .steps
+        .iter()
+        .filter_map(|step| step.longest_stall.as_ref().map(|stall| (step, stall)))
+        .max_by(|a, b| a.1.stall_ms.total_cmp(&b.1.stall_ms));
+    let took: f64 = run.steps.iter().map(|step| step.duration_ms()).sum();
+    vec![
+        run.migration.clone(),
+        format_count(run.scale as f64),
+        format!(
+            "{}/{}",
+            run.steps.len(),
+            run.steps.len() + run.steps_not_run
+        ),
+        format_ms(took),
+        worst.map_or("-".into(), |(step, stall)| {
+            format!(
+                "{} ({}, step {})",
+                format_ms(stall.stall_ms),
+                stall.stream,
+                step.index
+            )
+        }),
+        run.traffic
+            .iter()
+            .map(|stream| stream.failed)
+            .sum::<u64>()
+            .to_string(),
+        format!(
+            "{}/{} held",
+            run.invariants
+                .iter()
+                .filter(|invariant| invariant.held)
+                .count(),
+            run.invariants.len()
+        ),
+        match (run.passed(), &run.stopped) {
+            (_, Some(_)) => "stopped".into(),
+            (true, None) => "passed".into(),
+            (false, None) => "FAILED".into(),
+        },
+    ]
+}
+
+/// Under the rehearsal's table: each run's broken limits and invariants and why it
+/// stopped, the steps that grow faster than the table, the sampler's cost.
+fn rehearsal_findings(rehearsal: &crate::outcome::rehearsal::Rehearsal) -> String {
+    let mut text = String::new();
     for run in &rehearsal.runs {
         for violation in &run.violations {
             text.push_str(&format!(
@@ -263,4 +276,14 @@ pub fn rehearsal(rehearsal: &crate::outcome::rehearsal::Rehearsal) -> String {
         ));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::report::rehearsal::sample;
+
+    #[test]
+    fn a_rehearsal_prints_a_row_per_run_and_what_broke() {
+        insta::assert_snapshot!(super::rehearsal(&sample::rehearsal()));
+    }
 }

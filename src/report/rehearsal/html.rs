@@ -15,7 +15,7 @@ use super::{
     verdict_text,
 };
 use crate::format::{format_count, format_ms};
-use crate::outcome::rehearsal::{MigrationRun, Rehearsal, StepOutcome};
+use crate::outcome::rehearsal::{MigrationRun, Rehearsal, Stall, StepOutcome};
 
 const TEMPLATE: &str = "rehearsal.html";
 
@@ -329,40 +329,6 @@ struct StallView {
 }
 
 fn step_view(rehearsal: &Rehearsal, step: &StepOutcome) -> StepView {
-    let mut explanation: Vec<String> = step
-        .explanation
-        .iter()
-        .take(EXPLANATIONS_SHOWN)
-        .map(|sentence| one_line(sentence))
-        .collect();
-    if step.explanation.len() > EXPLANATIONS_SHOWN {
-        explanation.push(format!(
-            "(And {} more sentences in rehearsal.json.)",
-            step.explanation.len() - EXPLANATIONS_SHOWN
-        ));
-    }
-    let mut failures: Vec<String> = step
-        .failures
-        .iter()
-        .take(FAILURES_SHOWN)
-        .map(|failure| {
-            format!(
-                "{} ×{} from {}: {}",
-                failure.stream,
-                format_count(failure.count as f64),
-                seconds(failure.at_ms),
-                one_line(&failure.error)
-            )
-        })
-        .collect();
-    if step.failures.len() > FAILURES_SHOWN {
-        let rest = &step.failures[FAILURES_SHOWN..];
-        failures.push(format!(
-            "and {} more errors ({} statements)",
-            rest.len(),
-            format_count(rest.iter().map(|failure| failure.count).sum::<u64>() as f64)
-        ));
-    }
     StepView {
         index: step.index,
         summary: step.summary.clone(),
@@ -390,22 +356,10 @@ fn step_view(rehearsal: &Rehearsal, step: &StepOutcome) -> StepView {
             ),
             false => "-".into(),
         },
-        stall: step.longest_stall.as_ref().map(|stall| StallView {
-            stream: stall.stream.clone(),
-            ms: format_ms(stall.stall_ms),
-            over: stall.stall_ms > rehearsal.limits.max_stall_ms,
-            detail: stall
-                .first_in_queue
-                .iter()
-                .map(|head| format!("behind {head}"))
-                .chain(
-                    stall
-                        .waited_for_lock
-                        .iter()
-                        .map(|lock| format!("waiting for {lock}")),
-                )
-                .collect(),
-        }),
+        stall: step
+            .longest_stall
+            .as_ref()
+            .map(|stall| stall_view(rehearsal, stall)),
         latency: match step.latency.count {
             0 => "-".into(),
             _ => latency_triple(
@@ -419,10 +373,74 @@ fn step_view(rehearsal: &Rehearsal, step: &StepOutcome) -> StepView {
             .rows
             .map_or("-".into(), |rows| format_count(rows as f64)),
         over_limit: step.over_limit,
-        explanation,
-        failures,
+        explanation: explanation(step),
+        failures: failures(step),
         sql: step.sql.clone(),
     }
+}
+
+fn stall_view(rehearsal: &Rehearsal, stall: &Stall) -> StallView {
+    StallView {
+        stream: stall.stream.clone(),
+        ms: format_ms(stall.stall_ms),
+        over: stall.stall_ms > rehearsal.limits.max_stall_ms,
+        detail: stall
+            .first_in_queue
+            .iter()
+            .map(|head| format!("behind {head}"))
+            .chain(
+                stall
+                    .waited_for_lock
+                    .iter()
+                    .map(|lock| format!("waiting for {lock}")),
+            )
+            .collect(),
+    }
+}
+
+/// The step's sentences, the first [`EXPLANATIONS_SHOWN`], the rest counted.
+fn explanation(step: &StepOutcome) -> Vec<String> {
+    let mut explanation: Vec<String> = step
+        .explanation
+        .iter()
+        .take(EXPLANATIONS_SHOWN)
+        .map(|sentence| one_line(sentence))
+        .collect();
+    if step.explanation.len() > EXPLANATIONS_SHOWN {
+        explanation.push(format!(
+            "(And {} more sentences in rehearsal.json.)",
+            step.explanation.len() - EXPLANATIONS_SHOWN
+        ));
+    }
+    explanation
+}
+
+/// The step's kinds of traffic failure, the first [`FAILURES_SHOWN`], the rest
+/// counted.
+fn failures(step: &StepOutcome) -> Vec<String> {
+    let mut failures: Vec<String> = step
+        .failures
+        .iter()
+        .take(FAILURES_SHOWN)
+        .map(|failure| {
+            format!(
+                "{} ×{} from {}: {}",
+                failure.stream,
+                format_count(failure.count as f64),
+                seconds(failure.at_ms),
+                one_line(&failure.error)
+            )
+        })
+        .collect();
+    if step.failures.len() > FAILURES_SHOWN {
+        let rest = &step.failures[FAILURES_SHOWN..];
+        failures.push(format!(
+            "and {} more errors ({} statements)",
+            rest.len(),
+            format_count(rest.iter().map(|failure| failure.count).sum::<u64>() as f64)
+        ));
+    }
+    failures
 }
 
 #[derive(Serialize)]

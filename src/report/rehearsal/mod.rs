@@ -11,7 +11,7 @@
 mod html;
 mod markdown;
 #[cfg(test)]
-mod sample;
+pub(crate) mod sample;
 mod timeline;
 
 use crate::format::{format_count, format_ms};

@@ -15,7 +15,7 @@ use std::fmt::Write;
 
 use super::{held_text, lock_strength, seconds};
 use crate::format::{format_count, format_ms};
-use crate::outcome::rehearsal::{Limits, MigrationRun, TimelineLock};
+use crate::outcome::rehearsal::{LatencyPoint, Limits, MigrationRun, TimelineLock};
 
 const WIDTH: f64 = 1200.0;
 /// Room on the left for the lock lanes' names and the stall axis's labels.
@@ -470,7 +470,7 @@ fn limit_line(svg: &mut String, frame: &Frame, limit_ms: f64) {
 /// when there are few (but one per pixel), else per stream, pixel column and
 /// outcome the slowest and the fastest, and always every one over the limit.
 pub(super) fn points_to_draw(
-    points: &[crate::outcome::rehearsal::LatencyPoint],
+    points: &[LatencyPoint],
     x: impl Fn(f64) -> f64,
     y: impl Fn(f64) -> f64,
     limit_ms: f64,
@@ -549,36 +549,12 @@ fn points(
             continue;
         }
         let stream = names.get(point.stream).copied().unwrap_or("?");
-        let tip = format!(
-            "{stream}: due at {}, {} {}",
-            seconds(point.due_ms),
-            if point.failed {
-                "failed after"
-            } else {
-                "stalled"
-            },
-            format_ms(point.stall_ms)
-        );
-        match point.failed {
-            true => {
-                let _ = writeln!(
-                    crossed,
-                    "<g>{}<title>{}</title></g>",
-                    cross(x, y, 3.5),
-                    escape(&tip)
-                );
-            }
-            false => {
-                let _ = writeln!(
-                    marked,
-                    r##"<g><circle cx="{}" cy="{}" r="3.5" fill="{}" stroke="#ffffff" stroke-width="0.8"/><title>{}</title></g>"##,
-                    n(x),
-                    n(y),
-                    stream_colour(point.stream),
-                    escape(&tip)
-                );
-            }
-        }
+        let into = if point.failed {
+            &mut crossed
+        } else {
+            &mut marked
+        };
+        into.push_str(&marked_point(point, stream, (x, y)));
     }
     for (stream, path) in dots {
         let _ = writeln!(
@@ -596,6 +572,36 @@ fn points(
             format_count(drawn.len() as f64)
         )
     })
+}
+
+/// An execution drawn on its own with a tooltip: a red cross for a failed one, a
+/// circle in its stream's colour for one stalled past the limit.
+fn marked_point(point: &LatencyPoint, stream: &str, (x, y): (f64, f64)) -> String {
+    let tip = format!(
+        "{stream}: due at {}, {} {}",
+        seconds(point.due_ms),
+        if point.failed {
+            "failed after"
+        } else {
+            "stalled"
+        },
+        format_ms(point.stall_ms)
+    );
+    match point.failed {
+        true => format!(
+            "<g>{}<title>{}</title></g>\n",
+            cross(x, y, 3.5),
+            escape(&tip)
+        ),
+        false => format!(
+            r##"<g><circle cx="{}" cy="{}" r="3.5" fill="{}" stroke="#ffffff" stroke-width="0.8"/><title>{}</title></g>
+"##,
+            n(x),
+            n(y),
+            stream_colour(point.stream),
+            escape(&tip)
+        ),
+    }
 }
 
 /// One lock lane: a session's locks on one relation.
@@ -769,6 +775,19 @@ fn bar(
         n(LANE_HEIGHT - 6.0),
         escape(&tip)
     );
+    bar_label(svg, lock, &held, (x0, width, y), next_start)
+}
+
+/// The mode written on a bar (with how long it was held when that fits), or beside
+/// it when the lane is free up to the next bar. Returns the mode when only its
+/// initials were written.
+fn bar_label(
+    svg: &mut String,
+    lock: &TimelineLock,
+    held: &str,
+    (x0, width, y): (f64, f64, f64),
+    next_start: f64,
+) -> Option<String> {
     let long = format!("{} · {held}", lock.mode);
     let inside = [long.clone(), lock.mode.clone(), mode_initials(&lock.mode)]
         .into_iter()
@@ -842,7 +861,6 @@ fn shorten(text: &str, chars: usize) -> String {
 mod tests {
     use super::super::sample;
     use super::*;
-    use crate::outcome::rehearsal::LatencyPoint;
 
     #[test]
     fn the_shipped_timeline_at_the_largest_scale() {
