@@ -212,11 +212,12 @@ impl HeldLock {
     }
 }
 
-/// One traffic statement's stall: how much later it finished than it would have if no
-/// execution on its connection had waited for a lock (its own lock waits, and those of
-/// earlier executions it queued behind, as the lock sampler saw them). A slow
-/// reader's own 1.3 s is latency, not stall, and so is the queue of a reader that
-/// falls behind its rate because it got slower on its own.
+/// One traffic statement's stall: the time it spent waiting on a lock, its own waits
+/// as the lock sampler saw them and the time it queued on its connection behind an
+/// earlier execution that waited. Zero for a statement that neither waited nor queued
+/// behind a wait: a slow reader's own 1.3 s is latency, not stall, and so is the queue
+/// of a reader that falls behind its rate because it got slower on its own, or the
+/// lateness of a client that started it after it was due.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Stall {

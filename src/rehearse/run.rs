@@ -115,7 +115,7 @@ pub async fn rehearse(
     }
     rehearsal.growth = analyze::growth(&rehearsal.runs);
     rehearsal.notes.push(format!(
-        "Stall: how much later a traffic statement finished than it would have if no statement on its connection had waited for a lock (lock waits as the sampler saw them, every {} ms); latency: from when it was due to when it finished.",
+        "Stall: the time a traffic statement spent waiting on a lock, its own waits (as the sampler saw them, every {} ms) and its queue on its connection behind an earlier statement's wait; zero for one that waited on no lock. Latency: from when it was due to when it finished.",
         DEFAULT_INTERVAL.as_millis()
     ));
     Ok(Rehearsed { rehearsal, failure })

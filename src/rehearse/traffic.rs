@@ -2,10 +2,10 @@
 //! own while the migration runs, every execution recorded on the rehearsal's clock.
 //!
 //! Each stream is *open-loop*: execution `k` is due at `start + k / rate` whatever
-//! happened to the ones before, and its stall is counted from when it was due, not
+//! happened to the ones before, and its latency is counted from when it was due, not
 //! from when a free connection got to it. A writer blocked behind a lock therefore
-//! shows the stall its callers would feel, including the executions that queued up
-//! behind the blocked ones (a closed loop would hide them: "coordinated omission").
+//! shows what its callers would feel, including the executions that queued up behind
+//! the blocked ones (a closed loop would hide them: "coordinated omission").
 //! A stream's connections take the next due execution in turn, so a stream never runs
 //! more executions at once than it has connections.
 
@@ -69,13 +69,6 @@ pub struct Execution {
     /// Rows the server reported for it (its command tag); 0 for a failure.
     pub rows: u64,
     pub error: Option<String>,
-}
-
-impl Execution {
-    /// From when it was due to when it finished: what a caller felt.
-    pub fn stall(&self) -> Duration {
-        self.finished.saturating_sub(self.due)
-    }
 }
 
 /// Traffic running; [`Traffic::stop`] ends it and hands back every execution.

@@ -672,3 +672,56 @@ async fn a_prepared_select_star_fails_after_add_column_and_the_step_is_named() {
         run.steps[0].start_ms
     );
 }
+
+/// Nothing takes a conflicting lock during the warm-up (inserts and counts share
+/// their tables), so nothing there stalls, however late the client starts an
+/// execution; its lateness is latency.
+#[tokio::test(flavor = "multi_thread")]
+async fn traffic_that_waits_on_no_lock_has_no_stall() {
+    let scenario = Scenario::load(&repo_path("tests/data/scenarios/rehearsal-small.toml")).unwrap();
+    let server = local_server().await;
+    let mut options = quiet_options();
+    options.migrations = vec!["gentle".into()];
+    let rehearsed = rehearse(&server, &scenario, &options).await.unwrap();
+    server.stop().await.unwrap();
+    assert!(rehearsed.failure.is_none(), "{:?}", rehearsed.failure);
+    let run = &rehearsed.rehearsal.runs[0];
+    let first_step = run.steps[0].start_ms;
+    let warm_up: Vec<_> = run
+        .timeline
+        .points
+        .iter()
+        .filter(|point| point.due_ms + point.latency_ms < first_step)
+        .collect();
+    assert!(warm_up.len() >= 50, "{} executions", warm_up.len());
+    let late = warm_up
+        .iter()
+        .filter(|point| point.latency_ms > 0.0)
+        .count();
+    println!(
+        "{} executions in the warm-up, {late} finished after they were due (latency up to {} ms)",
+        warm_up.len(),
+        warm_up
+            .iter()
+            .map(|point| point.latency_ms)
+            .fold(0.0, f64::max)
+    );
+    let stalled: Vec<_> = warm_up
+        .iter()
+        .filter(|point| point.stall_ms > 0.0)
+        .collect();
+    assert!(
+        stalled.is_empty(),
+        "{} executions stalled with no lock taken, as {:?}",
+        stalled.len(),
+        &stalled[..stalled.len().min(3)]
+    );
+    assert!(
+        !run.timeline
+            .holds
+            .iter()
+            .any(|hold| !hold.granted && hold.to_ms < first_step),
+        "a lock wait in the warm-up: {:?}",
+        run.timeline.holds
+    );
+}

@@ -3,10 +3,11 @@
 //! data, so each rule is tested without a server.
 //!
 //! A traffic execution's *latency* runs from when it was due to when it finished. Its
-//! *stall* is how much later it finished than it would have if no execution on its
-//! connection had waited for a lock (see [`Observed::stalls`]). Limits judge stalls, so
-//! a reader that is slow on its own is not stalled, and a writer waiting behind a lock,
-//! or queued behind one that waited, is.
+//! *stall* is the time it spent waiting on a lock: its own waits as the sampler saw
+//! them, and the time it queued on its connection behind an earlier execution's wait
+//! (see [`Observed::stalls`]). Limits judge stalls, so a reader that is slow on its
+//! own, or a client that starts an execution late, is not stalled, and a writer
+//! waiting behind a lock, or queued behind one that waited, is.
 
 mod growth;
 mod step;
@@ -187,13 +188,16 @@ impl Observed<'_> {
         waited.min(execution.finished.saturating_sub(execution.started))
     }
 
-    /// Every execution's stall, in `executions`' order: how much later it finished
-    /// than it would have had no execution on its connection waited for a lock. Each
+    /// Every execution's stall, in `executions`' order: the time it spent waiting on
+    /// a lock, its own or one an earlier execution on its connection waited for. Each
     /// connection's executions are replayed in order with their lock waits taken out
-    /// (an execution starts when it is due or when the one before it would have
-    /// finished); the stall is the actual finish less the replayed one. So a writer
-    /// queued behind an earlier one that waited for a lock is stalled, and a reader
-    /// that falls behind its rate because it got slower on its own is not.
+    /// and nothing else changed: an execution becomes ready when it is due or when the
+    /// one before it finished, and starts as long after that as it did in fact (the
+    /// client's own lateness: a timer that fired late, a busy machine). The stall is
+    /// the actual finish less the replayed one, so it is zero for every execution of a
+    /// connection on which no lock was waited for; a writer queued behind an earlier
+    /// one that waited for a lock is stalled, and a reader that falls behind its rate
+    /// because it got slower on its own is not.
     pub fn stalls(&self) -> Vec<Duration> {
         self.replay().0
     }
@@ -210,20 +214,24 @@ impl Observed<'_> {
         let mut stalls = vec![Duration::ZERO; self.executions.len()];
         let mut blames = vec![Duration::ZERO; self.executions.len()];
         let mut connection = None;
-        let mut free = Duration::ZERO;
+        // When the connection's previous execution finished, in fact and replayed.
+        let (mut free, mut replayed_free) = (Duration::ZERO, Duration::ZERO);
         let mut inherited = None;
         for index in order {
             let execution = &self.executions[index];
             if connection != Some(execution.pid) {
                 connection = Some(execution.pid);
-                free = Duration::ZERO;
+                (free, replayed_free) = (Duration::ZERO, Duration::ZERO);
                 inherited = None;
             }
+            let ready = execution.due.max(free);
+            let replayed_ready = execution.due.max(replayed_free);
+            let lateness = execution.started.saturating_sub(ready);
             let work = execution
                 .finished
                 .saturating_sub(execution.started)
                 .saturating_sub(self.lock_wait(execution));
-            let replayed = execution.due.max(free) + work;
+            let replayed = replayed_ready + lateness + work;
             let stall = execution.finished.saturating_sub(replayed);
             let blame = match (self.wait_began(execution), inherited) {
                 (Some(began), _) => began,
@@ -233,7 +241,7 @@ impl Observed<'_> {
             inherited = (!stall.is_zero()).then_some(blame);
             stalls[index] = stall;
             blames[index] = blame;
-            free = replayed;
+            (free, replayed_free) = (execution.finished, replayed);
         }
         (stalls, blames)
     }
@@ -687,6 +695,48 @@ mod tests {
             outcomes[0].longest_stall
         );
         assert!((outcomes[1].longest_stall.as_ref().unwrap().stall_ms - 400.0).abs() < 1.0);
+    }
+
+    #[test]
+    fn an_execution_that_waited_on_no_lock_has_no_stall_however_late_it_started() {
+        let (steps, streams, _, _) = queue();
+        // A client that starts each execution a little after it was due (a timer that
+        // fires late, a busy machine), and once 35 ms late: lateness, not a lock.
+        let executions = vec![
+            execution(1, 30, 0, 2, 3),
+            execution(1, 30, 10, 11, 12),
+            execution(1, 30, 20, 55, 56),
+            execution(1, 30, 30, 56, 57),
+        ];
+        let tables = vec!["t".to_owned()];
+        let observed = observed(&steps, &streams, &executions, &[], &tables);
+        let stalls: Vec<f64> = observed.stalls().into_iter().map(ms_of).collect();
+        assert_eq!(stalls, [0.0; 4]);
+        assert_eq!(observed.stream_summaries()[1].max_stall_ms, 0.0);
+    }
+
+    #[test]
+    fn a_stall_is_the_lock_wait_and_the_queue_behind_it_without_the_clients_lateness() {
+        let (steps, streams, _, _) = queue();
+        // Due at 0, started 1 ms late, waited for a lock from 1 to 101 (seen until 96,
+        // so until half an interval after); the next, due at 50, queued behind it and
+        // started half a millisecond after it finished.
+        let executions = vec![
+            execution(1, 30, 0, 1, 102),
+            Execution {
+                started: Duration::from_micros(102_500),
+                finished: Duration::from_micros(103_500),
+                ..execution(1, 30, 50, 0, 0)
+            },
+        ];
+        let spans = vec![span(30, "RowExclusiveLock", false, 1, 96, &[10])];
+        let tables = vec!["t".to_owned()];
+        let observed = observed(&steps, &streams, &executions, &spans, &tables);
+        let stalls: Vec<f64> = observed.stalls().into_iter().map(ms_of).collect();
+        // Its own wait; and the 52 ms it queued for the first beyond the 2 ms that one
+        // would have taken without its wait.
+        assert!((stalls[0] - 100.0).abs() < 1e-6, "{stalls:?}");
+        assert!((stalls[1] - 52.0).abs() < 1e-6, "{stalls:?}");
     }
 
     #[test]

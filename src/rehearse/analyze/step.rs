@@ -183,7 +183,8 @@ impl Observed<'_> {
         )
     }
 
-    /// The longest stall blamed on the step, and its execution. Stalls belong to the
+    /// The longest stall blamed on the step, and its execution; none when nothing
+    /// blamed on it stalled. Stalls belong to the
     /// step they began in: an execution's stall to the step running when its lock wait
     /// began (or, with none, when it was due), up to the next step's start.
     fn longest_blamed(
@@ -201,6 +202,7 @@ impl Observed<'_> {
                 from <= **blame && **blame < until.max(from + Duration::from_nanos(1))
             })
             .map(|(execution, (stall, _))| (*stall, execution))
+            .filter(|(stall, _)| !stall.is_zero())
             .max_by_key(|(stall, _)| *stall)
     }
 

@@ -53,7 +53,7 @@ pub fn rehearsal() -> Rehearsal {
             median_interval_ms: 10.1,
         }),
         notes: vec![
-            "A stall runs from when a statement was due to when it finished, so a statement that waited for a free connection counts that wait too.".to_owned(),
+            "Stall: the time a traffic statement spent waiting on a lock, its own waits (as the sampler saw them, every 10 ms) and its queue on its connection behind an earlier statement's wait; zero for one that waited on no lock. Latency: from when it was due to when it finished.".to_owned(),
         ],
     }
 }
@@ -394,7 +394,7 @@ fn points(script: &Script, duration_ms: f64) -> Vec<Point<'_>> {
                 break;
             }
             let busy = backfill.is_some_and(|(from, to)| due >= from && due < to);
-            let mut stall = match stream {
+            let mut latency = match stream {
                 OLD_REPLICA => 1.2 + 1.6 * jitter(k, 1) + if busy { 2.5 } else { 0.0 },
                 LOOKUP => 0.3 + 0.6 * jitter(k, 2),
                 _ => script
@@ -405,24 +405,27 @@ fn points(script: &Script, duration_ms: f64) -> Vec<Point<'_>> {
                         *ms
                     }),
             };
-            let mut why = None;
+            // Only the executions queued behind a lock stall, for as long as they
+            // queued; every other one's time is latency alone.
+            let (mut stall, mut why) = (0.0, None);
             if let Some((_, _, _, released, lock, head)) = script
                 .queued
                 .iter()
                 .find(|(queued, from, to, ..)| *queued == stream && due >= *from && due < *to)
             {
-                stall = released - due + stall.min(1.0);
+                stall = released - due;
+                latency = stall + latency.min(1.0);
                 why = Some((*lock, *head));
             }
             let failed = stream == OLD_REPLICA
                 && script
                     .replica_fails_from
-                    .is_some_and(|from| due + stall >= from);
+                    .is_some_and(|from| due + latency >= from);
             points.push((
                 LatencyPoint {
                     stream,
                     due_ms: due,
-                    latency_ms: (stall * 10.0).round() / 10.0,
+                    latency_ms: (latency * 10.0).round() / 10.0,
                     stall_ms: (stall * 10.0).round() / 10.0,
                     failed,
                 },
@@ -435,9 +438,9 @@ fn points(script: &Script, duration_ms: f64) -> Vec<Point<'_>> {
     points
 }
 
-/// Nearest-rank percentiles of `stalls`.
-fn latency(stalls: &[f64]) -> Latency {
-    let mut sorted = stalls.to_vec();
+/// Nearest-rank percentiles of `latencies`.
+fn latency(latencies: &[f64]) -> Latency {
+    let mut sorted = latencies.to_vec();
     sorted.sort_by(f64::total_cmp);
     let rank =
         |p: f64| sorted[((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1];
@@ -520,11 +523,12 @@ fn step_outcome(
     let during: Vec<&Point> = points
         .iter()
         .filter(|(point, _)| {
-            point.due_ms <= step.end_ms && point.due_ms + point.stall_ms >= step.start_ms
+            point.due_ms <= step.end_ms && point.due_ms + point.latency_ms >= step.start_ms
         })
         .collect();
     let longest = during
         .iter()
+        .filter(|(point, _)| point.stall_ms > 0.0)
         .max_by(|(a, _), (b, _)| a.stall_ms.total_cmp(&b.stall_ms))
         .map(|(point, why)| Stall {
             stream: STREAMS[point.stream].to_owned(),
@@ -534,7 +538,7 @@ fn step_outcome(
             waited_for_lock: why.map(|(lock, _)| lock.to_owned()),
             first_in_queue: why.map(|(_, head)| head.to_owned()),
         });
-    let stalls: Vec<f64> = during.iter().map(|(point, _)| point.stall_ms).collect();
+    let latencies: Vec<f64> = during.iter().map(|(point, _)| point.latency_ms).collect();
     StepOutcome {
         index: position + 1,
         file: script.file.to_owned(),
@@ -552,7 +556,7 @@ fn step_outcome(
         waited_for: step.waited_for.clone(),
         over_limit: longest.as_ref().is_some_and(|stall| stall.stall_ms > limit),
         longest_stall: longest,
-        latency: latency(&stalls),
+        latency: latency(&latencies),
         failures: failures(step, &during),
         explanation: step.explanation.clone(),
     }
@@ -570,7 +574,7 @@ fn failures(step: &StepScript, during: &[&Point]) -> Vec<TrafficFailure> {
     match failed.first() {
         Some(first) => vec![TrafficFailure {
             stream: STREAMS[first.stream].to_owned(),
-            at_ms: first.due_ms + first.stall_ms,
+            at_ms: first.due_ms + first.latency_ms,
             error: NOT_NULL_ERROR.to_owned(),
             count: failed.len() as u64,
         }],
@@ -591,7 +595,7 @@ fn traffic(points: &[Point], duration_ms: f64) -> Vec<TrafficStream> {
                 .collect();
             let failed = mine.iter().filter(|point| point.failed).count() as u64;
             let executed = mine.len() as u64;
-            let stalls: Vec<f64> = mine.iter().map(|point| point.stall_ms).collect();
+            let latencies: Vec<f64> = mine.iter().map(|point| point.latency_ms).collect();
             TrafficStream {
                 name: (*name).to_owned(),
                 sql: [
@@ -613,8 +617,8 @@ fn traffic(points: &[Point], duration_ms: f64) -> Vec<TrafficStream> {
                 } else {
                     0
                 },
-                latency: latency(&stalls),
-                max_stall_ms: stalls.iter().copied().fold(0.0, f64::max),
+                latency: latency(&latencies),
+                max_stall_ms: mine.iter().map(|point| point.stall_ms).fold(0.0, f64::max),
             }
         })
         .collect()

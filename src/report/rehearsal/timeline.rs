@@ -380,7 +380,11 @@ fn axes(svg: &mut String, frame: &Frame) {
             n(right),
             n(LEFT - 8.0),
             n(y + 4.0),
-            stall_label(ms),
+            // The floor carries every execution that waited on no lock.
+            match ms <= FLOOR_MS {
+                true => format!("≤ {}", stall_label(ms)),
+                false => stall_label(ms),
+            },
             y = n(y)
         );
         decade += 1;
@@ -404,7 +408,7 @@ fn axes(svg: &mut String, frame: &Frame) {
         svg,
         r##"<rect x="{}" y="{}" width="{}" height="{}" fill="none" stroke="#8c959f"/>
 <text x="{}" y="{}" text-anchor="middle" fill="#424a53">seconds since the traffic started</text>
-<text transform="translate({} {}) rotate(-90)" text-anchor="middle" fill="#424a53">traffic stall (due to finished, log scale)</text>"##,
+<text transform="translate({} {}) rotate(-90)" text-anchor="middle" fill="#424a53">stall: waiting on a lock (log scale)</text>"##,
         n(LEFT),
         n(frame.plot_top),
         n(right - LEFT),
