@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// The version of the rehearsal's JSON document; raised when a field changes meaning
 /// or goes away.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Everything one `plancheck rehearse` found: the input of every rehearsal report.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -168,9 +168,10 @@ pub struct StepOutcome {
     /// as the sampler saw it.
     pub locks: Vec<HeldLock>,
     /// The locks the statement's kind takes, from its SQL alone (`ACCESS EXCLUSIVE on
-    /// workflow_runs`): a lock held for less than the sampler's interval may not be
-    /// seen. Empty when the SQL does not say (a `DO` block).
-    pub declared_locks: Vec<String>,
+    /// workflow_runs`), each marked seen or not: a lock held for less than the
+    /// sampler's interval may not be seen. Empty when the SQL does not say (a `DO`
+    /// block).
+    pub declared_locks: Vec<DeclaredLock>,
     /// How long the step's session waited for a lock before it could go on.
     pub waited_ms: f64,
     /// Who the step waited for: traffic stream names (or `pid N` for sessions
@@ -192,6 +193,19 @@ impl StepOutcome {
     pub fn duration_ms(&self) -> f64 {
         self.end_ms - self.start_ms
     }
+}
+
+/// A lock a step's SQL alone says it takes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DeclaredLock {
+    /// The relation as the statement names it.
+    pub relation: String,
+    /// The mode as SQL names it: `ACCESS EXCLUSIVE`.
+    pub mode: String,
+    /// Whether the sampler saw the step's session hold this mode, or a stronger one,
+    /// on the relation during the step.
+    pub seen: bool,
 }
 
 /// A lock a step held on a relation, as the sampler saw it.

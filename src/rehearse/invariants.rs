@@ -7,6 +7,7 @@ use tokio_postgres::Client;
 use tokio_postgres::types::Type;
 
 use super::analyze;
+use super::steps::same_relation;
 use crate::error::{Error, Result, ServerError};
 use crate::input::Scenario;
 use crate::input::rehearsal::{CountTerm, Invariant, RehearsalSpec};
@@ -146,7 +147,7 @@ fn expected_count(
             CountTerm::Seeded(table) => {
                 let rows = seeded
                     .iter()
-                    .find(|facts| same_table(&facts.name, table))
+                    .find(|facts| same_relation(&facts.name, table))
                     .map_or(0, |facts| facts.rows as i64);
                 (rows, format!("seeded {rows}"))
             }
@@ -175,7 +176,7 @@ fn inserted(table: &str, traffic: &[TrafficStream]) -> std::result::Result<u64, 
                 && stream
                     .table
                     .as_deref()
-                    .is_some_and(|written| same_table(written, table))
+                    .is_some_and(|written| same_relation(written, table))
         })
         .collect();
     if inserting.is_empty() {
@@ -195,13 +196,4 @@ fn is_insert(sql: &str) -> bool {
         .split_whitespace()
         .next()
         .is_some_and(|word| word.eq_ignore_ascii_case("insert"))
-}
-
-/// A table name as written (`public.workflow_runs`, `"Runs"`) compared with another.
-pub fn same_table(a: &str, b: &str) -> bool {
-    let plain = |name: &str| {
-        let name = name.strip_prefix("public.").unwrap_or(name);
-        name.trim_matches('"').to_owned()
-    };
-    plain(a) == plain(b)
 }

@@ -267,9 +267,27 @@ async fn a_rehearsal_accounts_for_every_insert_and_names_the_step_that_stalled_t
             "CREATE INDEX CONCURRENTLY events_note ON events (note)",
         ]
     );
+    let declared = &gentle.steps[0].declared_locks;
     assert_eq!(
-        gentle.steps[0].declared_locks,
-        ["ACCESS EXCLUSIVE on events"]
+        (
+            declared.len(),
+            declared[0].mode.as_str(),
+            declared[0].relation.as_str()
+        ),
+        (1, "ACCESS EXCLUSIVE", "events")
+    );
+    // Seen by the sampler or not (it is held for about a millisecond), the lock is in
+    // the step's row of the Markdown.
+    let markdown = plancheck::report::rehearsal::markdown(&rehearsal);
+    let row = markdown
+        .lines()
+        .find(|line| line.starts_with("| 1 | `ALTER TABLE events ADD COLUMN note"))
+        .expect("step 1's row");
+    assert!(row.contains("**ACCESS EXCLUSIVE** `events`"), "{row}");
+    assert_eq!(
+        row.contains("by its SQL, not seen"),
+        !declared[0].seen,
+        "{row}"
     );
     assert!(
         gentle.steps[2]

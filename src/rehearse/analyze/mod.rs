@@ -740,6 +740,37 @@ mod tests {
     }
 
     #[test]
+    fn a_lock_the_steps_sql_takes_is_marked_seen_only_when_the_sampler_saw_it() {
+        let (mut steps, streams, executions, spans) = queue();
+        steps[0].step.locks = StaticLocks::Known(vec![super::super::steps::TableLock {
+            relation: "t".into(),
+            mode: LockMode::AccessExclusive,
+        }]);
+        let tables = vec!["t".to_owned()];
+        let seen = observed(&steps, &streams, &executions, &spans, &tables).step_outcomes();
+        assert_eq!(
+            seen[0].declared_locks,
+            [crate::outcome::rehearsal::DeclaredLock {
+                relation: "t".into(),
+                mode: "ACCESS EXCLUSIVE".into(),
+                seen: true,
+            }]
+        );
+        // Held for a millisecond between two readings: only the SQL says so.
+        (steps[0].start, steps[0].end) = (
+            Duration::from_micros(500_000),
+            Duration::from_micros(501_100),
+        );
+        let unseen = observed(&steps, &streams, &executions, &[], &tables).step_outcomes();
+        assert!(!unseen[0].declared_locks[0].seen);
+        let text = unseen[0].explanation.join(" ");
+        assert!(
+            text.contains("takes ACCESS EXCLUSIVE on t (its SQL says so); the sampler, reading every 10 ms, did not see it during the step's 1.1 ms: it blocks every reader and writer while held."),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn summaries_take_the_first_line_that_is_not_a_comment() {
         assert_eq!(
             summary("-- why\nALTER TABLE t\n  ADD c int"),

@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::{Observed, StepRun, WORTH_SAYING, latency, lock_name, ms, summary};
-use crate::outcome::rehearsal::{HeldLock, Stall, StepOutcome, TrafficFailure};
+use crate::outcome::rehearsal::{DeclaredLock, HeldLock, Stall, StepOutcome, TrafficFailure};
 use crate::rehearse::LockMode;
 use crate::rehearse::sampler::LockSpan;
-use crate::rehearse::steps::{StaticLocks, Transaction};
+use crate::rehearse::steps::{StaticLocks, Transaction, same_relation};
 use crate::rehearse::traffic::Execution;
 
 /// A step's place on the clock.
@@ -45,8 +45,10 @@ impl Observed<'_> {
         let waits = self.own_waits(window);
         let longest = self.longest_blamed(window, stalls, blames);
         let failures = self.failures_of(index, window);
+        let declared = declared_locks(run, &locks);
         let mut explanation = self.wait_sentences(run, window, &waits, stalls);
         explanation.extend(hold_sentence(run, &locks));
+        explanation.extend(self.unseen_sentences(run, &declared));
         explanation.extend(self.stall_sentence(longest, &explanation));
         explanation.extend(failures.iter().map(|failure| {
             format!(
@@ -68,8 +70,8 @@ impl Observed<'_> {
             end_ms: ms(window.to),
             error: run.error.clone(),
             rows: run.rows,
+            declared_locks: declared,
             locks: locks.into_iter().map(|(_, lock)| lock).collect(),
-            declared_locks: declared_locks(run),
             waited_ms: ms(waits.waited),
             waited_for: waits.waited_for,
             longest_stall: longest.map(|(stall, execution)| self.stall_of(stall, execution)),
@@ -324,6 +326,31 @@ impl Observed<'_> {
         ))
     }
 
+    /// A lock the step's SQL takes that the sampler did not see, when it blocks
+    /// something: the sampler reads between statements, so a hold of a millisecond
+    /// falls between two readings.
+    fn unseen_sentences(&self, run: &StepRun, declared: &[DeclaredLock]) -> Vec<String> {
+        let StaticLocks::Known(locks) = &run.step.locks else {
+            return Vec::new();
+        };
+        locks
+            .iter()
+            .zip(declared)
+            .filter(|(lock, declared)| !declared.seen && lock.mode >= LockMode::ShareUpdateExclusive)
+            .map(|(lock, _)| {
+                format!(
+                    "`{}` takes {} on {} (its SQL says so); the sampler, reading every {:.0} ms, did not see it during the step's {}: it blocks {} while held.",
+                    summary(&run.step.sql),
+                    lock.mode.sql_name(),
+                    lock.relation,
+                    ms(self.interval),
+                    crate::format::format_ms(ms(run.end.saturating_sub(run.start))),
+                    blocks(lock.mode)
+                )
+            })
+            .collect()
+    }
+
     /// The mode `pid` held on `span`'s relation while `span` was seen.
     fn held_mode(&self, pid: i32, span: &LockSpan) -> Option<LockMode> {
         self.spans
@@ -380,11 +407,7 @@ fn hold_sentence(run: &StepRun, locks: &[(LockMode, HeldLock)]) -> Option<String
     if *mode < LockMode::ShareUpdateExclusive || lock.held_ms() < ms(WORTH_SAYING) {
         return None;
     }
-    let blocks = match *mode {
-        LockMode::AccessExclusive => "every reader and writer",
-        LockMode::Exclusive | LockMode::ShareRowExclusive | LockMode::Share => "every writer",
-        _ => "other schema changes, VACUUM and ANALYZE (not reads or writes)",
-    };
+    let blocks = blocks(*mode);
     let why = match &run.not_null_proof {
         Some(None) => " while it scanned the table: no validated CHECK constraint proves the column has no NULL".to_owned(),
         Some(Some(name)) => format!(
@@ -401,13 +424,29 @@ fn hold_sentence(run: &StepRun, locks: &[(LockMode, HeldLock)]) -> Option<String
     ))
 }
 
-/// The locks the step's SQL alone says it takes, as `ACCESS EXCLUSIVE on t`.
-fn declared_locks(run: &StepRun) -> Vec<String> {
-    match &run.step.locks {
-        StaticLocks::Known(locks) => locks
-            .iter()
-            .map(|lock| format!("{} on {}", lock.mode.sql_name(), lock.relation))
-            .collect(),
-        StaticLocks::Unknown => Vec::new(),
+/// What a mode of SHARE UPDATE EXCLUSIVE or stronger blocks.
+fn blocks(mode: LockMode) -> &'static str {
+    match mode {
+        LockMode::AccessExclusive => "every reader and writer",
+        LockMode::Exclusive | LockMode::ShareRowExclusive | LockMode::Share => "every writer",
+        _ => "other schema changes, VACUUM and ANALYZE (not reads or writes)",
     }
+}
+
+/// The locks the step's SQL alone says it takes, each seen when the sampler saw the
+/// step hold that mode or a stronger one on the relation.
+fn declared_locks(run: &StepRun, held: &[(LockMode, HeldLock)]) -> Vec<DeclaredLock> {
+    let StaticLocks::Known(locks) = &run.step.locks else {
+        return Vec::new();
+    };
+    locks
+        .iter()
+        .map(|lock| DeclaredLock {
+            relation: lock.relation.clone(),
+            mode: lock.mode.sql_name().into(),
+            seen: held.iter().any(|(mode, seen)| {
+                *mode >= lock.mode && same_relation(&seen.relation, &lock.relation)
+            }),
+        })
+        .collect()
 }

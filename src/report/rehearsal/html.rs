@@ -9,10 +9,10 @@ use serde::Serialize;
 
 use super::markdown::{EXPLANATIONS_SHOWN, FAILURES_SHOWN};
 use super::{
-    Compared, blocks_writes, broken, compared, exponent_text, failed_statements, growth_words,
-    held_text, latency_triple, limits_text, migrations, one_line, overhead_text, passed,
-    sampler_text, scale_words, scales, seconds, step_failures, timeline_file, timeline_svg,
-    verdict_text,
+    Compared, UNSEEN, blocks_writes, broken, compared, exponent_text, failed_statements,
+    growth_words, held_text, latency_triple, limits_text, migrations, one_line, overhead_text,
+    passed, sampler_text, scale_words, scales, seconds, step_failures, timeline_file, timeline_svg,
+    unseen_locks, verdict_text,
 };
 use crate::format::{format_count, format_ms};
 use crate::outcome::rehearsal::{MigrationRun, Rehearsal, Stall, StepOutcome};
@@ -317,6 +317,8 @@ struct LockView {
     held: String,
     /// The mode blocks the traffic's writes.
     strong: bool,
+    /// Known from the step's SQL only: the sampler did not see it.
+    declared: bool,
 }
 
 #[derive(Serialize)]
@@ -345,7 +347,15 @@ fn step_view(rehearsal: &Rehearsal, step: &StepOutcome) -> StepView {
                 relation: lock.relation.clone(),
                 held: held_text(lock),
                 strong: blocks_writes(&lock.mode),
+                declared: false,
             })
+            .chain(unseen_locks(step).map(|lock| LockView {
+                mode: lock.mode.clone(),
+                relation: lock.relation.clone(),
+                held: UNSEEN.to_owned(),
+                strong: blocks_writes(&lock.mode),
+                declared: true,
+            }))
             .collect(),
         waited: match step.waited_ms > 0.0 {
             true if step.waited_for.is_empty() => format_ms(step.waited_ms),
@@ -586,5 +596,17 @@ mod tests {
         assert!(!page.contains("<script"));
         assert!(page.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"));
         assert!(page.contains("step 1: &lt;script&gt;alert(1)&lt;/script&gt;"));
+    }
+
+    #[test]
+    fn the_page_lists_a_lock_the_steps_sql_takes_but_the_sampler_did_not_see() {
+        let page = render(&sample::unseen_add_column());
+        assert!(
+            page.contains(
+                "<div class=\"lock strong declared\"><span class=\"mode\">ACCESS EXCLUSIVE</span> <code>workflow_runs</code> by its SQL, not seen</div>"
+            ),
+            "{}",
+            outline(&page)
+        );
     }
 }

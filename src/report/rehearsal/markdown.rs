@@ -9,9 +9,10 @@
 use std::fmt::Write;
 
 use super::{
-    Compared, blocks_writes, broken, compared, exponent_text, failed_statements, growth_words,
-    held_text, latency_triple, limits_text, migrations, one_line, overhead_text, passed,
-    sampler_text, scale_words, scales, seconds, step_failures, timeline_file, verdict_text,
+    Compared, UNSEEN, blocks_writes, broken, compared, exponent_text, failed_statements,
+    growth_words, held_text, latency_triple, limits_text, migrations, one_line, overhead_text,
+    passed, sampler_text, scale_words, scales, seconds, step_failures, timeline_file, unseen_locks,
+    verdict_text,
 };
 use crate::format::{format_count, format_ms};
 use crate::outcome::rehearsal::{MigrationRun, Rehearsal, StepOutcome};
@@ -247,7 +248,7 @@ fn run_steps(rehearsal: &Rehearsal, run: &MigrationRun) -> String {
     }
     let _ = writeln!(
         md,
-        "\n| # | Step | Took | Locks (strongest per relation, held) | Waited | Longest stall | Traffic p50 / p99 / max | Failed | Rows |\n|--:|---|--:|---|---|---|--:|--:|--:|"
+        "\n| # | Step | Took | Locks (strongest per relation, held; by its SQL when not seen) | Waited | Longest stall | Traffic p50 / p99 / max | Failed | Rows |\n|--:|---|--:|---|---|---|--:|--:|--:|"
     );
     for step in &run.steps {
         let _ = writeln!(md, "{}", step_row(rehearsal, step));
@@ -282,16 +283,28 @@ fn step_row(rehearsal: &Rehearsal, step: &StepOutcome) -> String {
     if step.error.is_some() {
         what.push_str("<br>❌ **failed**");
     }
+    let mode = |mode: &str| match blocks_writes(mode) {
+        true => format!("**{mode}**"),
+        false => mode.to_owned(),
+    };
     let locks: Vec<String> = step
         .locks
         .iter()
         .map(|lock| {
-            let mode = match blocks_writes(&lock.mode) {
-                true => format!("**{}**", lock.mode),
-                false => lock.mode.clone(),
-            };
-            format!("{mode} `{}` {}", lock.relation, held_text(lock))
+            format!(
+                "{} `{}` {}",
+                mode(&lock.mode),
+                lock.relation,
+                held_text(lock)
+            )
         })
+        .chain(unseen_locks(step).map(|lock| {
+            format!(
+                "{} `{}` {UNSEEN}",
+                mode(&lock.mode),
+                cell_code(&lock.relation)
+            )
+        }))
         .collect();
     let waited = match step.waited_ms > 0.0 {
         true if step.waited_for.is_empty() => format_ms(step.waited_ms),
@@ -689,6 +702,19 @@ mod tests {
         assert!(
             !text.contains("Migrations compared"),
             "one migration has nothing to compare"
+        );
+    }
+
+    /// `ADD COLUMN` holds ACCESS EXCLUSIVE for about a millisecond: between two of the
+    /// sampler's readings. Its SQL says it takes the lock, so the step lists it.
+    #[test]
+    fn a_lock_the_steps_sql_takes_but_the_sampler_did_not_see_is_listed() {
+        let text = render(&sample::unseen_add_column());
+        assert!(
+            text.contains(
+                "| 1 | `ALTER TABLE workflow_runs ADD COLUMN priority integer`<br>`fixtures/migrations/shipped.sql:1` | 2.1 ms | **ACCESS EXCLUSIVE** `workflow_runs` by its SQL, not seen |"
+            ),
+            "{text}"
         );
     }
 }

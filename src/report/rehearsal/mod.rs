@@ -16,8 +16,8 @@ mod timeline;
 
 use crate::format::{format_count, format_ms};
 use crate::outcome::rehearsal::{
-    HeldLock, Limits, MigrationRun, Rehearsal, SamplerOverhead, SamplerStats, Stall, StepGrowth,
-    StepOutcome,
+    DeclaredLock, HeldLock, Limits, MigrationRun, Rehearsal, SamplerOverhead, SamplerStats, Stall,
+    StepGrowth, StepOutcome,
 };
 
 pub use timeline::timeline_svg;
@@ -137,6 +137,14 @@ fn lock_strength(mode: &str) -> usize {
 /// modes a reader should notice first.
 fn blocks_writes(mode: &str) -> bool {
     lock_strength(mode) >= lock_strength("SHARE")
+}
+
+/// What the reports write after a lock a step's SQL takes that the sampler did not see.
+const UNSEEN: &str = "by its SQL, not seen";
+
+/// The locks a step's SQL takes that the sampler did not see it hold.
+fn unseen_locks(step: &StepOutcome) -> impl Iterator<Item = &DeclaredLock> {
+    step.declared_locks.iter().filter(|lock| !lock.seen)
 }
 
 /// How long a lock was seen held: `190 ms`, or `one sample` when only one reading of
@@ -334,7 +342,7 @@ mod tests {
         let back: Rehearsal = serde_json::from_str(&text).unwrap();
         assert_eq!(back, rehearsal);
         assert!(
-            text.starts_with("{\n  \"format_version\": 1,"),
+            text.starts_with("{\n  \"format_version\": 2,"),
             "{}",
             &text[..40]
         );

@@ -13,9 +13,9 @@
 //! so the aggregates agree with the points the chart draws, and nothing is random.
 
 use crate::outcome::rehearsal::{
-    FORMAT_VERSION, HeldLock, InvariantOutcome, Latency, LatencyPoint, Limits, MigrationRun,
-    Rehearsal, SamplerOverhead, SamplerStats, Stall, StepGrowth, StepOutcome, TableRows, Timeline,
-    TimelineLock, TrafficFailure, TrafficStream,
+    DeclaredLock, FORMAT_VERSION, HeldLock, InvariantOutcome, Latency, LatencyPoint, Limits,
+    MigrationRun, Rehearsal, SamplerOverhead, SamplerStats, Stall, StepGrowth, StepOutcome,
+    TableRows, Timeline, TimelineLock, TrafficFailure, TrafficStream,
 };
 
 const OLD_REPLICA: usize = 0;
@@ -706,4 +706,22 @@ fn growth(runs: &[MigrationRun]) -> Vec<StepGrowth> {
         }
     }
     growth
+}
+
+/// `shipped` at 250,000 rows alone, its `ADD COLUMN` never seen by the sampler: the
+/// lock is known from the step's SQL only, and nothing else locked or waited.
+pub fn unseen_add_column() -> Rehearsal {
+    let mut rehearsal = rehearsal();
+    rehearsal.runs.truncate(1);
+    rehearsal.growth.clear();
+    let run = &mut rehearsal.runs[0];
+    run.steps.truncate(1);
+    run.steps[0].locks.clear();
+    run.steps[0].declared_locks = vec![DeclaredLock {
+        relation: "workflow_runs".to_owned(),
+        mode: "ACCESS EXCLUSIVE".to_owned(),
+        seen: false,
+    }];
+    run.timeline.holds.clear();
+    rehearsal
 }

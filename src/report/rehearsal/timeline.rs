@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::{held_text, lock_strength, seconds};
+use super::{UNSEEN, held_text, lock_strength, seconds, unseen_locks};
 use crate::format::{format_count, format_ms};
 use crate::outcome::rehearsal::{LatencyPoint, Limits, MigrationRun, TimelineLock};
 
@@ -129,7 +129,8 @@ pub fn timeline_svg(run: &MigrationRun, limits: &Limits) -> String {
     let legend_bottom = legend(&mut body, &names, &id);
     // Two rows of step numbers go between the legend and the plot.
     let frame = frame(run, limits, legend_bottom + 40.0);
-    let lanes = lanes(&run.timeline.holds);
+    let bars = lock_bars(run);
+    let lanes = lanes(&bars);
     let lanes_top = frame.plot_bottom + 46.0;
     let shown = lanes.len().min(MAX_LANES);
     let lanes_bottom = lanes_top + 20.0 + shown as f64 * LANE_HEIGHT;
@@ -608,34 +609,67 @@ fn marked_point(point: &LatencyPoint, stream: &str, (x, y): (f64, f64)) -> Strin
     }
 }
 
+/// A bar of a lock lane: a hold or a wait the sampler saw, or a lock a step's SQL
+/// takes that the sampler did not see (`declared`), drawn over the step.
+struct LockBar {
+    lock: TimelineLock,
+    declared: bool,
+}
+
+/// Every bar to draw: the holds and waits the sampler saw, then the locks of ROW
+/// EXCLUSIVE strength or more that a step's SQL takes and the sampler did not see.
+fn lock_bars(run: &MigrationRun) -> Vec<LockBar> {
+    let seen = run.timeline.holds.iter().map(|lock| LockBar {
+        lock: lock.clone(),
+        declared: false,
+    });
+    let declared = run.steps.iter().flat_map(|step| {
+        unseen_locks(step)
+            .filter(|lock| lock_strength(&lock.mode) >= lock_strength("ROW EXCLUSIVE"))
+            .map(|lock| LockBar {
+                lock: TimelineLock {
+                    holder: format!("step {}", step.index),
+                    relation: lock.relation.clone(),
+                    mode: lock.mode.clone(),
+                    granted: true,
+                    from_ms: step.start_ms,
+                    to_ms: step.end_ms,
+                },
+                declared: true,
+            })
+    });
+    seen.chain(declared).collect()
+}
+
 /// One lock lane: a session's locks on one relation.
 struct Lane<'a> {
     holder: &'a str,
     relation: &'a str,
-    locks: Vec<&'a TimelineLock>,
+    bars: Vec<&'a LockBar>,
 }
 
 /// The lanes in reading order: steps by number, then the other sessions as they first
 /// appear; within a session, relations as they first appear.
-fn lanes(holds: &[TimelineLock]) -> Vec<Lane<'_>> {
+fn lanes(bars: &[LockBar]) -> Vec<Lane<'_>> {
     let mut lanes: Vec<Lane> = Vec::new();
-    for lock in holds {
+    for bar in bars {
+        let lock = &bar.lock;
         match lanes
             .iter_mut()
             .find(|lane| lane.holder == lock.holder && lane.relation == lock.relation)
         {
-            Some(lane) => lane.locks.push(lock),
+            Some(lane) => lane.bars.push(bar),
             None => lanes.push(Lane {
                 holder: &lock.holder,
                 relation: &lock.relation,
-                locks: vec![lock],
+                bars: vec![bar],
             }),
         }
     }
     let first = |lane: &Lane| {
-        lane.locks
+        lane.bars
             .iter()
-            .map(|lock| lock.from_ms)
+            .map(|bar| bar.lock.from_ms)
             .fold(f64::MAX, f64::min)
     };
     let step_number = |holder: &str| {
@@ -670,7 +704,7 @@ fn lock_lanes(
     if lanes.is_empty() {
         let _ = writeln!(
             svg,
-            r##"<text x="{}" y="{}" fill="#57606a">no lock of ROW EXCLUSIVE strength or more was held, and no session waited</text>"##,
+            r##"<text x="{}" y="{}" fill="#57606a">no step held a lock of ROW EXCLUSIVE strength or more, as the sampler saw or its SQL says, and no session waited</text>"##,
             n(LEFT + 4.0),
             n(top + 34.0)
         );
@@ -695,13 +729,15 @@ fn lock_lanes(
             escape(&shown),
             escape(&name)
         );
-        let mut bars: Vec<&&TimelineLock> = lane.locks.iter().collect();
-        bars.sort_by(|a, b| a.from_ms.total_cmp(&b.from_ms));
-        for (position, lock) in bars.iter().enumerate() {
+        let mut bars: Vec<&LockBar> = lane.bars.clone();
+        bars.sort_by(|a, b| a.lock.from_ms.total_cmp(&b.lock.from_ms));
+        for (position, drawn) in bars.iter().enumerate() {
+            let lock = &drawn.lock;
             let next_start = bars
                 .get(position + 1)
-                .map_or(right, |next| frame.x(next.from_ms));
+                .map_or(right, |next| frame.x(next.lock.from_ms));
             let fill = match lock.granted {
+                true if drawn.declared => "#ffffff".to_owned(),
                 true => mode_colour(&lock.mode).to_owned(),
                 false => {
                     let pattern = format!("hatch-{id}-{}", lock_strength(&lock.mode));
@@ -711,14 +747,22 @@ fn lock_lanes(
                     format!("url(#{pattern})")
                 }
             };
-            if let Some(mode) = bar(svg, lock, frame, (y, next_start), &fill)
+            if let Some(mode) = bar(svg, drawn, frame, (y, next_start), &fill)
                 && !abbreviated.contains(&mode)
             {
                 abbreviated.push(mode);
             }
         }
     }
-    let mut key = String::from("solid: held · hatched: waited for · strongest modes darkest");
+    let mut key = String::from("solid: held · hatched: waited for");
+    if lanes
+        .iter()
+        .flat_map(|lane| &lane.bars)
+        .any(|bar| bar.declared)
+    {
+        key.push_str(" · dashed: its SQL takes it, the sampler did not see it");
+    }
+    key.push_str(" · strongest modes darkest");
     for mode in abbreviated {
         let _ = write!(key, " · {}: {mode}", mode_initials(&mode));
     }
@@ -738,38 +782,35 @@ fn lock_lanes(
 /// a tooltip with every figure. Returns the mode when only its initials were written.
 fn bar(
     svg: &mut String,
-    lock: &TimelineLock,
+    drawn: &LockBar,
     frame: &Frame,
     (y, next_start): (f64, f64),
     fill: &str,
 ) -> Option<String> {
+    let lock = &drawn.lock;
     let (x0, x1) = (frame.x(lock.from_ms), frame.x(lock.to_ms));
     let width = (x1 - x0).max(2.0);
-    let held = held_text(&crate::outcome::rehearsal::HeldLock {
-        relation: lock.relation.clone(),
-        mode: lock.mode.clone(),
-        from_ms: lock.from_ms,
-        to_ms: lock.to_ms,
-    });
-    let on = match lock.relation.is_empty() {
-        true => String::new(),
-        false => format!(" on {}", lock.relation),
+    let held = match drawn.declared {
+        true => UNSEEN.to_owned(),
+        false => held_text(&crate::outcome::rehearsal::HeldLock {
+            relation: lock.relation.clone(),
+            mode: lock.mode.clone(),
+            from_ms: lock.from_ms,
+            to_ms: lock.to_ms,
+        }),
     };
-    let tip = format!(
-        "{} {} {}{on} from {} to {} ({held})",
-        lock.holder,
-        if lock.granted { "held" } else { "waited for" },
-        lock.mode,
-        seconds(lock.from_ms),
-        seconds(lock.to_ms),
-    );
-    let stroke = match lock.granted {
-        true => String::new(),
-        false => format!(
+    let stroke = match (lock.granted, drawn.declared) {
+        (true, false) => String::new(),
+        (_, true) => format!(
+            r#" stroke="{}" stroke-width="1.2" stroke-dasharray="3 2""#,
+            mode_colour(&lock.mode)
+        ),
+        (false, _) => format!(
             r#" stroke="{}" stroke-width="1.2""#,
             mode_colour(&lock.mode)
         ),
     };
+    let tip = bar_tip(drawn, &held);
     let _ = writeln!(
         svg,
         r#"<rect x="{}" y="{}" width="{}" height="{}" rx="2" fill="{fill}"{stroke}><title>{}</title></rect>"#,
@@ -779,7 +820,33 @@ fn bar(
         n(LANE_HEIGHT - 6.0),
         escape(&tip)
     );
-    bar_label(svg, lock, &held, (x0, width, y), next_start)
+    bar_label(svg, drawn, &held, (x0, width, y), next_start)
+}
+
+/// A bar's tooltip, with every figure.
+fn bar_tip(drawn: &LockBar, held: &str) -> String {
+    let lock = &drawn.lock;
+    let on = match lock.relation.is_empty() {
+        true => String::new(),
+        false => format!(" on {}", lock.relation),
+    };
+    match drawn.declared {
+        true => format!(
+            "{} takes {}{on} by its SQL; the sampler did not see it during the step ({} to {})",
+            lock.holder,
+            lock.mode,
+            seconds(lock.from_ms),
+            seconds(lock.to_ms),
+        ),
+        false => format!(
+            "{} {} {}{on} from {} to {} ({held})",
+            lock.holder,
+            if lock.granted { "held" } else { "waited for" },
+            lock.mode,
+            seconds(lock.from_ms),
+            seconds(lock.to_ms),
+        ),
+    }
 }
 
 /// The mode written on a bar (with how long it was held when that fits), or beside
@@ -787,19 +854,21 @@ fn bar(
 /// initials were written.
 fn bar_label(
     svg: &mut String,
-    lock: &TimelineLock,
+    drawn: &LockBar,
     held: &str,
     (x0, width, y): (f64, f64, f64),
     next_start: f64,
 ) -> Option<String> {
+    let lock = &drawn.lock;
     let long = format!("{} · {held}", lock.mode);
     let inside = [long.clone(), lock.mode.clone(), mode_initials(&lock.mode)]
         .into_iter()
         // Labels on bars are bold, about a tenth wider than plain text.
         .find(|text| text_width(text, 10.5) * 1.1 + 8.0 <= width);
-    // Text on a hatched bar has a white halo, so it reads over the stripes.
+    // Text on a hatched or an outlined bar has a white halo, so it reads over the
+    // stripes; on a solid one it takes the colour that reads on the mode's.
     let written = match inside {
-        Some(text) if lock.granted => {
+        Some(text) if lock.granted && !drawn.declared => {
             let _ = writeln!(
                 svg,
                 r#"<text x="{}" y="{}" font-size="10.5" font-weight="600" fill="{}" pointer-events="none">{}</text>"#,
@@ -959,7 +1028,7 @@ mod tests {
         run.steps.clear();
         let svg = timeline_svg(&run, &sample::rehearsal().limits);
         assert!(svg.contains("no traffic execution was recorded"));
-        assert!(svg.contains("no lock of ROW EXCLUSIVE strength or more was held"));
+        assert!(svg.contains("no step held a lock of ROW EXCLUSIVE strength or more"));
         assert!(svg.ends_with("</svg>\n"));
     }
 
@@ -990,5 +1059,17 @@ mod tests {
         let svg = timeline_svg(&run, &sample::rehearsal().limits);
         assert!(svg.contains("&lt;b&gt;&amp;&quot;x&quot;"));
         assert!(!svg.contains("<b>"));
+    }
+
+    #[test]
+    fn a_lock_the_steps_sql_takes_but_the_sampler_did_not_see_is_drawn_over_the_step() {
+        let rehearsal = sample::unseen_add_column();
+        let svg = timeline_svg(&rehearsal.runs[0], &rehearsal.limits);
+        assert!(!svg.contains("no lock of ROW EXCLUSIVE strength or more was held"));
+        assert!(svg.contains("step 1 · workflow_runs"), "no lane for step 1");
+        assert!(
+            svg.contains("step 1 takes ACCESS EXCLUSIVE on workflow_runs by its SQL; the sampler did not see it during the step (2.00 s to 2.00 s)"),
+            "{svg}"
+        );
     }
 }
