@@ -700,7 +700,6 @@ fn lock_lanes(
 ) -> Vec<(String, String)> {
     let mut patterns: Vec<(String, String)> = Vec::new();
     let mut abbreviated: Vec<String> = Vec::new();
-    let right = WIDTH - RIGHT;
     if lanes.is_empty() {
         let _ = writeln!(
             svg,
@@ -711,42 +710,14 @@ fn lock_lanes(
     }
     for (row, lane) in lanes.iter().take(MAX_LANES).enumerate() {
         let y = top + 20.0 + row as f64 * LANE_HEIGHT;
-        let name = match lane.relation.is_empty() {
-            true => lane.holder.to_owned(),
-            false => format!("{} · {}", lane.holder, lane.relation),
-        };
-        let shown = shorten(&name, ((LEFT - 14.0) / (11.0 * 0.58)) as usize);
-        let _ = writeln!(
-            svg,
-            r##"<rect x="{}" y="{}" width="{}" height="{}" fill="{}"/><text x="{}" y="{}" text-anchor="end" font-size="11" fill="#1f2328">{}<title>{}</title></text>"##,
-            n(LEFT),
-            n(y),
-            n(right - LEFT),
-            n(LANE_HEIGHT),
-            if row % 2 == 0 { "#f6f8fa" } else { "#ffffff" },
-            n(LEFT - 8.0),
-            n(y + 15.0),
-            escape(&shown),
-            escape(&name)
-        );
+        lane_name(svg, lane, row, y);
         let mut bars: Vec<&LockBar> = lane.bars.clone();
         bars.sort_by(|a, b| a.lock.from_ms.total_cmp(&b.lock.from_ms));
         for (position, drawn) in bars.iter().enumerate() {
-            let lock = &drawn.lock;
             let next_start = bars
                 .get(position + 1)
-                .map_or(right, |next| frame.x(next.lock.from_ms));
-            let fill = match lock.granted {
-                true if drawn.declared => "#ffffff".to_owned(),
-                true => mode_colour(&lock.mode).to_owned(),
-                false => {
-                    let pattern = format!("hatch-{id}-{}", lock_strength(&lock.mode));
-                    if !patterns.iter().any(|(_, known)| *known == pattern) {
-                        patterns.push((lock.mode.clone(), pattern.clone()));
-                    }
-                    format!("url(#{pattern})")
-                }
-            };
+                .map_or(WIDTH - RIGHT, |next| frame.x(next.lock.from_ms));
+            let fill = bar_fill(drawn, id, &mut patterns);
             if let Some(mode) = bar(svg, drawn, frame, (y, next_start), &fill)
                 && !abbreviated.contains(&mode)
             {
@@ -754,6 +725,59 @@ fn lock_lanes(
             }
         }
     }
+    let _ = writeln!(
+        svg,
+        r##"<text x="{}" y="{}" text-anchor="end" font-weight="600" fill="#424a53">locks</text><text x="{}" y="{}" fill="#57606a" font-size="11">{}</text>"##,
+        n(LEFT - 8.0),
+        n(top + 12.0),
+        n(LEFT + 4.0),
+        n(top + 12.0),
+        escape(&lanes_key(lanes, &abbreviated))
+    );
+    patterns
+}
+
+/// A lane's shaded row and its name on the left, shortened to fit.
+fn lane_name(svg: &mut String, lane: &Lane, row: usize, y: f64) {
+    let name = match lane.relation.is_empty() {
+        true => lane.holder.to_owned(),
+        false => format!("{} · {}", lane.holder, lane.relation),
+    };
+    let shown = shorten(&name, ((LEFT - 14.0) / (11.0 * 0.58)) as usize);
+    let _ = writeln!(
+        svg,
+        r##"<rect x="{}" y="{}" width="{}" height="{}" fill="{}"/><text x="{}" y="{}" text-anchor="end" font-size="11" fill="#1f2328">{}<title>{}</title></text>"##,
+        n(LEFT),
+        n(y),
+        n(WIDTH - RIGHT - LEFT),
+        n(LANE_HEIGHT),
+        if row % 2 == 0 { "#f6f8fa" } else { "#ffffff" },
+        n(LEFT - 8.0),
+        n(y + 15.0),
+        escape(&shown),
+        escape(&name)
+    );
+}
+
+/// A bar's fill: the mode's colour for a hold, white for a lock known only from its
+/// step's SQL, the mode's hatch pattern for a wait (added to `patterns` when new).
+fn bar_fill(drawn: &LockBar, id: &str, patterns: &mut Vec<(String, String)>) -> String {
+    let lock = &drawn.lock;
+    match lock.granted {
+        true if drawn.declared => "#ffffff".to_owned(),
+        true => mode_colour(&lock.mode).to_owned(),
+        false => {
+            let pattern = format!("hatch-{id}-{}", lock_strength(&lock.mode));
+            if !patterns.iter().any(|(_, known)| *known == pattern) {
+                patterns.push((lock.mode.clone(), pattern.clone()));
+            }
+            format!("url(#{pattern})")
+        }
+    }
+}
+
+/// What the lanes' bars mean, and the modes written as initials.
+fn lanes_key(lanes: &[Lane], abbreviated: &[String]) -> String {
     let mut key = String::from("solid: held · hatched: waited for");
     if lanes
         .iter()
@@ -764,18 +788,9 @@ fn lock_lanes(
     }
     key.push_str(" · strongest modes darkest");
     for mode in abbreviated {
-        let _ = write!(key, " · {}: {mode}", mode_initials(&mode));
+        let _ = write!(key, " · {}: {mode}", mode_initials(mode));
     }
-    let _ = writeln!(
-        svg,
-        r##"<text x="{}" y="{}" text-anchor="end" font-weight="600" fill="#424a53">locks</text><text x="{}" y="{}" fill="#57606a" font-size="11">{}</text>"##,
-        n(LEFT - 8.0),
-        n(top + 12.0),
-        n(LEFT + 4.0),
-        n(top + 12.0),
-        escape(&key)
-    );
-    patterns
+    key
 }
 
 /// One hold or wait: its bar, its mode on it (or beside it when it does not fit) and
