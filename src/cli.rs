@@ -44,8 +44,9 @@ pub enum Command {
     /// state, run the `[rehearsal]` traffic, run each migration step by step while
     /// sampling pg_locks every 10 ms, then check the invariants; each migration at each
     /// scale on a fresh database. Reports go to <out>/rehearsals/<scenario>/. Exit code
-    /// 0 when every limit and invariant holds, 1 when one does not, 2 for bad input
-    /// (a failing step names its file and line; the report keeps the steps done).
+    /// 0 when every limit and invariant holds, 1 when one does not or a migration fails
+    /// on the data, 2 for bad input (a step whose SQL the server refuses whatever the
+    /// data names its file and line; the report keeps the steps done).
     #[command(after_help = AFTER_HELP)]
     Rehearse(RehearseArgs),
     /// List the scenarios in the scenarios directory, with their descriptions. Exit code

@@ -267,6 +267,9 @@ pub struct InvariantOutcome {
     pub expected: String,
     pub actual: String,
     pub held: bool,
+    /// plancheck's own (every constraint validated and every index valid), not the
+    /// scenario's.
+    pub builtin: bool,
 }
 
 /// What the timeline chart draws.

@@ -49,6 +49,11 @@ pub async fn run_step(
     // Only the statement timeout plancheck set cancels a step (SQLSTATE 57014).
     let timed_out = result.as_ref().err().and_then(tokio_postgres::Error::code)
         == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED);
+    let sqlstate = result
+        .as_ref()
+        .err()
+        .and_then(tokio_postgres::Error::code)
+        .map(|code| code.code().to_owned());
     let (rows, error) = match result {
         Ok(messages) => (
             rows_of(sessions, step, &messages, written_before).await?,
@@ -76,6 +81,7 @@ pub async fn run_step(
         end,
         rows,
         error,
+        sqlstate,
         timed_out,
         not_null_proof,
     })

@@ -397,11 +397,29 @@ struct Recorded {
     recording: LockRecording,
 }
 
-/// The steps that ran, and why the run stopped before the last, with the error
-/// that stops the rehearsal.
+/// The steps that ran, and why the run stopped before the last, if it did.
 struct StepsRan {
     runs: Vec<StepRun>,
-    stopped: Option<(String, Error)>,
+    stopped: Option<Stop>,
+}
+
+/// Why a run stopped before its last step.
+enum Stop {
+    /// The migration failed (a step's error on this data or under this traffic, its
+    /// budget, the time budget): a finding. The run goes on to its tail and its
+    /// invariants, and the rehearsal to the next run.
+    Failed(String),
+    /// The input is wrong (a step's SQL the server refuses whatever the data): the
+    /// rehearsal stops with this error.
+    Input(String, Error),
+}
+
+impl Stop {
+    fn why(&self) -> &str {
+        match self {
+            Stop::Failed(why) | Stop::Input(why, _) => why,
+        }
+    }
 }
 
 async fn rehearse_one(
@@ -410,7 +428,7 @@ async fn rehearse_one(
     migration: &RehearsedMigration,
     measure_overhead: bool,
 ) -> Result<OneRun> {
-    let (scenario, spec, progress) = (context.before, context.spec, context.progress);
+    let (spec, progress) = (context.spec, context.progress);
     let scratch = prepared
         .scratch()
         .ok_or_else(|| Error::Infrastructure("the rehearsal's database is gone".into()))?;
@@ -427,8 +445,11 @@ async fn rehearse_one(
     let ran = run_steps(prepared, context, migration, &setup, &running, budget_end).await?;
     phase.finish();
 
+    // The traffic runs on after a failed migration too: what it left (an invalid
+    // index still maintained on every write, a column half filled) is what
+    // production would run on.
     let phase = progress.phase("rehearsal: tail");
-    if ran.stopped.is_none() {
+    if !matches!(ran.stopped, Some(Stop::Input(..))) {
         tokio::time::sleep(spec.tail).await;
     }
     let step_pid = running.step_pid;
@@ -439,19 +460,15 @@ async fn rehearse_one(
         prepared, context, migration, &setup, &ran, step_pid, &recorded,
     )
     .await?;
-    run.invariants = match ran.stopped {
-        Some(_) => Vec::new(),
-        None => {
-            let seeded = &prepared.seeded.tables;
-            check_invariants(scratch, scenario, spec, seeded, &run.traffic).await?
+    run.stopped = ran.stopped.as_ref().map(|stop| stop.why().to_owned());
+    let error = match ran.stopped {
+        Some(Stop::Input(_, error)) => Some(error),
+        stopped => {
+            judge(prepared, context, &mut run, stopped.is_some()).await?;
+            None
         }
     };
-    run.violations = violations(spec, &run.steps, &run.traffic, &run.invariants);
-    let error = ran.stopped.map(|(why, error)| {
-        run.stopped = Some(why);
-        error
-    });
-    let overhead = match (measure_overhead, &error) {
+    let overhead = match (measure_overhead, &run.stopped) {
         (true, None) => Some(
             sampler_overhead(
                 prepared,
@@ -467,8 +484,48 @@ async fn rehearse_one(
     Ok((run, overhead, error))
 }
 
+/// Checks the invariants on what the run left and says what it broke; after a failed
+/// migration, the failed step also says what it left behind when plancheck's own
+/// invariant found something invalid.
+async fn judge(
+    prepared: &PreparedDatabase,
+    context: Context<'_>,
+    run: &mut MigrationRun,
+    migration_failed: bool,
+) -> Result<()> {
+    let scratch = prepared
+        .scratch()
+        .ok_or_else(|| Error::Infrastructure("the rehearsal's database is gone".into()))?;
+    let (scenario, spec) = (context.before, context.spec);
+    let seeded = &prepared.seeded.tables;
+    run.invariants = check_invariants(
+        scratch,
+        scenario,
+        spec,
+        seeded,
+        &run.traffic,
+        migration_failed,
+    )
+    .await?;
+    run.violations = violations(spec, &run.steps, &run.traffic, &run.invariants);
+    let left = run
+        .invariants
+        .iter()
+        .find(|invariant| invariant.builtin && !invariant.held)
+        .map(|invariant| invariant.actual.clone());
+    if let (Some(left), Some(failed)) =
+        (left, run.steps.iter_mut().find(|step| step.error.is_some()))
+    {
+        failed.explanation.push(format!("It left behind: {left}."));
+    }
+    Ok(())
+}
+
 /// Runs the migration's steps in order, each under the step budget and what is left
-/// of the time budget, until one fails or the time budget runs out.
+/// of the time budget, until one fails or the time budget runs out. After a failure
+/// the migration's session rolls back what its own open transaction block did, as
+/// the session of a migration tool that stops at the first error does when it
+/// disconnects.
 async fn run_steps(
     prepared: &PreparedDatabase,
     context: Context<'_>,
@@ -487,24 +544,31 @@ async fn run_steps(
     for (index, step) in setup.steps.iter().enumerate() {
         let remaining = budget_end.saturating_duration_since(Instant::now());
         let budget = spec.step_budget.min(remaining);
+        let not_run = setup.steps.len() - index;
         if budget < Duration::from_millis(1) {
-            let stopped = out_of_time(context, migration, index, step);
             return Ok(StepsRan {
                 runs,
-                stopped: Some(stopped),
+                stopped: Some(out_of_time(context, index, not_run)),
             });
         }
         let run = run_step(&sessions, step, budget, running.clock).await?;
         let failed = run
             .error
-            .as_ref()
-            .map(|error| step_failed(migration, index, step, error, run.timed_out, budget));
+            .is_some()
+            .then(|| step_failed(migration, index, &run, budget, not_run - 1));
         runs.push(run);
         // Streams waiting for a step that failed are not started: the run stops.
-        if failed.is_some() {
+        if let Some(stop) = failed {
+            running
+                .stepper
+                .batch_execute("ROLLBACK")
+                .await
+                .map_err(Error::database(
+                    "rolling back the failed migration's session",
+                ))?;
             return Ok(StepsRan {
                 runs,
-                stopped: failed,
+                stopped: Some(stop),
             });
         }
         let _ = running.steps_done.send(index + 1);
@@ -515,63 +579,73 @@ async fn run_steps(
     })
 }
 
-/// Why the run stopped when the time budget ran out before step `index`, and the
-/// error that says so.
-fn out_of_time(
-    context: Context<'_>,
-    migration: &RehearsedMigration,
-    index: usize,
-    step: &Step,
-) -> (String, Error) {
-    let budget = crate::progress::duration(context.spec.time_budget);
-    (
-        format!(
-            "the rehearsal's time budget ({budget}) ran out before step {}",
-            index + 1
-        ),
-        Error::input(
-            &context.before.path,
-            format!(
-                "key `rehearsal.time_budget`: migration {} ran out of its {budget} before step {} ({}:{}); raise it or rehearse at a smaller scale",
-                migration.name,
-                index + 1,
-                step.file.display(),
-                step.line
-            ),
-        ),
-    )
+/// Why the run stopped when the time budget ran out before step `index`.
+fn out_of_time(context: Context<'_>, index: usize, not_run: usize) -> Stop {
+    Stop::Failed(format!(
+        "the rehearsal's time budget ({}, rehearsal.time_budget) ran out before step {}; {}",
+        crate::progress::duration(context.spec.time_budget),
+        index + 1,
+        steps_not_run(not_run)
+    ))
 }
 
-/// Why the run stopped when step `index` failed with `error`, and the error that
-/// says so.
+/// `2 steps did not run`.
+fn steps_not_run(count: usize) -> String {
+    match count {
+        0 => "no step was left to run".to_owned(),
+        1 => "1 step did not run".to_owned(),
+        n => format!("{n} steps did not run"),
+    }
+}
+
+/// Why the run stopped when step `index` failed. A statement the server refuses
+/// whatever the data (see [`refused_whatever_the_data`]) is bad input; any other
+/// failure is the migration's, a finding.
 fn step_failed(
     migration: &RehearsedMigration,
     index: usize,
-    step: &Step,
-    error: &str,
-    timed_out: bool,
+    run: &StepRun,
     budget: Duration,
-) -> (String, Error) {
-    let message = match timed_out {
-        true => format!(
-            "step {} ({}:{}) of migration {} ran past its budget of {}: raise rehearsal.step_budget or rehearsal.time_budget, or rehearse at a smaller scale",
+    not_run: usize,
+) -> Stop {
+    let step = &run.step;
+    let error = run.error.as_deref().unwrap_or_default();
+    let at = format!("{}:{}", step.file.display(), step.line);
+    if run.timed_out {
+        return Stop::Failed(format!(
+            "step {} ({at}) ran past its budget of {}: raise rehearsal.step_budget or rehearsal.time_budget, or rehearse at a smaller scale; {}",
             index + 1,
-            step.file.display(),
-            step.line,
-            migration.name,
-            crate::progress::duration(budget)
-        ),
-        false => format!(
-            "step {} of migration {} (line {}) failed: {error}",
-            index + 1,
-            migration.name,
-            step.line
-        ),
-    };
-    (
-        format!("step {} failed: {error}", index + 1),
-        Error::input(&step.file, message),
-    )
+            crate::progress::duration(budget),
+            steps_not_run(not_run)
+        ));
+    }
+    if refused_whatever_the_data(run.sqlstate.as_deref()) {
+        return Stop::Input(
+            format!("step {} failed: {error}", index + 1),
+            Error::input(
+                &step.file,
+                format!(
+                    "step {} of migration {} (line {}) failed: {error}",
+                    index + 1,
+                    migration.name,
+                    step.line
+                ),
+            ),
+        );
+    }
+    Stop::Failed(format!(
+        "step {} ({at}) failed: {error}; {}",
+        index + 1,
+        steps_not_run(not_run)
+    ))
+}
+
+/// Whether an error's SQLSTATE says the server refuses the statement itself, on any
+/// data: a syntax error or a name the schema does not have (class 42), or a statement
+/// that cannot run inside a transaction block (25001). Such a step is a mistake in
+/// the migration or the scenario, not a finding about the data.
+fn refused_whatever_the_data(sqlstate: Option<&str>) -> bool {
+    sqlstate.is_some_and(|code| code.starts_with("42") || code == "25001")
 }
 
 /// The run as the analysis sees what was recorded: its steps, traffic and timeline,
@@ -612,8 +686,14 @@ async fn analyzed(
             })
             .collect(),
         seed_ms: 0.0,
-        warm_up_ms: millis(context.spec.warm_up),
-        tail_ms: millis(context.spec.tail),
+        // As they were, not as asked: a failed step cuts nothing short, but an input
+        // error ends the traffic at once.
+        warm_up_ms: millis(ran.runs.first().map_or(recorded.end, |step| step.start)),
+        tail_ms: millis(
+            recorded
+                .end
+                .saturating_sub(ran.runs.last().map_or(Duration::ZERO, |step| step.end)),
+        ),
         traffic: observed.stream_summaries(),
         steps: observed.step_outcomes(),
         steps_not_run: setup.steps.len() - ran.runs.len(),

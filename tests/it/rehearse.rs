@@ -598,8 +598,10 @@ fn ctrl_c_stops_the_traffic_then_the_server_and_exits_130() {
     );
 }
 
+/// A step that runs past its budget is a finding about the migration at that scale
+/// (exit 1), not bad input: the run stops there and says which step, file and line.
 #[test]
-fn a_step_past_its_budget_stops_the_rehearsal_with_the_step_named() {
+fn a_step_past_its_budget_stops_the_run_with_the_step_named() {
     let dir = tempfile::tempdir().unwrap();
     let path = rehearsal_variant(dir.path(), |text| {
         text.replace(
@@ -621,12 +623,13 @@ fn a_step_past_its_budget_stops_the_rehearsal_with_the_step_named() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("add_note_blocking.sql")
-            && stderr.contains("step 2 (")
-            && stderr.contains("ran past its budget of 150 ms"),
-        "{stderr}"
+        stdout.contains("blocking at 5,000: stopped: step 2 (")
+            && stdout.contains("add_note_blocking.sql:")
+            && stdout.contains("ran past its budget of 150 ms"),
+        "{stdout}"
     );
 }
 
@@ -741,5 +744,133 @@ async fn traffic_that_waits_on_no_lock_has_no_stall() {
             .any(|hold| !hold.granted && hold.to_ms < first_step),
         "a lock wait in the warm-up: {:?}",
         run.timeline.holds
+    );
+}
+
+/// The small rehearsal with its migrations replaced by `migrations` (name, file in
+/// tests/data/rehearsal), in order.
+fn with_migrations(text: String, migrations: &[(&str, &str)]) -> String {
+    let start = text.find("[[rehearsal.migration]]").unwrap();
+    let end = text.find("[[rehearsal.traffic]]").unwrap();
+    let dir = repo_path("tests/data/rehearsal");
+    let declared: String = migrations
+        .iter()
+        .map(|(name, file)| {
+            format!(
+                "[[rehearsal.migration]]\nname = \"{name}\"\nfixtures = [\"{}/{file}\"]\n\n",
+                dir.display()
+            )
+        })
+        .collect();
+    format!("{}{declared}{}", &text[..start], &text[end..])
+}
+
+/// A migration that fails on the data is a finding, not bad input: exit 1, the step
+/// and the server's error in the report, the invariants checked on what it left (the
+/// INVALID index a failed CREATE UNIQUE INDEX CONCURRENTLY leaves), the traffic's tail
+/// as long as asked and said so, and the next migration rehearsed on a database of
+/// its own.
+#[test]
+fn a_migration_that_fails_on_the_data_is_a_finding_and_the_next_one_still_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = rehearsal_variant(dir.path(), |text| {
+        with_migrations(
+            text,
+            &[
+                ("unique", "add_unique_over_duplicates.sql"),
+                (
+                    "concurrent",
+                    "unique_index_concurrently_over_duplicates.sql",
+                ),
+                ("gentle", "add_note.sql"),
+            ],
+        )
+    });
+    let out = dir.path().join("reports");
+    let output = plancheck()
+        .arg("rehearse")
+        .arg(&path)
+        .args(["--no-progress", "--no-sampler-cost", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stderr}\n{stdout}");
+    let report_dir = out.join("rehearsals/rehearsal-variant");
+    let report: plancheck::outcome::rehearsal::Rehearsal =
+        serde_json::from_str(&std::fs::read_to_string(report_dir.join("rehearsal.json")).unwrap())
+            .unwrap();
+    let [unique, concurrent, gentle] = &report.runs[..] else {
+        panic!("three runs: {:#?}", report.runs);
+    };
+
+    // The step, the server's error, the steps not run, and the invariants all the same.
+    assert_eq!((unique.steps.len(), unique.steps_not_run), (2, 1));
+    let error = unique.steps[1].error.as_deref().unwrap();
+    assert!(
+        error.contains("could not create unique index") && error.contains("23505"),
+        "{error}"
+    );
+    let stopped = unique.stopped.as_deref().unwrap();
+    assert!(
+        stopped.contains("step 2 (") && stopped.contains("1 step did not run"),
+        "{stopped}"
+    );
+    assert!(!unique.invariants.is_empty());
+    assert!(!unique.passed());
+
+    // What the failed CREATE UNIQUE INDEX CONCURRENTLY left: its index, INVALID.
+    let valid = concurrent
+        .invariants
+        .iter()
+        .find(|invariant| invariant.builtin)
+        .unwrap();
+    assert!(
+        !valid.held
+            && valid
+                .actual
+                .contains("index events_account_kind is not valid"),
+        "{valid:?}"
+    );
+    assert!(
+        concurrent.steps[1]
+            .explanation
+            .iter()
+            .any(|sentence| sentence == "It left behind: index events_account_kind is not valid."),
+        "{:?}",
+        concurrent.steps[1].explanation
+    );
+
+    // The tail ran as asked after the failure, and the report says how long, after what.
+    for run in [unique, concurrent] {
+        let last_end = run.steps.last().unwrap().end_ms;
+        assert!(
+            (run.tail_ms - (run.timeline.duration_ms - last_end)).abs() < 1.0,
+            "tail {} ms, traffic ran {} ms after the last step",
+            run.tail_ms,
+            run.timeline.duration_ms - last_end
+        );
+        assert!(run.tail_ms >= 300.0, "tail {} ms", run.tail_ms);
+    }
+    let markdown = std::fs::read_to_string(report_dir.join("rehearsal.md")).unwrap();
+    assert!(
+        markdown.contains(&format!(
+            "after step 2 failed · timeline: `timeline-unique-5000.svg`"
+        )),
+        "{markdown}"
+    );
+
+    // The next migration ran on a database of its own and passed.
+    assert!(
+        gentle.passed(),
+        "{:?} {:?}",
+        gentle.stopped,
+        gentle.violations
+    );
+    assert_eq!(gentle.steps.len(), 3);
+    assert!(
+        stdout.contains("unique at 5,000: stopped: step 2 ("),
+        "{stdout}"
     );
 }

@@ -46,6 +46,8 @@ pub struct StepRun {
     pub end: Duration,
     pub rows: Option<u64>,
     pub error: Option<String>,
+    /// The SQLSTATE of its error, when the server gave one.
+    pub sqlstate: Option<String>,
     /// The step ran past its time budget (its error says so too).
     pub timed_out: bool,
     /// For `ALTER TABLE … SET NOT NULL`: the validated CHECK constraint that proved
@@ -510,6 +512,7 @@ mod tests {
             end: ms(1500),
             rows: None,
             error: None,
+            sqlstate: None,
             timed_out: false,
             not_null_proof: Some(None),
         }];

@@ -12,7 +12,7 @@ use super::{
     Compared, UNSEEN, blocks_writes, broken, compared, exponent_text, failed_statements,
     growth_words, held_text, latency_triple, limits_text, migrations, one_line, overhead_text,
     passed, sampler_text, scale_words, scales, seconds, step_failures, timeline_file, timeline_svg,
-    unseen_locks, verdict_text,
+    traffic_alone, unseen_locks, verdict_text,
 };
 use crate::format::{format_count, format_ms};
 use crate::outcome::rehearsal::{MigrationRun, Rehearsal, Stall, StepOutcome};
@@ -213,11 +213,7 @@ fn run_view(rehearsal: &Rehearsal, run: &MigrationRun) -> RunView {
         passed: run.passed(),
         facts: vec![
             format!("seeded {} in {}", seeded.join(", "), seconds(run.seed_ms)),
-            format!(
-                "traffic alone for {} before the first step and {} after the last",
-                seconds(run.warm_up_ms),
-                seconds(run.tail_ms)
-            ),
+            traffic_alone(run),
         ],
         stopped: run.stopped.clone(),
         violations: run.violations.clone(),

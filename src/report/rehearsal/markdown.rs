@@ -11,8 +11,8 @@ use std::fmt::Write;
 use super::{
     Compared, UNSEEN, blocks_writes, broken, compared, exponent_text, failed_statements,
     growth_words, held_text, latency_triple, limits_text, migrations, one_line, overhead_text,
-    passed, sampler_text, scale_words, scales, seconds, step_failures, timeline_file, unseen_locks,
-    verdict_text,
+    passed, sampler_text, scale_words, scales, seconds, step_failures, timeline_file,
+    traffic_alone, unseen_locks, verdict_text,
 };
 use crate::format::{format_count, format_ms};
 use crate::outcome::rehearsal::{MigrationRun, Rehearsal, StepOutcome};
@@ -233,11 +233,10 @@ fn run_steps(rehearsal: &Rehearsal, run: &MigrationRun) -> String {
         .collect();
     let _ = writeln!(
         md,
-        "Seeded {} in {} · traffic alone for {} before the first step and {} after the last · timeline: `{}`",
+        "Seeded {} in {} · {} · timeline: `{}`",
         seeded.join(", "),
         seconds(run.seed_ms),
-        seconds(run.warm_up_ms),
-        seconds(run.tail_ms),
+        traffic_alone(run),
         timeline_file(run)
     );
     if let Some(why) = &run.stopped {

@@ -161,6 +161,25 @@ fn seconds(ms: f64) -> String {
     format!("{:.2} s", ms / 1000.0)
 }
 
+/// How long the traffic ran alone before the first step and after the last that ran,
+/// as measured, and what ended the steps when the run stopped early: `traffic alone
+/// for 3.00 s before the first step and 2.00 s after step 4 failed`.
+fn traffic_alone(run: &MigrationRun) -> String {
+    let after = match run.steps.last() {
+        None => return format!("traffic ran {} and no step ran", seconds(run.warm_up_ms)),
+        Some(step) if step.error.is_some() => format!("after step {} failed", step.index),
+        Some(step) if run.stopped.is_some() => {
+            format!("after step {}, where the run stopped", step.index)
+        }
+        Some(_) => "after the last".to_owned(),
+    };
+    format!(
+        "traffic alone for {} before the first step and {} {after}",
+        seconds(run.warm_up_ms),
+        seconds(run.tail_ms)
+    )
+}
+
 /// `p50 / p99 / max` of a latency in one unit: `1.2 / 820 / 1412 ms`.
 fn latency_triple(p50: f64, p99: f64, max: f64) -> String {
     let number = |ms: f64| {

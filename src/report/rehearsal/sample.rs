@@ -636,6 +636,7 @@ fn invariants(scale: u64, inserted: u64) -> Vec<InvariantOutcome> {
             ),
             actual: (scale + inserted).to_string(),
             held: true,
+            builtin: false,
         },
         InvariantOutcome {
             name: "priority filled".to_owned(),
@@ -643,6 +644,7 @@ fn invariants(scale: u64, inserted: u64) -> Vec<InvariantOutcome> {
             expected: "true".to_owned(),
             actual: "true".to_owned(),
             held: true,
+            builtin: false,
         },
     ]
 }
