@@ -546,6 +546,7 @@ async fn run_steps(
         let budget = spec.step_budget.min(remaining);
         let not_run = setup.steps.len() - index;
         if budget < Duration::from_millis(1) {
+            roll_back(&running.stepper).await?;
             return Ok(StepsRan {
                 runs,
                 stopped: Some(out_of_time(context, index, not_run)),
@@ -559,13 +560,7 @@ async fn run_steps(
         runs.push(run);
         // Streams waiting for a step that failed are not started: the run stops.
         if let Some(stop) = failed {
-            running
-                .stepper
-                .batch_execute("ROLLBACK")
-                .await
-                .map_err(Error::database(
-                    "rolling back the failed migration's session",
-                ))?;
+            roll_back(&running.stepper).await?;
             return Ok(StepsRan {
                 runs,
                 stopped: Some(stop),
@@ -577,6 +572,18 @@ async fn run_steps(
         runs,
         stopped: None,
     })
+}
+
+/// Ends the migration's open transaction block, if it has one, as its session's end
+/// would: nothing it did there is kept, and no lock it took is held on through the
+/// tail. Outside a block the server only warns.
+async fn roll_back(stepper: &Client) -> Result<()> {
+    stepper
+        .batch_execute("ROLLBACK")
+        .await
+        .map_err(Error::database(
+            "rolling back the stopped migration's session",
+        ))
 }
 
 /// Why the run stopped when the time budget ran out before step `index`.
