@@ -3,6 +3,7 @@
 //! scenario: every fixture read, every parameter resolved, every duration and rate
 //! parsed, every `start_after` matched to exactly one step of each migration.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use toml::Spanned;
@@ -13,7 +14,7 @@ use super::{
     Axis, Dataset, Fixture, Param, Pick, Reporter, TargetSpec, param, parse_time_budget, read_text,
     resolve_fixture,
 };
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// The longest stall a traffic statement may see when the scenario does not say.
 pub const DEFAULT_MAX_STALL: Duration = Duration::from_millis(250);
@@ -61,9 +62,8 @@ pub struct RehearsedMigration {
 pub struct Traffic {
     pub name: String,
     pub sql: String,
-    /// Where the statement is written, for errors: `scenarios/x.toml line 40` or the
-    /// SQL file's path.
-    pub origin: String,
+    /// Where the statement is written, for the errors found on the server.
+    pub origin: Origin,
     pub params: Vec<Param>,
     /// Executions per second over all its connections; positive.
     pub rate: f64,
@@ -72,6 +72,26 @@ pub struct Traffic {
     /// of white space as one space); the statement starts once that step finishes.
     pub start_after: Option<String>,
     pub prepared: bool,
+}
+
+/// Where a traffic statement is written: the file, and in a scenario file the line
+/// and key.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub file: PathBuf,
+    /// `line 40: key `rehearsal.traffic "writer".sql``, for a statement written inline.
+    pub at: Option<String>,
+}
+
+impl Traffic {
+    /// Bad input found in this statement on the server, naming its file (and line
+    /// and key) first.
+    pub fn error(&self, message: impl std::fmt::Display) -> Error {
+        match &self.origin.at {
+            Some(at) => Error::input(&self.origin.file, format!("{at}: {message}")),
+            None => Error::input(&self.origin.file, message.to_string()),
+        }
+    }
 }
 
 /// A query that must hold once the migration is done.
@@ -497,14 +517,27 @@ fn traffic_entry(
 
 /// A traffic entry's one statement, inline or from its file, and where it is
 /// written (for errors found later, on the server).
-fn traffic_statement(report: &Reporter, entry: &Spanned<TrafficEntry>) -> Result<(String, String)> {
+fn traffic_statement(report: &Reporter, entry: &Spanned<TrafficEntry>) -> Result<(String, Origin)> {
     let raw = entry.get_ref();
     let key = |field: &str| format!("rehearsal.traffic \"{}\".{field}", raw.name);
     let (sql, origin) = match (&raw.sql, &raw.file) {
-        (Some(sql), None) => (sql.clone(), report.locate(entry.span(), &key("sql"))),
+        (Some(sql), None) => (
+            sql.clone(),
+            Origin {
+                file: report.path.to_owned(),
+                at: Some(report.locate(entry.span(), &key("sql"))),
+            },
+        ),
         (None, Some(file)) => {
             let path = resolve_fixture(report.path, &key("file"), file)?;
-            (read_text(&path)?, path.display().to_string())
+            let sql = read_text(&path)?;
+            (
+                sql,
+                Origin {
+                    file: path,
+                    at: None,
+                },
+            )
         }
         _ => {
             return Err(report.at(

@@ -33,6 +33,9 @@ pub struct Rehearsal {
     /// One run per migration per scale, migrations in declaration order, each at every
     /// scale in increasing order.
     pub runs: Vec<MigrationRun>,
+    /// The runs asked for that did not happen, because the rehearsal stopped before
+    /// them (bad input found on the way, a server lost), and why.
+    pub not_run: Vec<NotRun>,
     /// Each step's duration across the scales, per migration; empty with one scale.
     pub growth: Vec<StepGrowth>,
     /// The lock sampler's cost to traffic throughput, measured once per rehearsal.
@@ -42,10 +45,21 @@ pub struct Rehearsal {
 }
 
 impl Rehearsal {
-    /// Whether every run stayed within its limits and kept every invariant.
+    /// Whether every run asked for ran, stayed within its limits and kept every
+    /// invariant.
     pub fn passed(&self) -> bool {
-        self.runs.iter().all(MigrationRun::passed)
+        self.not_run.is_empty() && self.runs.iter().all(MigrationRun::passed)
     }
+}
+
+/// A migration at a scale that was asked for and not rehearsed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NotRun {
+    pub migration: String,
+    pub scale: u64,
+    /// Why: what stopped the rehearsal, and where.
+    pub reason: String,
 }
 
 /// What the traffic may feel, as the scenario sets it.
@@ -85,6 +99,9 @@ pub struct MigrationRun {
     pub sampler: SamplerStats,
     /// Why the run stopped before its last step, if it did.
     pub stopped: Option<String>,
+    /// What the reader should weigh the figures by, though no limit broke: traffic
+    /// that could not keep its rate before anything changed.
+    pub warnings: Vec<String>,
     /// Every limit or invariant the run broke, in words; empty when it passed.
     pub violations: Vec<String>,
 }

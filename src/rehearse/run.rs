@@ -1,8 +1,9 @@
 //! One rehearsal from start to end: for each migration at each scale, seed the
 //! pre-migration state, start the lock sampler and the traffic, wait out the warm-up
-//! (and refuse traffic that fails or cannot keep its rate before anything changed),
-//! run the steps one by one on a session of their own, keep the traffic going for the
-//! tail, stop it, check the invariants, and drop the database. Then, once, measure
+//! (refuse traffic that fails before anything changed, warn of a stream that cannot
+//! keep its rate), run the steps one by one on a session of their own until one
+//! fails, keep the traffic going for the tail, stop it, check the invariants, and drop
+//! the database. Runs a stop left undone are listed with why. Then, once, measure
 //! what the sampler costs the traffic.
 
 use std::sync::Arc;
@@ -16,14 +17,16 @@ use super::invariants::check_invariants;
 use super::migration::{Sessions, run_step, server_major};
 use super::overhead::sampler_overhead;
 use super::sampler::{DEFAULT_INTERVAL, LockRecording, LockSampler};
-use super::setup::{check_on_schema_before, check_warm_up, pools, stream_infos, streams};
+use super::setup::{
+    check_on_schema_before, check_warm_up, pools, rate_warnings, stream_infos, streams,
+};
 use super::steps::{self, StaticLocks, Step};
 use super::traffic::{Execution, Pools, Stream, Traffic};
 use crate::error::{Error, Result};
 use crate::input::Scenario;
 use crate::input::rehearsal::{RehearsalSpec, RehearsedMigration};
 use crate::outcome::rehearsal::{
-    FORMAT_VERSION, InvariantOutcome, Limits, MigrationRun, Rehearsal, SamplerOverhead,
+    FORMAT_VERSION, InvariantOutcome, Limits, MigrationRun, NotRun, Rehearsal, SamplerOverhead,
     SamplerStats, StepOutcome, TableRows, TrafficStream,
 };
 use crate::pipeline::{PreparedDatabase, RunOptions};
@@ -94,31 +97,57 @@ pub async fn rehearse(
         progress: options.progress,
     };
     let mut rehearsal = empty_rehearsal(scenario, spec, server, seed);
-    let total = migrations.len() * scales.len();
-    let mut failure = None;
-    'runs: for migration in &migrations {
-        for &scale in &scales {
-            let overhead = options.measure_overhead && rehearsal.runs.len() + 1 == total;
-            let ran = run_at_scale(context, migration, scale, overhead).await;
-            rehearsal.runs.extend(ran.run);
-            if ran.overhead.is_some() {
-                rehearsal.sampler_overhead = ran.overhead;
+    let planned: Vec<(&RehearsedMigration, u64)> = migrations
+        .iter()
+        .flat_map(|migration| scales.iter().map(move |scale| (*migration, *scale)))
+        .collect();
+    let mut failure: Option<(String, Error)> = None;
+    for (position, &(migration, scale)) in planned.iter().enumerate() {
+        if let Some((stopped, _)) = &failure {
+            rehearsal
+                .not_run
+                .push(not_run(migration, scale, stopped.clone()));
+            continue;
+        }
+        let overhead = options.measure_overhead && position + 1 == planned.len();
+        let ran = run_at_scale(context, migration, scale, overhead).await;
+        let reached = ran.run.is_some();
+        rehearsal.runs.extend(ran.run);
+        if ran.overhead.is_some() {
+            rehearsal.sampler_overhead = ran.overhead;
+        }
+        if let Some(server_version) = ran.server_version {
+            rehearsal.server_version = server_version;
+        }
+        if let Some(error) = ran.failure {
+            if !reached {
+                rehearsal
+                    .not_run
+                    .push(not_run(migration, scale, error.to_string()));
             }
-            if let Some(server_version) = ran.server_version {
-                rehearsal.server_version = server_version;
-            }
-            if ran.failure.is_some() {
-                failure = ran.failure;
-                break 'runs;
-            }
+            let place = format!(
+                "{} at {} rows",
+                migration.name,
+                crate::format::format_count(scale as f64)
+            );
+            failure = Some((format!("the rehearsal stopped at {place}: {error}"), error));
         }
     }
+    let failure = failure.map(|(_, error)| error);
     rehearsal.growth = analyze::growth(&rehearsal.runs);
     rehearsal.notes.push(format!(
         "Stall: the time a traffic statement spent waiting on a lock, its own waits (as the sampler saw them, every {} ms) and its queue on its connection behind an earlier statement's wait; zero for one that waited on no lock. Latency: from when it was due to when it finished.",
         DEFAULT_INTERVAL.as_millis()
     ));
     Ok(Rehearsed { rehearsal, failure })
+}
+
+fn not_run(migration: &RehearsedMigration, scale: u64, reason: String) -> NotRun {
+    NotRun {
+        migration: migration.name.clone(),
+        scale,
+        reason,
+    }
 }
 
 /// The migrations `names` asks for, in the order given; all of the scenario's when
@@ -174,6 +203,7 @@ fn empty_rehearsal(
             failed_statements: spec.failed_statements,
         },
         runs: Vec::new(),
+        not_run: Vec::new(),
         growth: Vec::new(),
         sampler_overhead: None,
         notes: Vec::new(),
@@ -439,7 +469,8 @@ async fn rehearse_one(
     let phase = progress.phase("rehearsal: warm-up");
     tokio::time::sleep(spec.warm_up).await;
     phase.finish();
-    check_warm_up(&running.traffic, spec, &setup.streams)?;
+    check_warm_up(&running.traffic, spec)?;
+    let warnings = rate_warnings(&running.traffic, spec, &setup.streams);
 
     let phase = progress.phase("rehearsal: migration steps");
     let ran = run_steps(prepared, context, migration, &setup, &running, budget_end).await?;
@@ -461,6 +492,7 @@ async fn rehearse_one(
     )
     .await?;
     run.stopped = ran.stopped.as_ref().map(|stop| stop.why().to_owned());
+    run.warnings = warnings;
     let error = match ran.stopped {
         Some(Stop::Input(_, error)) => Some(error),
         stopped => {
@@ -708,6 +740,7 @@ async fn analyzed(
         timeline: observed.timeline(),
         sampler: sampler_stats(&recorded.recording),
         stopped: None,
+        warnings: Vec::new(),
         violations: Vec::new(),
     })
 }

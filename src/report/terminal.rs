@@ -259,6 +259,21 @@ fn rehearsal_findings(rehearsal: &crate::outcome::rehearsal::Rehearsal) -> Strin
                 format_count(run.scale as f64)
             ));
         }
+        for warning in &run.warnings {
+            text.push_str(&format!(
+                "{} at {}: warning: {warning}\n",
+                run.migration,
+                format_count(run.scale as f64)
+            ));
+        }
+    }
+    for not_run in &rehearsal.not_run {
+        text.push_str(&format!(
+            "{} at {}: not run: {}\n",
+            not_run.migration,
+            format_count(not_run.scale as f64),
+            not_run.reason
+        ));
     }
     for growth in rehearsal.growth.iter().filter(|growth| growth.super_linear) {
         text.push_str(&format!(

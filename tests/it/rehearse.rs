@@ -418,7 +418,7 @@ fn bad_traffic_and_invariants_are_refused_with_the_file_and_key() {
     let dir = tempfile::tempdir().unwrap();
     // What is wrong, how the small rehearsal is edited to be so, what stderr says.
     type Case = (&'static str, fn(String) -> String, &'static str);
-    let cases: [Case; 8] = [
+    let cases: [Case; 7] = [
         (
             "a rate of 0",
             |text| text.replacen("rate = 100", "rate = 0", 1),
@@ -429,17 +429,7 @@ fn bad_traffic_and_invariants_are_refused_with_the_file_and_key() {
             |text| {
                 text.replace("INSERT INTO events (account_id, kind, created_at) VALUES ($1, 'click', now())", "INSERT INTO events (account_id, kind, created_at, note) VALUES ($1, 'click', now(), 'x')")
             },
-            "traffic \"writer\" fails on the pre-migration schema, before the migration starts: column \"note\" of relation \"events\" does not exist",
-        ),
-        (
-            "a rate its connections cannot keep",
-            |text| {
-                text.replace(
-                    "SELECT count(*) FROM events WHERE account_id = $1",
-                    "SELECT pg_sleep(0.25), $1::uuid",
-                )
-            },
-            "traffic \"reader\": a rate of 20 per second is above what its 1 connection(s) can do",
+            "key `rehearsal.traffic \"writer\".sql`: traffic \"writer\" fails on the pre-migration schema, before the migration starts: column \"note\" of relation \"events\" does not exist",
         ),
         (
             "an invariant that is not a boolean or a count",
@@ -512,6 +502,17 @@ fn bad_traffic_and_invariants_are_refused_with_the_file_and_key() {
         assert!(
             stderr.contains(message),
             "{what}: expected {message:?} in {stderr}"
+        );
+        // Every message starts with the file it is about (the scenario, the dataset,
+        // the migration file of a failing step), never a line number alone.
+        let message = stderr
+            .lines()
+            .find_map(|line| line.split_once("error: ").map(|(_, message)| message))
+            .unwrap_or_default();
+        let file = message.split(": ").next().unwrap_or_default();
+        assert!(
+            std::path::Path::new(file).is_file(),
+            "{what}: the message does not start with a file: {message}"
         );
     }
     // The transaction-block case wrote its migration beside the temporary files.
@@ -873,4 +874,110 @@ fn a_migration_that_fails_on_the_data_is_a_finding_and_the_next_one_still_runs()
         stdout.contains("unique at 5,000: stopped: step 2 ("),
         "{stdout}"
     );
+}
+
+/// What the traffic managed is a measurement, never bad input: a reader asked for 20
+/// executions a second on one connection, each taking a quarter of a second, runs
+/// at about 4, and the report says so beside a run that otherwise passed.
+#[test]
+fn a_rate_its_connections_cannot_keep_is_a_warning_in_the_report_not_a_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = rehearsal_variant(dir.path(), |text| {
+        text.replace(
+            "SELECT count(*) FROM events WHERE account_id = $1",
+            "SELECT pg_sleep(0.25), $1::uuid",
+        )
+    });
+    let out = dir.path().join("reports");
+    let output = plancheck()
+        .arg("rehearse")
+        .arg(&path)
+        .args([
+            "--migration",
+            "gentle",
+            "--no-progress",
+            "--no-sampler-cost",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stderr}\n{stdout}");
+    let report: plancheck::outcome::rehearsal::Rehearsal = serde_json::from_str(
+        &std::fs::read_to_string(out.join("rehearsals/rehearsal-variant/rehearsal.json")).unwrap(),
+    )
+    .unwrap();
+    let warnings = &report.runs[0].warnings;
+    assert!(
+        warnings.len() == 1
+            && warnings[0].starts_with("traffic \"reader\" ran ")
+            && warnings[0].contains("of the 20 executions per second asked"),
+        "{warnings:?}"
+    );
+    let markdown =
+        std::fs::read_to_string(out.join("rehearsals/rehearsal-variant/rehearsal.md")).unwrap();
+    assert!(
+        markdown.contains(&format!("⚠️ {}", warnings[0])),
+        "{markdown}"
+    );
+    assert!(
+        stdout.contains("gentle at 5,000: warning: traffic \"reader\" ran "),
+        "{stdout}"
+    );
+}
+
+/// A rehearsal stopped by bad input found on the way (a step the server refuses
+/// whatever the data) lists the runs it did not get to, with why, rather than leaving
+/// them out.
+#[test]
+fn the_runs_a_stopped_rehearsal_did_not_get_to_are_in_its_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = rehearsal_variant(dir.path(), |text| {
+        with_migrations(
+            text,
+            &[
+                ("broken", "add_note_broken.sql"),
+                ("gentle", "add_note.sql"),
+            ],
+        )
+    });
+    let out = dir.path().join("reports");
+    let output = plancheck()
+        .arg("rehearse")
+        .arg(&path)
+        .args(["--no-progress", "--no-sampler-cost", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("rehearsals/rehearsal-variant/rehearsal.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["runs"].as_array().unwrap().len(), 1);
+    let not_run = report["not_run"]
+        .as_array()
+        .expect("a list of runs not run");
+    assert_eq!(not_run.len(), 1, "{not_run:?}");
+    assert_eq!(
+        (&not_run[0]["migration"], &not_run[0]["scale"]),
+        (&serde_json::json!("gentle"), &serde_json::json!(5000))
+    );
+    let reason = not_run[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("broken at 5,000 rows")
+            && reason.contains("column \"nope\" of relation \"events\" does not exist"),
+        "{reason}"
+    );
+    let markdown =
+        std::fs::read_to_string(out.join("rehearsals/rehearsal-variant/rehearsal.md")).unwrap();
+    assert!(
+        markdown.contains("- `gentle` at 5,000 rows: not run: "),
+        "{markdown}"
+    );
+    assert!(stdout.contains("gentle at 5,000: not run: "), "{stdout}");
 }

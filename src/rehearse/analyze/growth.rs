@@ -145,6 +145,7 @@ mod tests {
             timeline: Timeline::default(),
             sampler: Default::default(),
             stopped: None,
+            warnings: Vec::new(),
             violations: Vec::new(),
         }
     }

@@ -39,6 +39,8 @@ struct Page {
     verdict: String,
     /// The runs that broke something: (anchor, name, what broke).
     broken: Vec<(String, String, Vec<String>)>,
+    /// The runs asked for that did not run: (name, why).
+    not_run: Vec<(String, String)>,
     facts: Vec<String>,
     comparison: Option<ComparisonView>,
     runs: Vec<RunView>,
@@ -70,6 +72,20 @@ fn page(rehearsal: &Rehearsal) -> Page {
         broken: broken(rehearsal)
             .into_iter()
             .map(|(run, reasons)| (run_anchor(run), run_name(run), reasons))
+            .collect(),
+        not_run: rehearsal
+            .not_run
+            .iter()
+            .map(|not_run| {
+                (
+                    format!(
+                        "{} at {} rows",
+                        not_run.migration,
+                        format_count(not_run.scale as f64)
+                    ),
+                    not_run.reason.clone(),
+                )
+            })
             .collect(),
         facts: vec![
             format!("PostgreSQL {}", rehearsal.server_version),
@@ -191,6 +207,7 @@ struct RunView {
     facts: Vec<String>,
     stopped: Option<String>,
     violations: Vec<String>,
+    warnings: Vec<String>,
     svg: String,
     svg_file: String,
     steps: Vec<StepView>,
@@ -217,6 +234,7 @@ fn run_view(rehearsal: &Rehearsal, run: &MigrationRun) -> RunView {
         ],
         stopped: run.stopped.clone(),
         violations: run.violations.clone(),
+        warnings: run.warnings.clone(),
         svg: timeline_svg(run, &rehearsal.limits),
         svg_file: timeline_file(run),
         steps: run

@@ -128,7 +128,7 @@ fn header(rehearsal: &Rehearsal) -> String {
         verdict_text(rehearsal)
     );
     let broken = broken(rehearsal);
-    if !broken.is_empty() {
+    if !broken.is_empty() || !rehearsal.not_run.is_empty() {
         md.push('\n');
     }
     for (run, reasons) in broken {
@@ -137,6 +137,15 @@ fn header(rehearsal: &Rehearsal) -> String {
             "- {}: {}",
             run_name(run),
             cell_text(&reasons.join("; "))
+        );
+    }
+    for not_run in &rehearsal.not_run {
+        let _ = writeln!(
+            md,
+            "- `{}` at {} rows: not run: {}",
+            not_run.migration,
+            format_count(not_run.scale as f64),
+            cell_text(&not_run.reason)
         );
     }
     let scales: Vec<String> = scales(rehearsal)
@@ -244,6 +253,9 @@ fn run_steps(rehearsal: &Rehearsal, run: &MigrationRun) -> String {
     }
     for violation in &run.violations {
         let _ = writeln!(md, "\n❌ {}", cell_text(violation));
+    }
+    for warning in &run.warnings {
+        let _ = writeln!(md, "\n⚠️ {}", cell_text(warning));
     }
     let _ = writeln!(
         md,
@@ -715,5 +727,50 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_warning_and_a_run_that_did_not_run_are_in_the_report() {
+        let mut rehearsal = sample::rehearsal();
+        rehearsal.runs.truncate(3);
+        rehearsal.runs[2].warnings = vec![
+            "traffic \"old replica\" ran 12.0 of the 20 executions per second asked".to_owned(),
+        ];
+        rehearsal.not_run = vec![crate::outcome::rehearsal::NotRun {
+            migration: "safer".to_owned(),
+            scale: 1_000_000,
+            reason: "the rehearsal stopped at safer at 250,000 rows: the server went away"
+                .to_owned(),
+        }];
+        let text = render(&rehearsal);
+        assert!(
+            text.contains(
+                "2 of 3 runs broke a limit or an invariant; 1 run asked for did not run."
+            ),
+            "{text}"
+        );
+        assert!(text.contains("- `safer` at 1,000,000 rows: not run: the rehearsal stopped at safer at 250,000 rows: the server went away"), "{text}");
+        assert!(
+            text.contains(
+                "⚠️ traffic \"old replica\" ran 12.0 of the 20 executions per second asked"
+            ),
+            "{text}"
+        );
+        let page = super::super::html(&rehearsal);
+        assert!(page.contains("<li>safer at 1,000,000 rows: not run: the rehearsal stopped at safer at 250,000 rows: the server went away</li>"));
+        assert!(
+            page.contains("<p class=\"warn\">⚠ traffic &quot;old replica&quot; ran 12.0"),
+            "{page}"
+        );
+        let terminal = crate::report::terminal::rehearsal(&rehearsal);
+        assert!(
+            terminal.contains("safer at 1,000,000: not run: the rehearsal stopped"),
+            "{terminal}"
+        );
+        assert!(
+            terminal.contains("safer at 250,000: warning: traffic \"old replica\" ran 12.0"),
+            "{terminal}"
+        );
+        assert!(!rehearsal.passed());
     }
 }

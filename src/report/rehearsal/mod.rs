@@ -322,12 +322,17 @@ fn broken(rehearsal: &Rehearsal) -> Vec<(&MigrationRun, Vec<String>)> {
 /// The verdict's headline, without a mark.
 fn verdict_text(rehearsal: &Rehearsal) -> String {
     let broken = broken(rehearsal).len();
-    match (broken, rehearsal.runs.len()) {
+    let verdict = match (broken, rehearsal.runs.len()) {
         (_, 0) => "nothing was rehearsed".to_owned(),
         (0, 1) => "the run stayed within its limits and kept every invariant".to_owned(),
         (0, _) => "every run stayed within its limits and kept every invariant".to_owned(),
         (1, 1) => "the run broke a limit or an invariant".to_owned(),
         (broken, runs) => format!("{broken} of {runs} runs broke a limit or an invariant"),
+    };
+    match rehearsal.not_run.len() {
+        0 => verdict,
+        1 => format!("{verdict}; 1 run asked for did not run"),
+        n => format!("{verdict}; {n} runs asked for did not run"),
     }
 }
 

@@ -45,6 +45,7 @@ pub fn rehearsal() -> Rehearsal {
         host: "4 cores, 15.6 GiB, AMD EPYC 7B13 · Linux 6.1".to_owned(),
         limits: limits(),
         runs,
+        not_run: Vec::new(),
         growth,
         sampler_overhead: Some(SamplerOverhead {
             without_per_s: 1_840.0,
@@ -508,6 +509,7 @@ fn run(script: Script) -> MigrationRun {
             median_query_ms: 1.1,
         },
         stopped: None,
+        warnings: Vec::new(),
         violations,
     }
 }
