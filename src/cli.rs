@@ -317,6 +317,11 @@ pub struct RehearseArgs {
     /// Rehearse only this migration (by its name in the scenario); repeat for several.
     #[arg(long = "migration", value_name = "NAME")]
     pub migrations: Vec<String>,
+    /// Rehearse each migration at each scale N times, each on a freshly seeded
+    /// database, and report how often each limit broke: a step whose stall depends on
+    /// what the traffic was doing when it started breaks in some runs only.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
     /// Seed for every random choice (default: the dataset's `seed`).
     #[arg(long, value_parser = parse_seed, allow_negative_numbers = true)]
     pub seed: Option<u64>,
@@ -689,12 +694,13 @@ async fn run_scenarios(args: ScenarioArgs, registry: Registry) -> Result<Outcome
 async fn run_rehearsal(args: RehearseArgs, registry: Registry) -> Result<Outcome> {
     use crate::rehearse::run::{RehearseOptions, rehearse};
     let scenario = Scenario::find(&args.scenarios_dir, &args.name)?;
-    if scenario.rehearsal.is_none() {
+    let Some(spec) = &scenario.rehearsal else {
         return Err(Error::input(
             &scenario.path,
             "declares no [rehearsal]; see docs/scenario-format.md, \"Rehearsals\"",
         ));
-    }
+    };
+    crate::rehearse::run::selected_migrations(&scenario, spec, &args.migrations)?;
     if let Some(scales) = &args.scales
         && (scales.contains(&0) || scales.windows(2).any(|pair| pair[1] <= pair[0]))
     {
@@ -724,6 +730,7 @@ async fn run_rehearsal(args: RehearseArgs, registry: Registry) -> Result<Outcome
         migrations: args.migrations.clone(),
         progress: Progress::for_stderr(!args.no_progress),
         measure_overhead: !args.no_sampler_cost,
+        repeat: args.repeat as usize,
     };
     say!(
         "starting PostgreSQL ({} backend)…",

@@ -55,6 +55,8 @@ pub struct RehearsalSpec {
 pub struct RehearsedMigration {
     pub name: String,
     pub fixtures: Vec<Fixture>,
+    /// Checked after this migration only, beside the scenario's.
+    pub invariants: Vec<Invariant>,
 }
 
 /// A statement run at a rate while the migration runs.
@@ -99,8 +101,10 @@ impl Traffic {
 pub struct Invariant {
     pub name: String,
     pub sql: String,
-    /// Where it is declared: `line N`.
+    /// Where it is declared: `line N` of the scenario, under this key
+    /// (`rehearsal.invariant "name"`, `rehearsal.migration "m".invariant "name"`).
     pub line: usize,
+    pub key: String,
     /// What a count must equal; `None` for a query that must return true (or a count
     /// that must be 0: the result's type decides, on the server).
     pub expect: Option<Vec<CountTerm>>,
@@ -221,9 +225,9 @@ pub(super) fn rehearsal_spec(
         .collect::<Result<Vec<_>>>()?;
     let scales = scales(report, section, dataset)?;
     let timings = timings(report, section)?;
-    let migrations = migrations(report, section)?;
-    let traffic = traffic(report, section, &migrations, &known)?;
     let invariants = invariants(report, section, dataset)?;
+    let migrations = migrations(report, section, dataset, &invariants)?;
+    let traffic = traffic(report, section, &migrations, &known)?;
     Ok(RehearsalSpec {
         schema,
         leave_out,
@@ -301,10 +305,12 @@ fn timings(report: &Reporter, section: &Spanned<RehearsalSection>) -> Result<Tim
 }
 
 /// Every `[[rehearsal.migration]]`: at least one, each named anew, its fixtures read
-/// and holding SQL.
+/// and holding SQL, its own invariants named apart from the scenario's.
 fn migrations(
     report: &Reporter,
     section: &Spanned<RehearsalSection>,
+    dataset: &Dataset,
+    shared: &[Invariant],
 ) -> Result<Vec<RehearsedMigration>> {
     let raw = section.get_ref();
     if raw.migrations.is_empty() {
@@ -340,9 +346,23 @@ fn migrations(
                 "hold no SQL statement",
             ));
         }
+        let prefix = format!("rehearsal.migration \"{}\"", migration.name);
+        let invariants = migration
+            .invariants
+            .iter()
+            .map(|entry| invariant(report, entry, dataset, &prefix))
+            .collect::<Result<Vec<_>>>()?;
+        if let Some(name) = duplicate_name(shared.iter().chain(&invariants)) {
+            return Err(report.at(
+                entry.span(),
+                &format!("{prefix}.invariant"),
+                format!("two invariants checked after it are named {name:?}"),
+            ));
+        }
         migrations.push(RehearsedMigration {
             name: migration.name.clone(),
             fixtures,
+            invariants,
         });
     }
     Ok(migrations)
@@ -382,21 +402,29 @@ fn invariants(
         .get_ref()
         .invariants
         .iter()
-        .map(|entry| invariant(report, entry, dataset))
+        .map(|entry| invariant(report, entry, dataset, "rehearsal"))
         .collect::<Result<Vec<_>>>()?;
-    let mut names: Vec<&str> = invariants
-        .iter()
-        .map(|invariant| invariant.name.as_str())
-        .collect();
-    names.sort_unstable();
-    if let Some(pair) = names.windows(2).find(|pair| pair[0] == pair[1]) {
+    if let Some(name) = duplicate_name(&invariants) {
         return Err(report.at(
             section.span(),
             "rehearsal.invariant",
-            format!("two invariants are named {:?}", pair[0]),
+            format!("two invariants are named {name:?}"),
         ));
     }
     Ok(invariants)
+}
+
+/// A name two of `invariants` share, if any.
+fn duplicate_name<'a>(invariants: impl IntoIterator<Item = &'a Invariant>) -> Option<String> {
+    let mut names: Vec<&str> = invariants
+        .into_iter()
+        .map(|invariant| invariant.name.as_str())
+        .collect();
+    names.sort_unstable();
+    names
+        .windows(2)
+        .find(|pair| pair[0] == pair[1])
+        .map(|pair| pair[0].to_owned())
 }
 
 /// A label: what a report calls a traffic stream or an invariant.
@@ -603,13 +631,16 @@ fn check_connections(
     Ok(())
 }
 
+/// One invariant, declared under `prefix` (`rehearsal`, or a migration's key).
 fn invariant(
     report: &Reporter,
     entry: &Spanned<InvariantEntry>,
     dataset: &Dataset,
+    prefix: &str,
 ) -> Result<Invariant> {
     let raw = entry.get_ref();
-    let key = |field: &str| format!("rehearsal.invariant \"{}\".{field}", raw.name);
+    let own_key = format!("{prefix}.invariant \"{}\"", raw.name);
+    let key = |field: &str| format!("{own_key}.{field}");
     let at = |field: &str, message: String| report.at(entry.span(), &key(field), message);
     if !valid_label(&raw.name) {
         return Err(at(
@@ -646,6 +677,7 @@ fn invariant(
         name: raw.name.clone(),
         sql: raw.sql.clone(),
         line,
+        key: own_key,
         expect,
     })
 }

@@ -30,8 +30,11 @@ pub struct Rehearsal {
     /// The machine, in words (`2 cores, 23.4 GiB, …`).
     pub host: String,
     pub limits: Limits,
-    /// One run per migration per scale, migrations in declaration order, each at every
-    /// scale in increasing order.
+    /// How many times each migration was rehearsed at each scale (`--repeat`); 1
+    /// without.
+    pub repeat: usize,
+    /// One run per migration per scale (and repetition), migrations in declaration
+    /// order, each at every scale in increasing order.
     pub runs: Vec<MigrationRun>,
     /// The runs asked for that did not happen, because the rehearsal stopped before
     /// them (bad input found on the way, a server lost), and why.
@@ -58,6 +61,8 @@ impl Rehearsal {
 pub struct NotRun {
     pub migration: String,
     pub scale: u64,
+    /// Which of the `--repeat` runs (from 1); `None` without `--repeat`.
+    pub repetition: Option<usize>,
     /// Why: what stopped the rehearsal, and where.
     pub reason: String,
 }
@@ -80,6 +85,9 @@ pub struct MigrationRun {
     pub migration: String,
     /// Rows of the dataset's scale table.
     pub scale: u64,
+    /// Which of the `--repeat` runs of this migration at this scale it is (from 1);
+    /// `None` without `--repeat`.
+    pub repetition: Option<usize>,
     /// Rows seeded per table, in the dataset's order.
     pub seeded: Vec<TableRows>,
     /// How long seeding the pre-migration state took.
@@ -102,8 +110,20 @@ pub struct MigrationRun {
     /// What the reader should weigh the figures by, though no limit broke: traffic
     /// that could not keep its rate before anything changed.
     pub warnings: Vec<String>,
-    /// Every limit or invariant the run broke, in words; empty when it passed.
-    pub violations: Vec<String>,
+    /// Every limit or invariant the run broke; empty when it passed.
+    pub violations: Vec<Violation>,
+}
+
+/// A limit or an invariant a run broke.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Violation {
+    /// Which, in the same words in every run of the migration, so that repeated runs
+    /// can be counted by it: `stall ≤ 250 ms during step 3 (ALTER TABLE …)`,
+    /// `failed statements ≤ 0`, `invariant "nothing lost"`.
+    pub limit: String,
+    /// What broke it, in words.
+    pub text: String,
 }
 
 impl MigrationRun {
@@ -347,6 +367,8 @@ pub struct StepGrowth {
     pub step: usize,
     pub summary: String,
     pub scales: Vec<u64>,
+    /// At each scale: the step's duration, the median of the runs there that ran it
+    /// (several with `--repeat`); 0 where none did.
     pub durations_ms: Vec<f64>,
     /// duration ∝ scale^exponent; `None` when a duration is too short to fit (below a
     /// millisecond at some scale) or a run did not reach the step.

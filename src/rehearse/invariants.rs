@@ -10,7 +10,7 @@ use super::analyze;
 use super::steps::same_relation;
 use crate::error::{Error, Result, ServerError};
 use crate::input::Scenario;
-use crate::input::rehearsal::{CountTerm, Invariant, RehearsalSpec};
+use crate::input::rehearsal::{CountTerm, Invariant};
 use crate::outcome::TableFacts;
 use crate::outcome::rehearsal::{InvariantOutcome, TrafficStream};
 use crate::provision::ScratchDatabase;
@@ -18,20 +18,21 @@ use crate::provision::ScratchDatabase;
 /// What an invariant's query must return, for the errors that say otherwise.
 const SHAPE: &str = "an invariant returns one row of one boolean (true when it holds) or one count";
 
-/// Every invariant of the scenario, then plancheck's own: every constraint validated
-/// and every index valid. After a failed migration an invariant whose SQL the server
-/// rejects (a column the migration never added) is broken, not bad input.
+/// Every invariant of the scenario, then the migration's own, then plancheck's: every
+/// constraint validated and every index valid. After a failed migration an invariant
+/// whose SQL the server rejects (a column the migration never added) is broken, not
+/// bad input.
 pub async fn check_invariants(
     scratch: &ScratchDatabase,
     scenario: &Scenario,
-    spec: &RehearsalSpec,
+    invariants: &[&Invariant],
     seeded: &[TableFacts],
     traffic: &[TrafficStream],
     migration_failed: bool,
 ) -> Result<Vec<InvariantOutcome>> {
     let client = scratch.connect().await?;
     let mut outcomes = Vec::new();
-    for invariant in &spec.invariants {
+    for invariant in invariants {
         let checked = match migration_failed {
             true => check_after_failure(&client, scenario, invariant, seeded, traffic).await?,
             false => check_invariant(&client, scenario, invariant, seeded, traffic).await?,
@@ -111,10 +112,7 @@ async fn check_invariant(
     seeded: &[TableFacts],
     traffic: &[TrafficStream],
 ) -> Result<InvariantOutcome> {
-    let key = format!(
-        "line {}: key `rehearsal.invariant \"{}\"`",
-        invariant.line, invariant.name
-    );
+    let key = format!("line {}: key `{}`", invariant.line, invariant.key);
     let bad = |message: String| Error::input(&scenario.path, format!("{key}: {message}"));
     let rows = client
         .query(invariant.sql.trim_end().trim_end_matches(';'), &[])

@@ -24,10 +24,10 @@ use super::steps::{self, StaticLocks, Step};
 use super::traffic::{Execution, Pools, Stream, Traffic};
 use crate::error::{Error, Result};
 use crate::input::Scenario;
-use crate::input::rehearsal::{RehearsalSpec, RehearsedMigration};
+use crate::input::rehearsal::{Invariant, RehearsalSpec, RehearsedMigration};
 use crate::outcome::rehearsal::{
     FORMAT_VERSION, InvariantOutcome, Limits, MigrationRun, NotRun, Rehearsal, SamplerOverhead,
-    SamplerStats, StepOutcome, TableRows, TrafficStream,
+    SamplerStats, StepOutcome, TableRows, TrafficStream, Violation,
 };
 use crate::pipeline::{PreparedDatabase, RunOptions};
 use crate::progress::Progress;
@@ -50,6 +50,9 @@ pub struct RehearseOptions {
     pub progress: Progress,
     /// Measure the lock sampler's cost to the traffic after the last run.
     pub measure_overhead: bool,
+    /// Rehearse each migration at each scale this many times, each on a freshly
+    /// seeded database (1: once).
+    pub repeat: usize,
 }
 
 /// A rehearsal's result, and the error that stopped it early, if one did: the report
@@ -97,20 +100,17 @@ pub async fn rehearse(
         progress: options.progress,
     };
     let mut rehearsal = empty_rehearsal(scenario, spec, server, seed);
-    let planned: Vec<(&RehearsedMigration, u64)> = migrations
-        .iter()
-        .flat_map(|migration| scales.iter().map(move |scale| (*migration, *scale)))
-        .collect();
+    rehearsal.repeat = options.repeat.max(1);
+    let planned = planned(&migrations, &scales, rehearsal.repeat);
+    let total = planned.len();
     let mut failure: Option<(String, Error)> = None;
-    for (position, &(migration, scale)) in planned.iter().enumerate() {
+    for (position, planned) in planned.into_iter().enumerate() {
         if let Some((stopped, _)) = &failure {
-            rehearsal
-                .not_run
-                .push(not_run(migration, scale, stopped.clone()));
+            rehearsal.not_run.push(planned.not_run(stopped.clone()));
             continue;
         }
-        let overhead = options.measure_overhead && position + 1 == planned.len();
-        let ran = run_at_scale(context, migration, scale, overhead).await;
+        let overhead = options.measure_overhead && position + 1 == total;
+        let ran = run_at_scale(context, planned, overhead).await;
         let reached = ran.run.is_some();
         rehearsal.runs.extend(ran.run);
         if ran.overhead.is_some() {
@@ -121,16 +121,10 @@ pub async fn rehearse(
         }
         if let Some(error) = ran.failure {
             if !reached {
-                rehearsal
-                    .not_run
-                    .push(not_run(migration, scale, error.to_string()));
+                rehearsal.not_run.push(planned.not_run(error.to_string()));
             }
-            let place = format!(
-                "{} at {} rows",
-                migration.name,
-                crate::format::format_count(scale as f64)
-            );
-            failure = Some((format!("the rehearsal stopped at {place}: {error}"), error));
+            let stopped = format!("the rehearsal stopped at {}: {error}", planned.place());
+            failure = Some((stopped, error));
         }
     }
     let failure = failure.map(|(_, error)| error);
@@ -142,17 +136,64 @@ pub async fn rehearse(
     Ok(Rehearsed { rehearsal, failure })
 }
 
-fn not_run(migration: &RehearsedMigration, scale: u64, reason: String) -> NotRun {
-    NotRun {
-        migration: migration.name.clone(),
-        scale,
-        reason,
+/// One run the rehearsal asked for: a migration at a scale, and which of the
+/// `--repeat` runs it is (`None` without `--repeat`).
+#[derive(Clone, Copy)]
+struct Planned<'a> {
+    migration: &'a RehearsedMigration,
+    scale: u64,
+    repetition: Option<usize>,
+}
+
+impl Planned<'_> {
+    /// `safer at 1,000,000 rows`, `safer at 1,000,000 rows, run 2`.
+    fn place(&self) -> String {
+        let mut place = format!(
+            "{} at {} rows",
+            self.migration.name,
+            crate::format::format_count(self.scale as f64)
+        );
+        if let Some(repetition) = self.repetition {
+            place.push_str(&format!(", run {repetition}"));
+        }
+        place
+    }
+
+    fn not_run(&self, reason: String) -> NotRun {
+        NotRun {
+            migration: self.migration.name.clone(),
+            scale: self.scale,
+            repetition: self.repetition,
+            reason,
+        }
     }
 }
 
+/// Every run, in order: each migration at each scale, `repeat` times in a row.
+fn planned<'a>(
+    migrations: &[&'a RehearsedMigration],
+    scales: &[u64],
+    repeat: usize,
+) -> Vec<Planned<'a>> {
+    let mut planned = Vec::new();
+    for migration in migrations {
+        for &scale in scales {
+            for repetition in 1..=repeat {
+                planned.push(Planned {
+                    migration,
+                    scale,
+                    repetition: (repeat > 1).then_some(repetition),
+                });
+            }
+        }
+    }
+    planned
+}
+
 /// The migrations `names` asks for, in the order given; all of the scenario's when
-/// it names none.
-fn selected_migrations<'a>(
+/// it names none. A name the scenario does not declare is a usage error, found
+/// before any server starts.
+pub fn selected_migrations<'a>(
     scenario: &Scenario,
     spec: &'a RehearsalSpec,
     names: &[String],
@@ -202,6 +243,7 @@ fn empty_rehearsal(
             max_stall_ms: spec.max_stall.as_secs_f64() * 1000.0,
             failed_statements: spec.failed_statements,
         },
+        repeat: 1,
         runs: Vec::new(),
         not_run: Vec::new(),
         growth: Vec::new(),
@@ -224,14 +266,19 @@ struct AtScale {
 /// One migration at one scale, on a database seeded for it alone and dropped after.
 async fn run_at_scale(
     context: Context<'_>,
-    migration: &RehearsedMigration,
-    scale: u64,
+    planned: Planned<'_>,
     measure_overhead: bool,
 ) -> AtScale {
+    let Planned {
+        migration, scale, ..
+    } = planned;
     context.progress.note(&format!(
-        "rehearsing migration {} at {scale} rows of {}",
+        "rehearsing migration {} at {scale} rows of {}{}",
         migration.name,
-        context.before.dataset.scale_table()
+        context.before.dataset.scale_table(),
+        planned
+            .repetition
+            .map_or(String::new(), |repetition| format!(", run {repetition}"))
     ));
     let run_options = RunOptions {
         scale: Some(scale),
@@ -262,6 +309,7 @@ async fn run_at_scale(
     match ran {
         Ok((mut run, overhead, error)) => {
             run.seed_ms = seed_time.as_secs_f64() * 1000.0;
+            run.repetition = planned.repetition;
             at.run = Some(run);
             at.overhead = overhead;
             at.failure = error;
@@ -496,7 +544,7 @@ async fn rehearse_one(
     let error = match ran.stopped {
         Some(Stop::Input(_, error)) => Some(error),
         stopped => {
-            judge(prepared, context, &mut run, stopped.is_some()).await?;
+            judge(prepared, context, migration, &mut run, stopped.is_some()).await?;
             None
         }
     };
@@ -522,6 +570,7 @@ async fn rehearse_one(
 async fn judge(
     prepared: &PreparedDatabase,
     context: Context<'_>,
+    migration: &RehearsedMigration,
     run: &mut MigrationRun,
     migration_failed: bool,
 ) -> Result<()> {
@@ -530,10 +579,15 @@ async fn judge(
         .ok_or_else(|| Error::Infrastructure("the rehearsal's database is gone".into()))?;
     let (scenario, spec) = (context.before, context.spec);
     let seeded = &prepared.seeded.tables;
+    let invariants: Vec<&Invariant> = spec
+        .invariants
+        .iter()
+        .chain(&migration.invariants)
+        .collect();
     run.invariants = check_invariants(
         scratch,
         scenario,
-        spec,
+        &invariants,
         seeded,
         &run.traffic,
         migration_failed,
@@ -715,6 +769,7 @@ async fn analyzed(
     Ok(MigrationRun {
         migration: migration.name.clone(),
         scale: prepared.seeded.scale,
+        repetition: None,
         seeded: prepared
             .seeded
             .tables
@@ -762,38 +817,48 @@ fn sampler_stats(recording: &LockRecording) -> SamplerStats {
     }
 }
 
-/// Every limit and invariant the run broke, in words.
+/// Every limit and invariant the run broke, each named the same way in every run of
+/// the migration.
 fn violations(
     spec: &RehearsalSpec,
     steps: &[StepOutcome],
     traffic: &[TrafficStream],
     invariants: &[InvariantOutcome],
-) -> Vec<String> {
+) -> Vec<Violation> {
+    let max_stall = millis(spec.max_stall);
     let mut violations = Vec::new();
     for step in steps {
         if let Some(stall) = step.longest_stall.as_ref().filter(|_| step.over_limit) {
-            violations.push(format!(
-                "step {} (`{}`): {} stalled {:.0} ms, over the limit of {:.0} ms",
-                step.index,
-                step.summary,
-                stall.stream,
-                stall.stall_ms,
-                millis(spec.max_stall)
-            ));
+            violations.push(Violation {
+                limit: format!(
+                    "stall ≤ {max_stall:.0} ms during step {} (`{}`)",
+                    step.index, step.summary
+                ),
+                text: format!(
+                    "step {} (`{}`): {} stalled {:.0} ms, over the limit of {max_stall:.0} ms",
+                    step.index, step.summary, stall.stream, stall.stall_ms,
+                ),
+            });
         }
     }
     let failed: u64 = traffic.iter().map(|stream| stream.failed).sum();
     if failed > spec.failed_statements {
-        violations.push(format!(
-            "{failed} traffic statement(s) failed, over the {} allowed",
-            spec.failed_statements
-        ));
+        violations.push(Violation {
+            limit: format!("failed statements ≤ {}", spec.failed_statements),
+            text: format!(
+                "{failed} traffic statement(s) failed, over the {} allowed",
+                spec.failed_statements
+            ),
+        });
     }
     for invariant in invariants.iter().filter(|invariant| !invariant.held) {
-        violations.push(format!(
-            "invariant {:?} does not hold: expected {}, found {}",
-            invariant.name, invariant.expected, invariant.actual
-        ));
+        violations.push(Violation {
+            limit: format!("invariant {:?}", invariant.name),
+            text: format!(
+                "invariant {:?} does not hold: expected {}, found {}",
+                invariant.name, invariant.expected, invariant.actual
+            ),
+        });
     }
     violations
 }

@@ -203,7 +203,10 @@ fn rehearsal_row(run: &crate::outcome::rehearsal::MigrationRun) -> Vec<String> {
         .max_by(|a, b| a.1.stall_ms.total_cmp(&b.1.stall_ms));
     let took: f64 = run.steps.iter().map(|step| step.duration_ms()).sum();
     vec![
-        run.migration.clone(),
+        match run.repetition {
+            Some(repetition) => format!("{} (run {repetition})", run.migration),
+            None => run.migration.clone(),
+        },
         format_count(run.scale as f64),
         format!(
             "{}/{}",
@@ -246,32 +249,27 @@ fn rehearsal_findings(rehearsal: &crate::outcome::rehearsal::Rehearsal) -> Strin
     let mut text = String::new();
     for run in &rehearsal.runs {
         for violation in &run.violations {
-            text.push_str(&format!(
-                "{} at {}: {violation}\n",
-                run.migration,
-                format_count(run.scale as f64)
-            ));
+            text.push_str(&format!("{}: {}\n", run_place(run), violation.text));
         }
         if let Some(why) = &run.stopped {
-            text.push_str(&format!(
-                "{} at {}: stopped: {why}\n",
-                run.migration,
-                format_count(run.scale as f64)
-            ));
+            text.push_str(&format!("{}: stopped: {why}\n", run_place(run)));
         }
         for warning in &run.warnings {
-            text.push_str(&format!(
-                "{} at {}: warning: {warning}\n",
-                run.migration,
-                format_count(run.scale as f64)
-            ));
+            text.push_str(&format!("{}: warning: {warning}\n", run_place(run)));
         }
+    }
+    for repeated in crate::report::rehearsal::repeated_lines(rehearsal) {
+        text.push_str(&repeated);
+        text.push('\n');
     }
     for not_run in &rehearsal.not_run {
         text.push_str(&format!(
-            "{} at {}: not run: {}\n",
+            "{} at {}{}: not run: {}\n",
             not_run.migration,
             format_count(not_run.scale as f64),
+            not_run
+                .repetition
+                .map_or(String::new(), |repetition| format!(", run {repetition}")),
             not_run.reason
         ));
     }
@@ -291,6 +289,17 @@ fn rehearsal_findings(rehearsal: &crate::outcome::rehearsal::Rehearsal) -> Strin
         ));
     }
     text
+}
+
+/// `shipped at 250,000`, and `, run 2` with `--repeat`.
+fn run_place(run: &crate::outcome::rehearsal::MigrationRun) -> String {
+    format!(
+        "{} at {}{}",
+        run.migration,
+        format_count(run.scale as f64),
+        run.repetition
+            .map_or(String::new(), |repetition| format!(", run {repetition}"))
+    )
 }
 
 #[cfg(test)]

@@ -203,6 +203,7 @@ fn quiet_options() -> RehearseOptions {
         migrations: Vec::new(),
         progress: Progress::Silent,
         measure_overhead: false,
+        repeat: 1,
     }
 }
 
@@ -322,8 +323,11 @@ async fn a_rehearsal_accounts_for_every_insert_and_names_the_step_that_stalled_t
         blocking
             .violations
             .iter()
-            .any(|violation| violation.contains("step 2")
-                && violation.contains("over the limit of 250 ms")),
+            .any(|violation| violation.text.contains("step 2")
+                && violation.text.contains("over the limit of 250 ms")
+                && violation
+                    .limit
+                    .starts_with("stall ≤ 250 ms during step 2 (")),
         "{:?}",
         blocking.violations
     );
@@ -418,7 +422,7 @@ fn bad_traffic_and_invariants_are_refused_with_the_file_and_key() {
     let dir = tempfile::tempdir().unwrap();
     // What is wrong, how the small rehearsal is edited to be so, what stderr says.
     type Case = (&'static str, fn(String) -> String, &'static str);
-    let cases: [Case; 7] = [
+    let cases: [Case; 8] = [
         (
             "a rate of 0",
             |text| text.replacen("rate = 100", "rate = 0", 1),
@@ -454,6 +458,11 @@ fn bad_traffic_and_invariants_are_refused_with_the_file_and_key() {
                 format!("{}{}", &text[..start], &text[end + 1..])
             },
             "column events.note is left out (leave_out) but is already in the schema the fixtures build",
+        ),
+        (
+            "a key an invariant of a migration does not have",
+            |text| with_gentle_invariant(text, "name = \"x\"\nsql = \"SELECT true\"\nexpected = 1"),
+            "unknown field `expected`",
         ),
         (
             "a count of inserts into a table no stream inserts into",
@@ -676,7 +685,10 @@ async fn a_prepared_select_star_fails_after_add_column_and_the_step_is_named() {
     assert!(
         run.violations
             .iter()
-            .any(|violation| violation.contains("traffic statement(s) failed, over the 0 allowed")),
+            .any(|violation| violation.limit == "failed statements ≤ 0"
+                && violation
+                    .text
+                    .contains("traffic statement(s) failed, over the 0 allowed")),
         "{:?}",
         run.violations
     );
@@ -980,4 +992,132 @@ fn the_runs_a_stopped_rehearsal_did_not_get_to_are_in_its_report() {
         "{markdown}"
     );
     assert!(stdout.contains("gentle at 5,000: not run: "), "{stdout}");
+}
+
+/// The small rehearsal with an invariant of the gentle migration's own after its
+/// fixtures: `entry` is the body of its `[[rehearsal.migration.invariant]]`.
+fn with_gentle_invariant(text: String, entry: &str) -> String {
+    let at = text.find("add_note.sql\"]\n").unwrap() + "add_note.sql\"]\n".len();
+    format!(
+        "{}\n[[rehearsal.migration.invariant]]\n{entry}\n{}",
+        &text[..at],
+        &text[at..]
+    )
+}
+
+/// An invariant declared under a migration is checked after that migration only: the
+/// gentle one indexes the notes, the blocking one does not and is not held to it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invariant_of_a_migration_is_checked_after_that_migration_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = rehearsal_variant(dir.path(), |text| {
+        with_gentle_invariant(
+            text,
+            "name = \"notes indexed\"\nsql = \"SELECT count(*) = 1 FROM pg_indexes WHERE indexname = 'events_note'\"",
+        )
+    });
+    let scenario = Scenario::load(&path).unwrap();
+    let server = local_server().await;
+    let rehearsed = rehearse(&server, &scenario, &quiet_options())
+        .await
+        .unwrap();
+    server.stop().await.unwrap();
+    assert!(rehearsed.failure.is_none(), "{:?}", rehearsed.failure);
+    let names = |run: &plancheck::outcome::rehearsal::MigrationRun| -> Vec<String> {
+        run.invariants
+            .iter()
+            .map(|invariant| invariant.name.clone())
+            .collect()
+    };
+    let [gentle, blocking] = &rehearsed.rehearsal.runs[..] else {
+        panic!("two runs");
+    };
+    assert_eq!(
+        names(gentle),
+        [
+            "every note filled",
+            "nothing lost",
+            "notes indexed",
+            "every constraint validated and every index valid"
+        ]
+    );
+    assert!(
+        gentle.invariants.iter().all(|invariant| invariant.held),
+        "{:?}",
+        gentle.invariants
+    );
+    assert!(
+        !names(blocking).contains(&"notes indexed".to_owned()),
+        "{:?}",
+        names(blocking)
+    );
+}
+
+/// `--repeat 2`: the blocking migration twice, each on its own database, and the
+/// report counts how many runs broke each limit.
+#[test]
+fn repeated_runs_are_counted_per_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = rehearsal_variant(dir.path(), |text| text);
+    let out = dir.path().join("reports");
+    let output = plancheck()
+        .arg("rehearse")
+        .arg(&path)
+        .args([
+            "--migration",
+            "blocking",
+            "--repeat",
+            "2",
+            "--no-progress",
+            "--no-sampler-cost",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let report_dir = out.join("rehearsals/rehearsal-variant");
+    let report: plancheck::outcome::rehearsal::Rehearsal =
+        serde_json::from_str(&std::fs::read_to_string(report_dir.join("rehearsal.json")).unwrap())
+            .unwrap();
+    assert_eq!(report.repeat, 2);
+    let repetitions: Vec<Option<usize>> = report.runs.iter().map(|run| run.repetition).collect();
+    assert_eq!(repetitions, [Some(1), Some(2)]);
+    assert!(report_dir.join("timeline-blocking-5000-2.svg").is_file());
+    let markdown = std::fs::read_to_string(report_dir.join("rehearsal.md")).unwrap();
+    let line = markdown
+        .lines()
+        .find(|line| line.starts_with("- `blocking` at 5,000 rows: "))
+        .unwrap_or_else(|| panic!("no repeated-runs line in {markdown}"));
+    assert!(
+        line.contains("stall ≤ 250 ms during step 2 (") && line.contains(") broken in 2 of 2 runs"),
+        "{line}"
+    );
+    assert!(
+        stdout.contains("blocking at 5,000, 2 runs: stall ≤ 250 ms during step 2 ("),
+        "{stdout}"
+    );
+}
+
+/// A migration the scenario does not declare is a usage error found before any
+/// server starts.
+#[test]
+fn an_unknown_migration_is_refused_before_any_server_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = plancheck()
+        .arg("rehearse")
+        .arg(repo_path("tests/data/scenarios/rehearsal-small.toml"))
+        .args(["--migration", "gentel", "--no-progress", "--out"])
+        .arg(dir.path().join("reports"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--migration gentel: scenario rehearsal-small rehearses gentle, blocking"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("starting PostgreSQL"), "{stderr}");
 }

@@ -6,7 +6,8 @@ use crate::fit;
 use crate::outcome::rehearsal::{MigrationRun, StepGrowth, StepOutcome};
 
 /// Each step's duration across the scales, per migration, with its growth exponent.
-/// Runs are grouped by migration; steps are matched by their index.
+/// Runs are grouped by migration and scale; steps are matched by their index; the
+/// repeated runs of a migration at a scale (`--repeat`) give their median.
 pub fn growth(runs: &[MigrationRun]) -> Vec<StepGrowth> {
     let mut migrations: Vec<&str> = Vec::new();
     for run in runs {
@@ -17,62 +18,82 @@ pub fn growth(runs: &[MigrationRun]) -> Vec<StepGrowth> {
     migrations
         .into_iter()
         .flat_map(|migration| {
-            let mut of: Vec<&MigrationRun> = runs
+            let mut scales: Vec<u64> = runs
                 .iter()
                 .filter(|run| run.migration == migration)
+                .map(|run| run.scale)
                 .collect();
-            of.sort_by_key(|run| run.scale);
-            migration_growth(migration, &of)
+            scales.sort_unstable();
+            scales.dedup();
+            let at: Vec<(u64, Vec<&MigrationRun>)> = scales
+                .into_iter()
+                .map(|scale| {
+                    let of = runs
+                        .iter()
+                        .filter(|run| run.migration == migration && run.scale == scale)
+                        .collect();
+                    (scale, of)
+                })
+                .collect();
+            migration_growth(migration, &at)
         })
         .collect()
 }
 
-/// Every step of one migration whose runs, in increasing scale, reached it; nothing
-/// with fewer than two runs.
-fn migration_growth(migration: &str, of: &[&MigrationRun]) -> Vec<StepGrowth> {
-    if of.len() < 2 {
+/// Every step of one migration that its runs, at each scale in increasing order,
+/// reached; nothing with fewer than two scales.
+fn migration_growth(migration: &str, at: &[(u64, Vec<&MigrationRun>)]) -> Vec<StepGrowth> {
+    if at.len() < 2 {
         return Vec::new();
     }
-    let steps = of
+    let steps = at
         .iter()
+        .flat_map(|(_, runs)| runs)
         .map(|run| run.steps.len() + run.steps_not_run)
         .max()
         .unwrap_or(0);
     (0..steps)
         .filter_map(|step| {
-            let found: Vec<Option<&StepOutcome>> = of
+            let found: Vec<Vec<&StepOutcome>> = at
                 .iter()
-                .map(|run| {
-                    run.steps
-                        .get(step)
+                .map(|(_, runs)| {
+                    runs.iter()
+                        .filter_map(|run| run.steps.get(step))
                         .filter(|outcome| outcome.error.is_none())
+                        .collect()
                 })
                 .collect();
-            step_growth(migration, step, of, &found)
+            step_growth(migration, step, at, &found)
         })
         .collect()
 }
 
-/// One step's growth from its outcome in each run (`None` where a run did not reach
-/// it or it failed there); `None` when no run reached it.
+/// One step's growth from its outcomes at each scale (none where no run reached it
+/// or it failed in every run there); `None` when no run reached it.
 fn step_growth(
     migration: &str,
     step: usize,
-    of: &[&MigrationRun],
-    found: &[Option<&StepOutcome>],
+    at: &[(u64, Vec<&MigrationRun>)],
+    found: &[Vec<&StepOutcome>],
 ) -> Option<StepGrowth> {
     let first = found.iter().flatten().next()?;
     let durations: Vec<f64> = found
         .iter()
-        .map(|outcome| outcome.map_or(f64::NAN, StepOutcome::duration_ms))
+        .map(|outcomes| {
+            let durations: Vec<f64> = outcomes
+                .iter()
+                .map(|outcome| outcome.duration_ms())
+                .collect();
+            fit::median(&durations).unwrap_or(f64::NAN)
+        })
         .collect();
     let fitted = durations.iter().all(|duration| *duration >= 1.0);
     let exponent = fitted
         .then(|| {
-            let points: Vec<(f64, f64)> = of
+            let points: Vec<(f64, f64)> = at
                 .iter()
                 .zip(&durations)
-                .map(|(run, duration)| (run.scale as f64, *duration))
+                .map(|((scale, _), duration)| (*scale as f64, *duration))
                 .collect();
             fit::log_log(&points, None).map(|line| line.slope)
         })
@@ -88,7 +109,7 @@ fn step_growth(
         migration: migration.to_owned(),
         step: step + 1,
         summary: first.summary.clone(),
-        scales: of.iter().map(|run| run.scale).collect(),
+        scales: at.iter().map(|(scale, _)| *scale).collect(),
         durations_ms: durations
             .iter()
             .map(|d| if d.is_nan() { 0.0 } else { *d })
@@ -110,6 +131,7 @@ mod tests {
         MigrationRun {
             migration: migration.into(),
             scale,
+            repetition: None,
             seeded: Vec::new(),
             seed_ms: 0.0,
             warm_up_ms: 0.0,
@@ -184,5 +206,20 @@ mod tests {
                 .contains("waited for locks")
         );
         assert_eq!(growth[1].not_judged, None);
+    }
+
+    #[test]
+    fn repeated_runs_at_a_scale_count_once_with_their_median() {
+        let runs = [
+            run("shipped", 250_000, &[100.0]),
+            run("shipped", 250_000, &[300.0]),
+            run("shipped", 250_000, &[200.0]),
+            run("shipped", 1_000_000, &[800.0]),
+        ];
+        let growth = growth(&runs);
+        assert_eq!(growth.len(), 1);
+        assert_eq!(growth[0].scales, [250_000, 1_000_000]);
+        assert_eq!(growth[0].durations_ms, [200.0, 800.0]);
+        assert!((growth[0].exponent.unwrap() - 1.0).abs() < 1e-9);
     }
 }

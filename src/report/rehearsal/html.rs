@@ -11,8 +11,8 @@ use super::markdown::{EXPLANATIONS_SHOWN, FAILURES_SHOWN};
 use super::{
     Compared, UNSEEN, blocks_writes, broken, compared, exponent_text, failed_statements,
     growth_words, held_text, latency_triple, limits_text, migrations, one_line, overhead_text,
-    passed, sampler_text, scale_words, scales, seconds, step_failures, timeline_file, timeline_svg,
-    traffic_alone, unseen_locks, verdict_text,
+    passed, repeated, repeated_text, repetition_words, sampler_text, scale_words, scales, seconds,
+    step_failures, timeline_file, timeline_svg, traffic_alone, unseen_locks, verdict_text,
 };
 use crate::format::{format_count, format_ms};
 use crate::outcome::rehearsal::{MigrationRun, Rehearsal, Stall, StepOutcome};
@@ -41,6 +41,10 @@ struct Page {
     broken: Vec<(String, String, Vec<String>)>,
     /// The runs asked for that did not run: (name, why).
     not_run: Vec<(String, String)>,
+    /// With `--repeat`, how many times each migration ran at each scale, and per
+    /// migration and scale how often each limit broke: (name, sentence).
+    repeat: usize,
+    repeated: Vec<(String, String)>,
     facts: Vec<String>,
     comparison: Option<ComparisonView>,
     runs: Vec<RunView>,
@@ -73,20 +77,9 @@ fn page(rehearsal: &Rehearsal) -> Page {
             .into_iter()
             .map(|(run, reasons)| (run_anchor(run), run_name(run), reasons))
             .collect(),
-        not_run: rehearsal
-            .not_run
-            .iter()
-            .map(|not_run| {
-                (
-                    format!(
-                        "{} at {} rows",
-                        not_run.migration,
-                        format_count(not_run.scale as f64)
-                    ),
-                    not_run.reason.clone(),
-                )
-            })
-            .collect(),
+        repeat: rehearsal.repeat,
+        repeated: repeated_views(rehearsal),
+        not_run: not_run_views(rehearsal),
         facts: vec![
             format!("PostgreSQL {}", rehearsal.server_version),
             format!("seed {}", rehearsal.seed),
@@ -120,17 +113,57 @@ fn page(rehearsal: &Rehearsal) -> Page {
     }
 }
 
+/// Per migration and scale of repeated runs, how often each limit broke: (name,
+/// sentence).
+fn repeated_views(rehearsal: &Rehearsal) -> Vec<(String, String)> {
+    repeated(rehearsal)
+        .iter()
+        .map(|repeated| {
+            let name = format!(
+                "{} at {} rows",
+                repeated.migration,
+                format_count(repeated.scale as f64)
+            );
+            (name, repeated_text(repeated))
+        })
+        .collect()
+}
+
+/// The runs asked for that did not run: (name, why).
+fn not_run_views(rehearsal: &Rehearsal) -> Vec<(String, String)> {
+    rehearsal
+        .not_run
+        .iter()
+        .map(|not_run| {
+            let name = format!(
+                "{} at {} rows{}",
+                not_run.migration,
+                format_count(not_run.scale as f64),
+                repetition_words(not_run.repetition)
+            );
+            (name, not_run.reason.clone())
+        })
+        .collect()
+}
+
 /// `shipped at 1,000,000 rows`.
 fn run_name(run: &MigrationRun) -> String {
     format!(
-        "{} at {} rows",
+        "{} at {} rows{}",
         run.migration,
-        format_count(run.scale as f64)
+        format_count(run.scale as f64),
+        repetition_words(run.repetition)
     )
 }
 
 fn run_anchor(run: &MigrationRun) -> String {
-    format!("run-{}-{}", crate::slug::slug(&run.migration), run.scale)
+    format!(
+        "run-{}-{}{}",
+        crate::slug::slug(&run.migration),
+        run.scale,
+        run.repetition
+            .map_or(String::new(), |repetition| format!("-{repetition}"))
+    )
 }
 
 #[derive(Serialize)]
@@ -144,6 +177,8 @@ struct ComparisonRow {
     anchor: String,
     migration: String,
     passed: bool,
+    /// `✔ pass`, or with repeated runs `✘ fail in 4 of 5 runs`.
+    verdict: String,
     /// `1413 ms`, or `-` without a stall.
     stall: String,
     stall_over: bool,
@@ -185,7 +220,8 @@ fn comparison_row(rehearsal: &Rehearsal, row: &Compared, largest: u64) -> Compar
                 format_count(row.run.scale as f64)
             ),
         },
-        passed: row.run.passed(),
+        passed: row.broken == 0,
+        verdict: row.verdict("✔ pass", "✘ fail"),
         stall,
         stall_over,
         stream,
@@ -233,7 +269,11 @@ fn run_view(rehearsal: &Rehearsal, run: &MigrationRun) -> RunView {
             traffic_alone(run),
         ],
         stopped: run.stopped.clone(),
-        violations: run.violations.clone(),
+        violations: run
+            .violations
+            .iter()
+            .map(|violation| violation.text.clone())
+            .collect(),
         warnings: run.warnings.clone(),
         svg: timeline_svg(run, &rehearsal.limits),
         svg_file: timeline_file(run),

@@ -11,8 +11,8 @@ use std::fmt::Write;
 use super::{
     Compared, UNSEEN, blocks_writes, broken, compared, exponent_text, failed_statements,
     growth_words, held_text, latency_triple, limits_text, migrations, one_line, overhead_text,
-    passed, sampler_text, scale_words, scales, seconds, step_failures, timeline_file,
-    traffic_alone, unseen_locks, verdict_text,
+    passed, repeated, repeated_text, repetition_words, sampler_text, scale_words, scales, seconds,
+    step_failures, timeline_file, traffic_alone, unseen_locks, verdict_text,
 };
 use crate::format::{format_count, format_ms};
 use crate::outcome::rehearsal::{MigrationRun, Rehearsal, StepOutcome};
@@ -61,6 +61,12 @@ pub fn render(rehearsal: &Rehearsal) -> String {
             text: comparison(rehearsal),
         });
     }
+    if rehearsal.repeat > 1 {
+        blocks.push(Block {
+            need: Need::Verdict,
+            text: repeated_runs(rehearsal),
+        });
+    }
     for run in &rehearsal.runs {
         blocks.push(Block {
             need: Need::Steps,
@@ -101,9 +107,10 @@ fn mark(passed: bool) -> &'static str {
 /// `` `shipped` at 1,000,000 rows ``.
 fn run_name(run: &MigrationRun) -> String {
     format!(
-        "`{}` at {} rows",
+        "`{}` at {} rows{}",
         run.migration,
-        format_count(run.scale as f64)
+        format_count(run.scale as f64),
+        repetition_words(run.repetition)
     )
 }
 
@@ -142,9 +149,10 @@ fn header(rehearsal: &Rehearsal) -> String {
     for not_run in &rehearsal.not_run {
         let _ = writeln!(
             md,
-            "- `{}` at {} rows: not run: {}",
+            "- `{}` at {} rows{}: not run: {}",
             not_run.migration,
             format_count(not_run.scale as f64),
+            repetition_words(not_run.repetition),
             cell_text(&not_run.reason)
         );
     }
@@ -215,13 +223,31 @@ fn comparison_row(rehearsal: &Rehearsal, row: &Compared, largest: u64) -> String
         .collect();
     format!(
         "| {name} | {} | {stall} | {cause} | {} | {} |",
-        mark(row.run.passed()),
+        row.verdict(mark(true), mark(false)),
         format_count(row.failed as f64),
         match growing.is_empty() {
             true => "-".to_owned(),
             false => growing.join(", "),
         }
     )
+}
+
+/// With `--repeat`: how often each limit broke, per migration and scale.
+fn repeated_runs(rehearsal: &Rehearsal) -> String {
+    let mut md = format!(
+        "\n### Repeated runs\n\nEach migration ran {} times at each scale, each on a freshly seeded database: a stall that depends on what the traffic was doing when a step began breaks in some runs only.\n\n",
+        rehearsal.repeat
+    );
+    for repeated in repeated(rehearsal) {
+        let _ = writeln!(
+            md,
+            "- `{}` at {} rows: {}",
+            repeated.migration,
+            format_count(repeated.scale as f64),
+            cell_text(&repeated_text(&repeated))
+        );
+    }
+    md
 }
 
 /// `⚠️ ` before a stall past the limit.
@@ -252,7 +278,7 @@ fn run_steps(rehearsal: &Rehearsal, run: &MigrationRun) -> String {
         let _ = writeln!(md, "\n❌ Stopped: {}", cell_text(why));
     }
     for violation in &run.violations {
-        let _ = writeln!(md, "\n❌ {}", cell_text(violation));
+        let _ = writeln!(md, "\n❌ {}", cell_text(&violation.text));
     }
     for warning in &run.warnings {
         let _ = writeln!(md, "\n⚠️ {}", cell_text(warning));
@@ -660,8 +686,10 @@ mod tests {
         run.invariants[0].held = false;
         run.invariants[0].expected = "1000106 = seeded 1000000 + inserted 106".to_owned();
         run.invariants[0].actual = "1000105".to_owned();
-        run.violations
-            .push("invariant rows kept did not hold: 1000105 rows, 1000106 expected".to_owned());
+        run.violations.push(crate::outcome::rehearsal::Violation {
+            limit: "invariant \"rows kept\"".to_owned(),
+            text: "invariant rows kept did not hold: 1000105 rows, 1000106 expected".to_owned(),
+        });
         let text = render(&rehearsal);
         assert!(
             text.contains(
@@ -739,6 +767,7 @@ mod tests {
         rehearsal.not_run = vec![crate::outcome::rehearsal::NotRun {
             migration: "safer".to_owned(),
             scale: 1_000_000,
+            repetition: None,
             reason: "the rehearsal stopped at safer at 250,000 rows: the server went away"
                 .to_owned(),
         }];

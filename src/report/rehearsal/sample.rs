@@ -15,7 +15,7 @@
 use crate::outcome::rehearsal::{
     DeclaredLock, FORMAT_VERSION, HeldLock, InvariantOutcome, Latency, LatencyPoint, Limits,
     MigrationRun, Rehearsal, SamplerOverhead, SamplerStats, Stall, StepGrowth, StepOutcome,
-    TableRows, Timeline, TimelineLock, TrafficFailure, TrafficStream,
+    TableRows, Timeline, TimelineLock, TrafficFailure, TrafficStream, Violation,
 };
 
 const OLD_REPLICA: usize = 0;
@@ -44,6 +44,7 @@ pub fn rehearsal() -> Rehearsal {
         backend: "local (PostgreSQL 16.4 at /usr/lib/postgresql/16/bin)".to_owned(),
         host: "4 cores, 15.6 GiB, AMD EPYC 7B13 · Linux 6.1".to_owned(),
         limits: limits(),
+        repeat: 1,
         runs,
         not_run: Vec::new(),
         growth,
@@ -478,6 +479,7 @@ fn run(script: Script) -> MigrationRun {
     MigrationRun {
         migration: script.migration.to_owned(),
         scale: script.scale,
+        repetition: None,
         seeded: vec![
             TableRows {
                 table: "organizations".to_owned(),
@@ -652,7 +654,7 @@ fn invariants(scale: u64, inserted: u64) -> Vec<InvariantOutcome> {
 }
 
 /// The first step over the limit and the failed statements, in words.
-fn violations(steps: &[StepOutcome], traffic: &[TrafficStream]) -> Vec<String> {
+fn violations(steps: &[StepOutcome], traffic: &[TrafficStream]) -> Vec<Violation> {
     let limit = limits().max_stall_ms;
     let mut violations = Vec::new();
     if let Some(step) = steps.iter().find(|step| step.over_limit) {
@@ -660,19 +662,28 @@ fn violations(steps: &[StepOutcome], traffic: &[TrafficStream]) -> Vec<String> {
             .longest_stall
             .as_ref()
             .expect("an over-limit step stalled");
-        violations.push(format!(
-            "{} stalled {} during step {}, over the {} limit",
-            stall.stream,
-            crate::format::format_ms(stall.stall_ms),
-            step.index,
-            crate::format::format_ms(limit)
-        ));
+        violations.push(Violation {
+            limit: format!(
+                "stall ≤ {} during step {} (`{}`)",
+                crate::format::format_ms(limit),
+                step.index,
+                step.summary
+            ),
+            text: format!(
+                "{} stalled {} during step {}, over the {} limit",
+                stall.stream,
+                crate::format::format_ms(stall.stall_ms),
+                step.index,
+                crate::format::format_ms(limit)
+            ),
+        });
     }
     let failed: u64 = traffic.iter().map(|stream| stream.failed).sum();
     if failed > 0 {
-        violations.push(format!(
-            "{failed} traffic statements failed, over the 0 allowed"
-        ));
+        violations.push(Violation {
+            limit: "failed statements ≤ 0".to_owned(),
+            text: format!("{failed} traffic statements failed, over the 0 allowed"),
+        });
     }
     violations
 }

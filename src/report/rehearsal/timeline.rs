@@ -119,7 +119,11 @@ impl Frame {
 /// The timeline of `run` as SVG text; `limits` gives the stall limit drawn across it.
 /// Stream colours follow the order of `run.traffic`, as the page's tables list them.
 pub fn timeline_svg(run: &MigrationRun, limits: &Limits) -> String {
-    let id = format!("{}-{}", crate::slug::slug(&run.migration), run.scale);
+    // The ids of the chart's patterns, unique among the charts of one page.
+    let id = super::timeline_file(run)
+        .trim_start_matches("timeline-")
+        .trim_end_matches(".svg")
+        .to_owned();
     let names: Vec<&str> = run
         .traffic
         .iter()
@@ -140,17 +144,14 @@ pub fn timeline_svg(run: &MigrationRun, limits: &Limits) -> String {
     limit_line(&mut svg, &frame, limits.max_stall_ms);
     let note = points(&mut svg, run, &frame, limits.max_stall_ms, &names);
     let patterns = lock_lanes(&mut svg, &lanes, &frame, lanes_top, &id);
+    let not_drawn = (lanes.len() > MAX_LANES).then(|| {
+        format!(
+            "{} more lock lanes not drawn; every hold and wait is in rehearsal.json.",
+            lanes.len() - MAX_LANES
+        )
+    });
     let mut bottom = lanes_bottom + 8.0;
-    for line in note.iter().chain(
-        (lanes.len() > MAX_LANES)
-            .then(|| {
-                format!(
-                    "{} more lock lanes not drawn; every hold and wait is in rehearsal.json.",
-                    lanes.len() - MAX_LANES
-                )
-            })
-            .iter(),
-    ) {
+    for line in note.iter().chain(not_drawn.iter()) {
         bottom += 16.0;
         let _ = writeln!(
             svg,
@@ -160,11 +161,21 @@ pub fn timeline_svg(run: &MigrationRun, limits: &Limits) -> String {
             escape(line)
         );
     }
-    let height = (bottom + 12.0).ceil();
+    let mut out = svg_head(run, (bottom + 12.0).ceil(), &patterns);
+    out.push_str(&body);
+    out.push_str(&svg);
+    out.push_str("</svg>\n");
+    out
+}
+
+/// The chart's opening: its size, title, background, the hatch patterns its waits
+/// use, and the title written at its top.
+fn svg_head(run: &MigrationRun, height: f64, patterns: &[(String, String)]) -> String {
     let title = format!(
-        "{} at {} rows: traffic stalls and locks",
+        "{} at {} rows{}: traffic stalls and locks",
         run.migration,
-        format_count(run.scale as f64)
+        format_count(run.scale as f64),
+        super::repetition_words(run.repetition)
     );
     let mut out = format!(
         r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="{FONT}" font-size="12" role="img" aria-label="{t}">
@@ -180,7 +191,7 @@ pub fn timeline_svg(run: &MigrationRun, limits: &Limits) -> String {
         let _ = writeln!(
             out,
             r##"<pattern id="{pattern}" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#ffffff"/><rect width="2.5" height="6" fill="{}"/></pattern>"##,
-            mode_colour(&strength_mode)
+            mode_colour(strength_mode)
         );
     }
     out.push_str("</defs>\n");
@@ -190,9 +201,6 @@ pub fn timeline_svg(run: &MigrationRun, limits: &Limits) -> String {
         n(LEFT),
         escape(&title)
     );
-    out.push_str(&body);
-    out.push_str(&svg);
-    out.push_str("</svg>\n");
     out
 }
 
