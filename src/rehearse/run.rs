@@ -702,7 +702,8 @@ fn step_failed(
     not_run: usize,
 ) -> Stop {
     let step = &run.step;
-    let error = run.error.as_deref().unwrap_or_default();
+    // A server detail ends with a period, and the sentence goes on after it.
+    let error = run.error.as_deref().unwrap_or_default().trim_end_matches('.');
     let at = format!("{}:{}", step.file.display(), step.line);
     if run.timed_out {
         return Stop::Failed(format!(
