@@ -703,7 +703,11 @@ fn step_failed(
 ) -> Stop {
     let step = &run.step;
     // A server detail ends with a period, and the sentence goes on after it.
-    let error = run.error.as_deref().unwrap_or_default().trim_end_matches('.');
+    let error = run
+        .error
+        .as_deref()
+        .unwrap_or_default()
+        .trim_end_matches('.');
     let at = format!("{}:{}", step.file.display(), step.line);
     if run.timed_out {
         return Stop::Failed(format!(
@@ -781,9 +785,23 @@ async fn analyzed(
             })
             .collect(),
         seed_ms: 0.0,
-        // As they were, not as asked: a failed step cuts nothing short, but an input
-        // error ends the traffic at once.
-        warm_up_ms: millis(ran.runs.first().map_or(recorded.end, |step| step.start)),
+        // As they were, not as asked: from the first stream's start (its connections
+        // open after the clock starts) to the first step, and from the last step that
+        // ran to the traffic's stop, which an input error brings at once.
+        warm_up_ms: millis(
+            ran.runs
+                .first()
+                .map_or(recorded.end, |step| step.start)
+                .saturating_sub(
+                    recorded
+                        .starts
+                        .iter()
+                        .flatten()
+                        .min()
+                        .copied()
+                        .unwrap_or_default(),
+                ),
+        ),
         tail_ms: millis(
             recorded
                 .end

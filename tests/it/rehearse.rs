@@ -865,6 +865,18 @@ fn a_migration_that_fails_on_the_data_is_a_finding_and_the_next_one_still_runs()
             run.timeline.duration_ms - last_end
         );
         assert!(run.tail_ms >= 300.0, "tail {} ms", run.tail_ms);
+        // And the warm-up, from the traffic's start to the first step.
+        let started = run
+            .traffic
+            .iter()
+            .map(|stream| stream.started_ms)
+            .fold(f64::INFINITY, f64::min);
+        assert!(
+            (run.warm_up_ms - (run.steps[0].start_ms - started)).abs() < 1.0,
+            "warm-up {} ms, traffic alone {} ms",
+            run.warm_up_ms,
+            run.steps[0].start_ms - started
+        );
     }
     let markdown = std::fs::read_to_string(report_dir.join("rehearsal.md")).unwrap();
     assert!(
