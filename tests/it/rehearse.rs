@@ -880,9 +880,7 @@ fn a_migration_that_fails_on_the_data_is_a_finding_and_the_next_one_still_runs()
     }
     let markdown = std::fs::read_to_string(report_dir.join("rehearsal.md")).unwrap();
     assert!(
-        markdown.contains(&format!(
-            "after step 2 failed · timeline: `timeline-unique-5000.svg`"
-        )),
+        markdown.contains("after step 2 failed · timeline: `timeline-unique-5000.svg`"),
         "{markdown}"
     );
 

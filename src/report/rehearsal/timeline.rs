@@ -759,7 +759,11 @@ fn lane_name(svg: &mut String, lane: &Lane, row: usize, y: f64) {
         n(y),
         n(WIDTH - RIGHT - LEFT),
         n(LANE_HEIGHT),
-        if row % 2 == 0 { "#f6f8fa" } else { "#ffffff" },
+        if row.is_multiple_of(2) {
+            "#f6f8fa"
+        } else {
+            "#ffffff"
+        },
         n(LEFT - 8.0),
         n(y + 15.0),
         escape(&shown),
