@@ -500,6 +500,9 @@ impl Stop {
     }
 }
 
+/// One migration on a seeded database: warm-up, steps, tail, then the invariants and
+/// the verdict (unless bad input stopped it, which is handed back), and the sampler's
+/// cost when asked and the migration completed.
 async fn rehearse_one(
     prepared: &PreparedDatabase,
     context: Context<'_>,
@@ -544,7 +547,7 @@ async fn rehearse_one(
     let error = match ran.stopped {
         Some(Stop::Input(_, error)) => Some(error),
         stopped => {
-            judge(prepared, context, migration, &mut run, stopped.is_some()).await?;
+            conclude(prepared, context, migration, &mut run, stopped.is_some()).await?;
             None
         }
     };
@@ -567,7 +570,7 @@ async fn rehearse_one(
 /// Checks the invariants on what the run left and says what it broke; after a failed
 /// migration, the failed step also says what it left behind when plancheck's own
 /// invariant found something invalid.
-async fn judge(
+async fn conclude(
     prepared: &PreparedDatabase,
     context: Context<'_>,
     migration: &RehearsedMigration,
