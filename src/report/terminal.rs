@@ -196,11 +196,7 @@ pub fn rehearsal(rehearsal: &crate::outcome::rehearsal::Rehearsal) -> String {
 
 /// One run's row of the rehearsal's table.
 fn rehearsal_row(run: &crate::outcome::rehearsal::MigrationRun) -> Vec<String> {
-    let worst = run
-        .steps
-        .iter()
-        .filter_map(|step| step.longest_stall.as_ref().map(|stall| (step, stall)))
-        .max_by(|a, b| a.1.stall_ms.total_cmp(&b.1.stall_ms));
+    let worst = crate::report::rehearsal::worst_stall(run);
     let took: f64 = run.steps.iter().map(|step| step.duration_ms()).sum();
     vec![
         match run.repetition {
@@ -267,9 +263,7 @@ fn rehearsal_findings(rehearsal: &crate::outcome::rehearsal::Rehearsal) -> Strin
             "{} at {}{}: not run: {}\n",
             not_run.migration,
             format_count(not_run.scale as f64),
-            not_run
-                .repetition
-                .map_or(String::new(), |repetition| format!(", run {repetition}")),
+            crate::report::rehearsal::repetition_words(not_run.repetition),
             not_run.reason
         ));
     }
@@ -297,8 +291,7 @@ fn run_place(run: &crate::outcome::rehearsal::MigrationRun) -> String {
         "{} at {}{}",
         run.migration,
         format_count(run.scale as f64),
-        run.repetition
-            .map_or(String::new(), |repetition| format!(", run {repetition}"))
+        crate::report::rehearsal::repetition_words(run.repetition)
     )
 }
 

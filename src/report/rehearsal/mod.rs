@@ -75,7 +75,7 @@ pub fn timeline_file(run: &MigrationRun) -> String {
 
 /// `, run 2` after a run's migration and scale when it is one of several
 /// (`--repeat`); nothing otherwise.
-fn repetition_words(repetition: Option<usize>) -> String {
+pub(crate) fn repetition_words(repetition: Option<usize>) -> String {
     repetition.map_or(String::new(), |repetition| format!(", run {repetition}"))
 }
 
@@ -299,7 +299,7 @@ impl Compared<'_> {
 }
 
 /// The longest stall of any step of `run`, and that step.
-fn worst_stall(run: &MigrationRun) -> Option<(&StepOutcome, &Stall)> {
+pub(crate) fn worst_stall(run: &MigrationRun) -> Option<(&StepOutcome, &Stall)> {
     run.steps
         .iter()
         .filter_map(|step| step.longest_stall.as_ref().map(|stall| (step, stall)))
