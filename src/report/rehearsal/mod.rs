@@ -353,7 +353,7 @@ struct Repeated<'a> {
 }
 
 /// What stopping before the last step counts as, among the limits.
-const RAN_TO_ITS_END: &str = "the migration ran to its end";
+const RAN_TO_ITS_END: &str = "the migration ran to its last step";
 
 /// With `--repeat`, each migration at each scale: how many runs broke each limit.
 fn repeated(rehearsal: &Rehearsal) -> Vec<Repeated<'_>> {
@@ -425,7 +425,10 @@ fn repeated_text(repeated: &Repeated) -> String {
     let broken: Vec<String> = repeated
         .broken
         .iter()
-        .map(|(limit, count)| format!("{limit} broken in {count} of {runs} runs"))
+        .map(|(limit, count)| match limit == RAN_TO_ITS_END {
+            true => format!("the migration stopped before its last step in {count} of {runs} runs"),
+            false => format!("{limit} broken in {count} of {runs} runs"),
+        })
         .collect();
     format!(
         "{}; every other limit and invariant held in all {runs}",
