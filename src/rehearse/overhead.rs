@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use super::run::written_table;
 use super::sampler::{DEFAULT_INTERVAL, LockSampler};
+use super::steps::written_table;
 use super::traffic::{Execution, Pools, Stream, Traffic};
 use crate::error::{Error, Result};
 use crate::outcome::rehearsal::SamplerOverhead;

@@ -20,7 +20,7 @@ use super::sampler::{DEFAULT_INTERVAL, LockRecording, LockSampler};
 use super::setup::{
     check_on_schema_before, check_warm_up, pools, rate_warnings, stream_infos, streams,
 };
-use super::steps::{self, StaticLocks, Step};
+use super::steps::{self, Step};
 use super::traffic::{Execution, Pools, Stream, Traffic};
 use crate::error::{Error, Result};
 use crate::input::Scenario;
@@ -33,8 +33,6 @@ use crate::pipeline::{PreparedDatabase, RunOptions};
 use crate::progress::Progress;
 use crate::provision::{ScratchDatabase, Server};
 
-/// The most rows a pick gives traffic to draw its parameters from.
-pub const POOL_ROWS: i64 = 10_000;
 /// How long the traffic's last executions may take to finish once it is stopped
 /// before they are cancelled.
 const STOP_GRACE: Duration = Duration::from_secs(30);
@@ -906,15 +904,4 @@ async fn tables_among(
         .await
         .map_err(Error::database("reading which locked relations are tables"))?;
     Ok(rows.iter().map(|row| row.get(0)).collect())
-}
-
-/// The table an INSERT, UPDATE, DELETE or MERGE statement writes, as it names it.
-pub fn written_table(sql: &str) -> Option<String> {
-    match steps::static_locks(sql) {
-        StaticLocks::Known(locks) => locks
-            .into_iter()
-            .find(|lock| lock.mode == super::LockMode::RowExclusive)
-            .map(|lock| lock.relation),
-        StaticLocks::Unknown => None,
-    }
 }

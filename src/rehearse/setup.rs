@@ -7,13 +7,15 @@
 use tokio_postgres::Client;
 
 use super::analyze::{self, StreamInfo};
-use super::run::{POOL_ROWS, written_table};
-use super::steps::Step;
+use super::steps::{Step, written_table};
 use super::traffic::{Binding, Pools, Stream, Traffic};
 use crate::error::{Error, Result, ServerError};
 use crate::input::rehearsal::{RehearsalSpec, RehearsedMigration};
 use crate::input::{Param, Scenario};
 use crate::value::Value;
+
+/// The most rows a pick gives traffic to draw its parameters from.
+pub const POOL_ROWS: i64 = 10_000;
 
 /// Each pick's rows (up to [`POOL_ROWS`]) and column names, its parameters bound to
 /// the target row and to earlier picks' first rows.
