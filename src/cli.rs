@@ -44,8 +44,9 @@ pub enum Command {
     /// state, run the `[rehearsal]` traffic, run each migration step by step while
     /// sampling pg_locks every 10 ms, then check the invariants; each migration at each
     /// scale on a fresh database. Reports go to <out>/rehearsals/<scenario>/. Exit code
-    /// 0 when every limit and invariant holds, 1 when one does not, 2 for bad input
-    /// (a failing step names its file and line; the report keeps the steps done).
+    /// 0 when every limit and invariant holds, 1 when one does not or a migration fails
+    /// on the data, 2 for bad input (a step whose SQL the server refuses whatever the
+    /// data names its file and line; the report keeps the steps done).
     #[command(after_help = AFTER_HELP)]
     Rehearse(RehearseArgs),
     /// List the scenarios in the scenarios directory, with their descriptions. Exit code
@@ -320,6 +321,11 @@ pub struct RehearseArgs {
     /// Rehearse only this migration (by its name in the scenario); repeat for several.
     #[arg(long = "migration", value_name = "NAME")]
     pub migrations: Vec<String>,
+    /// Rehearse each migration at each scale N times, each on a freshly seeded
+    /// database, and report how often each limit broke: a step whose stall depends on
+    /// what the traffic was doing when it started breaks in some runs only.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub repeat: u32,
     /// Seed for every random choice (default: the dataset's `seed`).
     #[arg(long, value_parser = parse_seed, allow_negative_numbers = true)]
     pub seed: Option<u64>,
@@ -767,12 +773,13 @@ async fn end_run(
 async fn run_rehearsal(args: RehearseArgs, registry: Registry) -> Result<Outcome> {
     use crate::rehearse::run::{RehearseOptions, rehearse};
     let scenario = Scenario::find(&args.scenarios_dir, &args.name)?;
-    if scenario.rehearsal.is_none() {
+    let Some(spec) = &scenario.rehearsal else {
         return Err(Error::input(
             &scenario.path,
             "declares no [rehearsal]; see docs/scenario-format.md, \"Rehearsals\"",
         ));
-    }
+    };
+    crate::rehearse::run::selected_migrations(&scenario, spec, &args.migrations)?;
     if let Some(scales) = &args.scales
         && (scales.contains(&0) || scales.windows(2).any(|pair| pair[1] <= pair[0]))
     {
@@ -802,6 +809,7 @@ async fn run_rehearsal(args: RehearseArgs, registry: Registry) -> Result<Outcome
         migrations: args.migrations.clone(),
         progress: Progress::for_stderr(!args.no_progress),
         measure_overhead: !args.no_sampler_cost,
+        repeat: args.repeat as usize,
     };
     say!(
         "starting PostgreSQL ({} backend)…",

@@ -3,6 +3,7 @@
 //! scenario: every fixture read, every parameter resolved, every duration and rate
 //! parsed, every `start_after` matched to exactly one step of each migration.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use toml::Spanned;
@@ -13,7 +14,7 @@ use super::{
     Axis, Dataset, Fixture, Param, Pick, Reporter, SQL_FILE, TargetSpec, file, param,
     parse_time_budget, resolve_fixture, sql_fixture,
 };
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// The longest stall a traffic statement may see when the scenario does not say.
 pub const DEFAULT_MAX_STALL: Duration = Duration::from_millis(250);
@@ -54,6 +55,8 @@ pub struct RehearsalSpec {
 pub struct RehearsedMigration {
     pub name: String,
     pub fixtures: Vec<Fixture>,
+    /// Checked after this migration only, beside the scenario's.
+    pub invariants: Vec<Invariant>,
 }
 
 /// A statement run at a rate while the migration runs.
@@ -61,9 +64,8 @@ pub struct RehearsedMigration {
 pub struct Traffic {
     pub name: String,
     pub sql: String,
-    /// Where the statement is written, for errors: `scenarios/x.toml line 40` or the
-    /// SQL file's path.
-    pub origin: String,
+    /// Where the statement is written, for the errors found on the server.
+    pub origin: Origin,
     pub params: Vec<Param>,
     /// Executions per second over all its connections; positive.
     pub rate: f64,
@@ -74,13 +76,35 @@ pub struct Traffic {
     pub prepared: bool,
 }
 
+/// Where a traffic statement is written: the file, and in a scenario file the line
+/// and key.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub file: PathBuf,
+    /// `line 40: key `rehearsal.traffic "writer".sql``, for a statement written inline.
+    pub at: Option<String>,
+}
+
+impl Traffic {
+    /// Bad input found in this statement on the server, naming its file (and line
+    /// and key) first.
+    pub fn error(&self, message: impl std::fmt::Display) -> Error {
+        match &self.origin.at {
+            Some(at) => Error::input(&self.origin.file, format!("{at}: {message}")),
+            None => Error::input(&self.origin.file, message.to_string()),
+        }
+    }
+}
+
 /// A query that must hold once the migration is done.
 #[derive(Debug, Clone)]
 pub struct Invariant {
     pub name: String,
     pub sql: String,
-    /// Where it is declared: `line N`.
+    /// Where it is declared: `line N` of the scenario, under this key
+    /// (`rehearsal.invariant "name"`, `rehearsal.migration "m".invariant "name"`).
     pub line: usize,
+    pub key: String,
     /// What a count must equal; `None` for a query that must return true (or a count
     /// that must be 0: the result's type decides, on the server).
     pub expect: Option<Vec<CountTerm>>,
@@ -148,6 +172,24 @@ pub fn step_named(fixtures: &[Fixture], needle: &str) -> std::result::Result<usi
     }
 }
 
+/// The references every part of `[rehearsal]` is checked against.
+struct Known<'a> {
+    dataset: &'a Dataset,
+    picks: &'a [Pick],
+    target: Option<&'a TargetSpec>,
+    variants: &'a [Axis],
+}
+
+/// The durations and limits of `[rehearsal]`, with their defaults.
+struct Timings {
+    warm_up: Duration,
+    tail: Duration,
+    step_budget: Duration,
+    time_budget: Duration,
+    max_stall: Duration,
+    failed_statements: u64,
+}
+
 pub(super) fn rehearsal_spec(
     report: &Reporter,
     section: &Spanned<RehearsalSection>,
@@ -164,6 +206,12 @@ pub(super) fn rehearsal_spec(
             "a rehearsal runs once per migration and scale, so its scenario cannot declare [variants]".into(),
         ));
     }
+    let known = Known {
+        dataset,
+        picks,
+        target,
+        variants,
+    };
     let schema = match raw.schema.is_empty() {
         true => dataset.schema.clone(),
         false => fixtures(report, "rehearsal.schema", &raw.schema)?,
@@ -175,16 +223,52 @@ pub(super) fn rehearsal_spec(
             leave_out_column(dataset, name).map_err(|message| at("rehearsal.leave_out", message))
         })
         .collect::<Result<Vec<_>>>()?;
+    let scales = scales(report, section, dataset)?;
+    let timings = timings(report, section)?;
+    let invariants = invariants(report, section, dataset)?;
+    let migrations = migrations(report, section, dataset, &invariants)?;
+    let traffic = traffic(report, section, &migrations, &known)?;
+    Ok(RehearsalSpec {
+        schema,
+        leave_out,
+        scales,
+        warm_up: timings.warm_up,
+        tail: timings.tail,
+        step_budget: timings.step_budget,
+        time_budget: timings.time_budget,
+        max_stall: timings.max_stall,
+        failed_statements: timings.failed_statements,
+        migrations,
+        traffic,
+        invariants,
+    })
+}
+
+/// `scales`: positive and increasing; the dataset's default scale when left out.
+fn scales(
+    report: &Reporter,
+    section: &Spanned<RehearsalSection>,
+    dataset: &Dataset,
+) -> Result<Vec<u64>> {
+    let raw = section.get_ref();
     let scales = match raw.scales.is_empty() {
         true => vec![dataset.default_scale],
         false => raw.scales.clone(),
     };
     if scales.contains(&0) || scales.windows(2).any(|pair| pair[1] <= pair[0]) {
-        return Err(at(
+        return Err(report.at(
+            section.span(),
             "rehearsal.scales",
             format!("{scales:?}: give positive row counts in increasing order"),
         ));
     }
+    Ok(scales)
+}
+
+/// The warm-up, tail, budgets and limits, each parsed or defaulted.
+fn timings(report: &Reporter, section: &Spanned<RehearsalSection>) -> Result<Timings> {
+    let raw = section.get_ref();
+    let at = |key: &str, message: String| report.at(section.span(), key, message);
     let duration = |key: &str, value: &Option<toml::Value>, default: Duration| match value {
         None => Ok(default),
         Some(toml::Value::String(text)) => {
@@ -195,32 +279,45 @@ pub(super) fn rehearsal_spec(
             format!("{other} is not a duration; write it as a string with its unit, as in \"2s\""),
         )),
     };
-    let warm_up = duration("rehearsal.warm_up", &raw.warm_up, DEFAULT_WARM_UP)?;
-    let tail = duration("rehearsal.tail", &raw.tail, DEFAULT_TAIL)?;
-    let step_budget = duration(
-        "rehearsal.step_budget",
-        &raw.step_budget,
-        DEFAULT_STEP_BUDGET,
-    )?;
-    let time_budget = duration(
-        "rehearsal.time_budget",
-        &raw.time_budget,
-        DEFAULT_TIME_BUDGET,
-    )?;
     let limits = raw.limits.as_ref();
-    let max_stall = duration(
-        "rehearsal.limits.max_stall",
-        &limits.and_then(|limits| limits.max_stall.clone()),
-        DEFAULT_MAX_STALL,
-    )?;
-    let failed_statements = limits
-        .and_then(|limits| limits.failed_statements)
-        .unwrap_or(0);
+    Ok(Timings {
+        warm_up: duration("rehearsal.warm_up", &raw.warm_up, DEFAULT_WARM_UP)?,
+        tail: duration("rehearsal.tail", &raw.tail, DEFAULT_TAIL)?,
+        step_budget: duration(
+            "rehearsal.step_budget",
+            &raw.step_budget,
+            DEFAULT_STEP_BUDGET,
+        )?,
+        time_budget: duration(
+            "rehearsal.time_budget",
+            &raw.time_budget,
+            DEFAULT_TIME_BUDGET,
+        )?,
+        max_stall: duration(
+            "rehearsal.limits.max_stall",
+            &limits.and_then(|limits| limits.max_stall.clone()),
+            DEFAULT_MAX_STALL,
+        )?,
+        failed_statements: limits
+            .and_then(|limits| limits.failed_statements)
+            .unwrap_or(0),
+    })
+}
 
+/// Every `[[rehearsal.migration]]`: at least one, each named anew, its fixtures read
+/// and holding SQL, its own invariants named apart from the scenario's.
+fn migrations(
+    report: &Reporter,
+    section: &Spanned<RehearsalSection>,
+    dataset: &Dataset,
+    shared: &[Invariant],
+) -> Result<Vec<RehearsedMigration>> {
+    let raw = section.get_ref();
     if raw.migrations.is_empty() {
-        return Err(at(
+        return Err(report.at(
+            section.span(),
             "rehearsal.migration",
-            "no [[rehearsal.migration]] is declared; name the migration files to rehearse".into(),
+            "no [[rehearsal.migration]] is declared; name the migration files to rehearse",
         ));
     }
     let mut migrations: Vec<RehearsedMigration> = Vec::new();
@@ -249,62 +346,85 @@ pub(super) fn rehearsal_spec(
                 "hold no SQL statement",
             ));
         }
+        let prefix = format!("rehearsal.migration \"{}\"", migration.name);
+        let invariants = migration
+            .invariants
+            .iter()
+            .map(|entry| invariant(report, entry, dataset, &prefix))
+            .collect::<Result<Vec<_>>>()?;
+        if let Some(name) = duplicate_name(shared.iter().chain(&invariants)) {
+            return Err(report.at(
+                entry.span(),
+                &format!("{prefix}.invariant"),
+                format!("two invariants checked after it are named {name:?}"),
+            ));
+        }
         migrations.push(RehearsedMigration {
             name: migration.name.clone(),
             fixtures,
+            invariants,
         });
     }
+    Ok(migrations)
+}
 
+/// Every `[[rehearsal.traffic]]`: at least one, each checked against the migrations
+/// (its `start_after`) and the scenario's picks, target and dataset (its `params`).
+fn traffic(
+    report: &Reporter,
+    section: &Spanned<RehearsalSection>,
+    migrations: &[RehearsedMigration],
+    known: &Known,
+) -> Result<Vec<Traffic>> {
+    let raw = section.get_ref();
     if raw.traffic.is_empty() {
-        return Err(at(
+        return Err(report.at(
+            section.span(),
             "rehearsal.traffic",
-            "no [[rehearsal.traffic]] is declared; a rehearsal measures what traffic feels, so declare at least one statement".into(),
+            "no [[rehearsal.traffic]] is declared; a rehearsal measures what traffic feels, so declare at least one statement",
         ));
     }
     let mut traffic: Vec<Traffic> = Vec::new();
     for entry in &raw.traffic {
-        let stream = traffic_entry(
-            report,
-            entry,
-            &traffic,
-            &migrations,
-            dataset,
-            picks,
-            target,
-            variants,
-        )?;
+        let stream = traffic_entry(report, entry, &traffic, migrations, known)?;
         traffic.push(stream);
     }
-    let invariants = raw
+    Ok(traffic)
+}
+
+/// Every `[[rehearsal.invariant]]`, each named once.
+fn invariants(
+    report: &Reporter,
+    section: &Spanned<RehearsalSection>,
+    dataset: &Dataset,
+) -> Result<Vec<Invariant>> {
+    let invariants = section
+        .get_ref()
         .invariants
         .iter()
-        .map(|entry| invariant(report, entry, dataset))
+        .map(|entry| invariant(report, entry, dataset, "rehearsal"))
         .collect::<Result<Vec<_>>>()?;
+    if let Some(name) = duplicate_name(&invariants) {
+        return Err(report.at(
+            section.span(),
+            "rehearsal.invariant",
+            format!("two invariants are named {name:?}"),
+        ));
+    }
+    Ok(invariants)
+}
+
+/// A name two of `invariants` share, if any.
+fn duplicate_name<'a>(invariants: impl IntoIterator<Item = &'a Invariant>) -> Option<String> {
     let mut names: Vec<&str> = invariants
-        .iter()
+        .into_iter()
         .map(|invariant| invariant.name.as_str())
         .collect();
     names.sort_unstable();
-    if let Some(pair) = names.windows(2).find(|pair| pair[0] == pair[1]) {
-        return Err(at(
-            "rehearsal.invariant",
-            format!("two invariants are named {:?}", pair[0]),
-        ));
-    }
-    Ok(RehearsalSpec {
-        schema,
-        leave_out,
-        scales,
-        warm_up,
-        tail,
-        step_budget,
-        time_budget,
-        max_stall,
-        failed_statements,
-        migrations,
-        traffic,
-        invariants,
-    })
+    names
+        .windows(2)
+        .find(|pair| pair[0] == pair[1])
+        .map(|pair| pair[0].to_owned())
 }
 
 /// A label: what a report calls a traffic stream or an invariant.
@@ -362,16 +482,12 @@ fn leave_out_column(dataset: &Dataset, name: &str) -> std::result::Result<(usize
     Ok((table, column))
 }
 
-#[allow(clippy::too_many_arguments)]
 fn traffic_entry(
     report: &Reporter,
     entry: &Spanned<TrafficEntry>,
     earlier: &[Traffic],
     migrations: &[RehearsedMigration],
-    dataset: &Dataset,
-    picks: &[Pick],
-    target: Option<&TargetSpec>,
-    variants: &[Axis],
+    known: &Known,
 ) -> Result<Traffic> {
     let raw = entry.get_ref();
     let key = |field: &str| format!("rehearsal.traffic \"{}\".{field}", raw.name);
@@ -382,73 +498,9 @@ fn traffic_entry(
             "must be a new, non-empty name of at most 80 characters".into(),
         ));
     }
-    let (sql, origin) = match (&raw.sql, &raw.file) {
-        (Some(sql), None) => (sql.clone(), report.locate(entry.span(), &key("sql"))),
-        (None, Some(file)) => {
-            let path = resolve_fixture(report.path, &key("file"), file)?;
-            (
-                file::read_text(&path, &SQL_FILE)?,
-                path.display().to_string(),
-            )
-        }
-        _ => {
-            return Err(at(
-                "sql",
-                "give the statement either inline (sql = \"…\") or in a file (file = \"…\"), not both".into(),
-            ));
-        }
-    };
-    match split(&sql).len() {
-        1 => {}
-        count => {
-            return Err(at(
-                "sql",
-                format!("holds {count} statements; a traffic entry runs exactly one"),
-            ));
-        }
-    }
-    let rate = match &raw.rate {
-        toml::Value::Integer(number) => *number as f64,
-        toml::Value::Float(number) => *number,
-        other => {
-            return Err(at(
-                "rate",
-                format!("{other} is not a number of executions per second"),
-            ));
-        }
-    };
-    if !(rate > 0.0 && rate.is_finite()) {
-        return Err(at(
-            "rate",
-            format!(
-                "{rate} executions per second would never run the statement; give a positive rate"
-            ),
-        ));
-    }
-    if raw.connections > MAX_CONNECTIONS {
-        return Err(at(
-            "connections",
-            format!(
-                "{} connections for one stream is more than a rehearsal opens ({MAX_CONNECTIONS} at most per stream): a server's max_connections is often 100",
-                raw.connections
-            ),
-        ));
-    }
-    if raw.connections == 0 {
-        return Err(at(
-            "connections",
-            "0 connections cannot run anything; give at least 1".into(),
-        ));
-    }
-    if rate > MAX_RATE_PER_CONNECTION * f64::from(raw.connections) {
-        return Err(at(
-            "rate",
-            format!(
-                "{rate} per second over {} connection(s) is more than one connection can run ({MAX_RATE_PER_CONNECTION} per second at most); add connections or lower the rate",
-                raw.connections
-            ),
-        ));
-    }
+    let (sql, origin) = traffic_statement(report, entry)?;
+    let rate = traffic_rate(raw).map_err(|message| at("rate", message))?;
+    check_connections(raw.connections, rate).map_err(|(field, message)| at(field, message))?;
     if let Some(needle) = &raw.start_after {
         for migration in migrations {
             step_named(&migration.fixtures, needle).map_err(|message| {
@@ -463,7 +515,14 @@ fn traffic_entry(
         .params
         .iter()
         .map(|value| {
-            param(value, picks, dataset, target, variants).map_err(|message| at("params", message))
+            param(
+                value,
+                known.picks,
+                known.dataset,
+                known.target,
+                known.variants,
+            )
+            .map_err(|message| at("params", message))
         })
         .collect::<Result<_>>()?;
     Ok(Traffic {
@@ -478,13 +537,104 @@ fn traffic_entry(
     })
 }
 
+/// A traffic entry's one statement, inline or from its file, and where it is
+/// written (for errors found later, on the server).
+fn traffic_statement(report: &Reporter, entry: &Spanned<TrafficEntry>) -> Result<(String, Origin)> {
+    let raw = entry.get_ref();
+    let key = |field: &str| format!("rehearsal.traffic \"{}\".{field}", raw.name);
+    let (sql, origin) = match (&raw.sql, &raw.file) {
+        (Some(sql), None) => (
+            sql.clone(),
+            Origin {
+                file: report.path.to_owned(),
+                at: Some(report.locate(entry.span(), &key("sql"))),
+            },
+        ),
+        (None, Some(file)) => {
+            let path = resolve_fixture(report.path, &key("file"), file)?;
+            let sql = file::read_text(&path, &SQL_FILE)?;
+            (
+                sql,
+                Origin {
+                    file: path,
+                    at: None,
+                },
+            )
+        }
+        _ => {
+            return Err(report.at(
+                entry.span(),
+                &key("sql"),
+                "give the statement either inline (sql = \"…\") or in a file (file = \"…\"), not both",
+            ));
+        }
+    };
+    match split(&sql).len() {
+        1 => Ok((sql, origin)),
+        count => Err(report.at(
+            entry.span(),
+            &key("sql"),
+            format!("holds {count} statements; a traffic entry runs exactly one"),
+        )),
+    }
+}
+
+/// A traffic entry's rate: a positive, finite number of executions per second.
+fn traffic_rate(raw: &TrafficEntry) -> std::result::Result<f64, String> {
+    let rate = match &raw.rate {
+        toml::Value::Integer(number) => *number as f64,
+        toml::Value::Float(number) => *number,
+        other => return Err(format!("{other} is not a number of executions per second")),
+    };
+    if !(rate > 0.0 && rate.is_finite()) {
+        return Err(format!(
+            "{rate} executions per second would never run the statement; give a positive rate"
+        ));
+    }
+    Ok(rate)
+}
+
+/// Whether `connections` can run `rate`: at least one, at most [`MAX_CONNECTIONS`],
+/// and no more than [`MAX_RATE_PER_CONNECTION`] each; the key at fault and why.
+fn check_connections(
+    connections: u32,
+    rate: f64,
+) -> std::result::Result<(), (&'static str, String)> {
+    if connections > MAX_CONNECTIONS {
+        return Err((
+            "connections",
+            format!(
+                "{connections} connections for one stream is more than a rehearsal opens ({MAX_CONNECTIONS} at most per stream): a server's max_connections is often 100"
+            ),
+        ));
+    }
+    if connections == 0 {
+        return Err((
+            "connections",
+            "0 connections cannot run anything; give at least 1".into(),
+        ));
+    }
+    if rate > MAX_RATE_PER_CONNECTION * f64::from(connections) {
+        return Err((
+            "rate",
+            format!(
+                "{rate} per second over {connections} connection(s) is more than one connection can run ({MAX_RATE_PER_CONNECTION} per second at most); add connections or lower the rate"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// One invariant, declared under `prefix` (`rehearsal`, or a migration's key).
 fn invariant(
     report: &Reporter,
     entry: &Spanned<InvariantEntry>,
     dataset: &Dataset,
+    prefix: &str,
 ) -> Result<Invariant> {
     let raw = entry.get_ref();
-    let key = |field: &str| format!("rehearsal.invariant \"{}\".{field}", raw.name);
+    let own_key = format!("{prefix}.invariant \"{}\"", raw.name);
+    let key = |field: &str| format!("{own_key}.{field}");
     let at = |field: &str, message: String| report.at(entry.span(), &key(field), message);
     if !valid_label(&raw.name) {
         return Err(at(
@@ -521,6 +671,7 @@ fn invariant(
         name: raw.name.clone(),
         sql: raw.sql.clone(),
         line,
+        key: own_key,
         expect,
     })
 }

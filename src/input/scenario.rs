@@ -91,6 +91,10 @@ pub struct LimitsSection {
 pub struct RehearsedMigrationEntry {
     pub name: String,
     pub fixtures: Vec<String>,
+    /// `[[rehearsal.migration.invariant]]`: invariants checked after this migration
+    /// only, beside the scenario's.
+    #[serde(default, rename = "invariant")]
+    pub invariants: Vec<Spanned<InvariantEntry>>,
 }
 
 /// `[[rehearsal.traffic]]`: a statement run at a rate during the rehearsal.
@@ -121,7 +125,8 @@ fn one() -> u32 {
     1
 }
 
-/// `[[rehearsal.invariant]]`: a query that must hold after the migration.
+/// `[[rehearsal.invariant]]` (after every migration) or
+/// `[[rehearsal.migration.invariant]]` (after that one): a query that must hold.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InvariantEntry {

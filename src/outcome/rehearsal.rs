@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// The version of the rehearsal's JSON document; raised when a field changes meaning
 /// or goes away.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Everything one `plancheck rehearse` found: the input of every rehearsal report.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -30,9 +30,15 @@ pub struct Rehearsal {
     /// The machine, in words (`2 cores, 23.4 GiB, …`).
     pub host: String,
     pub limits: Limits,
-    /// One run per migration per scale, migrations in declaration order, each at every
-    /// scale in increasing order.
+    /// How many times each migration was rehearsed at each scale (`--repeat`); 1
+    /// without.
+    pub repeat: usize,
+    /// One run per migration per scale (and repetition), migrations in declaration
+    /// order, each at every scale in increasing order.
     pub runs: Vec<MigrationRun>,
+    /// The runs asked for that did not happen, because the rehearsal stopped before
+    /// them (bad input found on the way, a server lost), and why.
+    pub not_run: Vec<NotRun>,
     /// Each step's duration across the scales, per migration; empty with one scale.
     pub growth: Vec<StepGrowth>,
     /// The lock sampler's cost to traffic throughput, measured once per rehearsal.
@@ -42,10 +48,23 @@ pub struct Rehearsal {
 }
 
 impl Rehearsal {
-    /// Whether every run stayed within its limits and kept every invariant.
+    /// Whether every run asked for ran, stayed within its limits and kept every
+    /// invariant.
     pub fn passed(&self) -> bool {
-        self.runs.iter().all(MigrationRun::passed)
+        self.not_run.is_empty() && self.runs.iter().all(MigrationRun::passed)
     }
+}
+
+/// A migration at a scale that was asked for and not rehearsed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NotRun {
+    pub migration: String,
+    pub scale: u64,
+    /// Which of the `--repeat` runs (from 1); `None` without `--repeat`.
+    pub repetition: Option<usize>,
+    /// Why: what stopped the rehearsal, and where.
+    pub reason: String,
 }
 
 /// What the traffic may feel, as the scenario sets it.
@@ -66,6 +85,9 @@ pub struct MigrationRun {
     pub migration: String,
     /// Rows of the dataset's scale table.
     pub scale: u64,
+    /// Which of the `--repeat` runs of this migration at this scale it is (from 1);
+    /// `None` without `--repeat`.
+    pub repetition: Option<usize>,
     /// Rows seeded per table, in the dataset's order.
     pub seeded: Vec<TableRows>,
     /// How long seeding the pre-migration state took.
@@ -85,8 +107,23 @@ pub struct MigrationRun {
     pub sampler: SamplerStats,
     /// Why the run stopped before its last step, if it did.
     pub stopped: Option<String>,
-    /// Every limit or invariant the run broke, in words; empty when it passed.
-    pub violations: Vec<String>,
+    /// What the reader should weigh the figures by, though no limit broke: traffic
+    /// that could not keep its rate before anything changed.
+    pub warnings: Vec<String>,
+    /// Every limit or invariant the run broke; empty when it passed.
+    pub violations: Vec<Violation>,
+}
+
+/// A limit or an invariant a run broke.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Violation {
+    /// Which, in the same words in every run of the migration, so that repeated runs
+    /// can be counted by it: `stall ≤ 250 ms during step 3 (ALTER TABLE …)`,
+    /// `failed statements ≤ 0`, `invariant "nothing lost"`.
+    pub limit: String,
+    /// What broke it, in words.
+    pub text: String,
 }
 
 impl MigrationRun {
@@ -168,9 +205,10 @@ pub struct StepOutcome {
     /// as the sampler saw it.
     pub locks: Vec<HeldLock>,
     /// The locks the statement's kind takes, from its SQL alone (`ACCESS EXCLUSIVE on
-    /// workflow_runs`): a lock held for less than the sampler's interval may not be
-    /// seen. Empty when the SQL does not say (a `DO` block).
-    pub declared_locks: Vec<String>,
+    /// workflow_runs`), each marked seen or not: a lock held for less than the
+    /// sampler's interval may not be seen. Empty when the SQL does not say (a `DO`
+    /// block).
+    pub declared_locks: Vec<DeclaredLock>,
     /// How long the step's session waited for a lock before it could go on.
     pub waited_ms: f64,
     /// Who the step waited for: traffic stream names (or `pid N` for sessions
@@ -194,6 +232,19 @@ impl StepOutcome {
     }
 }
 
+/// A lock a step's SQL alone says it takes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DeclaredLock {
+    /// The relation as the statement names it.
+    pub relation: String,
+    /// The mode as SQL names it: `ACCESS EXCLUSIVE`.
+    pub mode: String,
+    /// Whether the sampler saw the step's session hold this mode, or a stronger one,
+    /// on the relation during the step.
+    pub seen: bool,
+}
+
 /// A lock a step held on a relation, as the sampler saw it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -212,11 +263,12 @@ impl HeldLock {
     }
 }
 
-/// One traffic statement's stall: how much later it finished than it would have if no
-/// execution on its connection had waited for a lock (its own lock waits, and those of
-/// earlier executions it queued behind, as the lock sampler saw them). A slow
-/// reader's own 1.3 s is latency, not stall, and so is the queue of a reader that
-/// falls behind its rate because it got slower on its own.
+/// One traffic statement's stall: the time it spent waiting on a lock, its own waits
+/// as the lock sampler saw them and the time it queued on its connection behind an
+/// earlier execution that waited. Zero for a statement that neither waited nor queued
+/// behind a wait: a slow reader's own 1.3 s is latency, not stall, and so is the queue
+/// of a reader that falls behind its rate because it got slower on its own, or the
+/// lateness of a client that started it after it was due.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Stall {
@@ -252,6 +304,9 @@ pub struct InvariantOutcome {
     pub expected: String,
     pub actual: String,
     pub held: bool,
+    /// plancheck's own (every constraint validated and every index valid), not the
+    /// scenario's.
+    pub builtin: bool,
 }
 
 /// What the timeline chart draws.
@@ -312,6 +367,8 @@ pub struct StepGrowth {
     pub step: usize,
     pub summary: String,
     pub scales: Vec<u64>,
+    /// At each scale: the step's duration, the median of the runs there that ran it
+    /// (several with `--repeat`); 0 where none did.
     pub durations_ms: Vec<f64>,
     /// duration ∝ scale^exponent; `None` when a duration is too short to fit (below a
     /// millisecond at some scale) or a run did not reach the step.

@@ -1,13 +1,19 @@
-//! The foundation of `plancheck rehearse` (issue 16): running a migration while
-//! traffic runs and measuring what the traffic felt. `steps` splits migration files
-//! into the steps psql would run, says which must run outside a transaction block and
-//! which table locks each statement takes when the SQL alone says so; `sampler` polls
-//! the server's lock table on its own connection and clock, so that lock holds and
-//! waits can later be lined up with traffic latencies.
+//! `plancheck rehearse`: a migration run while traffic runs, and what the traffic
+//! felt. `steps` splits migration files into the steps psql would run, says which
+//! must run outside a transaction block and which table locks each statement takes
+//! when the SQL alone says so; `sampler` polls the server's lock table on its own
+//! connection and clock; `traffic` runs the named statements open-loop; `run` is the
+//! pipeline, with `setup`, `migration`, `invariants` and `overhead` its parts; and
+//! `analyze` lines lock holds and waits up with the traffic's executions, with no
+//! database.
 
 pub mod analyze;
+mod invariants;
+mod migration;
+mod overhead;
 pub mod run;
 pub mod sampler;
+mod setup;
 pub mod steps;
 pub mod traffic;
 

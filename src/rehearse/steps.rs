@@ -113,6 +113,27 @@ pub fn set_not_null(sql: &str) -> Option<(String, Vec<String>)> {
     (!columns.is_empty()).then_some((table, columns))
 }
 
+/// The table an INSERT, UPDATE, DELETE or MERGE statement writes, as it names it.
+pub fn written_table(sql: &str) -> Option<String> {
+    match static_locks(sql) {
+        StaticLocks::Known(locks) => locks
+            .into_iter()
+            .find(|lock| lock.mode == super::LockMode::RowExclusive)
+            .map(|lock| lock.relation),
+        StaticLocks::Unknown => None,
+    }
+}
+
+/// Whether two names of a table, as a statement or `regclass` writes them
+/// (`public.workflow_runs`, `"Runs"`), name the same one.
+pub fn same_relation(a: &str, b: &str) -> bool {
+    let plain = |name: &str| {
+        let name = name.strip_prefix("public.").unwrap_or(name);
+        name.trim_matches('"').to_owned()
+    };
+    plain(a) == plain(b)
+}
+
 /// Whether the statement `sql` must run outside a transaction block.
 pub fn transaction(sql: &str, server_major: u32) -> Transaction {
     transaction_of(&tokenize(sql), server_major)

@@ -2,10 +2,10 @@
 //! own while the migration runs, every execution recorded on the rehearsal's clock.
 //!
 //! Each stream is *open-loop*: execution `k` is due at `start + k / rate` whatever
-//! happened to the ones before, and its stall is counted from when it was due, not
+//! happened to the ones before, and its latency is counted from when it was due, not
 //! from when a free connection got to it. A writer blocked behind a lock therefore
-//! shows the stall its callers would feel, including the executions that queued up
-//! behind the blocked ones (a closed loop would hide them: "coordinated omission").
+//! shows what its callers would feel, including the executions that queued up behind
+//! the blocked ones (a closed loop would hide them: "coordinated omission").
 //! A stream's connections take the next due execution in turn, so a stream never runs
 //! more executions at once than it has connections.
 
@@ -71,28 +71,16 @@ pub struct Execution {
     pub error: Option<String>,
 }
 
-impl Execution {
-    /// From when it was due to when it finished: what a caller felt.
-    pub fn stall(&self) -> Duration {
-        self.finished.saturating_sub(self.due)
-    }
-}
-
 /// Traffic running; [`Traffic::stop`] ends it and hands back every execution.
 pub struct Traffic {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     log: Arc<Mutex<Vec<Execution>>>,
-    /// Per stream: the next turn a connection will take.
-    turns: Vec<Arc<AtomicU64>>,
     /// Per stream: when it started, once it has.
     starts: Arc<Mutex<Vec<Option<Duration>>>>,
-    rates: Vec<f64>,
-    connections: Vec<u32>,
     /// Every connection's server process and its stream.
     pub pids: Vec<(i32, usize)>,
     cancels: Vec<CancelToken>,
-    clock: Instant,
 }
 
 impl Traffic {
@@ -156,13 +144,9 @@ impl Traffic {
             stop,
             tasks,
             log,
-            turns,
             starts,
-            rates: streams.iter().map(|stream| stream.rate).collect(),
-            connections: streams.iter().map(|stream| stream.connections).collect(),
             pids,
             cancels,
-            clock,
         })
     }
 
@@ -174,17 +158,6 @@ impl Traffic {
     /// When each stream started, for those that have.
     pub fn starts(&self) -> Vec<Option<Duration>> {
         self.starts.lock().expect("traffic starts").clone()
-    }
-
-    /// How many turns a started stream is behind its schedule now: turns due but not
-    /// yet taken by a connection, less one per connection (each may be in the middle
-    /// of its own). More than zero means its connections cannot keep its rate.
-    pub fn backlog(&self, stream: usize) -> Option<f64> {
-        let start = self.starts()[stream]?;
-        let elapsed = self.clock.elapsed().saturating_sub(start).as_secs_f64();
-        let due = (elapsed * self.rates[stream]).floor() + 1.0;
-        let taken = self.turns[stream].load(Ordering::Acquire) as f64;
-        Some(due - taken - f64::from(self.connections[stream]))
     }
 
     /// Stops taking new turns, lets the executions under way finish for up to

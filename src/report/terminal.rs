@@ -175,48 +175,7 @@ pub fn rehearsal(rehearsal: &crate::outcome::rehearsal::Rehearsal) -> String {
             "verdict",
         ]);
     for run in &rehearsal.runs {
-        let worst = run
-            .steps
-            .iter()
-            .filter_map(|step| step.longest_stall.as_ref().map(|stall| (step, stall)))
-            .max_by(|a, b| a.1.stall_ms.total_cmp(&b.1.stall_ms));
-        let took: f64 = run.steps.iter().map(|step| step.duration_ms()).sum();
-        table.add_row(vec![
-            run.migration.clone(),
-            format_count(run.scale as f64),
-            format!(
-                "{}/{}",
-                run.steps.len(),
-                run.steps.len() + run.steps_not_run
-            ),
-            format_ms(took),
-            worst.map_or("-".into(), |(step, stall)| {
-                format!(
-                    "{} ({}, step {})",
-                    format_ms(stall.stall_ms),
-                    stall.stream,
-                    step.index
-                )
-            }),
-            run.traffic
-                .iter()
-                .map(|stream| stream.failed)
-                .sum::<u64>()
-                .to_string(),
-            format!(
-                "{}/{} held",
-                run.invariants
-                    .iter()
-                    .filter(|invariant| invariant.held)
-                    .count(),
-                run.invariants.len()
-            ),
-            match (run.passed(), &run.stopped) {
-                (_, Some(_)) => "stopped".into(),
-                (true, None) => "passed".into(),
-                (false, None) => "FAILED".into(),
-            },
-        ]);
+        table.add_row(rehearsal_row(run));
     }
     let mut text = format!(
         "rehearsal {} — {}\nseed {}, PostgreSQL {} on {}; stall limit {}, failed statements allowed {}\n{table}\n",
@@ -231,21 +190,82 @@ pub fn rehearsal(rehearsal: &crate::outcome::rehearsal::Rehearsal) -> String {
         format_ms(rehearsal.limits.max_stall_ms),
         rehearsal.limits.failed_statements,
     );
+    text.push_str(&rehearsal_findings(rehearsal));
+    text
+}
+
+/// One run's row of the rehearsal's table.
+fn rehearsal_row(run: &crate::outcome::rehearsal::MigrationRun) -> Vec<String> {
+    let worst = crate::report::rehearsal::worst_stall(run);
+    let took: f64 = run.steps.iter().map(|step| step.duration_ms()).sum();
+    vec![
+        match run.repetition {
+            Some(repetition) => format!("{} (run {repetition})", run.migration),
+            None => run.migration.clone(),
+        },
+        format_count(run.scale as f64),
+        format!(
+            "{}/{}",
+            run.steps.len(),
+            run.steps.len() + run.steps_not_run
+        ),
+        format_ms(took),
+        worst.map_or("-".into(), |(step, stall)| {
+            format!(
+                "{} ({}, step {})",
+                format_ms(stall.stall_ms),
+                stall.stream,
+                step.index
+            )
+        }),
+        run.traffic
+            .iter()
+            .map(|stream| stream.failed)
+            .sum::<u64>()
+            .to_string(),
+        format!(
+            "{}/{} held",
+            run.invariants
+                .iter()
+                .filter(|invariant| invariant.held)
+                .count(),
+            run.invariants.len()
+        ),
+        match (run.passed(), &run.stopped) {
+            (_, Some(_)) => "stopped".into(),
+            (true, None) => "passed".into(),
+            (false, None) => "FAILED".into(),
+        },
+    ]
+}
+
+/// Under the rehearsal's table: each run's broken limits and invariants and why it
+/// stopped, the steps that grow faster than the table, the sampler's cost.
+fn rehearsal_findings(rehearsal: &crate::outcome::rehearsal::Rehearsal) -> String {
+    let mut text = String::new();
     for run in &rehearsal.runs {
         for violation in &run.violations {
-            text.push_str(&format!(
-                "{} at {}: {violation}\n",
-                run.migration,
-                format_count(run.scale as f64)
-            ));
+            text.push_str(&format!("{}: {}\n", run_place(run), violation.text));
         }
         if let Some(why) = &run.stopped {
-            text.push_str(&format!(
-                "{} at {}: stopped: {why}\n",
-                run.migration,
-                format_count(run.scale as f64)
-            ));
+            text.push_str(&format!("{}: stopped: {why}\n", run_place(run)));
         }
+        for warning in &run.warnings {
+            text.push_str(&format!("{}: warning: {warning}\n", run_place(run)));
+        }
+    }
+    for repeated in crate::report::rehearsal::repeated_lines(rehearsal) {
+        text.push_str(&repeated);
+        text.push('\n');
+    }
+    for not_run in &rehearsal.not_run {
+        text.push_str(&format!(
+            "{} at {}{}: not run: {}\n",
+            not_run.migration,
+            format_count(not_run.scale as f64),
+            crate::report::rehearsal::repetition_words(not_run.repetition),
+            not_run.reason
+        ));
     }
     for growth in rehearsal.growth.iter().filter(|growth| growth.super_linear) {
         text.push_str(&format!(
@@ -263,4 +283,24 @@ pub fn rehearsal(rehearsal: &crate::outcome::rehearsal::Rehearsal) -> String {
         ));
     }
     text
+}
+
+/// `shipped at 250,000`, and `, run 2` with `--repeat`.
+fn run_place(run: &crate::outcome::rehearsal::MigrationRun) -> String {
+    format!(
+        "{} at {}{}",
+        run.migration,
+        format_count(run.scale as f64),
+        crate::report::rehearsal::repetition_words(run.repetition)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::report::rehearsal::sample;
+
+    #[test]
+    fn a_rehearsal_prints_a_row_per_run_and_what_broke() {
+        insta::assert_snapshot!(super::rehearsal(&sample::rehearsal()));
+    }
 }

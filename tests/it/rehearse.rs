@@ -203,6 +203,7 @@ fn quiet_options() -> RehearseOptions {
         migrations: Vec::new(),
         progress: Progress::Silent,
         measure_overhead: false,
+        repeat: 1,
     }
 }
 
@@ -267,9 +268,27 @@ async fn a_rehearsal_accounts_for_every_insert_and_names_the_step_that_stalled_t
             "CREATE INDEX CONCURRENTLY events_note ON events (note)",
         ]
     );
+    let declared = &gentle.steps[0].declared_locks;
     assert_eq!(
-        gentle.steps[0].declared_locks,
-        ["ACCESS EXCLUSIVE on events"]
+        (
+            declared.len(),
+            declared[0].mode.as_str(),
+            declared[0].relation.as_str()
+        ),
+        (1, "ACCESS EXCLUSIVE", "events")
+    );
+    // Seen by the sampler or not (it is held for about a millisecond), the lock is in
+    // the step's row of the Markdown.
+    let markdown = plancheck::report::rehearsal::markdown(&rehearsal);
+    let row = markdown
+        .lines()
+        .find(|line| line.starts_with("| 1 | `ALTER TABLE events ADD COLUMN note"))
+        .expect("step 1's row");
+    assert!(row.contains("**ACCESS EXCLUSIVE** `events`"), "{row}");
+    assert_eq!(
+        row.contains("by its SQL, not seen"),
+        !declared[0].seen,
+        "{row}"
     );
     assert!(
         gentle.steps[2]
@@ -304,8 +323,11 @@ async fn a_rehearsal_accounts_for_every_insert_and_names_the_step_that_stalled_t
         blocking
             .violations
             .iter()
-            .any(|violation| violation.contains("step 2")
-                && violation.contains("over the limit of 250 ms")),
+            .any(|violation| violation.text.contains("step 2")
+                && violation.text.contains("over the limit of 250 ms")
+                && violation
+                    .limit
+                    .starts_with("stall ≤ 250 ms during step 2 (")),
         "{:?}",
         blocking.violations
     );
@@ -411,17 +433,7 @@ fn bad_traffic_and_invariants_are_refused_with_the_file_and_key() {
             |text| {
                 text.replace("INSERT INTO events (account_id, kind, created_at) VALUES ($1, 'click', now())", "INSERT INTO events (account_id, kind, created_at, note) VALUES ($1, 'click', now(), 'x')")
             },
-            "traffic \"writer\" fails on the pre-migration schema, before the migration starts: column \"note\" of relation \"events\" does not exist",
-        ),
-        (
-            "a rate its connections cannot keep",
-            |text| {
-                text.replace(
-                    "SELECT count(*) FROM events WHERE account_id = $1",
-                    "SELECT pg_sleep(0.25), $1::uuid",
-                )
-            },
-            "traffic \"reader\": a rate of 20 per second is above what its 1 connection(s) can do",
+            "key `rehearsal.traffic \"writer\".sql`: traffic \"writer\" fails on the pre-migration schema, before the migration starts: column \"note\" of relation \"events\" does not exist",
         ),
         (
             "an invariant that is not a boolean or a count",
@@ -446,6 +458,11 @@ fn bad_traffic_and_invariants_are_refused_with_the_file_and_key() {
                 format!("{}{}", &text[..start], &text[end + 1..])
             },
             "column events.note is left out (leave_out) but is already in the schema the fixtures build",
+        ),
+        (
+            "a key an invariant of a migration does not have",
+            |text| with_gentle_invariant(text, "name = \"x\"\nsql = \"SELECT true\"\nexpected = 1"),
+            "unknown field `expected`",
         ),
         (
             "a count of inserts into a table no stream inserts into",
@@ -494,6 +511,17 @@ fn bad_traffic_and_invariants_are_refused_with_the_file_and_key() {
         assert!(
             stderr.contains(message),
             "{what}: expected {message:?} in {stderr}"
+        );
+        // Every message starts with the file it is about (the scenario, the dataset,
+        // the migration file of a failing step), never a line number alone.
+        let message = stderr
+            .lines()
+            .find_map(|line| line.split_once("error: ").map(|(_, message)| message))
+            .unwrap_or_default();
+        let file = message.split(": ").next().unwrap_or_default();
+        assert!(
+            std::path::Path::new(file).is_file(),
+            "{what}: the message does not start with a file: {message}"
         );
     }
     // The transaction-block case wrote its migration beside the temporary files.
@@ -580,8 +608,10 @@ fn ctrl_c_stops_the_traffic_then_the_server_and_exits_130() {
     );
 }
 
+/// A step that runs past its budget is a finding about the migration at that scale
+/// (exit 1), not bad input: the run stops there and says which step, file and line.
 #[test]
-fn a_step_past_its_budget_stops_the_rehearsal_with_the_step_named() {
+fn a_step_past_its_budget_stops_the_run_with_the_step_named() {
     let dir = tempfile::tempdir().unwrap();
     let path = rehearsal_variant(dir.path(), |text| {
         text.replace(
@@ -603,12 +633,13 @@ fn a_step_past_its_budget_stops_the_rehearsal_with_the_step_named() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("add_note_blocking.sql")
-            && stderr.contains("step 2 (")
-            && stderr.contains("ran past its budget of 150 ms"),
-        "{stderr}"
+        stdout.contains("blocking at 5,000: stopped: step 2 (")
+            && stdout.contains("add_note_blocking.sql:")
+            && stdout.contains("ran past its budget of 150 ms"),
+        "{stdout}"
     );
 }
 
@@ -654,7 +685,10 @@ async fn a_prepared_select_star_fails_after_add_column_and_the_step_is_named() {
     assert!(
         run.violations
             .iter()
-            .any(|violation| violation.contains("traffic statement(s) failed, over the 0 allowed")),
+            .any(|violation| violation.limit == "failed statements ≤ 0"
+                && violation
+                    .text
+                    .contains("traffic statement(s) failed, over the 0 allowed")),
         "{:?}",
         run.violations
     );
@@ -671,4 +705,429 @@ async fn a_prepared_select_star_fails_after_add_column_and_the_step_is_named() {
         "failed at {first_failure} ms, step 1 at {} ms",
         run.steps[0].start_ms
     );
+}
+
+/// Nothing takes a conflicting lock during the warm-up (inserts and counts share
+/// their tables), so nothing there stalls, however late the client starts an
+/// execution; its lateness is latency.
+#[tokio::test(flavor = "multi_thread")]
+async fn traffic_that_waits_on_no_lock_has_no_stall() {
+    let scenario = Scenario::load(&repo_path("tests/data/scenarios/rehearsal-small.toml")).unwrap();
+    let server = local_server().await;
+    let mut options = quiet_options();
+    options.migrations = vec!["gentle".into()];
+    let rehearsed = rehearse(&server, &scenario, &options).await.unwrap();
+    server.stop().await.unwrap();
+    assert!(rehearsed.failure.is_none(), "{:?}", rehearsed.failure);
+    let run = &rehearsed.rehearsal.runs[0];
+    let first_step = run.steps[0].start_ms;
+    let warm_up: Vec<_> = run
+        .timeline
+        .points
+        .iter()
+        .filter(|point| point.due_ms + point.latency_ms < first_step)
+        .collect();
+    assert!(warm_up.len() >= 50, "{} executions", warm_up.len());
+    let late = warm_up
+        .iter()
+        .filter(|point| point.latency_ms > 0.0)
+        .count();
+    println!(
+        "{} executions in the warm-up, {late} finished after they were due (latency up to {} ms)",
+        warm_up.len(),
+        warm_up
+            .iter()
+            .map(|point| point.latency_ms)
+            .fold(0.0, f64::max)
+    );
+    let stalled: Vec<_> = warm_up
+        .iter()
+        .filter(|point| point.stall_ms > 0.0)
+        .collect();
+    assert!(
+        stalled.is_empty(),
+        "{} executions stalled with no lock taken, as {:?}",
+        stalled.len(),
+        &stalled[..stalled.len().min(3)]
+    );
+    assert!(
+        !run.timeline
+            .holds
+            .iter()
+            .any(|hold| !hold.granted && hold.to_ms < first_step),
+        "a lock wait in the warm-up: {:?}",
+        run.timeline.holds
+    );
+}
+
+/// The small rehearsal with its migrations replaced by `migrations` (name, file in
+/// tests/data/rehearsal), in order.
+fn with_migrations(text: String, migrations: &[(&str, &str)]) -> String {
+    let start = text.find("[[rehearsal.migration]]").unwrap();
+    let end = text.find("[[rehearsal.traffic]]").unwrap();
+    let dir = repo_path("tests/data/rehearsal");
+    let declared: String = migrations
+        .iter()
+        .map(|(name, file)| {
+            format!(
+                "[[rehearsal.migration]]\nname = \"{name}\"\nfixtures = [\"{}/{file}\"]\n\n",
+                dir.display()
+            )
+        })
+        .collect();
+    format!("{}{declared}{}", &text[..start], &text[end..])
+}
+
+/// A migration that fails on the data is a finding, not bad input: exit 1, the step
+/// and the server's error in the report, the invariants checked on what it left (the
+/// INVALID index a failed CREATE UNIQUE INDEX CONCURRENTLY leaves), the traffic's tail
+/// as long as asked and said so, and the next migration rehearsed on a database of
+/// its own.
+#[test]
+fn a_migration_that_fails_on_the_data_is_a_finding_and_the_next_one_still_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = rehearsal_variant(dir.path(), |text| {
+        with_migrations(
+            text,
+            &[
+                ("unique", "add_unique_over_duplicates.sql"),
+                (
+                    "concurrent",
+                    "unique_index_concurrently_over_duplicates.sql",
+                ),
+                ("gentle", "add_note.sql"),
+            ],
+        )
+    });
+    let out = dir.path().join("reports");
+    let output = plancheck()
+        .arg("rehearse")
+        .arg(&path)
+        .args(["--no-progress", "--no-sampler-cost", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stderr}\n{stdout}");
+    let report_dir = out.join("rehearsals/rehearsal-variant");
+    let report: plancheck::outcome::rehearsal::Rehearsal =
+        serde_json::from_str(&std::fs::read_to_string(report_dir.join("rehearsal.json")).unwrap())
+            .unwrap();
+    let [unique, concurrent, gentle] = &report.runs[..] else {
+        panic!("three runs: {:#?}", report.runs);
+    };
+
+    // The step, the server's error, the steps not run, and the invariants all the same.
+    assert_eq!((unique.steps.len(), unique.steps_not_run), (2, 1));
+    let error = unique.steps[1].error.as_deref().unwrap();
+    assert!(
+        error.contains("could not create unique index") && error.contains("23505"),
+        "{error}"
+    );
+    let stopped = unique.stopped.as_deref().unwrap();
+    assert!(
+        stopped.contains("step 2 (") && stopped.contains("1 step did not run"),
+        "{stopped}"
+    );
+    assert!(!unique.invariants.is_empty());
+    assert!(!unique.passed());
+
+    // What the failed CREATE UNIQUE INDEX CONCURRENTLY left: its index, INVALID.
+    let valid = concurrent
+        .invariants
+        .iter()
+        .find(|invariant| invariant.builtin)
+        .unwrap();
+    assert!(
+        !valid.held
+            && valid
+                .actual
+                .contains("index events_account_kind is not valid"),
+        "{valid:?}"
+    );
+    assert!(
+        concurrent.steps[1]
+            .explanation
+            .iter()
+            .any(|sentence| sentence == "It left behind: index events_account_kind is not valid."),
+        "{:?}",
+        concurrent.steps[1].explanation
+    );
+
+    // The tail ran as asked after the failure, and the report says how long, after what.
+    for run in [unique, concurrent] {
+        let last_end = run.steps.last().unwrap().end_ms;
+        assert!(
+            (run.tail_ms - (run.timeline.duration_ms - last_end)).abs() < 1.0,
+            "tail {} ms, traffic ran {} ms after the last step",
+            run.tail_ms,
+            run.timeline.duration_ms - last_end
+        );
+        assert!(run.tail_ms >= 300.0, "tail {} ms", run.tail_ms);
+        // And the warm-up, from the traffic's start to the first step.
+        let started = run
+            .traffic
+            .iter()
+            .map(|stream| stream.started_ms)
+            .fold(f64::INFINITY, f64::min);
+        assert!(
+            (run.warm_up_ms - (run.steps[0].start_ms - started)).abs() < 1.0,
+            "warm-up {} ms, traffic alone {} ms",
+            run.warm_up_ms,
+            run.steps[0].start_ms - started
+        );
+    }
+    let markdown = std::fs::read_to_string(report_dir.join("rehearsal.md")).unwrap();
+    assert!(
+        markdown.contains("after step 2 failed · timeline: `timeline-unique-5000.svg`"),
+        "{markdown}"
+    );
+
+    // The next migration ran on a database of its own and passed.
+    assert!(
+        gentle.passed(),
+        "{:?} {:?}",
+        gentle.stopped,
+        gentle.violations
+    );
+    assert_eq!(gentle.steps.len(), 3);
+    assert!(
+        stdout.contains("unique at 5,000: stopped: step 2 ("),
+        "{stdout}"
+    );
+}
+
+/// What the traffic managed is a measurement, never bad input: a reader asked for 20
+/// executions a second on one connection, each taking a quarter of a second, runs
+/// at about 4, and the report says so beside a run that otherwise passed.
+#[test]
+fn a_rate_its_connections_cannot_keep_is_a_warning_in_the_report_not_a_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = rehearsal_variant(dir.path(), |text| {
+        text.replace(
+            "SELECT count(*) FROM events WHERE account_id = $1",
+            "SELECT pg_sleep(0.25), $1::uuid",
+        )
+    });
+    let out = dir.path().join("reports");
+    let output = plancheck()
+        .arg("rehearse")
+        .arg(&path)
+        .args([
+            "--migration",
+            "gentle",
+            "--no-progress",
+            "--no-sampler-cost",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stderr}\n{stdout}");
+    let report: plancheck::outcome::rehearsal::Rehearsal = serde_json::from_str(
+        &std::fs::read_to_string(out.join("rehearsals/rehearsal-variant/rehearsal.json")).unwrap(),
+    )
+    .unwrap();
+    let warnings = &report.runs[0].warnings;
+    assert!(
+        warnings.len() == 1
+            && warnings[0].starts_with("traffic \"reader\" ran ")
+            && warnings[0].contains("of the 20 executions per second asked"),
+        "{warnings:?}"
+    );
+    let markdown =
+        std::fs::read_to_string(out.join("rehearsals/rehearsal-variant/rehearsal.md")).unwrap();
+    assert!(
+        markdown.contains(&format!("⚠️ {}", warnings[0])),
+        "{markdown}"
+    );
+    assert!(
+        stdout.contains("gentle at 5,000: warning: traffic \"reader\" ran "),
+        "{stdout}"
+    );
+}
+
+/// A rehearsal stopped by bad input found on the way (a step the server refuses
+/// whatever the data) lists the runs it did not get to, with why, rather than leaving
+/// them out.
+#[test]
+fn the_runs_a_stopped_rehearsal_did_not_get_to_are_in_its_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = rehearsal_variant(dir.path(), |text| {
+        with_migrations(
+            text,
+            &[
+                ("broken", "add_note_broken.sql"),
+                ("gentle", "add_note.sql"),
+            ],
+        )
+    });
+    let out = dir.path().join("reports");
+    let output = plancheck()
+        .arg("rehearse")
+        .arg(&path)
+        .args(["--no-progress", "--no-sampler-cost", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("rehearsals/rehearsal-variant/rehearsal.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["runs"].as_array().unwrap().len(), 1);
+    let not_run = report["not_run"]
+        .as_array()
+        .expect("a list of runs not run");
+    assert_eq!(not_run.len(), 1, "{not_run:?}");
+    assert_eq!(
+        (&not_run[0]["migration"], &not_run[0]["scale"]),
+        (&serde_json::json!("gentle"), &serde_json::json!(5000))
+    );
+    let reason = not_run[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("broken at 5,000 rows")
+            && reason.contains("column \"nope\" of relation \"events\" does not exist"),
+        "{reason}"
+    );
+    let markdown =
+        std::fs::read_to_string(out.join("rehearsals/rehearsal-variant/rehearsal.md")).unwrap();
+    assert!(
+        markdown.contains("- `gentle` at 5,000 rows: not run: "),
+        "{markdown}"
+    );
+    assert!(stdout.contains("gentle at 5,000: not run: "), "{stdout}");
+}
+
+/// The small rehearsal with an invariant of the gentle migration's own after its
+/// fixtures: `entry` is the body of its `[[rehearsal.migration.invariant]]`.
+fn with_gentle_invariant(text: String, entry: &str) -> String {
+    let at = text.find("add_note.sql\"]\n").unwrap() + "add_note.sql\"]\n".len();
+    format!(
+        "{}\n[[rehearsal.migration.invariant]]\n{entry}\n{}",
+        &text[..at],
+        &text[at..]
+    )
+}
+
+/// An invariant declared under a migration is checked after that migration only: the
+/// gentle one indexes the notes, the blocking one does not and is not held to it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invariant_of_a_migration_is_checked_after_that_migration_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = rehearsal_variant(dir.path(), |text| {
+        with_gentle_invariant(
+            text,
+            "name = \"notes indexed\"\nsql = \"SELECT count(*) = 1 FROM pg_indexes WHERE indexname = 'events_note'\"",
+        )
+    });
+    let scenario = Scenario::load(&path).unwrap();
+    let server = local_server().await;
+    let rehearsed = rehearse(&server, &scenario, &quiet_options())
+        .await
+        .unwrap();
+    server.stop().await.unwrap();
+    assert!(rehearsed.failure.is_none(), "{:?}", rehearsed.failure);
+    let names = |run: &plancheck::outcome::rehearsal::MigrationRun| -> Vec<String> {
+        run.invariants
+            .iter()
+            .map(|invariant| invariant.name.clone())
+            .collect()
+    };
+    let [gentle, blocking] = &rehearsed.rehearsal.runs[..] else {
+        panic!("two runs");
+    };
+    assert_eq!(
+        names(gentle),
+        [
+            "every note filled",
+            "nothing lost",
+            "notes indexed",
+            "every constraint validated and every index valid"
+        ]
+    );
+    assert!(
+        gentle.invariants.iter().all(|invariant| invariant.held),
+        "{:?}",
+        gentle.invariants
+    );
+    assert!(
+        !names(blocking).contains(&"notes indexed".to_owned()),
+        "{:?}",
+        names(blocking)
+    );
+}
+
+/// `--repeat 2`: the blocking migration twice, each on its own database, and the
+/// report counts how many runs broke each limit.
+#[test]
+fn repeated_runs_are_counted_per_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = rehearsal_variant(dir.path(), |text| text);
+    let out = dir.path().join("reports");
+    let output = plancheck()
+        .arg("rehearse")
+        .arg(&path)
+        .args([
+            "--migration",
+            "blocking",
+            "--repeat",
+            "2",
+            "--no-progress",
+            "--no-sampler-cost",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let report_dir = out.join("rehearsals/rehearsal-variant");
+    let report: plancheck::outcome::rehearsal::Rehearsal =
+        serde_json::from_str(&std::fs::read_to_string(report_dir.join("rehearsal.json")).unwrap())
+            .unwrap();
+    assert_eq!(report.repeat, 2);
+    let repetitions: Vec<Option<usize>> = report.runs.iter().map(|run| run.repetition).collect();
+    assert_eq!(repetitions, [Some(1), Some(2)]);
+    assert!(report_dir.join("timeline-blocking-5000-2.svg").is_file());
+    let markdown = std::fs::read_to_string(report_dir.join("rehearsal.md")).unwrap();
+    let line = markdown
+        .lines()
+        .find(|line| line.starts_with("- `blocking` at 5,000 rows: "))
+        .unwrap_or_else(|| panic!("no repeated-runs line in {markdown}"));
+    assert!(
+        line.contains("stall ≤ 250 ms during step 2 (") && line.contains(") broken in 2 of 2 runs"),
+        "{line}"
+    );
+    assert!(
+        stdout.contains("blocking at 5,000, 2 runs: stall ≤ 250 ms during step 2 ("),
+        "{stdout}"
+    );
+}
+
+/// A migration the scenario does not declare is a usage error found before any
+/// server starts.
+#[test]
+fn an_unknown_migration_is_refused_before_any_server_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = plancheck()
+        .arg("rehearse")
+        .arg(repo_path("tests/data/scenarios/rehearsal-small.toml"))
+        .args(["--migration", "gentel", "--no-progress", "--out"])
+        .arg(dir.path().join("reports"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--migration gentel: scenario rehearsal-small rehearses gentle, blocking"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("starting PostgreSQL"), "{stderr}");
 }

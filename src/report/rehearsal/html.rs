@@ -9,13 +9,13 @@ use serde::Serialize;
 
 use super::markdown::{EXPLANATIONS_SHOWN, FAILURES_SHOWN};
 use super::{
-    Compared, blocks_writes, broken, compared, exponent_text, failed_statements, growth_words,
-    held_text, latency_triple, limits_text, migrations, one_line, overhead_text, passed,
-    sampler_text, scale_words, scales, seconds, step_failures, timeline_file, timeline_svg,
-    verdict_text,
+    Compared, UNSEEN, blocks_writes, broken, compared, exponent_text, failed_statements,
+    growth_words, held_text, latency_triple, limits_text, migrations, one_line, overhead_text,
+    passed, repeated, repeated_text, repetition_words, sampler_text, scale_words, scales, seconds,
+    step_failures, timeline_file, timeline_svg, traffic_alone, unseen_locks, verdict_text,
 };
 use crate::format::{format_count, format_ms};
-use crate::outcome::rehearsal::{MigrationRun, Rehearsal, StepOutcome};
+use crate::outcome::rehearsal::{MigrationRun, Rehearsal, Stall, StepOutcome};
 
 const TEMPLATE: &str = "rehearsal.html";
 
@@ -39,6 +39,12 @@ struct Page {
     verdict: String,
     /// The runs that broke something: (anchor, name, what broke).
     broken: Vec<(String, String, Vec<String>)>,
+    /// The runs asked for that did not run: (name, why).
+    not_run: Vec<(String, String)>,
+    /// With `--repeat`, how many times each migration ran at each scale, and per
+    /// migration and scale how often each limit broke: (name, sentence).
+    repeat: usize,
+    repeated: Vec<(String, String)>,
     facts: Vec<String>,
     comparison: Option<ComparisonView>,
     runs: Vec<RunView>,
@@ -71,6 +77,9 @@ fn page(rehearsal: &Rehearsal) -> Page {
             .into_iter()
             .map(|(run, reasons)| (run_anchor(run), run_name(run), reasons))
             .collect(),
+        repeat: rehearsal.repeat,
+        repeated: repeated_views(rehearsal),
+        not_run: not_run_views(rehearsal),
         facts: vec![
             format!("PostgreSQL {}", rehearsal.server_version),
             format!("seed {}", rehearsal.seed),
@@ -104,17 +113,57 @@ fn page(rehearsal: &Rehearsal) -> Page {
     }
 }
 
+/// Per migration and scale of repeated runs, how often each limit broke: (name,
+/// sentence).
+fn repeated_views(rehearsal: &Rehearsal) -> Vec<(String, String)> {
+    repeated(rehearsal)
+        .iter()
+        .map(|repeated| {
+            let name = format!(
+                "{} at {} rows",
+                repeated.migration,
+                format_count(repeated.scale as f64)
+            );
+            (name, repeated_text(repeated))
+        })
+        .collect()
+}
+
+/// The runs asked for that did not run: (name, why).
+fn not_run_views(rehearsal: &Rehearsal) -> Vec<(String, String)> {
+    rehearsal
+        .not_run
+        .iter()
+        .map(|not_run| {
+            let name = format!(
+                "{} at {} rows{}",
+                not_run.migration,
+                format_count(not_run.scale as f64),
+                repetition_words(not_run.repetition)
+            );
+            (name, not_run.reason.clone())
+        })
+        .collect()
+}
+
 /// `shipped at 1,000,000 rows`.
 fn run_name(run: &MigrationRun) -> String {
     format!(
-        "{} at {} rows",
+        "{} at {} rows{}",
         run.migration,
-        format_count(run.scale as f64)
+        format_count(run.scale as f64),
+        repetition_words(run.repetition)
     )
 }
 
 fn run_anchor(run: &MigrationRun) -> String {
-    format!("run-{}-{}", crate::slug::slug(&run.migration), run.scale)
+    format!(
+        "run-{}-{}{}",
+        crate::slug::slug(&run.migration),
+        run.scale,
+        run.repetition
+            .map_or(String::new(), |repetition| format!("-{repetition}"))
+    )
 }
 
 #[derive(Serialize)]
@@ -128,6 +177,8 @@ struct ComparisonRow {
     anchor: String,
     migration: String,
     passed: bool,
+    /// `✔ pass`, or with repeated runs `✘ fail in 4 of 5 runs`.
+    verdict: String,
     /// `1413 ms`, or `-` without a stall.
     stall: String,
     stall_over: bool,
@@ -169,7 +220,8 @@ fn comparison_row(rehearsal: &Rehearsal, row: &Compared, largest: u64) -> Compar
                 format_count(row.run.scale as f64)
             ),
         },
-        passed: row.run.passed(),
+        passed: row.broken == 0,
+        verdict: row.verdict("✔ pass", "✘ fail"),
         stall,
         stall_over,
         stream,
@@ -191,6 +243,7 @@ struct RunView {
     facts: Vec<String>,
     stopped: Option<String>,
     violations: Vec<String>,
+    warnings: Vec<String>,
     svg: String,
     svg_file: String,
     steps: Vec<StepView>,
@@ -213,14 +266,15 @@ fn run_view(rehearsal: &Rehearsal, run: &MigrationRun) -> RunView {
         passed: run.passed(),
         facts: vec![
             format!("seeded {} in {}", seeded.join(", "), seconds(run.seed_ms)),
-            format!(
-                "traffic alone for {} before the first step and {} after the last",
-                seconds(run.warm_up_ms),
-                seconds(run.tail_ms)
-            ),
+            traffic_alone(run),
         ],
         stopped: run.stopped.clone(),
-        violations: run.violations.clone(),
+        violations: run
+            .violations
+            .iter()
+            .map(|violation| violation.text.clone())
+            .collect(),
+        warnings: run.warnings.clone(),
         svg: timeline_svg(run, &rehearsal.limits),
         svg_file: timeline_file(run),
         steps: run
@@ -317,6 +371,8 @@ struct LockView {
     held: String,
     /// The mode blocks the traffic's writes.
     strong: bool,
+    /// Known from the step's SQL only: the sampler did not see it.
+    declared: bool,
 }
 
 #[derive(Serialize)]
@@ -329,6 +385,85 @@ struct StallView {
 }
 
 fn step_view(rehearsal: &Rehearsal, step: &StepOutcome) -> StepView {
+    StepView {
+        index: step.index,
+        summary: step.summary.clone(),
+        location: format!("{}:{}", step.file, step.line),
+        transaction: step.transaction.clone(),
+        outside: step.transaction.starts_with("outside"),
+        error: step.error.clone(),
+        took: format_ms(step.duration_ms()),
+        locks: step
+            .locks
+            .iter()
+            .map(|lock| LockView {
+                mode: lock.mode.clone(),
+                relation: lock.relation.clone(),
+                held: held_text(lock),
+                strong: blocks_writes(&lock.mode),
+                declared: false,
+            })
+            .chain(unseen_locks(step).map(|lock| LockView {
+                mode: lock.mode.clone(),
+                relation: lock.relation.clone(),
+                held: UNSEEN.to_owned(),
+                strong: blocks_writes(&lock.mode),
+                declared: true,
+            }))
+            .collect(),
+        waited: match step.waited_ms > 0.0 {
+            true if step.waited_for.is_empty() => format_ms(step.waited_ms),
+            true => format!(
+                "{} for {}",
+                format_ms(step.waited_ms),
+                step.waited_for.join(", ")
+            ),
+            false => "-".into(),
+        },
+        stall: step
+            .longest_stall
+            .as_ref()
+            .map(|stall| stall_view(rehearsal, stall)),
+        latency: match step.latency.count {
+            0 => "-".into(),
+            _ => latency_triple(
+                step.latency.p50_ms,
+                step.latency.p99_ms,
+                step.latency.max_ms,
+            ),
+        },
+        failed: format_count(step_failures(step) as f64),
+        rows: step
+            .rows
+            .map_or("-".into(), |rows| format_count(rows as f64)),
+        over_limit: step.over_limit,
+        explanation: explanation(step),
+        failures: failures(step),
+        sql: step.sql.clone(),
+    }
+}
+
+fn stall_view(rehearsal: &Rehearsal, stall: &Stall) -> StallView {
+    StallView {
+        stream: stall.stream.clone(),
+        ms: format_ms(stall.stall_ms),
+        over: stall.stall_ms > rehearsal.limits.max_stall_ms,
+        detail: stall
+            .first_in_queue
+            .iter()
+            .map(|head| format!("behind {head}"))
+            .chain(
+                stall
+                    .waited_for_lock
+                    .iter()
+                    .map(|lock| format!("waiting for {lock}")),
+            )
+            .collect(),
+    }
+}
+
+/// The step's sentences, the first [`EXPLANATIONS_SHOWN`], the rest counted.
+fn explanation(step: &StepOutcome) -> Vec<String> {
     let mut explanation: Vec<String> = step
         .explanation
         .iter()
@@ -341,6 +476,12 @@ fn step_view(rehearsal: &Rehearsal, step: &StepOutcome) -> StepView {
             step.explanation.len() - EXPLANATIONS_SHOWN
         ));
     }
+    explanation
+}
+
+/// The step's kinds of traffic failure, the first [`FAILURES_SHOWN`], the rest
+/// counted.
+fn failures(step: &StepOutcome) -> Vec<String> {
     let mut failures: Vec<String> = step
         .failures
         .iter()
@@ -363,66 +504,7 @@ fn step_view(rehearsal: &Rehearsal, step: &StepOutcome) -> StepView {
             format_count(rest.iter().map(|failure| failure.count).sum::<u64>() as f64)
         ));
     }
-    StepView {
-        index: step.index,
-        summary: step.summary.clone(),
-        location: format!("{}:{}", step.file, step.line),
-        transaction: step.transaction.clone(),
-        outside: step.transaction.starts_with("outside"),
-        error: step.error.clone(),
-        took: format_ms(step.duration_ms()),
-        locks: step
-            .locks
-            .iter()
-            .map(|lock| LockView {
-                mode: lock.mode.clone(),
-                relation: lock.relation.clone(),
-                held: held_text(lock),
-                strong: blocks_writes(&lock.mode),
-            })
-            .collect(),
-        waited: match step.waited_ms > 0.0 {
-            true if step.waited_for.is_empty() => format_ms(step.waited_ms),
-            true => format!(
-                "{} for {}",
-                format_ms(step.waited_ms),
-                step.waited_for.join(", ")
-            ),
-            false => "-".into(),
-        },
-        stall: step.longest_stall.as_ref().map(|stall| StallView {
-            stream: stall.stream.clone(),
-            ms: format_ms(stall.stall_ms),
-            over: stall.stall_ms > rehearsal.limits.max_stall_ms,
-            detail: stall
-                .first_in_queue
-                .iter()
-                .map(|head| format!("behind {head}"))
-                .chain(
-                    stall
-                        .waited_for_lock
-                        .iter()
-                        .map(|lock| format!("waiting for {lock}")),
-                )
-                .collect(),
-        }),
-        latency: match step.latency.count {
-            0 => "-".into(),
-            _ => latency_triple(
-                step.latency.p50_ms,
-                step.latency.p99_ms,
-                step.latency.max_ms,
-            ),
-        },
-        failed: format_count(step_failures(step) as f64),
-        rows: step
-            .rows
-            .map_or("-".into(), |rows| format_count(rows as f64)),
-        over_limit: step.over_limit,
-        explanation,
-        failures,
-        sql: step.sql.clone(),
-    }
+    failures
 }
 
 #[derive(Serialize)]
@@ -568,5 +650,17 @@ mod tests {
         assert!(!page.contains("<script"));
         assert!(page.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"));
         assert!(page.contains("step 1: &lt;script&gt;alert(1)&lt;/script&gt;"));
+    }
+
+    #[test]
+    fn the_page_lists_a_lock_the_steps_sql_takes_but_the_sampler_did_not_see() {
+        let page = render(&sample::unseen_add_column());
+        assert!(
+            page.contains(
+                "<div class=\"lock strong declared\"><span class=\"mode\">ACCESS EXCLUSIVE</span> <code>workflow_runs</code> by its SQL, not seen</div>"
+            ),
+            "{}",
+            outline(&page)
+        );
     }
 }

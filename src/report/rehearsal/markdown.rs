@@ -9,9 +9,10 @@
 use std::fmt::Write;
 
 use super::{
-    Compared, blocks_writes, broken, compared, exponent_text, failed_statements, growth_words,
-    held_text, latency_triple, limits_text, migrations, one_line, overhead_text, passed,
-    sampler_text, scale_words, scales, seconds, step_failures, timeline_file, verdict_text,
+    Compared, UNSEEN, blocks_writes, broken, compared, exponent_text, failed_statements,
+    growth_words, held_text, latency_triple, limits_text, migrations, one_line, overhead_text,
+    passed, repeated, repeated_text, repetition_words, sampler_text, scale_words, scales, seconds,
+    step_failures, timeline_file, traffic_alone, unseen_locks, verdict_text,
 };
 use crate::format::{format_count, format_ms};
 use crate::outcome::rehearsal::{MigrationRun, Rehearsal, StepOutcome};
@@ -60,6 +61,12 @@ pub fn render(rehearsal: &Rehearsal) -> String {
             text: comparison(rehearsal),
         });
     }
+    if rehearsal.repeat > 1 {
+        blocks.push(Block {
+            need: Need::Verdict,
+            text: repeated_runs(rehearsal),
+        });
+    }
     for run in &rehearsal.runs {
         blocks.push(Block {
             need: Need::Steps,
@@ -100,9 +107,10 @@ fn mark(passed: bool) -> &'static str {
 /// `` `shipped` at 1,000,000 rows ``.
 fn run_name(run: &MigrationRun) -> String {
     format!(
-        "`{}` at {} rows",
+        "`{}` at {} rows{}",
         run.migration,
-        format_count(run.scale as f64)
+        format_count(run.scale as f64),
+        repetition_words(run.repetition)
     )
 }
 
@@ -127,7 +135,7 @@ fn header(rehearsal: &Rehearsal) -> String {
         verdict_text(rehearsal)
     );
     let broken = broken(rehearsal);
-    if !broken.is_empty() {
+    if !broken.is_empty() || !rehearsal.not_run.is_empty() {
         md.push('\n');
     }
     for (run, reasons) in broken {
@@ -136,6 +144,16 @@ fn header(rehearsal: &Rehearsal) -> String {
             "- {}: {}",
             run_name(run),
             cell_text(&reasons.join("; "))
+        );
+    }
+    for not_run in &rehearsal.not_run {
+        let _ = writeln!(
+            md,
+            "- `{}` at {} rows{}: not run: {}",
+            not_run.migration,
+            format_count(not_run.scale as f64),
+            repetition_words(not_run.repetition),
+            cell_text(&not_run.reason)
         );
     }
     let scales: Vec<String> = scales(rehearsal)
@@ -205,13 +223,31 @@ fn comparison_row(rehearsal: &Rehearsal, row: &Compared, largest: u64) -> String
         .collect();
     format!(
         "| {name} | {} | {stall} | {cause} | {} | {} |",
-        mark(row.run.passed()),
+        row.verdict(mark(true), mark(false)),
         format_count(row.failed as f64),
         match growing.is_empty() {
             true => "-".to_owned(),
             false => growing.join(", "),
         }
     )
+}
+
+/// With `--repeat`: how often each limit broke, per migration and scale.
+fn repeated_runs(rehearsal: &Rehearsal) -> String {
+    let mut md = format!(
+        "\n### Repeated runs\n\nEach migration ran {} times at each scale, each on a freshly seeded database: a stall that depends on what the traffic was doing when a step began breaks in some runs only.\n\n",
+        rehearsal.repeat
+    );
+    for repeated in repeated(rehearsal) {
+        let _ = writeln!(
+            md,
+            "- `{}` at {} rows: {}",
+            repeated.migration,
+            format_count(repeated.scale as f64),
+            cell_text(&repeated_text(&repeated))
+        );
+    }
+    md
 }
 
 /// `⚠️ ` before a stall past the limit.
@@ -232,22 +268,24 @@ fn run_steps(rehearsal: &Rehearsal, run: &MigrationRun) -> String {
         .collect();
     let _ = writeln!(
         md,
-        "Seeded {} in {} · traffic alone for {} before the first step and {} after the last · timeline: `{}`",
+        "Seeded {} in {} · {} · timeline: `{}`",
         seeded.join(", "),
         seconds(run.seed_ms),
-        seconds(run.warm_up_ms),
-        seconds(run.tail_ms),
+        traffic_alone(run),
         timeline_file(run)
     );
     if let Some(why) = &run.stopped {
         let _ = writeln!(md, "\n❌ Stopped: {}", cell_text(why));
     }
     for violation in &run.violations {
-        let _ = writeln!(md, "\n❌ {}", cell_text(violation));
+        let _ = writeln!(md, "\n❌ {}", cell_text(&violation.text));
+    }
+    for warning in &run.warnings {
+        let _ = writeln!(md, "\n⚠️ {}", cell_text(warning));
     }
     let _ = writeln!(
         md,
-        "\n| # | Step | Took | Locks (strongest per relation, held) | Waited | Longest stall | Traffic p50 / p99 / max | Failed | Rows |\n|--:|---|--:|---|---|---|--:|--:|--:|"
+        "\n| # | Step | Took | Locks (strongest per relation, held; by its SQL when not seen) | Waited | Longest stall | Traffic p50 / p99 / max | Failed | Rows |\n|--:|---|--:|---|---|---|--:|--:|--:|"
     );
     for step in &run.steps {
         let _ = writeln!(md, "{}", step_row(rehearsal, step));
@@ -282,16 +320,28 @@ fn step_row(rehearsal: &Rehearsal, step: &StepOutcome) -> String {
     if step.error.is_some() {
         what.push_str("<br>❌ **failed**");
     }
+    let mode = |mode: &str| match blocks_writes(mode) {
+        true => format!("**{mode}**"),
+        false => mode.to_owned(),
+    };
     let locks: Vec<String> = step
         .locks
         .iter()
         .map(|lock| {
-            let mode = match blocks_writes(&lock.mode) {
-                true => format!("**{}**", lock.mode),
-                false => lock.mode.clone(),
-            };
-            format!("{mode} `{}` {}", lock.relation, held_text(lock))
+            format!(
+                "{} `{}` {}",
+                mode(&lock.mode),
+                lock.relation,
+                held_text(lock)
+            )
         })
+        .chain(unseen_locks(step).map(|lock| {
+            format!(
+                "{} `{}` {UNSEEN}",
+                mode(&lock.mode),
+                cell_code(&lock.relation)
+            )
+        }))
         .collect();
     let waited = match step.waited_ms > 0.0 {
         true if step.waited_for.is_empty() => format_ms(step.waited_ms),
@@ -636,8 +686,10 @@ mod tests {
         run.invariants[0].held = false;
         run.invariants[0].expected = "1000106 = seeded 1000000 + inserted 106".to_owned();
         run.invariants[0].actual = "1000105".to_owned();
-        run.violations
-            .push("invariant rows kept did not hold: 1000105 rows, 1000106 expected".to_owned());
+        run.violations.push(crate::outcome::rehearsal::Violation {
+            limit: "invariant \"rows kept\"".to_owned(),
+            text: "invariant rows kept did not hold: 1000105 rows, 1000106 expected".to_owned(),
+        });
         let text = render(&rehearsal);
         assert!(
             text.contains(
@@ -690,5 +742,64 @@ mod tests {
             !text.contains("Migrations compared"),
             "one migration has nothing to compare"
         );
+    }
+
+    /// `ADD COLUMN` holds ACCESS EXCLUSIVE for about a millisecond: between two of the
+    /// sampler's readings. Its SQL says it takes the lock, so the step lists it.
+    #[test]
+    fn a_lock_the_steps_sql_takes_but_the_sampler_did_not_see_is_listed() {
+        let text = render(&sample::unseen_add_column());
+        assert!(
+            text.contains(
+                "| 1 | `ALTER TABLE workflow_runs ADD COLUMN priority integer`<br>`fixtures/migrations/shipped.sql:1` | 2.1 ms | **ACCESS EXCLUSIVE** `workflow_runs` by its SQL, not seen |"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_warning_and_a_run_that_did_not_run_are_in_the_report() {
+        let mut rehearsal = sample::rehearsal();
+        rehearsal.runs.truncate(3);
+        rehearsal.runs[2].warnings = vec![
+            "traffic \"old replica\" ran 12.0 of the 20 executions per second asked".to_owned(),
+        ];
+        rehearsal.not_run = vec![crate::outcome::rehearsal::NotRun {
+            migration: "safer".to_owned(),
+            scale: 1_000_000,
+            repetition: None,
+            reason: "the rehearsal stopped at safer at 250,000 rows: the server went away"
+                .to_owned(),
+        }];
+        let text = render(&rehearsal);
+        assert!(
+            text.contains(
+                "2 of 3 runs broke a limit or an invariant; 1 run asked for did not run."
+            ),
+            "{text}"
+        );
+        assert!(text.contains("- `safer` at 1,000,000 rows: not run: the rehearsal stopped at safer at 250,000 rows: the server went away"), "{text}");
+        assert!(
+            text.contains(
+                "⚠️ traffic \"old replica\" ran 12.0 of the 20 executions per second asked"
+            ),
+            "{text}"
+        );
+        let page = super::super::html(&rehearsal);
+        assert!(page.contains("<li>safer at 1,000,000 rows: not run: the rehearsal stopped at safer at 250,000 rows: the server went away</li>"));
+        assert!(
+            page.contains("<p class=\"warn\">⚠ traffic &quot;old replica&quot; ran 12.0"),
+            "{page}"
+        );
+        let terminal = crate::report::terminal::rehearsal(&rehearsal);
+        assert!(
+            terminal.contains("safer at 1,000,000: not run: the rehearsal stopped"),
+            "{terminal}"
+        );
+        assert!(
+            terminal.contains("safer at 250,000: warning: traffic \"old replica\" ran 12.0"),
+            "{terminal}"
+        );
+        assert!(!rehearsal.passed());
     }
 }

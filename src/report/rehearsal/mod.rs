@@ -11,13 +11,13 @@
 mod html;
 mod markdown;
 #[cfg(test)]
-mod sample;
+pub(crate) mod sample;
 mod timeline;
 
 use crate::format::{format_count, format_ms};
 use crate::outcome::rehearsal::{
-    HeldLock, Limits, MigrationRun, Rehearsal, SamplerOverhead, SamplerStats, Stall, StepGrowth,
-    StepOutcome,
+    DeclaredLock, HeldLock, Limits, MigrationRun, Rehearsal, SamplerOverhead, SamplerStats, Stall,
+    StepGrowth, StepOutcome,
 };
 
 pub use timeline::timeline_svg;
@@ -61,13 +61,22 @@ pub fn files(rehearsal: &Rehearsal) -> Vec<(String, String)> {
     files
 }
 
-/// `timeline-<migration>-<scale>.svg`, the migration's name made safe for a file name.
+/// `timeline-<migration>-<scale>.svg` (`-<run>` before `.svg` with `--repeat`), the
+/// migration's name made safe for a file name.
 pub fn timeline_file(run: &MigrationRun) -> String {
     format!(
-        "timeline-{}-{}.svg",
+        "timeline-{}-{}{}.svg",
         crate::slug::slug(&run.migration),
-        run.scale
+        run.scale,
+        run.repetition
+            .map_or(String::new(), |repetition| format!("-{repetition}"))
     )
+}
+
+/// `, run 2` after a run's migration and scale when it is one of several
+/// (`--repeat`); nothing otherwise.
+pub(crate) fn repetition_words(repetition: Option<usize>) -> String {
+    repetition.map_or(String::new(), |repetition| format!(", run {repetition}"))
 }
 
 /// The migrations, in declaration order, each once.
@@ -139,6 +148,14 @@ fn blocks_writes(mode: &str) -> bool {
     lock_strength(mode) >= lock_strength("SHARE")
 }
 
+/// What the reports write after a lock a step's SQL takes that the sampler did not see.
+const UNSEEN: &str = "by its SQL, not seen";
+
+/// The locks a step's SQL takes that the sampler did not see it hold.
+fn unseen_locks(step: &StepOutcome) -> impl Iterator<Item = &DeclaredLock> {
+    step.declared_locks.iter().filter(|lock| !lock.seen)
+}
+
 /// How long a lock was seen held: `190 ms`, or `one sample` when only one reading of
 /// the lock table showed it.
 fn held_text(lock: &HeldLock) -> String {
@@ -151,6 +168,25 @@ fn held_text(lock: &HeldLock) -> String {
 /// A moment on the run's clock: `8.90 s`.
 fn seconds(ms: f64) -> String {
     format!("{:.2} s", ms / 1000.0)
+}
+
+/// How long the traffic ran alone before the first step and after the last that ran,
+/// as measured, and what ended the steps when the run stopped early: `traffic alone
+/// for 3.00 s before the first step and 2.00 s after step 4 failed`.
+fn traffic_alone(run: &MigrationRun) -> String {
+    let after = match run.steps.last() {
+        None => return format!("traffic ran {} and no step ran", seconds(run.warm_up_ms)),
+        Some(step) if step.error.is_some() => format!("after step {} failed", step.index),
+        Some(step) if run.stopped.is_some() => {
+            format!("after step {}, where the run stopped", step.index)
+        }
+        Some(_) => "after the last".to_owned(),
+    };
+    format!(
+        "traffic alone for {} before the first step and {} {after}",
+        seconds(run.warm_up_ms),
+        seconds(run.tail_ms)
+    )
 }
 
 /// `p50 / p99 / max` of a latency in one unit: `1.2 / 820 / 1412 ms`.
@@ -238,40 +274,166 @@ fn exponent_text(growth: &StepGrowth) -> String {
 
 /// One migration at the largest scale, as the comparison shows it.
 struct Compared<'a> {
+    /// Its run there; of repeated runs, the one with the worst stall.
     run: &'a MigrationRun,
     /// The longest stall during any step, and that step.
     worst: Option<(&'a StepOutcome, &'a Stall)>,
     failed: u64,
     super_linear: Vec<&'a StepGrowth>,
+    /// Its runs at that scale (more than one with `--repeat`), and how many broke
+    /// something.
+    runs: usize,
+    broken: usize,
 }
 
-/// Each migration's run at the largest scale it reached, in declaration order.
+impl Compared<'_> {
+    /// `✅ pass`, `❌ fail`, or with repeated runs `❌ fail in 4 of 5 runs`.
+    fn verdict(&self, pass: &str, fail: &str) -> String {
+        match (self.runs, self.broken) {
+            (1, 0) => pass.to_owned(),
+            (1, _) => fail.to_owned(),
+            (runs, 0) => format!("{pass} in all {runs} runs"),
+            (runs, broken) => format!("{fail} in {broken} of {runs} runs"),
+        }
+    }
+}
+
+/// The longest stall of any step of `run`, and that step.
+pub(crate) fn worst_stall(run: &MigrationRun) -> Option<(&StepOutcome, &Stall)> {
+    run.steps
+        .iter()
+        .filter_map(|step| step.longest_stall.as_ref().map(|stall| (step, stall)))
+        .max_by(|(_, a), (_, b)| a.stall_ms.total_cmp(&b.stall_ms))
+}
+
+/// Each migration at the largest scale it reached, in declaration order.
 fn compared(rehearsal: &Rehearsal) -> Vec<Compared<'_>> {
     migrations(rehearsal)
         .into_iter()
         .filter_map(|migration| {
-            let run = rehearsal
+            let largest = rehearsal
                 .runs
                 .iter()
                 .filter(|run| run.migration == migration)
-                .max_by_key(|run| run.scale)?;
-            let worst = run
-                .steps
+                .map(|run| run.scale)
+                .max()?;
+            let there: Vec<&MigrationRun> = rehearsal
+                .runs
                 .iter()
-                .filter_map(|step| step.longest_stall.as_ref().map(|stall| (step, stall)))
-                .max_by(|(_, a), (_, b)| a.stall_ms.total_cmp(&b.stall_ms));
+                .filter(|run| run.migration == migration && run.scale == largest)
+                .collect();
+            let stall_of = |run: &MigrationRun| worst_stall(run).map_or(0.0, |(_, s)| s.stall_ms);
+            let run = *there
+                .iter()
+                .max_by(|a, b| stall_of(a).total_cmp(&stall_of(b)))?;
             Some(Compared {
                 run,
-                worst,
+                worst: worst_stall(run),
                 failed: failed_statements(run),
                 super_linear: rehearsal
                     .growth
                     .iter()
                     .filter(|growth| growth.migration == migration && growth.super_linear)
                     .collect(),
+                runs: there.len(),
+                broken: there.iter().filter(|run| !run.passed()).count(),
             })
         })
         .collect()
+}
+
+/// How often each limit broke over the repeated runs of one migration at one scale.
+struct Repeated<'a> {
+    migration: &'a str,
+    scale: u64,
+    runs: usize,
+    /// Each limit or invariant some run broke, in the order first broken, with how
+    /// many runs broke it.
+    broken: Vec<(String, usize)>,
+}
+
+/// What stopping before the last step counts as, among the limits.
+const RAN_TO_ITS_END: &str = "the migration ran to its last step";
+
+/// With `--repeat`, each migration at each scale: how many runs broke each limit.
+fn repeated(rehearsal: &Rehearsal) -> Vec<Repeated<'_>> {
+    if rehearsal.repeat < 2 {
+        return Vec::new();
+    }
+    let mut repeated: Vec<Repeated> = Vec::new();
+    for run in &rehearsal.runs {
+        let at = match repeated
+            .iter()
+            .position(|seen| seen.migration == run.migration && seen.scale == run.scale)
+        {
+            Some(at) => at,
+            None => {
+                repeated.push(Repeated {
+                    migration: &run.migration,
+                    scale: run.scale,
+                    runs: 0,
+                    broken: Vec::new(),
+                });
+                repeated.len() - 1
+            }
+        };
+        let entry = &mut repeated[at];
+        entry.runs += 1;
+        let stopped = run.stopped.iter().map(|_| RAN_TO_ITS_END.to_owned());
+        let mut limits: Vec<String> = stopped
+            .chain(
+                run.violations
+                    .iter()
+                    .map(|violation| violation.limit.clone()),
+            )
+            .collect();
+        limits.dedup();
+        for limit in limits {
+            match entry.broken.iter_mut().find(|(seen, _)| *seen == limit) {
+                Some((_, count)) => *count += 1,
+                None => entry.broken.push((limit, 1)),
+            }
+        }
+    }
+    repeated
+}
+
+/// With `--repeat`, a line per migration and scale saying how often each limit broke,
+/// for the terminal: `shipped at 250,000, 5 runs: stall ≤ … broken in 4 of 5 runs; …`.
+pub fn repeated_lines(rehearsal: &Rehearsal) -> Vec<String> {
+    repeated(rehearsal)
+        .iter()
+        .map(|repeated| {
+            format!(
+                "{} at {}, {} runs: {}",
+                repeated.migration,
+                format_count(repeated.scale as f64),
+                repeated.runs,
+                repeated_text(repeated)
+            )
+        })
+        .collect()
+}
+
+/// One migration's repeated runs at one scale in a sentence: `stall ≤ 250 ms during
+/// step 3 (…) broken in 4 of 5 runs; every other limit and invariant held in all 5`.
+fn repeated_text(repeated: &Repeated) -> String {
+    let runs = repeated.runs;
+    if repeated.broken.is_empty() {
+        return format!("every limit and invariant held in all {runs} runs");
+    }
+    let broken: Vec<String> = repeated
+        .broken
+        .iter()
+        .map(|(limit, count)| match limit == RAN_TO_ITS_END {
+            true => format!("the migration stopped before its last step in {count} of {runs} runs"),
+            false => format!("{limit} broken in {count} of {runs} runs"),
+        })
+        .collect();
+    format!(
+        "{}; every other limit and invariant held in all {runs}",
+        broken.join("; ")
+    )
 }
 
 /// The runs that broke something, with what they broke (a stop reason first).
@@ -285,7 +447,11 @@ fn broken(rehearsal: &Rehearsal) -> Vec<(&MigrationRun, Vec<String>)> {
                 .stopped
                 .iter()
                 .map(|why| format!("stopped: {why}"))
-                .chain(run.violations.iter().cloned())
+                .chain(
+                    run.violations
+                        .iter()
+                        .map(|violation| violation.text.clone()),
+                )
                 .collect();
             (run, reasons)
         })
@@ -295,12 +461,17 @@ fn broken(rehearsal: &Rehearsal) -> Vec<(&MigrationRun, Vec<String>)> {
 /// The verdict's headline, without a mark.
 fn verdict_text(rehearsal: &Rehearsal) -> String {
     let broken = broken(rehearsal).len();
-    match (broken, rehearsal.runs.len()) {
+    let verdict = match (broken, rehearsal.runs.len()) {
         (_, 0) => "nothing was rehearsed".to_owned(),
         (0, 1) => "the run stayed within its limits and kept every invariant".to_owned(),
         (0, _) => "every run stayed within its limits and kept every invariant".to_owned(),
         (1, 1) => "the run broke a limit or an invariant".to_owned(),
         (broken, runs) => format!("{broken} of {runs} runs broke a limit or an invariant"),
+    };
+    match rehearsal.not_run.len() {
+        0 => verdict,
+        1 => format!("{verdict}; 1 run asked for did not run"),
+        n => format!("{verdict}; {n} runs asked for did not run"),
     }
 }
 
@@ -334,7 +505,7 @@ mod tests {
         let back: Rehearsal = serde_json::from_str(&text).unwrap();
         assert_eq!(back, rehearsal);
         assert!(
-            text.starts_with("{\n  \"format_version\": 1,"),
+            text.starts_with("{\n  \"format_version\": 2,"),
             "{}",
             &text[..40]
         );
@@ -386,5 +557,66 @@ mod tests {
     #[test]
     fn the_scale_table_is_the_one_seeded_at_the_scale() {
         assert_eq!(scale_table(&sample::rehearsal()), Some("workflow_runs"));
+    }
+
+    /// `shipped` at 1,000,000 rows five times: the reader was mid-query when SET NOT
+    /// NULL began in four of them.
+    fn repeated_five_times() -> Rehearsal {
+        let mut rehearsal = sample::rehearsal();
+        let stalled = rehearsal.runs[1].clone();
+        rehearsal.runs = (1..=5)
+            .map(|repetition| {
+                let mut run = stalled.clone();
+                run.repetition = Some(repetition);
+                if repetition == 3 {
+                    run.violations.clear();
+                }
+                run
+            })
+            .collect();
+        rehearsal.repeat = 5;
+        rehearsal
+    }
+
+    #[test]
+    fn repeated_runs_say_how_often_each_limit_broke() {
+        let rehearsal = repeated_five_times();
+        let sentence = "stall ≤ 1000 ms during step 3 (`ALTER TABLE workflow_runs ALTER COLUMN priority SET NOT NULL`) broken in 4 of 5 runs; failed statements ≤ 0 broken in 4 of 5 runs; every other limit and invariant held in all 5";
+        let text = markdown(&rehearsal);
+        assert!(
+            text.contains(&format!("- `shipped` at 1,000,000 rows: {sentence}")),
+            "{text}"
+        );
+        assert!(text.contains("### `shipped` at 1,000,000 rows, run 3 · ✅ pass"));
+        let page = html(&rehearsal);
+        assert!(
+            page.contains(
+                "<li>shipped at 1,000,000 rows: stall ≤ 1000 ms during step 3 (`ALTER TABLE"
+            ),
+            "{page}"
+        );
+        assert!(page.contains("id=\"run-shipped-1000000-3\""));
+        let terminal = crate::report::terminal::rehearsal(&rehearsal);
+        assert!(
+            terminal.contains(&format!("shipped at 1,000,000, 5 runs: {sentence}")),
+            "{terminal}"
+        );
+        let names: Vec<String> = files(&rehearsal)
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        assert!(names.contains(&"timeline-shipped-1000000-5.svg".to_owned()));
+    }
+
+    #[test]
+    fn the_comparison_shows_the_worst_of_repeated_runs_and_how_many_broke() {
+        let mut rehearsal = repeated_five_times();
+        let mut safer = sample::rehearsal().runs.remove(3);
+        safer.repetition = Some(1);
+        rehearsal.runs.push(safer);
+        let compared = compared(&rehearsal);
+        assert_eq!((compared[0].runs, compared[0].broken), (5, 4));
+        assert_eq!(compared[0].verdict("pass", "fail"), "fail in 4 of 5 runs");
+        assert_eq!(compared[1].verdict("pass", "fail"), "pass");
     }
 }

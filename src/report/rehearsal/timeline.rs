@@ -13,9 +13,9 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::{held_text, lock_strength, seconds};
+use super::{UNSEEN, held_text, lock_strength, seconds, unseen_locks};
 use crate::format::{format_count, format_ms};
-use crate::outcome::rehearsal::{Limits, MigrationRun, TimelineLock};
+use crate::outcome::rehearsal::{LatencyPoint, Limits, MigrationRun, TimelineLock};
 
 const WIDTH: f64 = 1200.0;
 /// Room on the left for the lock lanes' names and the stall axis's labels.
@@ -119,7 +119,11 @@ impl Frame {
 /// The timeline of `run` as SVG text; `limits` gives the stall limit drawn across it.
 /// Stream colours follow the order of `run.traffic`, as the page's tables list them.
 pub fn timeline_svg(run: &MigrationRun, limits: &Limits) -> String {
-    let id = format!("{}-{}", crate::slug::slug(&run.migration), run.scale);
+    // The ids of the chart's patterns, unique among the charts of one page.
+    let id = super::timeline_file(run)
+        .trim_start_matches("timeline-")
+        .trim_end_matches(".svg")
+        .to_owned();
     let names: Vec<&str> = run
         .traffic
         .iter()
@@ -129,7 +133,8 @@ pub fn timeline_svg(run: &MigrationRun, limits: &Limits) -> String {
     let legend_bottom = legend(&mut body, &names, &id);
     // Two rows of step numbers go between the legend and the plot.
     let frame = frame(run, limits, legend_bottom + 40.0);
-    let lanes = lanes(&run.timeline.holds);
+    let bars = lock_bars(run);
+    let lanes = lanes(&bars);
     let lanes_top = frame.plot_bottom + 46.0;
     let shown = lanes.len().min(MAX_LANES);
     let lanes_bottom = lanes_top + 20.0 + shown as f64 * LANE_HEIGHT;
@@ -139,17 +144,14 @@ pub fn timeline_svg(run: &MigrationRun, limits: &Limits) -> String {
     limit_line(&mut svg, &frame, limits.max_stall_ms);
     let note = points(&mut svg, run, &frame, limits.max_stall_ms, &names);
     let patterns = lock_lanes(&mut svg, &lanes, &frame, lanes_top, &id);
+    let not_drawn = (lanes.len() > MAX_LANES).then(|| {
+        format!(
+            "{} more lock lanes not drawn; every hold and wait is in rehearsal.json.",
+            lanes.len() - MAX_LANES
+        )
+    });
     let mut bottom = lanes_bottom + 8.0;
-    for line in note.iter().chain(
-        (lanes.len() > MAX_LANES)
-            .then(|| {
-                format!(
-                    "{} more lock lanes not drawn; every hold and wait is in rehearsal.json.",
-                    lanes.len() - MAX_LANES
-                )
-            })
-            .iter(),
-    ) {
+    for line in note.iter().chain(not_drawn.iter()) {
         bottom += 16.0;
         let _ = writeln!(
             svg,
@@ -159,11 +161,21 @@ pub fn timeline_svg(run: &MigrationRun, limits: &Limits) -> String {
             escape(line)
         );
     }
-    let height = (bottom + 12.0).ceil();
+    let mut out = svg_head(run, (bottom + 12.0).ceil(), &patterns);
+    out.push_str(&body);
+    out.push_str(&svg);
+    out.push_str("</svg>\n");
+    out
+}
+
+/// The chart's opening: its size, title, background, the hatch patterns its waits
+/// use, and the title written at its top.
+fn svg_head(run: &MigrationRun, height: f64, patterns: &[(String, String)]) -> String {
     let title = format!(
-        "{} at {} rows: traffic stalls and locks",
+        "{} at {} rows{}: traffic stalls and locks",
         run.migration,
-        format_count(run.scale as f64)
+        format_count(run.scale as f64),
+        super::repetition_words(run.repetition)
     );
     let mut out = format!(
         r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="{FONT}" font-size="12" role="img" aria-label="{t}">
@@ -179,7 +191,7 @@ pub fn timeline_svg(run: &MigrationRun, limits: &Limits) -> String {
         let _ = writeln!(
             out,
             r##"<pattern id="{pattern}" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#ffffff"/><rect width="2.5" height="6" fill="{}"/></pattern>"##,
-            mode_colour(&strength_mode)
+            mode_colour(strength_mode)
         );
     }
     out.push_str("</defs>\n");
@@ -189,9 +201,6 @@ pub fn timeline_svg(run: &MigrationRun, limits: &Limits) -> String {
         n(LEFT),
         escape(&title)
     );
-    out.push_str(&body);
-    out.push_str(&svg);
-    out.push_str("</svg>\n");
     out
 }
 
@@ -380,7 +389,11 @@ fn axes(svg: &mut String, frame: &Frame) {
             n(right),
             n(LEFT - 8.0),
             n(y + 4.0),
-            stall_label(ms),
+            // The floor carries every execution that waited on no lock.
+            match ms <= FLOOR_MS {
+                true => format!("≤ {}", stall_label(ms)),
+                false => stall_label(ms),
+            },
             y = n(y)
         );
         decade += 1;
@@ -404,7 +417,7 @@ fn axes(svg: &mut String, frame: &Frame) {
         svg,
         r##"<rect x="{}" y="{}" width="{}" height="{}" fill="none" stroke="#8c959f"/>
 <text x="{}" y="{}" text-anchor="middle" fill="#424a53">seconds since the traffic started</text>
-<text transform="translate({} {}) rotate(-90)" text-anchor="middle" fill="#424a53">traffic stall (due to finished, log scale)</text>"##,
+<text transform="translate({} {}) rotate(-90)" text-anchor="middle" fill="#424a53">stall: waiting on a lock (log scale)</text>"##,
         n(LEFT),
         n(frame.plot_top),
         n(right - LEFT),
@@ -470,7 +483,7 @@ fn limit_line(svg: &mut String, frame: &Frame, limit_ms: f64) {
 /// when there are few (but one per pixel), else per stream, pixel column and
 /// outcome the slowest and the fastest, and always every one over the limit.
 pub(super) fn points_to_draw(
-    points: &[crate::outcome::rehearsal::LatencyPoint],
+    points: &[LatencyPoint],
     x: impl Fn(f64) -> f64,
     y: impl Fn(f64) -> f64,
     limit_ms: f64,
@@ -549,36 +562,12 @@ fn points(
             continue;
         }
         let stream = names.get(point.stream).copied().unwrap_or("?");
-        let tip = format!(
-            "{stream}: due at {}, {} {}",
-            seconds(point.due_ms),
-            if point.failed {
-                "failed after"
-            } else {
-                "stalled"
-            },
-            format_ms(point.stall_ms)
-        );
-        match point.failed {
-            true => {
-                let _ = writeln!(
-                    crossed,
-                    "<g>{}<title>{}</title></g>",
-                    cross(x, y, 3.5),
-                    escape(&tip)
-                );
-            }
-            false => {
-                let _ = writeln!(
-                    marked,
-                    r##"<g><circle cx="{}" cy="{}" r="3.5" fill="{}" stroke="#ffffff" stroke-width="0.8"/><title>{}</title></g>"##,
-                    n(x),
-                    n(y),
-                    stream_colour(point.stream),
-                    escape(&tip)
-                );
-            }
-        }
+        let into = if point.failed {
+            &mut crossed
+        } else {
+            &mut marked
+        };
+        into.push_str(&marked_point(point, stream, (x, y)));
     }
     for (stream, path) in dots {
         let _ = writeln!(
@@ -598,34 +587,97 @@ fn points(
     })
 }
 
+/// An execution drawn on its own with a tooltip: a red cross for a failed one, a
+/// circle in its stream's colour for one stalled past the limit.
+fn marked_point(point: &LatencyPoint, stream: &str, (x, y): (f64, f64)) -> String {
+    let tip = format!(
+        "{stream}: due at {}, {} {}",
+        seconds(point.due_ms),
+        if point.failed {
+            "failed after"
+        } else {
+            "stalled"
+        },
+        format_ms(point.stall_ms)
+    );
+    match point.failed {
+        true => format!(
+            "<g>{}<title>{}</title></g>\n",
+            cross(x, y, 3.5),
+            escape(&tip)
+        ),
+        false => format!(
+            r##"<g><circle cx="{}" cy="{}" r="3.5" fill="{}" stroke="#ffffff" stroke-width="0.8"/><title>{}</title></g>
+"##,
+            n(x),
+            n(y),
+            stream_colour(point.stream),
+            escape(&tip)
+        ),
+    }
+}
+
+/// A bar of a lock lane: a hold or a wait the sampler saw, or a lock a step's SQL
+/// takes that the sampler did not see (`declared`), drawn over the step.
+struct LockBar {
+    lock: TimelineLock,
+    declared: bool,
+}
+
+/// Every bar to draw: the holds and waits the sampler saw, then the locks of ROW
+/// EXCLUSIVE strength or more that a step's SQL takes and the sampler did not see.
+fn lock_bars(run: &MigrationRun) -> Vec<LockBar> {
+    let seen = run.timeline.holds.iter().map(|lock| LockBar {
+        lock: lock.clone(),
+        declared: false,
+    });
+    let declared = run.steps.iter().flat_map(|step| {
+        unseen_locks(step)
+            .filter(|lock| lock_strength(&lock.mode) >= lock_strength("ROW EXCLUSIVE"))
+            .map(|lock| LockBar {
+                lock: TimelineLock {
+                    holder: format!("step {}", step.index),
+                    relation: lock.relation.clone(),
+                    mode: lock.mode.clone(),
+                    granted: true,
+                    from_ms: step.start_ms,
+                    to_ms: step.end_ms,
+                },
+                declared: true,
+            })
+    });
+    seen.chain(declared).collect()
+}
+
 /// One lock lane: a session's locks on one relation.
 struct Lane<'a> {
     holder: &'a str,
     relation: &'a str,
-    locks: Vec<&'a TimelineLock>,
+    bars: Vec<&'a LockBar>,
 }
 
 /// The lanes in reading order: steps by number, then the other sessions as they first
 /// appear; within a session, relations as they first appear.
-fn lanes(holds: &[TimelineLock]) -> Vec<Lane<'_>> {
+fn lanes(bars: &[LockBar]) -> Vec<Lane<'_>> {
     let mut lanes: Vec<Lane> = Vec::new();
-    for lock in holds {
+    for bar in bars {
+        let lock = &bar.lock;
         match lanes
             .iter_mut()
             .find(|lane| lane.holder == lock.holder && lane.relation == lock.relation)
         {
-            Some(lane) => lane.locks.push(lock),
+            Some(lane) => lane.bars.push(bar),
             None => lanes.push(Lane {
                 holder: &lock.holder,
                 relation: &lock.relation,
-                locks: vec![lock],
+                bars: vec![bar],
             }),
         }
     }
     let first = |lane: &Lane| {
-        lane.locks
+        lane.bars
             .iter()
-            .map(|lock| lock.from_ms)
+            .map(|bar| bar.lock.from_ms)
             .fold(f64::MAX, f64::min)
     };
     let step_number = |holder: &str| {
@@ -656,61 +708,30 @@ fn lock_lanes(
 ) -> Vec<(String, String)> {
     let mut patterns: Vec<(String, String)> = Vec::new();
     let mut abbreviated: Vec<String> = Vec::new();
-    let right = WIDTH - RIGHT;
     if lanes.is_empty() {
         let _ = writeln!(
             svg,
-            r##"<text x="{}" y="{}" fill="#57606a">no lock of ROW EXCLUSIVE strength or more was held, and no session waited</text>"##,
+            r##"<text x="{}" y="{}" fill="#57606a">no step held a lock of ROW EXCLUSIVE strength or more, as the sampler saw or its SQL says, and no session waited</text>"##,
             n(LEFT + 4.0),
             n(top + 34.0)
         );
     }
     for (row, lane) in lanes.iter().take(MAX_LANES).enumerate() {
         let y = top + 20.0 + row as f64 * LANE_HEIGHT;
-        let name = match lane.relation.is_empty() {
-            true => lane.holder.to_owned(),
-            false => format!("{} · {}", lane.holder, lane.relation),
-        };
-        let shown = shorten(&name, ((LEFT - 14.0) / (11.0 * 0.58)) as usize);
-        let _ = writeln!(
-            svg,
-            r##"<rect x="{}" y="{}" width="{}" height="{}" fill="{}"/><text x="{}" y="{}" text-anchor="end" font-size="11" fill="#1f2328">{}<title>{}</title></text>"##,
-            n(LEFT),
-            n(y),
-            n(right - LEFT),
-            n(LANE_HEIGHT),
-            if row % 2 == 0 { "#f6f8fa" } else { "#ffffff" },
-            n(LEFT - 8.0),
-            n(y + 15.0),
-            escape(&shown),
-            escape(&name)
-        );
-        let mut bars: Vec<&&TimelineLock> = lane.locks.iter().collect();
-        bars.sort_by(|a, b| a.from_ms.total_cmp(&b.from_ms));
-        for (position, lock) in bars.iter().enumerate() {
+        lane_name(svg, lane, row, y);
+        let mut bars: Vec<&LockBar> = lane.bars.clone();
+        bars.sort_by(|a, b| a.lock.from_ms.total_cmp(&b.lock.from_ms));
+        for (position, drawn) in bars.iter().enumerate() {
             let next_start = bars
                 .get(position + 1)
-                .map_or(right, |next| frame.x(next.from_ms));
-            let fill = match lock.granted {
-                true => mode_colour(&lock.mode).to_owned(),
-                false => {
-                    let pattern = format!("hatch-{id}-{}", lock_strength(&lock.mode));
-                    if !patterns.iter().any(|(_, known)| *known == pattern) {
-                        patterns.push((lock.mode.clone(), pattern.clone()));
-                    }
-                    format!("url(#{pattern})")
-                }
-            };
-            if let Some(mode) = bar(svg, lock, frame, (y, next_start), &fill)
+                .map_or(WIDTH - RIGHT, |next| frame.x(next.lock.from_ms));
+            let fill = bar_fill(drawn, id, &mut patterns);
+            if let Some(mode) = bar(svg, drawn, frame, (y, next_start), &fill)
                 && !abbreviated.contains(&mode)
             {
                 abbreviated.push(mode);
             }
         }
-    }
-    let mut key = String::from("solid: held · hatched: waited for · strongest modes darkest");
-    for mode in abbreviated {
-        let _ = write!(key, " · {}: {mode}", mode_initials(&mode));
     }
     let _ = writeln!(
         svg,
@@ -719,47 +740,104 @@ fn lock_lanes(
         n(top + 12.0),
         n(LEFT + 4.0),
         n(top + 12.0),
-        escape(&key)
+        escape(&lanes_key(lanes, &abbreviated))
     );
     patterns
+}
+
+/// A lane's shaded row and its name on the left, shortened to fit.
+fn lane_name(svg: &mut String, lane: &Lane, row: usize, y: f64) {
+    let name = match lane.relation.is_empty() {
+        true => lane.holder.to_owned(),
+        false => format!("{} · {}", lane.holder, lane.relation),
+    };
+    let shown = shorten(&name, ((LEFT - 14.0) / (11.0 * 0.58)) as usize);
+    let _ = writeln!(
+        svg,
+        r##"<rect x="{}" y="{}" width="{}" height="{}" fill="{}"/><text x="{}" y="{}" text-anchor="end" font-size="11" fill="#1f2328">{}<title>{}</title></text>"##,
+        n(LEFT),
+        n(y),
+        n(WIDTH - RIGHT - LEFT),
+        n(LANE_HEIGHT),
+        if row.is_multiple_of(2) {
+            "#f6f8fa"
+        } else {
+            "#ffffff"
+        },
+        n(LEFT - 8.0),
+        n(y + 15.0),
+        escape(&shown),
+        escape(&name)
+    );
+}
+
+/// A bar's fill: the mode's colour for a hold, white for a lock known only from its
+/// step's SQL, the mode's hatch pattern for a wait (added to `patterns` when new).
+fn bar_fill(drawn: &LockBar, id: &str, patterns: &mut Vec<(String, String)>) -> String {
+    let lock = &drawn.lock;
+    match lock.granted {
+        true if drawn.declared => "#ffffff".to_owned(),
+        true => mode_colour(&lock.mode).to_owned(),
+        false => {
+            let pattern = format!("hatch-{id}-{}", lock_strength(&lock.mode));
+            if !patterns.iter().any(|(_, known)| *known == pattern) {
+                patterns.push((lock.mode.clone(), pattern.clone()));
+            }
+            format!("url(#{pattern})")
+        }
+    }
+}
+
+/// What the lanes' bars mean, and the modes written as initials.
+fn lanes_key(lanes: &[Lane], abbreviated: &[String]) -> String {
+    let mut key = String::from("solid: held · hatched: waited for");
+    if lanes
+        .iter()
+        .flat_map(|lane| &lane.bars)
+        .any(|bar| bar.declared)
+    {
+        key.push_str(" · dashed: its SQL takes it, the sampler did not see it");
+    }
+    key.push_str(" · strongest modes darkest");
+    for mode in abbreviated {
+        let _ = write!(key, " · {}: {mode}", mode_initials(mode));
+    }
+    key
 }
 
 /// One hold or wait: its bar, its mode on it (or beside it when it does not fit) and
 /// a tooltip with every figure. Returns the mode when only its initials were written.
 fn bar(
     svg: &mut String,
-    lock: &TimelineLock,
+    drawn: &LockBar,
     frame: &Frame,
     (y, next_start): (f64, f64),
     fill: &str,
 ) -> Option<String> {
+    let lock = &drawn.lock;
     let (x0, x1) = (frame.x(lock.from_ms), frame.x(lock.to_ms));
     let width = (x1 - x0).max(2.0);
-    let held = held_text(&crate::outcome::rehearsal::HeldLock {
-        relation: lock.relation.clone(),
-        mode: lock.mode.clone(),
-        from_ms: lock.from_ms,
-        to_ms: lock.to_ms,
-    });
-    let on = match lock.relation.is_empty() {
-        true => String::new(),
-        false => format!(" on {}", lock.relation),
+    let held = match drawn.declared {
+        true => UNSEEN.to_owned(),
+        false => held_text(&crate::outcome::rehearsal::HeldLock {
+            relation: lock.relation.clone(),
+            mode: lock.mode.clone(),
+            from_ms: lock.from_ms,
+            to_ms: lock.to_ms,
+        }),
     };
-    let tip = format!(
-        "{} {} {}{on} from {} to {} ({held})",
-        lock.holder,
-        if lock.granted { "held" } else { "waited for" },
-        lock.mode,
-        seconds(lock.from_ms),
-        seconds(lock.to_ms),
-    );
-    let stroke = match lock.granted {
-        true => String::new(),
-        false => format!(
+    let stroke = match (lock.granted, drawn.declared) {
+        (true, false) => String::new(),
+        (_, true) => format!(
+            r#" stroke="{}" stroke-width="1.2" stroke-dasharray="3 2""#,
+            mode_colour(&lock.mode)
+        ),
+        (false, _) => format!(
             r#" stroke="{}" stroke-width="1.2""#,
             mode_colour(&lock.mode)
         ),
     };
+    let tip = bar_tip(drawn, &held);
     let _ = writeln!(
         svg,
         r#"<rect x="{}" y="{}" width="{}" height="{}" rx="2" fill="{fill}"{stroke}><title>{}</title></rect>"#,
@@ -769,14 +847,55 @@ fn bar(
         n(LANE_HEIGHT - 6.0),
         escape(&tip)
     );
+    bar_label(svg, drawn, &held, (x0, width, y), next_start)
+}
+
+/// A bar's tooltip, with every figure.
+fn bar_tip(drawn: &LockBar, held: &str) -> String {
+    let lock = &drawn.lock;
+    let on = match lock.relation.is_empty() {
+        true => String::new(),
+        false => format!(" on {}", lock.relation),
+    };
+    match drawn.declared {
+        true => format!(
+            "{} takes {}{on} by its SQL; the sampler did not see it during the step ({} to {})",
+            lock.holder,
+            lock.mode,
+            seconds(lock.from_ms),
+            seconds(lock.to_ms),
+        ),
+        false => format!(
+            "{} {} {}{on} from {} to {} ({held})",
+            lock.holder,
+            if lock.granted { "held" } else { "waited for" },
+            lock.mode,
+            seconds(lock.from_ms),
+            seconds(lock.to_ms),
+        ),
+    }
+}
+
+/// The mode written on a bar (with how long it was held when that fits), or beside
+/// it when the lane is free up to the next bar. Returns the mode when only its
+/// initials were written.
+fn bar_label(
+    svg: &mut String,
+    drawn: &LockBar,
+    held: &str,
+    (x0, width, y): (f64, f64, f64),
+    next_start: f64,
+) -> Option<String> {
+    let lock = &drawn.lock;
     let long = format!("{} · {held}", lock.mode);
     let inside = [long.clone(), lock.mode.clone(), mode_initials(&lock.mode)]
         .into_iter()
         // Labels on bars are bold, about a tenth wider than plain text.
         .find(|text| text_width(text, 10.5) * 1.1 + 8.0 <= width);
-    // Text on a hatched bar has a white halo, so it reads over the stripes.
+    // Text on a hatched or an outlined bar has a white halo, so it reads over the
+    // stripes; on a solid one it takes the colour that reads on the mode's.
     let written = match inside {
-        Some(text) if lock.granted => {
+        Some(text) if lock.granted && !drawn.declared => {
             let _ = writeln!(
                 svg,
                 r#"<text x="{}" y="{}" font-size="10.5" font-weight="600" fill="{}" pointer-events="none">{}</text>"#,
@@ -842,7 +961,6 @@ fn shorten(text: &str, chars: usize) -> String {
 mod tests {
     use super::super::sample;
     use super::*;
-    use crate::outcome::rehearsal::LatencyPoint;
 
     #[test]
     fn the_shipped_timeline_at_the_largest_scale() {
@@ -937,7 +1055,7 @@ mod tests {
         run.steps.clear();
         let svg = timeline_svg(&run, &sample::rehearsal().limits);
         assert!(svg.contains("no traffic execution was recorded"));
-        assert!(svg.contains("no lock of ROW EXCLUSIVE strength or more was held"));
+        assert!(svg.contains("no step held a lock of ROW EXCLUSIVE strength or more"));
         assert!(svg.ends_with("</svg>\n"));
     }
 
@@ -968,5 +1086,17 @@ mod tests {
         let svg = timeline_svg(&run, &sample::rehearsal().limits);
         assert!(svg.contains("&lt;b&gt;&amp;&quot;x&quot;"));
         assert!(!svg.contains("<b>"));
+    }
+
+    #[test]
+    fn a_lock_the_steps_sql_takes_but_the_sampler_did_not_see_is_drawn_over_the_step() {
+        let rehearsal = sample::unseen_add_column();
+        let svg = timeline_svg(&rehearsal.runs[0], &rehearsal.limits);
+        assert!(!svg.contains("no lock of ROW EXCLUSIVE strength or more was held"));
+        assert!(svg.contains("step 1 · workflow_runs"), "no lane for step 1");
+        assert!(
+            svg.contains("step 1 takes ACCESS EXCLUSIVE on workflow_runs by its SQL; the sampler did not see it during the step (2.00 s to 2.00 s)"),
+            "{svg}"
+        );
     }
 }

@@ -3,23 +3,26 @@
 //! data, so each rule is tested without a server.
 //!
 //! A traffic execution's *latency* runs from when it was due to when it finished. Its
-//! *stall* is how much later it finished than it would have if no execution on its
-//! connection had waited for a lock (see [`Observed::stalls`]). Limits judge stalls, so
-//! a reader that is slow on its own is not stalled, and a writer waiting behind a lock,
-//! or queued behind one that waited, is.
+//! *stall* is the time it spent waiting on a lock: its own waits as the sampler saw
+//! them, and the time it queued on its connection behind an earlier execution's wait
+//! (see [`Observed::stalls`]). Limits judge stalls, so a reader that is slow on its
+//! own, or a client that starts an execution late, is not stalled, and a writer
+//! waiting behind a lock, or queued behind one that waited, is.
 
-use std::collections::BTreeMap;
+mod growth;
+mod step;
+
 use std::time::Duration;
 
 use super::LockMode;
 use super::sampler::{LockSpan, percentile};
-use super::steps::{Step, Transaction};
+use super::steps::Step;
 use super::traffic::Execution;
-use crate::fit;
 use crate::outcome::rehearsal::{
-    HeldLock, Latency, LatencyPoint, MigrationRun, Stall, StepGrowth, StepOutcome, Timeline,
-    TimelineLock, TrafficFailure, TrafficStream,
+    Latency, LatencyPoint, StepOutcome, Timeline, TimelineLock, TrafficStream,
 };
+
+pub use growth::growth;
 
 /// A step's wait or hold shorter than this is not worth a sentence.
 const WORTH_SAYING: Duration = Duration::from_millis(10);
@@ -30,10 +33,10 @@ const WORTH_SAYING: Duration = Duration::from_millis(10);
 pub const SUPER_LINEAR: f64 = 1.5;
 /// Steps shorter than this at the largest scale are not judged for growth: their
 /// timings are mostly fixed costs.
-const GROWTH_FLOOR_MS: f64 = 20.0;
+pub(super) const GROWTH_FLOOR_MS: f64 = 20.0;
 /// A step that spent this share of its time waiting for locks at some scale is not
 /// judged for growth.
-const WAITED_SHARE: f64 = 0.1;
+pub(super) const WAITED_SHARE: f64 = 0.1;
 
 /// One step as it ran.
 #[derive(Debug, Clone)]
@@ -43,6 +46,8 @@ pub struct StepRun {
     pub end: Duration,
     pub rows: Option<u64>,
     pub error: Option<String>,
+    /// The SQLSTATE of its error, when the server gave one.
+    pub sqlstate: Option<String>,
     /// The step ran past its time budget (its error says so too).
     pub timed_out: bool,
     /// For `ALTER TABLE … SET NOT NULL`: the validated CHECK constraint that proved
@@ -145,11 +150,14 @@ impl Observed<'_> {
         to: Duration,
     ) -> impl Iterator<Item = &'s LockSpan> + 's {
         self.spans.iter().filter(move |span| {
-            !span.granted
-                && pids.contains(&span.pid)
-                && span.first_seen <= to
-                && self.wait_end(span) >= from
+            pids.iter()
+                .any(|pid| self.is_wait_during(span, *pid, from, to))
         })
+    }
+
+    /// Whether `span` is a lock wait of `pid` that overlaps `from..to`.
+    fn is_wait_during(&self, span: &LockSpan, pid: i32, from: Duration, to: Duration) -> bool {
+        !span.granted && span.pid == pid && span.first_seen <= to && self.wait_end(span) >= from
     }
 
     fn wait_begin(&self, span: &LockSpan) -> Duration {
@@ -182,13 +190,16 @@ impl Observed<'_> {
         waited.min(execution.finished.saturating_sub(execution.started))
     }
 
-    /// Every execution's stall, in `executions`' order: how much later it finished
-    /// than it would have had no execution on its connection waited for a lock. Each
+    /// Every execution's stall, in `executions`' order: the time it spent waiting on
+    /// a lock, its own or one an earlier execution on its connection waited for. Each
     /// connection's executions are replayed in order with their lock waits taken out
-    /// (an execution starts when it is due or when the one before it would have
-    /// finished); the stall is the actual finish less the replayed one. So a writer
-    /// queued behind an earlier one that waited for a lock is stalled, and a reader
-    /// that falls behind its rate because it got slower on its own is not.
+    /// and nothing else changed: an execution becomes ready when it is due or when the
+    /// one before it finished, and starts as long after that as it did in fact (the
+    /// client's own lateness: a timer that fired late, a busy machine). The stall is
+    /// the actual finish less the replayed one, so it is zero for every execution of a
+    /// connection on which no lock was waited for; a writer queued behind an earlier
+    /// one that waited for a lock is stalled, and a reader that falls behind its rate
+    /// because it got slower on its own is not.
     pub fn stalls(&self) -> Vec<Duration> {
         self.replay().0
     }
@@ -205,20 +216,24 @@ impl Observed<'_> {
         let mut stalls = vec![Duration::ZERO; self.executions.len()];
         let mut blames = vec![Duration::ZERO; self.executions.len()];
         let mut connection = None;
-        let mut free = Duration::ZERO;
+        // When the connection's previous execution finished, in fact and replayed.
+        let (mut free, mut replayed_free) = (Duration::ZERO, Duration::ZERO);
         let mut inherited = None;
         for index in order {
             let execution = &self.executions[index];
             if connection != Some(execution.pid) {
                 connection = Some(execution.pid);
-                free = Duration::ZERO;
+                (free, replayed_free) = (Duration::ZERO, Duration::ZERO);
                 inherited = None;
             }
+            let ready = execution.due.max(free);
+            let replayed_ready = execution.due.max(replayed_free);
+            let lateness = execution.started.saturating_sub(ready);
             let work = execution
                 .finished
                 .saturating_sub(execution.started)
                 .saturating_sub(self.lock_wait(execution));
-            let replayed = execution.due.max(free) + work;
+            let replayed = replayed_ready + lateness + work;
             let stall = execution.finished.saturating_sub(replayed);
             let blame = match (self.wait_began(execution), inherited) {
                 (Some(began), _) => began,
@@ -228,7 +243,7 @@ impl Observed<'_> {
             inherited = (!stall.is_zero()).then_some(blame);
             stalls[index] = stall;
             blames[index] = blame;
-            free = replayed;
+            (free, replayed_free) = (execution.finished, replayed);
         }
         (stalls, blames)
     }
@@ -283,307 +298,6 @@ impl Observed<'_> {
                 && other.first_seen <= span.last_seen
                 && other.last_seen >= span.first_seen
         })
-    }
-
-    fn outcome_of(&self, index: usize, stalls: &[Duration], blames: &[Duration]) -> StepOutcome {
-        let run = &self.steps[index];
-        let (from, to) = (run.start, run.end);
-        let step_pids = [self.step_pid];
-        let summary = summary(&run.step.sql);
-
-        // The strongest mode per table, from its first sight to its last.
-        let mut strongest: BTreeMap<String, (LockMode, Duration, Duration)> = BTreeMap::new();
-        for span in self.spans.iter().filter(|span| {
-            span.pid == self.step_pid
-                && span.granted
-                && span.first_seen <= to
-                && span.last_seen >= from
-        }) {
-            let (Some(relation), Some(mode)) = (&span.relation, LockMode::from_pg_name(&span.mode))
-            else {
-                continue;
-            };
-            if !self.tables.contains(relation) {
-                continue;
-            }
-            // A span can run on into the next step when both hold the same lock (the
-            // sampler does not know where steps end): each step gets its own part.
-            let (first, last) = (span.first_seen.max(from), span.last_seen.min(to));
-            let entry = strongest
-                .entry(relation.clone())
-                .or_insert((mode, first, last));
-            if mode > entry.0 {
-                *entry = (mode, first, last);
-            } else if mode == entry.0 {
-                entry.1 = entry.1.min(first);
-                entry.2 = entry.2.max(last);
-            }
-        }
-        let mut locks: Vec<(LockMode, HeldLock)> = strongest
-            .into_iter()
-            .map(|(relation, (mode, first, last))| {
-                (
-                    mode,
-                    HeldLock {
-                        relation,
-                        mode: mode.sql_name().into(),
-                        from_ms: ms(first),
-                        to_ms: ms(last),
-                    },
-                )
-            })
-            .collect();
-        locks.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.relation.cmp(&b.1.relation)));
-
-        // The step's own waits.
-        let own_waits: Vec<&LockSpan> = self.waits_of(&step_pids, from, to).collect();
-        let waited: Duration = own_waits
-            .iter()
-            .map(|span| {
-                self.wait_end(span)
-                    .min(to)
-                    .saturating_sub(self.wait_begin(span).max(from))
-            })
-            .sum();
-        let mut waited_for: Vec<String> = Vec::new();
-        for span in &own_waits {
-            for pid in &span.blocking_pids {
-                let who = self.who(*pid, span.first_seen);
-                if !waited_for.contains(&who) {
-                    waited_for.push(who);
-                }
-            }
-        }
-
-        // The traffic that ran during the step.
-        let during: Vec<(Duration, Duration, &Execution)> = self
-            .executions
-            .iter()
-            .zip(stalls.iter().zip(blames))
-            .filter(|(execution, _)| execution.due <= to && execution.finished >= from)
-            .map(|(execution, (stall, blame))| (*stall, *blame, execution))
-            .collect();
-        let latency = latency(
-            during
-                .iter()
-                .map(|(_, _, execution)| execution.finished.saturating_sub(execution.due)),
-        );
-        // Stalls and failures belong to the step they happened in: an execution's
-        // stall to the step running when its lock wait began (or, with none, when it
-        // was due), up to the next step's start; a failure to the step running when
-        // it came back.
-        let until = self
-            .steps
-            .get(index + 1)
-            .map_or(to, |next| next.start.max(to));
-        let blamed: Vec<(Duration, &Execution)> = during
-            .iter()
-            .filter(|(_, blame, _)| {
-                from <= *blame && *blame < until.max(from + Duration::from_nanos(1))
-            })
-            .map(|(stall, _, execution)| (*stall, *execution))
-            .collect();
-        let longest = blamed.iter().copied().max_by_key(|(stall, _)| *stall);
-        let longest_stall = longest.map(|(stall, execution)| {
-            let (lock, first) = self.stall_cause(execution);
-            Stall {
-                stream: self.streams[execution.stream].name.clone(),
-                due_ms: ms(execution.due),
-                stall_ms: ms(stall),
-                latency_ms: ms(execution.finished.saturating_sub(execution.due)),
-                waited_for_lock: lock,
-                first_in_queue: first,
-            }
-        });
-        let over_limit = longest.is_some_and(|(stall, _)| stall > self.max_stall);
-        let mut failures: Vec<TrafficFailure> = Vec::new();
-        // The last step's failures include the tail's: a statement the migration broke
-        // goes on failing after it.
-        let failures_until = match index + 1 == self.steps.len() {
-            true => self.end.max(until),
-            false => until,
-        };
-        for execution in self.executions.iter().filter(|execution| {
-            execution.error.is_some()
-                && from <= execution.finished
-                && execution.finished <= failures_until
-        }) {
-            let stream = &self.streams[execution.stream].name;
-            let error = execution.error.clone().unwrap_or_default();
-            match failures
-                .iter_mut()
-                .find(|failure| &failure.stream == stream && failure.error == error)
-            {
-                Some(failure) => failure.count += 1,
-                None => failures.push(TrafficFailure {
-                    stream: stream.clone(),
-                    at_ms: ms(execution.finished),
-                    error,
-                    count: 1,
-                }),
-            }
-        }
-
-        let mut explanation = Vec::new();
-        if waited >= WORTH_SAYING
-            && let Some(span) = own_waits.iter().max_by_key(|span| span.seen_for())
-        {
-            let holders: Vec<String> = span
-                .blocking_pids
-                .iter()
-                .map(|pid| {
-                    let who = self.who(*pid, span.first_seen);
-                    match self.held_mode(*pid, span) {
-                        Some(mode) => format!("{who} ({} held)", mode.sql_name()),
-                        None => who,
-                    }
-                })
-                .collect();
-            explanation.push(format!(
-                "`{summary}` waited {:.0} ms for {} behind {}.",
-                ms(waited),
-                lock_name(span),
-                match holders.is_empty() {
-                    true => "a session that ended before it was named".into(),
-                    false => holders.join(", "),
-                }
-            ));
-            let queued = self.queued_behind(self.step_pid, from, to, stalls);
-            if !queued.is_empty() {
-                explanation.push(format!(
-                    "Traffic queued behind the waiting step, since a lock request waits for the ones ahead of it: {}. Their stall is the holder's remaining time plus the step's own.",
-                    queued
-                        .iter()
-                        .map(|(stream, stall)| format!("{stream} stalled up to {stall:.0} ms"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-            }
-        }
-        if let Some((mode, lock)) = locks.first()
-            && *mode >= LockMode::ShareUpdateExclusive
-            && lock.held_ms() >= ms(WORTH_SAYING)
-        {
-            let blocks = match *mode {
-                LockMode::AccessExclusive => "every reader and writer",
-                LockMode::Exclusive | LockMode::ShareRowExclusive | LockMode::Share => {
-                    "every writer"
-                }
-                _ => "other schema changes, VACUUM and ANALYZE (not reads or writes)",
-            };
-            let why = match &run.not_null_proof {
-                Some(None) => " while it scanned the table: no validated CHECK constraint proves the column has no NULL".to_owned(),
-                Some(Some(name)) => format!(
-                    " without a scan: the validated CHECK constraint {name} proves the column has no NULL"
-                ),
-                None => String::new(),
-            };
-            explanation.push(format!(
-                "`{summary}` held {} on {} for {:.0} ms{why}; it blocks {blocks}.",
-                lock.mode,
-                lock.relation,
-                lock.held_ms(),
-            ));
-        }
-        if let Some((stall, execution)) = longest
-            && stall > self.max_stall
-            && !explanation
-                .iter()
-                .any(|sentence| sentence.contains("queued behind"))
-        {
-            let (lock, first) = self.stall_cause(execution);
-            explanation.push(format!(
-                "{} stalled {:.0} ms{}{}.",
-                self.streams[execution.stream].name,
-                ms(stall),
-                lock.map_or(String::new(), |lock| format!(" waiting for {lock}")),
-                first.map_or(String::new(), |first| format!(" behind {first}")),
-            ));
-        }
-        for failure in &failures {
-            explanation.push(format!(
-                "{} execution(s) of {} failed: {}.",
-                failure.count, failure.stream, failure.error
-            ));
-        }
-
-        StepOutcome {
-            index: index + 1,
-            file: run.step.file.display().to_string(),
-            line: run.step.line,
-            summary,
-            sql: run.step.sql.clone(),
-            transaction: match run.step.transaction {
-                Transaction::InBlock => "in a transaction block".into(),
-                Transaction::Outside(why) => format!("outside a transaction block: {why}"),
-            },
-            start_ms: ms(from),
-            end_ms: ms(to),
-            error: run.error.clone(),
-            rows: run.rows,
-            locks: locks.into_iter().map(|(_, lock)| lock).collect(),
-            declared_locks: match &run.step.locks {
-                super::steps::StaticLocks::Known(locks) => locks
-                    .iter()
-                    .map(|lock| format!("{} on {}", lock.mode.sql_name(), lock.relation))
-                    .collect(),
-                super::steps::StaticLocks::Unknown => Vec::new(),
-            },
-            waited_ms: ms(waited),
-            waited_for,
-            longest_stall,
-            latency,
-            failures,
-            explanation,
-            over_limit,
-        }
-    }
-
-    /// The mode `pid` held on `span`'s relation while `span` was seen.
-    fn held_mode(&self, pid: i32, span: &LockSpan) -> Option<LockMode> {
-        self.spans
-            .iter()
-            .filter(|other| {
-                other.pid == pid
-                    && other.granted
-                    && other.relation == span.relation
-                    && other.first_seen <= span.last_seen
-                    && other.last_seen >= span.first_seen
-            })
-            .filter_map(|other| LockMode::from_pg_name(&other.mode))
-            .max()
-    }
-
-    /// Each stream whose sessions waited behind `pid` between `from` and `to`, with
-    /// its longest stall then.
-    fn queued_behind(
-        &self,
-        pid: i32,
-        from: Duration,
-        to: Duration,
-        stalls: &[Duration],
-    ) -> Vec<(String, f64)> {
-        let mut queued: Vec<(String, f64)> = Vec::new();
-        for (index, stream) in self.streams.iter().enumerate() {
-            let pids = self.pids_of(index);
-            let behind = self
-                .waits_of(&pids, from, to)
-                .any(|span| span.blocking_pids.contains(&pid));
-            if !behind {
-                continue;
-            }
-            let worst = self
-                .executions
-                .iter()
-                .zip(stalls)
-                .filter(|(execution, _)| {
-                    execution.stream == index && execution.due <= to && execution.finished >= from
-                })
-                .map(|(_, stall)| ms(*stall))
-                .fold(0.0, f64::max);
-            queued.push((stream.name.clone(), worst));
-        }
-        queued
     }
 
     /// Every step that ran, judged.
@@ -746,89 +460,10 @@ pub fn latency(values: impl Iterator<Item = Duration>) -> Latency {
     }
 }
 
-/// Each step's duration across the scales, per migration, with its growth exponent.
-/// Runs are grouped by migration; steps are matched by their index.
-pub fn growth(runs: &[MigrationRun]) -> Vec<StepGrowth> {
-    let mut migrations: Vec<&str> = Vec::new();
-    for run in runs {
-        if !migrations.contains(&run.migration.as_str()) {
-            migrations.push(&run.migration);
-        }
-    }
-    let mut growth = Vec::new();
-    for migration in migrations {
-        let mut of: Vec<&MigrationRun> = runs
-            .iter()
-            .filter(|run| run.migration == migration)
-            .collect();
-        of.sort_by_key(|run| run.scale);
-        if of.len() < 2 {
-            continue;
-        }
-        let steps = of
-            .iter()
-            .map(|run| run.steps.len() + run.steps_not_run)
-            .max()
-            .unwrap_or(0);
-        for step in 0..steps {
-            let found: Vec<Option<&StepOutcome>> = of
-                .iter()
-                .map(|run| {
-                    run.steps
-                        .get(step)
-                        .filter(|outcome| outcome.error.is_none())
-                })
-                .collect();
-            let Some(first) = found.iter().flatten().next() else {
-                continue;
-            };
-            let durations: Vec<f64> = found
-                .iter()
-                .map(|outcome| outcome.map_or(f64::NAN, StepOutcome::duration_ms))
-                .collect();
-            let fitted = durations.iter().all(|duration| *duration >= 1.0);
-            let exponent = fitted
-                .then(|| {
-                    let points: Vec<(f64, f64)> = of
-                        .iter()
-                        .zip(&durations)
-                        .map(|(run, duration)| (run.scale as f64, *duration))
-                        .collect();
-                    fit::log_log(&points, None).map(|line| line.slope)
-                })
-                .flatten();
-            let largest = durations.last().copied().unwrap_or(0.0);
-            let waited = found
-                .iter()
-                .flatten()
-                .any(|outcome| outcome.waited_ms >= WAITED_SHARE * outcome.duration_ms());
-            let not_judged = (waited && exponent.is_some()).then(|| {
-                "it waited for locks, so its time measures the traffic, not the table".to_owned()
-            });
-            growth.push(StepGrowth {
-                migration: migration.to_owned(),
-                step: step + 1,
-                summary: first.summary.clone(),
-                scales: of.iter().map(|run| run.scale).collect(),
-                durations_ms: durations
-                    .iter()
-                    .map(|d| if d.is_nan() { 0.0 } else { *d })
-                    .collect(),
-                exponent,
-                super_linear: exponent.is_some_and(|slope| slope > SUPER_LINEAR)
-                    && largest >= GROWTH_FLOOR_MS
-                    && not_judged.is_none(),
-                not_judged,
-            });
-        }
-    }
-    growth
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rehearse::steps::StaticLocks;
+    use crate::rehearse::steps::{StaticLocks, Transaction};
 
     fn ms(millis: u64) -> Duration {
         Duration::from_millis(millis)
@@ -877,6 +512,7 @@ mod tests {
             end: ms(1500),
             rows: None,
             error: None,
+            sqlstate: None,
             timed_out: false,
             not_null_proof: Some(None),
         }];
@@ -1005,64 +641,6 @@ mod tests {
         assert!((summaries[1].achieved_rate - 1.5).abs() < 1e-9);
     }
 
-    fn run(migration: &str, scale: u64, durations: &[f64]) -> MigrationRun {
-        MigrationRun {
-            migration: migration.into(),
-            scale,
-            seeded: Vec::new(),
-            seed_ms: 0.0,
-            warm_up_ms: 0.0,
-            tail_ms: 0.0,
-            traffic: Vec::new(),
-            steps: durations
-                .iter()
-                .enumerate()
-                .map(|(index, duration)| StepOutcome {
-                    index: index + 1,
-                    file: "m.sql".into(),
-                    line: 1,
-                    summary: format!("step {index}"),
-                    sql: String::new(),
-                    transaction: String::new(),
-                    start_ms: 0.0,
-                    end_ms: *duration,
-                    error: None,
-                    rows: None,
-                    locks: Vec::new(),
-                    declared_locks: Vec::new(),
-                    waited_ms: 0.0,
-                    waited_for: Vec::new(),
-                    longest_stall: None,
-                    latency: Latency::default(),
-                    failures: Vec::new(),
-                    explanation: Vec::new(),
-                    over_limit: false,
-                })
-                .collect(),
-            steps_not_run: 0,
-            invariants: Vec::new(),
-            timeline: Timeline::default(),
-            sampler: Default::default(),
-            stopped: None,
-            violations: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn a_step_four_times_the_rows_sixteen_times_slower_is_super_linear_and_a_linear_one_is_not() {
-        let runs = [
-            run("shipped", 250_000, &[800.0, 50.0, 0.5]),
-            run("shipped", 1_000_000, &[12_800.0, 200.0, 0.6]),
-        ];
-        let growth = growth(&runs);
-        assert_eq!(growth.len(), 3);
-        assert!((growth[0].exponent.unwrap() - 2.0).abs() < 1e-9);
-        assert!(growth[0].super_linear);
-        assert!((growth[1].exponent.unwrap() - 1.0).abs() < 1e-9);
-        assert!(!growth[1].super_linear);
-        assert_eq!(growth[2].exponent, None, "too short to fit");
-    }
-
     #[test]
     fn a_reader_that_falls_behind_its_rate_on_its_own_is_late_but_not_stalled() {
         let (steps, streams, _, _) = queue();
@@ -1123,24 +701,76 @@ mod tests {
     }
 
     #[test]
-    fn a_step_that_waited_for_locks_is_not_judged_for_growth() {
-        let mut runs = [
-            run("safer", 250_000, &[2.0, 100.0]),
-            run("safer", 1_000_000, &[2_000.0, 400.0]),
+    fn an_execution_that_waited_on_no_lock_has_no_stall_however_late_it_started() {
+        let (steps, streams, _, _) = queue();
+        // A client that starts each execution a little after it was due (a timer that
+        // fires late, a busy machine), and once 35 ms late: lateness, not a lock.
+        let executions = vec![
+            execution(1, 30, 0, 2, 3),
+            execution(1, 30, 10, 11, 12),
+            execution(1, 30, 20, 55, 56),
+            execution(1, 30, 30, 56, 57),
         ];
-        // At 1,000,000 the first step retried behind a reader for most of its time.
-        runs[1].steps[0].waited_ms = 500.0;
-        let growth = growth(&runs);
-        assert!((growth[0].exponent.unwrap() - 4.98).abs() < 0.01);
-        assert!(!growth[0].super_linear);
-        assert!(
-            growth[0]
-                .not_judged
-                .as_deref()
-                .unwrap()
-                .contains("waited for locks")
+        let tables = vec!["t".to_owned()];
+        let observed = observed(&steps, &streams, &executions, &[], &tables);
+        let stalls: Vec<f64> = observed.stalls().into_iter().map(ms_of).collect();
+        assert_eq!(stalls, [0.0; 4]);
+        assert_eq!(observed.stream_summaries()[1].max_stall_ms, 0.0);
+    }
+
+    #[test]
+    fn a_stall_is_the_lock_wait_and_the_queue_behind_it_without_the_clients_lateness() {
+        let (steps, streams, _, _) = queue();
+        // Due at 0, started 1 ms late, waited for a lock from 1 to 101 (seen until 96,
+        // so until half an interval after); the next, due at 50, queued behind it and
+        // started half a millisecond after it finished.
+        let executions = vec![
+            execution(1, 30, 0, 1, 102),
+            Execution {
+                started: Duration::from_micros(102_500),
+                finished: Duration::from_micros(103_500),
+                ..execution(1, 30, 50, 0, 0)
+            },
+        ];
+        let spans = vec![span(30, "RowExclusiveLock", false, 1, 96, &[10])];
+        let tables = vec!["t".to_owned()];
+        let observed = observed(&steps, &streams, &executions, &spans, &tables);
+        let stalls: Vec<f64> = observed.stalls().into_iter().map(ms_of).collect();
+        // Its own wait; and the 52 ms it queued for the first beyond the 2 ms that one
+        // would have taken without its wait.
+        assert!((stalls[0] - 100.0).abs() < 1e-6, "{stalls:?}");
+        assert!((stalls[1] - 52.0).abs() < 1e-6, "{stalls:?}");
+    }
+
+    #[test]
+    fn a_lock_the_steps_sql_takes_is_marked_seen_only_when_the_sampler_saw_it() {
+        let (mut steps, streams, executions, spans) = queue();
+        steps[0].step.locks = StaticLocks::Known(vec![super::super::steps::TableLock {
+            relation: "t".into(),
+            mode: LockMode::AccessExclusive,
+        }]);
+        let tables = vec!["t".to_owned()];
+        let seen = observed(&steps, &streams, &executions, &spans, &tables).step_outcomes();
+        assert_eq!(
+            seen[0].declared_locks,
+            [crate::outcome::rehearsal::DeclaredLock {
+                relation: "t".into(),
+                mode: "ACCESS EXCLUSIVE".into(),
+                seen: true,
+            }]
         );
-        assert_eq!(growth[1].not_judged, None);
+        // Held for a millisecond between two readings: only the SQL says so.
+        (steps[0].start, steps[0].end) = (
+            Duration::from_micros(500_000),
+            Duration::from_micros(501_100),
+        );
+        let unseen = observed(&steps, &streams, &executions, &[], &tables).step_outcomes();
+        assert!(!unseen[0].declared_locks[0].seen);
+        let text = unseen[0].explanation.join(" ");
+        assert!(
+            text.contains("takes ACCESS EXCLUSIVE on t (its SQL says so); the sampler, reading every 10 ms, did not see it during the step's 1.1 ms: it blocks every reader and writer while held."),
+            "{text}"
+        );
     }
 
     #[test]
