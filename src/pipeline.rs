@@ -19,7 +19,7 @@ use crate::capture::{
 use crate::datagen::{Capture, Datagen};
 use crate::disk_guard;
 use crate::error::{Error, Result};
-use crate::input::Scenario;
+use crate::input::{PickSource, Scenario, TargetSpec};
 use crate::judge;
 use crate::load;
 use crate::outcome::stability::Stability;
@@ -83,21 +83,21 @@ pub struct PreparedDatabase {
     progress: Progress,
 }
 
-/// Every target row `scenarios` may ask for, over all their variants.
+/// Every generated row `scenarios` may ask for (targets and `row` picks), over all
+/// their variants.
 fn captures(scenarios: &[&Scenario]) -> Vec<Capture> {
     let mut captures = Vec::new();
     for scenario in scenarios {
-        let Some(target) = &scenario.target else {
-            continue;
-        };
-        for cell in scenario.cells() {
-            let capture = Capture {
-                table: target.table,
-                group: scenario.target_group(&cell),
-                index: target.index,
-            };
-            if !captures.contains(&capture) {
-                captures.push(capture);
+        for spec in scenario.generated_rows() {
+            for cell in scenario.cells() {
+                let capture = Capture {
+                    table: spec.table,
+                    group: scenario.row_group(spec, &cell),
+                    index: spec.index,
+                };
+                if !captures.contains(&capture) {
+                    captures.push(capture);
+                }
             }
         }
     }
@@ -398,8 +398,15 @@ impl PreparedDatabase {
         capture::limit_statements(&self.clients[0], time_budget).await?;
         for cell in cells {
             let (target, values) = self.target(scenario, cell)?;
-            let rows =
-                capture::picks(&self.clients[0], scenario, &values, cell, time_budget).await?;
+            let generated = self.generated_picks(scenario, cell)?;
+            let rows = capture::picks(
+                &self.clients[0],
+                scenario,
+                (&values, cell),
+                &generated,
+                time_budget,
+            )
+            .await?;
             captured.picks.push(
                 scenario
                     .picks
@@ -420,6 +427,47 @@ impl PreparedDatabase {
         }
         capture::lift_limit(&self.clients[0]).await?;
         Ok(captured)
+    }
+
+    /// Per pick of `scenario`, the values of its generated row in `cell` when it is a
+    /// `row` pick (`None` for the others).
+    pub fn generated_picks(
+        &self,
+        scenario: &Scenario,
+        cell: &[Value],
+    ) -> Result<Vec<Option<Vec<Value>>>> {
+        scenario
+            .picks
+            .iter()
+            .map(|pick| match &pick.source {
+                PickSource::Row(spec) => self.generated_row(scenario, spec, cell).map(Some),
+                _ => Ok(None),
+            })
+            .collect()
+    }
+
+    /// The generated row `spec` names in `cell`.
+    fn generated_row(
+        &self,
+        scenario: &Scenario,
+        spec: &TargetSpec,
+        cell: &[Value],
+    ) -> Result<Vec<Value>> {
+        let capture = Capture {
+            table: spec.table,
+            group: scenario.row_group(spec, cell),
+            index: spec.index,
+        };
+        self.targets
+            .iter()
+            .find(|row| row.capture == capture)
+            .map(|row| row.values.clone())
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "scenario {} was not prepared with this database",
+                    scenario.name
+                ))
+            })
     }
 
     /// The target row of `cell` and its values (none, and no values, when the scenario
@@ -522,9 +570,16 @@ impl PreparedDatabase {
     ) -> Result<Vec<capture::BoundQuery>> {
         let cell = scenario.cells().into_iter().next().unwrap_or_default();
         let (_, target) = self.target(scenario, &cell)?;
+        let generated = self.generated_picks(scenario, &cell)?;
         // The picks run without a time budget here: no limit (zero) to cancel them.
-        let picks =
-            capture::picks(&self.clients[0], scenario, &target, &cell, Duration::ZERO).await?;
+        let picks = capture::picks(
+            &self.clients[0],
+            scenario,
+            (&target, &cell),
+            &generated,
+            Duration::ZERO,
+        )
+        .await?;
         let bindings = Bindings {
             target: &target,
             variant: &cell,

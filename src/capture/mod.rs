@@ -13,7 +13,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Statement};
 
 use crate::error::{Error, Result};
-use crate::input::{Param, Query, Scenario};
+use crate::input::{Param, PickSource, Query, Scenario};
 use crate::outcome::{
     AnalyzeCancelled, DigestBuilder, Phase, QueryEvidence, ResultDigest, SamplingStop, SchemaState,
     TimedOut, Timing,
@@ -177,8 +177,9 @@ pub async fn check_relations(
 /// Prepares each pick's SQL on the empty schema, so its errors come before seeding.
 pub async fn prepare_picks(client: &Client, scenario: &Scenario) -> Result<()> {
     for pick in &scenario.picks {
+        let Some(sql) = pick.sql() else { continue };
         client
-            .prepare(&trimmed(&pick.sql))
+            .prepare(&trimmed(sql))
             .await
             .map_err(|error| match error.as_db_error() {
                 Some(_) => Error::input(
@@ -196,12 +197,13 @@ pub async fn prepare_picks(client: &Client, scenario: &Scenario) -> Result<()> {
 }
 
 /// Runs each pick of the scenario for one variant and returns its row; the session
-/// runs them under the time budget `budget`.
+/// runs them under the time budget `budget`. `generated` holds, per pick, the values
+/// of a `row` pick's generated row (`None` for the others).
 pub async fn picks(
     client: &Client,
     scenario: &Scenario,
-    target: &[Value],
-    variant: &[Value],
+    (target, variant): (&[Value], &[Value]),
+    generated: &[Option<Vec<Value>>],
     budget: Duration,
 ) -> Result<Vec<(Vec<String>, Vec<Value>)>> {
     let mut bindings = Bindings {
@@ -209,69 +211,167 @@ pub async fn picks(
         variant,
         picks: Vec::new(),
     };
-    for pick in &scenario.picks {
+    for (index, pick) in scenario.picks.iter().enumerate() {
         let key = format!("key `pick \"{}\"`", pick.name);
-        let values = pick
-            .params
-            .iter()
-            .map(|param| bindings.value(param))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|message| Error::input(&scenario.path, format!("{key}: {message}")))?;
-        let params: Vec<&(dyn ToSql + Sync)> =
-            values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
-        let clock = Instant::now();
-        let rows = client
-            .query(&trimmed(&pick.sql), &params)
-            .await
-            .map_err(
-                |error| match (parameter_error(&error), infrastructure(&error)) {
-                    (Some(message), _) => Error::input(&scenario.path, format!("{key}: {message}")),
-                    (None, _) if timed_out(&error, clock.elapsed(), budget) => Error::input(
-                        &scenario.path,
-                        format!(
-                            "{key}: ran past the time budget, which picks run under too; make the pick cheaper (an index, a LIMIT) or raise time_budget"
-                        ),
-                    ),
-                    (None, false) => Error::input(
-                        &scenario.path,
-                        format!(
-                            "{key}: the server rejects its SQL: {}",
-                            crate::error::ServerError(&error)
-                        ),
-                    ),
-                    (None, true) => Error::database(infrastructure_context(
-                        format!("running pick {}", pick.name),
-                        &error,
-                    ))(error),
-                },
-            )?;
-        let row = rows.first().ok_or_else(|| {
-            Error::input(
-                &scenario.path,
-                format!(
-                    "{key}: its SQL returned no row for the variant [{}]; a pick needs one row (at a small --scale the data may be too thin for it)",
-                    scenario
-                        .variants
-                        .iter()
-                        .zip(variant)
-                        .map(|(axis, value)| format!("{}={value}", axis.name))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            )
-        })?;
-        let columns: Vec<String> = row
-            .columns()
-            .iter()
-            .map(|column| column.name().to_owned())
-            .collect();
-        let values = (0..columns.len())
-            .map(|index| row.try_get::<_, Value>(index))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|error| Error::input(&scenario.path, format!("{key}: {error}")))?;
-        bindings.picks.push((columns, values));
+        let row = match &pick.source {
+            PickSource::Row(spec) => {
+                let table = &scenario.dataset.model.tables[spec.table];
+                let columns = table.columns.iter().map(|c| c.name.clone()).collect();
+                let values = generated.get(index).cloned().flatten().ok_or_else(|| {
+                    Error::Usage(format!("{key}: its row was not generated for this run"))
+                })?;
+                (columns, values)
+            }
+            PickSource::Sql { sql, params } => {
+                let values = params
+                    .iter()
+                    .map(|param| bindings.value(param))
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .map_err(|message| Error::input(&scenario.path, format!("{key}: {message}")))?;
+                first_row(client, scenario, pick, (sql, &values), variant, budget).await?
+            }
+            PickSource::Absent { sql, table, column } => {
+                let (columns, values) =
+                    first_row(client, scenario, pick, (sql, &[]), variant, budget).await?;
+                let absent = one_past(&values[0])
+                    .map_err(|message| Error::input(&scenario.path, format!("{key}: {message}")))?;
+                held_by_no_row(client, (table, column), &absent)
+                    .await
+                    .map_err(|message| Error::input(&scenario.path, format!("{key}: {message}")))?;
+                (columns, vec![absent])
+            }
+        };
+        bindings.picks.push(row);
     }
     Ok(bindings.picks)
+}
+
+/// The first row `sql` returns, bound to `values`: its column names and values.
+async fn first_row(
+    client: &Client,
+    scenario: &Scenario,
+    pick: &crate::input::Pick,
+    (sql, values): (&str, &[Value]),
+    variant: &[Value],
+    budget: Duration,
+) -> Result<(Vec<String>, Vec<Value>)> {
+    let key = format!("key `pick \"{}\"`", pick.name);
+    let params: Vec<&(dyn ToSql + Sync)> =
+        values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+    let clock = Instant::now();
+    let rows = client
+        .query(&trimmed(sql), &params)
+        .await
+        .map_err(|error| pick_error(scenario, pick, error, clock.elapsed(), budget))?;
+    let row = rows.first().ok_or_else(|| {
+        Error::input(
+            &scenario.path,
+            format!(
+                "{key}: its SQL returned no row for the variant [{}]; a pick needs one row (at a small --scale the data may be too thin for it)",
+                scenario
+                    .variants
+                    .iter()
+                    .zip(variant)
+                    .map(|(axis, value)| format!("{}={value}", axis.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    })?;
+    let columns: Vec<String> = row
+        .columns()
+        .iter()
+        .map(|column| column.name().to_owned())
+        .collect();
+    let values = (0..columns.len())
+        .map(|index| row.try_get::<_, Value>(index))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|error| Error::input(&scenario.path, format!("{key}: {error}")))?;
+    Ok((columns, values))
+}
+
+/// What a pick's failed SQL is: bad input (its parameters, its SQL, its cost under
+/// the time budget) or the server's trouble.
+fn pick_error(
+    scenario: &Scenario,
+    pick: &crate::input::Pick,
+    error: tokio_postgres::Error,
+    elapsed: Duration,
+    budget: Duration,
+) -> Error {
+    let key = format!("key `pick \"{}\"`", pick.name);
+    match (parameter_error(&error), infrastructure(&error)) {
+        (Some(message), _) => Error::input(&scenario.path, format!("{key}: {message}")),
+        (None, _) if timed_out(&error, elapsed, budget) => Error::input(
+            &scenario.path,
+            format!(
+                "{key}: ran past the time budget, which picks run under too; make the pick cheaper (an index, a LIMIT) or raise time_budget"
+            ),
+        ),
+        (None, false) => Error::input(
+            &scenario.path,
+            format!(
+                "{key}: the server rejects its SQL: {}",
+                crate::error::ServerError(&error)
+            ),
+        ),
+        (None, true) => Error::database(infrastructure_context(
+            format!("running pick {}", pick.name),
+            &error,
+        ))(error),
+    }
+}
+
+/// A value just past `largest`, the largest a column holds, of the same kind: a key
+/// no row has.
+pub fn one_past(largest: &Value) -> std::result::Result<Value, String> {
+    const DAY_MICROSECONDS: i64 = 86_400_000_000;
+    match largest {
+        Value::Int(number) => number
+            .checked_add(1)
+            .map(Value::Int)
+            .ok_or_else(|| "the column holds the largest integer; give the value as a literal".into()),
+        Value::Float(number) => Ok(Value::Float(number + number.abs().max(1.0))),
+        Value::Text(text) => Ok(Value::Text(format!("{text}~absent"))),
+        Value::Timestamp(at) => Ok(Value::Timestamp(at + DAY_MICROSECONDS)),
+        Value::Uuid(uuid) => match uuid.as_u128().checked_add(1) {
+            Some(next) => Ok(Value::Uuid(uuid::Uuid::from_u128(next))),
+            None => Err("the column holds the largest uuid; give the value as a literal".into()),
+        },
+        Value::Null => Err("the column holds no value at all, so no value tells absent from present; give one as a literal".into()),
+        other => Err(format!(
+            "no value past {other} can be made for this column's type; give an absent value as a literal"
+        )),
+    }
+}
+
+/// Checks that no row of `table` holds `value` in `column` (a collation could sort a
+/// longer text before its prefix).
+async fn held_by_no_row(
+    client: &Client,
+    (table, column): (&str, &str),
+    value: &Value,
+) -> std::result::Result<(), String> {
+    let sql = format!(
+        "SELECT EXISTS (SELECT 1 FROM {} WHERE {} = $1)",
+        crate::input::quote_identifier(table),
+        crate::input::quote_identifier(column)
+    );
+    let row = client
+        .query_one(&sql, &[value as &(dyn ToSql + Sync)])
+        .await
+        .map_err(|error| {
+            format!(
+                "checking that {value} is absent: {}",
+                crate::error::ServerError(&error)
+            )
+        })?;
+    match row.get::<_, bool>(0) {
+        false => Ok(()),
+        true => Err(format!(
+            "{value}, past the largest value, is held by a row; give an absent value as a literal"
+        )),
+    }
 }
 
 /// Binds the queries of `state` for one variant.

@@ -148,12 +148,45 @@ pub enum Param {
     Pick(usize, String),
 }
 
-/// A row picked from the seeded data by SQL, per variant.
+/// A row picked from the seeded data, per variant.
 #[derive(Debug, Clone)]
 pub struct Pick {
     pub name: String,
-    pub sql: String,
-    pub params: Vec<Param>,
+    pub source: PickSource,
+}
+
+/// Where a pick's row comes from.
+#[derive(Debug, Clone)]
+pub enum PickSource {
+    /// The first row of an SQL query's (`most_common` and `least_common` are written
+    /// as one).
+    Sql { sql: String, params: Vec<Param> },
+    /// A value of a column no row holds: one past the largest (the query gives it).
+    Absent {
+        sql: String,
+        table: String,
+        column: String,
+    },
+    /// A generated row, found as a target is.
+    Row(TargetSpec),
+}
+
+impl Pick {
+    /// The SQL the server runs for this pick, if it runs any.
+    pub fn sql(&self) -> Option<&str> {
+        match &self.source {
+            PickSource::Sql { sql, .. } | PickSource::Absent { sql, .. } => Some(sql),
+            PickSource::Row(_) => None,
+        }
+    }
+
+    /// The parameters of the pick's SQL.
+    pub fn params(&self) -> &[Param] {
+        match &self.source {
+            PickSource::Sql { params, .. } => params,
+            _ => &[],
+        }
+    }
 }
 
 /// A query under test, with its SQL read from its fixture file.
@@ -270,17 +303,34 @@ impl Scenario {
 
     /// The group label the target row is taken from in `cell`.
     pub fn target_group(&self, cell: &[Value]) -> Option<u16> {
-        match &self.target.as_ref()?.group {
+        self.row_group(self.target.as_ref()?, cell)
+    }
+
+    /// The group label a generated row (the target, a `row` pick) is taken from in
+    /// `cell`.
+    pub fn row_group(&self, spec: &TargetSpec, cell: &[Value]) -> Option<u16> {
+        match &spec.group {
             GroupChoice::None => None,
             GroupChoice::Named(label) => Some(*label),
             GroupChoice::Variant(axis) => {
                 let name = cell[*axis].to_string();
-                self.group_labels()
+                self.dataset
+                    .group_names(spec.table)
                     .iter()
                     .position(|group| *group == name)
                     .map(|label| label as u16)
             }
         }
+    }
+
+    /// Every generated row the scenario reads, whatever the cell: its target's and
+    /// its `row` picks'.
+    pub fn generated_rows(&self) -> Vec<&TargetSpec> {
+        let picks = self.picks.iter().filter_map(|pick| match &pick.source {
+            PickSource::Row(spec) => Some(spec),
+            _ => None,
+        });
+        self.target.iter().chain(picks).collect()
     }
 
     /// The group names of the target table's grouping table, by label.
@@ -1051,6 +1101,7 @@ fn pick(
 ) -> Result<Pick> {
     let raw = entry.get_ref();
     let key = |field: &str| format!("pick \"{}\".{field}", raw.name);
+    let at = |field: &str, message: String| report.at(entry.span(), &key(field), message);
     let valid = !raw.name.is_empty()
         && raw
             .name
@@ -1058,24 +1109,176 @@ fn pick(
             .all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !["target", "variant"].contains(&raw.name.as_str());
     if !valid || earlier.iter().any(|pick| pick.name == raw.name) {
-        return Err(report.at(
-            entry.span(),
-            &key("name"),
-            "must be a new name of letters, digits and _ (not target or variant)",
+        return Err(at(
+            "name",
+            "must be a new name of letters, digits and _ (not target or variant)".into(),
         ));
     }
-    let params = raw
-        .params
-        .iter()
-        .map(|value| {
-            param(value, earlier, dataset, target, variants)
-                .map_err(|message| report.at(entry.span(), &key("params"), message))
-        })
-        .collect::<Result<_>>()?;
+    let source = match pick_kind(raw).map_err(|message| at("sql", message))? {
+        PickKind::Sql(sql) => {
+            let params = raw
+                .params
+                .iter()
+                .map(|value| {
+                    param(value, earlier, dataset, target, variants)
+                        .map_err(|message| at("params", message))
+                })
+                .collect::<Result<_>>()?;
+            PickSource::Sql {
+                sql: sql.to_owned(),
+                params,
+            }
+        }
+        PickKind::Common(field, reference, most) => {
+            let (table, column) =
+                column_reference(reference, dataset).map_err(|message| at(field, message))?;
+            PickSource::Sql {
+                sql: common_value_sql(&table, &column, most),
+                params: Vec::new(),
+            }
+        }
+        PickKind::Absent(reference) => {
+            let (table, column) =
+                column_reference(reference, dataset).map_err(|message| at("absent", message))?;
+            PickSource::Absent {
+                sql: format!(
+                    "SELECT max({}) AS {} FROM {}",
+                    quote_identifier(&column),
+                    quote_identifier(&column),
+                    quote_identifier(&table)
+                ),
+                table,
+                column,
+            }
+        }
+        PickKind::Row(section) => {
+            let spec = row_spec(section, dataset, variants)
+                .map_err(|(field, message)| at(&format!("row.{field}"), message))?;
+            PickSource::Row(spec)
+        }
+    };
     Ok(Pick {
         name: raw.name.clone(),
-        sql: raw.sql.clone(),
-        params,
+        source,
+    })
+}
+
+/// Which of a pick's sources its entry gives.
+enum PickKind<'a> {
+    Sql(&'a str),
+    /// The key, `table.column`, and whether the most common value is wanted.
+    Common(&'static str, &'a str, bool),
+    Absent(&'a str),
+    Row(&'a scenario::TargetSection),
+}
+
+/// The one source `raw` gives; the message says what to give when it gives none or
+/// several.
+fn pick_kind(raw: &PickEntry) -> std::result::Result<PickKind<'_>, String> {
+    let mut kinds = Vec::new();
+    if let Some(sql) = &raw.sql {
+        kinds.push(PickKind::Sql(sql));
+    }
+    if let Some(reference) = &raw.most_common {
+        kinds.push(PickKind::Common("most_common", reference, true));
+    }
+    if let Some(reference) = &raw.least_common {
+        kinds.push(PickKind::Common("least_common", reference, false));
+    }
+    if let Some(reference) = &raw.absent {
+        kinds.push(PickKind::Absent(reference));
+    }
+    if let Some(row) = &raw.row {
+        kinds.push(PickKind::Row(row));
+    }
+    let choices = "give one of sql = \"…\", most_common = \"table.column\", least_common = \"table.column\", absent = \"table.column\" or row = { table = \"…\", group = \"…\" }";
+    if kinds.len() != 1 {
+        return Err(format!("a pick has exactly one source; {choices}"));
+    }
+    let kind = kinds.pop().expect("one");
+    if !raw.params.is_empty() && !matches!(kind, PickKind::Sql(_)) {
+        return Err("params bind the parameters of a pick's own sql; this pick has none".into());
+    }
+    Ok(kind)
+}
+
+/// `table.column` of `dataset`'s tables, checked: the table must be one the dataset
+/// seeds (its columns are checked against the catalog before seeding).
+fn column_reference(
+    reference: &str,
+    dataset: &Dataset,
+) -> std::result::Result<(String, String), String> {
+    let Some((table, column)) = reference.split_once('.') else {
+        return Err(format!("{reference:?}: write table.column"));
+    };
+    if dataset.table(table).is_none() {
+        let tables: Vec<&str> = dataset
+            .model
+            .tables
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
+        return Err(format!(
+            "{reference:?}: {table:?} is not a table of {}; it declares {}",
+            dataset.path.display(),
+            tables.join(", ")
+        ));
+    }
+    if column.is_empty() {
+        return Err(format!("{reference:?}: write table.column"));
+    }
+    Ok((table.to_owned(), column.to_owned()))
+}
+
+/// The value of `column` most (or fewest) rows of `table` hold, ties broken by the
+/// value, so that the same rows give the same pick.
+fn common_value_sql(table: &str, column: &str, most: bool) -> String {
+    let (column, table) = (quote_identifier(column), quote_identifier(table));
+    let order = if most { "DESC" } else { "ASC" };
+    format!(
+        "SELECT {column} AS {column} FROM {table} WHERE {column} IS NOT NULL GROUP BY 1 ORDER BY count(*) {order}, 1 LIMIT 1"
+    )
+}
+
+/// `name` as an SQL identifier: double-quoted, a quote inside it doubled.
+pub(crate) fn quote_identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A `row = { table, group, index }` pick, resolved as a `[target]` is.
+fn row_spec(
+    section: &scenario::TargetSection,
+    dataset: &Dataset,
+    variants: &[Axis],
+) -> std::result::Result<TargetSpec, (&'static str, String)> {
+    let table = dataset.table(&section.table).ok_or_else(|| {
+        let tables: Vec<&str> = dataset
+            .model
+            .tables
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
+        (
+            "table",
+            format!(
+                "{:?} is not a table of {}; it declares {}",
+                section.table,
+                dataset.path.display(),
+                tables.join(", ")
+            ),
+        )
+    })?;
+    let failed = std::cell::RefCell::new(None);
+    let at = |_: &str, message: String| {
+        *failed.borrow_mut() = Some(message);
+        Error::Usage(String::new())
+    };
+    let group = group_choice(&at, section.group.as_deref(), dataset, table, variants)
+        .map_err(|_| ("group", failed.borrow_mut().take().unwrap_or_default()))?;
+    Ok(TargetSpec {
+        table,
+        group,
+        index: section.index,
     })
 }
 

@@ -168,14 +168,23 @@ pub struct MigrationSection {
     pub fixtures: Vec<String>,
 }
 
-/// A value picked from the seeded data by a query of the scenario's own.
+/// A row picked from the seeded data: by a query of the scenario's own (`sql`), as
+/// the value most or fewest rows hold (`most_common`, `least_common`), as a value no
+/// row holds (`absent`), or as a generated row (`row`). Exactly one of them.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PickEntry {
     pub name: String,
-    pub sql: String,
+    pub sql: Option<String>,
     #[serde(default)]
     pub params: Vec<toml::Value>,
+    /// `table.column`.
+    pub most_common: Option<String>,
+    /// `table.column`.
+    pub least_common: Option<String>,
+    /// `table.column`.
+    pub absent: Option<String>,
+    pub row: Option<TargetSection>,
 }
 
 /// A query under test.

@@ -381,7 +381,8 @@ impl Setup {
         let server_major = server_major(client).await?;
         let steps = steps::migration_steps(&migration.fixtures, server_major);
         let target = prepared.target_values(scenario)?;
-        let (pools, columns) = pools(client, scenario, &target).await?;
+        let generated = prepared.generated_picks(scenario, &[])?;
+        let (pools, columns) = pools(client, scenario, &target, &generated).await?;
         let streams = streams(scenario, spec, migration, &steps, &target, &columns)?;
         check_on_schema_before(client, spec, &streams).await?;
         Ok(Setup {

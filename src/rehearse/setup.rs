@@ -11,73 +11,111 @@ use super::steps::{Step, written_table};
 use super::traffic::{Binding, Pools, Stream, Traffic};
 use crate::error::{Error, Result, ServerError};
 use crate::input::rehearsal::{RehearsalSpec, RehearsedMigration};
-use crate::input::{Param, Scenario};
+use std::time::Duration;
+
+use crate::capture;
+use crate::input::{Param, Pick, PickSource, Scenario};
 use crate::value::Value;
 
 /// The most rows a pick gives traffic to draw its parameters from.
 pub const POOL_ROWS: i64 = 10_000;
 
 /// Each pick's rows (up to [`POOL_ROWS`]) and column names, its parameters bound to
-/// the target row and to earlier picks' first rows.
+/// the target row and to earlier picks' first rows. A pick that is not its own SQL (a
+/// generated row, an absent value) gives its one row.
 pub(super) async fn pools(
     client: &Client,
     scenario: &Scenario,
     target: &[Value],
+    generated: &[Option<Vec<Value>>],
 ) -> Result<(Pools, Vec<Vec<String>>)> {
     let mut pools = Pools::default();
     let mut names: Vec<Vec<String>> = Vec::new();
-    for pick in &scenario.picks {
-        let key = format!("key `pick \"{}\"`", pick.name);
-        let values: Vec<Value> = pick
-            .params
-            .iter()
-            .map(|param| bound_value(param, target, &pools, &names))
-            .collect::<std::result::Result<_, String>>()
-            .map_err(|message| Error::input(&scenario.path, format!("{key}: {message}")))?;
-        let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = values
-            .iter()
-            .map(|value| value as &(dyn tokio_postgres::types::ToSql + Sync))
-            .collect();
-        let sql = format!(
-            "SELECT * FROM ({}) AS pick LIMIT {POOL_ROWS}",
-            pick.sql.trim_end().trim_end_matches(';')
-        );
-        let rows = client.query(&sql, &params).await.map_err(|error| {
-            Error::input(
-                &scenario.path,
-                format!(
-                    "{key}: the server rejects its SQL on the pre-migration schema: {}",
-                    ServerError(&error)
-                ),
-            )
-        })?;
-        let Some(first) = rows.first() else {
-            return Err(Error::input(
-                &scenario.path,
-                format!(
-                    "{key}: its SQL returned no row on the seeded pre-migration data; traffic draws its parameters from a pick's rows"
-                ),
-            ));
+    let single = match scenario
+        .picks
+        .iter()
+        .all(|pick| matches!(pick.source, PickSource::Sql { .. }))
+    {
+        true => Vec::new(),
+        false => capture::picks(client, scenario, (target, &[]), generated, Duration::ZERO).await?,
+    };
+    for (index, pick) in scenario.picks.iter().enumerate() {
+        let (columns, rows) = match &pick.source {
+            PickSource::Sql { sql, params } => {
+                pool(
+                    client,
+                    scenario,
+                    (pick, sql, params),
+                    target,
+                    (&pools, &names),
+                )
+                .await?
+            }
+            _ => {
+                let (columns, values) = single[index].clone();
+                (columns, vec![values])
+            }
         };
-        names.push(
-            first
-                .columns()
-                .iter()
-                .map(|column| column.name().to_owned())
-                .collect(),
-        );
-        let values = rows
-            .iter()
-            .map(|row| {
-                (0..row.len())
-                    .map(|index| row.try_get::<_, Value>(index))
-                    .collect::<std::result::Result<Vec<_>, _>>()
-            })
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|error| Error::input(&scenario.path, format!("{key}: {error}")))?;
-        pools.rows.push(values);
+        names.push(columns);
+        pools.rows.push(rows);
     }
     Ok((pools, names))
+}
+
+/// The rows (up to [`POOL_ROWS`]) an SQL pick gives, with its column names.
+async fn pool(
+    client: &Client,
+    scenario: &Scenario,
+    (pick, sql, params): (&Pick, &str, &[Param]),
+    target: &[Value],
+    (pools, names): (&Pools, &[Vec<String>]),
+) -> Result<(Vec<String>, Vec<Vec<Value>>)> {
+    let key = format!("key `pick \"{}\"`", pick.name);
+    let values: Vec<Value> = params
+        .iter()
+        .map(|param| bound_value(param, target, pools, names))
+        .collect::<std::result::Result<_, String>>()
+        .map_err(|message| Error::input(&scenario.path, format!("{key}: {message}")))?;
+    let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = values
+        .iter()
+        .map(|value| value as &(dyn tokio_postgres::types::ToSql + Sync))
+        .collect();
+    let sql = format!(
+        "SELECT * FROM ({}) AS pick LIMIT {POOL_ROWS}",
+        sql.trim_end().trim_end_matches(';')
+    );
+    let rows = client.query(&sql, &params).await.map_err(|error| {
+        Error::input(
+            &scenario.path,
+            format!(
+                "{key}: the server rejects its SQL on the pre-migration schema: {}",
+                ServerError(&error)
+            ),
+        )
+    })?;
+    let Some(first) = rows.first() else {
+        return Err(Error::input(
+            &scenario.path,
+            format!(
+                "{key}: its SQL returned no row on the seeded pre-migration data; traffic draws its parameters from a pick's rows"
+            ),
+        ));
+    };
+    let columns = first
+        .columns()
+        .iter()
+        .map(|column| column.name().to_owned())
+        .collect();
+    let values = rows
+        .iter()
+        .map(|row| {
+            (0..row.len())
+                .map(|index| row.try_get::<_, Value>(index))
+                .collect::<std::result::Result<Vec<_>, _>>()
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|error| Error::input(&scenario.path, format!("{key}: {error}")))?;
+    Ok((columns, values))
 }
 
 fn bound_value(

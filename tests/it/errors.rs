@@ -841,3 +841,47 @@ fn a_device_a_fifo_or_a_directory_where_a_file_belongs_is_refused_by_what_it_is(
         "{out}"
     );
 }
+
+/// A pick gives exactly one source, names a table the dataset seeds and a group that
+/// table has, and takes params only for its own SQL; each mistake names the pick's
+/// key and the value.
+#[test]
+fn every_bad_pick_names_its_key_and_value() {
+    let cases = [
+        (
+            "most_common = \"workflow_runs.state\"",
+            "most_common = \"workflow_runs.state\"\nabsent = \"workflow_runs.state\"",
+            "pick \"busiest\".sql`: a pick has exactly one source",
+        ),
+        (
+            "most_common = \"workflow_runs.state\"",
+            "most_common = \"workflow_run.state\"",
+            "\"workflow_run\" is not a table of",
+        ),
+        (
+            "most_common = \"workflow_runs.state\"",
+            "most_common = \"workflow_runs\"",
+            "\"workflow_runs\": write table.column",
+        ),
+        (
+            "row = { table = \"organizations\", group = \"sparse\" }",
+            "row = { table = \"organizations\", group = \"spares\" }",
+            "pick \"sparse\".row.group`: \"spares\" is not a group of organizations",
+        ),
+        (
+            "absent = \"workflow_runs.contract_revision_used\"",
+            "absent = \"workflow_runs.contract_revision_used\"\nparams = [\"dense.id\"]",
+            "params bind the parameters of a pick's own sql",
+        ),
+    ];
+    for (from, to, expected) in cases {
+        let dir = scratch_copy();
+        let path = dir.path().join("tests/data/scenarios/every-pick.toml");
+        edit(&path, from, to);
+        let message = Scenario::load(&path).unwrap_err().to_string();
+        assert!(
+            message.starts_with(&path.display().to_string()) && message.contains(expected),
+            "{to}: {message}"
+        );
+    }
+}

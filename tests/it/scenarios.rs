@@ -596,3 +596,43 @@ async fn groups_on_child_tables_seed_exact_counts() {
     assert_eq!(sparse, vec![(200, 5, 5); 3], "{tenants:?}");
     assert!(target.starts_with("busy-"), "{target}");
 }
+
+/// Every kind of pick binds what its rule says on the seeded rows: the state most and
+/// fewest runs hold, a revision no run used, the generated sparse and dense
+/// organizations, and an SQL pick bound to a generated row.
+#[tokio::test(flavor = "multi_thread")]
+async fn picks_of_every_kind_bind_what_their_rule_says() {
+    let scenario = crate::support::test_scenario("every-pick");
+    let server = local_server().await;
+    let run = run_scenario(&server, &scenario, &quick_options())
+        .await
+        .unwrap();
+    server.stop().await.unwrap();
+    let cell = &run.cells[0];
+    let answer = |query: &str| {
+        let evidence = cell.evidence.query(query).unwrap();
+        let rows = &evidence.results.as_ref().unwrap().rows;
+        let count: u64 = rows[0][0].as_deref().unwrap().parse().unwrap();
+        (evidence.params[0].clone(), count)
+    };
+    assert_eq!(answer("busiest").0, "success");
+    assert_eq!(answer("rarest").0, "initialized");
+    assert!(answer("busiest").1 > 40_000, "{:?}", answer("busiest"));
+    assert!(answer("rarest").1 < 2_000, "{:?}", answer("rarest"));
+    assert_eq!(
+        answer("unused"),
+        ("21".to_owned(), 0),
+        "revisions run 1 to 20"
+    );
+    assert_eq!(answer("sparse").1, 40, "a sparse organization has 40 runs");
+    assert_eq!(
+        answer("dense").1,
+        53_928,
+        "the dense one 90% of the 59,920 runs the sparse ones leave"
+    );
+    let picked: Vec<&str> = cell.picks.iter().map(|pick| pick.name.as_str()).collect();
+    assert_eq!(
+        picked,
+        ["busiest", "rarest", "unused", "sparse", "dense", "newest"]
+    );
+}
