@@ -19,6 +19,7 @@ use crate::say;
 
 mod ci_output;
 mod versions;
+pub mod workload;
 
 /// Exit codes and where to read on, under every `--help`.
 const AFTER_HELP: &str = "Exit codes: 0 every check passed, 1 a check failed (including \"regression \
@@ -49,6 +50,11 @@ pub enum Command {
     /// data names its file and line; the report keeps the steps done).
     #[command(after_help = AFTER_HELP)]
     Rehearse(RehearseArgs),
+    /// A workload: the application's queries checked against baselines committed to
+    /// the repository (`check`), their baselines made (`baseline`) and a change
+    /// accepted with its reason (`accept`). docs/workload-format.md.
+    #[command(subcommand, after_help = AFTER_HELP)]
+    Workload(workload::WorkloadCommand),
     /// List the scenarios in the scenarios directory, with their descriptions. Exit code
     /// 2 when one does not load (the listing says why).
     List {
@@ -533,6 +539,11 @@ pub async fn execute(cli: Cli, mut signals: Signals) -> Result<Outcome> {
         Command::Scenario(args) => {
             let registry = Registry::new();
             let run = run_scenarios(args, registry.clone());
+            guarded(run, registry, &mut signals, "interrupted; cleaning up").await
+        }
+        Command::Workload(command) => {
+            let registry = Registry::new();
+            let run = workload::execute(command, registry.clone());
             guarded(run, registry, &mut signals, "interrupted; cleaning up").await
         }
     }

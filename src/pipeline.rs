@@ -7,6 +7,7 @@ mod cached;
 pub mod saved;
 pub mod stability;
 pub mod sweep;
+pub mod workload;
 
 use std::time::{Duration, Instant};
 
@@ -292,6 +293,7 @@ impl PreparedDatabase {
             time_budget,
             sweep: None,
             stability,
+            workload: None,
         })
     }
 

@@ -783,6 +783,14 @@ pub async fn lift_limit(client: &Client) -> Result<()> {
         .map_err(Error::database("lifting the time budget"))
 }
 
+/// The plan of `query` as EXPLAIN (ANALYZE, BUFFERS) gives it, under the session's
+/// statement limit.
+pub async fn analyzed_plan(client: &Client, query: &BoundQuery) -> Result<(String, Plan)> {
+    explain(client, query, "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)")
+        .await
+        .map_err(|error| run_error(query, "explaining", error))?
+}
+
 /// The plan of plain EXPLAIN (FORMAT JSON) of `query` under the session's limits:
 /// for the stability rounds, which ask only which plan the planner picks after each
 /// `ANALYZE`.

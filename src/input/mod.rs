@@ -11,6 +11,7 @@ pub mod rehearsal;
 pub mod saved_plan;
 pub mod scenario;
 pub mod statements;
+pub mod workload;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::QueryEvidence;
+use super::{QueryEvidence, ResultDigest};
+use crate::plan::Plan;
 
 /// What a baseline file says it is, before its version.
 pub const FORMAT_NAME: &str = "plancheck-baseline ";
@@ -38,12 +39,14 @@ pub struct Baseline {
 
 /// The inputs that decide the rows and the planner: a baseline compared with a run of
 /// other inputs would report their differences as regressions.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MadeWith {
     /// The dataset file, relative to the workload file.
     pub dataset: String,
-    /// BLAKE3 of the dataset file and the schema fixtures it names.
+    /// BLAKE3 of what in the dataset file decides the rows: its tables, groups,
+    /// generators, seed and scale (not its schema fixtures, whose changes are what a
+    /// check finds).
     pub dataset_digest: String,
     /// The PostgreSQL major version.
     pub postgres: u32,
@@ -70,7 +73,7 @@ pub struct SetBaseline {
 }
 
 /// What one query with one parameter set did at one scale.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Record {
     /// Shared buffers hit plus read.
@@ -95,7 +98,7 @@ pub struct Record {
 }
 
 /// A plan the query also took over the ANALYZE rounds.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OtherPlan {
     pub buffers: u64,
@@ -107,25 +110,25 @@ impl Record {
     /// What a captured query did, as a baseline keeps it. `None` for a query that did
     /// not run to its end (its plan is only estimated, or it has no result).
     pub fn of(query: &QueryEvidence) -> Option<Record> {
-        let results = query.results.as_ref()?;
-        if !query.plan.analyzed {
+        Record::from_plan(&query.plan, query.results.as_ref()?)
+    }
+
+    /// What `plan` read, with the rows `results` holds; `None` for a plan that did not
+    /// run.
+    pub fn from_plan(plan: &Plan, results: &ResultDigest) -> Option<Record> {
+        if !plan.analyzed {
             return None;
         }
-        let (hit, read) = query.plan.buffers();
+        let (hit, read) = plan.buffers();
         Some(Record {
             buffers: hit + read,
-            estimate_error: two_digits(query.plan.worst_estimate().map_or(1.0, |(error, _)| error)),
-            plan: query.plan.outline(),
-            result: format!("{:016x}", results.multiset_hash),
-            rows_examined: query.plan.rows_examined().round() as u64,
-            rows_returned: results.total_rows,
+            estimate_error: two_digits(plan.worst_estimate().map_or(1.0, |(error, _)| error)),
             other_plans: Vec::new(),
-            spills: query
-                .plan
-                .spills()
-                .into_iter()
-                .map(|(_, what)| what)
-                .collect(),
+            plan: plan.outline(),
+            result: format!("{:016x}", results.multiset_hash),
+            rows_examined: plan.rows_examined().round() as u64,
+            rows_returned: results.total_rows,
+            spills: plan.spills().into_iter().map(|(_, what)| what).collect(),
         })
     }
 

@@ -9,6 +9,7 @@ pub mod stability;
 pub mod sweep;
 pub mod verdict;
 pub mod versions;
+pub mod workload;
 
 use std::time::Duration;
 
@@ -42,6 +43,9 @@ pub struct Outcome {
     /// The plans each query took over repeated `ANALYZE` rounds (`--stability N`),
     /// taken after the run's own capture; `None` without `--stability`.
     pub stability: Option<stability::Stability>,
+    /// A workload checked against its baselines: `cells` are then its largest
+    /// scale's, with one verdict per query and parameter set. `None` for a scenario.
+    pub workload: Option<workload::WorkloadCheck>,
 }
 
 impl Outcome {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::Plan;
 
 /// Whether an outline line is in both plans, only the earlier or only the later.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Change {
     Same,
@@ -18,7 +18,7 @@ pub enum Change {
 
 /// One line of a node-level diff: the node's outline line and its position (in
 /// [`Plan::nodes`] order) in the earlier plan, the later one or both.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DiffLine {
     pub change: Change,
     pub text: String,

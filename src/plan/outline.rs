@@ -43,9 +43,27 @@ impl Plan {
             return None;
         }
         self.nodes()
-            .filter(|(_, node)| node.actual_loops > 0.0)
+            .filter(|(path, node)| node.actual_loops > 0.0 && !self.stopped_early(path))
             .map(|(path, node)| (node.q_error(), path))
             .max_by(|(a, _), (b, _)| a.total_cmp(b))
+    }
+
+    /// Whether the node at `path` may have been stopped before it gave every row the
+    /// planner estimated for it: below a `Limit`, or the inner side of a semi or anti
+    /// join (which stops at the first match). Its rows then say nothing of the estimate.
+    fn stopped_early(&self, path: &NodePath) -> bool {
+        (0..path.0.len()).any(|depth| {
+            let ancestor = self.node(&NodePath(path.0[..depth].to_vec()));
+            let inner = path.0[depth] == 1;
+            ancestor.is_some_and(|node| {
+                node.node_type == "Limit"
+                    || (inner
+                        && node
+                            .join_type
+                            .as_deref()
+                            .is_some_and(|join| join == "Semi" || join == "Anti"))
+            })
+        })
     }
 
     /// The nodes that wrote to disk because their work did not fit in memory (a sort
@@ -254,12 +272,21 @@ mod tests {
     #[test]
     fn the_worst_estimate_is_the_largest_q_error_of_the_nodes_that_ran() {
         let estimated = plan(
-            r#"[{"Plan": {"Node Type": "Limit", "Plan Rows": 20, "Actual Rows": 20, "Actual Loops": 1,
+            r#"[{"Plan": {"Node Type": "Append", "Plan Rows": 20, "Actual Rows": 20, "Actual Loops": 1,
               "Plans": [{"Node Type": "Seq Scan", "Relation Name": "t", "Plan Rows": 5, "Actual Rows": 500, "Actual Loops": 1},
                         {"Node Type": "Seq Scan", "Relation Name": "u", "Plan Rows": 5000, "Actual Rows": 0, "Actual Loops": 0}]}}]"#,
         );
         let (q_error, path) = estimated.worst_estimate().unwrap();
         assert_eq!((q_error, path.to_string()), (100.0, "root/0".to_owned()));
+        let limited = plan(
+            r#"[{"Plan": {"Node Type": "Limit", "Plan Rows": 20, "Actual Rows": 20, "Actual Loops": 1,
+              "Plans": [{"Node Type": "Index Scan", "Relation Name": "t", "Plan Rows": 90000, "Actual Rows": 20, "Actual Loops": 1}]}}]"#,
+        );
+        assert_eq!(
+            limited.worst_estimate().map(|(error, _)| error),
+            Some(1.0),
+            "a scan a Limit stopped early is not an estimate error"
+        );
         let not_run = stored("desc-index-forward-walk.estimated.json");
         assert_eq!(not_run.worst_estimate(), None);
     }

@@ -60,6 +60,13 @@ pub struct Report {
     /// The plans each query took over repeated `ANALYZE` rounds (`--stability N`),
     /// after the run's own capture. `null` without `--stability`.
     pub stability: Option<Stability>,
+    /// A workload checked against its committed baselines (`plancheck workload
+    /// check`): per query and parameter set, what the regression rules found, each
+    /// scale's record beside the baseline's with the plans' node-level diff, and the
+    /// stale baselines. The variants then hold the largest scale's run, one verdict
+    /// per query and set. Absent for a scenario.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload: Option<crate::outcome::workload::WorkloadCheck>,
 }
 
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
@@ -363,6 +370,7 @@ pub fn report(outcome: &Outcome) -> Report {
             .and_then(|cell| cell.evidence.catalog_after.clone()),
         sweep: outcome.sweep.clone(),
         stability: outcome.stability.clone(),
+        workload: outcome.workload.clone(),
     }
 }
 

@@ -197,6 +197,7 @@ pub(crate) fn sample_outcome() -> Outcome {
         time_budget: Duration::from_secs(60),
         sweep: None,
         stability: None,
+        workload: None,
         phases: vec![
             Phase {
                 name: "seed: copy rows".into(),

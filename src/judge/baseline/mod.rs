@@ -215,19 +215,18 @@ pub fn verdict(subject: &str, changes: &[Change], plan: &Plan) -> Verdict {
     verdict.queries = vec![subject.to_owned()];
     verdict.findings = changes
         .iter()
-        .flat_map(|change| {
-            let nodes = match change.nodes.is_empty() {
-                true => vec![NodePath(Vec::new())],
-                false => change.nodes.clone(),
-            };
-            nodes.into_iter().filter_map(|path| {
-                let node = plan.node(&path)?;
-                Some(Finding {
-                    query: subject.to_owned(),
-                    node_label: node.label(),
-                    node: path,
-                    message: format!("{}: {}", change.rule, change.message),
-                })
+        .filter_map(|change| {
+            let path = change
+                .nodes
+                .first()
+                .cloned()
+                .unwrap_or(NodePath(Vec::new()));
+            let node = plan.node(&path)?;
+            Some(Finding {
+                query: subject.to_owned(),
+                node_label: node.label(),
+                node: path,
+                message: format!("{}: {}", change.rule, change.message),
             })
         })
         .collect();
