@@ -1004,3 +1004,66 @@ fn plancheck_clean_lists_and_removes_stale_partial_copies_only() {
     let _ = writer.kill();
     let _ = writer.wait();
 }
+
+/// Sets `path`'s modification time three days back: older than any staging
+/// directory a live run could own.
+fn age(path: &Path) {
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3 * 24 * 3600);
+    std::fs::File::open(path)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+}
+
+/// `plancheck clean` removes only what plancheck names in its cache (an entry named
+/// by its key's hash, a staging directory named `run-…`): another directory a user
+/// keeps in the cache's kind or staging directories stays, and no lock file is made
+/// for it. A kind or staging directory that is a link out of the cache is refused
+/// (exit 2 with --cache), and nothing where it leads is touched.
+#[test]
+fn plancheck_clean_removes_only_what_plancheck_names_and_follows_no_link_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    Cache::open(cache.clone(), None).unwrap();
+    let notes = cache.join("seeded/notes");
+    let build = cache.join("staging/old-build");
+    for kept in [&notes, &build] {
+        std::fs::create_dir_all(kept).unwrap();
+        std::fs::write(kept.join("file"), b"keep").unwrap();
+    }
+    age(&build);
+    let clean = |args: &[&str]| {
+        plancheck()
+            .env("PLANCHECK_CACHE_DIR", &cache)
+            .arg("clean")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let cleaned = clean(&["--yes", "--cache"]);
+    assert_eq!(cleaned.status.code(), Some(0), "{cleaned:?}");
+    assert!(notes.join("file").exists(), "{cleaned:?}");
+    assert!(build.join("file").exists(), "{cleaned:?}");
+    assert!(!cache.join("seeded/notes.lock").exists());
+
+    // The kind and staging directories replaced by links to directories outside.
+    let outside = dir.path().join("outside");
+    let entry_like = outside.join("a".repeat(32));
+    let staging_like = outside.join("run-abcdef");
+    for kept in [&entry_like, &staging_like] {
+        std::fs::create_dir_all(kept).unwrap();
+        std::fs::write(kept.join("file"), b"keep").unwrap();
+    }
+    age(&staging_like);
+    std::fs::remove_dir_all(cache.join("seeded")).unwrap();
+    std::fs::remove_dir_all(cache.join("staging")).unwrap();
+    std::os::unix::fs::symlink(&outside, cache.join("seeded")).unwrap();
+    std::os::unix::fs::symlink(&outside, cache.join("staging")).unwrap();
+    let refused = clean(&["--yes", "--cache"]);
+    assert_refused(&refused, &cache.join("seeded"), "symbolic link");
+    let listed = clean(&["--yes"]);
+    assert_ne!(listed.status.code(), Some(0), "{listed:?}");
+    assert!(entry_like.join("file").exists(), "{refused:?}");
+    assert!(staging_like.join("file").exists(), "{listed:?}");
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 2);
+}
