@@ -10,8 +10,8 @@ use toml::Spanned;
 use super::scenario::{InvariantEntry, RehearsalSection, TrafficEntry};
 use super::statements::split;
 use super::{
-    Axis, Dataset, Fixture, Param, Pick, Reporter, SQL_FILE, TargetSpec, file, param,
-    parse_time_budget, resolve_fixture, sql_fixture,
+    Axis, Dataset, Fixture, Param, Pick, Reporter, TargetSpec, param, parse_time_budget,
+    resolve_fixture, sql_fixture,
 };
 use crate::error::Result;
 
@@ -386,10 +386,7 @@ fn traffic_entry(
         (Some(sql), None) => (sql.clone(), report.locate(entry.span(), &key("sql"))),
         (None, Some(file)) => {
             let path = resolve_fixture(report.path, &key("file"), file)?;
-            (
-                file::read_text(&path, &SQL_FILE)?,
-                path.display().to_string(),
-            )
+            (super::read_sql(&path)?, path.display().to_string())
         }
         _ => {
             return Err(at(
