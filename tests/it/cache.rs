@@ -1067,3 +1067,58 @@ fn plancheck_clean_removes_only_what_plancheck_names_and_follows_no_link_out() {
     assert!(staging_like.join("file").exists(), "{listed:?}");
     assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 2);
 }
+
+/// A schema fixture's `SET` ends with the fixtures, as it would with `psql -f`: the
+/// queries run with the session's own settings whether the data was seeded in this
+/// session or restored from the cache into a new one. pg_dump's schema empties
+/// `search_path`; a query naming its table unqualified then ran only from the cache,
+/// and failed when seeded afresh (and a schema's `SET search_path = app` the other
+/// way round).
+#[test]
+fn a_schema_fixture_s_set_reaches_no_query_with_or_without_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("schema.sql"),
+        "SELECT pg_catalog.set_config('search_path', '', false);\nSET work_mem = '64kB';\nCREATE TABLE public.t (id int PRIMARY KEY, v int NOT NULL);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("dataset.toml"),
+        "description = \"d\"\nschema = [\"schema.sql\"]\nseed = 1\nas_of = \"2026-01-01T00:00:00Z\"\nscale_table = \"t\"\n[[table]]\nname = \"t\"\nrows = 500\ncolumns.id = { kind = \"sequence\", start = 1 }\ncolumns.v = { kind = \"int\", range = [1, 10] }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("q.sql"),
+        // A work_mem the fixture set would fail the query: `leaked` is no integer.
+        "SELECT count(*) FROM t WHERE (CASE WHEN current_setting('work_mem') = '64kB' THEN 'leaked' ELSE '1' END)::int = 1",
+    )
+    .unwrap();
+    let scenario = dir.path().join("s.toml");
+    std::fs::write(
+        &scenario,
+        "description = \"s\"\ndataset = \"dataset.toml\"\n[[query]]\nname = \"q\"\nfile = \"q.sql\"\n[[check]]\ncheck = \"no-node\"\nquery = \"q\"\nnode_type = \"Hash Join\"\n",
+    )
+    .unwrap();
+    let cache = dir.path().join("cache");
+    for cached in [false, true, true] {
+        let mut command = plancheck();
+        command
+            .env("PLANCHECK_CACHE_DIR", &cache)
+            .arg("scenario")
+            .arg(&scenario)
+            .args(["--no-progress", "--out"])
+            .arg(dir.path().join("out"));
+        if cached {
+            command.env_remove("PLANCHECK_NO_CACHE");
+        } else {
+            command.arg("--no-cache");
+        }
+        let output = command.output().unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "cached: {cached}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
