@@ -725,6 +725,55 @@ async fn the_advised_pg_dump_of_a_public_schema_loads_and_seeds() {
     assert!((900..=1100).contains(&busy), "{busy} busy rows");
 }
 
+/// A CHECK that holds a text column to a pattern (`LIKE`, a regular expression) is
+/// one the generated values must follow for the file to load: where they may not (a
+/// `hex` for values beyond the common ones, stand-ins that change letters the pattern
+/// names), the file says so before it loads; where they do (production's own values,
+/// stand-ins that keep the `@` of `LIKE '%@%'`), it says nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pattern_check_the_generated_values_may_break_is_said_before_the_file_loads() {
+    let server = local_server().await;
+    let url = superuser_url(&server);
+    let config = plancheck::provision::parse_database_url(&url).unwrap();
+    let client = plancheck::provision::connect(&config).await.unwrap();
+    client
+        .batch_execute(
+            "CREATE TABLE coded (id int PRIMARY KEY, \
+                 many text NOT NULL CHECK (many LIKE 'QZ-%'), \
+                 few text NOT NULL CHECK (few ~ '^QZ-[0-9]+$'), \
+                 mail text NOT NULL CHECK (mail LIKE '%@%' AND mail NOT LIKE '%@x.test'));
+             INSERT INTO coded SELECT g, 'QZ-' || g, 'QZ-' || g % 10, 'u' || g % 20 || '@mail.test' \
+                 FROM generate_series(1, 3000) g;
+             ANALYZE coded;",
+        )
+        .await
+        .unwrap();
+    let warnings = |anonymize: bool| {
+        let fit = FitOptions {
+            anonymize,
+            keep_values: Vec::new(),
+            schema: vec!["schema.sql".into()],
+            seed: 1,
+        };
+        let client = &client;
+        async move {
+            let tables = ["coded".to_owned()];
+            let (_, warnings) = from_stats(client, &tables, &fit, "test").await.unwrap();
+            warnings
+                .iter()
+                .filter(|warning| warning.contains("pattern"))
+                .map(|warning| warning.split(':').next().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let plain = warnings(false).await;
+    let anonymized = warnings(true).await;
+    drop(client);
+    server.stop().await.unwrap();
+    assert_eq!(plain, ["coded.many"]);
+    assert_eq!(anonymized, ["coded.many", "coded.few"]);
+}
+
 /// An outsider's three-level hierarchy: 200 accounts, 2,000 projects spread over them
 /// by a uniform reference, 200,000 tickets of which one project holds half and the
 /// others share the rest at random. The uniform reference is no skew, however its top
