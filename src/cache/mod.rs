@@ -1247,6 +1247,47 @@ mod tests {
     }
 
     #[test]
+    fn a_link_on_the_way_to_the_cache_that_another_user_could_point_is_refused() {
+        if !root() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        // A directory of mine the links lead to: safe in itself.
+        let mine = dir.path().join("mine");
+        std::fs::create_dir(&mine).unwrap();
+        chmod(&mine, 0o700);
+        // As /tmp is: anyone may add a name, only its owner replace it.
+        let shared = dir.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        chmod(&shared, 0o1777);
+        let planted = shared.join("cache");
+        std::os::unix::fs::symlink(&mine, &planted).unwrap();
+        std::os::unix::fs::lchown(&planted, Some(NOBODY), Some(NOBODY)).unwrap();
+        let why = untrusted(Cache::open(planted.clone(), None));
+        assert!(
+            why.contains("is a symbolic link owned by uid 65534"),
+            "{why}"
+        );
+        // Further down a chain, and below the link.
+        let chained = dir.path().join("chained");
+        std::os::unix::fs::symlink(&shared, &chained).unwrap();
+        let why = untrusted(Cache::open(chained.join("cache/below"), None));
+        assert!(why.contains("symbolic link owned by uid 65534"), "{why}");
+        assert!(!mine.join("below").exists(), "nothing is made through it");
+        // A link of one's own in the shared directory, or above it, is followed.
+        std::fs::remove_file(&planted).unwrap();
+        std::os::unix::fs::symlink(&mine, &planted).unwrap();
+        Cache::open(chained.join("cache"), None).unwrap();
+        // A link of one's own in a directory another user owns can be replaced by them.
+        let theirs = dir.path().join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        std::os::unix::fs::symlink(&mine, theirs.join("cache")).unwrap();
+        std::os::unix::fs::chown(&theirs, Some(NOBODY), Some(NOBODY)).unwrap();
+        let why = untrusted(Cache::open(theirs.join("cache"), None));
+        assert!(why.contains("owned by uid 65534"), "{why}");
+    }
+
+    #[test]
     fn an_entry_with_a_link_or_a_file_others_may_write_or_own_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let cache = Cache::open(dir.path().join("cache"), Some(1 << 30)).unwrap();
