@@ -1308,7 +1308,7 @@ async fn clean(yes: bool, cache: bool, database_url: Option<&str>) -> Result<Out
         }
     };
     if cache && let Some(cache) = &existing {
-        let (removed, bytes, busy) = cache.clean();
+        let (removed, bytes, busy) = cache.clean()?;
         say!(
             "cache: removed {removed} entries ({}) from {}{}",
             crate::format::format_bytes(bytes as f64),

@@ -48,6 +48,14 @@ impl Key {
     }
 }
 
+/// Whether `name` is one [`Key::hex`] gives: what plancheck names an entry.
+pub(super) fn names_an_entry(name: &str) -> bool {
+    name.len() == KEY_HEX_DIGITS
+        && name
+            .bytes()
+            .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte))
+}
+
 impl Default for Key {
     fn default() -> Self {
         Key::new()

@@ -51,6 +51,8 @@ const USED_FILE: &str = "used";
 const PARTIAL_SUFFIX: &str = ".partial";
 /// Where data bound for the cache is put together before [`Cache::fill`] stores it.
 const STAGING_DIR: &str = "staging";
+/// How every staging directory's name begins (older plancheck versions included).
+const STAGING_PREFIX: &str = "run-";
 /// A staging directory named without its owner (by an older plancheck) this old was
 /// left by a run that died.
 const STALE_STAGING: Duration = Duration::from_secs(24 * 3600);
@@ -276,7 +278,7 @@ impl Cache {
                 );
             }
             None => {
-                let held: u64 = cache.entries().iter().map(|entry| entry.bytes).sum();
+                let held: u64 = cache.entries()?.iter().map(|entry| entry.bytes).sum();
                 let free = free_bytes(&cache.root).unwrap_or(0);
                 cache.limit = ((free + held) as f64 * DEFAULT_SHARE) as u64;
                 cache.limit_said = format!(
@@ -299,6 +301,20 @@ impl Cache {
         let directory = self.root.join(kind.directory());
         trust::directory(&directory)?;
         Ok(directory)
+    }
+
+    /// The directory `name` right under the cache's root (a kind's, or staging's)
+    /// when it is there, checked as everything in the cache is: what walks or removes
+    /// what it holds is never led out of the cache by a link.
+    fn own_dir(&self, name: &str) -> CacheResult<Option<PathBuf>> {
+        let path = self.root.join(name);
+        match std::fs::symlink_metadata(&path) {
+            Err(_) => Ok(None),
+            Ok(meta) => {
+                trust::check_item(&path, &meta, true)?;
+                Ok(Some(path))
+            }
+        }
     }
 
     fn lock_path(&self, kind: Kind, key: &str) -> PathBuf {
@@ -463,7 +479,7 @@ impl Cache {
                 self.limit_said
             )));
         }
-        let (evicted, fits) = self.evict_for(bytes, &name);
+        let (evicted, fits) = self.evict_for(bytes, &name)?;
         if !fits {
             return Ok(Filled::Skipped(format!(
                 "the cache is full ({}) of entries other runs are using",
@@ -532,8 +548,8 @@ impl Cache {
     /// Evicts the least recently used entries (other than `keep`, and none another run
     /// holds) until `incoming` more bytes fit under the cap. Nothing is removed unless
     /// that makes room. Returns how many went and whether `incoming` now fits.
-    fn evict_for(&self, incoming: u64, keep: &str) -> (usize, bool) {
-        let mut entries = self.entries();
+    fn evict_for(&self, incoming: u64, keep: &str) -> CacheResult<(usize, bool)> {
+        let mut entries = self.entries()?;
         entries.sort_by_key(|entry| entry.used);
         let mut held: u64 = entries.iter().map(|entry| entry.bytes).sum();
         let mut chosen = Vec::new();
@@ -551,13 +567,13 @@ impl Cache {
             }
         }
         if held + incoming > self.limit {
-            return (0, false);
+            return Ok((0, false));
         }
         let evicted = chosen.len();
         for (entry, _lock) in chosen {
             self.remove(&entry);
         }
-        (evicted, true)
+        Ok((evicted, true))
     }
 
     /// The lock of `name` held alone, unless another run holds it.
@@ -583,17 +599,22 @@ impl Cache {
     }
 
     /// Every entry directory (complete or not, partial copies included) with its size
-    /// and last use.
-    fn entries(&self) -> Vec<Listed> {
+    /// and last use: only directories named as plancheck names an entry, so that
+    /// nothing else a kind's directory holds is evicted or cleaned. A kind's directory
+    /// that is not the cache's own is an error.
+    fn entries(&self) -> CacheResult<Vec<Listed>> {
         let mut listed = Vec::new();
         for kind in Kind::ALL {
-            let Ok(read) = std::fs::read_dir(self.root.join(kind.directory())) else {
+            let Some(directory) = self.own_dir(kind.directory())? else {
+                continue;
+            };
+            let Ok(read) = std::fs::read_dir(directory) else {
                 continue;
             };
             for item in read.flatten() {
                 let name = item.file_name().to_string_lossy().into_owned();
-                if name.ends_with(LOCK_SUFFIX) || !item.file_type().is_ok_and(|kind| kind.is_dir())
-                {
+                let key = name.strip_suffix(PARTIAL_SUFFIX).unwrap_or(&name);
+                if !key::names_an_entry(key) || !item.file_type().is_ok_and(|kind| kind.is_dir()) {
                     continue;
                 }
                 let path = item.path();
@@ -602,20 +623,20 @@ impl Cache {
                     .unwrap_or(SystemTime::UNIX_EPOCH);
                 listed.push(Listed {
                     kind,
-                    name: name.trim_end_matches(PARTIAL_SUFFIX).to_owned(),
+                    name: key.to_owned(),
                     bytes: size_of(&path),
                     used,
                 });
             }
         }
-        listed
+        Ok(listed)
     }
 
     /// `plancheck clean --cache`: removes every entry no run is using. Returns the
     /// entries and bytes removed and the entries left because a run holds them.
-    pub fn clean(&self) -> (usize, u64, usize) {
+    pub fn clean(&self) -> CacheResult<(usize, u64, usize)> {
         let (mut removed, mut bytes, mut busy) = (0, 0, 0);
-        for entry in self.entries() {
+        for entry in self.entries()? {
             if self.remove_unused(&entry) {
                 removed += 1;
                 bytes += entry.bytes;
@@ -623,7 +644,7 @@ impl Cache {
                 busy += 1;
             }
         }
-        (removed, bytes, busy)
+        Ok((removed, bytes, busy))
     }
 
     /// A new directory on the cache's filesystem for data bound for [`Cache::fill`]
@@ -633,7 +654,7 @@ impl Cache {
         let root = self.root.join(STAGING_DIR);
         trust::directory(&root)?;
         tempfile::Builder::new()
-            .prefix(&format!("run-{owner}-"))
+            .prefix(&format!("{STAGING_PREFIX}{owner}-"))
             .tempdir_in(&root)
             .map_err(|error| {
                 CacheError::Failed(format!(
@@ -645,16 +666,20 @@ impl Cache {
 
     /// The partial entries no run is writing (no run holds their key) and the
     /// staging directories of runs that are gone (`alive` says of an owner token
-    /// whether its run lives).
-    pub fn stale_copies(&self, alive: impl Fn(&str) -> bool) -> Vec<StaleCopy> {
+    /// whether its run lives): only what plancheck names so, in directories that are
+    /// the cache's own (one that is not is an error).
+    pub fn stale_copies(&self, alive: impl Fn(&str) -> bool) -> CacheResult<Vec<StaleCopy>> {
         let mut stale = Vec::new();
         for kind in Kind::ALL {
-            let Ok(read) = std::fs::read_dir(self.root.join(kind.directory())) else {
+            let Some(directory) = self.own_dir(kind.directory())? else {
                 continue;
             };
-            for item in read.flatten() {
+            for item in std::fs::read_dir(directory).into_iter().flatten().flatten() {
                 let name = item.file_name().to_string_lossy().into_owned();
-                let Some(key) = name.strip_suffix(PARTIAL_SUFFIX) else {
+                let Some(key) = name
+                    .strip_suffix(PARTIAL_SUFFIX)
+                    .filter(|key| key::names_an_entry(key))
+                else {
                     continue;
                 };
                 if self.lock_alone(kind, key).is_some() {
@@ -666,12 +691,25 @@ impl Cache {
                 }
             }
         }
-        let staging = std::fs::read_dir(self.root.join(STAGING_DIR));
-        for item in staging.into_iter().flatten().flatten() {
+        stale.extend(self.dead_staging(alive)?);
+        Ok(stale)
+    }
+
+    /// The staging directories of runs that are gone: named with an owner token
+    /// `alive` says is not, or (named by an older plancheck, without one) older than
+    /// [`STALE_STAGING`].
+    fn dead_staging(&self, alive: impl Fn(&str) -> bool) -> CacheResult<Vec<StaleCopy>> {
+        let Some(directory) = self.own_dir(STAGING_DIR)? else {
+            return Ok(Vec::new());
+        };
+        let mut dead = Vec::new();
+        for item in std::fs::read_dir(directory).into_iter().flatten().flatten() {
             let name = item.file_name().to_string_lossy().into_owned();
-            let owner = name
-                .strip_prefix("run-")
-                .and_then(|rest| rest.rsplit_once('-'))
+            let Some(rest) = name.strip_prefix(STAGING_PREFIX) else {
+                continue;
+            };
+            let owner = rest
+                .rsplit_once('-')
                 .map(|(owner, _)| owner)
                 .filter(|owner| owner.matches('-').count() == 2);
             let gone = match owner {
@@ -682,14 +720,14 @@ impl Cache {
                     .is_ok_and(|modified| modified.elapsed().is_ok_and(|age| age > STALE_STAGING)),
             };
             if gone {
-                stale.push(StaleCopy {
+                dead.push(StaleCopy {
                     path: item.path(),
                     bytes: size_of(&item.path()),
                     lock: None,
                 });
             }
         }
-        stale
+        Ok(dead)
     }
 
     /// Removes a stale copy, unless a run has started writing it since it was found.
@@ -1121,7 +1159,7 @@ mod tests {
         drop(held);
         let tiny = Cache::open(dir.path().join("cache"), Some(1 << 20)).unwrap();
         assert!(matches!(fill(&tiny, &key(10), &source), Filled::Skipped(_)));
-        let (removed, _, busy) = cache.clean();
+        let (removed, _, busy) = cache.clean().unwrap();
         assert_eq!((removed, busy), (2, 0));
         assert!(found(&cache, &key(0)).is_none());
     }
@@ -1136,7 +1174,7 @@ mod tests {
         let writing = filler(&cache, &key(2));
         let dead = cache.staging("1-2-deadbeef").unwrap().keep();
         let live = cache.staging("3-4-0badcafe").unwrap();
-        let stale = cache.stale_copies(|owner| owner == "3-4-0badcafe");
+        let stale = cache.stale_copies(|owner| owner == "3-4-0badcafe").unwrap();
         let mut paths: Vec<&Path> = stale.iter().map(|copy| copy.path.as_path()).collect();
         paths.sort();
         let mut expected = [
@@ -1206,6 +1244,47 @@ mod tests {
                 "{why}"
             );
         }
+    }
+
+    #[test]
+    fn a_link_on_the_way_to_the_cache_that_another_user_could_point_is_refused() {
+        if !root() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        // A directory of mine the links lead to: safe in itself.
+        let mine = dir.path().join("mine");
+        std::fs::create_dir(&mine).unwrap();
+        chmod(&mine, 0o700);
+        // As /tmp is: anyone may add a name, only its owner replace it.
+        let shared = dir.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        chmod(&shared, 0o1777);
+        let planted = shared.join("cache");
+        std::os::unix::fs::symlink(&mine, &planted).unwrap();
+        std::os::unix::fs::lchown(&planted, Some(NOBODY), Some(NOBODY)).unwrap();
+        let why = untrusted(Cache::open(planted.clone(), None));
+        assert!(
+            why.contains("is a symbolic link owned by uid 65534"),
+            "{why}"
+        );
+        // Further down a chain, and below the link.
+        let chained = dir.path().join("chained");
+        std::os::unix::fs::symlink(&shared, &chained).unwrap();
+        let why = untrusted(Cache::open(chained.join("cache/below"), None));
+        assert!(why.contains("symbolic link owned by uid 65534"), "{why}");
+        assert!(!mine.join("below").exists(), "nothing is made through it");
+        // A link of one's own in the shared directory, or above it, is followed.
+        std::fs::remove_file(&planted).unwrap();
+        std::os::unix::fs::symlink(&mine, &planted).unwrap();
+        Cache::open(chained.join("cache"), None).unwrap();
+        // A link of one's own in a directory another user owns can be replaced by them.
+        let theirs = dir.path().join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        std::os::unix::fs::symlink(&mine, theirs.join("cache")).unwrap();
+        std::os::unix::fs::chown(&theirs, Some(NOBODY), Some(NOBODY)).unwrap();
+        let why = untrusted(Cache::open(theirs.join("cache"), None));
+        assert!(why.contains("owned by uid 65534"), "{why}");
     }
 
     #[test]

@@ -33,6 +33,7 @@ fn untrusted(text: String) -> CacheError {
 /// without symbolic links once it and every directory above it are found safe: later
 /// paths under it then cannot be redirected by anyone else.
 pub(super) fn trusted_root(root: &Path) -> CacheResult<PathBuf> {
+    check_links(root)?;
     if std::fs::symlink_metadata(root).is_err() {
         // The directories above are checked before anything is made under them.
         let existing = root
@@ -80,6 +81,76 @@ pub(super) fn trusted_root(root: &Path) -> CacheResult<PathBuf> {
         check_above(parent, &resolved)?;
     }
     Ok(resolved)
+}
+
+/// The most symbolic links followed on the way to the cache directory, as Linux's
+/// own limit.
+const MAX_LINKS: usize = 40;
+
+/// Follows `root` as given, name by name as the kernel does, and checks every symbolic
+/// link met on the way (the resolved path's directories are checked after): each must
+/// be the user's or root's, in a directory [`check_above`] would pass. Another user's
+/// link, or one in a directory another user could replace it in, could point the
+/// cache at any directory of the user's.
+fn check_links(root: &Path) -> CacheResult<()> {
+    let absolute = std::path::absolute(root)
+        .map_err(|error| format!("resolving the cache directory {}: {error}", root.display()))?;
+    let mut pending: Vec<std::ffi::OsString> = names(&absolute);
+    let mut at = PathBuf::from("/");
+    let mut followed = 0;
+    while let Some(name) = pending.pop() {
+        if name == ".." {
+            at.pop();
+            continue;
+        }
+        let next = at.join(&name);
+        let Ok(meta) = std::fs::symlink_metadata(&next) else {
+            // The rest does not exist yet: plancheck makes it, under `at`.
+            return Ok(());
+        };
+        if !meta.file_type().is_symlink() {
+            at = next;
+            continue;
+        }
+        followed += 1;
+        if meta.uid() != me() && meta.uid() != 0 {
+            return Err(untrusted(format!(
+                "{} (on the way to the cache directory {}) is a symbolic link owned by uid {}, who could point it elsewhere",
+                next.display(),
+                root.display(),
+                meta.uid()
+            )));
+        }
+        check_above(&at, root)?;
+        let target = std::fs::read_link(&next)
+            .map_err(|error| format!("reading the link {}: {error}", next.display()))?;
+        if followed > MAX_LINKS {
+            return Err(CacheError::Failed(format!(
+                "resolving the cache directory {}: more than {MAX_LINKS} symbolic links",
+                root.display()
+            )));
+        }
+        if target.is_absolute() {
+            at = PathBuf::from("/");
+        }
+        pending.extend(names(&target));
+    }
+    Ok(())
+}
+
+/// The names of `path` (no root, no `.`), last first, to be taken from the end.
+fn names(path: &Path) -> Vec<std::ffi::OsString> {
+    use std::path::Component;
+    let mut names: Vec<std::ffi::OsString> = path
+        .components()
+        .filter_map(|component| match component {
+            Component::Normal(name) => Some(name.to_owned()),
+            Component::ParentDir => Some("..".into()),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => None,
+        })
+        .collect();
+    names.reverse();
+    names
 }
 
 fn resolve(path: &Path) -> CacheResult<PathBuf> {

@@ -38,7 +38,7 @@ pub fn render(fitted: &Fitted, command: &str) -> String {
             tables.join(", ")
         ))
     );
-    let mut schemas: Vec<&str> = fitted
+    let schemas: std::collections::BTreeSet<&str> = fitted
         .tables
         .iter()
         .map(|t| {
@@ -47,15 +47,19 @@ pub fn render(fitted: &Fitted, command: &str) -> String {
                 .map_or("public", |(schema, _)| schema)
         })
         .collect();
-    schemas.dedup();
+    // `--schema=public` makes pg_dump (15 and later) write `CREATE SCHEMA public`,
+    // which every new database already has: with a table in `public`, every schema is
+    // dumped instead, and a dump of all of them leaves `public` to the database.
+    let only: String = match schemas.contains("public") {
+        true => String::new(),
+        false => schemas
+            .iter()
+            .map(|schema| format!(" --schema={schema}"))
+            .collect(),
+    };
     let _ = writeln!(
         out,
-        "\n# Relative to this file. Dump the schema (its types, functions and tables) with\n#   pg_dump --schema-only --no-owner --no-privileges {} > schema.sql\n# (the \\restrict lines of newer pg_dumps are skipped when it is applied).",
-        schemas
-            .iter()
-            .map(|schema| format!("--schema={schema}"))
-            .collect::<Vec<_>>()
-            .join(" ")
+        "\n# Relative to this file. Dump the schema (its types, functions and tables) with\n#   pg_dump --schema-only --no-owner --no-privileges{only} > schema.sql\n# (the \\restrict lines of newer pg_dumps are skipped when it is applied).",
     );
     let schema: Vec<toml::Value> = fitted.schema.iter().map(|s| s.as_str().into()).collect();
     let _ = writeln!(out, "schema = {}", toml::Value::Array(schema));

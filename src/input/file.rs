@@ -181,6 +181,53 @@ fn cannot_read(error: &std::io::Error) -> String {
     format!("cannot read: {error}")
 }
 
+/// What `error`, from reading a file's JSON into a type, says, less anything of the
+/// file's: serde quotes a string or a name it did not expect (`invalid type: string
+/// "…"`, `unknown variant `…``), which is said here as what it was (`a string`). The
+/// rest (the type expected, the line and column) is the program's, not the file's.
+pub fn json_error(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    // The expected part comes last and is the program's words, so the last
+    // `, expected ` is the one serde put there whatever a quoted string holds.
+    let Some((found, expected)) = message.rsplit_once(", expected ") else {
+        return message;
+    };
+    let found = match found.split_once(": ") {
+        Some((head @ ("invalid type" | "invalid value"), unexpected)) => {
+            format!("{head}: {}", unexpected_kind(unexpected))
+        }
+        _ if found.starts_with("unknown variant ") => "an unknown word".to_owned(),
+        _ if found.starts_with("unknown field ") => "an unknown key".to_owned(),
+        _ => found.to_owned(),
+    };
+    format!("{found}, expected {expected}")
+}
+
+/// What serde's description of a value it did not expect says, when that is no
+/// content of the file's: a number, a boolean, a list or map is said as serde says
+/// it; a string, a character or anything else by its kind alone.
+fn unexpected_kind(unexpected: &str) -> &str {
+    const SAID_AS_IS: [&str; 7] = [
+        "integer `",
+        "floating point `",
+        "boolean `",
+        "sequence",
+        "map",
+        "unit value",
+        "null",
+    ];
+    if SAID_AS_IS
+        .iter()
+        .any(|prefix| unexpected.starts_with(prefix))
+    {
+        unexpected
+    } else if unexpected.starts_with("character ") {
+        "a character"
+    } else {
+        "a string"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,6 +237,47 @@ mod tests {
         limit: 16,
         stdin: false,
     };
+
+    #[test]
+    fn a_json_error_names_what_was_found_without_quoting_the_file() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        enum Word {
+            Forward,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Shape {
+            list: Option<Vec<u32>>,
+            word: Option<Word>,
+        }
+        let said = |json: &str| json_error(&serde_json::from_str::<Shape>(json).unwrap_err());
+        for (json, expected) in [
+            (
+                r#"{"list": "hunter2, expected x"}"#,
+                "invalid type: a string, expected a sequence at line 1 column 30",
+            ),
+            (
+                r#"{"word": "hunter2"}"#,
+                "an unknown word, expected `Forward` at line 1 column 18",
+            ),
+            (
+                r#"{"hunter2": 1}"#,
+                "an unknown key, expected `list` or `word` at line 1 column 10",
+            ),
+            (
+                r#"{"list": 5}"#,
+                "invalid type: integer `5`, expected a sequence at line 1 column 10",
+            ),
+            (
+                r#"{"list": [1,"#,
+                "EOF while parsing a value at line 1 column 12",
+            ),
+        ] {
+            assert_eq!(said(json), expected, "{json}");
+        }
+    }
 
     #[test]
     fn a_regular_file_within_the_limit_reads_whole() {

@@ -412,9 +412,23 @@ pub(crate) const SQL_FILE: file::Kind = file::Kind {
 pub(crate) fn sql_fixture(owner: &Path, key: &str, relative: &str) -> Result<Fixture> {
     let path = resolve_fixture(owner, key, relative)?;
     Ok(Fixture {
-        sql: file::read_text(&path, &SQL_FILE)?,
+        sql: read_sql(&path)?,
         path,
     })
+}
+
+/// The SQL file at `path`, read. One of whose statements does not begin with an SQL
+/// command is refused naming its line and nothing of it: it is no SQL file (a token,
+/// a .pgpass), and the server's syntax error would quote it.
+pub(crate) fn read_sql(path: &Path) -> Result<String> {
+    let sql = file::read_text(path, &SQL_FILE)?;
+    match statements::first_not_sql(&sql) {
+        None => Ok(sql),
+        Some(line) => Err(Error::input(
+            format!("{}:{line}", path.display()),
+            "does not begin with an SQL command (SELECT, CREATE, INSERT, …), so it is not SQL plancheck can run",
+        )),
+    }
 }
 
 /// What a TOML file must be, to be parsed as one of plancheck's: its words in an
@@ -1312,7 +1326,7 @@ fn query(
         return Err(report.at(entry.span(), &key("name"), "is declared twice"));
     }
     let query_path = resolve_fixture(report.path, &key("file"), &raw.file)?;
-    let sql = file::read_text(&query_path, &SQL_FILE)?;
+    let sql = read_sql(&query_path)?;
     one_statement(&query_path, &sql, &key("file"))?;
     let params = raw
         .params

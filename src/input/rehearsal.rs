@@ -11,8 +11,8 @@ use toml::Spanned;
 use super::scenario::{InvariantEntry, RehearsalSection, TrafficEntry};
 use super::statements::split;
 use super::{
-    Axis, Dataset, Fixture, Param, Pick, Reporter, SQL_FILE, TargetSpec, file, param,
-    parse_time_budget, resolve_fixture, sql_fixture,
+    Axis, Dataset, Fixture, Param, Pick, Reporter, TargetSpec, param, parse_time_budget,
+    resolve_fixture, sql_fixture,
 };
 use crate::error::{Error, Result};
 
@@ -552,7 +552,7 @@ fn traffic_statement(report: &Reporter, entry: &Spanned<TrafficEntry>) -> Result
         ),
         (None, Some(file)) => {
             let path = resolve_fixture(report.path, &key("file"), file)?;
-            let sql = file::read_text(&path, &SQL_FILE)?;
+            let sql = super::read_sql(&path)?;
             (
                 sql,
                 Origin {

@@ -128,7 +128,10 @@ fn document(json: &str) -> std::result::Result<(String, Plan, Option<String>), S
         .map(str::to_owned);
     let plan = Plan::from_explain(&document).map_err(|error| match error {
         PlanError::Impossible(impossible) => format!("holds an impossible plan: {impossible}"),
-        PlanError::Json(error) => format!("holds a plan that does not parse: {error}"),
+        PlanError::Json(error) => format!(
+            "holds a plan that does not parse: {}",
+            file::json_error(&error)
+        ),
     })?;
     Ok((json.to_owned(), plan, query))
 }

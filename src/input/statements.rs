@@ -83,6 +83,92 @@ fn first_code_offset(piece: &str) -> Option<usize> {
     None
 }
 
+/// The words a statement PostgreSQL runs begins with: the commands of its grammar.
+/// A parenthesised query begins with `(`.
+const COMMANDS: [&str; 53] = [
+    "ABORT",
+    "ALTER",
+    "ANALYSE",
+    "ANALYZE",
+    "BEGIN",
+    "CALL",
+    "CHECKPOINT",
+    "CLOSE",
+    "CLUSTER",
+    "COMMENT",
+    "COMMIT",
+    "COPY",
+    "CREATE",
+    "DEALLOCATE",
+    "DECLARE",
+    "DELETE",
+    "DISCARD",
+    "DO",
+    "DROP",
+    "END",
+    "EXECUTE",
+    "EXPLAIN",
+    "FETCH",
+    "GRANT",
+    "IMPORT",
+    "INSERT",
+    "LISTEN",
+    "LOAD",
+    "LOCK",
+    "MERGE",
+    "MOVE",
+    "NOTIFY",
+    "PREPARE",
+    "REASSIGN",
+    "REFRESH",
+    "REINDEX",
+    "RELEASE",
+    "RESET",
+    "REVOKE",
+    "ROLLBACK",
+    "SAVEPOINT",
+    "SECURITY",
+    "SELECT",
+    "SET",
+    "SHOW",
+    "START",
+    "TABLE",
+    "TRUNCATE",
+    "UNLISTEN",
+    "UPDATE",
+    "VACUUM",
+    "VALUES",
+    "WITH",
+];
+
+/// The line of the first statement of `text` that does not begin with an SQL command:
+/// such a file is not SQL (a token or a .pgpass named by mistake), and the server's
+/// syntax error would quote its first word, which may be all it holds.
+pub fn first_not_sql(text: &str) -> Option<usize> {
+    split(text)
+        .into_iter()
+        .find(|statement| !begins_with_command(&statement.sql))
+        .map(|statement| statement.line)
+}
+
+fn begins_with_command(sql: &str) -> bool {
+    if sql.starts_with('(') {
+        return true;
+    }
+    let end = sql
+        .find(|character: char| !character.is_ascii_alphabetic())
+        .unwrap_or(sql.len());
+    // A word that goes on (`select_x`, `drop2`) is a name, not a command.
+    let continues = sql[end..]
+        .chars()
+        .next()
+        .is_some_and(|next| next.is_alphanumeric() || next == '_' || next == '$');
+    !continues
+        && COMMANDS
+            .iter()
+            .any(|command| command.eq_ignore_ascii_case(&sql[..end]))
+}
+
 /// `\restrict KEY` and `\unrestrict KEY` at the start of a line: psql meta-commands
 /// that pg_dump (15.14, 16.10 and later) writes around a dump, which mean nothing to a
 /// server and are read as comments. Other meta-commands are left for the server to
@@ -169,6 +255,28 @@ mod tests {
 
     fn sqls(text: &str) -> Vec<(usize, String)> {
         split(text).into_iter().map(|s| (s.line, s.sql)).collect()
+    }
+
+    #[test]
+    fn a_statement_that_does_not_begin_with_an_sql_command_is_found_by_its_line() {
+        for sql in [
+            "SELECT 1",
+            "-- a comment\nselect*from t",
+            "/* block */ (SELECT 1) UNION (SELECT 2)",
+            "WITH x AS (SELECT 1) SELECT * FROM x;\nDO $$ BEGIN END $$;\nvalues (1)",
+            "\\restrict abc\nSET statement_timeout = 0;\nCREATE INDEX CONCURRENTLY i ON t (a);",
+        ] {
+            assert_eq!(first_not_sql(sql), None, "{sql}");
+        }
+        for (sql, line) in [
+            ("ghp_token", 1),
+            ("-- x\ndb.internal:5432:app:app:secret\n", 2),
+            ("SELECT 1;\n\nselect_x FROM t;", 3),
+            ("CREATE TABLE t (a int);\nPASSWORD=secret", 2),
+            ("\\set ON_ERROR_STOP on\nSELECT 1", 1),
+        ] {
+            assert_eq!(first_not_sql(sql), Some(line), "{sql}");
+        }
     }
 
     #[test]

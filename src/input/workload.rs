@@ -14,8 +14,8 @@ use toml::Spanned;
 
 use super::scenario::{PickEntry, SettingValue};
 use super::{
-    Dataset, Param, Pick, Query, Reporter, SQL_FILE, Scenario, TomlKind, file, front_matter,
-    normalize, one_statement, param, parse_toml_text, pick, resolve_fixture, settings,
+    Dataset, Param, Pick, Query, Reporter, Scenario, TomlKind, file, front_matter, normalize,
+    one_statement, param, parse_toml_text, pick, resolve_fixture, settings,
 };
 use crate::error::{Error, Result};
 use crate::judge::baseline::{Band, Limits};
@@ -328,7 +328,7 @@ fn query_file(
     workload_limits: &Limits,
 ) -> Result<(WorkloadQuery, Vec<Query>)> {
     let name = query_name(path)?;
-    let sql = file::read_text(path, &SQL_FILE)?;
+    let sql = super::read_sql(path)?;
     one_statement(path, &sql, "file")?;
     let (toml, _) = front_matter::split(&sql);
     let front: FrontMatter = toml::from_str(&toml).map_err(|error| {

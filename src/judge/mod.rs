@@ -269,8 +269,8 @@ pub(crate) fn expectation_verdict(
         (Expect::Present, Ok(findings)) if findings.is_empty() => (
             false,
             format!(
-                "{not_reproduced}: the {name} plan shows no {problem}{consequence}; it reads its rows through {}",
-                query.plan.access_path().join("; ")
+                "{not_reproduced}: the {name} plan shows no {problem}{consequence}; {}",
+                reads_through(&query.plan)
             ),
             findings,
         ),
@@ -405,6 +405,16 @@ pub(crate) fn distinct(baseline: &str, candidate: &str) -> Result<(), String> {
 
 /// Evidence built from plans captured in real runs (`tests/data/plans`), shared by
 /// the checks' tests.
+/// How `plan` reads its rows, for a verdict that found nothing: its scans, or that it
+/// reads no table.
+fn reads_through(plan: &crate::plan::Plan) -> String {
+    let scans = plan.access_path();
+    match scans.is_empty() {
+        true => "it reads no table".into(),
+        false => format!("it reads its rows through {}", scans.join("; ")),
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod stored {
     use crate::outcome::{
@@ -491,6 +501,15 @@ mod tests {
     /// The registry names each check once, and that name is the check's own: a
     /// minimal configuration of every registered check parses into a check that
     /// calls itself by the registry's name. A new check without a sample here fails.
+    #[test]
+    fn a_plan_that_scans_no_table_is_said_to_read_none() {
+        let plan = crate::plan::Plan::from_explain_text(
+            r#"[{"Plan": {"Node Type": "Result", "Actual Rows": 1, "Actual Loops": 1}}]"#,
+        )
+        .unwrap();
+        assert_eq!(super::reads_through(&plan), "it reads no table");
+    }
+
     #[test]
     fn every_registered_check_is_called_by_its_registry_name() {
         let samples: &[(&str, &str)] = &[

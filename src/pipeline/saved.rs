@@ -109,7 +109,8 @@ fn read_catalog(path: &Path) -> Result<Catalog> {
         Error::input(
             path,
             format!(
-                "is not a catalog file ({error}); expected catalog.json from a report, or the output of `psql -At -f` on what `plancheck catalog-sql` prints"
+                "is not a catalog file ({}); expected catalog.json from a report, or the output of `psql -At -f` on what `plancheck catalog-sql` prints",
+                file::json_error(&error)
             ),
         )
     })

@@ -145,7 +145,16 @@ enum Bound {
 fn number_problem(object: &Map<String, Value>, key: &str, bound: Bound) -> Option<String> {
     let value = object.get(key)?;
     let Some(number) = value.as_f64() else {
-        return Some(format!("`{key}` is {value}, not a number"));
+        // Named by its type: a string is the file's content, and may be any size.
+        let kind = match value {
+            Value::String(_) => "a string",
+            Value::Array(_) => "an array",
+            Value::Object(_) => "an object",
+            Value::Bool(_) => "a boolean",
+            Value::Null => "null",
+            Value::Number(_) => "a number out of range",
+        };
+        return Some(format!("`{key}` is {kind}, not a number"));
     };
     if number < 0.0 {
         let what = match bound {
@@ -163,10 +172,12 @@ fn number_problem(object: &Map<String, Value>, key: &str, bound: Bound) -> Optio
 }
 
 /// The node's label as [`super::Node::label`] words it, read from the raw object
-/// (which may not deserialize into a `Node`).
+/// (which may not deserialize into a `Node`). Its names come from the file, so each
+/// is cut short and its control characters escaped: a forged plan's label can neither
+/// flood the error nor drive the terminal.
 fn label(node: &Map<String, Value>) -> String {
-    let text = |key: &str| node.get(key).and_then(Value::as_str);
-    let mut label = text("Node Type").unwrap_or("a node").to_owned();
+    let text = |key: &str| node.get(key).and_then(Value::as_str).map(shown);
+    let mut label = text("Node Type").unwrap_or_else(|| "a node".into());
     if let Some(index) = text("Index Name") {
         label.push_str(&format!(" using {index}"));
     }
@@ -174,6 +185,27 @@ fn label(node: &Map<String, Value>) -> String {
         label.push_str(&format!(" on {relation}"));
     }
     label
+}
+
+/// The longest name of a label, in characters: past any PostgreSQL identifier (63
+/// bytes) and node type.
+const NAME_SHOWN: usize = 64;
+
+/// `name` as a label shows it: at most [`NAME_SHOWN`] characters (then `…`), control
+/// characters escaped.
+fn shown(name: &str) -> String {
+    let mut out = String::new();
+    for (count, character) in name.chars().enumerate() {
+        if count == NAME_SHOWN {
+            out.push('…');
+            break;
+        }
+        match character.is_control() {
+            true => out.extend(character.escape_default()),
+            false => out.push(character),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -255,7 +287,7 @@ mod tests {
             ),
             (
                 json!({"Actual Rows": "many"}),
-                "`Actual Rows` is \"many\", not a number",
+                "`Actual Rows` is a string, not a number",
             ),
         ];
         for (extra, problem) in cases {
@@ -274,5 +306,38 @@ mod tests {
             find(&late).unwrap().to_string(),
             "the plan's `Execution Time` is -1; a time is never negative"
         );
+    }
+
+    #[test]
+    fn a_value_that_is_not_a_number_is_named_by_its_type_and_a_label_is_short_and_escaped() {
+        // A plan file's strings are its content: none is quoted (a 50 MB string made a
+        // 50 MB error), and a label carries no control character to a terminal.
+        let secret = "s".repeat(10_000);
+        let document = plan(json!({
+            "Node Type": format!("\u{1b}[2J{}", "N".repeat(500)),
+            "Relation Name": "t\nu",
+            "Actual Rows": secret,
+        }));
+        let said = find(&document).unwrap().to_string();
+        assert!(!said.contains("sss"), "{said}");
+        assert!(!said.contains('\u{1b}') && !said.contains('\n'), "{said}");
+        assert!(said.len() < 300, "{} bytes: {said}", said.len());
+        assert!(
+            said.ends_with("`Actual Rows` is a string, not a number"),
+            "{said}"
+        );
+        for (value, kind) in [
+            (json!(null), "null"),
+            (json!(true), "a boolean"),
+            (json!([1]), "an array"),
+            (json!({"a": 1}), "an object"),
+        ] {
+            let document = plan(scan(json!({ "Actual Loops": value })));
+            let said = find(&document).unwrap().to_string();
+            assert!(
+                said.ends_with(&format!("`Actual Loops` is {kind}, not a number")),
+                "{said}"
+            );
+        }
     }
 }

@@ -152,7 +152,8 @@ impl Plan {
         self.nodes()
             .filter(|(_, node)| node.is_relation_scan())
             .map(|(_, node)| node.rows_examined())
-            .sum()
+            // From 0.0, not `sum`: an empty f64 sum is -0.0, which prints as "-0".
+            .fold(0.0, |total, rows| total + rows)
     }
 
     /// Shared buffers hit and read by the whole statement (the root's counters are
@@ -348,6 +349,19 @@ mod tests {
             serde_json::Value::Array(items) => items.iter().map(without_version_keys).collect(),
             other => other.clone(),
         }
+    }
+
+    #[test]
+    fn a_plan_that_scans_no_table_examines_no_rows_and_reads_through_nothing() {
+        // An empty f64 sum is -0.0: the plan of `SELECT 1` once said "-0 rows examined".
+        let plan = Plan::from_explain_text(
+            r#"[{"Plan": {"Node Type": "Result", "Plan Rows": 1, "Actual Rows": 1, "Actual Loops": 1}}]"#,
+        )
+        .unwrap();
+        let examined = plan.rows_examined();
+        assert!(examined == 0.0 && examined.is_sign_positive(), "{examined}");
+        assert_eq!(format!("{examined}"), "0");
+        assert!(plan.access_path().is_empty());
     }
 
     #[test]

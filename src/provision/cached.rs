@@ -203,7 +203,8 @@ impl Place for CacheCopies {
             cache.stale_copies(|token| Owner::parse(token).is_none_or(|owner| owner.is_alive()))
         })
         .await
-        .map_err(|error| format!("the cache {}: {error}", self.0.root().display()))?;
+        .map_err(|error| format!("the cache {}: {error}", self.0.root().display()))?
+        .map_err(|error| format!("the cache's partial copies: {error}"))?;
         Ok(stale
             .into_iter()
             .map(|copy| {

@@ -526,11 +526,17 @@ impl Report {
     pub fn parse(text: &str) -> std::result::Result<Report, String> {
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|error| format!("not JSON: {error}"))?;
-        let format = value.get("format").and_then(serde_json::Value::as_str);
-        if !format.is_some_and(|format| format.starts_with(FORMAT)) {
+        // The value found is said by its kind, never quoted: a JSON file that is not a
+        // report may hold anything.
+        let found = match value.get("format") {
+            None => Some("missing"),
+            Some(serde_json::Value::String(format)) if format.starts_with(FORMAT) => None,
+            Some(serde_json::Value::String(_)) => Some("another string"),
+            Some(_) => Some("not a string"),
+        };
+        if let Some(found) = found {
             return Err(format!(
-                "not a plancheck report: key `format` is {}, expected {FORMAT:?}",
-                format.map_or("missing".to_owned(), |format| format!("{format:?}"))
+                "not a plancheck report: key `format` is {found}, expected {FORMAT:?}"
             ));
         }
         match value
@@ -551,8 +557,12 @@ impl Report {
                 ));
             }
         }
-        serde_json::from_value(value)
-            .map_err(|error| format!("does not match format_version {FORMAT_VERSION}: {error}"))
+        serde_json::from_value(value).map_err(|error| {
+            format!(
+                "does not match format_version {FORMAT_VERSION}: {}",
+                crate::input::file::json_error(&error)
+            )
+        })
     }
 
     /// Whether the scenario declares a variant matrix.

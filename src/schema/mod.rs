@@ -10,10 +10,43 @@ use tokio_postgres::Client;
 use crate::error::{Error, Result, ServerError};
 use crate::input::Fixture;
 
-/// Applies each fixture in order.
+/// Applies each fixture in order, then puts the session's settings back as they were
+/// before them. A fixture runs as `psql -f` runs it, and what it sets ends with it as
+/// psql's session would (pg_dump's schema empties `search_path`): the queries after it
+/// run with the session's own settings, as they do on a new session when the data
+/// comes from the cache.
 pub async fn apply(client: &Client, fixtures: &[Fixture]) -> Result<()> {
+    let before = session_settings(client).await?;
     for fixture in fixtures {
         apply_fixture(client, fixture).await?;
+    }
+    restore_settings(client, &before).await
+}
+
+/// The settings this session set for itself (`SET`), with their values.
+async fn session_settings(client: &Client) -> Result<Vec<(String, String)>> {
+    let rows = client
+        .query(
+            "SELECT name, setting FROM pg_settings WHERE source = 'session'",
+            &[],
+        )
+        .await
+        .map_err(Error::database("reading the session's settings"))?;
+    Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+}
+
+/// Resets every setting to the session's start and sets `settings` again.
+async fn restore_settings(client: &Client, settings: &[(String, String)]) -> Result<()> {
+    const DURING: &str = "restoring the session's settings after the fixtures";
+    client
+        .batch_execute("RESET ALL")
+        .await
+        .map_err(Error::database(DURING))?;
+    for (name, value) in settings {
+        client
+            .execute("SELECT set_config($1, $2, false)", &[name, value])
+            .await
+            .map_err(Error::database(DURING))?;
     }
     Ok(())
 }

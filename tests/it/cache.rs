@@ -1004,3 +1004,121 @@ fn plancheck_clean_lists_and_removes_stale_partial_copies_only() {
     let _ = writer.kill();
     let _ = writer.wait();
 }
+
+/// Sets `path`'s modification time three days back: older than any staging
+/// directory a live run could own.
+fn age(path: &Path) {
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3 * 24 * 3600);
+    std::fs::File::open(path)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+}
+
+/// `plancheck clean` removes only what plancheck names in its cache (an entry named
+/// by its key's hash, a staging directory named `run-…`): another directory a user
+/// keeps in the cache's kind or staging directories stays, and no lock file is made
+/// for it. A kind or staging directory that is a link out of the cache is refused
+/// (exit 2 with --cache), and nothing where it leads is touched.
+#[test]
+fn plancheck_clean_removes_only_what_plancheck_names_and_follows_no_link_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    Cache::open(cache.clone(), None).unwrap();
+    let notes = cache.join("seeded/notes");
+    let build = cache.join("staging/old-build");
+    for kept in [&notes, &build] {
+        std::fs::create_dir_all(kept).unwrap();
+        std::fs::write(kept.join("file"), b"keep").unwrap();
+    }
+    age(&build);
+    let clean = |args: &[&str]| {
+        plancheck()
+            .env("PLANCHECK_CACHE_DIR", &cache)
+            .arg("clean")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let cleaned = clean(&["--yes", "--cache"]);
+    assert_eq!(cleaned.status.code(), Some(0), "{cleaned:?}");
+    assert!(notes.join("file").exists(), "{cleaned:?}");
+    assert!(build.join("file").exists(), "{cleaned:?}");
+    assert!(!cache.join("seeded/notes.lock").exists());
+
+    // The kind and staging directories replaced by links to directories outside.
+    let outside = dir.path().join("outside");
+    let entry_like = outside.join("a".repeat(32));
+    let staging_like = outside.join("run-abcdef");
+    for kept in [&entry_like, &staging_like] {
+        std::fs::create_dir_all(kept).unwrap();
+        std::fs::write(kept.join("file"), b"keep").unwrap();
+    }
+    age(&staging_like);
+    std::fs::remove_dir_all(cache.join("seeded")).unwrap();
+    std::fs::remove_dir_all(cache.join("staging")).unwrap();
+    std::os::unix::fs::symlink(&outside, cache.join("seeded")).unwrap();
+    std::os::unix::fs::symlink(&outside, cache.join("staging")).unwrap();
+    let refused = clean(&["--yes", "--cache"]);
+    assert_refused(&refused, &cache.join("seeded"), "symbolic link");
+    let listed = clean(&["--yes"]);
+    assert_ne!(listed.status.code(), Some(0), "{listed:?}");
+    assert!(entry_like.join("file").exists(), "{refused:?}");
+    assert!(staging_like.join("file").exists(), "{listed:?}");
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 2);
+}
+
+/// A schema fixture's `SET` ends with the fixtures, as it would with `psql -f`: the
+/// queries run with the session's own settings whether the data was seeded in this
+/// session or restored from the cache into a new one. pg_dump's schema empties
+/// `search_path`; a query naming its table unqualified then ran only from the cache,
+/// and failed when seeded afresh (and a schema's `SET search_path = app` the other
+/// way round).
+#[test]
+fn a_schema_fixture_s_set_reaches_no_query_with_or_without_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("schema.sql"),
+        "SELECT pg_catalog.set_config('search_path', '', false);\nSET work_mem = '64kB';\nCREATE TABLE public.t (id int PRIMARY KEY, v int NOT NULL);\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("dataset.toml"),
+        "description = \"d\"\nschema = [\"schema.sql\"]\nseed = 1\nas_of = \"2026-01-01T00:00:00Z\"\nscale_table = \"t\"\n[[table]]\nname = \"t\"\nrows = 500\ncolumns.id = { kind = \"sequence\", start = 1 }\ncolumns.v = { kind = \"int\", range = [1, 10] }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("q.sql"),
+        // A work_mem the fixture set would fail the query: `leaked` is no integer.
+        "SELECT count(*) FROM t WHERE (CASE WHEN current_setting('work_mem') = '64kB' THEN 'leaked' ELSE '1' END)::int = 1",
+    )
+    .unwrap();
+    let scenario = dir.path().join("s.toml");
+    std::fs::write(
+        &scenario,
+        "description = \"s\"\ndataset = \"dataset.toml\"\n[[query]]\nname = \"q\"\nfile = \"q.sql\"\n[[check]]\ncheck = \"no-node\"\nquery = \"q\"\nnode_type = \"Hash Join\"\n",
+    )
+    .unwrap();
+    let cache = dir.path().join("cache");
+    for cached in [false, true, true] {
+        let mut command = plancheck();
+        command
+            .env("PLANCHECK_CACHE_DIR", &cache)
+            .arg("scenario")
+            .arg(&scenario)
+            .args(["--no-progress", "--out"])
+            .arg(dir.path().join("out"));
+        if cached {
+            command.env_remove("PLANCHECK_NO_CACHE");
+        } else {
+            command.arg("--no-cache");
+        }
+        let output = command.output().unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "cached: {cached}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}

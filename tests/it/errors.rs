@@ -802,6 +802,46 @@ fn a_file_that_is_not_a_dataset_or_scenario_is_refused_without_quoting_it() {
     }
 }
 
+/// A file named as SQL (a schema fixture, a query file, a migration) whose statement
+/// does not begin with an SQL command is refused before any server sees it, without
+/// quoting it: the server's syntax error would quote its first word, and a token file
+/// or a .pgpass named by mistake is nothing but that word.
+#[test]
+fn a_file_named_as_sql_that_is_not_sql_is_refused_without_quoting_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let dataset = repo_path("tests/data/datasets/small.toml");
+    std::fs::write(dir.path().join("token"), "ghp_hunter2TokenOnItsOwn\n").unwrap();
+    std::fs::write(
+        dir.path().join("pgpass"),
+        "-- a comment first\nhunter2.internal:5432:app:app:secret\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("q.sql"), "SELECT 1").unwrap();
+    std::fs::write(
+        dir.path().join("schema.sql"),
+        "CREATE TABLE t (a int);\n\nSELECT 1;\nhunter2 x;\n",
+    )
+    .unwrap();
+    let scenario = |query: &str, migration: &str| {
+        format!(
+            "description = \"x\"\ndataset = \"{}\"\n[migration]\nfixtures = [\"{migration}\"]\n[[query]]\nname = \"q\"\nfile = \"{query}\"\n[[check]]\ncheck = \"ordered-walk\"\nquery = \"q\"\nexpect = \"absent\"\n",
+            dataset.display()
+        )
+    };
+    for (text, said) in [
+        (scenario("token", "q.sql"), "token:1: "),
+        (scenario("pgpass", "q.sql"), "pgpass:2: "),
+        (scenario("q.sql", "schema.sql"), "schema.sql:4: "),
+    ] {
+        std::fs::write(dir.path().join("named.toml"), text).unwrap();
+        let (code, out) = list_with_a_secret(dir.path());
+        assert_eq!(code, 2, "{said}: {out}");
+        assert!(out.contains(said), "{said}: {out}");
+        assert!(out.contains("does not begin with an SQL command"), "{out}");
+        assert!(!out.contains("hunter2"), "{said} is quoted: {out}");
+    }
+}
+
 /// A device, a FIFO or a directory named where a file belongs (a scenario, its
 /// dataset, a query file) is refused by what it is before anything reads it, so that
 /// /dev/zero cannot fill memory and a FIFO nobody writes cannot hang the run.

@@ -651,6 +651,129 @@ async fn a_schema_of_its_own_fits_into_a_file_that_seeds_as_written() {
     );
 }
 
+/// The pg_dump command the file's header advises writes a schema that loads: for
+/// tables in `public`, a dump of every schema (`--schema=public` would write `CREATE
+/// SCHEMA public`, which a new database already has); its empty `search_path` does not
+/// reach a query naming a table unqualified.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_advised_pg_dump_of_a_public_schema_loads_and_seeds() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = local_server().await;
+    let url = superuser_url(&server);
+    let config = plancheck::provision::parse_database_url(&url).unwrap();
+    let client = plancheck::provision::connect(&config).await.unwrap();
+    client
+        .batch_execute(
+            "CREATE TYPE mood AS ENUM ('calm', 'busy');
+             CREATE TABLE dumped (id int PRIMARY KEY, mood mood NOT NULL, note text);
+             INSERT INTO dumped SELECT g, (ARRAY['calm', 'busy']::mood[])[1 + g % 2], 'n' || g % 7 \
+                 FROM generate_series(1, 2000) g;
+             ANALYZE dumped;",
+        )
+        .await
+        .unwrap();
+    let fit = FitOptions {
+        anonymize: false,
+        keep_values: Vec::new(),
+        schema: vec!["schema.sql".into()],
+        seed: 1,
+    };
+    let (text, _) = from_stats(&client, &["dumped".to_owned()], &fit, "test")
+        .await
+        .unwrap();
+    let advised = text
+        .lines()
+        .find_map(|line| line.trim_start_matches('#').trim().strip_prefix("pg_dump "))
+        .and_then(|rest| rest.strip_suffix("> schema.sql"))
+        .unwrap_or_else(|| panic!("the header advises a pg_dump: {text}"));
+    let dumped = std::process::Command::new("pg_dump")
+        .args(advised.split_whitespace())
+        .arg("--dbname")
+        .arg(&url)
+        .arg("--file")
+        .arg(dir.path().join("schema.sql"))
+        .status()
+        .unwrap();
+    assert!(dumped.success(), "pg_dump {advised}");
+    std::fs::write(dir.path().join("dataset.toml"), &text).unwrap();
+    std::fs::write(
+        dir.path().join("busy.sql"),
+        "SELECT count(*) FROM dumped WHERE mood = 'busy'",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("fitted.toml"),
+        "description = \"Seeds the fitted dataset.\"\ndataset = \"dataset.toml\"\n\n\
+         [[query]]\nname = \"busy\"\nfile = \"busy.sql\"\n\n\
+         [[check]]\ncheck = \"no-node\"\nquery = \"busy\"\nnode_type = \"Sort\"\n",
+    )
+    .unwrap();
+    let scenario = plancheck::input::Scenario::load(&dir.path().join("fitted.toml"))
+        .unwrap_or_else(|error| panic!("the fitted dataset loads: {error}\n{text}"));
+    let copy = PreparedDatabase::create(&server, &[&scenario], &quick_options())
+        .await
+        .unwrap_or_else(|error| panic!("the advised dump seeds: {error}\n{advised}"));
+    let busy: i64 = copy
+        .client()
+        .query_one("SELECT count(*) FROM dumped WHERE mood = 'busy'", &[])
+        .await
+        .unwrap_or_else(|error| panic!("an unqualified name after the dump: {error}"))
+        .get(0);
+    copy.discard().await.unwrap();
+    drop(client);
+    server.stop().await.unwrap();
+    assert!((900..=1100).contains(&busy), "{busy} busy rows");
+}
+
+/// A CHECK that holds a text column to a pattern (`LIKE`, a regular expression) is
+/// one the generated values must follow for the file to load: where they may not (a
+/// `hex` for values beyond the common ones, stand-ins that change letters the pattern
+/// names), the file says so before it loads; where they do (production's own values,
+/// stand-ins that keep the `@` of `LIKE '%@%'`), it says nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pattern_check_the_generated_values_may_break_is_said_before_the_file_loads() {
+    let server = local_server().await;
+    let url = superuser_url(&server);
+    let config = plancheck::provision::parse_database_url(&url).unwrap();
+    let client = plancheck::provision::connect(&config).await.unwrap();
+    client
+        .batch_execute(
+            "CREATE TABLE coded (id int PRIMARY KEY, \
+                 many text NOT NULL CHECK (many LIKE 'QZ-%'), \
+                 few text NOT NULL CHECK (few ~ '^QZ-[0-9]+$'), \
+                 mail text NOT NULL CHECK (mail LIKE '%@%' AND mail NOT LIKE '%@x.test'));
+             INSERT INTO coded SELECT g, 'QZ-' || g, 'QZ-' || g % 10, 'u' || g % 20 || '@mail.test' \
+                 FROM generate_series(1, 3000) g;
+             ANALYZE coded;",
+        )
+        .await
+        .unwrap();
+    let warnings = |anonymize: bool| {
+        let fit = FitOptions {
+            anonymize,
+            keep_values: Vec::new(),
+            schema: vec!["schema.sql".into()],
+            seed: 1,
+        };
+        let client = &client;
+        async move {
+            let tables = ["coded".to_owned()];
+            let (_, warnings) = from_stats(client, &tables, &fit, "test").await.unwrap();
+            warnings
+                .iter()
+                .filter(|warning| warning.contains("pattern"))
+                .map(|warning| warning.split(':').next().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let plain = warnings(false).await;
+    let anonymized = warnings(true).await;
+    drop(client);
+    server.stop().await.unwrap();
+    assert_eq!(plain, ["coded.many"]);
+    assert_eq!(anonymized, ["coded.many", "coded.few"]);
+}
+
 /// An outsider's three-level hierarchy: 200 accounts, 2,000 projects spread over them
 /// by a uniform reference, 200,000 tickets of which one project holds half and the
 /// others share the rest at random. The uniform reference is no skew, however its top

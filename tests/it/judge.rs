@@ -464,3 +464,52 @@ fn a_plan_with_impossible_numbers_is_refused_naming_the_file_and_the_node() {
         assert!(!out.contains("inf"), "{out}");
     }
 }
+
+/// A plan or catalog file whose JSON holds a string where a number, a list or a known
+/// word belongs is refused saying what it holds (`a string`), never quoting it: the
+/// string is the file's content (a token, a password) and may be megabytes long.
+#[test]
+fn a_plan_or_catalog_file_with_a_string_out_of_place_is_refused_without_quoting_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = format!("hunter2-{}", "x".repeat(4096));
+    let original: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(plan("desc-index-forward-walk.explain.json")).unwrap(),
+    )
+    .unwrap();
+    let walk = "/0/Plan/Plans/0/Plans/0";
+    let mut plans = Vec::new();
+    for (at, key) in [(walk, "Scan Direction"), (walk, "Plans"), ("/0", "Plan")] {
+        let mut edited = original.clone();
+        let object = edited.pointer_mut(at).unwrap().as_object_mut().unwrap();
+        object.insert(key.to_owned(), secret.clone().into());
+        let path = dir.path().join(format!("{}.json", plans.len()));
+        std::fs::write(&path, edited.to_string()).unwrap();
+        plans.push(path);
+    }
+    for path in &plans {
+        let (code, out) = judge("new", "desc-index.catalog.json", &[path]);
+        assert_eq!(code, 2, "{out}");
+        assert!(out.contains("a plan that does not parse"), "{out}");
+        assert!(!out.contains("hunter2"), "the plan file is quoted: {out}");
+    }
+    let catalog = dir.path().join("catalog.json");
+    std::fs::write(
+        &catalog,
+        serde_json::json!({ "indexes": secret }).to_string(),
+    )
+    .unwrap();
+    let (code, out) = judge(
+        "new",
+        catalog.to_str().unwrap(),
+        &[&plan("org-index.explain.json")],
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("is not a catalog file (invalid type: a string"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("hunter2"),
+        "the catalog file is quoted: {out}"
+    );
+}

@@ -377,6 +377,37 @@ fn a_report_renders_again_from_its_json_alone() {
         .stderr(predicates::str::contains("report.json: no report to read"));
 }
 
+/// A report.json that is not plancheck's, or whose value is a string where another
+/// type belongs, is refused without quoting the string: it is the file's content.
+#[test]
+fn a_report_json_with_a_string_out_of_place_is_refused_without_quoting_it() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = report::write(&sample_outcome(), out.path()).unwrap();
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    let secret = "hunter2-in-a-report";
+    for (key, said) in [
+        (
+            "format",
+            "not a plancheck report: key `format` is another string",
+        ),
+        ("seed", "invalid type: a string, expected"),
+    ] {
+        let mut edited = written.clone();
+        edited[key] = secret.into();
+        std::fs::write(dir.join("report.json"), edited.to_string()).unwrap();
+        let output = crate::support::plancheck()
+            .args(["report"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{key}: {stderr}");
+        assert!(stderr.contains(said), "{key}: {stderr}");
+        assert!(!stderr.contains("hunter2"), "{key} is quoted: {stderr}");
+    }
+}
+
 /// With several report directories, `plancheck report` writes a run-level index and
 /// summary beside them, one line per scenario; an `index.html` that plancheck did not
 /// write is never replaced.

@@ -13,7 +13,8 @@ use super::parents::column;
 use super::skew::{Skew, distinct};
 use super::values::{Shape, fit_values, shape};
 use super::{
-    FitOptions, FittedColumn, FittedTable, format_count, inline, insert, order, percent, round,
+    FitOptions, FittedColumn, FittedTable, format_count, inline, insert, literals, order, percent,
+    round,
 };
 
 /// One table fitted: its columns, notes, rows and write order (its groups come later).
@@ -46,6 +47,7 @@ pub(super) fn fit_table(
             "The table was empty when analyzed: rows = 1, the least a dataset can say.".into(),
         );
     }
+    pattern_warnings(table, &columns, options.anonymize, warnings);
     let write_order = order::write_order(table, &mut columns, as_of, &mut notes);
     notes.extend(table.indexes.iter().map(|index| format!("  {index}")));
     FittedTable {
@@ -58,6 +60,54 @@ pub(super) fn fit_table(
         left_out,
         groups: Vec::new(),
     }
+}
+
+/// Warns of each CHECK that holds a text column to a pattern (`LIKE`, a regular
+/// expression) its generated values may not follow: the file would not load.
+fn pattern_warnings(
+    table: &Table,
+    columns: &[FittedColumn],
+    anonymized: bool,
+    warnings: &mut Vec<String>,
+) {
+    for column in columns {
+        for check in &table.checks {
+            let patterns = literals::patterns(check, &column.name);
+            if patterns.is_empty() || follows(&column.generator, &patterns, anonymized) {
+                continue;
+            }
+            warnings.push(format!(
+                "{}.{}: CHECK {} holds it to a pattern (LIKE or a regular expression) that not every generated value follows: the rows break it until the column's generator gives only values that do (a `choice` of them, a `template`, a `hex` with a `prefix`)",
+                table.name, column.name, check.name
+            ));
+        }
+    }
+}
+
+/// Whether every value `generator` gives follows `patterns`: a `choice` without
+/// `others`, of production's own values (which met the CHECK there) or of values every
+/// `LIKE` matches.
+fn follows(generator: &toml::Value, patterns: &[literals::Pattern], anonymized: bool) -> bool {
+    let is_choice = generator.get("kind").and_then(toml::Value::as_str) == Some("choice")
+        && generator.get("others").is_none();
+    let Some(values) = generator
+        .get("values")
+        .and_then(toml::Value::as_array)
+        .filter(|_| is_choice)
+    else {
+        return false;
+    };
+    patterns.iter().all(|pattern| match pattern {
+        literals::Pattern::Like {
+            pattern,
+            insensitive,
+        } => values.iter().all(|value| {
+            value
+                .as_str()
+                .is_some_and(|text| literals::like(text, pattern, *insensitive))
+        }),
+        literals::Pattern::Other => !anonymized,
+    })
 }
 
 /// The generators of `table`'s columns, and the columns left out with why.

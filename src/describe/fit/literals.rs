@@ -27,6 +27,92 @@ pub(super) fn listed_values(check: &CheckConstraint, column: &str) -> Vec<String
     values
 }
 
+/// A pattern a CHECK holds a column's text to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Pattern {
+    /// `LIKE` (printed `~~`), or `ILIKE` (`~~*`) when `insensitive`, as written.
+    Like { pattern: String, insensitive: bool },
+    /// A regular expression (`~`, `~*`, and `SIMILAR TO`, printed as `~
+    /// similar_to_escape(…)`), or a pattern that is no literal: not read here.
+    Other,
+}
+
+/// The patterns `check` holds `column` to. What it rules out (`NOT LIKE`, printed
+/// `!~~`, and `!~`) is left out: generated values meet such a pattern only by chance.
+pub(super) fn patterns(check: &CheckConstraint, column: &str) -> Vec<Pattern> {
+    let text = &check.definition;
+    let mut found = Vec::new();
+    for (operator, like, insensitive) in [
+        (" ~~ ", true, false),
+        (" ~~* ", true, true),
+        (" ~ ", false, false),
+        (" ~* ", false, true),
+    ] {
+        let mut from = 0;
+        while let Some(offset) = text[from..].find(operator) {
+            let at = from + offset;
+            from = at + operator.len();
+            if compared_column(&text[..at]).as_deref() != Some(column) {
+                continue;
+            }
+            let literal = text[from..].strip_prefix('\'').map(unquote);
+            found.push(match (like, literal) {
+                (true, Some((pattern, _))) => Pattern::Like {
+                    pattern,
+                    insensitive,
+                },
+                _ => Pattern::Other,
+            });
+        }
+    }
+    found
+}
+
+/// One piece of a `LIKE` pattern.
+#[derive(Clone, Copy, PartialEq)]
+enum Piece {
+    /// `%`: any run of characters.
+    Run,
+    /// `_`: one character.
+    One,
+    Char(char),
+}
+
+/// Whether `value` is `LIKE` `pattern` (`%` any run, `_` one character, `\` taking
+/// the next character as it is), compared in lower case when `insensitive`.
+pub(super) fn like(value: &str, pattern: &str, insensitive: bool) -> bool {
+    let fold = |text: &str| match insensitive {
+        true => text.to_lowercase(),
+        false => text.to_owned(),
+    };
+    let value: Vec<char> = fold(value).chars().collect();
+    let mut pieces = Vec::new();
+    let mut chars = fold(pattern).chars().collect::<Vec<_>>().into_iter();
+    while let Some(c) = chars.next() {
+        pieces.push(match c {
+            '%' => Piece::Run,
+            '_' => Piece::One,
+            '\\' => Piece::Char(chars.next().unwrap_or('\\')),
+            c => Piece::Char(c),
+        });
+    }
+    // `reached[i]`: the pieces so far can have read exactly `value[..i]`.
+    let mut reached = vec![false; value.len() + 1];
+    reached[0] = true;
+    for piece in pieces {
+        let mut next = vec![false; value.len() + 1];
+        for i in 0..=value.len() {
+            next[i] = match piece {
+                Piece::Run => reached[i] || (i > 0 && next[i - 1]),
+                Piece::One => i > 0 && reached[i - 1],
+                Piece::Char(c) => i > 0 && reached[i - 1] && value[i - 1] == c,
+            };
+        }
+        reached = next;
+    }
+    reached[value.len()]
+}
+
 /// The inside of the first `ARRAY[…]` in `text`.
 fn array_after(text: &str) -> Option<&str> {
     let start = text.find("ARRAY[")? + "ARRAY[".len();
@@ -44,7 +130,14 @@ fn array_after(text: &str) -> Option<&str> {
 /// The column an `= ANY` compares, from the text before it: `((plan)::text` gives
 /// `plan`; a function's argument (`length(name)`) gives none.
 fn compared_column(before: &str) -> Option<String> {
-    let mut text = before.trim_end();
+    // Only the operand right before the operator: an earlier clause of the check (and
+    // its casts) is no part of it.
+    let operand = [" AND ", " OR ", "NOT "]
+        .iter()
+        .filter_map(|word| before.rfind(word).map(|at| at + word.len()))
+        .max()
+        .map_or(before, |start| &before[start..]);
+    let mut text = operand.trim_end();
     loop {
         let stripped = text.trim_end_matches(')');
         let cast = stripped.rfind("::").filter(|at| {
@@ -182,6 +275,58 @@ mod tests {
             columns: columns.iter().map(|c| (*c).to_owned()).collect(),
             definition: definition.into(),
         }
+    }
+
+    #[test]
+    fn a_check_s_patterns_are_read_for_the_column_they_compare_and_like_matches() {
+        let definition = "CHECK (((code)::text ~~ 'QZ-%'::text) AND (mail !~~ '%@x.test'::text) AND (mail ~~* '%@%'::text) AND (tag ~ '^a+$'::text))";
+        let check = check(definition, &["code", "mail", "tag"]);
+        assert_eq!(
+            patterns(&check, "code"),
+            [Pattern::Like {
+                pattern: "QZ-%".into(),
+                insensitive: false
+            }]
+        );
+        assert_eq!(
+            patterns(&check, "mail"),
+            [Pattern::Like {
+                pattern: "%@%".into(),
+                insensitive: true
+            }]
+        );
+        assert_eq!(patterns(&check, "tag"), [Pattern::Other]);
+        assert!(patterns(&check, "other").is_empty());
+        for (value, pattern, insensitive, matches) in [
+            ("QZ-17", "QZ-%", false, true),
+            ("QM-17", "QZ-%", false, false),
+            ("u1@mail.test", "%@%", false, true),
+            ("u1mail.test", "%@%", false, false),
+            ("ab", "a_", false, true),
+            ("abc", "a_", false, false),
+            ("50%", "50\\%", false, true),
+            ("500", "50\\%", false, false),
+            ("Q", "q", true, true),
+            ("", "%", false, true),
+        ] {
+            assert_eq!(
+                like(value, pattern, insensitive),
+                matches,
+                "{value} LIKE {pattern}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_in_list_after_another_clause_of_the_check_is_read_too() {
+        // As the catalog prints `CHECK (plan IN (…) AND tier IN (…))` on text columns:
+        // the second column has no cast, and the cast before it was taken for its own.
+        let two = check(
+            "CHECK (((plan = ANY (ARRAY['free'::text, 'pro'::text])) AND (tier = ANY (ARRAY['gold'::text, 'silver'::text]))))",
+            &["plan", "tier"],
+        );
+        assert_eq!(listed_values(&two, "plan"), vec!["free", "pro"]);
+        assert_eq!(listed_values(&two, "tier"), vec!["gold", "silver"]);
     }
 
     #[test]
