@@ -22,7 +22,7 @@
 //! The cache's size is capped (`PLANCHECK_CACHE_SIZE`, or a quarter of the room its
 //! filesystem has, counting what the cache itself holds) and the least recently used
 //! entries go first. An entry is only stored when, after it, the filesystem still has
-//! [`FREE_RESERVE`] of its size free: the cache never fills the disk.
+//! [`reserve`] free (a tenth of it, at most 4 GiB): the cache never fills the disk.
 
 mod copy;
 pub mod key;
@@ -61,8 +61,18 @@ const LOCK_SUFFIX: &str = ".lock";
 const CLAIM_POLL: Duration = Duration::from_millis(100);
 
 /// Room an entry must leave free on the cache's filesystem, as a fraction of the
-/// filesystem: the cache never takes the last tenth of a disk.
+/// filesystem, up to [`FREE_RESERVE_CAP`]: the cache never takes the last tenth of a
+/// small disk, nor the last 4 GiB of a large one (a tenth of a 250 GB disk shared with
+/// others would keep the cache off it whenever it is three-quarters full).
 pub const FREE_RESERVE: f64 = 0.10;
+
+/// The most room [`FREE_RESERVE`] keeps free.
+pub const FREE_RESERVE_CAP: u64 = 4 << 30;
+
+/// The room the cache leaves free on a filesystem of `total` bytes.
+pub fn reserve(total: u64) -> u64 {
+    ((total as f64 * FREE_RESERVE) as u64).min(FREE_RESERVE_CAP)
+}
 
 /// The share of the free room (plus what the cache holds) the cache may take when
 /// `PLANCHECK_CACHE_SIZE` does not say.
@@ -533,7 +543,7 @@ impl Cache {
             stats.blocks_available() as u64 * stats.fragment_size() as u64,
             stats.blocks() as u64 * stats.fragment_size() as u64,
         );
-        let reserve = (total as f64 * FREE_RESERVE) as u64;
+        let reserve = reserve(total);
         (free < bytes + reserve).then(|| {
             format!(
                 "storing {} would leave {} free on the filesystem of {}, under the {} the cache always leaves",
@@ -1359,6 +1369,12 @@ mod tests {
         fill(&cache, &key(1), &sample(dir.path()));
         assert_eq!(std::fs::read(outside.join("precious")).unwrap(), b"kept");
         assert!(found(&cache, &key(1)).is_some());
+    }
+
+    #[test]
+    fn the_room_left_free_is_a_tenth_of_a_small_disk_and_4_gib_of_a_large_one() {
+        assert_eq!(super::reserve(20 << 30), 2 << 30);
+        assert_eq!(super::reserve(250 << 30), 4 << 30);
     }
 
     #[test]
